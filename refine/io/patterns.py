@@ -1,0 +1,87 @@
+"""Pattern format registry and dispatch by extension."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.registry import Registry
+
+Reader = Callable[..., Pattern]
+Writer = Callable[..., None]
+
+PATTERN_READERS: Registry[Reader] = Registry("pattern format")
+PATTERN_WRITERS: Registry[Writer] = Registry("pattern output format")
+
+# extension -> format name; several extensions are ambiguous and are resolved by sniffing (see _sniff).
+_EXTENSIONS = {
+    ".xy": "columns", ".xye": "columns", ".chi": "columns", ".dat": "columns", ".txt": "columns",
+    ".gr": "columns", ".iq": "columns", ".sq": "columns", ".fq": "columns", ".csv": "columns",
+    ".gsas": "gsas", ".gsa": "gsas", ".fxye": "gsas", ".xra": "gsas", ".cwn": "gsas",
+    ".raw": "raw",
+}
+
+
+def _sniff(path: Path, fmt: str) -> str:
+    """Resolve ``raw`` (GSAS text or Bruker binary) by content."""
+    if fmt != "raw":
+        return fmt
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    return "bruker_raw" if head.startswith(b"RAW") else "gsas"
+
+
+def _ensure_loaded() -> None:
+    # Import the modules that register formats (kept lazy so that importing refine stays cheap).
+    from refine.io import columns  # noqa: F401
+
+    try:
+        from refine.io import gsas  # noqa: F401
+    except ImportError:  # pragma: no cover - module added later
+        pass
+    try:
+        from refine.io import bruker  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def format_of(path: str | os.PathLike, format: str | None = None) -> str:
+    """The registered format name for ``path`` (explicit ``format`` wins)."""
+    if format is not None:
+        return format.lower()
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in _EXTENSIONS:
+        raise InputError(path, f"unknown pattern extension {ext!r}; pass format= one of {PATTERN_READERS.names()}")
+    return _sniff(path, _EXTENSIONS[ext])
+
+
+def read_pattern(path: str | os.PathLike, *, format: str | None = None, **options) -> Pattern:
+    """Read a 1D pattern (or PDF) from ``path``.
+
+    Parameters
+    ----------
+    path
+        The file.
+    format
+        A name from :data:`PATTERN_READERS`; by default chosen from the extension (and content for ``.raw``).
+    **options
+        Passed to the reader (e.g. ``unit=``, ``wavelength=``, ``bank=``).
+    """
+    _ensure_loaded()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    reader = PATTERN_READERS.get(format_of(path, format))
+    return reader(path, **options)
+
+
+def write_pattern(pattern: Pattern, path: str | os.PathLike, *, format: str | None = None, **options) -> None:
+    """Write ``pattern`` to ``path`` atomically, format from ``format`` or the extension."""
+    _ensure_loaded()
+    path = Path(path)
+    name = format.lower() if format else _EXTENSIONS.get(path.suffix.lower(), "columns")
+    PATTERN_WRITERS.get(name)(pattern, path, **options)
