@@ -1,0 +1,95 @@
+"""``refine`` entry point: sub-commands register themselves in :data:`COMMANDS`.
+
+Exit codes (CONVENTIONS.md): 0 converged / done; 3 fit finished without converging (result still written);
+2 bad input, one line naming the file and the problem (traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from refine import __version__
+from refine.errors import InputError, RefineError, UnknownNameError
+from refine.registry import Registry
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+
+
+@dataclass(frozen=True)
+class Command:
+    """A sub-command: ``configure`` adds its arguments, ``run`` does the work and returns the exit code."""
+
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: Registry[Command] = Registry("sub-command")
+
+# Modules whose import registers sub-commands; a module missing from an install is skipped.
+_COMMAND_MODULES = ("refine.cli.integrate", "refine.cli.demo", "refine.cli.powder", "refine.cli.pdf")
+
+
+def _load_commands() -> None:
+    for name in _COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors are bad input: exit 2, one line
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (all registered sub-commands)."""
+    _load_commands()
+    parser = _Parser(prog="refine", description="Powder diffraction and PDF refinement.")
+    parser.add_argument("--version", action="version", version=f"refine {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        cmd = COMMANDS.get(name)
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        cmd.configure(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(args._run(args))
+    except (InputError, UnknownNameError) as exc:
+        if args.debug:
+            raise
+        print(f"refine {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RefineError as exc:
+        if args.debug:
+            raise
+        print(f"refine {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("refine: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
