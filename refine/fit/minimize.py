@@ -1,0 +1,102 @@
+"""Run an lmfit minimisation of an :class:`~refine.fit.objective.Objective` and build the FitResult."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import lmfit
+import numpy as np
+
+from refine.fit.objective import Objective
+from refine.fit.result import CORRELATION_WARNING, Curves, FitResult
+from refine.fit.statistics import Statistics, pdf_statistics, powder_statistics
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to minimise: any lmfit method name; ``max_nfev`` None lets lmfit choose."""
+
+    method: str = "least_squares"
+    max_nfev: int | None = None
+    xtol: float = 1e-10
+    ftol: float = 1e-10
+
+
+def _method_kws(options: FitOptions) -> dict[str, Any]:
+    if options.method in ("least_squares",):
+        return {"xtol": options.xtol, "ftol": options.ftol}
+    if options.method == "leastsq":
+        return {"xtol": options.xtol, "ftol": options.ftol}
+    return {}
+
+
+def _trust_warnings(objective: Objective, out: lmfit.minimizer.MinimizerResult, params: lmfit.Parameters) -> list:
+    warnings = []
+    for d in objective.datasets:
+        if not d.pattern.has_sigma:
+            warnings.append(f"dataset {d.name}: no uncertainties in the data (unit weights); esds, chi2 and GOF "
+                            "are not meaningful")
+    if not out.success:
+        warnings.append(f"fit did not converge: {out.message}")
+    if out.nvarys and not out.errorbars:
+        warnings.append("esds could not be estimated (singular or ill-conditioned covariance)")
+    names = [n for n, p in params.items() if p.vary]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            rho = (params[a].correl or {}).get(b)
+            if rho is not None and abs(rho) > CORRELATION_WARNING:
+                warnings.append(f"correlation {a}|{b} = {rho:+.3f} (|rho| > {CORRELATION_WARNING})")
+    return warnings
+
+
+def _statistics(objective: Objective, ycalc: Mapping[str, np.ndarray], nvary: int) -> dict[str, Statistics]:
+    stats = {}
+    for d in objective.datasets:
+        m = d.mask
+        sigma = d.pattern.sigma[m]
+        fn = powder_statistics if d.kind == "powder" else pdf_statistics
+        stats[d.name] = fn(d.pattern.y[m], ycalc[d.name][m], sigma, nvary=nvary)
+    return stats
+
+
+def _joint(stats: Mapping[str, Statistics], objective: Objective, nvary: int) -> Statistics:
+    """Agreement over all datasets together (GSAS-II's histogram total), each dataset with its weight."""
+    if len(stats) == 1:
+        return next(iter(stats.values()))
+    chi2 = sum(d.weight**2 * stats[d.name].chi2 for d in objective.datasets)
+    swy2 = sum(float(np.sum((d.weight * d.pattern.y[d.mask] / d.pattern.sigma[d.mask]) ** 2))
+               for d in objective.datasets)
+    n = sum(s.npoints for s in stats.values())
+    dof = max(n - nvary, 1)
+    rw = float(np.sqrt(chi2 / swy2))
+    if all(d.kind == "pdf" for d in objective.datasets):
+        return Statistics(npoints=n, nvary=nvary, chi2=chi2, chi2_red=chi2 / dof, Rw=rw)
+    rexp = float(np.sqrt(dof / swy2))
+    return Statistics(npoints=n, nvary=nvary, chi2=chi2, chi2_red=chi2 / dof, Rwp=rw, Rexp=rexp, GOF=rw / rexp)
+
+
+def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, options: FitOptions | None = None,
+            components: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> FitResult:
+    """Minimise ``objective.residual`` over ``params`` (not modified) and return a :class:`FitResult`.
+
+    esds are sqrt(diag(covariance)) scaled by sqrt(χ²red), as lmfit does by default (CONVENTIONS.md).
+    ``components`` (per dataset: name -> curve) may be given by engines that know them (background, phases).
+    """
+    options = options or FitOptions()
+    minimizer = lmfit.Minimizer(objective.residual, params.copy(), scale_covar=True, nan_policy="raise",
+                                max_nfev=options.max_nfev)
+    out = minimizer.minimize(method=options.method, **_method_kws(options))
+    refined = out.params
+    ycalc = objective.evaluate(refined)
+    nvary = int(out.nvarys)
+    stats = _statistics(objective, ycalc, nvary)
+    curves = {
+        d.name: Curves(x=d.pattern.x, observed=d.pattern.y, calculated=ycalc[d.name], sigma=d.pattern.sigma,
+                       mask=d.mask, unit=d.pattern.unit, components=dict((components or {}).get(d.name, {})))
+        for d in objective.datasets
+    }
+    return FitResult(kind=kind, converged=bool(out.success), message=str(out.message), params=refined,
+                     statistics=_joint(stats, objective, nvary), dataset_statistics=stats, curves=curves,
+                     warnings=tuple(_trust_warnings(objective, out, refined)), nfev=int(out.nfev))

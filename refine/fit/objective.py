@@ -1,0 +1,136 @@
+"""The objective every fit minimises: weighted residuals of one or more datasets plus restraint rows.
+
+A model is a plain function of ``lmfit.Parameters`` returning the calculated curve on its dataset's full x grid;
+several datasets share one ``Parameters`` object (joint X-ray + neutron, Bragg + PDF, all scans of a parametric
+series), so ``residual(params) -> ndarray`` works with any lmfit minimizer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import lmfit
+import numpy as np
+
+from refine.data import Pattern
+from refine.errors import InputError
+
+Model = Callable[[lmfit.Parameters], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One observed curve, its model and the points that enter the fit.
+
+    Parameters
+    ----------
+    name
+        Unique name (used for statistics and curve files).
+    pattern
+        The observed data; ``pattern.sigma`` weights the residual.
+    model
+        ``model(params) -> ycalc`` on ``pattern.x`` (all points, masked or not).
+    mask
+        Boolean array, True where a point is fitted (fit range, exclusions removed); None = all points.
+    kind
+        ``powder`` or ``pdf``: which agreement factors to report.
+    weight
+        Relative weight of the whole dataset in a joint fit (multiplies its residual rows).
+    """
+
+    name: str
+    pattern: Pattern
+    model: Model
+    mask: np.ndarray | None = None
+    kind: str = "powder"
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        n = len(self.pattern)
+        mask = np.ones(n, dtype=bool) if self.mask is None else np.asarray(self.mask, dtype=bool)
+        if mask.shape != (n,):
+            raise InputError(self.pattern.source, f"mask has shape {mask.shape}, pattern has {n} points")
+        if not mask.any():
+            raise InputError(self.pattern.source, "no points left to fit (check the fit range and exclusions)")
+        if np.any(self.pattern.sigma[mask] <= 0) or not np.all(np.isfinite(self.pattern.sigma[mask])):
+            raise InputError(self.pattern.source, "sigma must be positive and finite at every fitted point")
+        if self.kind not in ("powder", "pdf"):
+            raise InputError(self.name, f"dataset kind must be 'powder' or 'pdf', got {self.kind!r}")
+        mask = mask.copy()
+        mask.flags.writeable = False
+        object.__setattr__(self, "mask", mask)
+
+    @property
+    def npoints(self) -> int:
+        """Number of fitted points."""
+        return int(np.count_nonzero(self.mask))
+
+
+@dataclass(frozen=True)
+class Restraint:
+    """A soft restraint: the row ``(value(expr) − target) / sigma`` is appended to the residual.
+
+    ``expr`` is an lmfit expression in the parameter names (e.g. a bond length written with parameters,
+    or ``nvp_occ_na1 + nvp_occ_na2``).
+    """
+
+    expr: str
+    target: float
+    sigma: float
+
+    def __post_init__(self) -> None:
+        if not self.sigma > 0:
+            raise InputError("restraint", f"sigma of restraint {self.expr!r} must be positive")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Weighted residuals of all datasets followed by restraint rows."""
+
+    datasets: tuple[Dataset, ...]
+    restraints: tuple[Restraint, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        datasets = tuple(self.datasets)
+        names = [d.name for d in datasets]
+        if not datasets:
+            raise InputError("fit", "no dataset to fit")
+        if len(set(names)) != len(names):
+            raise InputError("fit", f"dataset names must be unique, got {names}")
+        object.__setattr__(self, "datasets", datasets)
+        object.__setattr__(self, "restraints", tuple(self.restraints))
+
+    @classmethod
+    def single(cls, dataset: Dataset, restraints: Sequence[Restraint] = ()) -> Objective:
+        """An objective with one dataset."""
+        return cls(datasets=(dataset,), restraints=tuple(restraints))
+
+    def evaluate(self, params: lmfit.Parameters) -> dict[str, np.ndarray]:
+        """Calculated curve of every dataset on its full grid."""
+        return {d.name: np.asarray(d.model(params), dtype=float) for d in self.datasets}
+
+    def restraint_rows(self, params: lmfit.Parameters) -> np.ndarray:
+        """One residual row per restraint."""
+        if not self.restraints:
+            return np.empty(0)
+        values = params.valuesdict()
+        interp = lmfit.Parameters()._asteval  # a fresh interpreter: evaluating never changes params
+        interp.symtable.update(values)
+        rows = []
+        for r in self.restraints:
+            value = interp.eval(r.expr, show_errors=False)
+            if interp.error:
+                raise InputError("restraint", f"cannot evaluate {r.expr!r}: {interp.error[0].get_error()[1]}")
+            rows.append((float(value) - r.target) / r.sigma)
+        return np.asarray(rows)
+
+    def residual(self, params: lmfit.Parameters) -> np.ndarray:
+        """(yobs − ycalc)/σ over the fitted points of every dataset, then the restraint rows."""
+        parts = []
+        for d in self.datasets:
+            ycalc = np.asarray(d.model(params), dtype=float)
+            m = d.mask
+            parts.append(d.weight * (d.pattern.y[m] - ycalc[m]) / d.pattern.sigma[m])
+        parts.append(self.restraint_rows(params))
+        return np.concatenate(parts)

@@ -1,0 +1,132 @@
+"""Fit layer: agreement factors, esds against the scatter of repeated noisy fits, joint datasets, restraints."""
+
+import json
+
+import lmfit
+import numpy as np
+import pytest
+
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.fit import Dataset, Objective, Restraint, pdf_statistics, powder_statistics, run_fit, write_result
+
+
+def gaussian_model(x):
+    def model(params):
+        v = params.valuesdict()
+        peak = np.exp(-0.5 * ((x - v["pos"]) / v["width"]) ** 2) / (v["width"] * np.sqrt(2 * np.pi))
+        return v["bkg"] + v["area"] * peak
+    return model
+
+
+def make_params(pos=10.02, width=0.11, area=900.0, bkg=45.0):
+    params = lmfit.Parameters()
+    params.add("pos", value=pos)
+    params.add("width", value=width, min=0.01)
+    params.add("area", value=area, min=0)
+    params.add("bkg", value=bkg)
+    return params
+
+
+def poisson_pattern(rng, x, truth):
+    ycalc = gaussian_model(x)(truth)
+    y = rng.poisson(ycalc).astype(float)
+    return Pattern.from_arrays(x, y, np.sqrt(np.maximum(y, 1)), sigma_source="poisson")
+
+
+def test_statistics_definitions():
+    yo = np.array([10.0, 20.0, 30.0, 40.0])
+    yc = np.array([11.0, 19.0, 30.0, 42.0])
+    sig = np.array([1.0, 2.0, 3.0, 4.0])
+    s = powder_statistics(yo, yc, sig, nvary=1)
+    w = 1 / sig**2
+    assert s.Rwp == pytest.approx(np.sqrt(np.sum(w * (yo - yc) ** 2) / np.sum(w * yo**2)), rel=1e-12)
+    assert s.Rp == pytest.approx(4 / 100, rel=1e-12)
+    assert s.Rexp == pytest.approx(np.sqrt(3 / np.sum(w * yo**2)), rel=1e-12)
+    assert s.GOF == pytest.approx(np.sqrt(s.chi2_red), rel=1e-12)
+    p = pdf_statistics(yo, yc, None, nvary=0)
+    assert p.Rw == pytest.approx(np.sqrt(6 / np.sum(yo**2)), rel=1e-12)
+
+
+def test_esd_matches_scatter_of_noisy_fits():
+    """Refined values scatter like their esds over independent Poisson draws (truth known)."""
+    rng = np.random.default_rng(1234)
+    x = np.linspace(9, 11, 201)
+    truth = make_params(pos=10.0, width=0.1, area=1000.0, bkg=50.0)
+    values, esds = [], []
+    for _ in range(20):
+        obj = Objective.single(Dataset("d", poisson_pattern(rng, x, truth), gaussian_model(x)))
+        res = run_fit(obj, make_params(), kind="test")
+        assert res.converged
+        values.append(res.value("pos"))
+        esds.append(res.esd("pos"))
+    scatter = np.std(values, ddof=1)
+    # 20 draws: the sample std is within ~±35 % of the true one at 2 sigma; a factor 1.6 bound cannot pass by luck.
+    assert 1 / 1.6 < np.mean(esds) / scatter < 1.6
+    assert abs(np.mean(values) - 10.0) < 3 * scatter / np.sqrt(20)
+
+
+def test_joint_fit_shares_parameters_and_weights_both():
+    rng = np.random.default_rng(7)
+    x1, x2 = np.linspace(9, 11, 151), np.linspace(9.5, 10.5, 101)
+    truth = make_params(pos=10.0, width=0.1, area=1000.0, bkg=50.0)
+    d1 = Dataset("a", poisson_pattern(rng, x1, truth), gaussian_model(x1))
+    d2 = Dataset("b", poisson_pattern(rng, x2, truth), gaussian_model(x2))
+    joint = run_fit(Objective(datasets=(d1, d2)), make_params(), kind="test")
+    single = run_fit(Objective.single(d1), make_params(), kind="test")
+    assert joint.statistics.npoints == 252
+    assert set(joint.dataset_statistics) == {"a", "b"}
+    assert joint.esd("pos") < single.esd("pos")  # more data, smaller esd
+    assert joint.value("pos") == pytest.approx(10.0, abs=4 * joint.esd("pos"))
+
+
+def test_restraint_pulls_and_unit_weights_warn():
+    x = np.linspace(9, 11, 101)
+    truth = make_params(pos=10.0, width=0.1, area=1000.0, bkg=50.0)
+    pat = Pattern.from_arrays(x, gaussian_model(x)(truth))  # no sigma: unit weights
+    obj = Objective(datasets=(Dataset("d", pat, gaussian_model(x)),), restraints=(Restraint("pos", 10.5, 1e-6),))
+    res = run_fit(obj, make_params(), kind="test")
+    assert res.value("pos") == pytest.approx(10.5, abs=1e-4)
+    assert any("unit weights" in w for w in res.warnings)
+
+
+def test_masked_points_do_not_count():
+    x = np.linspace(9, 11, 101)
+    truth = make_params(pos=10.0, width=0.1, area=1000.0, bkg=50.0)
+    y = gaussian_model(x)(truth)
+    y[:10] += 1e4  # a spike that is excluded
+    pat = Pattern.from_arrays(x, y, np.ones_like(y), sigma_source="file")
+    mask = np.ones(x.size, bool)
+    mask[:10] = False
+    res = run_fit(Objective.single(Dataset("d", pat, gaussian_model(x), mask=mask)), make_params(), kind="test")
+    assert res.value("area") == pytest.approx(1000.0, rel=1e-6)
+    assert res.statistics.npoints == 91
+
+
+def test_bad_datasets():
+    pat = Pattern.from_arrays([1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(InputError, match="no points"):
+        Dataset("d", pat, lambda p: np.zeros(2), mask=[False, False])
+    with pytest.raises(InputError, match="unique"):
+        d = Dataset("d", pat, lambda p: np.zeros(2))
+        Objective(datasets=(d, d))
+
+
+def test_result_file_schema(tmp_path):
+    rng = np.random.default_rng(3)
+    x = np.linspace(9, 11, 101)
+    truth = make_params(pos=10.0, width=0.1, area=1000.0, bkg=50.0)
+    res = run_fit(Objective.single(Dataset("d", poisson_pattern(rng, x, truth), gaussian_model(x))),
+                  make_params(), kind="lebail")
+    data = tmp_path / "in.xye"
+    data.write_text("1 2 3\n")
+    out = write_result(res, tmp_path / "out.json", data=str(data), settings={"range": None})
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "refine.result/1" and doc["kind"] == "lebail" and doc["converged"] is True
+    for key in ("Rwp", "Rp", "Rexp", "GOF", "chi2_red", "Rw", "npoints", "nvary"):
+        assert key in doc["statistics"]
+    assert doc["parameters"]["pos"]["esd"] > 0
+    assert doc["provenance"]["inputs"][0]["sha256"]
+    side = tmp_path / doc["provenance"]["curves"][0]
+    cols = np.loadtxt(side)
+    np.testing.assert_allclose(cols[:, 3], res.curves["d"].calculated, rtol=1e-9)
