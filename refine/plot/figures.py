@@ -1,0 +1,94 @@
+"""Observed/calculated/difference figures and plain pattern plots, written to files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from refine.data import Pattern
+    from refine.fit.result import FitResult
+
+_XLABELS = {"2th_deg": "2θ (deg)", "q_A^-1": "Q (Å$^{-1}$)", "d_A": "d (Å)", "r_A": "r (Å)"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _masked_spans(x: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
+    spans, start = [], None
+    for xi, m in zip(x, mask, strict=True):
+        if not m and start is None:
+            start = xi
+        elif m and start is not None:
+            spans.append((start, xi))
+            start = None
+    if start is not None:
+        spans.append((start, x[-1]))
+    return spans
+
+
+def plot_fit(result: FitResult, path: str | os.PathLike, *,
+             ticks: Mapping[str, Sequence[float]] | None = None, title: str | None = None) -> Path:
+    """One panel per dataset: observed (points), calculated, components, difference below, tick marks per
+    phase, excluded regions shaded. Returns the path written."""
+    plt = _pyplot()
+    curves = list(result.curves.items())
+    fig, axes = plt.subplots(len(curves), 1, figsize=(9, 4.5 * len(curves)), squeeze=False)
+    for ax, (name, c) in zip(axes[:, 0], curves, strict=True):
+        ax.plot(c.x, c.observed, ".", ms=2, color="k", label="observed")
+        ax.plot(c.x, c.calculated, "-", lw=1, color="tab:red", label="calculated")
+        for comp, y in c.components.items():
+            ax.plot(c.x, y, "-", lw=0.8, label=comp)
+        diff = c.observed - c.calculated
+        span = np.ptp(c.observed[c.mask]) if c.mask.any() else 1.0
+        offset = np.min(c.observed[c.mask]) - 0.15 * span - np.max(diff[c.mask])
+        ax.plot(c.x, diff + offset, "-", lw=0.8, color="tab:blue", label="difference")
+        for lo, hi in _masked_spans(c.x, c.mask):
+            ax.axvspan(lo, hi, color="0.85", zorder=0)
+        for i, (phase, pos) in enumerate((ticks or {}).items()):
+            y0 = offset - (i + 1) * 0.06 * span
+            ax.plot(pos, np.full(len(pos), y0), "|", ms=8, label=f"{phase} reflections")
+        ax.set_xlabel(_XLABELS.get(c.unit, c.unit))
+        ax.set_ylabel("G(r)" if c.unit == "r_A" else "intensity")
+        s = result.dataset_statistics.get(name, result.statistics)
+        label = f"Rw = {s.Rw:.4f}" if s.Rw is not None else f"Rwp = {s.Rwp:.4f}, GOF = {s.GOF:.3g}"
+        ax.set_title(f"{title or result.kind}: {name}  ({label})", fontsize=10)
+        ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_pattern(patterns: Sequence[Pattern], path: str | os.PathLike, *, title: str | None = None) -> Path:
+    """Overlay of one or more patterns (same unit) in one figure."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for p in patterns:
+        ax.plot(p.x, p.y, lw=0.8, label=Path(p.source).name if p.source else None)
+    unit = patterns[0].unit if patterns else "2th_deg"
+    ax.set_xlabel(_XLABELS.get(unit, unit))
+    ax.set_ylabel("G(r)" if unit == "r_A" else "intensity")
+    if title:
+        ax.set_title(title)
+    if any(p.source for p in patterns):
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
