@@ -67,7 +67,12 @@ def _wavelength_from(header: str) -> float | None:
     match = _WAVELENGTH.search(header)
     if not match:
         return None
-    value = float(match.group(1))
+    try:
+        value = float(match.group(1))
+    except ValueError:  # e.g. "wavelength: -" in free text
+        return None
+    if not np.isfinite(value) or value <= 0:
+        return None
     scale = (match.group(2) or "").lower()
     if scale == "m" or value < 1e-6:  # pyFAI writes metres
         return value * 1e10
