@@ -5,6 +5,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import voigt_profile
 
+from refine.powder.peaks import WindowOptions, profile_matrix
 from refine.powder.peakshape import (
     fcj_kernel,
     gaussian_variance,
@@ -14,7 +15,6 @@ from refine.powder.peakshape import (
     scherrer_size_nm,
     tch_fwhm_eta,
 )
-from refine.powder.peaks import WindowOptions, profile_matrix
 
 
 @pytest.mark.parametrize("eta", [0.0, 0.3, 1.0])
