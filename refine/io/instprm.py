@@ -66,6 +66,13 @@ def _build(path: Path, **fields) -> Instrument:
         raise InputError(path, exc.problem) from None
 
 
+def _profile(path: Path, **values: float) -> Profile:
+    try:
+        return Profile(**values)
+    except InputError as exc:
+        raise InputError(path, exc.problem) from None
+
+
 # --- GSAS-II .instprm ---------------------------------------------------------------------------------------
 def _instprm_items(path: Path, text: str, bank: int | None) -> tuple[dict[str, str], dict[str, str]]:
     """Key/value pairs of one bank (GSAS-II ``G2fil.ReadInstprm`` layout) and our own ``#refine:`` tags."""
@@ -145,8 +152,8 @@ def read_instprm(path: str | os.PathLike, *, bank: int | None = None) -> Instrum
         geometry = tags["geometry"]
     if tags.get("monochromator_angle"):
         mono = _number(path, "monochromator_angle", tags["monochromator_angle"])
-    profile = Profile(U=need("U"), V=need("V"), W=need("W"), X=need("X"), Y=need("Y"), Z=opt("Z", 0.0),
-                      sh_l=need("SH/L"))
+    profile = _profile(path, U=need("U"), V=need("V"), W=need("W"), X=need("X"), Y=need("Y"), Z=opt("Z", 0.0),
+                       sh_l=need("SH/L"))
     meta = {k: items[k] for k in ("InstrName", "Source", "Gonio.radius") if k in items}
     return _build(path, radiation=radiation, wavelength=wavelength, wavelength2=wavelength2, ka2_ratio=ratio,
                   polarization=need("Polariz."), azimuth=opt("Azimuth", 0.0), geometry=geometry,
@@ -187,7 +194,7 @@ def _prm_records(path: Path, text: str) -> dict[str, str]:
     for raw in text.splitlines():
         line = raw.rstrip("\r\n")
         if line.startswith("INS") and len(line) > 12:
-            records.setdefault(line[:12], line[12:])
+            records[line[:12]] = line[12:]  # a repeated record replaces the earlier one, as in GSAS-II
     if not any(k.startswith("INS   HTYPE") for k in records):
         raise InputError(path, "not a GSAS instrument parameter file (no 'INS   HTYPE' record)")
     return records
@@ -239,13 +246,13 @@ def _gsas_profile(path: Path, ptype: int, c: list[float]) -> Profile:
 
     u, v, w = c[0], c[1], c[2]
     if ptype == 1:
-        return Profile(U=u, V=v, W=w, sh_l=DEFAULT_SH_L)
+        return _profile(path, U=u, V=v, W=w, sh_l=DEFAULT_SH_L)
     if ptype == 2:
-        return Profile(U=u, V=v, W=w, X=at(3), Y=at(4), sh_l=DEFAULT_SH_L)
+        return _profile(path, U=u, V=v, W=w, X=at(3), Y=at(4), sh_l=DEFAULT_SH_L)
     if ptype == 3:
-        return Profile(U=u, V=v, W=w, X=at(4), Y=at(5), sh_l=at(6) + at(7))
+        return _profile(path, U=u, V=v, W=w, X=at(4), Y=at(5), sh_l=at(6) + at(7))
     if ptype == 4:
-        return Profile(U=u, V=v, W=w, X=at(4), sh_l=at(9) + at(10))
+        return _profile(path, U=u, V=v, W=w, X=at(4), sh_l=at(9) + at(10))
     raise InputError(path, f"GSAS CW profile type {ptype} is not supported (types 1-4 are)")
 
 

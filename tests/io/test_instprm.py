@@ -112,6 +112,32 @@ def test_prm_tof_and_bad_numbers_raise(tmp_path):
         read_instrument(_prm_variant(tmp_path, "INS  1PRCF1     3    8", "INS  1PRCF1     3   12"))
     with pytest.raises(InputError, match="bank 2"):
         read_instrument(_prm_variant(tmp_path, "PXCR", "PXCR"), bank=2)
+    with pytest.raises(InputError, match=r"v\.prm: profile SH/L"):
+        read_instrument(_prm_variant(tmp_path, "0.150000E-01   0.150000E-01", "-0.150000E-01  -0.150000E-01"))
+
+
+def _synthetic_prm(tmp_path: Path, ptype: int, coeffs: list[float]) -> Path:
+    cards = [coeffs[i:i + 4] for i in range(0, len(coeffs), 4)]
+    lines = ["INS   BANK      1", "INS   HTYPE   PXCR",
+             "INS  1 ICONS  0.700000  0.000000       0.0         0      0.95    0       0.0",
+             f"INS  1PRCF1     {ptype}   {len(coeffs):2d}      0.01"]
+    lines += [f"INS  1PRCF1{j}" + "".join(f"{c:15.6E}" for c in card) for j, card in enumerate(cards, start=1)]
+    path = tmp_path / f"type{ptype}.prm"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_gsas_profile_types_2_and_4(tmp_path):
+    # type 2: GU GV GW LX LY trns asym shft GP ... (Howard asymmetry: SH/L gets GSAS-II's default 0.002)
+    t2 = read_instrument(_synthetic_prm(tmp_path, 2, [3.0, -1.0, 2.0, 1.5, 4.0, 0.0, 0.7, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    assert (t2.profile.U, t2.profile.V, t2.profile.W, t2.profile.X, t2.profile.Y) == (3.0, -1.0, 2.0, 1.5, 4.0)
+    assert t2.profile.sh_l == 0.002
+    # type 4: GU GV GW GP LX ptec trns shft sfec S/L H/L eta ...
+    t4 = read_instrument(_synthetic_prm(tmp_path, 4, [3.0, -1.0, 2.0, 0.0, 1.5, 0.0, 0.0, 0.0, 0.0, 0.01, 0.02,
+                                                      0.5]))
+    assert (t4.profile.U, t4.profile.X, t4.profile.Y) == (3.0, 1.5, 0.0)
+    assert t4.profile.sh_l == pytest.approx(0.03, abs=1e-15)
+    assert t4.wavelength == 0.7 and t4.polarization == 0.95
 
 
 # --- GSAS-II .instprm text (as in GSAS-II's defaultIparms.py) ---------------------------------------------------
@@ -166,6 +192,7 @@ def test_read_diff_type_and_banks(tmp_path):
     (CUKA_INSTPRM.replace("W:5.0", "W:five"), "W: not a number"),
     (CUKA_INSTPRM.replace("W:5.0", "W:nan"), "finite"),
     (CUKA_INSTPRM.replace("Polariz.:0.7", "Polariz.:7"), "Polariz"),
+    (CUKA_INSTPRM.replace("SH/L:0.002", "SH/L:-0.002"), "SH/L"),
     (CUKA_INSTPRM.replace("Type:PXC", "Type PXC"), "name:value"),
     ("Type:PXC\nLam:1.0\n", "GSAS-II"),
     ("", "GSAS-II"),
