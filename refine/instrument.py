@@ -38,6 +38,11 @@ DEFAULT_SH_L = 0.002
 _LAB_ANODES = ("Cr", "Fe", "Co", "Cu", "Mo", "Ag")
 
 
+def _jsonable(value: Any) -> bool:
+    scalar = (str, int, float, bool, type(None))
+    return isinstance(value, scalar) or (isinstance(value, (tuple, list)) and all(isinstance(v, scalar) for v in value))
+
+
 def _finite(value: Any, name: str, source: str) -> float:
     try:
         out = float(value)
@@ -157,7 +162,8 @@ class Instrument:
         GSAS-II ``Polariz.``: fraction of the beam polarized perpendicular to the scattering plane at
         ``azimuth`` 0 (0.5 unpolarized lab tube, ~0.99 synchrotron with a vertical scattering plane). See
         :func:`gsas_polarization_correction`; :attr:`pyfai_polarization_factor` gives pyFAI's equivalent.
-        Not used for neutrons.
+        Not used for neutrons. For data already polarization-corrected (e.g. by pyFAI, ``'polarization'`` in
+        ``Pattern.corrections``) use 1.0 with ``azimuth`` 0, which makes GSAS-II's factor exactly 1.
     azimuth
         GSAS-II ``Azimuth`` (deg) of the detector around the beam, measured from the plane of polarization.
     geometry
@@ -299,7 +305,7 @@ class Instrument:
             if f.name == "profile":
                 value = value.to_dict()
             elif f.name == "metadata":
-                value = {k: v for k, v in value.items() if isinstance(v, (str, int, float, bool, type(None)))}
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items() if _jsonable(v)}
             out[f.name] = value
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def test_pbso4_xray_prm():
     assert ins.metadata["gsas_profile_type"] == 3
     assert ins.metadata["gsas_profile_coefficients"][3] == 0.1  # GP, kept in metadata only
     assert ins.source.endswith("INST_XRY.PRM")
+    assert Instrument.from_dict(json.loads(json.dumps(ins.to_dict()))).metadata["gsas_profile_coefficients"][3] == 0.1
 
 
 def test_pbso4_d1a_neutron_prm():
