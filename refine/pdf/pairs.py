@@ -1,0 +1,287 @@
+"""Pair-distance tables of periodic structures, built once per fit and re-broadened at every evaluation.
+
+A :class:`PairTable` holds, for every unordered pair of *site classes* (sites of one species with one ADP, by
+default), the distinct interatomic distances up to a cut-off with their occupancy-weighted multiplicities and
+the pair mean-square displacement along the pair direction (sigma'^2 of PDFfit2, Phase::msdAtoms).  Isotropic
+ADPs per class can then be changed at evaluation time without rebuilding, and an isotropic change of the lattice
+only rescales the distances.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import periodictable
+
+from refine.errors import InputError
+from refine.pdf.structure import PDFStructure
+
+RADIATIONS = ("xray", "neutron")
+_SYMBOL = re.compile(r"^([A-Z][a-z]?)(\d*)([+-]?)(\d*)$")
+
+
+def scattering_factor(symbol: str, radiation: str) -> float:
+    """Q = 0 scattering power of a species: electrons Z - charge for x-rays (f(0), as PDFfit2), b_c (fm) for neutrons.
+
+    Parameters
+    ----------
+    symbol
+        Element or ion symbol ("Ni", "O2-", "Fe3+", "Na+").
+    radiation
+        "xray" or "neutron".
+    """
+    m = _SYMBOL.match(_normalise(symbol).replace("1+", "+").replace("1-", "-"))
+    if not m:
+        raise InputError("element", f"cannot parse species symbol {symbol!r}")
+    name, n1, sign, n2 = m.groups()
+    try:
+        el = periodictable.elements.symbol(name)
+    except ValueError as exc:
+        raise InputError("element", f"unknown element {name!r} in {symbol!r}") from exc
+    charge = 0
+    if sign:
+        charge = int(n1 or n2 or 1) * (1 if sign == "+" else -1)
+    if radiation == "xray":
+        return float(el.number - charge)
+    if radiation == "neutron":
+        b = el.neutron.b_c
+        if b is None:
+            raise InputError("element", f"no neutron scattering length for {name}")
+        return float(b)
+    raise InputError("radiation", f"must be one of {RADIATIONS}, got {radiation!r}")
+
+
+def _normalise(symbol: str) -> str:
+    """'NI' -> 'Ni', 'o2-' -> 'O2-' (PDFfit .stru files write upper case)."""
+    s = symbol.strip()
+    return s[:1].upper() + s[1:].lower()
+
+
+def element_of(symbol: str) -> str:
+    """Element part of a species symbol ("O2-" -> "O", "NI" -> "Ni")."""
+    m = _SYMBOL.match(_normalise(symbol))
+    return m.group(1) if m else symbol
+
+
+def default_classes(structure: PDFStructure) -> tuple[str, ...]:
+    """Site-class label per site: sites with equal species, occupancy and U share a class.
+
+    The label is the species symbol when that species has one class, else symbol + running number ("O1", "O2").
+    """
+    keys: list[tuple] = []
+    for el, occ, u in zip(structure.elements, structure.occupancy, structure.u, strict=True):
+        keys.append((el, round(float(occ), 9), tuple(np.round(u.ravel(), 10))))
+    distinct: dict[tuple, int] = {}
+    for k in keys:
+        distinct.setdefault(k, len(distinct))
+    per_el: dict[str, list[tuple]] = {}
+    for k in distinct:
+        per_el.setdefault(k[0], []).append(k)
+    label = {}
+    for el, ks in per_el.items():
+        for i, k in enumerate(ks):
+            label[k] = el if len(ks) == 1 else f"{el}{i + 1}"
+    return tuple(label[k] for k in keys)
+
+
+def iter_pairs(structure: PDFStructure, dmax: float, dmin: float = 0.1,
+               chunk: int = 4_000_000) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Every ordered site pair (i, j, lattice image) with dmin <= |r_j + T - r_i| <= dmax.
+
+    Yields chunks ``(i, j, distance, unit_vector)``; each unordered pair appears twice (i->j and j->i), the
+    double sum of the PDF definition G = 1/(N r) sum_i sum_j ... (Farrow et al. 2007, eq. 1).
+    """
+    base = structure.base
+    frac = structure.xyz - np.floor(structure.xyz)
+    cart = frac @ base
+    n = len(cart)
+    rec_len = np.linalg.norm(np.linalg.inv(base), axis=0)
+    nmax = np.ceil(dmax * rec_len).astype(int) + 1
+    grid = np.stack(np.meshgrid(*[np.arange(-k, k + 1) for k in nmax], indexing="ij"), -1).reshape(-1, 3)
+    shifts = grid @ base
+    # the difference of two in-cell positions lies in the cell spanned by (-1, 1)^3: drop shifts beyond reach
+    reach = max(np.linalg.norm(np.array(s) @ base) for s in ((1, 1, 1), (-1, 1, 1), (1, -1, 1), (1, 1, -1)))
+    shifts = shifts[np.linalg.norm(shifts, axis=1) <= dmax + reach]
+    diff = cart[None, :, :] - cart[:, None, :]  # (i, j) -> r_j - r_i
+    per = max(1, chunk // (n * n))
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    for start in range(0, len(shifts), per):
+        s = shifts[start:start + per]
+        vec = diff[None] + s[:, None, None, :]
+        d = np.sqrt(np.einsum("sijk,sijk->sij", vec, vec))
+        keep = (d >= dmin) & (d <= dmax)
+        if not keep.any():
+            continue
+        sel = np.nonzero(keep)
+        dk = d[sel]
+        yield ii[sel[1], sel[2]], jj[sel[1], sel[2]], dk, vec[sel] / dk[:, None]
+
+
+def pair_msd(structure: PDFStructure, i: np.ndarray, j: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """Mean-square displacement of each pair along its direction, n^T (U_i + U_j) n (PDFfit2 Phase::msdAtoms)."""
+    uc = structure.u_cartesian
+    iso = structure.isotropic
+    if np.all(iso):
+        return structure.uiso[i] + structure.uiso[j]
+    return np.einsum("pk,pkl,pl->p", unit, uc[i] + uc[j], unit)
+
+
+@dataclass(frozen=True, eq=False)
+class PairTable:
+    """Distinct pair distances per class pair, with multiplicities and msd, for fast repeated G(r) evaluation.
+
+    Attributes
+    ----------
+    structure
+        The structure the table was built from (its lattice is the reference of ``lattice_scale``).
+    classes
+        Class labels, index c; ``site_class`` maps sites to classes.
+    class_element
+        Species symbol of each class.
+    class_occupancy
+        Sum of occupancies of the sites of each class.
+    class_uiso
+        Isotropic U of each class, NaN for classes with anisotropic or unequal ADPs.
+    pair_first, pair_second
+        Class indices of the unordered class pairs (first <= second).
+    distance, multiplicity, msd, pair_index
+        One entry per distinct (class pair, distance, msd): distance (Å), sum of occ_i*occ_j over ordered site
+        pairs, sigma'^2 (Å²) and the class-pair index.
+    dmax
+        Largest distance covered (Å, at the build lattice).
+    build_seconds
+        Wall time of the build.
+    """
+
+    structure: PDFStructure
+    classes: tuple[str, ...]
+    site_class: np.ndarray
+    class_element: tuple[str, ...]
+    class_occupancy: np.ndarray
+    class_uiso: np.ndarray
+    pair_first: np.ndarray
+    pair_second: np.ndarray
+    distance: np.ndarray
+    multiplicity: np.ndarray
+    msd: np.ndarray
+    pair_index: np.ndarray
+    dmax: float
+    build_seconds: float
+
+    @classmethod
+    def build(cls, structure: PDFStructure, rmax: float, *, qmax: float = 0.0, classes: Sequence[str] | None = None,
+              resolution: float = 1e-6, scale_allowance: float = 0.03) -> PairTable:
+        """Enumerate all pairs once.
+
+        Parameters
+        ----------
+        structure
+            The periodic structure.
+        rmax
+            Largest r (Å) at which G(r) will be evaluated.
+        qmax
+            Smallest Qmax (Å⁻¹) that will be used, 0 for none: the table then covers PDFfit2's extension of the
+            calculation range by 6 termination ripples, 6*2*pi/qmax.
+        classes
+            Class label per site (sites in a class must share species and, to override their Uiso, ADPs);
+            default :func:`default_classes`.
+        resolution
+            Distances within this tolerance (Å) are merged; 1e-6 is exact for every practical purpose, a
+            coarser value (1e-3) compresses relaxed supercells with few coincident distances.
+        scale_allowance
+            Relative lattice contraction the table must still cover (distances are stored up to
+            (rmax + extension + 1 Å) / (1 - scale_allowance)).
+        """
+        t0 = time.perf_counter()
+        if not rmax > 0:
+            raise InputError("rmax", f"must be > 0, got {rmax}")
+        if qmax < 0:
+            raise InputError("qmax", f"must be >= 0, got {qmax}")
+        if not resolution > 0:
+            raise InputError("resolution", f"must be > 0, got {resolution}")
+        labels = default_classes(structure) if classes is None else tuple(str(c) for c in classes)
+        if len(labels) != structure.natoms:
+            raise InputError("classes", f"{len(labels)} class labels for {structure.natoms} sites")
+        names = tuple(dict.fromkeys(labels))
+        site_class = np.array([names.index(lab) for lab in labels])
+        class_element, class_occ, class_uiso = [], [], []
+        iso, uiso = structure.isotropic, structure.uiso
+        for c, name in enumerate(names):
+            members = np.nonzero(site_class == c)[0]
+            species = {structure.elements[m] for m in members}
+            if len(species) != 1:
+                raise InputError("classes", f"class {name!r} mixes species {sorted(species)}")
+            class_element.append(species.pop())
+            class_occ.append(structure.occupancy[members].sum())
+            same = np.all(iso[members]) and np.ptp(uiso[members]) < 1e-12
+            class_uiso.append(uiso[members[0]] if same else np.nan)
+        ncls = len(names)
+        ext = 6 * 2 * np.pi / qmax if qmax > 0 else 0.0  # PDFfit2 DataSet::extendCalculationRange
+        dmax = (rmax + ext + 1.0) / (1.0 - scale_allowance)
+        pair_code = np.full((ncls, ncls), -1)
+        firsts, seconds = np.triu_indices(ncls)
+        pair_code[firsts, seconds] = np.arange(len(firsts))
+        pair_code[seconds, firsts] = np.arange(len(firsts))
+        parts = []
+        for i, j, d, unit in iter_pairs(structure, dmax):
+            msd = pair_msd(structure, i, j, unit)
+            w = structure.occupancy[i] * structure.occupancy[j]
+            parts.append(_merge(pair_code[site_class[i], site_class[j]], d, msd, w, resolution))
+        if parts:
+            p, d, msd, w = (np.concatenate(x) for x in zip(*parts, strict=True))
+            p, d, msd, w = _merge(p, d, msd, w, resolution)
+        else:
+            p, d, msd, w = (np.zeros(0, int), np.zeros(0), np.zeros(0), np.zeros(0))
+        arrays = [site_class, np.array(class_occ), np.array(class_uiso), firsts, seconds, d, w, msd, p]
+        for arr in arrays:
+            arr.flags.writeable = False
+        return cls(structure=structure, classes=names, site_class=site_class, class_element=tuple(class_element),
+                   class_occupancy=arrays[1], class_uiso=arrays[2], pair_first=firsts, pair_second=seconds,
+                   distance=d, multiplicity=w, msd=msd, pair_index=p, dmax=float(dmax),
+                   build_seconds=time.perf_counter() - t0)
+
+    @property
+    def npairs(self) -> int:
+        """Number of stored distinct entries."""
+        return len(self.distance)
+
+    def class_weights(self, radiation: str) -> np.ndarray:
+        """Normalised scattering weight b_c/<b> per class, <b> = sum occ b / sum occ (PDFfit2 Phase::setup_weights)."""
+        sf = np.array([scattering_factor(el, radiation) for el in self.class_element])
+        bavg = float(np.dot(self.class_occupancy, sf) / self.class_occupancy.sum())
+        if bavg == 0:
+            raise InputError("radiation", f"average {radiation} scattering power of the structure is zero")
+        return sf / bavg
+
+    def class_index(self, names: str | Sequence[str]) -> np.ndarray:
+        """Indices of the classes selected by class labels or species/element symbols."""
+        wanted = {names} if isinstance(names, str) else set(names)
+        hit = [c for c, (lab, el) in enumerate(zip(self.classes, self.class_element, strict=True))
+               if lab in wanted or el in wanted or element_of(el) in wanted]
+        if not hit:
+            raise InputError("species", f"{sorted(wanted)} match no site class of {list(self.classes)}")
+        return np.array(hit)
+
+
+def _merge(p: np.ndarray, d: np.ndarray, msd: np.ndarray, w: np.ndarray,
+           resolution: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sum weights of entries with equal class pair, distance and msd (within ``resolution`` and 1e-9 Å²)."""
+    kd = np.floor(d / resolution + 0.5).astype(np.int64)
+    km = np.floor(msd / 1e-9 + 0.5).astype(np.int64)
+    order = np.lexsort((km, kd, p))
+    p, kd, km, d, msd, w = p[order], kd[order], km[order], d[order], msd[order], w[order]
+    new = np.ones(len(p), dtype=bool)
+    new[1:] = (np.diff(p) != 0) | (np.diff(kd) != 0) | (np.diff(km) != 0)
+    inv = np.cumsum(new) - 1
+    first = p[new]
+    nu = len(first)
+    wsum = np.bincount(inv, weights=w, minlength=nu)
+    safe = np.where(wsum > 0, wsum, 1.0)
+    dmean = np.bincount(inv, weights=w * d, minlength=nu) / safe
+    mmean = np.bincount(inv, weights=w * msd, minlength=nu) / safe
+    keep = wsum > 0
+    return first[keep], dmean[keep], mmean[keep], wsum[keep]

@@ -1,0 +1,190 @@
+"""A small frozen crystal structure for PDF calculation: lattice, fractional positions, species, occupancies, ADPs.
+
+ADPs are stored as U_ij in the CIF convention (components on the reciprocal-length-scaled direct basis, Å²), the
+convention of diffpy.structure, PDFfit2 and CIF files; ``u_cartesian`` gives the Cartesian tensors.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from refine.errors import InputError
+
+
+def lattice_base(lattice: tuple[float, ...]) -> np.ndarray:
+    """Cartesian lattice vectors (rows, Å) for ``(a, b, c, alpha, beta, gamma)``, a along x, b in the xy plane."""
+    a, b, c, alpha, beta, gamma = lattice
+    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
+    sg = np.sin(np.radians(gamma))
+    cx = c * cb
+    cy = c * (ca - cb * cg) / sg
+    cz2 = c * c - cx * cx - cy * cy
+    if not cz2 > 0:
+        raise InputError("lattice", f"angles {alpha}, {beta}, {gamma} do not form a cell")
+    return np.array([[a, 0.0, 0.0], [b * cg, b * sg, 0.0], [cx, cy, np.sqrt(cz2)]])
+
+
+@dataclass(frozen=True, eq=False)
+class PDFStructure:
+    """Periodic structure for the PDF calculator.
+
+    Parameters
+    ----------
+    lattice
+        ``(a, b, c, alpha, beta, gamma)`` in Å and degrees.
+    xyz
+        Fractional coordinates, shape (N, 3).
+    elements
+        Species symbol of each site ("Ni", "O2-", ...).
+    occupancy
+        Site occupancies, shape (N,).
+    u
+        ADP tensors U_ij (CIF convention, Å²), shape (N, 3, 3).
+    name
+        Free text (file name or formula) used in messages.
+    """
+
+    lattice: tuple[float, float, float, float, float, float]
+    xyz: np.ndarray
+    elements: tuple[str, ...]
+    occupancy: np.ndarray
+    u: np.ndarray
+    name: str = ""
+    _base: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        src = self.name or "structure"
+        lattice = tuple(float(v) for v in self.lattice)
+        if len(lattice) != 6 or min(lattice[:3]) <= 0:
+            raise InputError(src, f"lattice must be 6 numbers with positive lengths, got {self.lattice}")
+        xyz = np.array(self.xyz, dtype=float).reshape(-1, 3)
+        n = len(xyz)
+        if n == 0:
+            raise InputError(src, "structure has no atoms")
+        occ = np.broadcast_to(np.asarray(self.occupancy, dtype=float), (n,)).copy()
+        u = np.asarray(self.u, dtype=float)
+        if u.ndim <= 1:  # isotropic Uiso values -> U_ij = Uiso * g*_ij / (a*_i a*_j)
+            u = np.broadcast_to(u, (n,))[:, None, None] * iso_tensor(lattice)[None]
+        u = np.array(u, dtype=float).reshape(n, 3, 3)
+        if len(self.elements) != n:
+            raise InputError(src, f"{len(self.elements)} element symbols for {n} sites")
+        if np.any(occ < 0) or not np.all(np.isfinite(occ)) or occ.sum() <= 0:
+            raise InputError(src, "occupancies must be finite, non-negative and not all zero")
+        if not np.allclose(u, np.swapaxes(u, 1, 2), atol=1e-12):
+            raise InputError(src, "ADP tensors must be symmetric")
+        if not np.all(np.isfinite(xyz)) or not np.all(np.isfinite(u)):
+            raise InputError(src, "coordinates and ADPs must be finite")
+        for arr in (xyz, occ, u):
+            arr.flags.writeable = False
+        object.__setattr__(self, "lattice", lattice)
+        object.__setattr__(self, "xyz", xyz)
+        object.__setattr__(self, "occupancy", occ)
+        object.__setattr__(self, "u", u)
+        object.__setattr__(self, "elements", tuple(str(e) for e in self.elements))
+        base = lattice_base(lattice)
+        base.flags.writeable = False
+        object.__setattr__(self, "_base", base)
+
+    # ----------------------------------------------------------------------------------------------- constructors
+    @classmethod
+    def from_diffpy(cls, stru, name: str = "") -> PDFStructure:
+        """Convert a ``diffpy.structure.Structure`` (CIF or PDFfit .stru as read by ``loadStructure``)."""
+        if len(stru) == 0:
+            raise InputError(name or "structure", "structure has no atoms")
+        return cls(
+            lattice=tuple(stru.lattice.abcABG()),
+            xyz=np.array([a.xyz for a in stru], dtype=float),
+            elements=tuple(a.element for a in stru),
+            occupancy=np.array([a.occupancy for a in stru], dtype=float),
+            u=np.array([a.U for a in stru], dtype=float),
+            name=name or (stru.title or ""),
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> PDFStructure:
+        """Read a CIF or PDFfit ``.stru`` file with ``diffpy.structure.loadStructure``."""
+        from diffpy.structure import loadStructure
+
+        if not os.path.isfile(path):
+            raise InputError(path, "structure file not found")
+        try:
+            stru = loadStructure(os.fspath(path))
+        except Exception as exc:  # diffpy raises its own StructureFormatError and friends
+            raise InputError(path, f"cannot read structure: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
+        return cls.from_diffpy(stru, name=os.path.basename(path))
+
+    # ----------------------------------------------------------------------------------------------- derived
+    @property
+    def natoms(self) -> int:
+        return len(self.xyz)
+
+    @property
+    def base(self) -> np.ndarray:
+        """Cartesian lattice vectors as rows (Å)."""
+        return self._base
+
+    @property
+    def volume(self) -> float:
+        return float(abs(np.linalg.det(self._base)))
+
+    @property
+    def cartesian(self) -> np.ndarray:
+        """Cartesian positions (Å), shape (N, 3)."""
+        return self.xyz @ self._base
+
+    @property
+    def u_cartesian(self) -> np.ndarray:
+        """Cartesian ADP tensors, U_cart = M U M^T with M = A^T diag(a*) (Grosse-Kunstleve & Adams 2002)."""
+        m = self._base.T * _reciprocal_lengths(self._base)[None, :]
+        return np.einsum("ik,nkl,jl->nij", m, self.u, m)
+
+    @property
+    def uiso(self) -> np.ndarray:
+        """Equivalent isotropic U of each site (trace of U_cart / 3)."""
+        return np.trace(self.u_cartesian, axis1=1, axis2=2) / 3.0
+
+    @property
+    def isotropic(self) -> np.ndarray:
+        """True for sites whose Cartesian U is a multiple of the identity (within 1e-10 Å²)."""
+        uc = self.u_cartesian
+        return np.all(np.abs(uc - self.uiso[:, None, None] * np.eye(3)) < 1e-10, axis=(1, 2))
+
+    def replace(self, **changes) -> PDFStructure:
+        """Copy with fields replaced (``uiso=`` array sets isotropic ADPs)."""
+        kw = dict(lattice=self.lattice, xyz=self.xyz, elements=self.elements, occupancy=self.occupancy, u=self.u,
+                  name=self.name)
+        if "uiso" in changes:
+            changes["u"] = np.broadcast_to(np.asarray(changes.pop("uiso"), dtype=float), (self.natoms,))
+        kw.update(changes)
+        return PDFStructure(**kw)
+
+    def supercell(self, n1: int, n2: int, n3: int) -> PDFStructure:
+        """The (n1, n2, n3) supercell, sites ordered cell by cell."""
+        reps = np.array([int(n1), int(n2), int(n3)])
+        if np.any(reps < 1):
+            raise InputError("supercell", f"multipliers must be >= 1, got {tuple(reps)}")
+        shifts = np.stack(np.meshgrid(*[np.arange(k) for k in reps], indexing="ij"), -1).reshape(-1, 1, 3)
+        xyz = ((self.xyz[None] + shifts) / reps).reshape(-1, 3)
+        a, b, c, al, be, ga = self.lattice
+        lat = (a * reps[0], b * reps[1], c * reps[2], al, be, ga)
+        # U_ij in the CIF convention is invariant under this change of cell (same Cartesian tensor)
+        ncell = len(shifts)
+        return PDFStructure(lattice=lat, xyz=xyz, elements=self.elements * ncell,
+                            occupancy=np.tile(self.occupancy, ncell), u=np.tile(self.u, (ncell, 1, 1)),
+                            name=f"{self.name} {n1}x{n2}x{n3}".strip())
+
+
+def _reciprocal_lengths(base: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(np.linalg.inv(base), axis=0)
+
+
+def iso_tensor(lattice: tuple[float, ...]) -> np.ndarray:
+    """U_ij (CIF convention) of a unit isotropic displacement: g*_ij / (a*_i a*_j)."""
+    base = lattice_base(lattice)
+    rec = np.linalg.inv(base)  # columns are reciprocal vectors
+    gstar = rec.T @ rec
+    astar = np.sqrt(np.diag(gstar))
+    return gstar / np.outer(astar, astar)
