@@ -250,7 +250,12 @@ class Instrument:
         WAVELENGTHS``). ``polarization`` defaults to 0.5 (no monochromator) or to
         :func:`monochromator_polarization` of ``monochromator_angle``.
         """
-        from pymatgen.analysis.diffraction.xrd import WAVELENGTHS  # lazy: pymatgen is slow to import
+        try:  # lazy and optional: pymatgen is large and slow to import; only this convenience needs it
+            from pymatgen.analysis.diffraction.xrd import WAVELENGTHS
+        except ImportError:
+            raise InputError("anode", "Instrument.lab needs pymatgen's table of X-ray lines (pip install pymatgen); "
+                             "or give the wavelengths: Instrument(radiation='xray', wavelength=..., "
+                             "wavelength2=..., ka2_ratio=0.5)") from None
 
         name = str(anode).strip().capitalize()
         if name not in _LAB_ANODES or f"{name}Ka1" not in WAVELENGTHS:
