@@ -11,7 +11,7 @@ Layouts (little-endian) follow the DIFFRAC^plus XCH 5.0 manual, appendix A, as d
   start at +72, step at +80, steps at +88, datum size at +136, extra-header size at +140, data after +160+extra.
 * RAW2: range count (uint16) at 4; anode at 188, Kα1, Kα2, ratio float32 at 190-198; ranges from 256 with
   header length and steps (uint16), step and start (float32) at +12 and +16.
-* RAW (v1): chained 152-byte range headers (steps, step at +8, start at +20, Kα1/Kα2 at +64/+68, "next range"
+* RAW (v1): chained 152-byte range headers (steps, step at +8, start at +20, Kα1/Kα2 at +68/+72, "next range"
   flag at +148) each followed by its float32 counts.
 
 The counts get Poisson sigma, sqrt(max(counts, 1)): a zero-count step keeps the variance of one count, as
@@ -185,9 +185,9 @@ def _read_v1(buf: _Bytes) -> tuple[dict[str, Any], list[RawRange]]:
         index = len(ranges) + 1
         nsteps = buf.unpack("I", pos, "steps")
         meta = {"range": index, "time_per_step_s": buf.unpack("f", pos + 4, "time per step"),
-                "sample": buf.text(pos + 32, 32, "sample name")}
+                "sample": buf.text(pos + 36, 32, "sample name")}
         if waves is None:
-            waves = _wavelengths("", None, buf.unpack("f", pos + 64, "Ka1"), buf.unpack("f", pos + 68, "Ka2"), None,
+            waves = _wavelengths("", None, buf.unpack("f", pos + 68, "Ka1"), buf.unpack("f", pos + 72, "Ka2"), None,
                                  None)
         more = buf.unpack("I", pos + 148, "next-range flag")
         ranges.append(_range(buf, buf.unpack("f", pos + 20, "start"), buf.unpack("f", pos + 8, "step"), nsteps,

@@ -29,7 +29,7 @@ _HEADER_UNITS = (
     (re.compile(r"2th_rad"), "2th_rad"),
     (re.compile(r"2th_deg|2-theta|2theta|two.?theta|integrationspace\s*=\s*twotheta|dataformat\s*=\s*twotheta"),
      "2th_deg"),
-    (re.compile(r"#l\s+r\b|\br\s*\(å\)|\br\s*\(a\)"), "r_A"),
+    (re.compile(r"#l\s+r\b|\br\s*\(å\)|\br\s*\(a\)|\br_a\b"), "r_A"),  # r_A: refine's own writer
     (re.compile(r"d_a\b|d-spacing"), "d_A"),
 )
 _EXTENSION_UNITS = {".gr": "r_A", ".iq": "q_A^-1", ".sq": "q_A^-1", ".fq": "q_A^-1"}

@@ -7,8 +7,9 @@ File structure (GSAS manual, "Powder data files"; GSAS-II ``G2pwd_fxye.py`` read
 * ``BANK ibank nchan nrec bintyp bcoef1 bcoef2 bcoef3 bcoef4 [layout]`` starts each bank. For constant-wavelength
   data ``bintyp`` is ``CONST`` (``CONS`` is accepted), bcoef1 = first 2θ and bcoef2 = step, both in centidegrees.
   ``layout`` is ``STD`` (the default when absent), ``ESD``, ``FXY`` or ``FXYE``.
-* STD: ``nrec`` records of ten 8-character fields ``(I2, F6.0)``: an optional number of counters ``ncts`` (blank
-  means 1) and the intensity, which is the average of ``ncts`` counters, so its variance is ``I / ncts``.
+* STD: records of ten 8-character fields ``(I2, F6.0)`` (read until ``nchan`` values, not trusting ``nrec``):
+  an optional number of counters ``ncts`` (blank means 1) and the intensity, which is the average of ``ncts``
+  counters, so its variance is ``I / ncts``.
 * ESD: records of five 16-character fields ``(F8.0, F8.0)``: intensity and its esd.
 * FXY / FXYE: one point per line, free format: 2θ in centidegrees, intensity[, esd].
 
@@ -154,7 +155,7 @@ def _field(path: Path, lineno: int, text: str, what: str) -> float:
 def _fixed_records(path: Path, bank: GsasBank, width: int, per_line: int) -> list[tuple[int, str]]:
     """The fixed-width fields of a STD/ESD bank, in order, as (line number, field text); at most nchan."""
     fields: list[tuple[int, str]] = []
-    for lineno, line in bank.lines[: bank.nrec]:
+    for lineno, line in bank.lines:  # nrec is not trusted: read until nchan values are found
         line = line.rstrip("\r\n")
         for i in range(per_line):
             chunk = line[i * width:(i + 1) * width]
@@ -171,9 +172,10 @@ def _fixed_records(path: Path, bank: GsasBank, width: int, per_line: int) -> lis
 
 def _read_std(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray]:
     """Intensities and number of counters of a STD bank (fields ``I2, F6.0``)."""
+    fields = _fixed_records(path, bank, 8, 10)  # checks nchan against the file before allocating
     y = np.empty(bank.nchan)
     ncts = np.empty(bank.nchan)
-    for i, (lineno, field) in enumerate(_fixed_records(path, bank, 8, 10)):
+    for i, (lineno, field) in enumerate(fields):
         counters = _field(path, lineno, field[:2], "counter-number")
         if counters != int(counters) or counters < 0:
             raise InputError(path, f"line {lineno}: counter number {field[:2]!r} is not a non-negative integer")
@@ -184,9 +186,10 @@ def _read_std(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_esd(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray]:
     """Intensities and esds of an ESD bank (fields ``F8.0, F8.0``)."""
+    fields = _fixed_records(path, bank, 16, 5)
     y = np.empty(bank.nchan)
     e = np.empty(bank.nchan)
-    for i, (lineno, field) in enumerate(_fixed_records(path, bank, 16, 5)):
+    for i, (lineno, field) in enumerate(fields):
         y[i] = _field(path, lineno, field[:8], "intensity")
         e[i] = _field(path, lineno, field[8:], "esd")
     return y, e
@@ -236,16 +239,16 @@ def _select(path: Path, parsed: _Parsed, bank: int | None) -> GsasBank:
 def _bank_data(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, int]:
     """x (degrees 2θ), y, sigma, sigma_source and the number of dropped points of one CW bank."""
     if bank.layout in ("STD", "ESD"):
-        if len(bank.bcoef) < 2 or not bank.bcoef[1] > 0:
+        if len(bank.bcoef) < 2 or not (np.isfinite(bank.bcoef[0]) and 0 < bank.bcoef[1] < np.inf):
             raise InputError(path, f"line {bank.lineno}: CONST bank needs start and a positive step: {bank.line!r}")
-        # bcoef1, bcoef2 are the first 2θ and the step in centidegrees (GSAS manual, BANK record)
-        x = (bank.bcoef[0] + bank.bcoef[1] * np.arange(bank.nchan)) / 100.0
         if bank.layout == "STD":
             y, ncts = _read_std(path, bank)
             sigma, source = None, "poisson"
         else:
             y, sigma = _read_esd(path, bank)
             source = "file"
+        # bcoef1, bcoef2 are the first 2θ and the step in centidegrees (GSAS manual, BANK record)
+        x = (bank.bcoef[0] + bank.bcoef[1] * np.arange(bank.nchan)) / 100.0
     else:
         data = _read_free(path, bank, 3 if bank.layout == "FXYE" else 2)
         x = data[:, 0] / 100.0  # centidegrees
@@ -267,11 +270,11 @@ def _bank_data(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray, np.n
     if dropped == keep.size:
         raise InputError(path, f"bank {bank.number}: no point has a positive {what}")
     x, y, sigma = x[keep], y[keep], sigma[keep]
-    if x.size > 1 and not np.all(np.diff(x) > 0):
-        raise InputError(path, f"bank {bank.number}: 2θ values are not strictly increasing")
-    if np.any(np.abs(x) > 180.0):
+    if not np.all(np.abs(x) <= 180.0):
         raise InputError(path, f"bank {bank.number}: x runs from {x[0]:g} to {x[-1]:g}, beyond ±180° 2θ; "
                                "time-of-flight banks are not supported")
+    if x.size > 1 and not np.all(np.diff(x) > 0):
+        raise InputError(path, f"bank {bank.number}: 2θ values are not strictly increasing")
     return x, y, sigma, source, dropped
 
 

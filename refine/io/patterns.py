@@ -30,8 +30,9 @@ def _sniff(path: Path, fmt: str) -> str:
     if fmt != "raw":
         return fmt
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    return "bruker_raw" if head.startswith(b"RAW") else "gsas"
+        head = fh.read(1024)
+    # Bruker files are binary (NUL bytes in the header); a GSAS text file may have a title starting "RAW"
+    return "bruker_raw" if head.startswith(b"RAW") and b"\x00" in head else "gsas"
 
 
 def _ensure_loaded() -> None:

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from refine.data import Pattern
 from refine.errors import InputError
@@ -173,3 +176,21 @@ def test_raw_extension_sniffs_gsas_text(tmp_path):
     path = _write(tmp_path, "t\nBANK 1 2 1 CONST 1000 5 0 0 STD\n     100     121\n", name="scan.raw")
     pat = read_pattern(path)
     assert pat.metadata["format"] == "gsas" and pat.sigma.tolist() == [10.0, 11.0]
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(x=hnp.arrays(float, st.integers(1, 40), elements=st.floats(-180.0, 180.0, allow_subnormal=False), unique=True),
+       data=st.data())
+def test_fxye_arbitrary_arrays_survive(tmp_path, x, data):
+    """Any finite increasing 2θ in ±180° with finite y and positive esd reads back to the written 10 digits."""
+    x = np.sort(x)
+    assume(len({f"{v * 100.0:.10g}" for v in x}) == x.size)  # distinct at the written precision
+    y = data.draw(hnp.arrays(float, x.size, elements=st.floats(-1e12, 1e12, allow_subnormal=False)))
+    sigma = data.draw(hnp.arrays(float, x.size, elements=st.floats(1e-12, 1e12)))
+    path = tmp_path / "h.fxye"
+    write_pattern(Pattern(x=x, y=y, sigma=sigma, sigma_source="file"), path)
+    back = read_pattern(path)
+    # x goes through centidegrees: 10 digits of 100*x, then /100 (one more rounding)
+    np.testing.assert_allclose(back.x, x, rtol=6e-10, atol=1e-300)
+    np.testing.assert_allclose(back.y, y, rtol=6e-10, atol=0)
+    np.testing.assert_allclose(back.sigma, sigma, rtol=6e-10, atol=0)
