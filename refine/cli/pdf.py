@@ -1,0 +1,147 @@
+"""``refine pdf SUBCOMMAND``: PDF reduction (``reduce``) and, from other modules, fitting (``fit``).
+
+``pdf`` holds its own registry :data:`PDF_COMMANDS`; a module listed in :data:`_PDF_COMMAND_MODULES` registers
+its sub-command there on import (e.g. ``refine.cli.pdf_fit`` adds ``fit``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command
+from refine.errors import InputError
+from refine.registry import Registry
+
+#: Sub-commands of ``refine pdf``.
+PDF_COMMANDS: Registry[Command] = Registry("pdf sub-command")
+_PDF_COMMAND_MODULES = ("refine.cli.pdf_fit",)
+
+
+def _load() -> None:
+    for name in _PDF_COMMAND_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``pdf`` sub-sub-commands."""
+    _load()
+    sub = parser.add_subparsers(dest="pdf_command", metavar="PDFCOMMAND", parser_class=type(parser))
+    for name in PDF_COMMANDS:
+        cmd = PDF_COMMANDS.get(name)
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        cmd.configure(p)
+        p.set_defaults(_pdf_run=cmd.run)
+    parser.set_defaults(_pdf_parser=parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch to the chosen ``pdf`` sub-command."""
+    sub_run = getattr(args, "_pdf_run", None)
+    if sub_run is None:
+        args._pdf_parser.print_help()
+        return EXIT_BAD_INPUT
+    return int(sub_run(args))
+
+
+COMMANDS.register("pdf", Command(help="pair distribution functions: reduce I(Q) to G(r); fit G(r)",
+                                 configure=configure, run=run))
+
+
+# -- refine pdf reduce -------------------------------------------------------------------------------------
+def _bgscale(text: str) -> float | str:
+    if text.lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def _outputs(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip().lower() for k in text.split(",") if k.strip())
+    from refine.pdf.reduce import OUTPUT_KINDS
+
+    bad = [k for k in kinds if k not in OUTPUT_KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"expected a comma list of {','.join(OUTPUT_KINDS)}, got {text!r}")
+    return kinds
+
+
+def configure_reduce(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``refine pdf reduce``."""
+    parser.add_argument("input", metavar="IQ", help="integrated I(Q) or I(2theta) pattern (.chi, .xy, .xye, ...)")
+    parser.add_argument("--composition", required=True, help="chemical formula, e.g. Na3V2O5 or 'Pb 1 Ti 1/2 O 3'")
+    parser.add_argument("--qmax", type=float, required=True, help="upper Q of the sine transform (1/A)")
+    parser.add_argument("--qmin", type=float, default=0.0, help="lower Q of the sine transform and fit (default 0)")
+    parser.add_argument("--qmaxinst", type=float, default=None,
+                        help="upper Q of reliable data and of the polynomial fit (default: last data point)")
+    parser.add_argument("--rpoly", type=float, default=0.9,
+                        help="r limit of the correction polynomial, degree round(rpoly*qmaxinst/pi) (default 0.9)")
+    parser.add_argument("--background", metavar="FILE", help="container/Kapton background pattern")
+    parser.add_argument("--bgscale", type=_bgscale, default=1.0,
+                        help="background scale, or 'auto' (largest keeping I - b*B >= 0 at high Q; default 1)")
+    parser.add_argument("--wavelength", type=float, default=None, help="wavelength (A) for I(2theta) input")
+    parser.add_argument("--lorch", action="store_true", help="apply the Lorch modification function")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="fixed divisor of F(Q) (default: self-scattering rule, see the header)")
+    parser.add_argument("--rmin", type=float, default=0.0, help="first r of G(r) (A, default 0)")
+    parser.add_argument("--rmax", type=float, default=30.0, help="last r of G(r) (A, default 30)")
+    parser.add_argument("--rstep", type=float, default=0.01, help="r step of G(r) (A, default 0.01)")
+    parser.add_argument("--output", dest="outputs", type=_outputs, default=("gr",), metavar="gr,sq,fq,iq",
+                        help="curves to write (default gr); others go beside -o with their own extension")
+    parser.add_argument("--poni", help="PONI geometry for integrating an image first (not supported yet)")
+    parser.add_argument("--plot", metavar="OUT.png", help="figure with I(Q), S(Q), F(Q) and G(r)")
+    parser.add_argument("-o", dest="out", required=True, metavar="OUT.gr", help="output G(r) file")
+
+
+def run_reduce(args: argparse.Namespace) -> int:
+    """Reduce one pattern and write the requested curves."""
+    from refine.pdf.reduce import ReductionConfig, reduce_file, write_results
+
+    if args.poni:
+        raise InputError("--poni", "image input is not supported yet: integrate first (refine integrate "
+                                   "--unit q_A^-1) and pass the 1D pattern")
+    config = ReductionConfig(composition=args.composition, qmax=args.qmax, qmin=args.qmin, qmaxinst=args.qmaxinst,
+                             rpoly=args.rpoly, bgscale=args.bgscale, lorch=args.lorch, rmin=args.rmin,
+                             rmax=args.rmax, rstep=args.rstep, wavelength=args.wavelength, scale=args.scale)
+    result = reduce_file(args.input, config, args.background)
+    for path in write_results(result, args.out, args.outputs):
+        print(f"wrote {path}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if args.plot:
+        plot_reduction(result, args.plot)
+        print(f"wrote {args.plot}")
+    return EXIT_OK
+
+
+def plot_reduction(result, path: str | Path) -> None:
+    """I(Q), S(Q), F(Q) and G(r) of a :class:`~refine.pdf.reduce.ReductionResult` in one figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(4, 1, figsize=(8, 11), constrained_layout=True)
+    panels = ((result.iq, "I(Q) (background subtracted)", "Q (1/A)"), (result.sq, "S(Q)", "Q (1/A)"),
+              (result.fq, "F(Q) (1/A)", "Q (1/A)"), (result.gr, "G(r) (1/A^2)", "r (A)"))
+    for ax, (pat, label, xlabel) in zip(axes, panels, strict=True):
+        ax.plot(pat.x, pat.y, lw=0.8)
+        ax.set_ylabel(label)
+        ax.set_xlabel(xlabel)
+    axes[0].set_title(f"{Path(str(result.settings.get('input', ''))).name.split(' ')[0]}  "
+                      f"{result.settings['composition']}  qmax={result.settings['qmax']:g}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+PDF_COMMANDS.register("reduce", Command(help="reduce I(Q) to S(Q), F(Q), G(r) (PDFgetX3-style ad hoc corrections)",
+                                        configure=configure_reduce, run=run_reduce))
