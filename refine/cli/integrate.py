@@ -1,0 +1,92 @@
+"""``refine integrate IMAGE... --poni P -o DIR``: one ``.xye`` per image frame (CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+from refine.cli.main import COMMANDS, EXIT_OK, Command
+from refine.errors import InputError
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
+    return lo, hi
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``refine integrate``."""
+    parser.add_argument("images", nargs="+", metavar="IMAGE",
+                        help="image files (tif, cbf, edf, Eiger/NeXus HDF5; multi-frame files give one output "
+                             "per frame; FILE.h5::/path picks an HDF5 dataset)")
+    parser.add_argument("--poni", required=True, help="pyFAI PONI geometry file")
+    parser.add_argument("--mask", help="mask (image, .npy or Dioptas .mask; nonzero = excluded)")
+    parser.add_argument("--dark", help="dark image, subtracted (several frames are averaged)")
+    parser.add_argument("--flat", help="flat-field image, divided")
+    parser.add_argument("--npt", type=int, default=2000, help="number of radial bins (default 2000)")
+    parser.add_argument("--unit", choices=("2th_deg", "q_A^-1"), default="2th_deg", help="x unit of the output")
+    parser.add_argument("--polarization", type=float, default=None, metavar="P",
+                        help="polarization factor, pyFAI convention (-1..1; 0.99 for a horizontal synchrotron "
+                             "beam); default: no correction")
+    parser.add_argument("--method", default="bbox,csr,cython",
+                        help="pyFAI method: split,algo,impl or a pyFAI name such as csr, full_csr, bbox "
+                             "(default bbox,csr,cython)")
+    parser.add_argument("--flip", choices=("ud", "lr"), default=None,
+                        help="flip images (and dark, flat, mask) before integration")
+    parser.add_argument("--error-model", choices=("poisson", "azimuthal", "none"), default="poisson",
+                        help="how sigma is obtained (default poisson: variance = counts, propagated)")
+    parser.add_argument("--no-solid-angle", action="store_true", help="do not apply the solid-angle correction")
+    parser.add_argument("--range", type=_range, default=None, metavar="LO:HI",
+                        help="radial range in --unit (default: whole detector)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="integrate every frame again (default: skip frames whose output is complete)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+
+
+@contextlib.contextmanager
+def _quiet_libraries(quiet: bool) -> Iterator[None]:
+    """fabio and pyFAI log warnings for files refine reports itself; keep the one-line error contract."""
+    loggers = [logging.getLogger(name) for name in ("fabio", "pyFAI")] if quiet else []
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Integrate every frame; returns the exit code."""
+    with _quiet_libraries(not getattr(args, "debug", False)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from refine.integrate import IntegrationSettings, Integrator, integrate_series
+
+    if args.npt < 2:
+        raise InputError("--npt", f"number of bins must be >= 2, got {args.npt}")
+    settings = IntegrationSettings(
+        npt=args.npt, unit=args.unit, method=args.method, polarization_factor=args.polarization,
+        solid_angle=not args.no_solid_angle, dark=args.dark, flat=args.flat, mask=args.mask, flip=args.flip,
+        error_model=None if args.error_model == "none" else args.error_model, radial_range=args.range)
+    integrator = Integrator(args.poni, settings)
+    results = integrate_series(args.images, integrator, args.output, resume=not args.overwrite,
+                               progress=not args.no_progress)
+    skipped = sum(r.skipped for r in results)
+    print(f"refine integrate: {len(results)} frame(s) -> {args.output} "
+          f"({len(results) - skipped} integrated, {skipped} already done)", file=sys.stdout)
+    return EXIT_OK
+
+
+COMMANDS.register("integrate", Command(help="integrate 2D images into 1D patterns (pyFAI)", configure=configure,
+                                       run=run))
