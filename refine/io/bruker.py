@@ -31,6 +31,7 @@ import numpy as np
 from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
+from refine.io.gsas import bank_option
 from refine.io.patterns import PATTERN_READERS
 
 #: DIFFRAC scan types whose x axis is the detector 2θ (GSAS-II reads the same three).
@@ -226,7 +227,7 @@ def _clean(value: Any) -> Any:
 
 
 @PATTERN_READERS.register("bruker_raw")
-def read_bruker_raw(path: Path, *, bank: int | None = None, wavelength: float | None = None) -> Pattern:
+def read_bruker_raw(path: Path, *, bank: int | str | None = None, wavelength: float | None = None) -> Pattern:
     """Read one range of a Bruker RAW file as an x-ray 2θ pattern with Poisson sigma.
 
     Parameters
@@ -246,7 +247,7 @@ def read_bruker_raw(path: Path, *, bank: int | None = None, wavelength: float | 
     """
     path = Path(path)
     info, ranges = read_raw_ranges(path)
-    index = 1 if bank is None else bank
+    index = 1 if bank is None else bank_option(path, bank)
     if not 1 <= index <= len(ranges):
         raise InputError("bank", f"{path}: no range {index}; the file has ranges 1-{len(ranges)}")
     chosen = ranges[index - 1]

@@ -227,7 +227,18 @@ def _check_cw(path: Path, bank: GsasBank, time_map: bool) -> None:
         raise InputError(path, f"bank {bank.number}: unknown binning type {bank.bintyp!r} (expected CONST)")
 
 
-def _select(path: Path, parsed: _Parsed, bank: int | None) -> GsasBank:
+def bank_option(path: Path, bank: int | str | None) -> int | None:
+    """The ``bank=`` option as an integer (it may arrive as text from a command line or config file)."""
+    if bank is None or isinstance(bank, int):
+        return bank
+    try:
+        return int(str(bank).strip())
+    except ValueError:
+        raise InputError("bank", f"{path}: bank must be an integer, got {bank!r}") from None
+
+
+def _select(path: Path, parsed: _Parsed, bank: int | str | None) -> GsasBank:
+    bank = bank_option(path, bank)
     if bank is None:
         return parsed.banks[0]
     numbers = [b.number for b in parsed.banks]
@@ -279,7 +290,7 @@ def _bank_data(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 @PATTERN_READERS.register("gsas")
-def read_gsas(path: Path, *, bank: int | None = None, wavelength: float | None = None,
+def read_gsas(path: Path, *, bank: int | str | None = None, wavelength: float | None = None,
               radiation: str | None = None) -> Pattern:
     """Read one constant-wavelength bank of a GSAS powder data file.
 
@@ -344,8 +355,11 @@ def write_gsas_fxye(pattern: Pattern, path: Path, *, title: str | None = None, b
         raise InputError(path, "cannot write an empty pattern")
     if not np.all(pattern.sigma > 0):
         raise InputError(path, "GSAS FXYE needs positive esds; the pattern has sigma <= 0")
-    head = (title or pattern.metadata.get("title") or f"refine pattern from {pattern.source or 'memory'}")
-    head = " ".join(str(head).split())[:80]
+    if not np.all(np.abs(pattern.x) <= 180.0) or np.any(np.diff(pattern.x) <= 0):
+        raise InputError(path, "GSAS FXYE needs strictly increasing 2θ within ±180°")
+    header = pattern.metadata.get("header") if pattern.metadata.get("format") == "gsas" else None
+    head = title or (header[0] if header else None) or f"refine pattern from {pattern.source or 'memory'}"
+    head = str(head).replace("\r", " ").replace("\n", " ").rstrip()[:80]  # one line; GSAS records are 80 wide
     x = pattern.x * 100.0
     step = float(np.mean(np.diff(x))) if x.size > 1 else 0.0
     lines = [head]

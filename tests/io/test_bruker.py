@@ -197,3 +197,14 @@ def test_junk_after_magic_raises_input_error(tmp_path_factory, magic, body):
         read_pattern(path)
     except InputError:
         pass
+
+
+def test_range_option_as_text_and_wavelength_override(tmp_path):
+    data, ys = _v4()
+    path = tmp_path / "v4.raw"
+    path.write_bytes(data)
+    pat = read_pattern(path, bank="2", wavelength=1.7909)
+    assert np.array_equal(pat.y, ys[1]) and pat.wavelength == 1.7909
+    assert pat.metadata["wavelengths"]["kalpha1"] == pytest.approx(1.78897, abs=1e-12)  # the file's value is kept
+    with pytest.raises(InputError, match="integer"):
+        read_pattern(path, bank="two")

@@ -194,3 +194,24 @@ def test_fxye_arbitrary_arrays_survive(tmp_path, x, data):
     np.testing.assert_allclose(back.x, x, rtol=6e-10, atol=1e-300)
     np.testing.assert_allclose(back.y, y, rtol=6e-10, atol=0)
     np.testing.assert_allclose(back.sigma, sigma, rtol=6e-10, atol=0)
+
+
+def test_std_to_fxye_keeps_title_counts_and_poisson_esds(tmp_path):
+    std = read_pattern(shared_path(*PBSO4, "PBSO4.CWN"))
+    out = tmp_path / "pbso4.fxye"
+    write_pattern(std, out)
+    back = read_pattern(out)
+    assert back.metadata["header"][0] == std.metadata["header"][0]
+    np.testing.assert_allclose(back.x, std.x, rtol=1e-12)
+    assert np.array_equal(back.y, std.y)
+    np.testing.assert_allclose(back.sigma, std.sigma, rtol=1e-9)  # sqrt(I/ncts) written as esds, 10 digits
+    assert back.sigma_source == "file"
+
+
+def test_bank_option_as_text(tmp_path):
+    path = _write(tmp_path, "t\nBANK 1 1 1 CONST 1000 5 0 0 STD\n     100\nBANK 7 1 1 CONST 2000 5 0 0 STD\n     400\n")
+    assert read_pattern(path, bank="7").y.tolist() == [400.0]
+    with pytest.raises(InputError, match="integer"):
+        read_pattern(path, bank="first")
+    with pytest.raises(InputError, match=r"banks \[1, 7\]"):
+        read_pattern(path, bank=2)
