@@ -1,0 +1,340 @@
+"""Reading and writing crystal structures: CIF and PDFfit ``.stru`` (through diffpy.structure), CIF output.
+
+A CIF keeps its own symmetry operations (any setting). A ``.stru`` file lists every atom of the cell and names
+the space group in ``spcgr``; the atoms are reduced to an asymmetric unit of that group when they form complete
+orbits, otherwise the structure is kept in P1 (and ``structure_from_cell`` makes an atom-free phase for
+Le Bail / Pawley fits).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from refine.crystal.lattice import Lattice, symmetrize
+from refine.crystal.spacegroup import SpaceGroup, from_diffpy, space_group
+from refine.crystal.structure import MERGE_TOLERANCE, CrystalStructure, Site, u_equivalent
+from refine.errors import InputError
+from refine.io.atomic import atomic_open
+from refine.registry import Registry
+
+Reader = Callable[..., CrystalStructure]
+STRUCTURE_READERS: Registry[Reader] = Registry("structure format")
+_EXTENSIONS = {".cif": "cif", ".stru": "stru"}
+_B_TO_U = 1.0 / (8.0 * math.pi**2)
+_UIJ = ("11", "22", "33", "12", "13", "23")
+_UIJ_INDEX = {"11": (0, 0), "22": (1, 1), "33": (2, 2), "12": (0, 1), "13": (0, 2), "23": (1, 2)}
+
+
+def read_structure(path: str | os.PathLike, *, format: str | None = None) -> CrystalStructure:
+    """Read a structure from a CIF or PDFfit ``.stru`` file.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, or content that is not a structure.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    fmt = format or _EXTENSIONS.get(path.suffix.lower())
+    if fmt is None:
+        raise InputError(path, f"unknown structure extension {path.suffix!r}; use .cif or .stru")
+    return STRUCTURE_READERS.get(fmt)(path)
+
+
+def structure_from_cell(
+    spacegroup: str | int, cell: str | tuple[float, ...], *, name: str = "phase"
+) -> CrystalStructure:
+    """An atom-free phase from ``--spacegroup SG --cell "a b c alpha beta gamma"`` (Le Bail / Pawley).
+
+    The cell must obey the space group's constraints (to 1e-3); it is then made to obey them exactly.
+    """
+    sg = space_group(spacegroup, source="--spacegroup")
+    try:
+        values = [float(v) for v in (cell.replace(",", " ").split() if isinstance(cell, str) else cell)]
+        lattice = Lattice.from_sequence(values)
+    except ValueError as err:
+        raise InputError("--cell", f"{cell!r} is not a cell 'a b c alpha beta gamma': {err}") from None
+    return CrystalStructure(name=name, lattice=symmetrize(lattice, sg, source="--cell"), space_group=sg)
+
+
+def _value_esd(text: object) -> tuple[float, float | None]:
+    """'0.2081(2)' -> (0.2081, 0.0002); '?' or '.' -> (nan, None)."""
+    s = str(text).strip()
+    m = re.fullmatch(r"([-+]?(?:\d+\.?\d*|\.\d+))(?:[eE]([-+]?\d+))?(?:\((\d+)\))?", s)
+    if not m:
+        return math.nan, None
+    mantissa, exponent, err = m.groups()
+    value = float(mantissa) * 10.0 ** int(exponent or 0)
+    if err is None:
+        return value, None
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    return value, int(err) * 10.0 ** (int(exponent or 0) - decimals)
+
+
+@STRUCTURE_READERS.register("cif")
+def read_cif(path: str | os.PathLike) -> CrystalStructure:
+    """Read the first data block with atoms (or with a cell and a space group) of a CIF."""
+    from diffpy.structure.parsers import getParser
+    from diffpy.structure.structureerrors import StructureFormatError
+
+    path = Path(path)
+    parser = getParser("cif")
+    try:
+        try:
+            stru = parser.parseFile(str(path))
+        except StructureFormatError as err:
+            if "Duplicated item name" not in str(err):
+                raise
+            # Some database CIFs repeat an item (e.g. an empty _chemical_formula_sum): keep the first one.
+            stru = parser.parse(_drop_duplicate_items(path.read_text(errors="replace")))
+    except (StructureFormatError, ValueError, KeyError, IndexError) as err:
+        raise InputError(path, f"not a readable CIF structure: {str(err).strip() or type(err).__name__}") from None
+    except OSError as err:
+        raise InputError(path, f"cannot read: {err.strerror or err}") from None
+    if stru is None or parser.spacegroup is None:
+        raise InputError(path, "no data block with _atom_site_label and a space group")
+    block = next(parser.ciffile[n] for n in parser.ciffile.keys() if "_atom_site_label" in parser.ciffile[n])
+    lattice_values = [_value_esd(block.get(f"_cell_{k}", "nan")) for k in
+                      ("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma")]
+    if any(not np.isfinite(v) for v, _ in lattice_values):
+        raise InputError(path, "the cell (_cell_length_*, _cell_angle_*) is missing or incomplete")
+    lattice = Lattice.from_sequence([v for v, _ in lattice_values])
+    explicit_ops = any(k in block for k in ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz"))
+    sg = _setting_for_cell(from_diffpy(parser.spacegroup), lattice, explicit_ops, path)
+    name = str(block.get("_pd_phase_name") or block.get("_chemical_name_mineral") or "").strip()
+    name = name if name and name not in ("?", ".") else path.stem
+    return CrystalStructure(
+        name=name,
+        lattice=lattice,
+        space_group=sg,
+        sites=_cif_sites(block, parser.asymmetric_unit, lattice),
+        lattice_esd=tuple(e or 0.0 for _, e in lattice_values) if any(e for _, e in lattice_values) else None,
+    )
+
+
+def _drop_duplicate_items(text: str) -> str:
+    """The CIF text without repeats of a single-valued item within a data block (the first one is kept)."""
+    seen: set[str] = set()
+    out = []
+    for line in text.splitlines():
+        words = line.split(None, 1)
+        if words and words[0].lower().startswith("data_"):
+            seen = set()
+        elif len(words) == 2 and words[0].startswith("_"):
+            tag = words[0].lower()
+            if tag in seen:
+                continue
+            seen.add(tag)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _setting_for_cell(sg: SpaceGroup, lattice: Lattice, explicit_ops: bool, path: Path) -> SpaceGroup:
+    """Rhombohedral groups named only by symbol: take the axes (hexagonal/rhombohedral) the cell is given in."""
+    if sg.setting not in ("hexagonal", "rhombohedral") or sg.symbol[:1] != "R":
+        return sg
+    hex_cell = abs(lattice.gamma - 120.0) < 1e-3 and abs(lattice.alpha - 90.0) < 1e-3
+    wanted = "hexagonal" if hex_cell else "rhombohedral"
+    if sg.setting == wanted:
+        return sg
+    if explicit_ops:
+        raise InputError(path, f"the symmetry operations are on {sg.setting} axes but the cell is {wanted}")
+    return space_group(f"{sg.symbol.split(':')[0]}:{wanted[0].upper()}", source=str(path))
+
+
+def _cif_sites(block: object, atoms: list, lattice: Lattice) -> tuple[Site, ...]:
+    loop = {k.lower(): list(v) for k, v in block.GetLoop("_atom_site_label").items()}
+    labels = loop["_atom_site_label"]
+    aniso: dict[str, dict[str, tuple[float, float | None]]] = {}
+    if "_atom_site_aniso_label" in block:
+        aloop = {k.lower(): list(v) for k, v in block.GetLoop("_atom_site_aniso_label").items()}
+        for i, lab in enumerate(aloop["_atom_site_aniso_label"]):
+            entry = {}
+            for ij in _UIJ:
+                for kind, scale in (("u", 1.0), ("b", _B_TO_U)):
+                    key = f"_atom_site_aniso_{kind}_{ij}"
+                    if key in aloop:
+                        v, e = _value_esd(aloop[key][i])
+                        entry[ij] = (v * scale, None if e is None else e * scale)
+            aniso[lab] = entry
+    sites = []
+    for atom, lab in zip(atoms, [lab for lab in labels if lab != "?"], strict=True):
+        row = labels.index(lab)
+        esd: dict[str, float] = {}
+        for key, name in (("_atom_site_fract_x", "x"), ("_atom_site_fract_y", "y"), ("_atom_site_fract_z", "z"),
+                          ("_atom_site_occupancy", "occupancy")):
+            if key in loop:
+                _, e = _value_esd(loop[key][row])
+                if e is not None:
+                    esd[name] = e
+        uiso = None
+        for key, scale in (("_atom_site_u_iso_or_equiv", 1.0), ("_atom_site_b_iso_or_equiv", _B_TO_U)):
+            if key in loop:
+                v, e = _value_esd(loop[key][row])
+                if np.isfinite(v):
+                    uiso = v * scale
+                    if e is not None:
+                        esd["uiso"] = e * scale
+        uaniso = None
+        if lab in aniso and len(aniso[lab]) == 6:
+            u = np.zeros((3, 3))
+            for ij, (v, e) in aniso[lab].items():
+                i, j = _UIJ_INDEX[ij]
+                u[i, j] = u[j, i] = v
+                if e is not None:
+                    esd[f"u{ij}"] = e
+            uaniso = u
+            uiso = u_equivalent(u, lattice)
+        sites.append(Site(label=lab, element=str(atom.element), xyz=tuple(atom.xyz), occupancy=float(atom.occupancy),
+                          uiso=uiso, uaniso=uaniso, esd=esd))
+    return tuple(sites)
+
+
+@STRUCTURE_READERS.register("stru")
+def read_stru(path: str | os.PathLike) -> CrystalStructure:
+    """Read a PDFfit ``.stru`` file; atoms reduced to the asymmetric unit of ``spcgr`` when they fit it."""
+    from diffpy.structure.parsers import getParser
+    from diffpy.structure.structureerrors import StructureFormatError
+
+    path = Path(path)
+    try:
+        stru = getParser("pdffit").parseFile(str(path))
+    except (StructureFormatError, ValueError, IndexError) as err:
+        raise InputError(path, f"not a readable PDFfit structure: {str(err).strip() or type(err).__name__}") from None
+    except OSError as err:
+        raise InputError(path, f"cannot read: {err.strerror or err}") from None
+    lattice = Lattice.from_sequence(stru.lattice.abcABG())
+    dcell = tuple(float(v) for v in stru.pdffit.get("dcell", [0.0] * 6))
+    counts: dict[str, int] = {}
+    full = []
+    for atom in stru:
+        element = str(atom.element)
+        symbol = element[:1].upper() + element[1:].lower()
+        counts[symbol] = counts.get(symbol, 0) + 1
+        u = np.array(atom.U, dtype=float)
+        esd = {n: float(v) for n, v in zip("xyz", atom.sigxyz, strict=True) if v}
+        if atom.sigo:
+            esd["occupancy"] = float(atom.sigo)
+        aniso = not np.allclose(u, np.eye(3) * u[0, 0])
+        sig_u = np.array(atom.sigU, dtype=float)
+        if aniso:
+            esd.update({f"u{ij}": float(sig_u[_UIJ_INDEX[ij]]) for ij in _UIJ if sig_u[_UIJ_INDEX[ij]]})
+        elif sig_u[0, 0]:
+            esd["uiso"] = float(sig_u[0, 0])
+        full.append(Site(label=f"{symbol}{counts[symbol]}", element=symbol, xyz=tuple(atom.xyz),
+                         occupancy=float(atom.occupancy), uiso=u_equivalent(u, lattice) if aniso else float(u[0, 0]),
+                         uaniso=u if aniso else None, esd=esd))
+    p1 = space_group(1)
+    sg = p1
+    name = str(stru.pdffit.get("spcgr", "P1")).strip() or "P1"
+    try:
+        sg = space_group(name, source=str(path))
+    except InputError:
+        pass
+    sites = _reduce_to_asymmetric_unit(tuple(full), lattice, sg) if len(sg) > 1 else None
+    if sites is None:
+        sg, sites = p1, tuple(full)
+    return CrystalStructure(name=path.stem, lattice=lattice, space_group=sg, sites=sites,
+                            lattice_esd=dcell if any(dcell) else None)
+
+
+def _reduce_to_asymmetric_unit(sites: tuple[Site, ...], lattice: Lattice, sg: SpaceGroup) -> tuple[Site, ...] | None:
+    """One site per orbit when the atoms form complete orbits of ``sg`` in ``lattice``; None otherwise."""
+    try:
+        lattice = symmetrize(lattice, sg)
+    except InputError:
+        return None
+    cart = lattice.cartesian
+    xyz = np.array([s.xyz for s in sites])
+    used = np.zeros(len(sites), dtype=bool)
+    kept = []
+    for i, site in enumerate(sites):
+        if used[i]:
+            continue
+        images = np.mod(np.einsum("oij,j->oi", sg.rotations.astype(float), xyz[i]) + sg.translations, 1.0)
+        diff = images[:, None, :] - xyz[None, :, :]
+        diff -= np.round(diff)
+        close = np.linalg.norm(diff @ cart.T, axis=2) < MERGE_TOLERANCE * 10
+        partners = np.flatnonzero(close.any(axis=0))
+        same = all(sites[j].element == site.element and abs(sites[j].occupancy - site.occupancy) < 1e-6
+                   for j in partners)
+        if not same or used[partners].any():
+            return None
+        used[partners] = True
+        kept.append(site)
+    trial = CrystalStructure(name="", lattice=lattice, space_group=sg, sites=tuple(kept))
+    expanded = trial.expand(MERGE_TOLERANCE * 10)
+    return tuple(kept) if len(expanded) == len(sites) else None
+
+
+def _format_esd(value: float, esd: float | None) -> str:
+    """CIF number with its standard uncertainty in parentheses, the esd rounded to 1 or 2 digits.
+
+    Two digits when the esd's leading digits are <= 19 ('rule of 19', IUCr notes for authors), else one.
+    """
+    if esd is None or not esd > 0 or not np.isfinite(esd):
+        return f"{value:.8g}"
+    exponent = math.floor(math.log10(esd))
+    ndigits = 2 if esd / 10.0**exponent < 1.95 else 1
+    decimals = ndigits - 1 - exponent
+    scaled = math.floor(esd * 10.0**decimals + 0.5)
+    if decimals > 0:
+        return f"{value:.{decimals}f}({scaled})"
+    return f"{round(value, decimals):.0f}({scaled * 10 ** (-decimals)})"
+
+
+def _charge(element: str) -> int | None:
+    """Oxidation state written in an ion symbol ('O2-' -> -2, 'Na+' -> 1), None for a neutral symbol."""
+    m = re.fullmatch(r"[A-Za-z]+(\d*)([+-])", element.strip())
+    if not m:
+        return None
+    return int(m.group(1) or 1) * (1 if m.group(2) == "+" else -1)
+
+
+def write_cif(structure: CrystalStructure, path: str | os.PathLike) -> None:
+    """Write a structure as CIF 1.1 with its symmetry operations and esds where known (atomic write)."""
+    s = structure
+    lat, sg = s.lattice, s.space_group
+    lesd = s.lattice_esd or (None,) * 6
+    block = re.sub(r"[^A-Za-z0-9_.-]+", "_", s.name) or "phase"
+    lines = [f"data_{block}", f"_pd_phase_name '{s.name}'"]
+    for key, value, esd in zip(("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma"),
+                               lat.as_tuple(), lesd, strict=True):
+        lines.append(f"_cell_{key} {_format_esd(value, esd)}")
+    lines.append(f"_cell_volume {lat.volume:.4f}")
+    lines.append(f"_symmetry_space_group_name_H-M '{sg.symbol.split(':')[0]}'")
+    if sg.number:
+        lines.append(f"_symmetry_Int_Tables_number {sg.number}")
+    lines += ["", "loop_", "_symmetry_equiv_pos_site_id", "_symmetry_equiv_pos_as_xyz"]
+    lines += [f"{i} '{op}'" for i, op in enumerate(sg.triplets(), start=1)]
+    charges = {site.element: _charge(site.element) for site in s.sites}
+    if any(q is not None for q in charges.values()):
+        lines += ["", "loop_", "_atom_type_symbol", "_atom_type_oxidation_number"]
+        lines += [f"{el} {q if q is not None else 0}" for el, q in charges.items()]
+    if s.sites:
+        lines += ["", "loop_"] + [f"_atom_site_{k}" for k in ("label", "type_symbol", "fract_x", "fract_y", "fract_z",
+                                                                "occupancy", "adp_type", "U_iso_or_equiv")]
+        for site in s.sites:
+            e = site.esd_map
+            cells = [site.label, site.element]
+            cells += [_format_esd(v, e.get(n)) for v, n in zip(site.xyz, "xyz", strict=True)]
+            cells.append(_format_esd(site.occupancy, e.get("occupancy")))
+            cells.append("Uani" if site.uaniso is not None else "Uiso")
+            cells.append("?" if site.uiso is None else _format_esd(site.uiso, e.get("uiso")))
+            lines.append(" ".join(cells))
+        aniso = [site for site in s.sites if site.uaniso is not None]
+        if aniso:
+            lines += ["", "loop_", "_atom_site_aniso_label"] + [f"_atom_site_aniso_U_{ij}" for ij in _UIJ]
+            for site in aniso:
+                e = site.esd_map
+                vals = [_format_esd(site.uaniso[i][j], e.get(f"u{ij}")) for ij, (i, j) in _UIJ_INDEX.items()]
+                lines.append(" ".join([site.label, *vals]))
+    with atomic_open(path) as fh:
+        fh.write("\n".join(lines) + "\n")

@@ -1,0 +1,144 @@
+"""Structure files: CIF and .stru reading, CIF writing with esds, errors naming the file."""
+
+from __future__ import annotations
+
+import gemmi
+import numpy as np
+import pytest
+from pymatgen.io.cif import CifParser
+
+from refine.crystal.lattice import Lattice
+from refine.crystal.spacegroup import space_group
+from refine.crystal.structure import CrystalStructure, Site
+from refine.errors import InputError
+from refine.io.structures import _format_esd, read_structure, structure_from_cell, write_cif
+from tests.conftest import shared_path
+
+
+def test_read_anatase_keeps_setting_charges_esds():
+    phase = read_structure(shared_path("cif", "TiO2_anatase.cif"))
+    assert phase.space_group.number == 141 and len(phase.space_group) == 32
+    assert phase.lattice.a == 3.7842 and phase.lattice_esd[:3] == pytest.approx((0.0013, 0.0013, 0.0015))
+    ti, o = phase.sites
+    assert (ti.element, o.element) == ("Ti4+", "O2-")
+    assert o.xyz == (0.0, 0.0, 0.2081) and o.esd_map["z"] == pytest.approx(0.0002)
+    # B = 0.61(9) Å^2 -> U = B / 8 pi^2
+    assert o.uiso == pytest.approx(0.61 / (8 * np.pi**2), rel=1e-12)
+    assert o.esd_map["uiso"] == pytest.approx(0.09 / (8 * np.pi**2), rel=1e-12)
+
+
+def test_read_pbso4_and_nasicon():
+    pbso4 = read_structure(shared_path("powder_rietveld", "gsas2_PbSO4_CPD_xray_neutron", "PbSO4-Wyckoff.cif"))
+    assert pbso4.name == "PbSO4" and pbso4.space_group.number == 62 and len(pbso4.sites) == 5
+    assert [s.uiso for s in pbso4.sites] == [0.01] * 5
+    nvp = read_structure(shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif"))
+    assert nvp.space_group.symbol == "R-3c:H" and nvp.space_group.setting == "hexagonal"
+    assert nvp.sites[0].occupancy == 0.69 and nvp.sites[0].uiso is None
+
+
+def test_r_group_named_only_by_symbol_takes_the_cells_axes(tmp_path):
+    """diffpy maps 'R -3 c' to rhombohedral axes; a hexagonal cell must get the hexagonal-axes operations."""
+    text = """data_cor
+_cell_length_a 4.7602
+_cell_length_b 4.7602
+_cell_length_c 12.9933
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 120
+_symmetry_space_group_name_H-M 'R -3 c'
+loop_
+_atom_site_label
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Al 0 0 0.35216
+O 0.30624 0 0.25
+"""
+    path = tmp_path / "cor.cif"
+    path.write_text(text)
+    phase = read_structure(path)
+    assert phase.space_group.setting == "hexagonal" and phase.multiplicities() == (12, 18)
+
+
+def test_read_cdse_stru_with_refined_positions():
+    phase = read_structure(shared_path("pdf_fits", "pdfgui_CdSe_nanoparticle", "CdSe-wurtzite.stru"))
+    assert phase.space_group.number == 186 and len(phase.sites) == 2 and len(phase.expand()) == 4
+    assert phase.lattice_esd[:3] == (0.000493, 0.000493, 0.001368)
+    assert phase.sites[0].uaniso is None and phase.sites[0].uiso == 0.014  # U11 = U22 = U33 in the file
+    assert phase.sites[0].esd_map == {"uiso": 0.00011127}  # the file's sigma of U11
+
+
+# pymatgen's CIF reader warns about ion symbols such as 'O2-' unless _atom_site_attached_hydrogens is present;
+# it still reads the species and oxidation states correctly.
+@pytest.mark.filterwarnings("ignore:Cannot determine chemical composition")
+def test_write_cif_round_trip_and_independent_readers(tmp_path):
+    original = read_structure(shared_path("cif", "TiO2_anatase.cif"))
+    out = tmp_path / "anatase.cif"
+    write_cif(original, out)
+    text = out.read_text()
+    assert "3.7842(13)" in text and "0.2081(2)" in text
+    back = read_structure(out)
+    assert back.lattice == original.lattice and back.space_group == original.space_group
+    for a, b in zip(back.sites, original.sites, strict=True):
+        assert (a.label, a.element, a.xyz, a.occupancy) == (b.label, b.element, b.xyz, b.occupancy)
+        # written to the precision its esd allows (two significant digits of the esd)
+        assert a.uiso == pytest.approx(b.uiso, abs=b.esd_map["uiso"] / 10)
+    # gemmi and pymatgen read what we write: same cell content
+    small = gemmi.read_small_structure(str(out))
+    assert len(small.get_all_unit_cell_sites()) == 12
+    pmg = CifParser(str(out)).parse_structures(primitive=False)[0]
+    assert pmg.composition.reduced_formula == "TiO2" and len(pmg) == 12
+    assert sorted({str(sp) for sp in pmg.species}) == ["O2-", "Ti4+"]
+    assert pmg.lattice.volume == pytest.approx(original.lattice.volume, rel=1e-9)
+
+
+def test_write_cif_anisotropic_and_empty(tmp_path):
+    lat = Lattice(7.2, 5.9, 9.1, 90, 106.3, 90)
+    u = ((0.012, 0.0, 0.003), (0.0, 0.020, 0.0), (0.003, 0.0, 0.015))
+    site = Site("Fe1", "Fe2+", (0.0, 0.3, 0.25), uaniso=u, uiso=0.0156, esd={"y": 0.0004, "u11": 0.0011})
+    phase = CrystalStructure("fe", lat, space_group("C2/c"), (site,), lattice_esd=(1e-3, 2e-3, 1e-3, 0, 0.02, 0))
+    out = tmp_path / "fe.cif"
+    write_cif(phase, out)
+    back = read_structure(out)
+    assert np.allclose(back.sites[0].uaniso, u, atol=1e-10) and back.sites[0].esd_map["y"] == pytest.approx(4e-4)
+    assert back.lattice_esd == pytest.approx((1e-3, 2e-3, 1e-3, 0, 0.02, 0))
+    empty = structure_from_cell("Pna21", "12.7547 6.2716 10.6400 90 90 90", name="NaVPO4F")
+    write_cif(empty, tmp_path / "empty.cif")
+    assert "_symmetry_Int_Tables_number 33" in (tmp_path / "empty.cif").read_text()
+
+
+@pytest.mark.parametrize(("value", "esd", "text"), [(0.2081, 0.0002, "0.2081(2)"), (3.78421, 0.0013, "3.7842(13)"),
+                                                    (12.34, 1.2, "12.3(12)"), (123.4, 25, "120(30)"),
+                                                    (5.43053, 0.00007, "5.43053(7)"), (0.5, None, "0.5")])
+def test_esd_formatting(value, esd, text):
+    assert _format_esd(value, esd) == text
+
+
+def test_structure_from_cell_for_le_bail():
+    phase = structure_from_cell("R-3c", "8.728 8.728 21.804 90 90 120")
+    assert phase.sites == () and phase.space_group.setting == "hexagonal" and len(phase.expand()) == 0
+    with pytest.raises(InputError, match="--cell"):
+        structure_from_cell("Fm-3m", "4.6 4.7 4.6 90 90 90")
+    with pytest.raises(InputError, match="--cell"):
+        structure_from_cell("Fm-3m", "4.6 4.6")
+    with pytest.raises(InputError, match="--spacegroup"):
+        structure_from_cell("Qq3", "4.6 4.6 4.6 90 90 90")
+
+
+def test_bad_files_raise_input_error_naming_the_file(tmp_path):
+    bad = tmp_path / "broken.cif"
+    bad.write_text("data_x\n_cell_length_a 4\nloop_\n_atom_site_label\n_atom_site_fract_x\n'unclosed\n")
+    with pytest.raises(InputError, match="broken.cif"):
+        read_structure(bad)
+    no_atoms = tmp_path / "noatoms.cif"
+    no_atoms.write_text("data_x\n_cell_length_a 4\n")
+    with pytest.raises(InputError, match="noatoms.cif"):
+        read_structure(no_atoms)
+    with pytest.raises(InputError, match="missing.cif: no such file"):
+        read_structure(tmp_path / "missing.cif")
+    with pytest.raises(InputError, match="unknown structure extension"):
+        read_structure(bad.rename(tmp_path / "broken.xyz"))
+    stru = tmp_path / "bad.stru"
+    stru.write_text("title x\nformat pdffit\ncell 1, 2\n")
+    with pytest.raises(InputError, match="bad.stru"):
+        read_structure(stru)
