@@ -22,12 +22,11 @@ import numpy as np
 
 from refine.errors import InputError
 from refine.pdf.envelopes import qdamp_envelope, shape_envelope
+from refine.pdf.kernels import PEAK_BACKENDS, default_backend, nint
 from refine.pdf.pairs import RADIATIONS, PairTable, default_classes, iter_pairs, pair_msd, scattering_factor
 from refine.pdf.structure import PDFStructure, iso_tensor
 
 NRIPPLES = 6  # PDFfit2 DataSet::extendCalculationRange
-PEAK_SIGMAS = 5.0  # PDFfit2 evaluates each Gaussian out to 5 sigma
-_CHUNK = 2_000_000  # grid-point evaluations per vectorised block
 
 
 @dataclass(frozen=True)
@@ -109,11 +108,6 @@ class _Grid:
         return self.r0 + self.dr * (self.ncalc - 1)
 
 
-def _nint(x: np.ndarray | float) -> np.ndarray:
-    """Nearest integer, halves away from zero (C nint of PDFfit2)."""
-    return np.sign(x) * np.floor(np.abs(x) + 0.5)
-
-
 def calc_grid(r: np.ndarray, qmax: float) -> _Grid:
     """Calculation grid: the requested equidistant r extended by PDFfit2's 6*2pi/qmax above its end."""
     r = np.asarray(r, dtype=float)
@@ -127,7 +121,7 @@ def calc_grid(r: np.ndarray, qmax: float) -> _Grid:
     ncalc = len(r)
     if qmax > 0:
         rext = NRIPPLES * 2 * np.pi / qmax
-        ncalc = int(_nint((r[-1] + rext - r[0]) / dr)) + 1
+        ncalc = int(nint((r[-1] + rext - r[0]) / dr)) + 1
     return _Grid(float(r[0]), float(dr), len(r), ncalc)
 
 
@@ -157,34 +151,11 @@ def _peak_widths(d: np.ndarray, msd: np.ndarray, s: PDFSettings) -> tuple[np.nda
     return sigma, ok
 
 
-def _add_peaks(ppp: np.ndarray, grid: _Grid, d: np.ndarray, sigma: np.ndarray, amp: np.ndarray) -> None:
+def _add_peaks(ppp: np.ndarray, grid: _Grid, d: np.ndarray, sigma: np.ndarray, amp: np.ndarray,
+               backend: str | None) -> None:
     """Add amp * N(r; d, sigma) on the grid points within 5 sigma of each peak (in place)."""
-    if len(d) == 0:
-        return
-    rb = np.maximum(grid.r0, d - PEAK_SIGMAS * sigma)
-    re = np.minimum(grid.rcmax, d + PEAK_SIGMAS * sigma)
-    ib = _nint((rb - grid.r0) / grid.dr).astype(np.int64)
-    ie = _nint((re - grid.r0) / grid.dr).astype(np.int64)
-    good = ie >= ib
-    d, sigma, amp, ib, ie = d[good], sigma[good], amp[good], ib[good], ie[good]
-    if len(d) == 0:
-        return
-    width = ie - ib + 1
-    order = np.argsort(width)  # chunks of similar width waste little padding
-    d, sigma, amp, ib, width = d[order], sigma[order], amp[order], ib[order], width[order]
-    gnorm = amp / (np.sqrt(2 * np.pi) * sigma)
-    start = 0
-    while start < len(d):
-        wmax = int(width[min(len(d) - 1, start + max(1, _CHUNK // int(width[start])) - 1)])
-        stop = min(len(d), start + max(1, _CHUNK // wmax))
-        wmax = int(width[stop - 1])
-        offs = np.arange(wmax)
-        idx = ib[start:stop, None] + offs[None, :]
-        valid = offs[None, :] < width[start:stop, None]
-        x = (grid.r0 + idx * grid.dr - d[start:stop, None]) / sigma[start:stop, None]
-        val = np.where(valid, gnorm[start:stop, None] * np.exp(-0.5 * x * x), 0.0)
-        ppp += np.bincount(np.where(valid, idx, 0).ravel(), weights=val.ravel(), minlength=len(ppp))
-        start = stop
+    if len(d):
+        PEAK_BACKENDS.get(backend or default_backend(len(d)))(ppp, grid.r0, grid.dr, d, sigma, amp)
 
 
 def _finish(ppp: np.ndarray, grid: _Grid, s: PDFSettings, natoms: float, rho0: float, dnorm: float) -> np.ndarray:
@@ -221,7 +192,7 @@ def _table_msd(table: PairTable, s: PDFSettings) -> np.ndarray:
 
 
 def _table_gr(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.ndarray | None,
-              dnorm: float) -> np.ndarray:
+              dnorm: float, backend: str | None) -> np.ndarray:
     grid = calc_grid(r, s.qmax)
     lo = max(0.1, grid.r0 - 1.0)  # PDFfit2 takes pairs within [rcmin - 1, rcmax + 1], not closer than 0.1 Å
     hi = grid.rcmax + 1.0
@@ -239,13 +210,13 @@ def _table_gr(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.nda
     amp = table.multiplicity[sel] * w[table.pair_first[pidx]] * w[table.pair_second[pidx]]
     sigma, ok = _peak_widths(d, msd, s)
     ppp = np.zeros(grid.ncalc)
-    _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok])
+    _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok], backend)
     natoms = float(table.class_occupancy.sum())
     rho0 = natoms / (table.structure.volume * s.lattice_scale**3)
     return _finish(ppp, grid, s, natoms, rho0, dnorm)
 
 
-def calc_gr(table: PairTable, r: np.ndarray, settings: PDFSettings) -> np.ndarray:
+def calc_gr(table: PairTable, r: np.ndarray, settings: PDFSettings, backend: str | None = None) -> np.ndarray:
     """G(r) (Å⁻²) on the equidistant grid ``r`` from a pair table (the fast path used in fits).
 
     Parameters
@@ -256,12 +227,15 @@ def calc_gr(table: PairTable, r: np.ndarray, settings: PDFSettings) -> np.ndarra
         Equidistant r values (Å).
     settings
         Peak-shape, envelope and scale parameters.
+    backend
+        Peak-summation backend of :data:`refine.pdf.kernels.PEAK_BACKENDS` ("numpy", "numba"); default numba
+        for large sums when it is installed.
     """
-    return _table_gr(table, r, settings, None, 1.0)
+    return _table_gr(table, r, settings, None, 1.0, backend)
 
 
 def partial_gr(table: PairTable, r: np.ndarray, settings: PDFSettings, first: str | Sequence[str],
-               second: str | Sequence[str]) -> np.ndarray:
+               second: str | Sequence[str], backend: str | None = None) -> np.ndarray:
     """Contribution of the pairs between two groups of sites to G(r); the partials of all pairs sum to G(r).
 
     ``first`` and ``second`` select site classes by class label or species ("V", "O", ("Na", "Li")). Each
@@ -275,7 +249,7 @@ def partial_gr(table: PairTable, r: np.ndarray, settings: PDFSettings, first: st
     w = table.class_weights(settings.radiation) * table.class_occupancy
     natoms = float(table.class_occupancy.sum())
     share = sum(w[p] * w[q] * (1.0 if p == q else 2.0) for p, q in zip(pf[mask], ps[mask], strict=True))
-    return _table_gr(table, r, settings, mask, share / natoms**2)
+    return _table_gr(table, r, settings, mask, share / natoms**2, backend)
 
 
 # ---------------------------------------------------------------------------------------------------------- direct
@@ -306,9 +280,9 @@ def direct_gr(structure: PDFStructure, r: np.ndarray, settings: PDFSettings,
     w = sf / (np.dot(occ, sf) / natoms)
     ppp = np.zeros(grid.ncalc)
     lo, hi = max(0.1, grid.r0 - 1.0), grid.rcmax + 1.0
-    for i, j, d, unit in iter_pairs(structure, hi, dmin=lo, chunk=500_000):
+    for i, j, d, unit, count in iter_pairs(structure, hi, dmin=lo, chunk=500_000):
         msd = pair_msd(structure, i, j, unit)
         sigma, ok = _peak_widths(d, msd, s)
-        amp = occ[i] * occ[j] * w[i] * w[j]
-        _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok])
+        amp = count * occ[i] * occ[j] * w[i] * w[j]
+        _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok], "numpy")
     return _finish(ppp, grid, s, natoms, natoms / structure.volume, 1.0)

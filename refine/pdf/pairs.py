@@ -88,12 +88,13 @@ def default_classes(structure: PDFStructure) -> tuple[str, ...]:
     return tuple(label[k] for k in keys)
 
 
-def iter_pairs(structure: PDFStructure, dmax: float, dmin: float = 0.1,
-               chunk: int = 4_000_000) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Every ordered site pair (i, j, lattice image) with dmin <= |r_j + T - r_i| <= dmax.
+def iter_pairs(structure: PDFStructure, dmax: float, dmin: float = 0.1, chunk: int = 4_000_000
+               ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Every site pair (i <= j, lattice image) with dmin <= |r_j + T - r_i| <= dmax.
 
-    Yields chunks ``(i, j, distance, unit_vector)``; each unordered pair appears twice (i->j and j->i), the
-    double sum of the PDF definition G = 1/(N r) sum_i sum_j ... (Farrow et al. 2007, eq. 1).
+    Yields chunks ``(i, j, distance, unit_vector, count)``: count is 2 for i < j, standing for the ordered
+    pairs i->j and j->i of the double sum G = 1/(N r) sum_i sum_j ... (Farrow et al. 2007, eq. 1), and 1 for the
+    images of a site itself (which the sum over all images already lists twice, at +T and -T).
     """
     base = structure.base
     frac = structure.xyz - np.floor(structure.xyz)
@@ -106,19 +107,23 @@ def iter_pairs(structure: PDFStructure, dmax: float, dmin: float = 0.1,
     # the difference of two in-cell positions lies in the cell spanned by (-1, 1)^3: drop shifts beyond reach
     reach = max(np.linalg.norm(np.array(s) @ base) for s in ((1, 1, 1), (-1, 1, 1), (1, -1, 1), (1, 1, -1)))
     shifts = shifts[np.linalg.norm(shifts, axis=1) <= dmax + reach]
-    diff = cart[None, :, :] - cart[:, None, :]  # (i, j) -> r_j - r_i
-    per = max(1, chunk // (n * n))
-    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    iu, ju = np.triu_indices(n, 1)
+    ii = np.concatenate([iu, np.arange(n)])
+    jj = np.concatenate([ju, np.arange(n)])
+    count = np.concatenate([np.full(len(iu), 2.0), np.ones(n)])
+    diff = cart[jj] - cart[ii]
+    per = max(1, chunk // len(ii))
     for start in range(0, len(shifts), per):
         s = shifts[start:start + per]
-        vec = diff[None] + s[:, None, None, :]
-        d = np.sqrt(np.einsum("sijk,sijk->sij", vec, vec))
+        vec = diff[None] + s[:, None, :]
+        d = np.sqrt(np.einsum("spk,spk->sp", vec, vec))
         keep = (d >= dmin) & (d <= dmax)
         if not keep.any():
             continue
         sel = np.nonzero(keep)
         dk = d[sel]
-        yield ii[sel[1], sel[2]], jj[sel[1], sel[2]], dk, vec[sel] / dk[:, None]
+        p = sel[1]
+        yield ii[p], jj[p], dk, vec[sel] / dk[:, None], count[p]
 
 
 def pair_msd(structure: PDFStructure, i: np.ndarray, j: np.ndarray, unit: np.ndarray) -> np.ndarray:
@@ -174,7 +179,7 @@ class PairTable:
 
     @classmethod
     def build(cls, structure: PDFStructure, rmax: float, *, qmax: float = 0.0, classes: Sequence[str] | None = None,
-              resolution: float = 1e-6, scale_allowance: float = 0.03) -> PairTable:
+              resolution: float = 1e-4, scale_allowance: float = 0.03) -> PairTable:
         """Enumerate all pairs once.
 
         Parameters
@@ -227,9 +232,9 @@ class PairTable:
         pair_code[firsts, seconds] = np.arange(len(firsts))
         pair_code[seconds, firsts] = np.arange(len(firsts))
         parts = []
-        for i, j, d, unit in iter_pairs(structure, dmax):
+        for i, j, d, unit, count in iter_pairs(structure, dmax):
             msd = pair_msd(structure, i, j, unit)
-            w = structure.occupancy[i] * structure.occupancy[j]
+            w = count * structure.occupancy[i] * structure.occupancy[j]
             parts.append(_merge(pair_code[site_class[i], site_class[j]], d, msd, w, resolution))
         if parts:
             p, d, msd, w = (np.concatenate(x) for x in zip(*parts, strict=True))
