@@ -148,3 +148,22 @@ def test_two_theta_beyond_wavelength_is_nan_and_select():
     # simple cubic: first lines 100 (6), 110 (12), 111 (8)
     assert refl.hkl[:3].tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     assert refl.multiplicity[:3].tolist() == [6, 12, 8]
+
+
+def test_rhombohedral_and_hexagonal_axes_give_the_same_powder_lines():
+    """Corundum on hexagonal axes and on the equivalent rhombohedral cell: identical (d, multiplicity) lists.
+
+    a_R = sqrt(3 a_H^2 + c_H^2) / 3 and sin(alpha_R / 2) = 3 a_H / (2 sqrt(3 a_H^2 + c_H^2)) (ITA vol. A, 5.1).
+    """
+    a_h, c_h = 4.7602, 12.9933
+    a_r = np.sqrt(3 * a_h**2 + c_h**2) / 3
+    alpha = np.degrees(2 * np.arcsin(3 * a_h / (2 * np.sqrt(3 * a_h**2 + c_h**2))))
+    hexa = generate_reflections(Lattice(a_h, a_h, c_h, 90, 90, 120), space_group("R-3c"), d_min=0.9)
+    rhombo = generate_reflections(Lattice(a_r, a_r, a_r, alpha, alpha, alpha), space_group("R-3c:R"), d_min=0.9)
+    assert len(hexa) == len(rhombo) > 40
+    assert np.allclose(hexa.d, rhombo.d, rtol=1e-12)
+    # lines at exactly equal d (e.g. hkl and hk-l type pairs) may be listed in either order: compare sums per d
+    keys_h = np.round(hexa.d, 9)
+    keys_r = np.round(rhombo.d, 9)
+    for d in np.unique(keys_h):
+        assert hexa.multiplicity[keys_h == d].sum() == rhombo.multiplicity[keys_r == d].sum()
