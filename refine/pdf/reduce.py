@@ -93,7 +93,8 @@ class ReductionConfig:
             (self.rpoly >= 0, "--rpoly", "must not be negative"),
             (self.rstep > 0, "--rstep", "must be positive"),
             (self.rmax > self.rmin >= 0, "--rmax", "must exceed rmin >= 0"),
-            ((self.rmax - self.rmin) / self.rstep <= 1e6, "--rstep", "gives more than 10^6 r points"),
+            (self.rstep <= 0 or (self.rmax - self.rmin) / self.rstep <= 1e6, "--rstep",
+             "gives more than 10^6 r points"),
             (self.wavelength is None or self.wavelength > 0, "--wavelength", "must be positive"),
             (self.scale is None or self.scale > 0, "--scale", "must be positive"),
         )
@@ -228,11 +229,12 @@ def to_q(pattern: Pattern, wavelength: float | None = None) -> Pattern:
     if pattern.unit == units.Q_A:
         return pattern
     if pattern.unit == units.R_A:
-        raise InputError(pattern.source, "is a real-space (r) pattern, not I(Q) or I(2theta)")
+        raise InputError(pattern.source or "input", "is a real-space (r) pattern, not I(Q) or I(2theta)")
     if wavelength is not None:
         pattern = pattern.replace(wavelength=wavelength)
     if pattern.unit == units.TTH_DEG and pattern.wavelength is None:
-        raise InputError(pattern.source, "is I(2theta) without a wavelength in its header: pass --wavelength")
+        raise InputError(pattern.source or "input",
+                         "is I(2theta) without a wavelength in its header: pass --wavelength")
     return pattern.to_unit(units.Q_A)
 
 
