@@ -55,7 +55,8 @@ class ReductionConfig:
     qmax, qmin
         Q range of the sine transform (Å⁻¹).
     qmaxinst
-        Upper end of the reliable data and of the polynomial fit (Å⁻¹); None: last point of the data.
+        Upper end of the reliable data and of the polynomial fit (Å⁻¹); None: last point with non-zero
+        intensity (trailing zero padding is ignored).
     rpoly
         r limit (Å) of the correction polynomial's frequency content; degree round(rpoly·qmaxinst/π).
     bgscale
@@ -250,11 +251,15 @@ def reduce_pattern(sample: Pattern, config: ReductionConfig, background: Pattern
         raise InputError(src, f"only {q.size} data points")
     if not np.all(np.diff(q) > 0):
         raise InputError(src, "Q values are not strictly increasing")
-    qmaxinst = float(q[-1]) if config.qmaxinst is None else float(config.qmaxinst)
-    if qmaxinst > q[-1] + 1e-9:
-        raise InputError("--qmaxinst", f"{qmaxinst:g} is above the data (last Q {q[-1]:g} 1/A in {src})")
-    if config.qmax > q[-1] + 1e-9:
-        raise InputError("--qmax", f"{config.qmax:g} is above the data (last Q {q[-1]:g} 1/A in {src})")
+    nonzero = np.flatnonzero(sample.y != 0)
+    if nonzero.size == 0:
+        raise InputError(src, "all intensities are zero")
+    qlast = float(q[nonzero[-1]])  # trailing zero padding (beyond the detector edge) is not data
+    qmaxinst = qlast if config.qmaxinst is None else float(config.qmaxinst)
+    if qmaxinst > qlast + 1e-9:
+        raise InputError("--qmaxinst", f"{qmaxinst:g} is above the data (last measured Q {qlast:g} 1/A in {src})")
+    if config.qmax > qlast + 1e-9:
+        raise InputError("--qmax", f"{config.qmax:g} is above the data (last measured Q {qlast:g} 1/A in {src})")
     if config.qmax > qmaxinst + 1e-9:
         raise InputError("--qmax", f"{config.qmax:g} is above qmaxinst {qmaxinst:g}")
     used = (q >= config.qmin) & (q <= qmaxinst)

@@ -296,6 +296,11 @@ def test_bad_inputs(tmp_path):
         reduce_file(good, ReductionConfig(composition="Ni", qmax=25.0))
     with pytest.raises(InputError, match="qmaxinst"):
         ReductionConfig(composition="Ni", qmax=15.0, qmaxinst=12.0)
+    padded = _write_xy(tmp_path / "pad.chi", q, np.where(q > 18.0, 0.0, _synthetic_iq(q)), header="Q (A^-1)")
+    with pytest.raises(InputError, match="last measured Q 1[78]"):  # zero padding is not data
+        reduce_file(padded, ReductionConfig(composition="Ni", qmax=19.0))
+    assert reduce_file(padded, ReductionConfig(composition="Ni", qmax=17.0)).settings["qmaxinst"] == pytest.approx(
+        18.0, abs=0.021)
     empty = tmp_path / "empty.chi"
     empty.write_text("# nothing here\n")
     with pytest.raises(InputError, match="no numeric data"):
