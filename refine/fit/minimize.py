@@ -25,8 +25,9 @@ class FitOptions:
 
 
 def _method_kws(options: FitOptions) -> dict[str, Any]:
-    if options.method in ("least_squares",):
-        return {"xtol": options.xtol, "ftol": options.ftol}
+    if options.method == "least_squares":
+        # Jacobian-based scaling: parameters of very different magnitude (cell in Å, zero in deg, U in centideg²).
+        return {"xtol": options.xtol, "ftol": options.ftol, "x_scale": "jac"}
     if options.method == "leastsq":
         return {"xtol": options.xtol, "ftol": options.ftol}
     return {}
@@ -99,4 +100,6 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     }
     return FitResult(kind=kind, converged=bool(out.success), message=str(out.message), params=refined,
                      statistics=_joint(stats, objective, nvary), dataset_statistics=stats, curves=curves,
-                     warnings=tuple(_trust_warnings(objective, out, refined)), nfev=int(out.nfev))
+                     warnings=tuple(_trust_warnings(objective, out, refined)), nfev=int(out.nfev),
+                     covariance=None if out.covar is None else np.array(out.covar),
+                     var_names=tuple(out.var_names))

@@ -55,6 +55,8 @@ class FitResult:
     nfev: int = 0
     phases: tuple[Mapping[str, Any], ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    covariance: np.ndarray | None = None
+    var_names: tuple[str, ...] = ()
 
     @property
     def nvary(self) -> int:
@@ -71,6 +73,13 @@ class FitResult:
                 if b in correl and abs(correl[b]) > threshold:
                     out[(a, b)] = float(correl[b])
         return out
+
+    def covariance_of(self, names: Sequence[str]) -> np.ndarray | None:
+        """Covariance sub-matrix of the varied parameters ``names`` (None when unavailable or one is fixed)."""
+        if self.covariance is None or any(n not in self.var_names for n in names):
+            return None
+        idx = [self.var_names.index(n) for n in names]
+        return self.covariance[np.ix_(idx, idx)]
 
     def value(self, name: str) -> float:
         """Refined value of parameter ``name``."""

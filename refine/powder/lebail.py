@@ -1,0 +1,188 @@
+"""Le Bail fit (Le Bail, Duroy & Fourquet, Mater. Res. Bull. 23 (1988) 447).
+
+Cycle: (1) with the current cell and profile, partition the observed intensity among the reflections,
+I_k ← I_k Σ_i P_k(x_i) Δ2θ_i (y_i − b_i)/y_calc,i / Σ_i P_k(x_i) Δ2θ_i (the observed/calculated ratio
+averaged over the peak), a few times (background b solved by linear least squares
+in between); (2) refine cell, zero, profile with lmfit with those intensities held, the background solved inside
+the objective as a linear unknown. Repeat until Rwp changes by less than ``tol`` (relative).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import lmfit
+import numpy as np
+
+from refine.crystal.lattice import PARAMETER_NAMES
+from refine.crystal.structure import CrystalStructure
+from refine.data import Pattern
+from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
+from refine.instrument import Instrument
+from refine.powder.model import PowderModel, PowderOptions
+from refine.powder.wholepattern import finish, set_vary, weighted_lstsq
+
+
+@dataclass(frozen=True)
+class LeBailOptions:
+    """Le Bail cycle settings: ``cycles`` at most, ``partitions`` intensity passes per cycle, stop when Rwp
+    changes by less than ``tol`` (relative); ``fit`` are the lmfit options of each cycle."""
+
+    cycles: int = 10
+    partitions: int = 10
+    tol: float = 1e-4
+    fit: FitOptions = field(default_factory=FitOptions)
+
+
+class _LeBailState:
+    """Intensities held between cycles (the only mutable state, local to one fit)."""
+
+    def __init__(self, model: PowderModel) -> None:
+        self.model = model
+        self.intensities = np.ones(int(model.offsets[-1]))
+        m = model.mask[model.inside]
+        self.fit_mask = m
+        self.y = model.pattern.y[model.inside]
+        self.w = 1.0 / model.pattern.sigma[model.inside] ** 2
+        # Step widths: profiles have unit area in degrees, so the partition sums y·Δ2θ.
+        self.step = np.gradient(model.x_fit) if model.x_fit.size > 1 else np.ones(1)
+
+    def reset(self) -> None:
+        """Forget the intensities (the next partition starts from equal ones)."""
+        self.intensities[:] = 1.0
+
+    def background(self, peaks: np.ndarray) -> np.ndarray:
+        m = self.fit_mask
+        coef, _ = weighted_lstsq(self.model.background_basis[m], self.y[m] - peaks[m], self.w[m])
+        return coef
+
+    def partition(self, params: lmfit.Parameters, passes: int) -> None:
+        mat = self.model.peak_matrix(params)
+        m = self.fit_mask.astype(float)
+        scale = self._initial_scale(mat)
+        if scale is not None:
+            self.intensities[:] = scale
+        # Captured area of each profile over the fitted points: dividing by it keeps I fixed when the model
+        # already matches the data (windows truncate tails; excluded points carry no information).
+        captured = mat @ (m * self.step)
+        for _ in range(passes):
+            peaks = mat.T @ self.intensities
+            bkg = self.model.background_basis @ self.background(peaks)
+            net = (self.y - bkg) * m * self.step  # no clipping: it would bias weak peaks and tails upward
+            ratio = np.divide(net, peaks, out=np.zeros_like(net), where=peaks > 1e-12 * max(peaks.max(), 1e-300))
+            share = np.divide(mat @ ratio, captured, out=np.zeros_like(captured), where=captured > 1e-6)
+            new = self.intensities * share
+            # A tiny positive floor, never zero: a multiplicative update cannot revive an intensity once it is 0
+            # (early passes can drive one negative while the background is still wrong).
+            floor = 1e-6 * max(float(np.mean(np.abs(new))), 1e-300)
+            self.intensities = np.maximum(new, floor)
+
+    def _initial_scale(self, mat) -> float | None:
+        if np.any(self.intensities != 1.0):
+            return None
+        area = np.asarray(mat.sum(axis=1)).ravel()
+        net = np.maximum(self.y - np.percentile(self.y[self.fit_mask], 10), 0.0) * self.step
+        total = float(np.sum(net[self.fit_mask]))
+        return total / max(float(np.sum(area)), 1e-300)
+
+    def calculate(self, params: lmfit.Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(total, peaks, background) on the fit range with the held intensities."""
+        peaks = self.model.peak_matrix(params).T @ self.intensities
+        bkg = self.model.background_basis @ self.background(peaks)
+        return peaks + bkg, peaks, bkg
+
+
+def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Instrument, *,
+               refine: Iterable[str] = ("cell", "zero", "W", "X", "Y"), options: PowderOptions | None = None,
+               lebail: LeBailOptions | None = None, params: lmfit.Parameters | None = None) -> FitResult:
+    """Le Bail fit of one or more phases to a pattern in 2θ.
+
+    Parameters
+    ----------
+    pattern
+        Observed pattern (x in deg 2θ).
+    phases
+        Structures (atoms ignored) or atom-free phases from a space group and cell.
+    instrument
+        Wavelength(s), zero and starting profile.
+    refine
+        Groups or parameter names to refine (see :data:`refine.powder.wholepattern.REFINE_GROUPS`).
+    options, lebail
+        Fit range, exclusions, background; Le Bail cycle settings.
+    params
+        Starting parameters (e.g. from a previous fit); by default from the instrument and phases.
+    """
+    lebail = lebail or LeBailOptions()
+    model = PowderModel(pattern, phases, instrument, options=options)
+    start = params.copy() if params is not None else model.parameters()
+    start = set_vary(start, model, refine)
+    state = _LeBailState(model)
+
+    def model_full(p: lmfit.Parameters) -> np.ndarray:
+        return model.full(state.calculate(p)[0])
+
+    dataset = Dataset("pattern", pattern, model_full, mask=model.mask, kind="powder")
+    objective = Objective.single(dataset)
+    # Stage 1 refines only positions (cell, zero, displacement) with the starting profile: a profile refined
+    # while peaks still sit in the wrong place runs away. Stage 2 refines everything asked for.
+    positional = {n for n in start if start[n].vary and _is_positional(n, model)}
+    stages = [positional, {n for n in start if start[n].vary}] if positional else [{n for n in start if start[n].vary}]
+    current = start
+    result = None
+    history: list[float] = []
+    warnings: list[str] = []
+    for stage in stages:
+        current = _with_vary(current, stage)
+        previous = np.inf
+        for _cycle in range(lebail.cycles):
+            # Each partition starts afresh from equal intensities, so that intensity assigned to the wrong
+            # reflections while the cell was still off (or lost to zero) does not lock in.
+            state.reset()
+            state.partition(current, lebail.partitions)
+            result = run_fit(objective, current, kind="lebail", options=lebail.fit)
+            current = result.params
+            rwp = result.statistics.Rwp
+            history.append(rwp)
+            settled = abs(previous - rwp) <= lebail.tol * rwp
+            previous = rwp
+            if settled:
+                break
+        else:
+            if stage is stages[-1]:
+                warnings.append(f"Le Bail cycles did not settle within {lebail.cycles}: Rwp {history[-2]:.5f} -> "
+                                f"{history[-1]:.5f}")
+    assert result is not None
+    if warnings:
+        result = _not_converged(result)
+    total, peaks, bkg = state.calculate(current)
+    components = {"background": bkg}
+    mat = model.peak_matrix(current)
+    for i, block in enumerate(model.phases):
+        rows = model.phase_rows(i)
+        components[block.prefix] = mat[rows].T @ state.intensities[rows]
+    extra = {"intensities": {b.prefix: state.intensities[model.phase_rows(i)].copy()
+                             for i, b in enumerate(model.phases)},
+             "rwp_history": history, "model": model}
+    return finish(result, model, components=components, extra=extra, warnings=warnings)
+
+
+def _is_positional(name: str, model: PowderModel) -> bool:
+    p = model.prefix
+    if name in (f"{p}zero", f"{p}shift", f"{p}transparency"):
+        return True
+    return any(name.startswith(f"{b.prefix}_") and name[len(b.prefix) + 1:] in PARAMETER_NAMES for b in model.phases)
+
+
+def _with_vary(params: lmfit.Parameters, names: set[str]) -> lmfit.Parameters:
+    out = params.copy()
+    for name, par in out.items():
+        if not par.expr:
+            par.set(vary=name in names)
+    return out
+
+
+def _not_converged(result: FitResult) -> FitResult:
+    import dataclasses
+
+    return dataclasses.replace(result, converged=False, message=result.message + "; Le Bail cycles not settled")

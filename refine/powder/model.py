@@ -1,0 +1,216 @@
+"""The whole-pattern powder model shared by Le Bail, Pawley and Rietveld.
+
+Parameters (lmfit names; ``p`` is an optional dataset prefix for joint fits, ``ph`` a phase prefix):
+* instrument: ``{p}zero`` (deg, GSAS-II Zero: peaks seen at 2θ + zero), ``{p}U {p}V {p}W`` (centideg²),
+  ``{p}X {p}Y {p}Z`` (centideg), ``{p}SH_L``, ``{p}ka2_ratio``; Bragg–Brentano ``{p}shift`` (sample
+  displacement, μm) and ``{p}transparency`` as GSAS-II defines them (Δ2θ = −(0.36/π)·s·cosθ/R − (9/π)·T·sin2θ/R,
+  deg, R the goniometer radius in mm; Toby & Von Dreele 2013, G2pwd);
+* phase: ``{ph}_a`` … ``{ph}_gamma`` constrained by the crystal system, ``{ph}_LX``/``{ph}_LY`` extra
+  Lorentzian size/strain broadening of that phase (centideg, added to X and Y).
+Peaks are evaluated sparsely (:mod:`refine.powder.peaks`); the background is linear (:mod:`.background`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import lmfit
+import numpy as np
+import scipy.sparse as sp
+
+from refine.crystal.lattice import Lattice, lattice_from_parameters, lattice_parameters
+from refine.crystal.reflections import ReflectionList, generate_reflections
+from refine.crystal.structure import CrystalStructure
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.instrument import Instrument
+from refine.powder.background import Background
+from refine.powder.peaks import WindowOptions, profile_matrix
+from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
+
+PROFILE_NAMES = ("U", "V", "W", "X", "Y", "Z")
+
+
+def phase_prefix(name: str) -> str:
+    """A parameter-safe prefix from a phase name ('Na3V2(PO4)3' -> 'na3v2po43')."""
+    text = re.sub(r"[^0-9a-zA-Z_]", "", name).lower() or "phase"
+    return f"p{text}" if text[0].isdigit() else text
+
+
+@dataclass(frozen=True)
+class PowderOptions:
+    """Settings of a whole-pattern fit.
+
+    Attributes
+    ----------
+    background
+        The background function; its domain defaults to the fit range.
+    fit_range
+        (lo, hi) in deg 2θ, None = whole pattern.
+    exclusions
+        Excluded (lo, hi) regions in deg 2θ (cell hardware, Cu reflections, ...).
+    window
+        How far each peak is evaluated.
+    goniometer_radius
+        mm, for Bragg–Brentano displacement/transparency.
+    d_margin
+        Reflections are generated to d_min·(1 − d_margin) so that cell changes during a fit keep them all.
+    """
+
+    background: Background = field(default_factory=Background)
+    fit_range: tuple[float, float] | None = None
+    exclusions: tuple[tuple[float, float], ...] = ()
+    window: WindowOptions = field(default_factory=WindowOptions)
+    goniometer_radius: float = 200.0
+    d_margin: float = 0.02
+
+
+@dataclass(frozen=True, eq=False)
+class PhaseBlock:
+    """One phase in the model: its prefix, structure and fixed list of reflections."""
+
+    prefix: str
+    structure: CrystalStructure
+    reflections: ReflectionList
+
+
+class PowderModel:
+    """Peak positions, widths and the sparse peak matrix of several phases on one pattern.
+
+    Built once per fit: the reflection lists, the fitted-point mask and the background basis are fixed; every
+    evaluation recomputes only positions and widths from the parameters.
+    """
+
+    def __init__(self, pattern: Pattern, phases: list[CrystalStructure], instrument: Instrument, *,
+                 options: PowderOptions | None = None, prefix: str = "") -> None:
+        if pattern.unit != "2th_deg":
+            raise InputError(pattern.source, f"powder fits need x in 2th_deg, got {pattern.unit}")
+        if not phases:
+            raise InputError("--phase", "at least one phase is needed")
+        self.pattern = pattern
+        self.instrument = instrument
+        self.options = options or PowderOptions()
+        self.prefix = prefix
+        x = pattern.x
+        lo, hi = self.options.fit_range or (float(x.min()), float(x.max()))
+        if not hi > lo:
+            raise InputError("--range", f"empty fit range {lo}:{hi}")
+        mask = (x >= lo) & (x <= hi)
+        for a, b in self.options.exclusions:
+            mask &= ~((x >= min(a, b)) & (x <= max(a, b)))
+        if not mask.any():
+            raise InputError(pattern.source, f"no points inside the fit range {lo}:{hi} after exclusions")
+        self.mask = mask
+        # Peaks are evaluated on the fit range only (exclusions stay: they are masked in the residual).
+        self.inside = (x >= lo) & (x <= hi)
+        self.x_fit = x[self.inside]
+        bg = self.options.background
+        if bg.domain is None:
+            bg = Background(kind=bg.kind, nterms=bg.nterms, knots=bg.knots, domain=(lo, hi))
+        self.background = bg
+        self.background_basis = bg.basis(self.x_fit)
+        lam_max = max(w for w, _ in instrument.lines)
+        d_min = lam_max / (2.0 * np.sin(np.radians(min(hi + 1.0, 179.0) / 2.0))) * (1.0 - self.options.d_margin)
+        names = [phase_prefix(p.name) for p in phases]
+        if len(set(names)) != len(names):
+            raise InputError("--phase", f"phase names must differ, got {names}")
+        self.phases = tuple(
+            PhaseBlock(prefix=n, structure=p, reflections=generate_reflections(p.lattice, p.space_group, d_min))
+            for n, p in zip(names, phases, strict=True)
+        )
+        self.offsets = np.cumsum([0] + [len(b.reflections) for b in self.phases])
+
+    # -- parameters ------------------------------------------------------------------------------------------
+    def parameters(self) -> lmfit.Parameters:
+        """All parameters with starting values from the instrument and phases; only the cells vary."""
+        p = self.prefix
+        inst = self.instrument
+        params = lmfit.Parameters()
+        params.add(f"{p}zero", value=inst.zero, vary=False)
+        for name in PROFILE_NAMES:
+            # Widths must stay widths: W and the Lorentzian terms are not allowed below zero (U, V may be).
+            low = 0.0 if name in ("W", "X", "Y", "Z") else -np.inf
+            params.add(f"{p}{name}", value=getattr(inst.profile, name), vary=False, min=low)
+        params.add(f"{p}SH_L", value=inst.profile.sh_l, vary=False, min=0.0)
+        params.add(f"{p}ka2_ratio", value=inst.ka2_ratio, vary=False, min=0.0)
+        params.add(f"{p}shift", value=0.0, vary=False)
+        params.add(f"{p}transparency", value=0.0, vary=False)
+        for block in self.phases:
+            params.update(lattice_parameters(block.prefix, block.structure.space_group, block.structure.lattice))
+            params.add(f"{block.prefix}_LX", value=0.0, vary=False)
+            params.add(f"{block.prefix}_LY", value=0.0, vary=False)
+        return params
+
+    def lattice(self, params: lmfit.Parameters, block: PhaseBlock) -> Lattice:
+        """The cell of a phase at the current parameters."""
+        return lattice_from_parameters(params, block.prefix)
+
+    # -- peaks -----------------------------------------------------------------------------------------------
+    def positions(self, params: lmfit.Parameters, block: PhaseBlock, wavelength: float) -> np.ndarray:
+        """Observed peak positions (deg 2θ) of a phase's reflections at ``wavelength`` (NaN when unreachable)."""
+        p = self.prefix
+        v = params.valuesdict()
+        d = self.lattice(params, block).d_spacing(block.reflections.hkl)
+        s = wavelength / (2.0 * d)
+        with np.errstate(invalid="ignore"):
+            tth = np.degrees(2.0 * np.arcsin(np.where(s < 1.0, s, np.nan)))
+        tth = tth + v[f"{p}zero"]
+        if v[f"{p}shift"] or v[f"{p}transparency"]:
+            r = self.options.goniometer_radius
+            th = np.radians(tth / 2.0)
+            tth = tth - (0.36 / np.pi) * v[f"{p}shift"] * np.cos(th) / r - (9.0 / np.pi) * v[
+                f"{p}transparency"] * np.sin(2.0 * th) / r
+        return tth
+
+    def widths(self, params: lmfit.Parameters, block: PhaseBlock, tth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """TCH FWHM (deg) and η of a phase's peaks at positions ``tth``."""
+        p = self.prefix
+        v = params.valuesdict()
+        sig2 = gaussian_variance(tth, U=v[f"{p}U"], V=v[f"{p}V"], W=v[f"{p}W"])
+        gam = lorentzian_fwhm(tth, X=v[f"{p}X"] + v[f"{block.prefix}_LX"], Y=v[f"{p}Y"] + v[f"{block.prefix}_LY"],
+                              Z=v[f"{p}Z"])
+        return tch_fwhm_eta(sig2, gam)
+
+    def peak_matrix(self, params: lmfit.Parameters) -> sp.csr_matrix:
+        """Sparse (n reflections of all phases, n fit points) matrix of unit-area profiles.
+
+        Each row holds the Kα1 peak plus ``ka2_ratio`` × the Kα2 peak of the same reflection, so one intensity
+        per reflection describes the doublet.
+        """
+        v = params.valuesdict()
+        lines = [(self.instrument.wavelength, 1.0)]
+        if self.instrument.wavelength2 is not None:
+            lines.append((self.instrument.wavelength2, v[f"{self.prefix}ka2_ratio"]))
+        pos_all, fw_all, eta_all, wt_all, row_all = [], [], [], [], []
+        for i, block in enumerate(self.phases):
+            rows = np.arange(self.offsets[i], self.offsets[i + 1])
+            for lam, weight in lines:
+                if weight == 0.0:
+                    continue
+                tth = self.positions(params, block, lam)
+                ok = np.isfinite(tth)
+                fwhm, eta = self.widths(params, block, tth[ok])
+                pos_all.append(tth[ok])
+                fw_all.append(fwhm)
+                eta_all.append(eta)
+                wt_all.append(np.full(ok.sum(), weight))
+                row_all.append(rows[ok])
+        pos = np.concatenate(pos_all)
+        mat = profile_matrix(self.x_fit, pos, np.concatenate(fw_all), np.concatenate(eta_all),
+                             sh_l=v[f"{self.prefix}SH_L"], options=self.options.window)
+        rows = np.concatenate(row_all)
+        weights = np.concatenate(wt_all)
+        # Sum the Kα1/Kα2 components of each reflection: S (nrefl × ncomponents) @ mat.
+        combine = sp.csr_matrix((weights, (rows, np.arange(rows.size))), shape=(int(self.offsets[-1]), rows.size))
+        return (combine @ mat).tocsr()
+
+    def phase_rows(self, block_index: int) -> slice:
+        """Rows of the peak matrix (and entries of the intensity vector) that belong to one phase."""
+        return slice(int(self.offsets[block_index]), int(self.offsets[block_index + 1]))
+
+    def full(self, y_fit: np.ndarray) -> np.ndarray:
+        """Place values computed on the fit range onto the full pattern grid (zero outside)."""
+        out = np.zeros(self.pattern.x.size)
+        out[self.inside] = y_fit
+        return out

@@ -1,0 +1,135 @@
+"""Pieces shared by the Le Bail and Pawley drivers: what to refine, linear solves, result assembly."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import lmfit
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
+from refine.errors import InputError
+from refine.fit.result import FitResult
+from refine.powder.model import PROFILE_NAMES, PowderModel
+from refine.powder.peakshape import microstrain_percent, scherrer_size_nm
+
+#: Names a user may ask to refine (besides explicit parameter names).
+REFINE_GROUPS = ("cell", "zero", "U", "V", "W", "X", "Y", "Z", "SH_L", "ka2_ratio", "shift", "transparency",
+                 "size", "strain", "profile")
+
+
+def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]) -> lmfit.Parameters:
+    """Mark parameters to refine: groups of :data:`REFINE_GROUPS` or explicit parameter names.
+
+    ``cell`` = the free cell parameters of every phase; ``profile`` = U V W X Y; ``size``/``strain`` = each phase's
+    extra Lorentzian LX/LY.
+    """
+    params = params.copy()
+    p = model.prefix
+    for item in refine:
+        names: list[str]
+        if item == "cell":
+            names = [f"{b.prefix}_{n}" for b in model.phases for n in cell_constraints(b.structure.space_group).free]
+        elif item == "profile":
+            names = [f"{p}{n}" for n in ("U", "V", "W", "X", "Y")]
+        elif item == "size":
+            names = [f"{b.prefix}_LX" for b in model.phases]
+        elif item == "strain":
+            names = [f"{b.prefix}_LY" for b in model.phases]
+        elif item in REFINE_GROUPS:
+            names = [f"{p}{item}"]
+        elif item in params:
+            names = [item]
+        else:
+            raise InputError("--refine", f"unknown parameter or group {item!r}; groups: {', '.join(REFINE_GROUPS)}")
+        for name in names:
+            if params[name].expr:
+                continue
+            params[name].set(vary=True)
+    return params
+
+
+def weighted_lstsq(columns: sp.csr_matrix | np.ndarray, y: np.ndarray, w: np.ndarray, *,
+                   ridge: float = 1e-10) -> tuple[np.ndarray, sp.csc_matrix]:
+    """Solve min Σ w (y − A c)² through the sparse normal equations; returns (c, normal matrix).
+
+    A tiny ridge (relative to the largest diagonal element) keeps near-singular systems (overlapping Pawley
+    peaks) solvable; columns without any data get c = 0.
+    """
+    a = sp.csr_matrix(columns)
+    sw = np.sqrt(w)
+    aw = sp.diags(sw) @ a
+    normal = (aw.T @ aw).tocsc()
+    rhs = aw.T @ (sw * y)
+    diag = normal.diagonal()
+    scale = float(diag.max()) if diag.size and diag.max() > 0 else 1.0
+    reg = ridge * scale + (diag <= 0) * scale
+    normal = (normal + sp.diags(reg)).tocsc()
+    sol = spla.spsolve(normal, rhs) if normal.shape[0] > 1 else rhs / normal.toarray()[0]
+    return np.atleast_1d(np.asarray(sol, dtype=float)), normal
+
+
+def linear_esds(normal: sp.csc_matrix, chi2_red: float, *, block: int = 512) -> np.ndarray:
+    """esds of linear unknowns from the diagonal of the inverse normal matrix, scaled by sqrt(χ²red) like lmfit."""
+    lu = spla.splu(normal.tocsc())
+    n = normal.shape[0]
+    diag = np.empty(n)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        e = np.zeros((n, stop - start))
+        e[np.arange(start, stop), np.arange(stop - start)] = 1.0
+        diag[start:stop] = lu.solve(e)[np.arange(start, stop), np.arange(stop - start)]
+    return np.sqrt(np.maximum(diag, 0.0) * chi2_red)
+
+
+def phase_summaries(result: FitResult, model: PowderModel) -> list[dict[str, Any]]:
+    """The per-phase block of the result file: cell, esds, volume ± esd, size and strain where refined."""
+    out = []
+    params = result.params
+    for block in model.phases:
+        sg = block.structure.space_group
+        lat = model.lattice(params, block)
+        free = [f"{block.prefix}_{n}" for n in cell_constraints(sg).free]
+        cov = result.covariance_of(free)
+        esd: dict[str, float | None] = {}
+        for name in PARAMETER_NAMES:
+            esd[name] = result.esd(f"{block.prefix}_{name}")
+        esd["volume"] = volume_esd(lat, sg, cov) if cov is not None else None
+        lx = params[f"{block.prefix}_LX"]
+        ly = params[f"{block.prefix}_LY"]
+        size = scherrer_size_nm(lx.value, model.instrument.wavelength) if (lx.vary or lx.value) else None
+        strain = microstrain_percent(ly.value) if (ly.vary or ly.value) else None
+        out.append({
+            "name": block.structure.name, "prefix": block.prefix, "space_group": sg.symbol,
+            **{n: float(v) for n, v in zip(PARAMETER_NAMES, lat.as_tuple(), strict=True)},
+            "volume": lat.volume, "esd": esd, "scale": None, "weight_fraction": None, "spdiameter": None,
+            "size_nm": size, "microstrain_percent": strain, "R_Bragg": None, "R_F": None,
+            "nreflections": len(block.reflections),
+        })
+    return out
+
+
+def finish(result: FitResult, model: PowderModel, *, components: Mapping[str, np.ndarray],
+           extra: Mapping[str, Any], warnings: Iterable[str] = ()) -> FitResult:
+    """Attach components (full grid), phase summaries, extra data and warnings to a fit result."""
+    name = next(iter(result.curves))
+    curves = dataclasses.replace(result.curves[name],
+                                 components={k: model.full(v) for k, v in components.items()})
+    return dataclasses.replace(result, curves={name: curves}, phases=tuple(phase_summaries(result, model)),
+                               extra=dict(extra), warnings=tuple(result.warnings) + tuple(warnings))
+
+
+def instrument_from(params: lmfit.Parameters, model: PowderModel):
+    """The model's Instrument with zero and profile replaced by the refined values (for writing .instprm)."""
+    p = model.prefix
+    v = params.valuesdict()
+    profile = {n: v[f"{p}{n}"] for n in PROFILE_NAMES}
+    profile["sh_l"] = v[f"{p}SH_L"]
+    changes: dict[str, Any] = {"zero": v[f"{p}zero"], "profile": profile}
+    if model.instrument.wavelength2 is not None:
+        changes["ka2_ratio"] = v[f"{p}ka2_ratio"]
+    return model.instrument.replace(**changes)
