@@ -21,7 +21,7 @@ from refine.data import Pattern
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
-from refine.powder.wholepattern import finish, set_vary, weighted_lstsq
+from refine.powder.wholepattern import finish, set_vary
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,10 @@ class _LeBailState:
         self.w = 1.0 / model.pattern.sigma[model.inside] ** 2
         # Step widths: profiles have unit area in degrees, so the partition sums y·Δ2θ.
         self.step = np.gradient(model.x_fit) if model.x_fit.size > 1 else np.ones(1)
+        # The background is a small dense linear problem: factor its weighted design once (QR).
+        sw = np.sqrt(self.w[m])
+        self._sw = sw
+        self._q, self._r = np.linalg.qr(model.background_basis[m] * sw[:, None])
 
     def reset(self) -> None:
         """Forget the intensities (the next partition starts from equal ones)."""
@@ -54,8 +58,7 @@ class _LeBailState:
 
     def background(self, peaks: np.ndarray) -> np.ndarray:
         m = self.fit_mask
-        coef, _ = weighted_lstsq(self.model.background_basis[m], self.y[m] - peaks[m], self.w[m])
-        return coef
+        return np.linalg.lstsq(self._r, self._q.T @ (self._sw * (self.y[m] - peaks[m])), rcond=None)[0]
 
     def partition(self, params: lmfit.Parameters, passes: int) -> None:
         mat = self.model.peak_matrix(params)

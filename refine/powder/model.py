@@ -26,7 +26,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.instrument import Instrument
 from refine.powder.background import Background
-from refine.powder.peaks import WindowOptions, profile_matrix
+from refine.powder.peaks import RowMap, WindowOptions, profile_matrix
 from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
 
 PROFILE_NAMES = ("U", "V", "W", "X", "Y", "Z")
@@ -196,14 +196,9 @@ class PowderModel:
                 eta_all.append(eta)
                 wt_all.append(np.full(ok.sum(), weight))
                 row_all.append(rows[ok])
-        pos = np.concatenate(pos_all)
-        mat = profile_matrix(self.x_fit, pos, np.concatenate(fw_all), np.concatenate(eta_all),
-                             sh_l=v[f"{self.prefix}SH_L"], options=self.options.window)
-        rows = np.concatenate(row_all)
-        weights = np.concatenate(wt_all)
-        # Sum the Kα1/Kα2 components of each reflection: S (nrefl × ncomponents) @ mat.
-        combine = sp.csr_matrix((weights, (rows, np.arange(rows.size))), shape=(int(self.offsets[-1]), rows.size))
-        return (combine @ mat).tocsr()
+        rows = RowMap(row=np.concatenate(row_all), weight=np.concatenate(wt_all), nrows=int(self.offsets[-1]))
+        return profile_matrix(self.x_fit, np.concatenate(pos_all), np.concatenate(fw_all), np.concatenate(eta_all),
+                              sh_l=v[f"{self.prefix}SH_L"], options=self.options.window, rows=rows)
 
     def phase_rows(self, block_index: int) -> slice:
         """Rows of the peak matrix (and entries of the intensity vector) that belong to one phase."""

@@ -66,11 +66,22 @@ def _expand_asymmetry(pos: np.ndarray, fwhm: np.ndarray, sh_l: float,
     return np.concatenate(owners), np.concatenate(centres), np.concatenate(weights)
 
 
+@dataclass(frozen=True)
+class RowMap:
+    """Where each peak goes: peak i adds ``weight[i]`` × its profile to row ``row[i]`` of an ``nrows`` matrix
+    (e.g. the Kα1 and Kα2 peaks of one reflection into one row)."""
+
+    row: np.ndarray
+    weight: np.ndarray
+    nrows: int
+
+
 def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: np.ndarray, *, sh_l: float = 0.0,
-                   options: WindowOptions | None = None) -> sp.csr_matrix:
+                   options: WindowOptions | None = None, rows: RowMap | None = None) -> sp.csr_matrix:
     """Sparse (npeaks, npoints) matrix of unit-area TCH/FCJ profiles sampled at x (sorted, degrees 2θ).
 
     Values are profile heights (1/deg); ``P.T @ I`` gives the pattern of peaks with integrated intensities I.
+    With ``rows`` the peaks are summed into ``rows.nrows`` rows instead (one row per reflection).
     """
     options = options or WindowOptions()
     x = np.asarray(x, dtype=float)
@@ -78,8 +89,9 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     fwhm = np.asarray(fwhm, dtype=float)
     eta = np.asarray(eta, dtype=float)
     npk = positions.size
+    nrows = npk if rows is None else rows.nrows
     if npk == 0:
-        return sp.csr_matrix((0, x.size))
+        return sp.csr_matrix((nrows, x.size))
     owner, centre, weight = _expand_asymmetry(positions, fwhm, sh_l, options)
     f = fwhm[owner]
     e = eta[owner]
@@ -91,6 +103,8 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     comp = np.repeat(np.arange(owner.size), counts)
     starts = np.cumsum(counts) - counts
     cols = np.arange(total) - np.repeat(starts - i0, counts)
+    if rows is not None:
+        weight = weight * rows.weight[owner]
+        owner = rows.row[owner]
     vals = weight[comp] * pseudo_voigt(x[cols] - centre[comp], f[comp], e[comp])
-    mat = sp.coo_matrix((vals, (owner[comp], cols)), shape=(npk, x.size))
-    return mat.tocsr()
+    return sp.csr_matrix((vals, (owner[comp], cols)), shape=(nrows, x.size))
