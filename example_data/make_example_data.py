@@ -1,0 +1,160 @@
+"""Write the bundled example: a simulated 2D synchrotron image of a disordered rock-salt (DRS) Na3V2O5-like
+cathode with a weak Cu current-collector phase, its PONI and a mask.
+
+    python example_data/make_example_data.py            # rewrites the three files next to this script
+
+Seeded: running it again gives the same pixels and mask (only the TIFF header time stamp changes).
+Model (all values are the simulation's truth):
+
+* DRS phase: Fm-3m, a = 4.642 Å, cations Na0.6V0.4 on 4a (0,0,0) (Na3V2O5 = 5 cations per 5 O), O on 4b,
+  B_iso = 1.0 Å²; structure factor F = 4(f_cation ± f_O) for hkl all even / all odd.
+* Cu phase: Fm-3m, a = 3.615 Å, Cu on 4a, B_iso = 0.6 Å²; its strongest ring has 5 % of the integrated
+  intensity of the strongest DRS ring.
+* λ = 0.1173 Å (105.7 keV), Perkin-Elmer-like 512 x 512 detector, 200 µm pixels, 0.35 m, small tilts.
+* Powder intensity per solid angle: m |F|² exp(-2B s²) · L, with the Debye-Scherrer Lorentz factor
+  L = 1/(sin²θ cosθ) (Warren, X-ray Diffraction, 1969, ch. 4), pseudo-Voigt rings (Caglioti instrumental
+  width + Scherrer size broadening of 15 nm domains), a smooth background; then multiplied by pyFAI's
+  polarization factor (0.99, horizontal) and relative solid angle, Poisson counts.
+* Beam stop (disc + arm) transmits 2 %; 25 hot pixels; the mask covers the beam stop, its arm and the hot
+  pixels.
+
+Integrate it with: ``refine integrate example_data/drs_na3v2o5_cu.tif --poni example_data/drs_na3v2o5_cu.poni
+--mask example_data/drs_na3v2o5_cu_mask.npy --polarization 0.99 -o OUT``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+STEM = "drs_na3v2o5_cu"
+SEED = 20260521
+
+WAVELENGTH_A = 0.1173
+SHAPE = (512, 512)
+PIXEL_M = 200e-6
+GEOMETRY = {"dist": 0.35, "poni1": 0.0502, "poni2": 0.0518, "rot1": 0.004, "rot2": -0.003, "rot3": 0.0}
+POLARIZATION = 0.99
+CU_FRACTION = 0.05
+PEAK_COUNTS = 20000.0  # counts in a pixel at the top of the strongest ring
+DOMAIN_A = 150.0  # crystallite size for Scherrer broadening (Å)
+CAGLIOTI_DEG2 = (0.0004, -0.0002, 0.0006)  # U, V, W of the instrumental Gaussian FWHM², deg²
+ETA = 0.4  # pseudo-Voigt Lorentzian fraction
+
+# (atom, occupancy, fractional position) per phase; Fm-3m adds the F-centring translations.
+DRS = {"a": 4.642, "B": 1.0, "sites": (("Na", 0.6, (0, 0, 0)), ("V", 0.4, (0, 0, 0)), ("O", 1.0, (0.5, 0.5, 0.5)))}
+CU = {"a": 3.615, "B": 0.6, "sites": (("Cu", 1.0, (0, 0, 0)),)}
+F_CENTRING = ((0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0))
+
+
+def reflections(phase: dict, tth_max: float) -> list[tuple[float, float]]:
+    """(2θ in degrees, m|F|² e^{-2Bs²}) of every reflection family below ``tth_max``."""
+    import xraydb
+
+    a = phase["a"]
+    hmax = int(np.ceil(2 * a / WAVELENGTH_A * np.sin(np.radians(tth_max / 2))))
+    sums: dict[int, float] = {}
+    f0: dict[tuple[str, int], float] = {}
+    for h, k, l_ in itertools.product(range(-hmax, hmax + 1), repeat=3):
+        n = h * h + k * k + l_ * l_
+        if n == 0:
+            continue
+        d = a / np.sqrt(n)
+        s = 1.0 / (2.0 * d)  # sinθ/λ
+        if 2 * np.degrees(np.arcsin(min(1.0, WAVELENGTH_A * s))) > tth_max:
+            continue
+        F = 0j
+        for atom, occ, (x, y, z) in phase["sites"]:
+            if (atom, n) not in f0:
+                f0[atom, n] = float(xraydb.f0(atom, s)[0])
+            f = f0[atom, n]
+            for tx, ty, tz in F_CENTRING:
+                F += occ * f * np.exp(2j * np.pi * (h * (x + tx) + k * (y + ty) + l_ * (z + tz)))
+        # Summing |F|² over all (h,k,l) with the same h²+k²+l² includes the multiplicity.
+        sums[n] = sums.get(n, 0.0) + abs(F) ** 2 * np.exp(-2 * phase["B"] * s * s)
+    out = []
+    for n, intensity in sorted(sums.items()):
+        if intensity < 1e-6 * max(sums.values()):
+            continue  # systematically absent
+        tth = 2 * np.degrees(np.arcsin(WAVELENGTH_A * np.sqrt(n) / (2 * a)))
+        out.append((tth, intensity))
+    return out
+
+
+def pattern(tth: np.ndarray, tth_max: float) -> np.ndarray:
+    """Intensity per solid angle (no polarization) at 2θ (degrees); the strongest DRS ring peaks at 1."""
+    total = np.zeros_like(tth)
+    strongest = None
+    for phase, fraction in ((DRS, 1.0), (CU, CU_FRACTION)):
+        refl = [(t, i / (np.sin(np.radians(t / 2)) ** 2 * np.cos(np.radians(t / 2))))  # Lorentz factor
+                for t, i in reflections(phase, tth_max + 1.0)]
+        top = max(i for _, i in refl)
+        strongest = top if strongest is None else strongest
+        scale = fraction * strongest / top  # Cu: its strongest ring has 5 % of the strongest DRS ring's area
+        for centre, intensity in refl:
+            theta = np.radians(centre / 2)
+            u, v, w = CAGLIOTI_DEG2
+            inst = np.sqrt(u * np.tan(theta) ** 2 + v * np.tan(theta) + w)
+            size = np.degrees(0.9 * WAVELENGTH_A / (DOMAIN_A * np.cos(theta)))  # Scherrer, radians -> deg
+            fwhm = np.hypot(inst, size)
+            dx = (tth - centre) / fwhm
+            gauss = np.sqrt(4 * np.log(2) / np.pi) / fwhm * np.exp(-4 * np.log(2) * dx**2)
+            lorentzian = 2 / (np.pi * fwhm) / (1 + 4 * dx**2)
+            total += scale * intensity * (ETA * lorentzian + (1 - ETA) * gauss)  # unit-area pseudo-Voigt
+    return total / total.max()
+
+
+def background(tth: np.ndarray) -> np.ndarray:
+    """Smooth air/amorphous scattering per solid angle, relative to the strongest ring."""
+    return 0.01 + 0.015 * np.exp(-(((tth - 3.5) / 2.5) ** 2))
+
+
+def simulate() -> tuple[np.ndarray, np.ndarray]:
+    """(counts image int32, mask bool)."""
+    from pyFAI.detectors import Detector
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+    rng = np.random.default_rng(SEED)
+    ai = AzimuthalIntegrator(detector=Detector(PIXEL_M, PIXEL_M, max_shape=SHAPE), wavelength=WAVELENGTH_A * 1e-10,
+                             **GEOMETRY)
+    tth = np.degrees(ai.center_array(SHAPE, unit="2th_rad", scale=False))
+    ideal = (pattern(tth, float(tth.max())) + background(tth)) * ai.polarization(SHAPE, factor=POLARIZATION)
+    ideal *= ai.solidAngleArray(SHAPE) * PEAK_COUNTS
+    rows, cols = np.indices(SHAPE)
+    r0, c0 = GEOMETRY["poni1"] / PIXEL_M - 0.5, GEOMETRY["poni2"] / PIXEL_M - 0.5
+    beamstop = (rows - r0) ** 2 + (cols - c0) ** 2 < 14**2
+    arm = (np.abs(cols - c0) < 4) & (rows < r0)
+    shadow = beamstop | arm
+    ideal = np.where(shadow, 0.02 * ideal, ideal)
+    counts = rng.poisson(ideal).astype(np.int32)
+    hot = rng.choice(counts.size, size=25, replace=False)
+    counts.flat[hot] = 2**20
+    mask = shadow.copy()
+    mask.flat[hot] = True
+    return counts, mask
+
+
+def poni_text() -> str:
+    g = GEOMETRY
+    return (f"# Simulated example geometry written by make_example_data.py\nponi_version: 2.1\n"
+            f'Detector: Detector\nDetector_config: {{"pixel1": {PIXEL_M}, "pixel2": {PIXEL_M}, '
+            f'"max_shape": [{SHAPE[0]}, {SHAPE[1]}], "orientation": 3}}\n'
+            f"Distance: {g['dist']}\nPoni1: {g['poni1']}\nPoni2: {g['poni2']}\nRot1: {g['rot1']}\n"
+            f"Rot2: {g['rot2']}\nRot3: {g['rot3']}\nWavelength: {WAVELENGTH_A * 1e-10}\n")
+
+
+def main() -> None:
+    from fabio.tifimage import TifImage
+
+    counts, mask = simulate()
+    TifImage(data=counts).write(str(HERE / f"{STEM}.tif"))
+    (HERE / f"{STEM}.poni").write_text(poni_text())
+    np.save(HERE / f"{STEM}_mask.npy", mask)
+    print(f"wrote {STEM}.tif, {STEM}.poni, {STEM}_mask.npy in {HERE} ({int(mask.sum())} masked pixels)")
+
+
+if __name__ == "__main__":
+    main()
