@@ -72,7 +72,10 @@ def is_complete(path: Path, fingerprint: str) -> bool:
             if line.startswith("# fingerprint:"):
                 same = line.split(":", 1)[1].strip() == fingerprint
             elif line.startswith("# npoints:"):
-                expected = int(line.split(":", 1)[1])
+                try:
+                    expected = int(line.split(":", 1)[1])
+                except ValueError:
+                    return False
         elif line.strip():
             rows += 1
     return same and expected is not None and rows == expected
@@ -138,6 +141,43 @@ def _frames(paths: Sequence[str], out_dir: Path, fingerprint: str, resume: bool,
         reader.join()
 
 
+class _Writer:
+    """Writes patterns in a thread (text formatting overlaps the next integration); errors surface on the
+    next :meth:`submit` or on :meth:`close`."""
+
+    def __init__(self, size: int) -> None:
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, size))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="refine-pattern-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self._error is None:
+                pattern, out, header = item
+                try:
+                    write_pattern(pattern, out, format="columns", header=header)
+                except BaseException as exc:  # re-raised in the calling thread
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, pattern: Pattern, out: Path, header: list[str]) -> None:
+        self._raise()
+        self._queue.put((pattern, out, header))
+
+    def close(self, *, check: bool = True) -> None:
+        self._queue.put(_DONE)
+        self._thread.join()
+        if check:
+            self._raise()
+
+
 def _check_names(paths: Sequence[str]) -> None:
     seen: dict[str, str] = {}
     for source in paths:
@@ -186,18 +226,24 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
     out_dir.mkdir(parents=True, exist_ok=True)
     fingerprint = integrator.fingerprint()
     results: list[FrameOutput] = []
-    seen_multi: set[str] = set()
     show = progress and sys.stderr.isatty()
+    writer = _Writer(queue_size)
+    seen_multi: set[str] = set()
+    ok = False
     with tqdm(total=len(sources), unit="frame", desc="integrate", disable=not show) as bar:
-        for kind, source, frame, nframes, data, out in _frames(sources, out_dir, fingerprint, resume, queue_size):
-            if nframes > 1 and source not in seen_multi:
-                seen_multi.add(source)
-                bar.total += nframes - 1
-                bar.refresh()
-            if kind == "frame":
-                pattern = integrator.integrate(data, source=source, frame=frame)
-                write_pattern(pattern, out, format="columns", header=header_lines(pattern, fingerprint))
-            results.append(FrameOutput(source=source, frame=frame, output=out, skipped=kind == "skip"))
-            bar.update(1)
+        try:
+            for kind, source, frame, nframes, data, out in _frames(sources, out_dir, fingerprint, resume,
+                                                                   queue_size):
+                if nframes > 1 and source not in seen_multi:
+                    seen_multi.add(source)
+                    bar.total += nframes - 1
+                    bar.refresh()
+                if kind == "frame":
+                    pattern = integrator.integrate(data, source=source, frame=frame)
+                    writer.submit(pattern, out, header_lines(pattern, fingerprint))
+                results.append(FrameOutput(source=source, frame=frame, output=out, skipped=kind == "skip"))
+                bar.update(1)
+            ok = True
+        finally:
+            writer.close(check=ok)  # queued outputs of good frames are still written after an error
     return results
-
