@@ -17,8 +17,16 @@ Method (Juhás, Davis, Farrow & Billinge, J. Appl. Cryst. 46 (2013) 560, "PDFget
 
 Scale rule (``scale=None``): the ad hoc assumption applied to the scale itself. With b(Q) ≪ a⟨f²⟩ the smooth
 part is P(Q) ≈ a · Q⟨f²⟩/⟨f⟩², so a is the least-squares coefficient of Q⟨f²⟩/⟨f⟩² in P over the fit range.
-This is *not* PDFgetX3's (unpublished) scale rule: on the Ni reference data it gives G(r) 1.4–2.1 times
-larger than PDFgetX3's (the shape agrees to < 0.5 % of max|G|). Pass ``scale=`` to impose a known factor.
+This is *not* PDFgetX3's scale rule, which neither the paper's public abstract nor the diffpy.pdfgetx 2.x
+manual (options: rpoly, qmaxinst "upper boundary for the polynomial fit correction of the S(Q) data")
+states. On the Ni reference data (pdfttp ch. 4) PDFgetX3's G is 0.480× ours at bgscale 1 and 0.693× at
+bgscale 0.4: implied divisors a = 1435 and 1548 against ours 689 and 1073. Standard rules tried and
+rejected (a for bgscale 1 / 0.4): mean (I − bB)/⟨f²⟩ over the top half of Q 710/1049, over the top 10 %
+640/1170; ∫Q²(I − bB)/∫Q²⟨f²⟩ 690/977; Krogh-Moe with ρ0(Ni) 689/1073; raw I/⟨f²⟩ over the top 10 %
+1516/1492 (ignores bgscale). The low-r check G ≈ −4πρ0 r (−1.149 r for Ni) cannot settle it to 10 %: with
+an intercept, the slope of PDFgetX3's own G over 1.0–2.2 / 1.2–2.2 / 1.4–2.2 Å is 0.94/0.78/0.67 (Ni.gr)
+and 0.71/0.67/0.61 (Ni-hires.gr) of −4πρ0; ours is 2.00/1.65/1.41 and 1.00/0.95/0.87. Pass ``scale=`` to
+impose a known factor.
 """
 
 from __future__ import annotations

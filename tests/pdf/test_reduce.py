@@ -102,8 +102,9 @@ def test_pdfgetx3_degree_rule_matters(name):
         assert _deviation(r, result.gr.y, g_ref, scale, 1.0, 30.0) > 0.02
 
 
-@pytest.mark.xfail(strict=True, reason="PDFgetX3's absolute scale rule is unpublished; the self-scattering "
-                                       "rule gives G 1.44x (bgscale 0.4) to 2.08x (bgscale 1) PDFgetX3's")
+@pytest.mark.xfail(strict=True, reason="PDFgetX3's absolute-scale rule is not stated in its paper abstract or "
+                                       "manual; the self-scattering rule gives G 1.44x (bgscale 0.4) to 2.08x "
+                                       "(bgscale 1) PDFgetX3's; rules tried: refine/pdf/reduce.py docstring")
 @pytest.mark.parametrize("name", REFERENCES)
 def test_pdfgetx3_ni_absolute_scale(name):
     _, _, _, scale = _reduce_reference(name)
