@@ -160,6 +160,8 @@ class _Writer:
                 pattern, out, header = item
                 try:
                     write_pattern(pattern, out, format="columns", header=header)
+                except OSError as exc:  # a full disk, a read-only folder, a directory in the way
+                    self._error = InputError(out, f"cannot write the pattern ({exc.strerror or exc})")
                 except BaseException as exc:  # re-raised in the calling thread
                     self._error = exc
 

@@ -115,9 +115,17 @@ def test_poisson_sigma_is_the_scatter_of_noisy_frames(poni):
     assert np.mean(chi2) == pytest.approx(1.0, abs=0.15)
 
 
-def test_engine_is_built_once_and_reused(poni):
+@pytest.mark.parametrize("with_files", [False, True])
+def test_engine_is_built_once_and_reused(poni, tmp_path, with_files):
     rng = np.random.default_rng(0)
-    integrator = Integrator(poni, IntegrationSettings(npt=300, polarization_factor=0.99))
+    extra = {}
+    if with_files:  # mask, dark and flat are passed on every call: their checksums must keep the engine valid
+        mask = np.zeros(GEOMETRY.shape, dtype=bool)
+        mask[:20, :30] = True
+        extra = {"mask": str(_save(tmp_path / "m.npy", mask)), "dark": str(_save(tmp_path / "d.npy", mask * 0.0)),
+                 "flat": str(_save(tmp_path / "f.npy", np.ones(GEOMETRY.shape)))}
+    integrator = Integrator(poni, IntegrationSettings(npt=300, polarization_factor=0.99, radial_range=(1.0, 15.0),
+                                                      **extra))
     assert integrator.engine is None
     integrator.integrate(rng.poisson(100, GEOMETRY.shape))
     engine = integrator.engine

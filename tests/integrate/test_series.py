@@ -99,3 +99,21 @@ def test_same_stem_in_two_folders_is_refused(series, tmp_path):
     with pytest.raises(InputError, match="same name"):
         integrate_series([paths[0], tmp_path / "other" / "one.tif"], _integrator(poni), tmp_path / "o",
                          progress=False)
+
+
+def test_unwritable_output_is_an_input_error(series, tmp_path):
+    poni, paths, _ = series
+    out = tmp_path / "out"
+    (out / "one.xye").mkdir(parents=True)  # a directory where the pattern should go
+    with pytest.raises(InputError, match="one.xye: cannot write the pattern"):
+        integrate_series(paths, _integrator(poni), out, progress=False)
+
+
+def test_integrate_file_gives_one_pattern_per_frame(series):
+    poni, paths, frames = series
+    integrator = _integrator(poni)
+    patterns = integrator.integrate_file(paths[1])
+    assert [p.metadata["frame"] for p in patterns] == [0, 1, 2]
+    np.testing.assert_allclose(patterns[2].y, integrator.integrate(frames[3]).y, rtol=1e-12)
+    (single,) = integrator.integrate_file(paths[0])
+    assert single.metadata["frame"] is None and single.metadata["source"] == str(paths[0])
