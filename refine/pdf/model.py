@@ -2,8 +2,10 @@
 
 Per phase (prefix p, e.g. "ni"): ``p_scale``, ``p_a`` (cubic cells; ``p_lattice_scale`` otherwise: isotropic
 scaling of the cell), ``p_delta1``, ``p_delta2``, ``p_uiso_<class>`` for each isotropic site class,
-``p_spdiameter``.  Shared by all phases of a data set: ``qdamp``, ``qbroad``.  The calculated G(r) is the
-sum of the phases (PDFfit2: sum of pscale * G_phase, with the data scale folded into the phase scales).
+``p_spdiameter``.  Shared by all phases of a data set: ``dscale`` (data scale, fixed at 1 unless the phase
+scales are constrained to sum to 1), ``qdamp``, ``qbroad``.  The calculated G(r) is the sum of the phases
+(PDFfit2: dscale * sum of pscale * G_phase).  A *fixed* phase (a supercell with fixed atomic positions) has one
+Uiso per species and an isotropic ``p_lattice_scale`` whatever its cell.
 """
 
 from __future__ import annotations
@@ -45,18 +47,33 @@ class Phase:
 
     prefix: str
     table: PairTable
+    fixed: bool = False
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z]\w*", self.prefix):
             raise InputError("phase", f"prefix must be an identifier, got {self.prefix!r}")
 
     @classmethod
-    def from_structure(cls, prefix: str, structure: PDFStructure, rmax: float, qmax: float = 0.0) -> Phase:
-        """Build the pair table once (covers r up to rmax with the Qmax extension)."""
-        return cls(prefix, PairTable.build(structure, rmax, qmax=qmax))
+    def from_structure(cls, prefix: str, structure: PDFStructure, rmax: float, qmax: float = 0.0,
+                       fixed: bool = False) -> Phase:
+        """Build the pair table once (covers r up to rmax with the Qmax extension).
+
+        ``fixed``: one site class per species with isotropic ADPs (the species' mean Uiso, 0.005 Å² when the file
+        gives none), as for relaxed (DFT) supercells whose positions are not refined.
+        """
+        if not fixed:
+            return cls(prefix, PairTable.build(structure, rmax, qmax=qmax))
+        species = structure.elements
+        uiso = structure.uiso
+        per = {sp: float(np.mean(uiso[[s == sp for s in species]])) for sp in set(species)}
+        u = np.array([per[sp] if per[sp] > 0 else 0.005 for sp in species])
+        iso = structure.replace(uiso=u)
+        return cls(prefix, PairTable.build(iso, rmax, qmax=qmax, classes=species), fixed=True)
 
     @property
     def cubic(self) -> bool:
+        if self.fixed:
+            return False
         a, b, c, al, be, ga = self.table.structure.lattice
         return np.allclose([b, c], a, rtol=1e-9) and np.allclose([al, be, ga], 90.0)
 
@@ -89,7 +106,8 @@ class Phase:
         values = params.valuesdict()
         lat = values[self.lattice_name()]
         scale = lat / self.table.structure.lattice[0] if self.cubic else lat
-        return PDFSettings(scale=values[f"{p}_scale"], delta1=values[f"{p}_delta1"], delta2=values[f"{p}_delta2"],
+        return PDFSettings(scale=values.get("dscale", 1.0) * values[f"{p}_scale"], delta1=values[f"{p}_delta1"],
+                           delta2=values[f"{p}_delta2"],
                            qdamp=values.get("qdamp", 0.0), qbroad=values.get("qbroad", 0.0), qmax=experiment.qmax,
                            lattice_scale=scale, radiation=experiment.radiation,
                            uiso={c: values[n] for c, n in self.uiso_names().items()},
@@ -97,12 +115,13 @@ class Phase:
 
 
 def make_parameters(phases: Sequence[Phase], qdamp: float = 0.0, qbroad: float = 0.0) -> lmfit.Parameters:
-    """Parameters of all phases plus the shared ``qdamp`` and ``qbroad`` (fixed at the given values)."""
+    """Parameters of all phases plus the shared ``dscale`` (1), ``qdamp`` and ``qbroad`` (all fixed)."""
     if len({ph.prefix for ph in phases}) != len(phases):
         raise InputError("phase", "phase prefixes must be unique")
     params = lmfit.Parameters()
     for ph in phases:
         ph.add_parameters(params)
+    params.add("dscale", value=1.0, min=0.0, vary=False)
     params.add("qdamp", value=qdamp, min=0.0, vary=False)
     params.add("qbroad", value=qbroad, min=0.0, vary=False)
     return params

@@ -72,7 +72,7 @@ def test_parameter_names_and_bad_prefixes():
     ph = Phase.from_structure("lio", s, 8.0)
     names = list(make_parameters([ph], qdamp=0.04))
     assert names == ["lio_scale", "lio_lattice_scale", "lio_delta1", "lio_delta2", "lio_uiso_Li1p", "lio_uiso_O2m",
-                     "lio_spdiameter", "qdamp", "qbroad"]
+                     "lio_spdiameter", "dscale", "qdamp", "qbroad"]
     assert param_label("Si0+") == "Si"
     with pytest.raises(InputError, match="identifier"):
         Phase("1bad", ph.table)

@@ -1,0 +1,345 @@
+"""Real-space PDF fits through :mod:`refine.fit`: phases from structure files, PDFgui-style phase fractions,
+differential PDFs.
+
+A fit of G(r) with one or more phases returns the project's :class:`~refine.fit.result.FitResult` (statistics with
+PDF Rw, esds, correlations, warnings) with one ``phases`` entry per phase (cell, volume, esds, scale,
+spdiameter, atom and mass fractions).  Several phases have their scales constrained to sum to 1 and a refined data
+scale ``dscale`` (PDFgui's recommended two-phase set-up); the phase fractions follow PDFfit2
+(DataSet::getAtomPhaseFractions / getMassPhaseFractions): x_i ∝ pscale_i / <b>_i² for atoms and
+pscale_i · <m>_i / <b>_i² for mass, <b> and <m> the occupancy-weighted mean scattering power and atomic mass of
+phase i.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lmfit
+import numpy as np
+import periodictable
+
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
+from refine.pdf.model import Experiment, Phase, calc_model, make_parameters
+from refine.pdf.pairs import element_of, scattering_factor
+from refine.pdf.structure import PDFStructure
+
+SHARPENING = ("delta1", "delta2", "none")
+
+
+@dataclass(frozen=True)
+class PDFFitSettings:
+    """What is refined and the experiment's fixed settings.
+
+    Attributes
+    ----------
+    qmax, radiation, qdamp, qbroad
+        Termination Qmax (Å⁻¹), "xray" or "neutron", and the instrument's Qdamp / Qbroad (fixed, Å⁻¹).
+    rmin, rmax
+        Fit range (Å); None for the data's ends.
+    sharpening
+        Correlated-motion term refined for every phase: "delta1", "delta2" or "none".
+    spdiameter
+        Start value (Å) of a refined spherical particle diameter (``--envelope sphere``); None for bulk.
+    constrain_scales
+        With several phases: phase scales sum to 1 and the data scale ``dscale`` is refined (PDFgui "way 2").
+    """
+
+    qmax: float
+    radiation: str = "xray"
+    qdamp: float = 0.0
+    qbroad: float = 0.0
+    rmin: float | None = None
+    rmax: float | None = None
+    sharpening: str = "delta2"
+    spdiameter: float | None = None
+    constrain_scales: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.qmax > 0:
+            raise InputError("--qmax", f"must be > 0, got {self.qmax}")
+        if self.sharpening not in SHARPENING:
+            raise InputError("sharpening", f"must be one of {SHARPENING}, got {self.sharpening!r}")
+        if self.spdiameter is not None and not self.spdiameter > 0:
+            raise InputError("spdiameter", f"start value must be > 0, got {self.spdiameter}")
+
+    @property
+    def experiment(self) -> Experiment:
+        return Experiment(self.radiation, self.qmax)
+
+
+@dataclass(frozen=True)
+class PhaseInput:
+    """A structure to fit, its source file (for the space group and messages) and whether positions are fixed."""
+
+    structure: PDFStructure
+    source: str = ""
+    fixed: bool = False
+    prefix: str | None = None
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, fixed: bool = False, prefix: str | None = None) -> PhaseInput:
+        return cls(PDFStructure.load(path), os.fspath(path), fixed, prefix)
+
+
+def phase_prefixes(inputs: Sequence[PhaseInput]) -> list[str]:
+    """Readable unique parameter prefixes: the given ones, else the file stem's first word ("Ni_Fm-3m.cif" -> "ni")."""
+    out: list[str] = []
+    for k, ph in enumerate(inputs):
+        base = ph.prefix or re.split(r"[\W_]+", Path(ph.source or ph.structure.name or f"p{k}").stem)[0].lower()
+        base = base if re.fullmatch(r"[a-z]\w*", base or "") else f"p{base}"
+        name, n = base, 2
+        while name in out:
+            name, n = f"{base}{n}", n + 1
+        out.append(name)
+    return out
+
+
+def prepare_pattern(pattern: Pattern, settings: PDFFitSettings) -> Pattern:
+    """The observed G(r) cropped to the fit range (r in Å, equidistant)."""
+    src = pattern.source or "G(r)"
+    if pattern.unit != "r_A":
+        raise InputError(src, f"expected G(r) with r in Å, got unit {pattern.unit!r}")
+    lo = pattern.x[0] if settings.rmin is None else settings.rmin
+    hi = pattern.x[-1] if settings.rmax is None else settings.rmax
+    eps = 1e-6 + 1e-3 * float(np.min(np.diff(pattern.x))) if len(pattern) > 1 else 1e-6
+    out = pattern.crop(lo - eps, hi + eps)
+    if len(out) < 10:
+        raise InputError(src, f"fewer than 10 points in the fit range {lo:g}-{hi:g} Å")
+    return out
+
+
+@dataclass(frozen=True)
+class PDFFitModel:
+    """Phases, parameters and objective of one G(r) fit (built once; pair tables are reused by every call)."""
+
+    pattern: Pattern
+    phases: tuple[Phase, ...]
+    inputs: tuple[PhaseInput, ...]
+    settings: PDFFitSettings
+    params: lmfit.Parameters
+
+    def model(self, params: lmfit.Parameters) -> np.ndarray:
+        return calc_model(params, self.phases, self.pattern.x, self.settings.experiment)
+
+    def components(self, params: lmfit.Parameters) -> dict[str, np.ndarray]:
+        parts = calc_model(params, self.phases, self.pattern.x, self.settings.experiment, per_phase=True)
+        return {ph.prefix: part for ph, part in zip(self.phases, parts, strict=True)}
+
+    def dataset(self, name: str = "gr") -> Dataset:
+        return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf")
+
+
+def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSettings) -> PDFFitModel:
+    """Pair tables (once), parameters with start values, for the observed G(r) cropped to the fit range."""
+    if not inputs:
+        raise InputError("--phase", "at least one phase is needed")
+    pat = prepare_pattern(pattern, settings)
+    prefixes = phase_prefixes(inputs)
+    phases = tuple(Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed)
+                   for p, ph in zip(prefixes, inputs, strict=True))
+    params = make_parameters(phases, qdamp=settings.qdamp, qbroad=settings.qbroad)
+    for ph in phases:
+        p = ph.prefix
+        for name in ph.uiso_names().values():
+            if params[name].value <= 1e-4:  # no ADPs in the file: a typical room-temperature start
+                params[name].set(value=0.005)
+        if settings.sharpening != "none":
+            params[f"{p}_{settings.sharpening}"].set(value=1.0 if settings.sharpening == "delta1" else 2.0, vary=True)
+        if settings.spdiameter is not None:
+            params[f"{p}_spdiameter"].set(value=settings.spdiameter, vary=True, min=1.0)
+    n = len(phases)
+    if n > 1 and settings.constrain_scales:
+        for ph in phases[:-1]:
+            params[f"{ph.prefix}_scale"].set(value=1.0 / n, min=0.0, max=1.0)
+        others = " - ".join(f"{ph.prefix}_scale" for ph in phases[:-1])
+        params[f"{phases[-1].prefix}_scale"].set(expr=f"1 - {others}")
+        params["dscale"].set(vary=True)
+        scale_names = ["dscale"]
+    else:
+        for ph in phases:
+            params[f"{ph.prefix}_scale"].set(value=1.0 / n)
+        scale_names = [f"{ph.prefix}_scale" for ph in phases]
+    fm = PDFFitModel(pat, phases, tuple(inputs), settings, params)
+    _linear_start(fm, scale_names)
+    return fm
+
+
+def _linear_start(fm: PDFFitModel, names: Sequence[str]) -> None:
+    """Start the overall scale(s) at the least-squares multiplier of the starting model (in place)."""
+    gc = fm.model(fm.params)
+    den = float(np.dot(gc, gc))
+    if den > 0:
+        k = float(np.dot(gc, fm.pattern.y)) / den
+        if k > 0:
+            for name in names:
+                fm.params[name].set(value=fm.params[name].value * k)
+
+
+def fit_pdf(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSettings,
+            options: FitOptions | None = None) -> FitResult:
+    """Fit G(r) with the given phases; returns a FitResult of kind 'pdf' with phase entries and phase curves."""
+    fm = build_model(pattern, inputs, settings)
+    objective = Objective.single(fm.dataset())
+    result = run_fit(objective, fm.params, kind="pdf", options=options)
+    comps = fm.components(result.params)
+    curves = {name: _with_components(c, comps) for name, c in result.curves.items()}
+    extra = dict(result.extra)
+    extra["fit_range"] = [float(fm.pattern.x[0]), float(fm.pattern.x[-1])]
+    return _replace(result, phases=tuple(phase_results(result, fm)), curves=curves, extra=extra)
+
+
+def _with_components(curves, comps):
+    from dataclasses import replace
+
+    return replace(curves, components={**dict(curves.components), **comps})
+
+
+def _replace(result: FitResult, **changes: Any) -> FitResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)
+
+
+# ---------------------------------------------------------------------------------------------- phase results
+def propagate(result: FitResult, func: Callable[[lmfit.Parameters], np.ndarray]) -> np.ndarray | None:
+    """esds of ``func(params)`` by linear propagation of the full covariance (numerical gradient through the
+    parameter constraints); None without a covariance."""
+    cov, names = result.covariance, result.var_names
+    if cov is None or not names:
+        return None
+    p0 = result.params.copy()
+    f0 = np.atleast_1d(np.asarray(func(p0), dtype=float))
+    jac = np.zeros((len(f0), len(names)))
+    for k, name in enumerate(names):
+        p = p0.copy()
+        h = 1e-6 * max(abs(p[name].value), 1e-3)
+        p[name].set(value=p[name].value + h)  # bounds are not enforced by set(value=) beyond clipping
+        h = p[name].value - p0[name].value
+        if h == 0:
+            continue
+        p.update_constraints()
+        jac[:, k] = (np.atleast_1d(func(p)) - f0) / h
+    var = np.einsum("ik,kl,il->i", jac, cov, jac)
+    return np.sqrt(np.maximum(var, 0.0))
+
+
+def _phase_weights(phase: Phase, radiation: str) -> tuple[float, float]:
+    """<b>² and <m> of a phase: occupancy-weighted mean scattering power and atomic mass (PDFfit2)."""
+    s = phase.table.structure
+    occ = s.occupancy
+    b = np.array([scattering_factor(e, radiation) for e in s.elements])
+    m = np.array([periodictable.elements.symbol(element_of(e)).mass for e in s.elements])
+    return float(np.dot(occ, b) / occ.sum()) ** 2, float(np.dot(occ, m) / occ.sum())
+
+
+def phase_fractions(params: lmfit.Parameters, phases: Sequence[Phase], radiation: str) -> dict[str, np.ndarray]:
+    """PDFfit2's relative phase content in atoms and in mass from the phase scales (sums to 1)."""
+    weights = [_phase_weights(ph, radiation) for ph in phases]
+    scales = np.array([params[f"{ph.prefix}_scale"].value for ph in phases])
+    atoms = np.array([s / b2 for s, (b2, _) in zip(scales, weights, strict=True)])
+    mass = np.array([s * m / b2 for s, (b2, m) in zip(scales, weights, strict=True)])
+    return {"atom": atoms / atoms.sum(), "mass": mass / mass.sum()}
+
+
+def _space_group(inp: PhaseInput):
+    if inp.fixed or not inp.source:
+        return None
+    from refine.io.structures import read_structure
+
+    try:
+        return read_structure(inp.source).space_group
+    except Exception:  # a structure diffpy reads but refine's CIF reader does not: no space group, no harm
+        return None
+
+
+def phase_results(result: FitResult, fm: PDFFitModel) -> list[dict[str, Any]]:
+    """One result-file entry per phase: cell, volume and esds, scale, spdiameter, fractions."""
+    from refine.crystal.lattice import Lattice, volume_esd
+
+    params = result.params
+    radiation = fm.settings.radiation
+    frac = phase_fractions(params, fm.phases, radiation)
+    frac_esd = propagate(result, lambda p: np.concatenate(list(phase_fractions(p, fm.phases, radiation).values())))
+    out = []
+    n = len(fm.phases)
+    for k, (ph, inp) in enumerate(zip(fm.phases, fm.inputs, strict=True)):
+        p = ph.prefix
+        s0 = ph.table.structure
+        lname = ph.lattice_name()
+        lat_value, lat_esd = params[lname].value, result.esd(lname)
+        k_scale = lat_value / s0.lattice[0] if ph.cubic else lat_value
+        k_esd = None if lat_esd is None else (lat_esd / s0.lattice[0] if ph.cubic else lat_esd)
+        a, b, c, al, be, ga = s0.lattice
+        volume = s0.volume * k_scale**3
+        sg = _space_group(inp)
+        v_esd = None
+        if k_esd is not None:
+            cov = result.covariance_of([lname])
+            if sg is not None and ph.cubic and cov is not None:
+                v_esd = volume_esd(Lattice(lat_value, lat_value, lat_value, 90, 90, 90), sg, cov)
+            else:  # isotropic scaling: V = V0 s³
+                v_esd = 3.0 * volume / k_scale * k_esd
+        scale_esd = result.esd(f"{p}_scale")
+        entry = {
+            "name": p, "source": inp.source or s0.name, "fixed": inp.fixed,
+            "space_group": None if sg is None else sg.symbol, "natoms": s0.natoms,
+            "a": a * k_scale, "b": b * k_scale, "c": c * k_scale, "alpha": al, "beta": be, "gamma": ga,
+            "volume": volume, "scale": params[f"{p}_scale"].value,
+            "spdiameter": params[f"{p}_spdiameter"].value if params[f"{p}_spdiameter"].vary else None,
+            "weight_fraction": float(frac["mass"][k]) if n > 1 else None,
+            "atom_fraction": float(frac["atom"][k]) if n > 1 else None,
+            "esd": {
+                "a": None if k_esd is None else a * k_esd, "b": None if k_esd is None else b * k_esd,
+                "c": None if k_esd is None else c * k_esd, "volume": v_esd, "scale": scale_esd,
+                "weight_fraction": None if frac_esd is None or n == 1 else float(frac_esd[n + k]),
+                "atom_fraction": None if frac_esd is None or n == 1 else float(frac_esd[k]),
+            },
+        }
+        out.append(entry)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- differential
+def difference_pattern(a: Pattern, b: Pattern) -> Pattern:
+    """ΔG = G_B − G_A on A's grid, dG propagated: dG² = dG_A² + dG_B(interp)².
+
+    G_B is band-limited (by its Qmax) and sampled finer than pi/Qmax, so a cubic spline interpolates it to O(h⁴);
+    linear interpolation would bias sharp peaks by ~h² G''/8.
+    Only A's points inside B's r range are kept.  With unit weights on both the result has unit weights.
+    """
+    src = f"{a.source or 'A'} - {b.source or 'B'}"
+    if a.unit != "r_A" or b.unit != "r_A":
+        raise InputError(src, "both curves must be G(r) with r in Å")
+    keep = (a.x >= b.x[0] - 1e-9) & (a.x <= b.x[-1] + 1e-9)
+    if keep.sum() < 2:
+        raise InputError(src, "the two r ranges do not overlap")
+    x = a.x[keep]
+    from scipy.interpolate import CubicSpline
+
+    gb = CubicSpline(b.x, b.y)(x)
+    sb = np.interp(x, b.x, b.sigma)  # linear interpolation of sigma: conservative for correlated neighbours
+    has = a.has_sigma or b.has_sigma
+    sigma = np.sqrt(a.sigma[keep] ** 2 + sb**2) if has else None
+    return Pattern.from_arrays(x, gb - a.y[keep], sigma, unit="r_A", radiation=a.radiation,
+                               sigma_source="propagated" if has else "unit",
+                               metadata={"source": src, "header": "difference G_B - G_A"})
+
+
+def difference_dataset(name: str, delta: Pattern, model_a: Callable[[lmfit.Parameters], np.ndarray],
+                       model_b: Callable[[lmfit.Parameters], np.ndarray]) -> Dataset:
+    """A dataset fitting ΔG = G_B − G_A with the model difference model_b(params) − model_a(params).
+
+    Both models must evaluate on ``delta.x``; they usually share parameters (A fixed at a previous fit's values,
+    the changed ones of B refined).
+    """
+    def model(params: lmfit.Parameters) -> np.ndarray:
+        return np.asarray(model_b(params)) - np.asarray(model_a(params))
+
+    return Dataset(name=name, pattern=delta, model=model, kind="pdf")

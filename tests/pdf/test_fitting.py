@@ -1,0 +1,197 @@
+"""PDF fits through refine.fit: PDFgui's Si+Ni "way 2" and Ni fits, phase fractions, fixed supercells, synthetic
+two-phase recovery and differential PDFs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.fit import Objective, run_fit
+from refine.io.patterns import read_pattern
+from refine.pdf.calculate import PDFSettings, direct_gr
+from refine.pdf.fitting import (
+    PDFFitSettings,
+    PhaseInput,
+    build_model,
+    difference_dataset,
+    difference_pattern,
+    fit_pdf,
+    phase_fractions,
+)
+from refine.pdf.model import Phase, calc_model, make_parameters
+from refine.pdf.structure import PDFStructure
+from tests.conftest import shared_path
+
+FOLDER = ("pdf_fits", "pdfttp_ch05_SiNi_two_phase")
+
+
+def _esd_pdfgui(result, name: str) -> float:
+    """PDFfit2 prints esds from the unscaled covariance; ours are scaled by sqrt(chi2_red) (CONVENTIONS.md)."""
+    return result.esd(name) / np.sqrt(result.statistics.chi2_red)
+
+
+def test_sini_way2_reproduces_pdfgui():
+    pat = read_pattern(shared_path(*FOLDER, "sini.gr"))
+    settings = PDFFitSettings(qmax=27.0, qdamp=0.05, rmin=1.49, rmax=50.0, sharpening="delta1")
+    inputs = [PhaseInput.load(shared_path(*FOLDER, name)) for name in ("Si_Fd-3m.cif", "Ni_Fm-3m.cif")]
+    res = fit_pdf(pat, inputs, settings)
+    assert res.converged and res.kind == "pdf"
+    # README way2: a(Si) 5.4293(38), a(Ni) 3.52245(47), mass fraction Ni 0.113426(24), Rw 0.116006
+    si, ni = res.phases
+    assert si["a"] == pytest.approx(5.4293, abs=3 * 0.00038)
+    assert ni["a"] == pytest.approx(3.52245, abs=3 * 0.00047)
+    assert ni["weight_fraction"] == pytest.approx(0.113, abs=0.01)
+    assert si["weight_fraction"] + ni["weight_fraction"] == pytest.approx(1.0, abs=1e-12)
+    assert res.statistics.Rw == pytest.approx(0.116, abs=0.01)
+    assert res.value("si_scale") + res.value("ni_scale") == pytest.approx(1.0, abs=1e-12)
+    assert res.value("dscale") == pytest.approx(1.03826, abs=3 * 0.012)
+    # Same minimum, so the unscaled esds must match PDFfit2's within their print precision (2 digits)
+    assert _esd_pdfgui(res, "si_a") == pytest.approx(0.00038, rel=0.05)
+    assert _esd_pdfgui(res, "ni_uiso_Ni") == pytest.approx(0.00026, rel=0.05)
+    # Mass fraction esd through ni_scale = 1 - si_scale: |df/ds| = c_si c_ni / D², c = <m>/<b>² (Si 28.0855/14²,
+    # Ni 58.6934/28²), D = s c_si + (1 - s) c_ni.  (PDFfit2 prints 0.0024 from the scales' esds taken as
+    # independent; the constraint makes them fully anti-correlated.)
+    c_si, c_ni, s = 28.0855 / 14**2, 58.6934 / 28**2, res.value("si_scale")
+    d_f = c_si * c_ni / (s * c_si + (1 - s) * c_ni) ** 2 * res.esd("si_scale")
+    assert ni["esd"]["weight_fraction"] == pytest.approx(d_f, rel=1e-3)
+    assert si["space_group"] == "Fd-3m" and si["volume"] == pytest.approx(si["a"] ** 3, rel=1e-12)
+    assert si["esd"]["volume"] == pytest.approx(3 * si["a"] ** 2 * si["esd"]["a"], rel=1e-9)
+    assert any("no uncertainties" in w for w in res.warnings)
+    comps = res.curves["gr"].components
+    np.testing.assert_allclose(comps["si"] + comps["ni"], res.curves["gr"].calculated, atol=1e-12)
+
+
+def test_ni_alone_reproduces_pdfgui():
+    pat = read_pattern(shared_path(*FOLDER, "ni.gr"))
+    settings = PDFFitSettings(qmax=27.0, qdamp=0.05, rmin=1.49, rmax=20.0, sharpening="delta1")
+    res = fit_pdf(pat, [PhaseInput.load(shared_path(*FOLDER, "Ni_Fm-3m.cif"))], settings)
+    assert res.converged
+    (ni,) = res.phases
+    assert ni["a"] == pytest.approx(3.52392, abs=3 * 0.00016)
+    assert res.value("ni_uiso_Ni") == pytest.approx(0.00688342, rel=0.03)
+    assert res.statistics.Rw == pytest.approx(0.0703243, abs=0.005)
+    assert ni["weight_fraction"] is None and ni["esd"]["a"] > 0
+    assert res.curves["gr"].x[0] == pytest.approx(1.49, abs=1e-6)
+    assert res.curves["gr"].x[-1] == pytest.approx(20.0, abs=1e-6)
+
+
+def test_phase_fractions_match_pdfgui_way1():
+    # PDFgui way1 scales 0.803477 / 0.196079 -> atoms 0.9423... not printed; mass Si 0.886919, Ni 0.113081 (README)
+    si = Phase.from_structure("si", PDFStructure.load(shared_path(*FOLDER, "Si_Fd-3m.cif")), 5.0)
+    ni = Phase.from_structure("ni", PDFStructure.load(shared_path(*FOLDER, "Ni_Fm-3m.cif")), 5.0)
+    params = make_parameters([si, ni])
+    params["si_scale"].set(value=0.803477)
+    params["ni_scale"].set(value=0.196079)
+    frac = phase_fractions(params, [si, ni], "xray")
+    np.testing.assert_allclose(frac["mass"], [0.886919, 0.113081], atol=2e-6)
+
+
+# ------------------------------------------------------------------------------------------- synthetic
+def _rocksalt_drs(a: float = 4.642) -> PDFStructure:
+    """Disordered rock salt: Na 0.6 / V 0.4 on 4a, O on 4b (Fm-3m conventional cell)."""
+    fcc = [(0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0)]
+    xyz, el, occ = [], [], []
+    for f in fcc:
+        xyz += [f, f, tuple(np.mod(np.add(f, 0.5), 1))]
+        el += ["Na", "V", "O"]
+        occ += [0.6, 0.4, 1.0]
+    return PDFStructure(lattice=(a, a, a, 90, 90, 90), xyz=xyz, elements=tuple(el), occupancy=occ,
+                        u=[0.01] * len(el), name="drs")
+
+
+def _distorted_supercell(seed: int = 7, a: float = 4.60) -> PDFStructure:
+    """2x2x2 ordered rock-salt supercell (Na/V 0.6/0.4 at random), every atom displaced by 0.05-0.1 Å."""
+    rng = np.random.default_rng(seed)
+    base = _rocksalt_drs(a)
+    cations = [(0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0)]
+    xyz = [(np.array(f) + s) / 2 for s in np.ndindex(2, 2, 2) for f in cations]
+    xyz += [(np.mod(np.array(f) + 0.5, 1) + s) / 2 for s in np.ndindex(2, 2, 2) for f in cations]
+    el = ["Na"] * 19 + ["V"] * 13
+    rng.shuffle(el)
+    el += ["O"] * 32
+    step = rng.normal(size=(64, 3))
+    step *= (rng.uniform(0.05, 0.1, 64) / np.linalg.norm(step, axis=1))[:, None]
+    cell = 2 * base.lattice[0]
+    frac = np.array(xyz) + step / cell
+    return PDFStructure(lattice=(cell, cell, cell, 90, 90, 90), xyz=frac, elements=tuple(el),
+                        occupancy=np.ones(64), u=[0.005] * 64, name="supercell")
+
+
+def test_synthetic_two_phase_recovery():
+    r = np.arange(1.5, 15.0 + 1e-9, 0.02)
+    truth_rs = dict(scale=0.7, lattice_scale=1.004, delta2=2.0, uiso={"Na": 0.011, "V": 0.011, "O": 0.009})
+    truth_sc = dict(scale=0.3, lattice_scale=0.997, delta2=3.0, uiso={"Na": 0.006, "V": 0.004, "O": 0.007})
+    common = dict(qmax=25.0, qdamp=0.04, radiation="xray")
+    g = (direct_gr(_rocksalt_drs(), r, PDFSettings(**truth_rs, **common))
+         + direct_gr(_distorted_supercell(), r, PDFSettings(**truth_sc, **common)))
+    sigma = 0.02 * np.ones_like(r)  # counting noise of S(Q) maps to r-independent noise in G(r)
+    gobs = g + np.random.default_rng(3).normal(0.0, sigma)
+    pat = Pattern(x=r, y=gobs, sigma=sigma, unit="r_A", sigma_source="file", metadata={"source": "synthetic"})
+    inputs = [PhaseInput(_rocksalt_drs(), prefix="rs"), PhaseInput(_distorted_supercell(), fixed=True, prefix="sc")]
+    fm = build_model(pat, inputs, PDFFitSettings(qmax=25.0, qdamp=0.04))
+    assert set(fm.phases[1].table.classes) == {"Na", "V", "O"}  # fixed phase: one Uiso per species
+    assert "sc_lattice_scale" in fm.params and "rs_a" in fm.params
+    start = {"rs_a": 4.642 * 1.01, "sc_lattice_scale": 1.005, "rs_delta2": 1.0, "sc_delta2": 2.0,
+             "rs_uiso_Na": 0.009, "rs_uiso_V": 0.009, "rs_uiso_O": 0.009, "sc_uiso_Na": 0.009, "sc_uiso_V": 0.009,
+             "sc_uiso_O": 0.009, "rs_scale": 0.5}
+    for name, value in start.items():
+        fm.params[name].set(value=value)
+    # Na and V share the 4a site of the disordered phase: one ADP for the site, as usual (separate ones swap
+    # into an equally good minimum, correlation -0.98)
+    fm.params["rs_uiso_V"].set(expr="rs_uiso_Na")
+    res = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf")
+    assert res.converged
+    expect = {"rs_a": 4.642 * 1.004, "sc_lattice_scale": 0.997, "rs_delta2": 2.0, "sc_delta2": 3.0,
+              "rs_scale": 0.7, "dscale": 1.0, **{f"rs_uiso_{k}": v for k, v in truth_rs["uiso"].items()},
+              **{f"sc_uiso_{k}": v for k, v in truth_sc["uiso"].items()}}
+    del expect["rs_uiso_V"]
+    for name, value in expect.items():
+        assert abs(res.value(name) - value) < 3 * res.esd(name), (name, res.value(name), value, res.esd(name))
+    assert res.statistics.chi2_red == pytest.approx(1.0, abs=0.15)  # noise level recovered: model is complete
+
+
+def test_difference_pdf_recovers_change():
+    ni = PDFStructure(lattice=(3.52,) * 3 + (90.0,) * 3, xyz=[(0, 0, 0), (0, .5, .5), (.5, 0, .5), (.5, .5, 0)],
+                      elements=("Ni",) * 4, occupancy=np.ones(4), u=np.full(4, 0.006))
+    s = PDFSettings(qmax=26.0, qdamp=0.03, delta2=2.0)
+    ra = np.arange(1.5, 12.0, 0.01)
+    rb = np.arange(1.4, 12.5, 0.02)  # another grid: B is interpolated onto A's
+    ga = direct_gr(ni, ra, s)
+    gb = direct_gr(ni, rb, s.replace(lattice_scale=1.003, uiso={"Ni": 0.0075}))
+    rng = np.random.default_rng(11)
+    sa, sb = np.full_like(ra, 0.005), np.full_like(rb, 0.005)
+    pa = Pattern(x=ra, y=ga + rng.normal(0, sa), sigma=sa, unit="r_A", sigma_source="file")
+    pb = Pattern(x=rb, y=gb + rng.normal(0, sb), sigma=sb, unit="r_A", sigma_source="file")
+    delta = difference_pattern(pa, pb)
+    assert delta.sigma_source == "propagated"
+    np.testing.assert_allclose(delta.sigma, np.hypot(0.005, 0.005), rtol=1e-12)
+    phase_a = Phase.from_structure("a", ni, 12.0, qmax=26.0)
+    phase_b = Phase.from_structure("b", ni, 12.0, qmax=26.0)
+    params = make_parameters([phase_a, phase_b], qdamp=0.03)
+    for p in ("a", "b"):
+        params[f"{p}_delta2"].set(value=2.0)
+    for name in ("a_scale", "a_a", "a_uiso_Ni", "b_scale"):
+        params[name].set(vary=False)  # state A known (a previous fit); only B's changes refine
+    params["b_a"].set(value=3.52)
+    params["b_uiso_Ni"].set(value=0.006)
+    exp = PDFFitSettings(qmax=26.0).experiment
+    ds = difference_dataset("delta", delta, lambda p: calc_model(p, [phase_a], delta.x, exp),
+                            lambda p: calc_model(p, [phase_b], delta.x, exp))
+    res = run_fit(Objective.single(ds), params, kind="pdf")
+    assert abs(res.value("b_a") - 3.52 * 1.003) < 3 * res.esd("b_a")
+    assert abs(res.value("b_uiso_Ni") - 0.0075) < 3 * res.esd("b_uiso_Ni")
+    assert res.esd("b_a") < 5e-4  # the difference curve does constrain the change
+
+
+def test_bad_inputs():
+    with pytest.raises(InputError, match="qmax"):
+        PDFFitSettings(qmax=0.0)
+    with pytest.raises(InputError, match="sharpening"):
+        PDFFitSettings(qmax=20.0, sharpening="delta3")
+    pat = Pattern(x=np.arange(10.0), y=np.zeros(10), sigma=np.ones(10), unit="q_A^-1")
+    with pytest.raises(InputError, match="r in Å"):
+        build_model(pat, [PhaseInput(_rocksalt_drs())], PDFFitSettings(qmax=20.0))
+    with pytest.raises(InputError, match="phase"):
+        build_model(pat, [], PDFFitSettings(qmax=20.0))
