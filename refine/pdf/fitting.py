@@ -186,8 +186,11 @@ def fit_pdf(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSett
             options: FitOptions | None = None) -> FitResult:
     """Fit G(r) with the given phases; returns a FitResult of kind 'pdf' with phase entries and phase curves."""
     fm = build_model(pattern, inputs, settings)
-    objective = Objective.single(fm.dataset())
-    result = run_fit(objective, fm.params, kind="pdf", options=options)
+    return finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=options), fm)
+
+
+def finish_result(result: FitResult, fm: PDFFitModel) -> FitResult:
+    """Add the phase entries, each phase's curve and the fit range to a FitResult of ``fm``'s dataset."""
     comps = fm.components(result.params)
     curves = {name: _with_components(c, comps) for name, c in result.curves.items()}
     extra = dict(result.extra)

@@ -1,0 +1,101 @@
+"""``refine pdf fit GR --phase STRUCT[,fixed] ... --qmax Q``: real-space fit of one or more phases."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+
+from refine.cli.main import EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.cli.pdf import PDF_COMMANDS
+from refine.errors import InputError
+
+
+def _phase(text: str) -> tuple[str, bool]:
+    path, _, flag = text.partition(",")
+    flag = flag.strip().lower()
+    if flag not in ("", "fixed") or not path:
+        raise argparse.ArgumentTypeError(f"expected STRUCT or STRUCT,fixed, got {text!r}")
+    return path, flag == "fixed"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``refine pdf fit``."""
+    parser.add_argument("input", metavar="GR", help="observed G(r) (.gr: r, G[, dG])")
+    parser.add_argument("--phase", dest="phases", type=_phase, action="append", required=True,
+                        metavar="STRUCT[,fixed]", help="CIF or .stru; ',fixed' keeps atomic positions fixed "
+                        "(one Uiso per species, isotropic lattice scale); repeat for more phases")
+    parser.add_argument("--qmax", type=float, required=True, help="Qmax of the Fourier transform (1/A)")
+    parser.add_argument("--radiation", choices=("xray", "neutron"), default="xray", help="default xray")
+    parser.add_argument("--qdamp", type=float, default=0.0, help="instrument Q damping, fixed (1/A, default 0)")
+    parser.add_argument("--qbroad", type=float, default=0.0, help="instrument Q broadening, fixed (1/A, default 0)")
+    parser.add_argument("--envelope", choices=("sphere",), default=None,
+                        help="refine a spherical particle diameter for every phase")
+    parser.add_argument("--spdiameter", type=float, default=50.0, help="start of the particle diameter (A)")
+    parser.add_argument("--sharpening", choices=("delta1", "delta2", "none"), default="delta2",
+                        help="correlated-motion term refined per phase (default delta2)")
+    parser.add_argument("--free-scales", action="store_true",
+                        help="several phases: refine each scale freely (default: scales sum to 1, data scale "
+                             "refined)")
+    parser.add_argument("--rmin", type=float, default=None, help="fit range start (A; default first point)")
+    parser.add_argument("--rmax", type=float, default=None, help="fit range end (A; default last point)")
+    parser.add_argument("--max-nfev", type=int, default=None, help="limit on model evaluations")
+    parser.add_argument("--json", metavar="OUT.json", help="result file (refine.result/1)")
+    parser.add_argument("--plot", metavar="OUT.png", help="obs/calc/difference figure with phases and partials")
+
+
+def _partials(fm, params) -> dict:
+    """Element-pair partial PDFs of every phase (skipped beyond 12 curves: unreadable)."""
+    from refine.pdf.calculate import partial_gr
+    from refine.pdf.pairs import element_of
+
+    out = {}
+    for ph in fm.phases:
+        elements = sorted({element_of(e) for e in ph.table.class_element})
+        settings = ph.settings(params, fm.settings.experiment)
+        for e1, e2 in itertools.combinations_with_replacement(elements, 2):
+            out[f"{ph.prefix} {e1}-{e2}"] = (ph, e1, e2, settings)
+    if len(out) > 12:
+        return {}
+    return {k: partial_gr(ph.table, fm.pattern.x, s, e1, e2) for k, (ph, e1, e2, s) in out.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, print the report, write the result file and figure."""
+    from refine.fit import FitOptions, run_fit, write_result
+    from refine.fit.objective import Objective
+    from refine.io.patterns import read_pattern
+    from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model, finish_result
+
+    if not os.path.isfile(args.input):
+        raise InputError(args.input, "file not found")
+    pattern = read_pattern(args.input)
+    if pattern.unit != "r_A":
+        raise InputError(args.input, f"read as {pattern.unit}, not G(r): give the file a .gr extension")
+    settings = PDFFitSettings(qmax=args.qmax, radiation=args.radiation, qdamp=args.qdamp, qbroad=args.qbroad,
+                              rmin=args.rmin, rmax=args.rmax, sharpening=args.sharpening,
+                              spdiameter=args.spdiameter if args.envelope == "sphere" else None,
+                              constrain_scales=not args.free_scales)
+    inputs = [PhaseInput.load(path, fixed=fixed) for path, fixed in args.phases]
+    fm = build_model(pattern, inputs, settings)
+    raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=FitOptions(max_nfev=args.max_nfev))
+    result = finish_result(raw, fm)
+    print(result.report())
+    for ph in result.phases:
+        wf = ph["weight_fraction"]
+        print(f"  phase {ph['name']}: a={ph['a']:.5f} V={ph['volume']:.3f}"
+              + ("" if wf is None else f" mass fraction={wf:.4f}"))
+    if args.json:
+        run_settings = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
+        write_result(result, args.json, data=args.input, settings=run_settings)
+        print(f"wrote {args.json}")
+    if args.plot:
+        from refine.plot.pdf import plot_pdf_fit
+
+        plot_pdf_fit(result, args.plot, partials=_partials(fm, result.params), title=os.path.basename(args.input))
+        print(f"wrote {args.plot}")
+    return EXIT_OK if result.converged else EXIT_NOT_CONVERGED
+
+
+PDF_COMMANDS.register("fit", Command(help="real-space fit of G(r) with one or more phases (PDFfit2 model)",
+                                     configure=configure, run=run))

@@ -1,0 +1,57 @@
+"""PDF fit figure: observed/calculated/difference G(r) with each phase's contribution, and partial PDFs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from refine.fit.result import FitResult
+
+
+def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
+                 partials: Mapping[str, np.ndarray] | None = None, title: str | None = None) -> Path:
+    """Top: G(r) observed (points), calculated, each phase (offset below), difference.  Bottom (when
+    ``partials`` is given, curves on the same r grid): the partial PDFs.  Returns the path written."""
+    from refine.plot.figures import _pyplot
+
+    plt = _pyplot()
+    name, c = next(iter(result.curves.items()))
+    rows = 2 if partials else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 4.5 * rows), squeeze=False, sharex=True)
+    ax = axes[0, 0]
+    m = c.mask
+    span = float(np.ptp(c.observed[m])) or 1.0
+    ax.plot(c.x, c.observed, ".", ms=2, color="k", label="observed")
+    ax.plot(c.x, c.calculated, "-", lw=1, color="tab:red", label="calculated")
+    low = float(np.min(c.observed[m]))
+    for i, (comp, y) in enumerate(c.components.items()):
+        off = low - (0.3 + 0.5 * i) * span / 2
+        ax.plot(c.x, y + off, "-", lw=0.8, label=f"{comp} (offset)")
+        low = min(low, off + float(np.min(y[m])))
+    diff = c.observed - c.calculated
+    off = low - 0.1 * span - float(np.max(diff[m]))
+    ax.plot(c.x, diff + off, "-", lw=0.8, color="0.25", label="difference (offset)")
+    ax.axhline(off, color="0.6", lw=0.5)
+    s = result.dataset_statistics.get(name, result.statistics)
+    ax.set_title(f"{title or 'PDF fit'}  Rw = {s.Rw:.4f}" + ("" if result.converged else "  (NOT converged)"),
+                 fontsize=10)
+    ax.set_ylabel("G(r) (Å$^{-2}$)")
+    ax.legend(fontsize=8, loc="upper right")
+    if partials:
+        bx = axes[1, 0]
+        for label, y in partials.items():
+            bx.plot(c.x, y, "-", lw=0.8, label=label)
+        bx.set_ylabel("partial G(r) (Å$^{-2}$)")
+        bx.legend(fontsize=7, loc="upper right", ncol=2)
+    axes[-1, 0].set_xlabel("r (Å)")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
