@@ -31,7 +31,7 @@ class LeBailOptions:
 
     cycles: int = 10
     partitions: int = 10
-    tol: float = 1e-4
+    tol: float = 1e-3
     fit: FitOptions = field(default_factory=FitOptions)
 
 
@@ -41,6 +41,7 @@ class _LeBailState:
     def __init__(self, model: PowderModel) -> None:
         self.model = model
         self.intensities = np.ones(int(model.offsets[-1]))
+        self.layout = None
         m = model.mask[model.inside]
         self.fit_mask = m
         self.y = model.pattern.y[model.inside]
@@ -52,6 +53,10 @@ class _LeBailState:
         self._sw = sw
         self._q, self._r = np.linalg.qr(model.background_basis[m] * sw[:, None])
 
+    def freeze(self, params: lmfit.Parameters) -> None:
+        """Fix the peak windows and FCJ nodes for the next cycle (keeps the model smooth while lmfit runs)."""
+        self.layout = self.model.layout(params)
+
     def reset(self) -> None:
         """Forget the intensities (the next partition starts from equal ones)."""
         self.intensities[:] = 1.0
@@ -61,7 +66,7 @@ class _LeBailState:
         return np.linalg.lstsq(self._r, self._q.T @ (self._sw * (self.y[m] - peaks[m])), rcond=None)[0]
 
     def partition(self, params: lmfit.Parameters, passes: int) -> None:
-        mat = self.model.peak_matrix(params)
+        mat = self.model.peak_matrix(params, self.layout)
         m = self.fit_mask.astype(float)
         scale = self._initial_scale(mat)
         if scale is not None:
@@ -91,7 +96,7 @@ class _LeBailState:
 
     def calculate(self, params: lmfit.Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(total, peaks, background) on the fit range with the held intensities."""
-        peaks = self.model.peak_matrix(params).T @ self.intensities
+        peaks = self.model.peak_matrix(params, self.layout).T @ self.intensities
         bkg = self.model.background_basis @ self.background(peaks)
         return peaks + bkg, peaks, bkg
 
@@ -142,6 +147,7 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
             # Each partition starts afresh from equal intensities, so that intensity assigned to the wrong
             # reflections while the cell was still off (or lost to zero) does not lock in.
             state.reset()
+            state.freeze(current)
             state.partition(current, lebail.partitions)
             result = run_fit(objective, current, kind="lebail", options=lebail.fit)
             current = result.params
@@ -160,7 +166,7 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
         result = _not_converged(result)
     total, peaks, bkg = state.calculate(current)
     components = {"background": bkg}
-    mat = model.peak_matrix(current)
+    mat = model.peak_matrix(current, state.layout)
     for i, block in enumerate(model.phases):
         rows = model.phase_rows(i)
         components[block.prefix] = mat[rows].T @ state.intensities[rows]

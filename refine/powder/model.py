@@ -26,10 +26,11 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.instrument import Instrument
 from refine.powder.background import Background
-from refine.powder.peaks import RowMap, WindowOptions, profile_matrix
+from refine.powder.peaks import PeakLayout, RowMap, WindowOptions, peak_layout, profile_matrix
 from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
 
 PROFILE_NAMES = ("U", "V", "W", "X", "Y", "Z")
+_FAR = 1e9  # position given to reflections a wavelength cannot reach: their window is empty
 
 
 def phase_prefix(name: str) -> str:
@@ -172,11 +173,11 @@ class PowderModel:
                               Z=v[f"{p}Z"])
         return tch_fwhm_eta(sig2, gam)
 
-    def peak_matrix(self, params: lmfit.Parameters) -> sp.csr_matrix:
-        """Sparse (n reflections of all phases, n fit points) matrix of unit-area profiles.
+    def _peaks(self, params: lmfit.Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray, RowMap]:
+        """Positions, FWHM, η of every peak (each reflection × each wavelength line) and where each one goes.
 
-        Each row holds the Kα1 peak plus ``ka2_ratio`` × the Kα2 peak of the same reflection, so one intensity
-        per reflection describes the doublet.
+        The set of peaks never changes with the parameters (unreachable reflections get an empty window), so a
+        frozen :class:`~refine.powder.peaks.PeakLayout` stays valid.
         """
         v = params.valuesdict()
         lines = [(self.instrument.wavelength, 1.0)]
@@ -186,19 +187,32 @@ class PowderModel:
         for i, block in enumerate(self.phases):
             rows = np.arange(self.offsets[i], self.offsets[i + 1])
             for lam, weight in lines:
-                if weight == 0.0:
-                    continue
                 tth = self.positions(params, block, lam)
                 ok = np.isfinite(tth)
-                fwhm, eta = self.widths(params, block, tth[ok])
-                pos_all.append(tth[ok])
+                fwhm, eta = self.widths(params, block, np.where(ok, tth, 179.0))
+                pos_all.append(np.where(ok, tth, _FAR))
                 fw_all.append(fwhm)
                 eta_all.append(eta)
-                wt_all.append(np.full(ok.sum(), weight))
-                row_all.append(rows[ok])
+                wt_all.append(np.where(ok, weight, 0.0))
+                row_all.append(rows)
         rows = RowMap(row=np.concatenate(row_all), weight=np.concatenate(wt_all), nrows=int(self.offsets[-1]))
-        return profile_matrix(self.x_fit, np.concatenate(pos_all), np.concatenate(fw_all), np.concatenate(eta_all),
-                              sh_l=v[f"{self.prefix}SH_L"], options=self.options.window, rows=rows)
+        return np.concatenate(pos_all), np.concatenate(fw_all), np.concatenate(eta_all), rows
+
+    def layout(self, params: lmfit.Parameters, *, margin: float = 2.0) -> PeakLayout:
+        """A frozen evaluation layout at ``params`` with windows ``margin`` FWHM wider on each side."""
+        pos, fwhm, eta, _ = self._peaks(params)
+        return peak_layout(self.x_fit, pos, fwhm, eta, sh_l=params[f"{self.prefix}SH_L"].value,
+                           options=self.options.window, margin=margin)
+
+    def peak_matrix(self, params: lmfit.Parameters, layout: PeakLayout | None = None) -> sp.csr_matrix:
+        """Sparse (n reflections of all phases, n fit points) matrix of unit-area profiles.
+
+        Each row holds the Kα1 peak plus ``ka2_ratio`` × the Kα2 peak of the same reflection, so one intensity
+        per reflection describes the doublet. Pass the fit's ``layout`` to keep the model smooth while it runs.
+        """
+        pos, fwhm, eta, rows = self._peaks(params)
+        return profile_matrix(self.x_fit, pos, fwhm, eta, sh_l=params[f"{self.prefix}SH_L"].value,
+                              options=self.options.window, rows=rows, layout=layout)
 
     def phase_rows(self, block_index: int) -> slice:
         """Rows of the peak matrix (and entries of the intensity vector) that belong to one phase."""

@@ -60,9 +60,14 @@ class _PawleySolver:
         self.y = model.pattern.y[model.inside]
         self.w = 1.0 / model.pattern.sigma[model.inside] ** 2
         self.nbkg = model.background_basis.shape[1]
+        self.layout = None
+
+    def freeze(self, params: lmfit.Parameters) -> None:
+        """Fix peak windows and FCJ nodes while one minimisation runs (smooth model)."""
+        self.layout = self.model.layout(params)
 
     def design(self, params: lmfit.Parameters) -> sp.csr_matrix:
-        peaks = (self.group @ self.model.peak_matrix(params)).T  # (npoints, ngroups)
+        peaks = (self.group @ self.model.peak_matrix(params, self.layout)).T  # (npoints, ngroups)
         return sp.hstack([sp.csr_matrix(self.model.background_basis), peaks], format="csr")
 
     def solve(self, params: lmfit.Parameters) -> tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix]:
@@ -98,15 +103,18 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
         pre = fit_lebail(pattern, phases, instrument, refine=sorted(positional), options=options,
                          params=_with_vary(start, set()))
         current = pre.params
-    result = run_fit(objective, _with_vary(current, varied), kind="pawley", options=fit)
-    current = result.params
+    # Two passes: the second re-centres the frozen peak windows on the refined positions and widths.
+    for _ in range(2):
+        solver.freeze(current)
+        result = run_fit(objective, _with_vary(current, varied), kind="pawley", options=fit)
+        current = result.params
     coef, a, normal = solver.solve(current)
     esd = linear_esds(normal, result.statistics.chi2_red)
     nb = solver.nbkg
     intensities = solver.group.T @ coef[nb:]
     intensity_esd = solver.group.T @ esd[nb:]
     bkg = model.background_basis @ coef[:nb]
-    mat = model.peak_matrix(current)
+    mat = model.peak_matrix(current, solver.layout)
     components = {"background": bkg}
     per_phase = {}
     for i, block in enumerate(model.phases):

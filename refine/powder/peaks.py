@@ -40,25 +40,59 @@ def half_window(fwhm: np.ndarray, eta: np.ndarray, options: WindowOptions) -> np
     return np.minimum(np.maximum(x_lor, x_gau), options.max_fwhm * fwhm)
 
 
-def _expand_asymmetry(pos: np.ndarray, fwhm: np.ndarray, sh_l: float,
-                      options: WindowOptions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Components (owner peak, centre, weight) after convolving each peak with its FCJ kernel.
+@dataclass(frozen=True, eq=False)
+class PeakLayout:
+    """Frozen evaluation layout of a set of peaks: FCJ node count and the x-index window of each peak.
 
-    Peaks whose kernel is narrower than 2 % of their FWHM stay single; the others get 2, 4, 8, ... nodes (up to
-    ``options.fcj_nodes``) so that nodes are at most about a quarter FWHM apart; each node-count group is
-    evaluated in one vectorised call.
+    A fit keeps one layout while it runs, so that no point enters or leaves a window and no node count changes
+    while the parameters move: the model is then smooth in its parameters (finite-difference Jacobians stay
+    clean). Windows carry a margin for the peaks to move and broaden within them.
     """
-    n = pos.size
+
+    nodes: np.ndarray
+    i0: np.ndarray
+    i1: np.ndarray
+
+
+def peak_layout(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: np.ndarray, *, sh_l: float = 0.0,
+                options: WindowOptions | None = None, margin: float = 0.0) -> PeakLayout:
+    """Layout for peaks at ``positions``: windows to ``options.cutoff`` (plus the FCJ kernel's extent), widened
+    by ``margin`` × FWHM on each side; node counts as described in :func:`fcj_nodes`."""
+    options = options or WindowOptions()
+    positions = np.asarray(positions, dtype=float)
+    fwhm = np.asarray(fwhm, dtype=float)
+    nodes = fcj_nodes(positions, fwhm, sh_l, options)
+    hw = half_window(fwhm, np.asarray(eta, dtype=float), options) + margin * fwhm
+    span = fcj_span(positions, sh_l) if sh_l > 0 else np.zeros_like(positions)
+    back = positions > 90.0
+    lo = positions - hw - np.where(back, 0.0, span)
+    hi = positions + hw + np.where(back, span, 0.0)
+    return PeakLayout(nodes=nodes, i0=np.searchsorted(x, lo, side="left"), i1=np.searchsorted(x, hi, side="right"))
+
+
+def fcj_nodes(pos: np.ndarray, fwhm: np.ndarray, sh_l: float, options: WindowOptions) -> np.ndarray:
+    """Gauss–Legendre nodes per peak for the FCJ convolution.
+
+    Peaks whose kernel is narrower than 2 % of their FWHM stay single (1); the others get 2, 4, 8, ... nodes (up
+    to ``options.fcj_nodes``) so that nodes are at most about a quarter FWHM apart.
+    """
     if sh_l <= 0:
-        return np.arange(n), pos.copy(), np.ones(n)
+        return np.ones(pos.size, dtype=int)
     span = fcj_span(pos, sh_l)
     wide = span > 0.02 * fwhm
     need = np.where(wide, 4.0 * span / fwhm + 2.0, 1.0)
     nodes = np.minimum(2 ** np.ceil(np.log2(need)).astype(int), max(options.fcj_nodes, 1))
     nodes[~wide] = 1
-    owners, centres, weights = [np.flatnonzero(~wide)], [pos[~wide]], [np.ones(int((~wide).sum()))]
-    for count in np.unique(nodes[wide]):
-        idx = np.flatnonzero(wide & (nodes == count))
+    return nodes
+
+
+def _expand_asymmetry(pos: np.ndarray, nodes: np.ndarray, sh_l: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Components (owner peak, centre, weight) after convolving each peak with its FCJ kernel of ``nodes``
+    points; each node-count group is evaluated in one vectorised call."""
+    single = nodes <= 1
+    owners, centres, weights = [np.flatnonzero(single)], [pos[single]], [np.ones(int(single.sum()))]
+    for count in np.unique(nodes[~single]):
+        idx = np.flatnonzero(nodes == count)
         off, w = fcj_kernels(pos[idx], sh_l, int(count))
         owners.append(np.repeat(idx, count))
         centres.append((pos[idx, None] + off).ravel())
@@ -77,11 +111,13 @@ class RowMap:
 
 
 def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: np.ndarray, *, sh_l: float = 0.0,
-                   options: WindowOptions | None = None, rows: RowMap | None = None) -> sp.csr_matrix:
+                   options: WindowOptions | None = None, rows: RowMap | None = None,
+                   layout: PeakLayout | None = None) -> sp.csr_matrix:
     """Sparse (npeaks, npoints) matrix of unit-area TCH/FCJ profiles sampled at x (sorted, degrees 2θ).
 
     Values are profile heights (1/deg); ``P.T @ I`` gives the pattern of peaks with integrated intensities I.
-    With ``rows`` the peaks are summed into ``rows.nrows`` rows instead (one row per reflection).
+    With ``rows`` the peaks are summed into ``rows.nrows`` rows instead (one row per reflection). ``layout``
+    freezes windows and node counts (see :class:`PeakLayout`); without it one is made for these peaks.
     """
     options = options or WindowOptions()
     x = np.asarray(x, dtype=float)
@@ -92,17 +128,19 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     nrows = npk if rows is None else rows.nrows
     if npk == 0:
         return sp.csr_matrix((nrows, x.size))
-    owner, centre, weight = _expand_asymmetry(positions, fwhm, sh_l, options)
-    f = fwhm[owner]
-    e = eta[owner]
-    hw = half_window(f, e, options)
-    i0 = np.searchsorted(x, centre - hw, side="left")
-    i1 = np.searchsorted(x, centre + hw, side="right")
+    if layout is None:
+        layout = peak_layout(x, positions, fwhm, eta, sh_l=sh_l, options=options)
+    elif layout.nodes.size != npk:
+        raise ValueError(f"layout is for {layout.nodes.size} peaks, got {npk}")
+    owner, centre, weight = _expand_asymmetry(positions, layout.nodes, sh_l)
+    i0, i1 = layout.i0[owner], layout.i1[owner]
     counts = i1 - i0
     total = int(counts.sum())
     comp = np.repeat(np.arange(owner.size), counts)
     starts = np.cumsum(counts) - counts
     cols = np.arange(total) - np.repeat(starts - i0, counts)
+    f = fwhm[owner]
+    e = eta[owner]
     if rows is not None:
         weight = weight * rows.weight[owner]
         owner = rows.row[owner]

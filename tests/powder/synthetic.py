@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from refine.data import Pattern
-from refine.powder.peaks import profile_matrix
+from refine.powder.peaks import WindowOptions, profile_matrix
 from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
 
 CIF_NASICON = ("cif", "Na3V2PO43_NASICON_R-3c.cif")
@@ -48,7 +48,9 @@ def simulate(positions: np.ndarray, intensities: np.ndarray, x: np.ndarray, *, w
     sig2 = gaussian_variance(positions, U=profile["U"], V=profile["V"], W=profile["W"])
     gam = lorentzian_fwhm(positions, X=profile["X"], Y=profile["Y"])
     fwhm, eta = tch_fwhm_eta(sig2, gam)
-    mat = profile_matrix(x, positions, fwhm, eta, sh_l=profile.get("SH_L", 0.0))
+    # Untruncated peaks (tails to 1e-6 of the maximum): real data have full tails; the model truncates.
+    mat = profile_matrix(x, positions, fwhm, eta, sh_l=profile.get("SH_L", 0.0),
+                         options=WindowOptions(cutoff=1e-6, max_fwhm=1000.0))
     peaks = mat.T @ intensities
     peaks *= counts / peaks.max()
     truth = peaks + background * (1.0 + 0.3 * (x - x[0]) / (x[-1] - x[0]))

@@ -8,6 +8,7 @@ from scipy.special import voigt_profile
 from refine.powder.peaks import WindowOptions, profile_matrix
 from refine.powder.peakshape import (
     fcj_kernel,
+    fcj_kernels,
     gaussian_variance,
     lorentzian_fwhm,
     microstrain_percent,
@@ -107,3 +108,22 @@ def test_profile_matrix_areas_and_sparsity():
     inside = P0 != 0
     np.testing.assert_allclose(P0[inside], dense[inside], rtol=1e-12)
     assert np.all(dense[~inside] < 1.01e-3 * dense.max(axis=1, keepdims=True).repeat(x.size, 1)[~inside])
+
+
+def test_vectorised_fcj_equals_scalar_kernel():
+    tth = np.array([3.0, 20.0, 60.0, 120.0])
+    off, w = fcj_kernels(tth, 0.02, 16)
+    for i, t in enumerate(tth):
+        o1, w1 = fcj_kernel(t, 0.02, nodes=16)
+        np.testing.assert_allclose(off[i], o1, atol=1e-12)
+        np.testing.assert_allclose(w[i], w1, atol=1e-12)
+
+
+def test_profile_matrix_asymmetric_matches_dense_convolution():
+    """Sparse FCJ peaks equal a dense convolution of the pseudo-Voigt with a finely sampled kernel."""
+    x = np.arange(4.0, 6.0, 0.0005)
+    pos, fwhm, eta = np.array([5.0]), np.array([0.03]), np.array([0.4])
+    P = profile_matrix(x, pos, fwhm, eta, sh_l=0.03, options=WindowOptions(cutoff=1e-5, fcj_nodes=64)).toarray()[0]
+    off, w = fcj_kernel(5.0, 0.03, nodes=400)
+    dense = np.sum(w[:, None] * pseudo_voigt(x[None, :] - 5.0 - off[:, None], 0.03, 0.4), axis=0)
+    assert np.max(np.abs(P - dense)) < 2e-3 * dense.max()

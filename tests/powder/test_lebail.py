@@ -1,0 +1,124 @@
+"""Le Bail and Pawley on synthetic patterns with known truth: positions and intensities from pymatgen,
+profile from refine, Poisson noise with fixed seeds; starting cells 0.3 % off (issue 3 acceptance)."""
+
+import numpy as np
+import pytest
+
+from refine.crystal.lattice import Lattice
+from refine.errors import InputError
+from refine.instrument import Instrument, Profile
+from refine.io.structures import read_structure, structure_from_cell
+from refine.powder.background import Background
+from refine.powder.lebail import fit_lebail
+from refine.powder.model import PowderOptions
+from refine.powder.pawley import fit_pawley
+from tests.conftest import shared_path
+from tests.powder.synthetic import drs_structure, navpo4f_structure, pymatgen_peaks, simulate
+
+PROFILE = {"U": 1.0, "V": -0.3, "W": 0.5, "X": 0.5, "Y": 1.0, "SH_L": 0.002}
+REFINE = ("cell", "zero", "W", "X", "Y")
+OPTIONS = PowderOptions(background=Background("chebyshev", nterms=4))
+
+
+def _instrument(lam):
+    return Instrument.synchrotron(lam, profile=Profile(U=1.0, V=-0.3, W=0.5, X=0.5, Y=1.0, sh_l=0.002))
+
+
+def _drs_pattern(seed, x=None):
+    lam = 0.1173
+    x = np.arange(1.0, 13.0, 0.0012) if x is None else x
+    pos, inten = pymatgen_peaks(drs_structure(), lam, (0.5, 13.5))
+    return simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=seed)
+
+
+def _off(lattice, factors):
+    a, b, c, al, be, ga = lattice.as_tuple()
+    return Lattice(a * factors[0], b * factors[1], c * factors[2], al, be, ga)
+
+
+def test_drs_cell_within_3_esd_and_esd_matches_scatter():
+    """Ten noisy draws of Fm-3m DRS (a = 4.642 Å, 0.1173 Å) from a = 4.642·1.003."""
+    start = structure_from_cell("Fm-3m", [4.642 * 1.003] * 3 + [90, 90, 90], name="drs")
+    values, esds = [], []
+    for seed in range(10):
+        res = fit_lebail(_drs_pattern(seed), [start], _instrument(0.1173), refine=REFINE, options=OPTIONS)
+        assert res.converged, res.message
+        a, esd = res.phases[0]["a"], res.phases[0]["esd"]["a"]
+        assert abs(a - 4.642) < 3 * esd, (seed, a, esd)
+        values.append(a)
+        esds.append(esd)
+    scatter = np.std(values, ddof=1)
+    # Ten draws estimate the scatter to about ±25 % (1 sigma); a factor 2 either way is the acceptance.
+    assert 0.5 < np.mean(esds) / scatter < 2.0, (np.mean(esds), scatter)
+
+
+@pytest.mark.parametrize("fitter", [fit_lebail, fit_pawley])
+def test_nasicon_r3c_hexagonal_cell(fitter):
+    cif = shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif")
+    pmg = pytest.importorskip("pymatgen.core")
+    lam = 0.72
+    x = np.arange(3.0, 33.0, 0.003)
+    pos, inten = pymatgen_peaks(pmg.Structure.from_file(str(cif)), lam, (2.5, 33.5))
+    pat = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=11)
+    phase = read_structure(cif)
+    truth = phase.lattice
+    start = phase.replace(lattice=_off(truth, (1.003, 1.003, 0.997)), name="nvp")
+    res = fitter(pat, [start], _instrument(lam), refine=REFINE, options=OPTIONS)
+    p = res.phases[0]
+    assert res.converged
+    assert abs(p["a"] - truth.a) < 3 * p["esd"]["a"]
+    assert abs(p["c"] - truth.c) < 3 * p["esd"]["c"]
+    assert abs(p["volume"] - truth.volume) < 3 * p["esd"]["volume"]
+    assert p["gamma"] == 120.0 and p["b"] == p["a"]
+    assert res.statistics.GOF < 1.1
+
+
+def test_navpo4f_pna21_cell():
+    lam = 1.03257
+    x = np.arange(5.0, 45.0, 0.004)
+    pos, inten = pymatgen_peaks(navpo4f_structure(), lam, (4.5, 45.5))
+    pat = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=5)
+    truth = (12.7547, 6.2716, 10.6400)
+    start = structure_from_cell("Pna21", [truth[0] * 1.003, truth[1] * 0.997, truth[2] * 1.003, 90, 90, 90],
+                                name="navpo4f")
+    res = fit_lebail(pat, [start], _instrument(lam), refine=REFINE, options=OPTIONS)
+    p = res.phases[0]
+    for name, value in zip("abc", truth, strict=True):
+        assert abs(p[name] - value) < 3 * p["esd"][name], (name, p[name], p["esd"][name])
+
+
+def test_two_phases_and_excluded_region():
+    """DRS plus Cu powder: fitting both, or excluding Cu's lines computed from its cell, both recover a."""
+    pmg = pytest.importorskip("pymatgen.core")
+    lam = 0.1173
+    x = np.arange(1.0, 9.0, 0.0012)
+    cu = pmg.Structure.from_spacegroup("Fm-3m", pmg.Lattice.cubic(3.615), ["Cu"], [[0, 0, 0]])
+    p1, i1 = pymatgen_peaks(drs_structure(), lam, (0.5, 9.5))
+    p2, i2 = pymatgen_peaks(cu, lam, (0.5, 9.5))
+    pat = simulate(np.r_[p1, p2], np.r_[i1, 0.3 * i2 * i1.max() / i2.max()], x, wavelength=lam, profile=PROFILE,
+                   counts=20000, background=300, seed=3)
+    drs = structure_from_cell("Fm-3m", [4.642 * 1.002] * 3 + [90] * 3, name="drs")
+    cu_phase = structure_from_cell("Fm-3m", [3.615 * 0.999] * 3 + [90] * 3, name="cu")
+    both = fit_lebail(pat, [drs, cu_phase], _instrument(lam), refine=REFINE, options=OPTIONS)
+    a_drs, a_cu = both.phases[0], both.phases[1]
+    assert abs(a_drs["a"] - 4.642) < 3 * a_drs["esd"]["a"] and abs(a_cu["a"] - 3.615) < 3 * a_cu["esd"]["a"]
+    # Exclusions from Cu's own reflection list: ±0.05° around each Cu line in range.
+    from refine.crystal.reflections import generate_reflections
+
+    cu_lines = generate_reflections(cu_phase.lattice, cu_phase.space_group, 0.5).two_theta(lam)
+    windows = tuple((t - 0.05, t + 0.05) for t in cu_lines if 1.0 < t < 9.0)
+    opts = PowderOptions(background=Background("chebyshev", nterms=4), exclusions=windows)
+    only = fit_lebail(pat, [drs], _instrument(lam), refine=REFINE, options=opts)
+    assert abs(only.phases[0]["a"] - 4.642) < 3 * only.phases[0]["esd"]["a"]
+    assert only.statistics.npoints < both.statistics.npoints
+
+
+def test_bad_input():
+    pat = _drs_pattern(0, x=np.arange(1.0, 3.0, 0.002))
+    start = structure_from_cell("Fm-3m", [4.642] * 3 + [90] * 3, name="drs")
+    with pytest.raises(InputError, match="range"):
+        fit_lebail(pat, [start], _instrument(0.1173), options=PowderOptions(fit_range=(5.0, 6.0)))
+    with pytest.raises(InputError):
+        fit_lebail(pat, [start], _instrument(0.1173), refine=("nonsense",))
+    with pytest.raises(InputError, match="2th_deg"):
+        fit_lebail(pat.to_unit("q_A^-1"), [start], _instrument(0.1173))
