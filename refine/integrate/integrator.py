@@ -78,10 +78,18 @@ class Integrator:
         self.flat = self._read_correction(settings.flat, "flat")
         if self.flat is not None and not np.any(self.flat > 0):
             raise InputError(settings.flat, "flat field has no positive pixel")
-        self.mask = None
+        masks = []
         if settings.mask is not None:
-            mask = flip_image(read_mask(settings.mask, self.shape), settings.flip)
-            self._fix_shape(mask.shape, settings.mask, "mask")
+            masks.append(flip_image(read_mask(settings.mask, self.shape), settings.flip))
+            self._fix_shape(masks[-1].shape, settings.mask, "mask")
+        # Pixels no correction can rescue: a flat <= 0 or non-finite (division), a non-finite dark.
+        if self.flat is not None:
+            masks.append(~(np.isfinite(self.flat) & (self.flat > 0)))
+        if self.dark is not None:
+            masks.append(~np.isfinite(self.dark))
+        self.mask = None
+        if masks:
+            mask = np.logical_or.reduce(masks)
             # pyFAI uses an explicit mask instead of the detector's own (e.g. module gaps): keep both.
             own = self.ai.detector.mask
             if own is not None and own.shape == mask.shape:

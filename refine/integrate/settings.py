@@ -90,6 +90,7 @@ class IntegrationSettings:
         Apply pyFAI's solid-angle correction (intensity per solid angle, normalised at the PONI).
     dark, flat, mask
         Image files (dark current subtracted, flat field divided; mask: nonzero = excluded), or None.
+        Pixels whose flat is not positive or whose dark is not finite are masked as well.
     flip
         ``ud`` or ``lr`` flips every image (and dark, flat, mask) as read, before integration, e.g. to match
         the orientation a PONI was calibrated in (Dioptas used ``ud``); None keeps the file orientation.

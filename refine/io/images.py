@@ -111,8 +111,9 @@ def check_frame(data: object, source: str | os.PathLike, frame: int | None = Non
         raise InputError(source, f"image{where} is empty (shape {arr.shape})")
     if arr.dtype.kind not in "iufb":
         raise InputError(source, f"image{where} is not numeric (dtype {arr.dtype})")
+    was_float = arr.dtype.kind == "f"  # integer counts cannot be NaN: skip the scan
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.dtype.kind == "f" and np.isnan(arr).all():
+    if was_float and np.isnan(arr).all():
         raise InputError(source, f"image{where} holds only NaN")
     return arr
 

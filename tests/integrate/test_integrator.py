@@ -56,13 +56,15 @@ def test_dark_flat_mask_and_flip(poni, tmp_path):
     rng = np.random.default_rng(11)
     dark = rng.uniform(5.0, 15.0, GEOMETRY.shape)
     flat = rng.uniform(0.8, 1.2, GEOMETRY.shape)
+    flat[40:44, :] = 0.0  # dead rows: masked automatically (no division by zero)
     EdfImage(data=dark.astype(np.float32)).write(str(tmp_path / "dark.edf"))
     EdfImage(data=flat.astype(np.float32)).write(str(tmp_path / "flat.edf"))
     raw = img * flat.astype(np.float32) + dark.astype(np.float32)
     corrected = _integrate(poni, raw, dark=str(tmp_path / "dark.edf"), flat=str(tmp_path / "flat.edf"))
     # pyFAI averages sum(I - dark) / sum(flat * corrections) over a bin, not the mean of (I - dark) / flat:
-    # with a flat varying +-20 % from pixel to pixel the two differ at the 1e-3 level.
-    np.testing.assert_allclose(corrected.y, reference.y, rtol=2e-3)
+    # with a flat varying +-20 % from pixel to pixel the two differ at the 1e-3 level (a few % of the pixels are
+    # lost to the dead rows).
+    np.testing.assert_allclose(corrected.y, reference.y, rtol=3e-3)
     assert corrected.corrections == {"dark", "flat", "polarization", "solid_angle"}
 
     # Masked pixels are excluded: garbage under the mask changes nothing beyond the loss of pixels.
