@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,13 @@ import periodictable
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
-from refine.pdf.model import Experiment, Phase, calc_model, make_parameters
+from refine.pdf.calculate import calc_gr
+from refine.pdf.model import Experiment, Phase, make_parameters
 from refine.pdf.pairs import element_of, scattering_factor
 from refine.pdf.structure import PDFStructure
 
 SHARPENING = ("delta1", "delta2", "none")
+_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -124,13 +126,27 @@ class PDFFitModel:
     inputs: tuple[PhaseInput, ...]
     settings: PDFFitSettings
     params: lmfit.Parameters
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def _phase_gr(self, phase: Phase, params: lmfit.Parameters) -> np.ndarray:
+        """One phase's G(r).  G is linear in the scale, so the unit-scale curve is cached per phase for the last
+        few parameter sets: a finite-difference Jacobian step in one phase's (or a scale) parameter then
+        recomputes only that phase (or nothing)."""
+        s = phase.settings(params, self.settings.experiment)
+        unit = s.replace(scale=1.0)
+        key = repr(unit)  # floats repr exactly: equal keys mean equal settings
+        store = self._cache.setdefault(phase.prefix, {})
+        if key not in store:
+            if len(store) >= _CACHE_SIZE:
+                store.pop(next(iter(store)))
+            store[key] = calc_gr(phase.table, self.pattern.x, unit)
+        return s.scale * store[key]
 
     def model(self, params: lmfit.Parameters) -> np.ndarray:
-        return calc_model(params, self.phases, self.pattern.x, self.settings.experiment)
+        return sum(self._phase_gr(ph, params) for ph in self.phases)
 
     def components(self, params: lmfit.Parameters) -> dict[str, np.ndarray]:
-        parts = calc_model(params, self.phases, self.pattern.x, self.settings.experiment, per_phase=True)
-        return {ph.prefix: part for ph, part in zip(self.phases, parts, strict=True)}
+        return {ph.prefix: self._phase_gr(ph, params) for ph in self.phases}
 
     def dataset(self, name: str = "gr") -> Dataset:
         return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf")
