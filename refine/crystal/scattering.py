@@ -82,6 +82,8 @@ def _waasmaier() -> dict[str, tuple[float, tuple[float, ...], tuple[float, ...]]
 def xray_species(species: str, *, ions: bool = True, source: str = "element") -> str:
     """The Waasmaier-Kirfel entry used for ``species``: the ion if tabulated (and ``ions``), else the atom."""
     element, charge = parse_species(species, source=source)
+    if element in ("D", "T"):  # hydrogen isotopes have hydrogen's electrons
+        element = "H"
     table = _waasmaier()
     name = species_name(element, charge)
     if ions and name in table:

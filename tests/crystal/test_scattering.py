@@ -108,3 +108,9 @@ def test_xray_dispersion_needs_wavelength_and_bad_radiation() -> None:
         ScatteringTable.build(["O"], radiation="electron")
     with pytest.raises(InputError, match="wavelength"):
         energy_ev(0.0)
+
+
+def test_deuterium_scatters_xrays_as_hydrogen_and_neutrons_as_deuterium() -> None:
+    np.testing.assert_allclose(form_factor("D", STOL), xraydb.f0("H", STOL), atol=1e-6)
+    assert neutron_length("D").real == periodictable.elements.symbol("D").neutron.b_c
+    assert neutron_length("D").real > 6 > 0 > neutron_length("H").real  # 6.67 vs -3.74 fm
