@@ -10,12 +10,13 @@
   transmission (coin/pouch cells; normal incidence or symmetric), thick Bragg-Brentano (constant).
 * Bragg-Brentano surface roughness (Suortti 1972, J. Appl. Cryst. 5, 325, as in GSAS-II).
 * March-Dollase preferred orientation (Dollase 1986, J. Appl. Cryst. 19, 267), averaged over the members of
-  each powder line.
+  each powder line; a symmetrised spherical-harmonics texture (:class:`HarmonicTexture`) for any Laue class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -181,3 +182,78 @@ def march_dollase(reflections: ReflectionList, lattice: Lattice, space_group: Sp
         cos_alpha = (members @ gstar @ a) / (np.sqrt(np.einsum("mi,ij,mj->m", members, gstar, members)) * a_len)
         out[i] = np.mean(march_dollase_function(cos_alpha, ratio))
     return out
+
+
+def _real_harmonics(order: int, u: np.ndarray) -> np.ndarray:
+    """Orthonormal real spherical harmonics of one order l at unit vectors u (n, 3): shape (n, 2l+1)."""
+    from scipy.special import sph_harm_y
+
+    polar = np.arccos(np.clip(u[:, 2], -1.0, 1.0))
+    azimuth = np.arctan2(u[:, 1], u[:, 0])
+    cols = [sph_harm_y(order, 0, polar, azimuth).real]
+    for m in range(1, order + 1):
+        y = sph_harm_y(order, m, polar, azimuth)
+        cols += [np.sqrt(2.0) * y.real, np.sqrt(2.0) * y.imag]
+    return np.stack(cols, axis=1)
+
+
+def _fibonacci_sphere(n: int) -> np.ndarray:
+    k = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * k / n
+    phi = np.pi * (1.0 + 5.0**0.5) * k
+    r = np.sqrt(1.0 - z * z)
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class HarmonicTexture:
+    """Symmetrised spherical-harmonics texture for a sample with cylindrical symmetry about the diffraction vector
+    (Bragg-Brentano, or a capillary/transmission sample with fibre texture along it; Bunge 1982, Von Dreele 1997
+    J. Appl. Cryst. 30, 517): the line factor is 1 + Σ_k c_k K_k(ĥ), the K_k even-order real harmonics invariant
+    under the crystal's Laue group, normalised to mean square 1 over the sphere, so the factor averages to 1.
+
+    Build with :meth:`build`; :attr:`orders` gives the order l of each coefficient.
+    """
+
+    orders: tuple[int, ...]
+    reciprocal_basis: np.ndarray = field(repr=False)  # columns a*, b*, c* in Cartesian axes
+    combinations: tuple[np.ndarray, ...] = field(repr=False)  # per even l >= 2: (2l+1, n_invariants)
+
+    @classmethod
+    def build(cls, lattice: Lattice, space_group: SpaceGroup, max_order: int) -> HarmonicTexture:
+        """Invariant harmonics of orders 2, 4, ..., ``max_order`` for ``space_group``'s Laue class."""
+        if max_order < 2 or max_order > 20:
+            raise InputError("texture", f"harmonic order must be in 2..20, got {max_order}")
+        recip = np.linalg.inv(lattice.cartesian).T
+        # Cartesian action of h -> h R on q = B hᵀ: q -> B Rᵀ B⁻¹ q; with -1 added for the Laue group.
+        mats = [recip @ r.T @ np.linalg.inv(recip) for r in space_group.point_rotations.astype(float)]
+        mats += [-m for m in mats]
+        u = _fibonacci_sphere(max(600, 6 * (max_order + 1) ** 2))
+        orders, combos = [], []
+        for order in range(2, max_order + 1, 2):
+            y = _real_harmonics(order, u)
+            averaged = np.mean([_real_harmonics(order, u @ m.T) for m in mats], axis=0)
+            projector = np.linalg.lstsq(y, averaged, rcond=None)[0]
+            values, vectors = np.linalg.eigh(0.5 * (projector + projector.T))
+            keep = vectors[:, values > 0.5]
+            combos.append(keep)
+            orders += [order] * keep.shape[1]
+        return cls(orders=tuple(orders), reciprocal_basis=recip, combinations=tuple(combos))
+
+    def basis_at(self, unit_vectors: ArrayLike) -> np.ndarray:
+        """K_k at Cartesian unit vectors (n, 3), shape (n, n_coefficients)."""
+        u = np.asarray(unit_vectors, dtype=float).reshape(-1, 3)
+        cols = [np.sqrt(4.0 * np.pi) * _real_harmonics(2 * (i + 1), u) @ c for i, c in enumerate(self.combinations)]
+        return np.concatenate(cols, axis=1) if cols else np.zeros((len(u), 0))
+
+    def basis(self, hkl: ArrayLike) -> np.ndarray:
+        """K_k at the directions of reflections hkl (n, 3), shape (n, n_coefficients)."""
+        q = np.asarray(hkl, dtype=float).reshape(-1, 3) @ self.reciprocal_basis.T
+        return self.basis_at(q / np.linalg.norm(q, axis=1, keepdims=True))
+
+    def factor(self, reflections: ReflectionList, coefficients: ArrayLike) -> np.ndarray:
+        """Texture factor 1 + Σ c_k K_k(ĥ) of each line (every member of a line has the same value)."""
+        c = np.asarray(coefficients, dtype=float).reshape(-1)
+        if c.size != len(self.orders):
+            raise InputError("texture", f"need {len(self.orders)} coefficients for orders {self.orders}, got {c.size}")
+        return 1.0 + self.basis(reflections.hkl) @ c

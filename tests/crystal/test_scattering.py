@@ -62,8 +62,8 @@ def test_chantler_f1_is_f_prime_not_total() -> None:
     # Far above every edge f′ -> 0 (a total f1 would be ~Z = 28 for Ni).
     f1_high, _ = anomalous("Ni", HC_EV_ANGSTROM / 100e3)
     assert abs(f1_high) < 0.1
-    # Ni at Cu Kα1 (just below the Ni K edge, 8333 eV): International Tables vol. C Table 4.2.6.8 gives
-    # f′ = -3.0029, f″ = 0.5091 (Cromer-Liberman); Chantler's values agree within ~0.1 e.
+    # Ni at Cu Kα1 (just below the Ni K edge, 8333 eV): the Cromer-Liberman values of International Tables
+    # vol. C (Table 4.2.6.8) are f′ ≈ -3.00, f″ ≈ 0.51; Chantler's differ from them by a few 0.01 e.
     f1, f2 = anomalous("Ni", 1.540562)
     assert f1 == pytest.approx(-3.0029, abs=0.1)
     assert f2 == pytest.approx(0.5091, abs=0.05)

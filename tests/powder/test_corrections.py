@@ -12,6 +12,7 @@ from refine.crystal.spacegroup import space_group
 from refine.errors import InputError
 from refine.instrument import Instrument, monochromator_polarization
 from refine.powder.corrections import (
+    HarmonicTexture,
     cylinder_absorption,
     flat_plate_transmission,
     instrument_lorentz_polarization,
@@ -165,3 +166,43 @@ def test_march_dollase_hexagonal_basal_plates() -> None:
         march_dollase(refl, lat, sg, (0, 0, 0), 0.8)
     with pytest.raises(InputError):
         march_dollase_function(0.5, 0.0)
+
+
+@pytest.mark.parametrize(("symbol", "lattice", "counts"), [
+    # Number of symmetrised harmonics per even order l (Bunge 1982, Texture Analysis, table 14.1):
+    ("Fm-3m", Lattice(4.0, 4.0, 4.0), {4: 1, 6: 1, 8: 1, 10: 1, 12: 2}),
+    ("P6_3/mmc", Lattice(3.2, 3.2, 5.2, 90, 90, 120), {2: 1, 4: 1, 6: 2, 8: 2, 10: 2, 12: 3}),
+    ("R-3c", Lattice(4.76, 4.76, 12.99, 90, 90, 120), {2: 1, 4: 2, 6: 3, 8: 3, 10: 4, 12: 5}),
+    ("Pnma", Lattice(8.48, 5.40, 6.96), {2: 2, 4: 3, 6: 4, 8: 5, 10: 6, 12: 7}),
+    ("P2_1/c", Lattice(5.0, 6.0, 7.0, 90, 100, 90), {2: 3, 4: 5, 6: 7, 8: 9, 10: 11, 12: 13}),
+])
+def test_harmonic_texture_invariant_counts_and_symmetry(symbol: str, lattice: Lattice, counts: dict) -> None:
+    from collections import Counter
+
+    sg = space_group(symbol)
+    tex = HarmonicTexture.build(lattice, sg, 12)
+    assert dict(Counter(tex.orders)) == counts
+    # every member ±hR of a line has the same basis values (symmetry invariance)
+    refl = generate_reflections(lattice, sg, 1.3)
+    for h in refl.hkl[:12]:
+        values = tex.basis(line_members(h, sg))
+        np.testing.assert_allclose(values, np.broadcast_to(values[0], values.shape), atol=1e-8)
+
+
+def test_harmonic_texture_is_normalised_over_the_sphere() -> None:
+    # Gauss-Legendre in cosθ × uniform φ integrates these polynomials exactly: <K_k K_j> = δ_kj, <1 + c·K> = 1.
+    tex = HarmonicTexture.build(Lattice(3.2, 3.2, 5.2, 90, 90, 120), space_group("P6_3/mmc"), 8)
+    x, w = np.polynomial.legendre.leggauss(24)
+    phi = np.arange(48) * 2 * np.pi / 48
+    ct, pp = np.meshgrid(x, phi)
+    st = np.sqrt(1 - ct**2)
+    u = np.stack([st * np.cos(pp), st * np.sin(pp), ct], axis=-1).reshape(-1, 3)
+    weights = np.broadcast_to(w, ct.shape).reshape(-1) / (2 * 48)
+    k = tex.basis_at(u)
+    np.testing.assert_allclose((k * weights[:, None]).T @ k, np.eye(len(tex.orders)), atol=1e-10)
+    coeffs = np.linspace(-0.3, 0.4, len(tex.orders))
+    assert np.sum(weights * (1 + k @ coeffs)) == pytest.approx(1.0, abs=1e-12)
+    refl = generate_reflections(Lattice(3.2, 3.2, 5.2, 90, 90, 120), space_group("P6_3/mmc"), 1.2)
+    np.testing.assert_allclose(tex.factor(refl, np.zeros(len(tex.orders))), 1.0)
+    with pytest.raises(InputError):
+        tex.factor(refl, [0.1])
