@@ -53,12 +53,14 @@ def plot_fit(result: FitResult, path: str | os.PathLike, *,
         diff = c.observed - c.calculated
         span = np.ptp(c.observed[c.mask]) if c.mask.any() else 1.0
         offset = np.min(c.observed[c.mask]) - 0.15 * span - np.max(diff[c.mask])
-        ax.plot(c.x, diff + offset, "-", lw=0.8, color="tab:blue", label="difference")
+        ax.plot(c.x, diff + offset, "-", lw=0.8, color="0.35", label="difference")
         for lo, hi in _masked_spans(c.x, c.mask):
             ax.axvspan(lo, hi, color="0.85", zorder=0)
         for i, (phase, pos) in enumerate((ticks or {}).items()):
             y0 = offset - (i + 1) * 0.06 * span
             ax.plot(pos, np.full(len(pos), y0), "|", ms=8, label=f"{phase} reflections")
+        if c.mask.any():  # show the fitted range (exclusions inside it stay visible, shaded)
+            ax.set_xlim(c.x[c.mask].min(), c.x[c.mask].max())
         ax.set_xlabel(_XLABELS.get(c.unit, c.unit))
         ax.set_ylabel("G(r)" if c.unit == "r_A" else "intensity")
         s = result.dataset_statistics.get(name, result.statistics)

@@ -178,7 +178,7 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
 
 def _is_positional(name: str, model: PowderModel) -> bool:
     p = model.prefix
-    if name in (f"{p}zero", f"{p}shift", f"{p}transparency"):
+    if name in (f"{p}zero", f"{p}shift", f"{p}transparency", f"{p}displace_x", f"{p}displace_y"):
         return True
     return any(name.startswith(f"{b.prefix}_") and name[len(b.prefix) + 1:] in PARAMETER_NAMES for b in model.phases)
 

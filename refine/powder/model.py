@@ -4,7 +4,8 @@ Parameters (lmfit names; ``p`` is an optional dataset prefix for joint fits, ``p
 * instrument: ``{p}zero`` (deg, GSAS-II Zero: peaks seen at 2θ + zero), ``{p}U {p}V {p}W`` (centideg²),
   ``{p}X {p}Y {p}Z`` (centideg), ``{p}SH_L``, ``{p}ka2_ratio``; Bragg–Brentano ``{p}shift`` (sample
   displacement, μm) and ``{p}transparency`` as GSAS-II defines them (Δ2θ = −(0.36/π)·s·cosθ/R − (9/π)·T·sin2θ/R,
-  deg, R the goniometer radius in mm; Toby & Von Dreele 2013, G2pwd);
+  deg, R the goniometer radius in mm; Toby & Von Dreele 2013, G2pwd); Debye–Scherrer ``{p}displace_x`` /
+  ``{p}displace_y`` (μm; Δ2θ = −(0.09/π)(Dx cos2θ + Dy sin2θ)/R, GSAS-II DisplaceX/Y);
 * phase: ``{ph}_a`` … ``{ph}_gamma`` constrained by the crystal system, ``{ph}_LX``/``{ph}_LY`` extra
   Lorentzian size/strain broadening of that phase (centideg, added to X and Y).
 Peaks are evaluated sparsely (:mod:`refine.powder.peaks`); the background is linear (:mod:`.background`).
@@ -124,21 +125,25 @@ class PowderModel:
 
     # -- parameters ------------------------------------------------------------------------------------------
     def parameters(self) -> lmfit.Parameters:
-        """All parameters with starting values from the instrument and phases; only the cells vary."""
+        """All parameters with starting values from the instrument and phases, none varying yet."""
         p = self.prefix
         inst = self.instrument
         params = lmfit.Parameters()
-        params.add(f"{p}zero", value=inst.zero, vary=False)
+        # Bounds keep a runaway fit physical: the zero within ±1° of its start, SH/L within [0, 0.2].
+        params.add(f"{p}zero", value=inst.zero, vary=False, min=inst.zero - 1.0, max=inst.zero + 1.0)
         for name in PROFILE_NAMES:
             # Widths must stay widths: W and the Lorentzian terms are not allowed below zero (U, V may be).
             low = 0.0 if name in ("W", "X", "Y", "Z") else -np.inf
             params.add(f"{p}{name}", value=getattr(inst.profile, name), vary=False, min=low)
-        params.add(f"{p}SH_L", value=inst.profile.sh_l, vary=False, min=0.0)
+        params.add(f"{p}SH_L", value=inst.profile.sh_l, vary=False, min=0.0, max=0.2)
         params.add(f"{p}ka2_ratio", value=inst.ka2_ratio, vary=False, min=0.0)
         params.add(f"{p}shift", value=0.0, vary=False)
         params.add(f"{p}transparency", value=0.0, vary=False)
+        params.add(f"{p}displace_x", value=0.0, vary=False)
+        params.add(f"{p}displace_y", value=0.0, vary=False)
         for block in self.phases:
-            params.update(lattice_parameters(block.prefix, block.structure.space_group, block.structure.lattice))
+            params.update(lattice_parameters(block.prefix, block.structure.space_group, block.structure.lattice,
+                                             vary=False))
             params.add(f"{block.prefix}_LX", value=0.0, vary=False)
             params.add(f"{block.prefix}_LY", value=0.0, vary=False)
         return params
@@ -157,11 +162,15 @@ class PowderModel:
         with np.errstate(invalid="ignore"):
             tth = np.degrees(2.0 * np.arcsin(np.where(s < 1.0, s, np.nan)))
         tth = tth + v[f"{p}zero"]
+        r = self.options.goniometer_radius
         if v[f"{p}shift"] or v[f"{p}transparency"]:
-            r = self.options.goniometer_radius
             th = np.radians(tth / 2.0)
             tth = tth - (0.36 / np.pi) * v[f"{p}shift"] * np.cos(th) / r - (9.0 / np.pi) * v[
                 f"{p}transparency"] * np.sin(2.0 * th) / r
+        if v[f"{p}displace_x"] or v[f"{p}displace_y"]:
+            # Debye–Scherrer / transmission sample offsets along and across the beam (μm), GSAS-II's DisplaceX/Y.
+            t2 = np.radians(tth)
+            tth = tth - (0.09 / np.pi) * (v[f"{p}displace_x"] * np.cos(t2) + v[f"{p}displace_y"] * np.sin(t2)) / r
         return tth
 
     def widths(self, params: lmfit.Parameters, block: PhaseBlock, tth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,8 +210,9 @@ class PowderModel:
     def layout(self, params: lmfit.Parameters, *, margin: float = 2.0) -> PeakLayout:
         """A frozen evaluation layout at ``params`` with windows ``margin`` FWHM wider on each side."""
         pos, fwhm, eta, _ = self._peaks(params)
-        return peak_layout(self.x_fit, pos, fwhm, eta, sh_l=params[f"{self.prefix}SH_L"].value,
-                           options=self.options.window, margin=margin)
+        sh_l = params[f"{self.prefix}SH_L"]
+        return peak_layout(self.x_fit, pos, fwhm, eta, sh_l=sh_l.value, options=self.options.window, margin=margin,
+                           min_nodes=2 if sh_l.vary else 1)
 
     def peak_matrix(self, params: lmfit.Parameters, layout: PeakLayout | None = None) -> sp.csr_matrix:
         """Sparse (n reflections of all phases, n fit points) matrix of unit-area profiles.

@@ -55,13 +55,14 @@ class PeakLayout:
 
 
 def peak_layout(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: np.ndarray, *, sh_l: float = 0.0,
-                options: WindowOptions | None = None, margin: float = 0.0) -> PeakLayout:
+                options: WindowOptions | None = None, margin: float = 0.0, min_nodes: int = 1) -> PeakLayout:
     """Layout for peaks at ``positions``: windows to ``options.cutoff`` (plus the FCJ kernel's extent), widened
-    by ``margin`` × FWHM on each side; node counts as described in :func:`fcj_nodes`."""
+    by ``margin`` × FWHM on each side; node counts as described in :func:`fcj_nodes`, at least ``min_nodes``
+    (use 2 while SH/L is refined, so that every peak depends on it)."""
     options = options or WindowOptions()
     positions = np.asarray(positions, dtype=float)
     fwhm = np.asarray(fwhm, dtype=float)
-    nodes = fcj_nodes(positions, fwhm, sh_l, options)
+    nodes = np.maximum(fcj_nodes(positions, fwhm, sh_l, options), min_nodes if sh_l > 0 else 1)
     hw = half_window(fwhm, np.asarray(eta, dtype=float), options) + margin * fwhm
     span = fcj_span(positions, sh_l) if sh_l > 0 else np.zeros_like(positions)
     back = positions > 90.0

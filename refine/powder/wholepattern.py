@@ -19,7 +19,7 @@ from refine.powder.peakshape import microstrain_percent, scherrer_size_nm
 
 #: Names a user may ask to refine (besides explicit parameter names).
 REFINE_GROUPS = ("cell", "zero", "U", "V", "W", "X", "Y", "Z", "SH_L", "ka2_ratio", "shift", "transparency",
-                 "size", "strain", "profile")
+                 "displace_x", "displace_y", "displacement", "size", "strain", "profile")
 
 
 def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]) -> lmfit.Parameters:
@@ -36,6 +36,8 @@ def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]
             names = [f"{b.prefix}_{n}" for b in model.phases for n in cell_constraints(b.structure.space_group).free]
         elif item == "profile":
             names = [f"{p}{n}" for n in ("U", "V", "W", "X", "Y")]
+        elif item == "displacement":  # the sample offset of the instrument's geometry
+            names = [f"{p}shift"] if model.instrument.geometry == "bragg_brentano" else [f"{p}displace_x"]
         elif item == "size":
             names = [f"{b.prefix}_LX" for b in model.phases]
         elif item == "strain":

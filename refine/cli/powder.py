@@ -1,0 +1,170 @@
+"""``refine lebail`` and ``refine pawley``: whole-pattern fits of one or more phases (CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.instrument import Instrument, Profile
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI in degrees 2theta, got {text!r}") from None
+    if not hi > lo:
+        raise argparse.ArgumentTypeError(f"empty range {text!r}")
+    return lo, hi
+
+
+def _background(text: str):
+    from refine.powder.background import BACKGROUNDS, Background
+
+    kind, _, n = text.partition(":")
+    if kind not in BACKGROUNDS:
+        raise argparse.ArgumentTypeError(f"unknown background {kind!r}; known: {', '.join(BACKGROUNDS.names())}")
+    try:
+        return Background(kind=kind, nterms=int(n) if n else 6)
+    except (ValueError, InputError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``lebail`` and ``pawley``."""
+    parser.add_argument("pattern", metavar="PATTERN",
+                        help="powder pattern in 2theta (.xye, .xy, .gsas, .fxye, .raw ...)")
+    parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="phase from a CIF or .stru")
+    parser.add_argument("--spacegroup", action="append", default=[], metavar="SG",
+                        help="phase without a CIF: space group (repeat with --cell for several phases)")
+    parser.add_argument("--cell", action="append", default=[], metavar='"a b c al be ga"', help="cell of --spacegroup")
+    parser.add_argument("--name", action="append", default=[], help="names of the --spacegroup phases, in order")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--wavelength", type=float, metavar="A", help="monochromatic wavelength in A")
+    src.add_argument("--instrument", metavar="PRM", help="GSAS .prm or GSAS-II .instprm instrument file")
+    parser.add_argument("--bank", type=int, default=None, help="bank / range of a multi-bank file")
+    parser.add_argument("--range", type=_range, default=None, metavar="LO:HI", help="fit range in deg 2theta")
+    parser.add_argument("--exclude", type=_range, action="append", default=[], metavar="LO:HI",
+                        help="excluded region in deg 2theta (repeatable)")
+    parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
+                        help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
+    parser.add_argument("--refine", default="cell,zero,W,X,Y",
+                        help="comma list of groups (cell zero U V W X Y Z SH_L profile size strain displacement "
+                             "shift transparency displace_x displace_y ka2_ratio) or parameter names; "
+                             "default cell,zero,W,X,Y")
+    parser.add_argument("--json", metavar="OUT.json", help="write the result file")
+    parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
+    parser.add_argument("--write-instrument", metavar="OUT.instprm",
+                        help="write the refined instrument (zero, profile) as a GSAS-II .instprm file")
+
+
+def _phases(args: argparse.Namespace) -> list:
+    from refine.io.structures import read_structure, structure_from_cell
+
+    phases = []
+    for path in args.phase:
+        structure = read_structure(path)
+        phases.append(structure if structure.name else structure.replace(name=Path(path).stem))
+    if len(args.spacegroup) != len(args.cell):
+        raise InputError("--cell", f"{len(args.spacegroup)} --spacegroup but {len(args.cell)} --cell given")
+    for i, (sg, cell) in enumerate(zip(args.spacegroup, args.cell, strict=True)):
+        name = args.name[i] if i < len(args.name) else f"phase{i + 1}"
+        phases.append(structure_from_cell(sg, cell, name=name))
+    if not phases:
+        raise InputError("--phase", "give at least one --phase CIF or --spacegroup SG --cell CELL")
+    return phases
+
+
+def starting_profile(pattern: Pattern) -> Profile:
+    """A starting profile when nothing is known: Gaussian FWHM of about four steps, nothing else."""
+    import numpy as np
+
+    step = float(np.median(np.diff(pattern.x))) if len(pattern) > 1 else 0.01
+    sigma_centideg = 4.0 * step * 100.0 / np.sqrt(8.0 * np.log(2.0))
+    return Profile(W=sigma_centideg**2, X=0.0, Y=0.0)
+
+
+def instrument_for(args: argparse.Namespace, pattern: Pattern) -> tuple[Instrument, list[str]]:
+    """The instrument from --instrument, --wavelength, or the pattern file itself (with a note of the choice)."""
+    notes = []
+    if args.instrument:
+        from refine.io.instprm import read_instrument
+
+        return read_instrument(args.instrument), notes
+    waves = pattern.metadata.get("wavelengths") if pattern.metadata else None
+    if args.wavelength is None and waves and waves.get("kalpha2"):
+        inst = Instrument(radiation="xray", wavelength=waves["kalpha1"], wavelength2=waves["kalpha2"],
+                          ka2_ratio=waves.get("ratio") or 0.5, polarization=0.5, geometry="bragg_brentano",
+                          profile=starting_profile(pattern), source=pattern.source)
+        notes.append(f"instrument: Kα1/Kα2 {inst.wavelength}/{inst.wavelength2} Å from the data file, "
+                     "starting profile from the step size")
+        return inst, notes
+    lam = args.wavelength if args.wavelength is not None else pattern.wavelength
+    if lam is None:
+        raise InputError(args.pattern, "no wavelength: give --wavelength or --instrument")
+    notes.append(f"instrument: monochromatic {lam} Å, starting Gaussian width from the step size")
+    return Instrument.synchrotron(lam, profile=starting_profile(pattern)), notes
+
+
+def _run(args: argparse.Namespace, kind: str) -> int:
+    from refine.fit import write_result
+    from refine.io import read_pattern
+    from refine.powder.lebail import fit_lebail
+    from refine.powder.model import PowderOptions
+    from refine.powder.pawley import fit_pawley
+    from refine.powder.wholepattern import instrument_from
+
+    opts = {} if args.bank is None else {"bank": args.bank}
+    pattern = read_pattern(args.pattern, **opts)
+    if pattern.unit != "2th_deg":
+        pattern = pattern.to_unit("2th_deg")
+    phases = _phases(args)
+    instrument, notes = instrument_for(args, pattern)
+    options = PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude),
+                            **({"background": args.background} if args.background else {}))
+    refine = [r.strip() for r in args.refine.split(",") if r.strip()]
+    fitter = fit_lebail if kind == "lebail" else fit_pawley
+    result = fitter(pattern, phases, instrument, refine=refine, options=options)
+    for note in notes:
+        print(note)
+    print(result.report())
+    for ph in result.phases:
+        esd = ph["esd"]
+        cell = "  ".join(f"{k}={ph[k]:.6f}({esd[k]:.1e})" if esd.get(k) else f"{k}={ph[k]:.6f}"
+                         for k in ("a", "b", "c", "alpha", "beta", "gamma"))
+        vol = f"V={ph['volume']:.4f}" + (f"({esd['volume']:.1e})" if esd.get("volume") else "")
+        print(f"phase {ph['name']} ({ph['space_group']}): {cell}  {vol}")
+    settings = {"command": kind, "phases": args.phase, "spacegroups": args.spacegroup, "cells": args.cell,
+                "wavelength": args.wavelength, "instrument": args.instrument, "range": args.range,
+                "exclude": args.exclude, "refine": refine, "background": str(options.background),
+                "notes": notes}
+    if args.json:
+        write_result(result, args.json, data=args.pattern, settings=settings)
+        print(f"result: {args.json}")
+    if args.plot:
+        from refine.plot import plot_fit
+
+        model = result.extra["model"]
+        ticks = {b.prefix: model.positions(result.params, b, instrument.wavelength) for b in model.phases}
+        plot_fit(result, args.plot, ticks=ticks)
+        print(f"figure: {args.plot}")
+    if args.write_instrument:
+        from refine.io.instprm import write_instrument
+
+        write_instrument(instrument_from(result.params, model=result.extra["model"]), args.write_instrument)
+        print(f"instrument: {args.write_instrument}")
+    if not result.converged:
+        print(f"refine {kind}: fit did not converge ({result.message}); result written and flagged",
+              file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+COMMANDS.register("lebail", Command(help="Le Bail fit of one or more phases", configure=configure,
+                                    run=lambda args: _run(args, "lebail")))
+COMMANDS.register("pawley", Command(help="Pawley fit of one or more phases", configure=configure,
+                                    run=lambda args: _run(args, "pawley")))
