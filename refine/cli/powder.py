@@ -79,13 +79,30 @@ def _phases(args: argparse.Namespace) -> list:
     return phases
 
 
-def starting_profile(pattern: Pattern) -> Profile:
-    """A starting profile when nothing is known: Gaussian FWHM of about four steps, nothing else."""
+def starting_profile(pattern: Pattern, *, sh_l: float = 0.0) -> Profile:
+    """A Gaussian starting profile from the width of the strongest peak (what a user would read off the plot).
+
+    The background is taken as the 10th percentile; the full width at half maximum of the highest point is found
+    by walking down both sides; W = (FWHM/(2 sqrt(2 ln 2)))² in centideg². Falls back to four steps.
+    """
     import numpy as np
 
-    step = float(np.median(np.diff(pattern.x))) if len(pattern) > 1 else 0.01
-    sigma_centideg = 4.0 * step * 100.0 / np.sqrt(8.0 * np.log(2.0))
-    return Profile(W=sigma_centideg**2, X=0.0, Y=0.0)
+    x, y = pattern.x, pattern.y
+    step = float(np.median(np.diff(x))) if len(pattern) > 1 else 0.01
+    fwhm = 4.0 * step
+    if len(pattern) > 10:
+        net = y - np.percentile(y, 10)
+        top = int(np.argmax(net))
+        half = net[top] / 2.0
+        lo, hi = top, top
+        while lo > 0 and net[lo] > half:
+            lo -= 1
+        while hi < len(y) - 1 and net[hi] > half:
+            hi += 1
+        if 0 < lo < hi < len(y) - 1:
+            fwhm = max(float(x[hi] - x[lo]), 2.0 * step)
+    sigma_centideg = fwhm * 100.0 / np.sqrt(8.0 * np.log(2.0))
+    return Profile(W=sigma_centideg**2, sh_l=sh_l)
 
 
 def instrument_for(args: argparse.Namespace, pattern: Pattern) -> tuple[Instrument, list[str]]:
@@ -101,12 +118,12 @@ def instrument_for(args: argparse.Namespace, pattern: Pattern) -> tuple[Instrume
                           ka2_ratio=waves.get("ratio") or 0.5, polarization=0.5, geometry="bragg_brentano",
                           profile=starting_profile(pattern), source=pattern.source)
         notes.append(f"instrument: Kα1/Kα2 {inst.wavelength}/{inst.wavelength2} Å from the data file, "
-                     "starting profile from the step size")
+                     "starting Gaussian width from the strongest peak")
         return inst, notes
     lam = args.wavelength if args.wavelength is not None else pattern.wavelength
     if lam is None:
         raise InputError(args.pattern, "no wavelength: give --wavelength or --instrument")
-    notes.append(f"instrument: monochromatic {lam} Å, starting Gaussian width from the step size")
+    notes.append(f"instrument: monochromatic {lam} Å, starting Gaussian width from the strongest peak")
     return Instrument.synchrotron(lam, profile=starting_profile(pattern)), notes
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import lmfit
 import numpy as np
+import scipy.sparse as sp
 
 from refine.crystal.lattice import PARAMETER_NAMES
 from refine.crystal.structure import CrystalStructure
@@ -29,10 +30,24 @@ class LeBailOptions:
     """Le Bail cycle settings: ``cycles`` at most, ``partitions`` intensity passes per cycle, stop when Rwp
     changes by less than ``tol`` (relative); ``fit`` are the lmfit options of each cycle."""
 
-    cycles: int = 10
+    cycles: int = 20
     partitions: int = 10
     tol: float = 1e-3
     fit: FitOptions = field(default_factory=FitOptions)
+
+
+#: Part of a profile (relative to its maximum) over which its intensity is apportioned.
+CORE_FRACTION = 0.02
+
+
+def _core(mat: sp.csr_matrix, fraction: float) -> sp.csr_matrix:
+    """``mat`` with every entry below ``fraction`` of its row's maximum removed."""
+    core = mat.copy()
+    row_max = np.asarray(core.max(axis=1).todense()).ravel()
+    thresholds = np.repeat(fraction * row_max, np.diff(core.indptr))
+    core.data = np.where(core.data >= thresholds, core.data, 0.0)
+    core.eliminate_zeros()
+    return core
 
 
 class _LeBailState:
@@ -71,15 +86,19 @@ class _LeBailState:
         scale = self._initial_scale(mat)
         if scale is not None:
             self.intensities[:] = scale
-        # Captured area of each profile over the fitted points: dividing by it keeps I fixed when the model
-        # already matches the data (windows truncate tails; excluded points carry no information).
-        captured = mat @ (m * self.step)
+        # Intensity is apportioned over each peak's core only (profile above CORE_FRACTION of its maximum): far in
+        # the tails a weak peak is the only contributor, and there background noise or a slightly wrong background
+        # would be assigned to it in full, driving weak peaks negative.
+        core = _core(mat, CORE_FRACTION)
+        # Captured area of each core over the fitted points: dividing by it keeps I fixed when the model already
+        # matches the data (excluded points carry no information).
+        captured = core @ (m * self.step)
         for _ in range(passes):
             peaks = mat.T @ self.intensities
             bkg = self.model.background_basis @ self.background(peaks)
-            net = (self.y - bkg) * m * self.step  # no clipping: it would bias weak peaks and tails upward
+            net = (self.y - bkg) * m * self.step  # no clipping: it would bias weak peaks upward
             ratio = np.divide(net, peaks, out=np.zeros_like(net), where=peaks > 1e-12 * max(peaks.max(), 1e-300))
-            share = np.divide(mat @ ratio, captured, out=np.zeros_like(captured), where=captured > 1e-6)
+            share = np.divide(core @ ratio, captured, out=np.zeros_like(captured), where=captured > 1e-6)
             new = self.intensities * share
             # A tiny positive floor, never zero: a multiplicative update cannot revive an intensity once it is 0
             # (early passes can drive one negative while the background is still wrong).
