@@ -62,8 +62,9 @@ def supercell_cif(path: Path, rng: np.random.Generator) -> np.ndarray:
     direction = rng.normal(size=xyz.shape)
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
     xyz = (xyz + direction * rng.uniform(0.05, 0.10, size=(len(xyz), 1)) / (2 * A)) % 1.0
-    lines = [f"data_drs_supercell\n_symmetry_space_group_name_H-M 'P 1'\n_symmetry_Int_Tables_number 1",
-             *[f"_cell_length_{x} {2 * A}" for x in "abc"], *[f"_cell_angle_{x} 90" for x in ("alpha", "beta", "gamma")],
+    lines = ["data_drs_supercell\n_symmetry_space_group_name_H-M 'P 1'\n_symmetry_Int_Tables_number 1",
+             *[f"_cell_length_{x} {2 * A}" for x in "abc"],
+             *[f"_cell_angle_{x} 90" for x in ("alpha", "beta", "gamma")],
              "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
              "_atom_site_fract_z\n_atom_site_U_iso_or_equiv"]
     lines += [f"{el}{i + 1} {el} {x:.6f} {y:.6f} {z:.6f} 0.006" for i, (el, (x, y, z)) in
