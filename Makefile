@@ -26,7 +26,7 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q tests
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check refine tests benchmarks
+	$(BIN)/ruff check refine tests benchmarks example_data
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
