@@ -1,0 +1,61 @@
+"""`refine lebail` / `refine pawley` command line: result file, figure, instrument file, exit codes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from refine.cli.main import main
+from refine.io import write_pattern
+from tests.powder.synthetic import drs_structure, pymatgen_peaks, simulate
+
+PROFILE = {"U": 1.0, "V": -0.3, "W": 0.5, "X": 0.5, "Y": 1.0, "SH_L": 0.0}
+
+
+@pytest.fixture(scope="module")
+def drs_file(tmp_path_factory):
+    lam = 0.1173
+    x = np.arange(1.0, 9.0, 0.002)
+    pos, inten = pymatgen_peaks(drs_structure(), lam, (0.5, 9.5))
+    pat = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=2)
+    path = tmp_path_factory.mktemp("cli") / "drs.xye"
+    write_pattern(pat, path)
+    return path
+
+
+@pytest.mark.parametrize("command", ["lebail", "pawley"])
+def test_fit_writes_result_figure_and_instrument(drs_file, tmp_path, command, capsys):
+    out, fig, inst = tmp_path / "r.json", tmp_path / "r.png", tmp_path / "r.instprm"
+    code = main([command, str(drs_file), "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90",
+                 "--name", "drs", "--wavelength", "0.1173", "--json", str(out), "--plot", str(fig),
+                 "--write-instrument", str(inst)])
+    assert code == 0, capsys.readouterr()
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "refine.result/1" and doc["kind"] == command and doc["converged"]
+    phase = doc["phases"][0]
+    assert phase["name"] == "drs" and phase["space_group"] == "Fm-3m"
+    assert abs(phase["a"] - 4.642) < 3 * phase["esd"]["a"]
+    assert phase["esd"]["volume"] > 0
+    assert 0 < doc["statistics"]["Rwp"] < 0.1 and doc["statistics"]["npoints"] == 4000
+    assert doc["provenance"]["inputs"][0]["sha256"]
+    assert (tmp_path / doc["provenance"]["curves"][0]).is_file()
+    assert fig.read_bytes()[:4] == b"\x89PNG"
+    assert "Zero:" in inst.read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.xye", "--spacegroup", "Fm-3m", "--cell", "4 4 4 90 90 90", "--wavelength", "1"], "no such file"),
+    (["{drs}", "--spacegroup", "Xx-9", "--cell", "4 4 4 90 90 90", "--wavelength", "1"], "space group"),
+    (["{drs}", "--spacegroup", "Fm-3m", "--cell", "4 5 4 90 90 90", "--wavelength", "1"], "cubic"),
+    (["{drs}", "--spacegroup", "Fm-3m", "--wavelength", "1"], "--cell"),
+    (["{drs}", "--wavelength", "1"], "at least one"),
+    (["{drs}", "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90", "--wavelength", "0.1173",
+      "--refine", "cell,bogus"], "bogus"),
+    (["{drs}", "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90", "--wavelength", "0.1173",
+      "--range", "20:30"], "range"),
+])
+def test_bad_input_exits_2_with_one_line(drs_file, args, message, capsys):
+    args = [a.replace("{drs}", str(drs_file)) for a in args]
+    assert main(["lebail", *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
