@@ -36,8 +36,10 @@ COMMANDS: Registry[Command] = Registry("sub-command")
 _COMMAND_MODULES = ("refine.cli.integrate", "refine.cli.demo", "refine.cli.powder", "refine.cli.pdf")
 
 
-def _load_commands() -> None:
-    for name in _COMMAND_MODULES:
+def load_modules(names: Sequence[str]) -> None:
+    """Import the modules that register sub-commands; one missing from an install is skipped, but an import error
+    inside a module that exists is raised."""
+    for name in names:
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -53,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all registered sub-commands)."""
-    _load_commands()
+    load_modules(_COMMAND_MODULES)
     parser = _Parser(prog="refine", description="Powder diffraction and PDF refinement.")
     parser.add_argument("--version", action="version", version=f"refine {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")

@@ -6,10 +6,9 @@ its sub-command there on import (e.g. ``refine.cli.pdf_fit`` adds ``fit``)."""
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command
+from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, load_modules
 from refine.errors import InputError
 from refine.registry import Registry
 
@@ -18,18 +17,9 @@ PDF_COMMANDS: Registry[Command] = Registry("pdf sub-command")
 _PDF_COMMAND_MODULES = ("refine.cli.pdf_fit",)
 
 
-def _load() -> None:
-    for name in _PDF_COMMAND_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``pdf`` sub-sub-commands."""
-    _load()
+    load_modules(_PDF_COMMAND_MODULES)
     sub = parser.add_subparsers(dest="pdf_command", metavar="PDFCOMMAND", parser_class=type(parser))
     for name in PDF_COMMANDS:
         cmd = PDF_COMMANDS.get(name)

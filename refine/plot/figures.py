@@ -25,6 +25,17 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Lay out, write (creating the folder) and close a figure; returns the path."""
+    plt = _pyplot()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _masked_spans(x: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
     spans, start = [], None
     for xi, m in zip(x, mask, strict=True):
@@ -67,12 +78,7 @@ def plot_fit(result: FitResult, path: str | os.PathLike, *,
         label = f"Rw = {s.Rw:.4f}" if s.Rw is not None else f"Rwp = {s.Rwp:.4f}, GOF = {s.GOF:.3g}"
         ax.set_title(f"{title or result.kind}: {name}  ({label})", fontsize=10)
         ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_pattern(patterns: Sequence[Pattern], path: str | os.PathLike, *, title: str | None = None) -> Path:
@@ -88,9 +94,4 @@ def plot_pattern(patterns: Sequence[Pattern], path: str | os.PathLike, *, title:
         ax.set_title(title)
     if any(p.source for p in patterns):
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

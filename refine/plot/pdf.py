@@ -17,7 +17,7 @@ def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
                  partials: Mapping[str, np.ndarray] | None = None, title: str | None = None) -> Path:
     """Top: G(r) observed (points), calculated, each phase (offset below), difference.  Bottom (when
     ``partials`` is given, curves on the same r grid): the partial PDFs.  Returns the path written."""
-    from refine.plot.figures import _pyplot
+    from refine.plot.figures import _pyplot, save_figure
 
     plt = _pyplot()
     name, c = next(iter(result.curves.items()))
@@ -49,9 +49,4 @@ def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
         bx.set_ylabel("partial G(r) (Å$^{-2}$)")
         bx.legend(fontsize=7, loc="upper right", ncol=2)
     axes[-1, 0].set_xlabel("r (Å)")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
