@@ -83,12 +83,16 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     """Minimise ``objective.residual`` over ``params`` (not modified) and return a :class:`FitResult`.
 
     esds are sqrt(diag(covariance)) scaled by sqrt(χ²red), as lmfit does by default (CONVENTIONS.md).
+    With method least_squares, datasets that all supply ``jacobian`` and no restraints use analytic derivatives.
     ``components`` (per dataset: name -> curve) may be given by engines that know them (background, phases).
     """
     options = options or FitOptions()
     minimizer = lmfit.Minimizer(objective.residual, params.copy(), scale_covar=True, nan_policy="raise",
                                 max_nfev=options.max_nfev)
-    out = minimizer.minimize(method=options.method, **_method_kws(options))
+    kws = _method_kws(options)
+    if objective.has_jacobian and options.method == "least_squares":  # analytic derivatives instead of 2-point
+        kws["jac"] = lambda p, **_: objective.residual_jacobian(p)
+    out = minimizer.minimize(method=options.method, **kws)
     refined = out.params
     ycalc = objective.evaluate(refined)
     nvary = int(out.nvarys)

@@ -37,6 +37,10 @@ class Dataset:
         ``powder`` or ``pdf``: which agreement factors to report.
     weight
         Relative weight of the whole dataset in a joint fit (multiplies its residual rows).
+    jacobian
+        Optional analytic derivatives ``jacobian(params) -> (len(pattern), nvary)`` of ycalc with respect to the
+        varying parameters in the order of ``params`` (expression-constrained parameters chained in); used by
+        :func:`~refine.fit.minimize.run_fit` when every dataset has one and there are no restraints.
     """
 
     name: str
@@ -45,6 +49,7 @@ class Dataset:
     mask: np.ndarray | None = None
     kind: str = "powder"
     weight: float = 1.0
+    jacobian: Callable[[lmfit.Parameters], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.pattern)
@@ -124,6 +129,20 @@ class Objective:
                 raise InputError("restraint", f"cannot evaluate {r.expr!r}: {interp.error[0].get_error()[1]}")
             rows.append((float(value) - r.target) / r.sigma)
         return np.asarray(rows)
+
+    @property
+    def has_jacobian(self) -> bool:
+        """True when every dataset supplies analytic derivatives and there are no restraint rows."""
+        return not self.restraints and all(d.jacobian is not None for d in self.datasets)
+
+    def residual_jacobian(self, params: lmfit.Parameters) -> np.ndarray:
+        """∂residual/∂(varying parameters), rows as :meth:`residual` (needs :attr:`has_jacobian`)."""
+        parts = []
+        for d in self.datasets:
+            jac = np.asarray(d.jacobian(params), dtype=float)
+            m = d.mask
+            parts.append(-d.weight * jac[m] / d.pattern.sigma[m][:, None])
+        return np.concatenate(parts)
 
     def residual(self, params: lmfit.Parameters) -> np.ndarray:
         """(yobs − ycalc)/σ over the fitted points of every dataset, then the restraint rows."""

@@ -129,15 +129,15 @@ def qmax_cutoff(y: np.ndarray, dr: float, qmax: float) -> np.ndarray:
     """Remove Fourier components above qmax as PDFfit2 DataSet::applyQmaxCutoff does.
 
     The curve is zero-padded to the power of two >= twice its length, and the components with index
-    >= ceil(qmax / dQ), dQ = 2 pi / ((npad - 1) dr), are set to zero.
+    >= ceil(qmax / dQ), dQ = 2 pi / ((npad - 1) dr), are set to zero.  A 2-D ``y`` is filtered row by row.
     """
-    n = len(y)
+    n = y.shape[-1]
     npad = 1 << int(np.ceil(np.log2(2 * n)))
     spec = np.fft.rfft(y, npad)
     dq = 2 * np.pi / ((npad - 1) * dr)
     lo = int(np.ceil(qmax / dq))
-    spec[lo:] = 0.0
-    return np.fft.irfft(spec, npad)[:n]
+    spec[..., lo:] = 0.0
+    return np.fft.irfft(spec, npad)[..., :n]
 
 
 # ---------------------------------------------------------------------------------------------------------- peaks

@@ -26,7 +26,8 @@ import periodictable
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
-from refine.pdf.calculate import calc_gr
+from refine.pdf.calculate import PDFSettings, calc_gr
+from refine.pdf.derivatives import gr_derivatives
 from refine.pdf.model import Experiment, Phase, make_parameters
 from refine.pdf.pairs import element_of, scattering_factor
 from refine.pdf.structure import PDFStructure
@@ -149,7 +150,80 @@ class PDFFitModel:
         return {ph.prefix: self._phase_gr(ph, params) for ph in self.phases}
 
     def dataset(self, name: str = "gr") -> Dataset:
-        return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf")
+        return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf", jacobian=self.jacobian)
+
+    def jacobian(self, params: lmfit.Parameters) -> np.ndarray:
+        """∂G/∂(varying parameters), shape (len(r), nvary) in the order of ``params``: analytic derivatives of
+        every phase (:func:`~refine.pdf.derivatives.gr_derivatives`) chained through the expression constraints."""
+        varying = [n for n, p in params.items() if p.vary]
+        free = {n for n, p in params.items() if p.vary or p.expr is not None}
+        raw: dict[str, np.ndarray] = {}
+
+        def add(name: str, column: np.ndarray) -> None:
+            if name in free:
+                raw[name] = raw[name] + column if name in raw else column
+
+        values = params.valuesdict()
+        for ph in self.phases:
+            s = ph.settings(params, self.settings.experiment)
+            names = _derivative_names(ph, s)
+            wrt = ["scale"] + [k for k, n in names.items() if n in free]
+            _, der = gr_derivatives(ph.table, self.pattern.x, s, wrt)
+            unit = der.pop("scale")
+            p_scale = values[f"{ph.prefix}_scale"]
+            add(f"{ph.prefix}_scale", values.get("dscale", 1.0) * unit)
+            add("dscale", p_scale * unit)
+            for key, column in der.items():
+                factor = 1.0 / ph.table.structure.lattice[0] if key == "lattice_scale" and ph.cubic else 1.0
+                add(names[key], factor * column)
+        jac = np.zeros((len(self.pattern.x), len(varying)))
+        chain = _constraint_derivatives(params, varying, [n for n in raw if n not in varying])
+        for name, column in raw.items():
+            for j, var in enumerate(varying):
+                k = 1.0 if name == var else chain.get((name, var), 0.0)
+                if k:
+                    jac[:, j] += k * column
+        return jac
+
+
+def _derivative_names(phase: Phase, s: PDFSettings) -> dict[str, str]:
+    """gr_derivatives name -> parameter name for one phase (spdiameter only while the sphere is switched on)."""
+    p = phase.prefix
+    names = {"lattice_scale": phase.lattice_name(), "delta1": f"{p}_delta1", "delta2": f"{p}_delta2",
+             "qdamp": "qdamp", "qbroad": "qbroad"}
+    if s.spdiameter > 0:
+        names["spdiameter"] = f"{p}_spdiameter"
+    names.update({f"uiso:{c}": n for c, n in phase.uiso_names().items()})
+    return names
+
+
+def _constraint_derivatives(params: lmfit.Parameters, varying: Sequence[str], derived: Sequence[str]
+                            ) -> dict[tuple[str, str], float]:
+    """∂(derived parameter)/∂(varying parameter) by central differences of the constraint expressions alone
+    (exact for the linear constraints of PDF fits); ``params`` is restored before returning."""
+    out: dict[tuple[str, str], float] = {}
+    if not derived:
+        return out
+    try:
+        for var in varying:
+            par = params[var]
+            v0 = par.value
+            h = 1e-6 * max(abs(v0), 1e-3)
+            vals = []
+            for v in (v0 + h, v0 - h):
+                par.value = v
+                params.update_constraints()
+                vals.append((par.value, [params[n].value for n in derived]))
+            par.value = v0
+            step = vals[0][0] - vals[1][0]
+            if step == 0:
+                continue
+            for n, hi, lo in zip(derived, vals[0][1], vals[1][1], strict=True):
+                if hi != lo:
+                    out[(n, var)] = (hi - lo) / step
+    finally:
+        params.update_constraints()
+    return out
 
 
 def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSettings) -> PDFFitModel:

@@ -109,3 +109,84 @@ def default_backend(npeaks: int) -> str:
     except ImportError:
         return "numpy"
     return "numba"
+
+
+# ------------------------------------------------------------------------------------------- derivatives
+#: ``f(ppp, dppp, r0, dr, d, sigma, amp, a, b)``: peaks into ppp, dppp[:, j] += sum_k a[k, j] T x + b[k, j] T (x² - 1)
+DerivKernel = Callable[..., None]
+DERIV_BACKENDS: Registry[DerivKernel] = Registry("peak-derivative backend")
+
+
+@DERIV_BACKENDS.register("numpy")
+def add_peak_derivatives_numpy(ppp: np.ndarray, dppp: np.ndarray, r0: float, dr: float, d: np.ndarray,
+                               sigma: np.ndarray, amp: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """Peaks T_k = amp N(r; d, sigma) into ``ppp`` and, with x = (r - d)/sigma, the derivative combinations
+    ``dppp[:, j] += sum_k a[k, j] T_k x + b[k, j] T_k (x² - 1)`` (in place, one peak block at a time).
+
+    With a = (∂d/∂p)/sigma and b = (∂sigma²/∂p)/(2 sigma²) column j is ∂(sum T)/∂p_j, since
+    ∂T/∂d = T x/sigma and ∂T/∂sigma² = T (x² - 1)/(2 sigma²)."""
+    n = len(ppp)
+    ib, ie = windows(n, r0, dr, d, sigma)
+    good = ie >= ib
+    d, sigma, amp, ib, ie, a, b = d[good], sigma[good], amp[good], ib[good], ie[good], a[good], b[good]
+    width = ie - ib + 1
+    gnorm = amp / (np.sqrt(2 * np.pi) * sigma)
+    block = max(1, _CHUNK // (4 * max(1, int(width.max(initial=1)))))
+    for start in range(0, len(d), block):
+        sl = slice(start, start + block)
+        wmax = int(width[sl].max())
+        offs = np.arange(wmax)
+        idx = ib[sl, None] + offs[None, :]
+        valid = offs[None, :] < width[sl, None]
+        x = (r0 + idx * dr - d[sl, None]) / sigma[sl, None]
+        t = np.where(valid, gnorm[sl, None] * np.exp(-0.5 * x * x), 0.0)
+        flat = np.where(valid, idx, 0).ravel()
+        ppp += np.bincount(flat, weights=t.ravel(), minlength=n)
+        tx, txx = t * x, t * (x * x - 1.0)
+        for j in range(dppp.shape[1]):
+            w = a[sl, j, None] * tx + b[sl, j, None] * txx
+            dppp[:, j] += np.bincount(flat, weights=w.ravel(), minlength=n)
+
+
+@functools.cache
+def _numba_deriv_kernel():
+    """Compiled value-and-derivative kernel (same recurrence as :func:`_numba_kernel`; x advances by h)."""
+    import numba
+
+    @numba.njit(cache=True, fastmath=False)
+    def kernel(ppp, dppp, r0, dr, d, sigma, amp, a, b, ib, ie):  # pragma: no cover - compiled
+        norm = 1.0 / np.sqrt(2.0 * np.pi)
+        m = dppp.shape[1]
+        for k in range(d.shape[0]):
+            if ie[k] < ib[k]:
+                continue
+            s = sigma[k]
+            h = dr / s
+            x = (r0 + ib[k] * dr - d[k]) / s
+            g = np.exp(-0.5 * x * x)
+            ratio = np.exp(-x * h - 0.5 * h * h)
+            step = np.exp(-h * h)
+            gnorm = amp[k] * norm / s
+            for i in range(ib[k], ie[k] + 1):
+                t = gnorm * g
+                ppp[i] += t
+                tx = t * x
+                txx = tx * x - t
+                for j in range(m):
+                    dppp[i, j] += a[k, j] * tx + b[k, j] * txx
+                g *= ratio
+                ratio *= step
+                x += h
+
+    return kernel
+
+
+@DERIV_BACKENDS.register("numba")
+def add_peak_derivatives_numba(ppp: np.ndarray, dppp: np.ndarray, r0: float, dr: float, d: np.ndarray,
+                               sigma: np.ndarray, amp: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """As :func:`add_peak_derivatives_numpy` with the compiled kernel (``dppp`` C-contiguous (n, m))."""
+    ib, ie = windows(len(ppp), r0, dr, d, sigma)
+    f64 = dict(dtype=float)
+    _numba_deriv_kernel()(ppp, dppp, float(r0), float(dr), np.ascontiguousarray(d, **f64),
+                          np.ascontiguousarray(sigma, **f64), np.ascontiguousarray(amp, **f64),
+                          np.ascontiguousarray(a, **f64), np.ascontiguousarray(b, **f64), ib, ie)
