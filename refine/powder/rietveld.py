@@ -1,0 +1,325 @@
+"""Rietveld refinement (Rietveld, J. Appl. Cryst. 2 (1969) 65) on the whole-pattern powder model.
+
+y_calc(2θ_i) = b_i + Σ_phases S Σ_k I_k L_k P_k A_k O_k Φ_k(2θ_i): I_k = multiplicity·<|F|²> from the atomic
+structure (:class:`~refine.crystal.structure_factors.StructureFactorModel`), L_k·P_k the Lorentz–polarization
+factor at the Kα1 position (polarization skipped when the pattern already had it removed), A_k absorption of the
+instrument's geometry (``{p}absorption`` = μR or μt), O_k March–Dollase preferred orientation (``{ph}_po_ratio``
+along ``RietveldOptions.po_axis``), Φ_k the unit-area profile (Kα2 included) of :class:`PowderModel`. The
+background b is linear and solved inside the objective by weighted least squares, as in the Le Bail and Pawley
+drivers. The refinement is staged as a user would: scales, then cell/zero/displacement, then profile, then
+atomic positions, then ADPs and occupancies, each stage a least-squares run with the peak windows frozen.
+
+Agreement per phase (Rietveld 1969; Young, The Rietveld Method, 1993, ch. 1): observed intensities by the
+Rietveld partition I_obs,k = I_calc,k Σ_i Φ_ik (y_i − b_i)/(y_calc,i − b_i), R_Bragg = Σ|I_obs − I_calc|/Σ I_obs,
+R_F = Σ|√I_obs − √I_calc|/Σ √I_obs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import lmfit
+import numpy as np
+
+from refine.crystal.lattice import PARAMETER_NAMES
+from refine.crystal.positions import StructureParameters
+from refine.crystal.structure import CrystalStructure
+from refine.crystal.structure_factors import StructureFactorModel, scattering_table
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.fit import Dataset, FitOptions, FitResult, Objective, Restraint, run_fit
+from refine.instrument import Instrument
+from refine.powder.corrections import lorentz_polarization, march_dollase, sample_absorption
+from refine.powder.lebail import _is_positional, _with_vary
+from refine.powder.model import PowderModel, PowderOptions
+from refine.powder.quantitative import weight_fractions, zmv
+from refine.powder.wholepattern import REFINE_GROUPS, finish, set_vary
+
+#: Groups of atomic / Rietveld parameters a user may ask to refine, besides :data:`REFINE_GROUPS`.
+RIETVELD_GROUPS = ("scale", "background", "positions", "adp", "uiso", "occupancy", "po", "absorption")
+DEFAULT_REFINE = ("scale", "cell", "zero", "W", "X", "Y", "positions", "adp")
+
+
+@dataclass(frozen=True)
+class RietveldOptions:
+    """Rietveld settings.
+
+    Attributes
+    ----------
+    fit
+        lmfit options of every stage.
+    passes
+        Minimisations per stage (the peak windows are re-centred between passes).
+    dispersion
+        Include anomalous dispersion f′ + i f″ in the X-ray form factors.
+    po_axis
+        March–Dollase preferred-orientation axis (hkl of the reciprocal-lattice direction).
+    restraints
+        Soft restraints (e.g. bond distances from :func:`refine.crystal.positions.bond_restraint`).
+    staged
+        Refine in stages (scale; cell; profile; positions; ADPs/occupancies); False = all at once.
+    """
+
+    fit: FitOptions = field(default_factory=FitOptions)
+    passes: int = 2
+    dispersion: bool = True
+    po_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    restraints: tuple[Restraint, ...] = ()
+    staged: bool = True
+
+
+class RietveldEngine:
+    """Calculated pattern of one powder dataset from the phases' structures (form factors prepared once)."""
+
+    def __init__(self, model: PowderModel, options: RietveldOptions | None = None) -> None:
+        self.model = model
+        self.options = options or RietveldOptions()
+        inst = model.instrument
+        self.atoms = []
+        self.sf = []
+        for block in model.phases:
+            if not block.structure.sites:
+                raise InputError(block.structure.name, "Rietveld needs atoms: the phase has none")
+            table = scattering_table(block.structure, radiation=inst.radiation, wavelength=inst.wavelength,
+                                     dispersion=self.options.dispersion and inst.radiation == "xray")
+            self.sf.append(StructureFactorModel.prepare(block.reflections, table))
+            self.atoms.append(StructureParameters(block.structure, block.prefix))
+        self.polarization_applied = "polarization" in model.pattern.corrections
+        self.layout = None
+        self.fit_mask = model.mask[model.inside]
+        self.y = model.pattern.y[model.inside]
+        self.w = 1.0 / model.pattern.sigma[model.inside] ** 2
+        self.step = np.gradient(model.x_fit) if model.x_fit.size > 1 else np.ones(1)
+        sw = np.sqrt(self.w[self.fit_mask])
+        self._sw = sw
+        self._q, self._r = np.linalg.qr(model.background_basis[self.fit_mask] * sw[:, None])
+
+    # -- parameters ------------------------------------------------------------------------------------------
+    def parameters(self) -> lmfit.Parameters:
+        """Powder-model parameters plus ``{ph}_scale``, ``{ph}_po_ratio``, ``{p}absorption`` and the atoms'."""
+        params = self.model.parameters()
+        params.add(f"{self.model.prefix}absorption", value=0.0, vary=False, min=0.0, max=30.0)
+        for block, atoms in zip(self.model.phases, self.atoms, strict=True):
+            params.add(f"{block.prefix}_scale", value=1.0, vary=False, min=0.0)
+            params.add(f"{block.prefix}_po_ratio", value=1.0, vary=False, min=0.2, max=5.0)
+            params.update(atoms.parameters())
+        return params
+
+    def freeze(self, params: lmfit.Parameters) -> None:
+        """Fix the peak windows for the next minimisation (smooth finite-difference Jacobians)."""
+        self.layout = self.model.layout(params)
+
+    # -- model -----------------------------------------------------------------------------------------------
+    def phase_intensities(self, params: lmfit.Parameters, index: int, *, scaled: bool = True) -> np.ndarray:
+        """I_k·LP·A·PO (× scale when ``scaled``) of the lines of one phase."""
+        model = self.model
+        block = model.phases[index]
+        v = params.valuesdict()
+        lattice = model.lattice(params, block)
+        atoms = self.atoms[index].expanded(params, lattice)
+        inten = self.sf[index].line_intensities(block.structure.replace(lattice=lattice), atoms)
+        tth = model.positions(params, block, model.instrument.wavelength)
+        ok = np.isfinite(tth) & (tth > 0.0) & (tth < 180.0)
+        corr = np.zeros_like(inten)
+        inst = model.instrument
+        corr[ok] = lorentz_polarization(tth[ok], polarization=inst.polarization, azimuth=inst.azimuth,
+                                        radiation=inst.radiation, polarization_applied=self.polarization_applied)
+        mu = v[f"{model.prefix}absorption"]
+        if mu > 0.0 or params[f"{model.prefix}absorption"].vary:
+            corr[ok] *= sample_absorption(inst.geometry, tth[ok], mu)
+        ratio = params[f"{block.prefix}_po_ratio"]
+        if ratio.value != 1.0 or ratio.vary:
+            corr *= march_dollase(block.reflections, lattice, block.structure.space_group, self.options.po_axis,
+                                  ratio.value)
+        out = inten * corr
+        return out * v[f"{block.prefix}_scale"] if scaled else out
+
+    def intensities(self, params: lmfit.Parameters) -> np.ndarray:
+        """Scaled, corrected line intensities of all phases (the rows of the peak matrix)."""
+        return np.concatenate([self.phase_intensities(params, i) for i in range(len(self.model.phases))])
+
+    def background(self, peaks: np.ndarray) -> np.ndarray:
+        """Background coefficients for the peak curve ``peaks`` (weighted linear least squares)."""
+        m = self.fit_mask
+        return np.linalg.lstsq(self._r, self._q.T @ (self._sw * (self.y[m] - peaks[m])), rcond=None)[0]
+
+    def calculate(self, params: lmfit.Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(total, peaks, background) on the fit range."""
+        mat = self.model.peak_matrix(params, self.layout)
+        peaks = mat.T @ self.intensities(params)
+        bkg = self.model.background_basis @ self.background(peaks)
+        return peaks + bkg, peaks, bkg
+
+    def initial_scales(self, params: lmfit.Parameters) -> lmfit.Parameters:
+        """Scales from a linear least-squares fit of each phase's curve plus the background."""
+        params = params.copy()
+        mat = self.model.peak_matrix(params, self.layout)
+        cols = [mat[self.model.phase_rows(i)].T @ self.phase_intensities(params, i, scaled=False)
+                for i in range(len(self.model.phases))]
+        design = np.column_stack([self.model.background_basis, *cols])[self.fit_mask]
+        sw = self._sw[:, None]
+        coef = np.linalg.lstsq(design * sw, self._sw * self.y[self.fit_mask], rcond=None)[0]
+        nb = self.model.background_basis.shape[1]
+        for i, block in enumerate(self.model.phases):
+            scale = coef[nb + i]
+            if not scale > 0:  # a phase the linear fit rejects starts at a tenth of the others' mean
+                positive = coef[nb:][coef[nb:] > 0]
+                scale = 0.1 * float(positive.mean()) if positive.size else 1.0
+            params[f"{block.prefix}_scale"].set(value=float(scale))
+        return params
+
+    # -- agreement per phase ---------------------------------------------------------------------------------
+    def bragg_r(self, params: lmfit.Parameters) -> list[dict]:
+        """R_Bragg, R_F and the observed/calculated line intensities of each phase (Rietveld partition)."""
+        mat = self.model.peak_matrix(params, self.layout)
+        inten = self.intensities(params)
+        peaks = mat.T @ inten
+        bkg = self.model.background_basis @ self.background(peaks)
+        m = self.fit_mask.astype(float)
+        ratio = np.divide((self.y - bkg) * m * self.step, peaks, out=np.zeros_like(peaks),
+                          where=peaks > 1e-12 * max(float(peaks.max()), 1e-300))
+        captured = mat @ (m * self.step)  # fraction of each line's profile over fitted points
+        obs = inten * (mat @ ratio)
+        calc = inten * captured
+        out = []
+        for i, block in enumerate(self.model.phases):
+            rows = self.model.phase_rows(i)
+            keep = captured[rows] > 0.5  # lines mostly inside the fitted range
+            o, c = obs[rows][keep], calc[rows][keep]
+            r_bragg = float(np.sum(np.abs(o - c)) / np.sum(np.abs(o))) if o.size else None
+            so, sc = np.sqrt(np.maximum(o, 0.0)), np.sqrt(np.maximum(c, 0.0))
+            r_f = float(np.sum(np.abs(so - sc)) / np.sum(so)) if o.size else None
+            out.append({"R_Bragg": r_bragg, "R_F": r_f, "hkl": block.reflections.hkl[keep],
+                        "observed": o, "calculated": c})
+        return out
+
+
+def _stage_of(name: str, engine: RietveldEngine) -> int:
+    """0 scale, 1 cell/zero/displacement, 2 profile and corrections, 3 atomic positions, 4 ADPs/occupancies."""
+    if name.endswith("_scale"):
+        return 0
+    if _is_positional(name, engine.model):
+        return 1
+    for atoms in engine.atoms:
+        if name in atoms.free_names("positions"):
+            return 3
+        if name in atoms.free_names("adp") or name in atoms.free_names("occupancy"):
+            return 4
+    return 2
+
+
+def mark_refined(params: lmfit.Parameters, engine: RietveldEngine, refine: Iterable[str]) -> lmfit.Parameters:
+    """Set ``vary`` for the groups of :data:`RIETVELD_GROUPS` / :data:`REFINE_GROUPS` or parameter names."""
+    params = params.copy()
+    rest = []
+    for item in refine:
+        names: list[str] = []
+        if item == "scale":
+            names = [f"{b.prefix}_scale" for b in engine.model.phases]
+        elif item == "background":
+            continue  # linear, always solved
+        elif item in ("positions", "adp", "uiso", "occupancy"):
+            kind = "adp" if item == "uiso" else item
+            names = [n for a in engine.atoms for n in a.free_names(kind)]
+        elif item == "po":
+            names = [f"{b.prefix}_po_ratio" for b in engine.model.phases]
+        elif item == "absorption":
+            names = [f"{engine.model.prefix}absorption"]
+        else:
+            rest.append(item)
+        for name in names:
+            params[name].set(vary=True)
+    bad = [r for r in rest if r not in REFINE_GROUPS and r not in params]
+    if bad:
+        raise InputError("--refine", f"unknown parameter or group {bad[0]!r}; groups: "
+                                     f"{', '.join(RIETVELD_GROUPS + REFINE_GROUPS)}")
+    return set_vary(params, engine.model, rest)
+
+
+def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrument: Instrument, *,
+                 refine: Iterable[str] = DEFAULT_REFINE, options: PowderOptions | None = None,
+                 rietveld: RietveldOptions | None = None, params: lmfit.Parameters | None = None) -> FitResult:
+    """Rietveld refinement of one or more phases (with atoms) against a pattern in 2θ.
+
+    Parameters
+    ----------
+    pattern
+        Observed pattern (x in deg 2θ, sigma weights the fit).
+    phases
+        Crystal structures; their names give the parameter prefixes.
+    instrument
+        Wavelength(s), polarization, geometry, zero and starting profile.
+    refine
+        Groups (:data:`RIETVELD_GROUPS`, :data:`refine.powder.wholepattern.REFINE_GROUPS`) or parameter names.
+    options, rietveld
+        Fit range, exclusions, background; Rietveld settings.
+    params
+        Starting parameters (e.g. a previous fit, or with user constraints); by default from the inputs with
+        scales from a linear fit.
+    """
+    rietveld = rietveld or RietveldOptions()
+    model = PowderModel(pattern, list(phases), instrument, options=options)
+    engine = RietveldEngine(model, rietveld)
+    start = params.copy() if params is not None else engine.parameters()
+    start = mark_refined(start, engine, refine)
+    varied = {n for n, p in start.items() if p.vary}
+    engine.freeze(start)
+    if params is None:
+        start = engine.initial_scales(start)
+    dataset = Dataset("pattern", pattern, lambda p: model.full(engine.calculate(p)[0]), mask=model.mask,
+                      kind="powder")
+    objective = Objective.single(dataset, rietveld.restraints)
+    if rietveld.staged:
+        levels = sorted({_stage_of(n, engine) for n in varied})
+        stages = [{n for n in varied if _stage_of(n, engine) <= lev} for lev in levels]
+    else:
+        stages = [varied]
+    current = start
+    result = None
+    for stage in stages or [set()]:
+        for _ in range(max(rietveld.passes, 1)):
+            engine.freeze(current)
+            result = run_fit(objective, _with_vary(current, stage), kind="rietveld", options=rietveld.fit)
+            current = result.params
+    assert result is not None
+    return _assemble(result, engine)
+
+
+def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
+    model = engine.model
+    params = result.params
+    total, peaks, bkg = engine.calculate(params)
+    mat = model.peak_matrix(params, engine.layout)
+    inten = engine.intensities(params)
+    components = {"background": bkg}
+    for i, block in enumerate(model.phases):
+        rows = model.phase_rows(i)
+        components[block.prefix] = mat[rows].T @ inten[rows]
+    bragg = engine.bragg_r(params)
+    structures = {}
+    for block, atoms in zip(model.phases, engine.atoms, strict=True):
+        lattice = model.lattice(params, block)
+        esd = tuple(result.esd(f"{block.prefix}_{n}") or 0.0 for n in PARAMETER_NAMES)
+        structures[block.prefix] = atoms.structure_at(params, lattice).replace(lattice_esd=esd)
+    scale_names = [f"{b.prefix}_scale" for b in model.phases]
+    warnings = []
+    wf = None
+    try:
+        wf = weight_fractions([params[n].value for n in scale_names], [zmv(s) for s in structures.values()],
+                              result.covariance_of(scale_names))
+    except InputError as exc:
+        warnings.append(f"weight fractions not available: {exc}")
+    extra = {"model": model, "engine": engine, "structures": structures,
+             "reflections": {b.prefix: bragg[i] for i, b in enumerate(model.phases)}}
+    result = finish(result, model, components=components, extra=extra, warnings=warnings)
+    phases = []
+    for i, (summary, block) in enumerate(zip(result.phases, model.phases, strict=True)):
+        summary = dict(summary)
+        summary.update(scale=float(params[scale_names[i]].value), scale_esd=result.esd(scale_names[i]),
+                       R_Bragg=bragg[i]["R_Bragg"], R_F=bragg[i]["R_F"],
+                       weight_fraction=None if wf is None else float(wf.fractions[i]),
+                       weight_fraction_esd=None if wf is None else float(wf.esd[i]))
+        phases.append(summary)
+    return dataclasses.replace(result, phases=tuple(phases))
