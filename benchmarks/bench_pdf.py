@@ -253,8 +253,11 @@ def compare_fits() -> None:
         pdffit = _run_worker("pdffit2", data, None)
     print(f"two-phase fit: DRS rock salt (12 sites) + Na25V16O40 supercell (81 atoms, fixed), r {FIT_R[0]}-"
           f"{FIT_R[1]} Å step {FIT_R[2]}, Qmax {FIT_QMAX}, 11 parameters, same start values")
-    print("fit s: structures to refined values after the imports (refine: pair tables, numba compilation when\n"
-          "the cache is empty, the fit); process s: the whole fresh interpreter (imports: lmfit/scipy ~1-2 s)")
+    print("fit s: structures to refined values after the imports (refine: pair tables, numba import and first\n"
+          "call ~1 s, compilation when the cache is empty, the fit with analytic derivatives); process s: the whole\n"
+          "fresh interpreter (import lmfit ~1.3 s, of it scipy.stats ~0.3 s, unavoidable: lmfit/__init__ imports\n"
+          f"it).  OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}: on a loaded machine a\n"
+          "threaded OpenBLAS spends ~0.1 s per small SVD of the trust-region step (7 per fit); set it to 1.")
     print(f"{'':24s} {'fit s':>8s} {'process s':>10s} {'Rw':>9s}  parameters")
     for label, res in (("refine (numba compiles)", cold), ("refine (numba cached)", warm), ("pdffit2", pdffit)):
         pars = " ".join(f"{k}={res[k]:.5g}" for k in FIT_TRUTH)
