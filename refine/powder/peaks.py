@@ -7,11 +7,13 @@ and Rietveld all use the same matrix.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from refine.powder.kernels import CsrStructure, csr_structure, fill_profiles
 from refine.powder.peakshape import fcj_kernels, fcj_span, pseudo_voigt
 
 
@@ -52,6 +54,26 @@ class PeakLayout:
     nodes: np.ndarray
     i0: np.ndarray
     i1: np.ndarray
+
+    @functools.cached_property
+    def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(nodes, i0, i1) as contiguous int64 arrays for the compiled kernel (made once)."""
+        return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (self.nodes, self.i0, self.i1))
+
+    @functools.cached_property
+    def _structures(self) -> dict:
+        # Sparsity patterns of matrices on this layout, one per (row map, shape): computed once, never mutated.
+        return {}
+
+    def structure(self, row: np.ndarray, nrows: int, ncols: int) -> CsrStructure:
+        """The constant CSR pattern of the peak matrix on this layout with peak k in row ``row[k]`` (cached)."""
+        row = np.ascontiguousarray(row, dtype=np.int64)
+        key = (int(nrows), int(ncols), row.tobytes())
+        found = self._structures.get(key)
+        if found is None:
+            found = csr_structure(self.i0, self.i1, row, nrows, ncols)
+            self._structures[key] = found
+        return found
 
 
 def peak_layout(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: np.ndarray, *, sh_l: float = 0.0,
@@ -119,7 +141,43 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     Values are profile heights (1/deg); ``P.T @ I`` gives the pattern of peaks with integrated intensities I.
     With ``rows`` the peaks are summed into ``rows.nrows`` rows instead (one row per reflection). ``layout``
     freezes windows and node counts (see :class:`PeakLayout`); without it one is made for these peaks.
+
+    Compiled fast path (:mod:`refine.powder.kernels`): the matrix's sparsity pattern is cached on the layout and
+    its values are written in one pass; :func:`profile_matrix_reference` is the plain numpy definition it equals
+    (to rounding).
     """
+    options = options or WindowOptions()
+    x = np.ascontiguousarray(x, dtype=float)
+    positions = np.ascontiguousarray(positions, dtype=float)
+    fwhm = np.ascontiguousarray(fwhm, dtype=float)
+    eta = np.ascontiguousarray(eta, dtype=float)
+    npk = positions.size
+    nrows = npk if rows is None else rows.nrows
+    if npk == 0:
+        return sp.csr_matrix((nrows, x.size))
+    if layout is None:
+        layout = peak_layout(x, positions, fwhm, eta, sh_l=sh_l, options=options)
+    elif layout.nodes.size != npk:
+        raise ValueError(f"layout is for {layout.nodes.size} peaks, got {npk}")
+    if layout.i1.size and (layout.i1.max() > x.size or layout.i0.min() < 0):
+        raise ValueError(f"layout windows reach beyond the {x.size} points of x")
+    if rows is None:
+        row, weight = np.arange(npk), np.ones(npk)
+    else:
+        row, weight = rows.row, np.ascontiguousarray(rows.weight, dtype=float)
+    structure = layout.structure(row, nrows, x.size)
+    data = fill_profiles(x, positions, fwhm, eta, weight, layout, structure, sh_l)
+    # The pattern arrays are copied (cheap): a caller may modify the matrix in place (e.g. eliminate_zeros).
+    mat = sp.csr_matrix((data, structure.indices.copy(), structure.indptr.copy()), shape=structure.shape,
+                        copy=False)
+    mat.has_sorted_indices = True
+    return mat
+
+
+def profile_matrix_reference(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: np.ndarray, *,
+                             sh_l: float = 0.0, options: WindowOptions | None = None, rows: RowMap | None = None,
+                             layout: PeakLayout | None = None) -> sp.csr_matrix:
+    """The numpy definition of :func:`profile_matrix` (same arguments and result; slower): the test oracle."""
     options = options or WindowOptions()
     x = np.asarray(x, dtype=float)
     positions = np.asarray(positions, dtype=float)

@@ -1,0 +1,188 @@
+"""Issue 3 benchmark: one powder model evaluation and one full Le Bail fit of NASICON Na3V2(PO4)3 (R-3c).
+
+Run from the repository root: ``python benchmarks/bench_powder.py [--repeat N] [--fits N] [--no-fresh]``.
+
+Setup (the one of tests/powder/test_lebail.py::test_nasicon_r3c_hexagonal_cell): 10 000 points 3–33° 2θ at
+0.72 Å, TCH/FCJ profile U V W X Y SH/L = 1, −0.3, 0.5, 0.5, 1, 0.002, Poisson noise (seed 11) on a sloped
+background; peak positions and intensities from pymatgen and ../shared/data/cif/Na3V2PO43_NASICON_R-3c.cif when both
+are available, otherwise the cell a = 8.728, c = 21.804 Å with seeded random intensities. The Le Bail fit starts
+from a and b 0.3 % long and c 0.3 % short and refines cell, zero, W, X, Y (four-term Chebyshev background).
+
+Printed: the median wall time of (1) the peak positions/widths from the parameters (``PowderModel._peaks``),
+(2) the sparse peak matrix (compiled fast path and the numpy reference), (3) one model evaluation
+``peak_matrix(params, layout).T @ I`` both ways, (4) one full ``fit_lebail`` (with its function-evaluation count),
+and, in fresh interpreters, (5) the one-off cost of the first compiled call (numba import plus compilation into an
+empty cache, or plus loading the on-disk cache). Timings are wall-clock medians and noisy on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from refine.crystal.lattice import Lattice
+from refine.data import Pattern
+from refine.instrument import Instrument, Profile
+from refine.io.structures import read_structure, structure_from_cell
+from refine.powder.background import Background
+from refine.powder.lebail import fit_lebail
+from refine.powder.model import PowderModel, PowderOptions
+from refine.powder.peaks import WindowOptions, profile_matrix, profile_matrix_reference
+from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
+
+CIF = Path(__file__).resolve().parents[2] / "shared" / "data" / "cif" / "Na3V2PO43_NASICON_R-3c.cif"
+LAMBDA = 0.72
+PROFILE = Profile(U=1.0, V=-0.3, W=0.5, X=0.5, Y=1.0, sh_l=0.002)
+OPTIONS = PowderOptions(background=Background("chebyshev", nterms=4))
+REFINE = ("cell", "zero", "W", "X", "Y")
+
+
+def nasicon():
+    """(structure, peak positions, intensities, source): from the CIF and pymatgen if possible."""
+    x_range = (2.5, 33.5)
+    if CIF.exists():
+        try:
+            from pymatgen.analysis.diffraction.xrd import XRDCalculator
+            from pymatgen.core import Structure
+
+            pat = XRDCalculator(wavelength=LAMBDA).get_pattern(Structure.from_file(str(CIF)), scaled=False,
+                                                               two_theta_range=x_range)
+            return read_structure(CIF), np.asarray(pat.x), np.asarray(pat.y), f"{CIF.name} + pymatgen"
+        except ImportError:
+            pass
+    phase = structure_from_cell("R-3c", [8.728, 8.728, 21.804, 90, 90, 120], name="nvp")
+    from refine.crystal.reflections import generate_reflections
+
+    refl = generate_reflections(phase.lattice, phase.space_group, LAMBDA / (2 * np.sin(np.radians(x_range[1] / 2))))
+    tth = refl.two_theta(LAMBDA)
+    inten = refl.multiplicity * np.random.default_rng(0).uniform(0.05, 1.0, tth.size)
+    return phase, tth, inten, "cell a = 8.728, c = 21.804 Å, random intensities"
+
+
+def simulate(pos: np.ndarray, inten: np.ndarray, x: np.ndarray, seed: int = 11) -> Pattern:
+    """Untruncated peaks (tails to 1e-6) scaled to 20 000 counts, sloped background 300, Poisson noise."""
+    p = PROFILE
+    fwhm, eta = tch_fwhm_eta(gaussian_variance(pos, U=p.U, V=p.V, W=p.W), lorentzian_fwhm(pos, X=p.X, Y=p.Y))
+    peaks = profile_matrix_reference(x, pos, fwhm, eta, sh_l=p.sh_l,
+                                     options=WindowOptions(cutoff=1e-6, max_fwhm=1000.0)).T @ inten
+    truth = peaks * 20000.0 / peaks.max() + 300.0 * (1.0 + 0.3 * (x - x[0]) / (x[-1] - x[0]))
+    y = np.random.default_rng(seed).poisson(truth).astype(float)
+    return Pattern.from_arrays(x, y, np.sqrt(np.maximum(y, 1.0)), sigma_source="poisson", wavelength=LAMBDA,
+                               radiation="xray")
+
+
+def median_time(fn, repeat: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def count_evaluations(pattern: Pattern, start, instrument: Instrument) -> int:
+    """Peak matrices built by one Le Bail fit (an untimed run with a counting subclass of PowderModel)."""
+    import refine.powder.lebail as lebail
+
+    calls = []
+
+    class Counting(PowderModel):
+        def peak_matrix(self, params, layout=None):
+            calls.append(1)
+            return super().peak_matrix(params, layout)
+
+    original, lebail.PowderModel = lebail.PowderModel, Counting
+    try:
+        fit_lebail(pattern, [start], instrument, refine=REFINE, options=OPTIONS)
+    finally:
+        lebail.PowderModel = original
+    return len(calls)
+
+
+def first_call_seconds(cache_dir: str | None) -> float:
+    """Wall time of the first peak-matrix call in a fresh interpreter (numba import + compile or cache load)."""
+    code = ("import time, numpy as np; from refine.powder.peaks import profile_matrix as f; t = time.perf_counter(); "
+            "f(np.linspace(5, 10, 500), np.array([6.0, 8.0]), np.array([0.05, 0.05]), np.array([0.5, 0.5]), "
+            "sh_l=0.01); print(time.perf_counter() - t)")
+    env = dict(os.environ)
+    if cache_dir is not None:
+        env["NUMBA_CACHE_DIR"] = cache_dir
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=300, help="evaluations timed (median)")
+    parser.add_argument("--fits", type=int, default=3, help="Le Bail fits timed (median)")
+    parser.add_argument("--no-fresh", action="store_true", help="skip the fresh-interpreter first-call timings")
+    args = parser.parse_args()
+
+    phase, pos, inten, source = nasicon()
+    x = np.arange(3.0, 33.0, 0.003)
+    pattern = simulate(pos, inten, x)
+    instrument = Instrument.synchrotron(LAMBDA, profile=PROFILE)
+    model = PowderModel(pattern, [phase.replace(name="nvp")], instrument, options=OPTIONS)
+    params = model.parameters()
+    layout = model.layout(params)
+    peaks = model._peaks(params)
+    sh_l = params["SH_L"].value
+    intensities = np.ones(int(model.offsets[-1]))
+    mat = model.peak_matrix(params, layout)
+    print(f"NASICON R-3c ({source}); {x.size} points, {mat.shape[0]} reflections, {mat.nnz} stored values, "
+          f"FCJ nodes per peak {sorted(set(layout.nodes.tolist()))}")
+
+    def fast():
+        return profile_matrix(model.x_fit, peaks[0], peaks[1], peaks[2], sh_l=sh_l, rows=peaks[3], layout=layout)
+
+    def reference():
+        return profile_matrix_reference(model.x_fit, peaks[0], peaks[1], peaks[2], sh_l=sh_l, rows=peaks[3],
+                                        layout=layout)
+
+    ref = reference()
+    dev = np.max(np.abs(fast().toarray() - ref.toarray())) / np.max(np.abs(ref.data))
+    rows = [("positions and widths (_peaks)", median_time(lambda: model._peaks(params), args.repeat)),
+            ("peak matrix, compiled", median_time(fast, args.repeat)),
+            ("peak matrix, numpy reference", median_time(reference, args.repeat)),
+            ("model evaluation peak_matrix(p, layout).T @ I", median_time(
+                lambda: model.peak_matrix(params, layout).T @ intensities, args.repeat)),
+            ("model evaluation with the numpy reference", median_time(
+                lambda: profile_matrix_reference(model.x_fit, *model._peaks(params)[:3], sh_l=sh_l,
+                                                 rows=peaks[3], layout=layout).T @ intensities, args.repeat))]
+    for name, seconds in rows:
+        print(f"  {name:<48s} {seconds * 1e3:8.3f} ms")
+    print(f"  max |compiled - reference| / max value: {dev:.1e}")
+
+    a, b, c, al, be, ga = phase.lattice.as_tuple()
+    start = phase.replace(lattice=Lattice(a * 1.003, b * 1.003, c * 0.997, al, be, ga), name="nvp")
+    times, result = [], None
+    for _ in range(args.fits):
+        t0 = time.perf_counter()
+        result = fit_lebail(pattern, [start], instrument, refine=REFINE, options=OPTIONS)
+        times.append(time.perf_counter() - t0)
+    p = result.phases[0]
+    print(f"Le Bail fit from a cell 0.3 % off: median {statistics.median(times):.3f} s over {args.fits} "
+          f"(min {min(times):.3f} s); {count_evaluations(pattern, start, instrument)} peak-matrix evaluations, "
+          f"{len(result.extra['rwp_history'])} cycles")
+    print(f"  a = {p['a']:.5f}({p['esd']['a']:.1e}) vs {a:.5f}, c = {p['c']:.5f}({p['esd']['c']:.1e}) vs {c:.5f}, "
+          f"Rwp {result.statistics.Rwp:.4f}, GOF {result.statistics.GOF:.3f}")
+
+    if not args.no_fresh:
+        with tempfile.TemporaryDirectory() as empty:
+            compile_s = first_call_seconds(empty)
+        cached_s = first_call_seconds(None)
+        print(f"first compiled call in a fresh interpreter: {compile_s:.2f} s with an empty numba cache (compile), "
+              f"{cached_s:.2f} s with the on-disk cache")
+
+
+if __name__ == "__main__":
+    main()
