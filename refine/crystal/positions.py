@@ -25,6 +25,7 @@ import numpy as np
 from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import SpaceGroup
 from refine.crystal.structure import CrystalStructure, ExpandedAtoms, Site
+from refine.errors import InputError
 
 AXES = "xyz"
 UIJ = ("u11", "u22", "u33", "u12", "u13", "u23")
@@ -91,9 +92,9 @@ def coordinate_constraint(sg: SpaceGroup, xyz: np.ndarray, lattice: Lattice) -> 
 def _u_map(a: np.ndarray) -> np.ndarray:
     """6x6 matrix of U -> A U Aᵀ on (u11, u22, u33, u12, u13, u23)."""
     out = np.zeros((6, 6))
-    for col, (k, l) in enumerate(_UIJ_INDEX):
+    for col, (k, m) in enumerate(_UIJ_INDEX):
         e = np.zeros((3, 3))
-        e[k, l] = e[l, k] = 1.0
+        e[k, m] = e[m, k] = 1.0
         img = a @ e @ a.T
         out[:, col] = [img[i, j] for i, j in _UIJ_INDEX]
     return out
@@ -307,3 +308,75 @@ class StructureParameters:
         return ExpandedAtoms(labels=tuple(labels), elements=tuple(elements), site_index=np.array(index, dtype=int),
                              xyz=np.mod(np.concatenate(xyzs), 1.0), occupancy=np.concatenate(occs),
                              uiso=np.concatenate(uisos), uaniso=np.concatenate(uanis))
+
+
+def _coordinate_terms(sp: StructureParameters, label: str, params: lmfit.Parameters) -> list[str]:
+    site = next(info.site for info in sp.sites if info.site.label == label)
+    return [sp.name(label, a) if sp.name(label, a) in params else _num(site.xyz[k]) for k, a in enumerate(AXES)]
+
+
+def _nearest_image(structure: CrystalStructure, x1: np.ndarray, x2: np.ndarray) -> tuple[int, np.ndarray, float]:
+    """(operation, lattice translation, distance Å) of the image R x2 + t + n closest to x1."""
+    sg = structure.space_group
+    imgs = np.einsum("oij,j->oi", sg.rotations.astype(float), x2) + sg.translations
+    shift = np.round(x1 - imgs)
+    d = np.linalg.norm((x1 - imgs - shift) @ structure.lattice.cartesian.T, axis=1)
+    o = int(np.argmin(d))
+    return o, shift[o], float(d[o])
+
+
+def bond_restraint(sp: StructureParameters, params: lmfit.Parameters, pair: tuple[str, str], target: float,
+                   sigma: float):
+    """A :class:`refine.fit.Restraint` holding the distance between two sites near ``target`` Å (weight 1/σ²).
+
+    The image of the second site nearest to the first at the starting parameters is used; the distance is written
+    as an lmfit expression in the cell and coordinate parameters, d² = Δᵀ G Δ with the metric tensor G.
+    """
+    from refine.fit import Restraint
+
+    s = sp.structure
+    first, second = (next(info.site for info in sp.sites if info.site.label == lab) for lab in pair)
+    o, n, _ = _nearest_image(s, np.asarray(first.xyz), np.asarray(second.xyz))
+    rot, t = s.space_group.rotations[o], s.space_group.translations[o]
+    x1, x2 = _coordinate_terms(sp, pair[0], params), _coordinate_terms(sp, pair[1], params)
+    delta = []
+    for i in range(3):
+        image = " + ".join(f"{int(rot[i, j])}*{x2[j]}" for j in range(3) if rot[i, j])
+        delta.append(f"({x1[i]} - ({image}) - {_num(t[i] + n[i])})")
+    p = sp.prefix
+    cells = [f"{p}_a", f"{p}_b", f"{p}_c"]
+    angle = {(0, 1): f"{p}_gamma", (0, 2): f"{p}_beta", (1, 2): f"{p}_alpha"}
+    terms = [f"{delta[i]}**2*{cells[i]}**2" for i in range(3)]
+    terms += [f"2*{delta[i]}*{delta[j]}*{cells[i]}*{cells[j]}*cos({angle[(i, j)]}*pi/180)" for i, j in angle]
+    return Restraint(expr=f"sqrt({' + '.join(terms)})", target=target, sigma=sigma)
+
+
+def bond_table(structure: CrystalStructure, label: str, max_distance: float = 3.0) -> dict:
+    """Distances (Å) from site ``label`` to every atom within ``max_distance`` and the angles (deg) between them.
+
+    Returns {'site': label, 'bonds': [{'to', 'distance'}...], 'angles': [{'atoms', 'angle'}...]}.
+    """
+    sites = {site.label: site for site in structure.sites}
+    if label not in sites:
+        raise InputError("--bonds", f"no site {label!r}; sites: {', '.join(sites)}")
+    atoms = structure.expand()
+    cart = structure.lattice.cartesian
+    centre = np.asarray(sites[label].xyz, dtype=float)
+    found = []
+    for lab, xyz in zip(atoms.labels, atoms.xyz, strict=True):
+        base = xyz - centre
+        for n in np.ndindex(3, 3, 3):
+            v = (base - np.round(base) + np.array(n) - 1) @ cart.T
+            d = float(np.linalg.norm(v))
+            if 1e-3 < d <= max_distance:
+                found.append((lab, d, v))
+    found.sort(key=lambda item: item[1])
+    bonds = [{"to": lab, "distance": d} for lab, d, _ in found]
+    angles = []
+    for i in range(len(found)):
+        for j in range(i + 1, len(found)):
+            u, w = found[i][2], found[j][2]
+            cos = float(u @ w / (np.linalg.norm(u) * np.linalg.norm(w)))
+            angles.append({"atoms": (found[i][0], label, found[j][0]),
+                           "angle": float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))})
+    return {"site": label, "bonds": bonds, "angles": angles}

@@ -315,7 +315,7 @@ def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
              "reflections": {b.prefix: bragg[i] for i, b in enumerate(model.phases)}}
     result = finish(result, model, components=components, extra=extra, warnings=warnings)
     phases = []
-    for i, (summary, block) in enumerate(zip(result.phases, model.phases, strict=True)):
+    for i, summary in enumerate(result.phases):
         summary = dict(summary)
         summary.update(scale=float(params[scale_names[i]].value), scale_esd=result.esd(scale_names[i]),
                        R_Bragg=bragg[i]["R_Bragg"], R_F=bragg[i]["R_F"],

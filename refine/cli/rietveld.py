@@ -1,0 +1,121 @@
+"""``refine rietveld``: Rietveld refinement of one or more phases from CIFs (CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.cli.powder import _background, _range, instrument_for
+from refine.errors import InputError
+
+DEFAULT = "scale,cell,zero,W,X,Y,positions,adp"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``refine rietveld``."""
+    parser.add_argument("pattern", metavar="PATTERN", help="powder pattern in 2theta (.xye, .xy, .gsas, .XRA ...)")
+    parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="phase from a CIF (repeatable)")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--wavelength", type=float, metavar="A", help="monochromatic wavelength in A")
+    src.add_argument("--instrument", metavar="PRM", help="GSAS .prm or GSAS-II .instprm instrument file")
+    parser.add_argument("--bank", type=int, default=None, help="bank / range of a multi-bank file")
+    parser.add_argument("--range", type=_range, default=None, metavar="LO:HI", help="fit range in deg 2theta")
+    parser.add_argument("--exclude", type=_range, action="append", default=[], metavar="LO:HI",
+                        help="excluded region in deg 2theta (repeatable)")
+    parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
+                        help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
+    parser.add_argument("--refine", default=DEFAULT,
+                        help="comma list of groups (scale cell zero shift U V W X Y size strain profile positions "
+                             f"adp occupancy po absorption SH_L ...) or parameter names; default {DEFAULT}")
+    parser.add_argument("--no-dispersion", action="store_true", help="X-ray form factors without f', f''")
+    parser.add_argument("--bonds", metavar="SITE", help="print bond lengths and angles around this site label")
+    parser.add_argument("--json", metavar="OUT.json", help="write the result file")
+    parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
+    parser.add_argument("--cif-out", metavar="OUT.cif",
+                        help="write the refined structure(s) with esds (one file per phase: OUT.cif, OUT.2.cif ...)")
+
+
+def _phases(args: argparse.Namespace) -> list:
+    from refine.io.structures import read_structure
+
+    if not args.phase:
+        raise InputError("--phase", "give at least one --phase CIF")
+    phases = []
+    for path in args.phase:
+        structure = read_structure(path)
+        if not structure.sites:
+            raise InputError(path, "the structure has no atoms: Rietveld needs them (use refine lebail)")
+        phases.append(structure if structure.name else structure.replace(name=Path(path).stem))
+    return phases
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read, fit, report, write; exit 0 (converged) or 3 (not converged)."""
+    from refine.crystal.positions import bond_table
+    from refine.fit import write_result
+    from refine.io import read_pattern
+    from refine.io.structures import write_cif
+    from refine.powder.model import PowderOptions
+    from refine.powder.rietveld import RietveldOptions, fit_rietveld
+
+    pattern = read_pattern(args.pattern, **({} if args.bank is None else {"bank": args.bank}))
+    if pattern.unit != "2th_deg":
+        pattern = pattern.to_unit("2th_deg")
+    phases = _phases(args)
+    instrument, notes = instrument_for(args, pattern)
+    options = PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude),
+                            **({"background": args.background} if args.background else {}))
+    refine = [r.strip() for r in args.refine.split(",") if r.strip()]
+    result = fit_rietveld(pattern, phases, instrument, refine=refine, options=options,
+                          rietveld=RietveldOptions(dispersion=not args.no_dispersion))
+    for note in notes:
+        print(note)
+    print(result.report())
+    for ph in result.phases:
+        wf = ph.get("weight_fraction")
+        print(f"phase {ph['name']} ({ph['space_group']}): a={ph['a']:.6f} b={ph['b']:.6f} c={ph['c']:.6f} "
+              f"V={ph['volume']:.4f}  R_Bragg={ph['R_Bragg']:.4f} R_F={ph['R_F']:.4f}"
+              + (f"  W={wf:.4f}({ph['weight_fraction_esd']:.4f})" if wf is not None else ""))
+    structures = result.extra["structures"]
+    if args.bonds:
+        found = False
+        for structure in structures.values():
+            if any(site.label == args.bonds for site in structure.sites):
+                found = True
+                table = bond_table(structure, args.bonds)
+                for bond in table["bonds"]:
+                    print(f"  {args.bonds}-{bond['to']}  {bond['distance']:.4f} A")
+                for angle in table["angles"]:
+                    print(f"  {'-'.join(angle['atoms'])}  {angle['angle']:.2f} deg")
+        if not found:
+            raise InputError("--bonds", f"no site labelled {args.bonds!r} in any phase")
+    settings = {"command": "rietveld", "phases": args.phase, "wavelength": args.wavelength,
+                "instrument": args.instrument, "range": args.range, "exclude": args.exclude, "refine": refine,
+                "background": str(options.background), "dispersion": not args.no_dispersion, "notes": notes}
+    if args.json:
+        write_result(result, args.json, data=args.pattern, settings=settings)
+        print(f"result: {args.json}")
+    if args.cif_out:
+        out = Path(args.cif_out)
+        for i, structure in enumerate(structures.values()):
+            path = out if i == 0 else out.with_name(f"{out.stem}.{i + 1}{out.suffix}")
+            write_cif(structure, path)
+            print(f"structure: {path}")
+    if args.plot:
+        from refine.plot import plot_fit
+
+        model = result.extra["model"]
+        ticks = {b.prefix: model.positions(result.params, b, instrument.wavelength) for b in model.phases}
+        plot_fit(result, args.plot, ticks=ticks)
+        print(f"figure: {args.plot}")
+    if not result.converged:
+        print(f"refine rietveld: fit did not converge ({result.message}); result written and flagged",
+              file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+COMMANDS.register("rietveld", Command(help="Rietveld refinement of one or more phases from CIFs",
+                                      configure=configure, run=run))
