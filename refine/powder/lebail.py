@@ -9,6 +9,7 @@ the objective as a linear unknown. Repeat until Rwp changes by less than ``tol``
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,12 +29,20 @@ from refine.powder.wholepattern import finish, set_vary
 @dataclass(frozen=True)
 class LeBailOptions:
     """Le Bail cycle settings: ``cycles`` at most, ``partitions`` intensity passes per cycle, stop when Rwp
-    changes by less than ``tol`` (relative); ``fit`` are the lmfit options of each cycle."""
+    changes by less than ``tol`` (relative); ``fit`` are the lmfit options of each cycle.
+
+    ``cycle_evaluations`` × (varied parameters + 1) bounds the model evaluations of one cycle's minimisation (None:
+    no bound). With intensities partitioned at a wrong cell the minimiser can crawl for hundreds of evaluations
+    towards a minimum that the next partition moves anyway; re-partitioning sooner is what Le Bail extraction does
+    (GSAS-II re-extracts at every least-squares cycle). A cycle stopped by the bound never counts as settled, so the
+    final cycle is always a converged minimisation.
+    """
 
     cycles: int = 20
     partitions: int = 10
     tol: float = 1e-3
     fit: FitOptions = field(default_factory=FitOptions)
+    cycle_evaluations: int | None = 10
 
 
 #: Part of a profile (relative to its maximum) over which its intensity is apportioned.
@@ -66,7 +75,10 @@ class _LeBailState:
         # The background is a small dense linear problem: factor its weighted design once (QR).
         sw = np.sqrt(self.w[m])
         self._sw = sw
-        self._q, self._r = np.linalg.qr(model.background_basis[m] * sw[:, None])
+        self._swy = sw * self.y[m]
+        q, r = np.linalg.qr(model.background_basis[m] * sw[:, None])
+        # Least-squares solution operator R⁺Qᵀ, formed once: the same (minimum-norm) solution lstsq gives per call.
+        self._solve = np.linalg.lstsq(r, q.T, rcond=None)[0]
 
     def freeze(self, params: lmfit.Parameters) -> None:
         """Fix the peak windows and FCJ nodes for the next cycle (keeps the model smooth while lmfit runs)."""
@@ -77,8 +89,7 @@ class _LeBailState:
         self.intensities[:] = 1.0
 
     def background(self, peaks: np.ndarray) -> np.ndarray:
-        m = self.fit_mask
-        return np.linalg.lstsq(self._r, self._q.T @ (self._sw * (self.y[m] - peaks[m])), rcond=None)[0]
+        return self._solve @ (self._swy - self._sw * peaks[self.fit_mask])
 
     def partition(self, params: lmfit.Parameters, passes: int) -> None:
         mat = self.model.peak_matrix(params, self.layout)
@@ -163,16 +174,21 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
         current = _with_vary(current, stage)
         previous = np.inf
         for _cycle in range(lebail.cycles):
-            # Each partition starts afresh from equal intensities, so that intensity assigned to the wrong
-            # reflections while the cell was still off (or lost to zero) does not lock in.
-            state.reset()
+            # While positions are still being found (and at the first cycle of each stage) the partition starts
+            # afresh from equal intensities, so that intensity assigned to the wrong reflections while the cell was
+            # off does not lock in; in the last stage the intensities carry over between cycles, as in Le Bail's
+            # method, so that the partition of overlapping reflections converges.
+            if stage is not stages[-1] or _cycle == 0:
+                state.reset()
             state.freeze(current)
             state.partition(current, lebail.partitions)
-            result = run_fit(objective, current, kind="lebail", options=lebail.fit)
+            fit_options, bounded = _cycle_options(lebail, current)
+            result = run_fit(objective, current, kind="lebail", options=fit_options)
             current = result.params
             rwp = result.statistics.Rwp
             history.append(rwp)
-            settled = abs(previous - rwp) <= lebail.tol * rwp
+            stopped = bounded and not result.converged  # cut short by the cycle bound
+            settled = not stopped and abs(previous - rwp) <= lebail.tol * rwp
             previous = rwp
             if settled:
                 break
@@ -195,6 +211,17 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     return finish(result, model, components=components, extra=extra, warnings=warnings)
 
 
+def _cycle_options(lebail: LeBailOptions, params: lmfit.Parameters) -> tuple[FitOptions, bool]:
+    """The lmfit options of one cycle and whether the cycle bound (not the user's max_nfev) applies."""
+    if lebail.cycle_evaluations is None:
+        return lebail.fit, False
+    nvary = sum(1 for p in params.values() if p.vary and not p.expr)
+    bound = lebail.cycle_evaluations * (nvary + 1)
+    if lebail.fit.max_nfev is not None and lebail.fit.max_nfev <= bound:
+        return lebail.fit, False
+    return dataclasses.replace(lebail.fit, max_nfev=bound), True
+
+
 def _is_positional(name: str, model: PowderModel) -> bool:
     p = model.prefix
     if name in (f"{p}zero", f"{p}shift", f"{p}transparency", f"{p}displace_x", f"{p}displace_y"):
@@ -211,6 +238,4 @@ def _with_vary(params: lmfit.Parameters, names: set[str]) -> lmfit.Parameters:
 
 
 def _not_converged(result: FitResult) -> FitResult:
-    import dataclasses
-
     return dataclasses.replace(result, converged=False, message=result.message + "; Le Bail cycles not settled")
