@@ -6,10 +6,8 @@ its sub-command there on import (e.g. ``refine.cli.pdf_fit`` adds ``fit``)."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, load_modules
-from refine.errors import InputError
 from refine.registry import Registry
 
 #: Sub-commands of ``refine pdf``.
@@ -85,52 +83,56 @@ def configure_reduce(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rstep", type=float, default=0.01, help="r step of G(r) (A, default 0.01)")
     parser.add_argument("--output", dest="outputs", type=_outputs, default=("gr",), metavar="gr,sq,fq,iq",
                         help="curves to write (default gr); others go beside -o with their own extension")
-    parser.add_argument("--poni", help="PONI geometry for integrating an image first (not supported yet)")
+    parser.add_argument("--poni", help="IQ (and --background) are 2D images: integrate them in Q with this geometry "
+                                       "first (frames of a multi-frame file are averaged)")
+    parser.add_argument("--mask", help="with --poni: detector mask (image, .npy or Dioptas .mask)")
+    parser.add_argument("--polarization", type=float, default=0.99,
+                        help="with --poni: pyFAI polarization factor (default 0.99, horizontal synchrotron beam)")
+    parser.add_argument("--npt", type=int, default=3000, help="with --poni: number of Q bins (default 3000)")
     parser.add_argument("--plot", metavar="OUT.png", help="figure with I(Q), S(Q), F(Q) and G(r)")
     parser.add_argument("-o", dest="out", required=True, metavar="OUT.gr", help="output G(r) file")
 
 
+def image_reader(args: argparse.Namespace):
+    """A reader that integrates a 2D image to I(Q) with the PONI (frames averaged, sigma propagated)."""
+    from refine.integrate.integrator import Integrator
+    from refine.integrate.settings import IntegrationSettings
+
+    settings = IntegrationSettings(npt=args.npt, unit="q_A^-1", polarization_factor=args.polarization, mask=args.mask)
+    integrator = Integrator(args.poni, settings)
+
+    def read(path):
+        import numpy as np
+
+        frames = integrator.integrate_file(path)
+        if len(frames) == 1:
+            return frames[0]
+        y = np.mean([f.y for f in frames], axis=0)
+        sigma = np.sqrt(np.sum([f.sigma**2 for f in frames], axis=0)) / len(frames)
+        return frames[0].replace(y=y, sigma=sigma).with_metadata(frames_averaged=len(frames))
+
+    return read
+
+
 def run_reduce(args: argparse.Namespace) -> int:
-    """Reduce one pattern and write the requested curves."""
+    """Reduce one pattern (or image, with --poni) and write the requested curves."""
     from refine.pdf.reduce import ReductionConfig, reduce_file, write_results
 
-    if args.poni:
-        raise InputError("--poni", "image input is not supported yet: integrate first (refine integrate "
-                                   "--unit q_A^-1) and pass the 1D pattern")
     config = ReductionConfig(composition=args.composition, qmax=args.qmax, qmin=args.qmin, qmaxinst=args.qmaxinst,
                              rpoly=args.rpoly, bgscale=args.bgscale, lorch=args.lorch, rmin=args.rmin,
                              rmax=args.rmax, rstep=args.rstep, wavelength=args.wavelength, scale=args.scale)
-    result = reduce_file(args.input, config, args.background)
+    reader = image_reader(args) if args.poni else None
+    result = reduce_file(args.input, config, args.background, reader=reader)
     for path in write_results(result, args.out, args.outputs):
         print(f"wrote {path}")
     for note in result.notes:
         print(f"note: {note}")
     if args.plot:
+        from refine.plot.pdf import plot_reduction
+
         plot_reduction(result, args.plot)
         print(f"wrote {args.plot}")
     return EXIT_OK
-
-
-def plot_reduction(result, path: str | Path) -> None:
-    """I(Q), S(Q), F(Q) and G(r) of a :class:`~refine.pdf.reduce.ReductionResult` in one figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(4, 1, figsize=(8, 11), constrained_layout=True)
-    panels = ((result.iq, "I(Q) (background subtracted)", "Q (1/A)"), (result.sq, "S(Q)", "Q (1/A)"),
-              (result.fq, "F(Q) (1/A)", "Q (1/A)"), (result.gr, "G(r) (1/A^2)", "r (A)"))
-    for ax, (pat, label, xlabel) in zip(axes, panels, strict=True):
-        ax.plot(pat.x, pat.y, lw=0.8)
-        ax.set_ylabel(label)
-        ax.set_xlabel(xlabel)
-    axes[0].set_title(f"{Path(str(result.settings.get('input', ''))).name.split(' ')[0]}  "
-                      f"{result.settings['composition']}  qmax={result.settings['qmax']:g}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 PDF_COMMANDS.register("reduce", Command(help="reduce I(Q) to S(Q), F(Q), G(r) (PDFgetX3-style ad hoc corrections)",

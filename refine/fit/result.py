@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -16,7 +15,7 @@ import numpy as np
 
 from refine import __version__
 from refine.fit.statistics import Statistics
-from refine.io.atomic import atomic_open
+from refine.io.atomic import atomic_open, sha256_of
 
 RESULT_SCHEMA = "refine.result/1"
 #: |correlation| above this is reported as a warning (esds of such pairs cannot be trusted alone).
@@ -114,18 +113,6 @@ def _num(x: Any) -> Any:
     if isinstance(x, np.integer):
         return int(x)
     return x
-
-
-def sha256_of(path: str | os.PathLike) -> str | None:
-    """sha256 of a file, None when it does not exist."""
-    try:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        return h.hexdigest()
-    except OSError:
-        return None
 
 
 def write_curves(curves: Curves, path: str | os.PathLike) -> None:

@@ -1,8 +1,9 @@
-"""Atomic file writes: a finished result is either entirely on disk or not there at all."""
+"""File helpers: atomic writes (a finished result is either entirely on disk or not there at all), checksums."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,3 +27,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def sha256_of(path: str | os.PathLike) -> str | None:
+    """sha256 of a file, None when it does not exist."""
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    except OSError:
+        return None

@@ -32,9 +32,8 @@ impose a known factor.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -332,24 +331,23 @@ def reduce_pattern(sample: Pattern, config: ReductionConfig, background: Pattern
 
 
 # -- files -------------------------------------------------------------------------------------------------
-def _sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def reduce_file(path: str | Path, config: ReductionConfig, background: str | Path | None = None, *,
+                reader: Callable[[str | Path], Pattern] | None = None) -> ReductionResult:
+    """Read ``path`` (and ``background``) and reduce it; the header records both files with their sha256.
 
-
-def reduce_file(path: str | Path, config: ReductionConfig, background: str | Path | None = None) -> ReductionResult:
-    """Read ``path`` (and ``background``) with :func:`refine.io.read_pattern` and reduce it."""
+    ``reader`` turns a file into a pattern: :func:`refine.io.read_pattern` by default, or e.g. an integrator's
+    image reader for 2D images.
+    """
     from refine.io import read_pattern
+    from refine.io.atomic import sha256_of
 
-    sample = read_pattern(path)
-    bg = read_pattern(background) if background is not None else None
+    reader = reader or read_pattern
+    sample = reader(path)
+    bg = reader(background) if background is not None else None
     result = reduce_pattern(sample, config, bg)
-    inputs = {"input": f"{Path(path)} sha256={_sha256(path)}"}
+    inputs = {"input": f"{Path(path)} sha256={sha256_of(path)}"}
     if background is not None:
-        inputs["background"] = f"{Path(background)} sha256={_sha256(background)}"
+        inputs["background"] = f"{Path(background)} sha256={sha256_of(background)}"
     return dataclasses.replace(result, settings=MappingProxyType({**result.settings, **inputs}))
 
 

@@ -50,3 +50,20 @@ def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
         bx.legend(fontsize=7, loc="upper right", ncol=2)
     axes[-1, 0].set_xlabel("r (Å)")
     return save_figure(fig, path)
+
+
+def plot_reduction(result, path: str | os.PathLike) -> Path:
+    """I(Q), S(Q), F(Q) and G(r) of a :class:`~refine.pdf.reduce.ReductionResult` in one figure."""
+    from refine.plot.figures import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(4, 1, figsize=(8, 11))
+    panels = ((result.iq, "I(Q) (background subtracted)", "Q (Å$^{-1}$)"), (result.sq, "S(Q)", "Q (Å$^{-1}$)"),
+              (result.fq, "F(Q) (Å$^{-1}$)", "Q (Å$^{-1}$)"), (result.gr, "G(r) (Å$^{-2}$)", "r (Å)"))
+    for ax, (pat, label, xlabel) in zip(axes, panels, strict=True):
+        ax.plot(pat.x, pat.y, lw=0.8)
+        ax.set_ylabel(label)
+        ax.set_xlabel(xlabel)
+    axes[0].set_title(f"{Path(str(result.settings.get('input', ''))).name.split(' ')[0]}  "
+                      f"{result.settings['composition']}  qmax={result.settings['qmax']:g}")
+    return save_figure(fig, path)
