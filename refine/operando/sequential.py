@@ -1,0 +1,366 @@
+"""Sequential refinement of a series: one whole-pattern fit per scan, each started from the last good one.
+
+Scan 0 starts from the user's phases and instrument; every later scan starts from the refined parameters of the
+last scan that converged (the usual choice for operando series, where the structure changes little between
+scans), or from the user's start every time (``restart_each``). A scan that fails or does not converge is flagged
+and does not become a starting point. Each finished scan is written atomically to ``OUT/scans/<index>_<stem>.json``
+(a ``refine.result/1`` document carrying a fingerprint of the settings), so a run that stops can be started again
+and skips every scan whose file exists with the same settings and the same data (sha256).
+
+Fit kinds are entries of :data:`FIT_KINDS` (Le Bail, Pawley, Rietveld), so a new whole-pattern method is one
+registration, not a change to the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lmfit
+import numpy as np
+
+from refine import __version__
+from refine.crystal.structure import CrystalStructure
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.fit import FitResult, write_result
+from refine.fit.result import RESULT_SCHEMA
+from refine.instrument import Instrument
+from refine.io.atomic import atomic_open, sha256_of
+from refine.operando.series import Scan, Series
+from refine.powder.model import PowderModel, PowderOptions
+from refine.registry import Registry
+
+
+@dataclass(frozen=True)
+class FitKind:
+    """A whole-pattern method usable in a series.
+
+    ``fit(pattern, phases, instrument, refine=, options=, params=) -> FitResult`` runs one scan;
+    ``parameters(pattern, phases, instrument, options) -> lmfit.Parameters`` gives the full starting set the fit
+    accepts as ``params`` (the loop copies the previous scan's refined values into it by name).
+    """
+
+    fit: Callable[..., FitResult]
+    parameters: Callable[[Pattern, list[CrystalStructure], Instrument, PowderOptions], lmfit.Parameters]
+
+
+#: Whole-pattern methods for sequential fits, by ``--kind`` name.
+FIT_KINDS: Registry[FitKind] = Registry("sequential fit kind")
+
+
+def _powder_parameters(pattern, phases, instrument, options) -> lmfit.Parameters:
+    return PowderModel(pattern, phases, instrument, options=options).parameters()
+
+
+def _fit_lebail(pattern, phases, instrument, *, refine, options, params):
+    from refine.powder.lebail import fit_lebail
+
+    return fit_lebail(pattern, phases, instrument, refine=refine, options=options, params=params)
+
+
+def _fit_pawley(pattern, phases, instrument, *, refine, options, params):
+    from refine.powder.pawley import fit_pawley
+
+    return fit_pawley(pattern, phases, instrument, refine=refine, options=options, params=params)
+
+
+def _fit_rietveld(pattern, phases, instrument, *, refine, options, params):
+    from refine.powder.rietveld import fit_rietveld
+
+    return fit_rietveld(pattern, phases, instrument, refine=refine, options=options, params=params)
+
+
+def _rietveld_parameters(pattern, phases, instrument, options) -> lmfit.Parameters:
+    from refine.powder.rietveld import RietveldEngine
+
+    return RietveldEngine(PowderModel(pattern, phases, instrument, options=options)).parameters()
+
+
+FIT_KINDS.register("lebail", FitKind(fit=_fit_lebail, parameters=_powder_parameters))
+FIT_KINDS.register("pawley", FitKind(fit=_fit_pawley, parameters=_powder_parameters))
+FIT_KINDS.register("rietveld", FitKind(fit=_fit_rietveld, parameters=_rietveld_parameters))
+
+
+@dataclass(frozen=True)
+class Presence:
+    """Phase ``name`` is fitted only in scans ``first`` .. ``last`` (inclusive; None = open end)."""
+
+    name: str
+    first: int = 0
+    last: int | None = None
+
+    def includes(self, index: int) -> bool:
+        return index >= self.first and (self.last is None or index <= self.last)
+
+
+@dataclass(frozen=True)
+class SequentialSettings:
+    """What every scan's fit does.
+
+    Attributes
+    ----------
+    kind
+        Name in :data:`FIT_KINDS` (``lebail``, ``pawley``, ``rietveld``).
+    refine
+        Groups or parameter names refined in every scan.
+    powder
+        Fit range, exclusions, background.
+    restart_each
+        Start every scan from the user's values instead of the previous scan's result.
+    presence
+        Scan ranges of phases that are not present throughout (a phase that appears or vanishes); phases not
+        listed are fitted in every scan.
+    """
+
+    kind: str = "lebail"
+    refine: tuple[str, ...] = ("cell", "zero", "W", "X", "Y")
+    powder: PowderOptions = field(default_factory=PowderOptions)
+    restart_each: bool = False
+    presence: tuple[Presence, ...] = ()
+
+
+@dataclass(frozen=True)
+class SequentialResult:
+    """Records (one dict per scan, in order) and what the run did."""
+
+    records: tuple[dict, ...]
+    out_dir: Path
+    fitted: int
+    skipped: int
+
+    @property
+    def converged(self) -> bool:
+        """True when every scan converged."""
+        return all(r.get("converged") for r in self.records)
+
+
+def scan_result_path(out_dir: str | os.PathLike, scan: Scan) -> Path:
+    """``OUT/scans/<index>_<stem>.json`` (index zero-padded to 4 digits so the folder lists in order)."""
+    return Path(out_dir) / "scans" / f"{scan.index:04d}_{scan.stem}.json"
+
+
+def phases_for(index: int, phases: Sequence[CrystalStructure], presence: Sequence[Presence]) -> list:
+    """The phases fitted in scan ``index``."""
+    rules = {p.name: p for p in presence}
+    unknown = set(rules) - {ph.name for ph in phases}
+    if unknown:
+        raise InputError("--present", f"no phase named {sorted(unknown)[0]!r}; phases: {[p.name for p in phases]}")
+    out = [ph for ph in phases if ph.name not in rules or rules[ph.name].includes(index)]
+    return out
+
+
+def fingerprint(settings: SequentialSettings, phases: Sequence[CrystalStructure], instrument: Instrument) -> str:
+    """sha256 of everything that decides a scan's fit besides its data (the starting cells included)."""
+    desc = {
+        "kind": settings.kind, "refine": list(settings.refine), "powder": repr(settings.powder),
+        "restart_each": settings.restart_each, "presence": [repr(p) for p in settings.presence],
+        "phases": [[p.name, p.space_group.symbol, list(p.lattice.as_tuple()), len(p.sites)] for p in phases],
+        "instrument": repr(instrument.replace(source=None, metadata={})),
+    }
+    return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _load_finished(path: Path, scan: Scan, fp: str) -> dict | None:
+    """The stored result of a scan when it was made with the same settings from the same data."""
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    prov = doc.get("provenance", {})
+    inputs = prov.get("inputs") or [{}]
+    if prov.get("settings", {}).get("fingerprint") != fp or inputs[0].get("sha256") != sha256_of(scan.path):
+        return None
+    return doc
+
+
+def _start(kind: FitKind, pattern: Pattern, phases: list, instrument: Instrument, settings: SequentialSettings,
+           carry: Mapping[str, float]) -> lmfit.Parameters:
+    """The fit's full starting set with the values of ``carry`` copied in by name (expressions left alone)."""
+    params = kind.parameters(pattern, phases, instrument, settings.powder)
+    for name, par in params.items():
+        value = carry.get(name)
+        if value is not None and np.isfinite(value) and not par.expr:
+            par.set(value=float(np.clip(value, par.min, par.max)))
+    return params
+
+
+def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) -> dict:
+    rec = {"index": scan.index, "file": str(scan.path), **dict(scan.echem), "status": status,
+           "result_file": None if path is None else str(path)}
+    rec.update({k: v for k, v in doc.items() if k not in rec})
+    return rec
+
+
+def _read(scan: Scan) -> Pattern:
+    from refine.io import read_pattern
+
+    pattern = read_pattern(scan.path)
+    return pattern if pattern.unit == "2th_deg" else pattern.to_unit("2th_deg")
+
+
+def run_sequential(series: Series, phases: Sequence[CrystalStructure], instrument: Instrument,
+                   settings: SequentialSettings, out_dir: str | os.PathLike, *,
+                   kind: FitKind | None = None) -> SequentialResult:
+    """Fit every scan of ``series`` in order, writing ``OUT/scans/*.json`` as each one finishes.
+
+    ``kind`` overrides the registry entry of ``settings.kind`` (for instrumented runs). Scans whose result file
+    exists with the same fingerprint and data are not fitted again; their refined values still carry over.
+    """
+    kind = kind or FIT_KINDS.get(settings.kind)
+    fp = fingerprint(settings, phases, instrument)
+    run_settings = {"fingerprint": fp, "kind": settings.kind, "refine": list(settings.refine),
+                    "restart_each": settings.restart_each, "powder": repr(settings.powder),
+                    "presence": [repr(p) for p in settings.presence]}
+    records: list[dict] = []
+    carry: dict[str, float] | None = None
+    fitted = skipped = 0
+    bar = _progress(len(series))
+    try:
+        for scan in series:
+            path = scan_result_path(out_dir, scan)
+            doc = _load_finished(path, scan, fp)
+            if doc is not None:
+                skipped += 1
+            else:
+                active = phases_for(scan.index, phases, settings.presence)
+                try:
+                    pattern = _read(scan)
+                    params = None if settings.restart_each or carry is None else _start(
+                        kind, pattern, active, instrument, settings, carry)
+                    result = kind.fit(pattern, active, instrument, refine=settings.refine, options=settings.powder,
+                                      params=params)
+                except Exception as exc:  # noqa: BLE001 - one bad scan must not stop a thousand-scan run
+                    records.append(_record({"converged": False, "error": f"{type(exc).__name__}: {exc}"}, scan,
+                                           None, "failed"))
+                    bar.update(1)
+                    continue
+                fitted += 1
+                write_result(result, path, data=str(scan.path),
+                             settings={**run_settings, "index": scan.index, "echem": dict(scan.echem)})
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            converged = bool(doc.get("converged"))
+            records.append(_record(doc, scan, path, "converged" if converged else "not converged"))
+            if converged:
+                carry = {n: p["value"] for n, p in doc.get("parameters", {}).items() if p.get("value") is not None}
+            bar.update(1)
+    finally:
+        bar.close()
+    return SequentialResult(records=tuple(records), out_dir=Path(out_dir), fitted=fitted, skipped=skipped)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        """Nothing to show."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _progress(total: int):
+    if not sys.stderr.isatty():
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency, but a bar is not essential
+        return _NoBar()
+    return tqdm(total=total, unit="scan", desc="sequential", file=sys.stderr)
+
+
+# -- summary files ---------------------------------------------------------------------------------------------
+def summary(result: SequentialResult, settings: Mapping[str, Any] | None = None) -> dict:
+    """The ``kind: sequential`` result document: ``scans`` holds one result object per scan, in order."""
+    flagged = [r["index"] for r in result.records if not r.get("converged")]
+    return {
+        "schema": RESULT_SCHEMA, "kind": "sequential", "data": [r["file"] for r in result.records],
+        "converged": result.converged,
+        "message": "all scans converged" if not flagged else f"{len(flagged)} scan(s) flagged: {flagged}",
+        "statistics": None, "phases": [], "parameters": {}, "correlations": {},
+        "warnings": [f"scan {r['index']} ({Path(r['file']).name}): {r['status']}"
+                     + (f" - {r['error']}" if r.get("error") else "")
+                     for r in result.records if not r.get("converged")],
+        "scans": list(result.records),
+        "provenance": {"package": "refine", "version": __version__, "settings": dict(settings or {}),
+                       "fitted": result.fitted, "skipped": result.skipped},
+    }
+
+
+def write_summary(result: SequentialResult, path: str | os.PathLike, settings: Mapping[str, Any] | None = None) -> Path:
+    """Write :func:`summary` atomically as JSON."""
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        json.dump(summary(result, settings), fh, indent=1)
+        fh.write("\n")
+    return Path(path)
+
+
+STAT_COLUMNS = ("Rwp", "Rp", "Rexp", "GOF", "chi2_red")
+PHASE_COLUMNS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")
+
+
+def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the per-scan table: index, file, electrochemistry, converged, status, R-factors, each
+    phase's lattice and volume with esd and weight fraction, then every other refined parameter with its esd."""
+    echem: list[str] = []
+    prefixes: list[str] = []
+    refined: list[str] = []
+    reserved = {"index", "file", "status", "result_file", "converged", "error", *_DOC_KEYS}
+    for r in records:
+        for k in r:
+            if k not in reserved and k not in echem:
+                echem.append(k)
+        for ph in r.get("phases") or []:
+            if ph["prefix"] not in prefixes:
+                prefixes.append(ph["prefix"])
+        for name, p in (r.get("parameters") or {}).items():
+            if p.get("vary") and name not in refined:
+                refined.append(name)
+    cols = ["index", "file", *echem, "converged", "status", *STAT_COLUMNS]
+    for pre in prefixes:
+        for n in PHASE_COLUMNS:
+            cols += [f"{pre}_{n}", f"{pre}_{n}_esd"]
+        cols += [f"{pre}_weight_fraction", f"{pre}_weight_fraction_esd"]
+    cols += [c for name in refined if f"{name}" not in cols for c in (name, f"{name}_esd")]
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {"index": r["index"], "file": r["file"], "converged": bool(r.get("converged")),
+                               "status": r.get("status")}
+        row.update({k: r.get(k) for k in echem})
+        row.update({k: (r.get("statistics") or {}).get(k) for k in STAT_COLUMNS})
+        for ph in r.get("phases") or []:
+            esd = ph.get("esd") or {}
+            for n in PHASE_COLUMNS:
+                row[f"{ph['prefix']}_{n}"] = ph.get(n)
+                row[f"{ph['prefix']}_{n}_esd"] = esd.get(n)
+            row[f"{ph['prefix']}_weight_fraction"] = ph.get("weight_fraction")
+            row[f"{ph['prefix']}_weight_fraction_esd"] = esd.get("weight_fraction")
+        for name, p in (r.get("parameters") or {}).items():
+            if name in refined and name not in row:
+                row[name] = p.get("value")
+                row[f"{name}_esd"] = p.get("esd")
+        rows.append([row.get(c) for c in cols])
+    return cols, rows
+
+
+_DOC_KEYS = ("schema", "kind", "data", "message", "statistics", "dataset_statistics", "phases", "parameters",
+             "correlations", "warnings", "provenance")
+
+
+def write_csv(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """The per-scan table as CSV (empty cells for values that do not apply), written atomically."""
+    import csv
+
+    cols, rows = table(records)
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
+    return Path(path)
