@@ -13,6 +13,10 @@ Printed: the median wall time of (1) the peak positions/widths from the paramete
 ``peak_matrix(params, layout).T @ I`` both ways, (4) one full ``fit_lebail`` (with its function-evaluation count),
 and, in fresh interpreters, (5) the one-off cost of the first compiled call (numba import plus compilation into an
 empty cache, or plus loading the on-disk cache). Timings are wall-clock medians and noisy on a shared machine.
+
+The fit time depends strongly on OpenBLAS threading: scipy's least_squares takes an SVD of the (npoints × nvary)
+Jacobian at every iteration, and on a busy two-core machine a multi-threaded SVD of that tall matrix is several
+times slower than a single-threaded one. Compare ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_powder.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from refine.data import Pattern
 from refine.instrument import Instrument, Profile
 from refine.io.structures import read_structure, structure_from_cell
 from refine.powder.background import Background
-from refine.powder.lebail import fit_lebail
+from refine.powder.lebail import LeBailOptions, fit_lebail
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.peaks import WindowOptions, profile_matrix, profile_matrix_reference
 from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
@@ -125,6 +129,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=300, help="evaluations timed (median)")
     parser.add_argument("--fits", type=int, default=3, help="Le Bail fits timed (median)")
     parser.add_argument("--no-fresh", action="store_true", help="skip the fresh-interpreter first-call timings")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also time the fit as before issue 3's work: numpy peak matrix, no Le Bail cycle bound")
     args = parser.parse_args()
 
     phase, pos, inten, source = nasicon()
@@ -138,6 +144,7 @@ def main() -> None:
     sh_l = params["SH_L"].value
     intensities = np.ones(int(model.offsets[-1]))
     mat = model.peak_matrix(params, layout)
+    print(f"{os.cpu_count()} CPUs, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"NASICON R-3c ({source}); {x.size} points, {mat.shape[0]} reflections, {mat.nnz} stored values, "
           f"FCJ nodes per peak {sorted(set(layout.nodes.tolist()))}")
 
@@ -169,6 +176,21 @@ def main() -> None:
         t0 = time.perf_counter()
         result = fit_lebail(pattern, [start], instrument, refine=REFINE, options=OPTIONS)
         times.append(time.perf_counter() - t0)
+    if args.baseline:
+        import refine.powder.model as model_module
+
+        model_module.profile_matrix = profile_matrix_reference
+        try:
+            before = []
+            for _ in range(args.fits):
+                t0 = time.perf_counter()
+                fit_lebail(pattern, [start], instrument, refine=REFINE, options=OPTIONS,
+                           lebail=LeBailOptions(cycle_evaluations=None))
+                before.append(time.perf_counter() - t0)
+        finally:
+            model_module.profile_matrix = profile_matrix
+        print(f"Le Bail fit, baseline (numpy matrix, unbounded cycles): median {statistics.median(before):.3f} s "
+              f"over {args.fits} (min {min(before):.3f} s)")
     p = result.phases[0]
     print(f"Le Bail fit from a cell 0.3 % off: median {statistics.median(times):.3f} s over {args.fits} "
           f"(min {min(times):.3f} s); {count_evaluations(pattern, start, instrument)} peak-matrix evaluations, "
