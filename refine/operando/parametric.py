@@ -1,0 +1,290 @@
+"""Parametric ("surface") refinement of a series (Stinton & Evans, J. Appl. Cryst. 40 (2007) 87).
+
+All scans are fitted at once, as datasets sharing one ``lmfit.Parameters``: the instrument (zero, profile) is
+common to all scans, each scan has its own cell unless a cell parameter is given as a function of the scan index
+or an external variable (a polynomial :class:`Trend`, e.g. a linear change of a with state of charge), and a phase
+may be held at constant volume (:class:`ConstantVolume`: c = V0/(a·b·F(α, β, γ)) through lmfit expressions, with
+V0 one refined parameter). Reflection intensities and background of every scan enter linearly and are solved
+inside the objective by weighted least squares (Pawley's free intensities, as :mod:`refine.powder.pawley`), so
+lmfit sees only the non-linear parameters.
+
+Parameter names: instrument as in a single fit (``zero``, ``W`` ...); the cell of phase ``nvp`` in scan 3 is
+``s3_nvp_a``; trend coefficients ``nvp_a_p0``, ``nvp_a_p1`` (value at variable 0 and slope per unit); constant
+volume ``nvp_V0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import lmfit
+import numpy as np
+
+from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints
+from refine.crystal.structure import CrystalStructure
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
+from refine.instrument import Instrument
+from refine.operando.sequential import Presence, phases_for
+from refine.powder.lebail import _with_vary
+from refine.powder.model import PowderModel, PowderOptions, phase_prefix
+from refine.powder.pawley import _PawleySolver
+from refine.powder.wholepattern import set_vary
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Cell parameter ``parameter`` of phase ``phase`` = Σ_k p_k·t^k (k ≤ ``order``), t the scan's ``variable``
+    (``index`` or an electrochemistry column such as ``capacity``)."""
+
+    phase: str
+    parameter: str
+    order: int = 1
+    variable: str = "index"
+
+
+@dataclass(frozen=True)
+class ConstantVolume:
+    """Phase ``phase`` keeps one refined volume V0 in every scan; ``dependent`` (a, b or c) follows from it."""
+
+    phase: str
+    dependent: str = "c"
+
+
+@dataclass(frozen=True)
+class ParametricSettings:
+    """A parametric fit: what refines (groups as in single fits), trends, constraints, which phases where."""
+
+    refine: tuple[str, ...] = ("cell", "zero", "W", "X", "Y")
+    powder: PowderOptions = field(default_factory=PowderOptions)
+    trends: tuple[Trend, ...] = ()
+    constant_volume: tuple[ConstantVolume, ...] = ()
+    presence: tuple[Presence, ...] = ()
+    fit: FitOptions = field(default_factory=FitOptions)
+    passes: int = 2
+
+
+@dataclass(frozen=True)
+class ParametricResult:
+    """The joint fit, each scan's cells (value and esd propagated through the constraints) and the trend
+    coefficients."""
+
+    fit: FitResult
+    scans: tuple[dict, ...]
+    coefficients: Mapping[str, tuple[float, float | None]]
+
+    @property
+    def converged(self) -> bool:
+        return self.fit.converged
+
+
+def _scan_prefix(index: int, phase: CrystalStructure) -> str:
+    return phase_prefix(f"s{index}_{phase_prefix(phase.name)}")
+
+
+def _angle_factor(alpha: float, beta: float, gamma: float) -> float:
+    """V/(abc) = sqrt(1 − cos²α − cos²β − cos²γ + 2 cosα cosβ cosγ)."""
+    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
+    return float(np.sqrt(1.0 - ca**2 - cb**2 - cg**2 + 2.0 * ca * cb * cg))
+
+
+class _Builder:
+    """Assembles the shared parameters and one dataset per scan."""
+
+    def __init__(self, patterns: Sequence[Pattern], phases: Sequence[CrystalStructure], instrument: Instrument,
+                 settings: ParametricSettings) -> None:
+        self.settings = settings
+        self.params = lmfit.Parameters()
+        self.datasets: list[Dataset] = []
+        self.solvers: list[_PawleySolver] = []
+        self.members: list[list[tuple[CrystalStructure, str]]] = []  # per scan: (phase, scan prefix)
+        for i, pattern in enumerate(patterns):
+            active = phases_for(i, phases, settings.presence)
+            renamed = [ph.replace(name=_scan_prefix(i, ph)) for ph in active]
+            model = PowderModel(pattern, renamed, instrument, options=settings.powder)
+            own = set_vary(model.parameters(), model, settings.refine)
+            for name, par in own.items():
+                if name not in self.params:
+                    self.params.add(par)
+            solver = _PawleySolver(model)
+            self.solvers.append(solver)
+            self.members.append([(ph, _scan_prefix(i, ph)) for ph in active])
+            self.datasets.append(Dataset(f"scan{i}", pattern, _model_of(model, solver), mask=model.mask))
+
+    def scans_with(self, phase: str) -> list[tuple[int, str, CrystalStructure]]:
+        out = [(i, pre, ph) for i, members in enumerate(self.members) for ph, pre in members if ph.name == phase]
+        if not out:
+            raise InputError("parametric", f"no scan holds phase {phase!r}")
+        return out
+
+
+def _model_of(model: PowderModel, solver: _PawleySolver):
+    return lambda p: model.full(solver.calculate(p))
+
+
+def _start_values(builder: _Builder, start: Sequence[Mapping[str, float]] | None) -> None:
+    """Copy per-scan starting values (names as in a single fit: ``nvp_a``, ``zero``) into the joint set; shared
+    parameters start from the median over scans."""
+    if not start:
+        return
+    params = builder.params
+    shared: dict[str, list[float]] = {}
+    for i, values in enumerate(start):
+        for name, value in values.items():
+            if value is None or not np.isfinite(value):
+                continue
+            scoped = next((f"{pre}{name[len(phase_prefix(ph.name)):]}" for ph, pre in builder.members[i]
+                           if name.startswith(f"{phase_prefix(ph.name)}_")), None)
+            if scoped is not None:
+                if scoped in params and not params[scoped].expr:
+                    params[scoped].set(value=value)
+            elif name in params and not params[name].expr:
+                shared.setdefault(name, []).append(value)
+    for name, values in shared.items():
+        params[name].set(value=float(np.median(values)))
+
+
+def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -> None:
+    params = builder.params
+    for trend in builder.settings.trends:
+        scans = builder.scans_with(trend.phase)
+        base = phase_prefix(trend.phase)
+        free = cell_constraints(scans[0][2].space_group).free
+        if trend.parameter not in free:
+            raise InputError("--trend", f"{trend.parameter} is not a free cell parameter of {trend.phase} ({free})")
+        if trend.variable not in variables:
+            raise InputError("--trend", f"unknown variable {trend.variable!r}; known: {sorted(variables)}")
+        if not 0 <= trend.order < len(scans):
+            raise InputError("--trend", f"order {trend.order} needs more than {trend.order} scans with {trend.phase}")
+        t = np.array([float(variables[trend.variable][i]) for i, _, _ in scans])
+        y = np.array([params[f"{pre}_{trend.parameter}"].value for _, pre, _ in scans])
+        coef = np.polynomial.polynomial.polyfit(t, y, trend.order) if np.ptp(y) else [y[0]] + [0.0] * trend.order
+        names = [f"{base}_{trend.parameter}_p{k}" for k in range(trend.order + 1)]
+        for name, value in zip(names, coef, strict=True):
+            params.add(name, value=float(value), vary=True)
+        for (_, pre, _), ti in zip(scans, t, strict=True):
+            expr = " + ".join(f"{n}*({float(ti)!r})**{k}" if k else n for k, n in enumerate(names))
+            params[f"{pre}_{trend.parameter}"].set(expr=expr)
+
+
+def _apply_constant_volume(builder: _Builder) -> None:
+    params = builder.params
+    for cv in builder.settings.constant_volume:
+        scans = builder.scans_with(cv.phase)
+        sg = scans[0][2].space_group
+        free = cell_constraints(sg).free
+        if any(n in free for n in ("alpha", "beta", "gamma")):
+            raise InputError("--constant-volume", f"{cv.phase}: constant volume needs fixed angles ({sg.symbol})")
+        if cv.dependent not in free or cv.dependent not in ("a", "b", "c"):
+            raise InputError("--constant-volume", f"{cv.phase}: {cv.dependent} is not a free length ({free})")
+        base = phase_prefix(cv.phase)
+        volumes = []
+        for _, pre, _ in scans:
+            v = {n: params[f"{pre}_{n}"].value for n in PARAMETER_NAMES}
+            volumes.append(v["a"] * v["b"] * v["c"] * _angle_factor(v["alpha"], v["beta"], v["gamma"]))
+        params.add(f"{base}_V0", value=float(np.mean(volumes)), vary=True, min=0.0)
+        for _, pre, _ in scans:
+            f = _angle_factor(*(params[f"{pre}_{n}"].value for n in ("alpha", "beta", "gamma")))
+            others = [f"{pre}_{n}" for n in ("a", "b", "c") if n != cv.dependent]
+            params[f"{pre}_{cv.dependent}"].set(expr=f"{base}_V0/({others[0]}*{others[1]}*{float(f)!r})")
+
+
+def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructure], instrument: Instrument,
+                   settings: ParametricSettings, *, variables: Mapping[str, Sequence[float]] | None = None,
+                   start: Sequence[Mapping[str, float]] | None = None) -> ParametricResult:
+    """Fit all ``patterns`` at once.
+
+    Parameters
+    ----------
+    patterns
+        The scans, in order (x in deg 2θ).
+    phases, instrument
+        As for a single fit; scan prefixes are added to the phase names.
+    settings
+        Refined groups, trends, constant-volume constraints, phase presence.
+    variables
+        External variables per scan (``capacity``, ``voltage`` ...); ``index`` is always available.
+    start
+        Per-scan starting values named as in single fits (the ``parameters`` of a sequential run): a surface
+        refinement is best started from the sequential one. Trend coefficients start from a polynomial fit to them.
+    """
+    if not patterns:
+        raise InputError("parametric", "no patterns")
+    variables = {"index": list(range(len(patterns))), **dict(variables or {})}
+    for name, values in variables.items():
+        if len(values) != len(patterns):
+            raise InputError("parametric", f"variable {name!r} has {len(values)} values for {len(patterns)} scans")
+    builder = _Builder(patterns, phases, instrument, settings)
+    _start_values(builder, start)
+    _apply_trends(builder, variables)
+    _apply_constant_volume(builder)
+    params = builder.params
+    params.update_constraints()
+    varied = {n for n, p in params.items() if p.vary and not p.expr}
+    objective = Objective(tuple(builder.datasets))
+    current = params
+    result = None
+    for _ in range(max(settings.passes, 1)):  # each pass re-centres the frozen peak windows
+        for solver in builder.solvers:
+            solver.freeze(current)
+        result = run_fit(objective, _with_vary(current, varied), kind="parametric", options=settings.fit)
+        current = result.params
+    assert result is not None
+    scans, coefficients = _summaries(builder, result)
+    return ParametricResult(fit=result, scans=scans, coefficients=coefficients)
+
+
+def _derived(params: lmfit.Parameters, builder: _Builder) -> np.ndarray:
+    """a, b, c, alpha, beta, gamma, volume of every phase in every scan, flattened."""
+    out = []
+    for members in builder.members:
+        for _, pre in members:
+            v = [params[f"{pre}_{n}"].value for n in PARAMETER_NAMES]
+            out.extend(v)
+            out.append(v[0] * v[1] * v[2] * _angle_factor(*v[3:]))
+    return np.asarray(out)
+
+
+def _summaries(builder: _Builder, result: FitResult) -> tuple[tuple[dict, ...], dict[str, tuple]]:
+    """Per-scan cells with esds from the covariance through the constraints, σ² = J C Jᵀ, J by central
+    differences of the expressions (exact for the linear trends, second order otherwise)."""
+    params = result.params
+    base = _derived(params, builder)
+    cov = result.covariance
+    esd = np.full(base.size, np.nan)
+    if cov is not None:
+        jac = np.zeros((base.size, len(result.var_names)))
+        work = params.copy()
+        for j, name in enumerate(result.var_names):
+            h = 1e-6 * max(abs(params[name].value), 1e-3)
+            cols = []
+            for step in (h, -h):
+                work[name].set(value=params[name].value + step)
+                work.update_constraints()
+                cols.append(_derived(work, builder))
+            work[name].set(value=params[name].value)
+            jac[:, j] = (cols[0] - cols[1]) / (2 * h)
+        work.update_constraints()
+        esd = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", jac, cov, jac), 0.0))
+    scans = []
+    k = 0
+    keys = (*PARAMETER_NAMES, "volume")
+    for i, members in enumerate(builder.members):
+        phases = []
+        for ph, pre in members:
+            values = dict(zip(keys, base[k:k + 7].tolist(), strict=True))
+            errors = dict(zip(keys, esd[k:k + 7].tolist(), strict=True))
+            k += 7
+            phases.append({"name": ph.name, "prefix": phase_prefix(ph.name), "scan_prefix": pre,
+                           "space_group": ph.space_group.symbol, **values,
+                           "esd": {n: (None if not np.isfinite(e) else e) for n, e in errors.items()}})
+        stats = result.dataset_statistics[f"scan{i}"].to_dict()
+        scans.append({"index": i, "phases": phases, "statistics": stats})
+    coefficients: dict[str, Any] = {
+        n: (float(p.value), result.esd(n)) for n, p in params.items()
+        if any(n.startswith(f"{phase_prefix(t.phase)}_{t.parameter}_p") for t in builder.settings.trends)
+        or any(n == f"{phase_prefix(c.phase)}_V0" for c in builder.settings.constant_volume)}
+    return tuple(scans), coefficients
