@@ -1,0 +1,99 @@
+"""Figures of a sequential refinement: lattice parameters and volume (esd error bars), weight fractions and Rwp per
+scan, against the scan index and, when electrochemistry is attached, against capacity (or voltage)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from refine.plot.figures import _pyplot, save_figure
+
+_LABELS = {"a": "a (Å)", "b": "b (Å)", "c": "c (Å)", "alpha": "α (°)", "beta": "β (°)", "gamma": "γ (°)",
+           "volume": "V (Å$^3$)"}
+_ECHEM_LABELS = {"capacity": "capacity", "voltage": "voltage (V)", "time": "time"}
+
+
+def _series(records: Sequence[Mapping[str, Any]], prefix: str, key: str) -> tuple[np.ndarray, ...]:
+    """Index, value, esd, converged flag of one phase quantity over the scans that hold the phase."""
+    idx, val, err, ok = [], [], [], []
+    for r in records:
+        for ph in r.get("phases") or []:
+            if ph.get("prefix") == prefix and ph.get(key) is not None:
+                idx.append(r["index"])
+                val.append(ph[key])
+                err.append((ph.get("esd") or {}).get(key) or 0.0)
+                ok.append(bool(r.get("converged")))
+    return np.array(idx, dtype=int), np.array(val, dtype=float), np.array(err, dtype=float), np.array(ok, dtype=bool)
+
+
+def _quantities(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(phase prefix, phase name, quantity) panels: distinct lengths, free angles, volume, weight fraction."""
+    phases: dict[str, str] = {}
+    for r in records:
+        for ph in r.get("phases") or []:
+            phases.setdefault(ph["prefix"], ph.get("name") or ph["prefix"])
+    panels = []
+    for prefix, name in phases.items():
+        values = {k: _series(records, prefix, k)[1] for k in _LABELS}
+        for key in ("a", "b", "c", "alpha", "beta", "gamma"):
+            v = values[key]
+            if not v.size:
+                continue
+            same = any(np.allclose(v, values[o], rtol=1e-12) for o in ("a", "b") if o < key and values[o].size)
+            if key in ("alpha", "beta", "gamma") and np.ptp(v) == 0.0:
+                continue
+            if not same:
+                panels.append((prefix, name, key))
+        panels.append((prefix, name, "volume"))
+    for prefix, name in phases.items():
+        if _series(records, prefix, "weight_fraction")[0].size:
+            panels.append((prefix, name, "weight_fraction"))
+    return panels
+
+
+def _echem_axis(records: Sequence[Mapping[str, Any]]) -> str | None:
+    for key in ("capacity", "voltage", "time"):
+        if all(r.get(key) is not None for r in records):
+            return key
+    return None
+
+
+def plot_sequential(records: Sequence[Mapping[str, Any]], path: str | os.PathLike, *,
+                    title: str | None = None) -> Path:
+    """Write the figure: one row per quantity (each phase's lattice parameters, volume, weight fraction, then
+    Rwp), left column against scan index, right column against the electrochemistry when every scan has it.
+    Scans that did not converge are drawn as open red markers."""
+    plt = _pyplot()
+    panels = _quantities(records)
+    echem = _echem_axis(records)
+    ncols = 2 if echem else 1
+    nrows = len(panels) + 1
+    fig, axes = plt.subplots(nrows, ncols, figsize=(6.0 * ncols, 2.1 * nrows), squeeze=False, sharex="col")
+    xmap = {r["index"]: r.get(echem) for r in records} if echem else {}
+    for row, (prefix, name, key) in enumerate(panels):
+        idx, val, err, ok = _series(records, prefix, key)
+        for col in range(ncols):
+            ax = axes[row, col]
+            x = idx.astype(float) if col == 0 else np.array([xmap[i] for i in idx], dtype=float)
+            ax.errorbar(x[ok], val[ok], yerr=err[ok], fmt="o-" if col == 0 else "o", ms=3, capsize=2, lw=1)
+            if np.any(~ok):
+                ax.plot(x[~ok], val[~ok], "o", mfc="none", color="red", label="not converged")
+                ax.legend(fontsize=7)
+            ax.set_ylabel(f"{name}\n{_LABELS.get(key, 'weight fraction')}", fontsize=8)
+    rwp = [(r["index"], (r.get("statistics") or {}).get("Rwp")) for r in records]
+    rwp = [(i, v) for i, v in rwp if v is not None]
+    for col in range(ncols):
+        ax = axes[-1, col]
+        if rwp:
+            i, v = (np.array(t, dtype=float) for t in zip(*rwp, strict=True))
+            x = i if col == 0 else np.array([xmap[int(k)] for k in i], dtype=float)
+            ax.plot(x, 100.0 * v, "s" if col else "s-", ms=3, color="gray")
+        ax.set_ylabel("Rwp (%)", fontsize=8)
+        ax.set_xlabel("scan index" if col == 0 else _ECHEM_LABELS.get(echem or "", echem))
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
