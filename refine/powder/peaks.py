@@ -166,7 +166,9 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     else:
         row, weight = rows.row, np.ascontiguousarray(rows.weight, dtype=float)
     structure = layout.structure(row, nrows, x.size)
-    data = fill_profiles(x, positions, fwhm, eta, weight, layout, structure, sh_l)
+    owner, centre, cweight = _expand_asymmetry(positions, layout.nodes, sh_l)
+    components = (np.ascontiguousarray(owner, dtype=np.int64), centre, cweight)
+    data = fill_profiles(x, components, fwhm, eta, weight, layout, structure)
     # The pattern arrays are copied (cheap): a caller may modify the matrix in place (e.g. eliminate_zeros).
     mat = sp.csr_matrix((data, structure.indices.copy(), structure.indptr.copy()), shape=structure.shape,
                         copy=False)

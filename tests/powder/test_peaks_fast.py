@@ -1,7 +1,8 @@
 """The compiled peak-matrix fill equals the plain numpy definition (``profile_matrix_reference``, the oracle) to
 1e-12 relative, entry by entry and in its sparsity pattern, on layouts covering every branch: no asymmetry, FCJ
-with several node counts, back-reflection (mirrored FCJ), a layout frozen with FCJ nodes evaluated at SH/L = 0,
-Kα1/Kα2 rows with overlapping and disjoint windows, empty windows and unreachable reflections."""
+with several node counts, narrow low-angle synchrotron peaks, back-reflection (mirrored FCJ), a layout frozen with
+FCJ nodes evaluated at SH/L = 0, Kα1/Kα2 rows with overlapping and disjoint windows, empty windows and unreachable
+reflections."""
 
 import numpy as np
 import pytest
@@ -49,6 +50,18 @@ def test_equals_reference_with_and_without_fcj(sh_l):
     _assert_same(*_both(x, pos, fwhm, eta, sh_l=sh_l, layout=layout))
     # Without a layout each path builds its own (the same one).
     _assert_same(*_both(x, pos, fwhm, eta, sh_l=sh_l))
+
+
+@pytest.mark.parametrize("sh_l", [0.0002, 0.001, 0.002])
+def test_synchrotron_low_angle_narrow_peaks(sh_l):
+    """11-BM-like: 23 000 points of 0.001° from 1° to 24°, FWHM 0.005–0.012°, small SH/L. The FCJ span is here a
+    difference of two nearly equal angles, so its rounding is amplified ~10⁴ times: the fast path must use the same
+    FCJ nodes as the reference (FCJ nodes computed with libm's cos/arccos instead of numpy's were off by 1–3e-12)."""
+    x = np.arange(1.0, 24.0, 0.001)
+    pos = np.linspace(1.5, 23.5, 300)
+    fwhm, eta = 0.005 + 0.0003 * pos, np.full(pos.size, 0.65)
+    layout = peak_layout(x, pos, fwhm, eta, sh_l=sh_l, margin=2.0, min_nodes=2)
+    _assert_same(*_both(x, pos, fwhm, eta, sh_l=sh_l, layout=layout))
 
 
 def test_frozen_fcj_layout_at_zero_asymmetry_and_moved_peaks():
