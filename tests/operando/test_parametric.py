@@ -1,0 +1,105 @@
+"""Parametric (surface) refinement of the synthetic NASICON series: a linear trend of a and c with scan index
+recovers the true slopes within 3 esd, with smaller esds than the sequential fits give; the second phase, held at
+constant volume, keeps V0 in every scan to 1e-9 relative."""
+
+import numpy as np
+import pytest
+
+from refine.crystal.lattice import Lattice
+from refine.data import Pattern
+from refine.errors import InputError
+from refine.io import read_pattern
+from refine.io.structures import structure_from_cell
+from refine.operando.parametric import ConstantVolume, ParametricSettings, Trend, fit_parametric
+from refine.operando.sequential import Presence
+from refine.powder.background import Background
+from refine.powder.model import PowderOptions
+from tests.operando import series_data as sd
+from tests.operando.conftest import instrument, phases
+
+OPTIONS = PowderOptions(background=Background("chebyshev", nterms=4))
+
+
+@pytest.fixture(scope="module")
+def parametric(sequential_run, series_paths):
+    records = sequential_run[0].records
+    start = [{k: v["value"] for k, v in r["parameters"].items()} for r in records]
+    settings = ParametricSettings(powder=OPTIONS, trends=(Trend("nvp", "a"), Trend("nvp", "c")),
+                                  constant_volume=(ConstantVolume("nvp2"),),
+                                  presence=(Presence("nvp2", sd.SECOND_FROM),))
+    patterns = [read_pattern(p) for p in series_paths]
+    return fit_parametric(patterns, phases(), instrument(), settings, start=start), records
+
+
+def _weighted_slope(t, y, esd):
+    """Slope and its esd of a weighted straight line (what a user does with sequential results)."""
+    w = 1.0 / np.asarray(esd) ** 2
+    tm = np.sum(w * t) / np.sum(w)
+    sxx = np.sum(w * (t - tm) ** 2)
+    return float(np.sum(w * (t - tm) * (y - np.sum(w * y) / np.sum(w))) / sxx), float(1.0 / np.sqrt(sxx))
+
+
+@pytest.mark.parametrize(("key", "true_slope"), [("a", -sd.A0 * sd.CHANGE / (sd.NSCANS - 1)),
+                                                 ("c", sd.C0 * sd.CHANGE / (sd.NSCANS - 1))])
+def test_linear_trend_slope_within_3_esd_and_tighter_than_sequential(parametric, key, true_slope):
+    result, records = parametric
+    assert result.converged
+    slope, esd = result.coefficients[f"nvp_{key}_p1"]
+    assert abs(slope - true_slope) < 3 * esd, (slope, esd, true_slope)
+    t = np.array([r["index"] for r in records], dtype=float)
+    y = np.array([r["phases"][0][key] for r in records])
+    e = np.array([r["phases"][0]["esd"][key] for r in records])
+    seq_slope, seq_esd = _weighted_slope(t, y, e)
+    assert abs(seq_slope - true_slope) < 3 * seq_esd
+    assert esd < seq_esd, (esd, seq_esd)
+    for scan, rec in zip(result.scans, records, strict=True):  # every scan's cell: closer to the truth, tighter
+        ph = scan["phases"][0]
+        true = sd.truth(scan["index"])[0 if key == "a" else 1]
+        assert abs(ph[key] - true) < 3 * ph["esd"][key]
+        assert ph["esd"][key] < rec["phases"][0]["esd"][key]
+
+
+def test_constant_volume_holds_in_every_scan(parametric):
+    result, _ = parametric
+    v0, v0_esd = result.coefficients["nvp2_V0"]
+    held = [s["phases"][1] for s in result.scans if s["index"] >= sd.SECOND_FROM]
+    assert len(held) == sd.NSCANS - sd.SECOND_FROM
+    for ph in held:
+        assert abs(ph["volume"] / v0 - 1.0) < 1e-9
+        assert abs(ph["a"] - sd.A2) < 3 * ph["esd"]["a"]
+    assert abs(v0 - Lattice(sd.A2, sd.A2, sd.C2, 90, 90, 120).volume) < 3 * v0_esd
+
+
+def test_orthorhombic_constant_volume_expression():
+    """The NaVPO4F Pna21 constraint c = V0/(a·b): a and b free per scan, c follows (no fit needed to check it)."""
+    from refine.operando.parametric import _apply_constant_volume, _Builder
+
+    phase = structure_from_cell("Pna21", [12.7547, 6.2716, 10.64, 90, 90, 90], name="nvpf")
+    x = np.arange(10.0, 12.0, 0.01)
+    pat = Pattern.from_arrays(x, np.ones_like(x) + 1.0, np.ones_like(x), wavelength=0.72)
+    builder = _Builder([pat, pat], [phase], instrument(), ParametricSettings(
+        constant_volume=(ConstantVolume("nvpf"),)))
+    _apply_constant_volume(builder)
+    params = builder.params
+    params["s1_nvpf_a"].set(value=12.5)
+    params["s1_nvpf_b"].set(value=6.4)
+    params.update_constraints()
+    for i in (0, 1):
+        v = params[f"s{i}_nvpf_a"].value * params[f"s{i}_nvpf_b"].value * params[f"s{i}_nvpf_c"].value
+        assert abs(v / params["nvpf_V0"].value - 1.0) < 1e-12
+    assert params["s1_nvpf_c"].expr and not params["s1_nvpf_c"].vary
+
+
+def test_bad_trend_and_constraint_are_input_errors():
+
+    x = np.arange(10.0, 12.0, 0.01)
+    pat = Pattern.from_arrays(x, np.ones_like(x) + 1.0, np.ones_like(x), wavelength=0.72)
+    hexa = structure_from_cell("R-3c", [8.7, 8.7, 21.8, 90, 90, 120], name="h")
+    mono = structure_from_cell("P2/m", [5.0, 6.0, 7.0, 90, 100, 90], name="m")
+    with pytest.raises(InputError, match="b is not a free cell parameter"):
+        fit_parametric([pat, pat], [hexa], instrument(), ParametricSettings(trends=(Trend("h", "b"),)))
+    with pytest.raises(InputError, match="unknown variable 'capacity'"):
+        fit_parametric([pat, pat], [hexa], instrument(),
+                       ParametricSettings(trends=(Trend("h", "a", variable="capacity"),)))
+    with pytest.raises(InputError, match="fixed angles"):
+        fit_parametric([pat, pat], [mono], instrument(), ParametricSettings(constant_volume=(ConstantVolume("m"),)))

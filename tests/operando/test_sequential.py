@@ -1,0 +1,123 @@
+"""Sequential Le Bail over a synthetic NASICON series (a −0.3 %, c +0.3 % over 8 scans, a second R-3c phase from
+scan 4): every scan's cell within 3 esd of the truth, the table, resume after an interruption, failed scans."""
+
+import csv
+import json
+
+from refine.operando.sequential import (
+    _load_finished,
+    fingerprint,
+    run_sequential,
+    scan_result_path,
+    summary,
+    write_csv,
+    write_summary,
+)
+from refine.operando.series import Series
+from refine.plot.sequential import _quantities, plot_sequential
+from tests.operando import series_data as sd
+from tests.operando.conftest import INTERRUPT_AT, counting_kind, instrument, phases, settings
+
+
+def test_interrupted_run_leaves_earlier_scans_and_resume_fits_only_the_rest(sequential_run):
+    result, out, first, present, second = sequential_run
+    assert [i for i, _ in first] == list(range(INTERRUPT_AT + 1))  # scan 3 was started, then interrupted
+    assert present == [i < INTERRUPT_AT for i in range(sd.NSCANS)]
+    assert not list((out / "scans").glob(".*.part"))  # no half-written file left behind
+    assert [i for i, _ in second] == list(range(INTERRUPT_AT, sd.NSCANS))
+    assert (result.fitted, result.skipped) == (sd.NSCANS - INTERRUPT_AT, INTERRUPT_AT)
+    # Scan 3 of the resumed run starts from scan 2's refined values, read back from its file.
+    doc = json.loads(scan_result_path(out, Series.from_paths([r["file"] for r in result.records]).scans[2])
+                     .read_text())
+    start = second[0][1]
+    assert start["nvp_a"].value == doc["parameters"]["nvp_a"]["value"]
+
+
+def test_every_scan_within_3_esd(sequential_run):
+    result = sequential_run[0]
+    assert result.converged
+    assert [r["index"] for r in result.records] == list(range(sd.NSCANS))
+    for r in result.records:
+        ph = {p["name"]: p for p in r["phases"]}
+        a, c = sd.truth(r["index"])
+        for key, true in (("a", a), ("c", c)):
+            assert abs(ph["nvp"][key] - true) < 3 * ph["nvp"]["esd"][key], (r["index"], key)
+        assert ("nvp2" in ph) == (r["index"] >= sd.SECOND_FROM)
+        if "nvp2" in ph:
+            for key, true in (("a", sd.A2), ("c", sd.C2)):
+                assert abs(ph["nvp2"][key] - true) < 3 * ph["nvp2"]["esd"][key], (r["index"], key)
+
+
+def test_resume_skips_finished_scans_and_new_settings_refit(sequential_run, series_paths):
+    result, out, *_ = sequential_run
+    log: list = []
+    again = run_sequential(Series.from_paths(series_paths), phases(), instrument(), settings(), out,
+                           kind=counting_kind(log))
+    assert log == [] and (again.fitted, again.skipped) == (0, sd.NSCANS)
+    assert [r["phases"] for r in again.records] == [r["phases"] for r in result.records]
+    # Other settings -> another fingerprint -> the stored scan is not reused.
+    scan0 = Series.from_paths(series_paths).scans[0]
+    fp_other = fingerprint(settings(refine=("cell", "zero", "W")), phases(), instrument())
+    assert fp_other != fingerprint(settings(), phases(), instrument())
+    assert _load_finished(scan_result_path(out, scan0), scan0, fp_other) is None
+
+
+def test_csv_columns_and_rows(sequential_run, tmp_path):
+    result = sequential_run[0]
+    path = write_csv(result.records, tmp_path / "seq.csv")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == sd.NSCANS
+    cols = list(rows[0])
+    assert cols[:2] == ["index", "file"]
+    for name in ("converged", "Rwp", "Rp", "Rexp", "GOF", "zero", "zero_esd", "W", "W_esd", "X_esd", "Y_esd"):
+        assert name in cols
+    for pre in ("nvp", "nvp2"):
+        for key in ("a", "c", "volume", "weight_fraction"):
+            assert f"{pre}_{key}" in cols and f"{pre}_{key}_esd" in cols
+    assert len(cols) == len(set(cols))
+    for i, row in enumerate(rows):
+        assert int(row["index"]) == i and row["converged"] == "True"
+        rec = result.records[i]
+        assert float(row["nvp_a"]) == rec["phases"][0]["a"]
+        assert float(row["nvp_volume_esd"]) == rec["phases"][0]["esd"]["volume"]
+        assert (row["nvp2_a"] == "") == (i < sd.SECOND_FROM)
+
+
+def test_summary_document(sequential_run, tmp_path):
+    result = sequential_run[0]
+    doc = summary(result)
+    assert doc["kind"] == "sequential" and doc["converged"] and len(doc["scans"]) == sd.NSCANS
+    assert all(s["index"] == i and s["schema"] == "refine.result/1" for i, s in enumerate(doc["scans"]))
+    path = write_summary(result, tmp_path / "seq.json")
+    assert json.loads(path.read_text())["scans"][3]["phases"] == doc["scans"][3]["phases"]
+
+
+def test_failed_scan_is_flagged_and_next_starts_from_last_good(series_paths, tmp_path):
+    series = Series.from_paths(series_paths[:3])
+    log: list = []
+    res = run_sequential(series, phases(), instrument(), settings(), tmp_path, kind=counting_kind(log, fail_at=1))
+    assert [r["status"] for r in res.records] == ["converged", "failed", "converged"]
+    assert not res.converged and "simulated failure" in res.records[1]["error"]
+    assert not scan_result_path(tmp_path, series.scans[1]).exists()
+    scan0 = json.loads(scan_result_path(tmp_path, series.scans[0]).read_text())
+    start2 = log[2][1]
+    assert start2["nvp_a"].value == scan0["parameters"]["nvp_a"]["value"]
+    assert "scan 1" in summary(res)["warnings"][0]
+
+
+def test_restart_each_starts_every_scan_from_the_user_values(series_paths, tmp_path):
+    log: list = []
+    run_sequential(Series.from_paths(series_paths[:2]), phases(), instrument(), settings(restart_each=True),
+                   tmp_path, kind=counting_kind(log))
+    assert [p for _, p in log] == [None, None]
+
+
+def test_figure_panels(sequential_run, tmp_path):
+    records = sequential_run[0].records
+    # Hexagonal cells: b equals a and is not drawn; angles fixed; volumes always.
+    assert _quantities(records) == [("nvp", "nvp", "a"), ("nvp", "nvp", "c"), ("nvp", "nvp", "volume"),
+                                    ("nvp2", "nvp2", "a"), ("nvp2", "nvp2", "c"), ("nvp2", "nvp2", "volume")]
+    with_echem = [{**r, "capacity": 10.0 * r["index"]} for r in records]
+    path = plot_sequential(with_echem, tmp_path / "seq.png")
+    assert path.stat().st_size > 10_000
