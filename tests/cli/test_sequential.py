@@ -1,0 +1,96 @@
+"""`refine sequential`: per-scan results, summary JSON with electrochemistry, CSV, figure, resume, exit codes
+(0 all converged, 3 a scan flagged, 2 bad input with one line naming the file)."""
+
+import csv
+import json
+
+import pytest
+
+from refine.cli.main import main
+from tests.conftest import shared_path
+from tests.operando import series_data as sd
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("seqcli")
+    paths = sd.write_series(folder / "data", nscans=3)
+    echem = folder / "echem.csv"
+    echem.write_text("index,voltage/V,capacity/mAh\n0,3.30,0.0\n1,3.35,0.5\n2,3.40,1.0\n")
+    return paths, echem
+
+
+def _args(paths, out, *extra):
+    cif = shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif")
+    return ["sequential", *map(str, reversed(paths)), "--phase", str(cif), "--wavelength", str(sd.WAVELENGTH),
+            "--background", "chebyshev:4", "--kind", "lebail", "-o", str(out), *extra]
+
+
+def test_run_writes_everything_and_resumes(files, tmp_path, capsys):
+    paths, echem = files
+    out = tmp_path / "out"
+    extra = ["--echem", str(echem), "--csv", str(tmp_path / "t.csv"), "--json", str(tmp_path / "s.json"),
+             "--plot", str(tmp_path / "f.png")]
+    assert main(_args(paths, out, *extra)) == 0, capsys.readouterr().err
+    assert "fitted 3, resumed 0" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "scans").glob("*.json")) == ["0000_scan_0.json", "0001_scan_1.json",
+                                                                      "0002_scan_2.json"]
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["kind"] == "sequential" and doc["converged"]
+    assert [(s["index"], s["voltage"], s["capacity"]) for s in doc["scans"]] == [(0, 3.3, 0.0), (1, 3.35, 0.5),
+                                                                                 (2, 3.4, 1.0)]
+    # The command line starts from the CIF cell and a Gaussian width read off the strongest peak (the synthetic
+    # data have U, V, SH_L that are not refined here). 5 esd is a plumbing check (a wrong wavelength or phase is
+    # off by hundreds of esd); measured: scan 1 a is 3.4 esd low, and a Pawley fit of that same file from the
+    # true profile is 3.5 esd low, so that is this noise draw; the 3-esd recovery is tested in tests/operando.
+    for s in doc["scans"]:
+        ph = s["phases"][0]
+        a, c = sd.truth(s["index"])
+        assert abs(ph["a"] - a) < 5 * ph["esd"]["a"] and abs(ph["c"] - c) < 5 * ph["esd"]["c"]
+    with open(tmp_path / "t.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["file"].rsplit("/", 1)[1] for r in rows] == ["scan_0.xye", "scan_1.xye", "scan_2.xye"]
+    assert {"voltage", "capacity", "Rwp", "zero_esd"} <= set(rows[0])
+    assert (tmp_path / "f.png").stat().st_size > 10_000
+    # Second run: nothing to fit; default summary paths inside OUT_DIR.
+    assert main(_args(paths, out)) == 0
+    assert "fitted 0, resumed 3" in capsys.readouterr().out
+    assert (out / "sequential.json").is_file() and (out / "sequential.csv").is_file()
+
+
+def test_unreadable_scan_is_flagged_with_exit_3(files, tmp_path, capsys):
+    paths, _ = files
+    bad = tmp_path / "scan_1b.xye"
+    bad.write_text("this is not a pattern\n")
+    out = tmp_path / "out"
+    assert main(_args([paths[0], bad], out)) == 3
+    err = capsys.readouterr().err
+    assert "1 scan(s)" in err and "[1]" in err
+    doc = json.loads((out / "sequential.json").read_text())
+    assert [s["status"] for s in doc["scans"]] == ["converged", "failed"] and not doc["converged"]
+
+
+@pytest.mark.parametrize("case", ["missing", "echem"])
+def test_bad_input_exit_2_one_line(files, tmp_path, capsys, case):
+    paths, _ = files
+    out = tmp_path / "out"
+    if case == "missing":
+        argv = _args([paths[0], tmp_path / "nope.xye"], out)
+        expect = "nope.xye: no such file"
+    else:
+        bad = tmp_path / "ec.csv"
+        bad.write_text("time,voltage\n0,3.0\n1,x\n")
+        argv = _args(paths, out, "--echem", str(bad))
+        expect = "ec.csv: line 3: non-numeric"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expect in err[0]
+    assert not (out / "scans").exists()
+
+
+def test_unknown_kind_is_a_usage_error(files, tmp_path, capsys):
+    argv = _args(files[0], tmp_path / "out")
+    argv[argv.index("lebail")] = "magic"
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2 and "invalid choice: 'magic'" in capsys.readouterr().err
