@@ -41,9 +41,11 @@ class Interrupt(KeyboardInterrupt):
     """Stands for a user pressing Ctrl-C (or a killed job) in the middle of a scan."""
 
 
-def counting_kind(log: list, *, interrupt_at: int | None = None, fail_at: int | None = None):
-    """The Le Bail entry, logging (scan index, starting params) of each fit; raises at the given scans."""
-    real = FIT_KINDS.get("lebail")
+def counting_kind(log: list, *, interrupt_at: int | None = None, fail_at: int | None = None,
+                  unconverged_at: int | None = None, name: str = "lebail"):
+    """A registry entry logging (scan index, starting params) of each fit; raises at ``interrupt_at`` /
+    ``fail_at`` and marks the fit of ``unconverged_at`` as not converged."""
+    real = FIT_KINDS.get(name)
 
     def fit(pattern, phases, instrument, **kw):
         index = int(pattern.source.rsplit("_", 1)[1].split(".")[0])
@@ -52,7 +54,8 @@ def counting_kind(log: list, *, interrupt_at: int | None = None, fail_at: int | 
             raise Interrupt
         if index == fail_at:
             raise RuntimeError("simulated failure")
-        return real.fit(pattern, phases, instrument, **kw)
+        result = real.fit(pattern, phases, instrument, **kw)
+        return dataclasses.replace(result, converged=False) if index == unconverged_at else result
 
     return dataclasses.replace(real, fit=fit)
 

@@ -4,12 +4,15 @@ scan 4): every scan's cell within 3 esd of the truth, the table, resume after an
 import csv
 import json
 
+import pytest
+
 from refine.operando.sequential import (
     _load_finished,
     fingerprint,
     run_sequential,
     scan_result_path,
     summary,
+    table,
     write_csv,
     write_summary,
 )
@@ -104,6 +107,35 @@ def test_failed_scan_is_flagged_and_next_starts_from_last_good(series_paths, tmp
     start2 = log[2][1]
     assert start2["nvp_a"].value == scan0["parameters"]["nvp_a"]["value"]
     assert "scan 1" in summary(res)["warnings"][0]
+
+
+def test_unconverged_scan_is_written_flagged_and_not_a_starting_point(series_paths, tmp_path):
+    series = Series.from_paths(series_paths[:3])
+    log: list = []
+    res = run_sequential(series, phases(), instrument(), settings(), tmp_path,
+                         kind=counting_kind(log, unconverged_at=1))
+    assert [r["status"] for r in res.records] == ["converged", "not converged", "converged"]
+    assert scan_result_path(tmp_path, series.scans[1]).is_file()
+    rows = table(res.records)[1]
+    assert [row[table(res.records)[0].index("converged")] for row in rows] == [True, False, True]
+    scan0 = json.loads(scan_result_path(tmp_path, series.scans[0]).read_text())
+    assert log[2][1]["nvp_a"].value == scan0["parameters"]["nvp_a"]["value"]
+
+
+@pytest.mark.parametrize("kind", ["pawley", "rietveld"])
+def test_other_fit_kinds_carry_over(series_paths, tmp_path, kind):
+    """Pawley and Rietveld are registry entries used by the same loop (scans 0-1, main phase only)."""
+    log: list = []
+    res = run_sequential(Series.from_paths(series_paths[:2]), phases()[:1], instrument(), settings(
+        kind=kind, presence=()), tmp_path, kind=counting_kind(log, name=kind))
+    assert res.converged and [r["kind"] for r in res.records] == [kind, kind]
+    assert log[1][1]["nvp_c"].value == res.records[0]["parameters"]["nvp_c"]["value"]
+    for r in res.records:
+        ph = r["phases"][0]
+        a, c = sd.truth(r["index"])
+        assert abs(ph["a"] - a) < 3 * ph["esd"]["a"] and abs(ph["c"] - c) < 3 * ph["esd"]["c"], (kind, r["index"])
+    if kind == "rietveld":
+        assert [r["phases"][0]["weight_fraction"] for r in res.records] == [1.0, 1.0]
 
 
 def test_restart_each_starts_every_scan_from_the_user_values(series_paths, tmp_path):
