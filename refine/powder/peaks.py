@@ -23,12 +23,14 @@ class WindowOptions:
 
     ``cutoff``: the window ends where the profile falls to this fraction of its maximum (GSAS-II's "peak cutoff");
     ``max_fwhm``: never further than this many FWHM from the centre; ``fcj_nodes``: points sampling the
-    asymmetry kernel (fewer are used when the kernel is narrow compared with the peak).
+    asymmetry kernel (fewer are used when the kernel is narrow compared with the peak); ``parallel``: fill large
+    peak matrices with numba's threads (see :func:`refine.powder.kernels.fill_profiles`; same values).
     """
 
     cutoff: float = 1e-3
     max_fwhm: float = 40.0
     fcj_nodes: int = 24
+    parallel: bool = False
 
 
 def half_window(fwhm: np.ndarray, eta: np.ndarray, options: WindowOptions) -> np.ndarray:
@@ -168,7 +170,7 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     structure = layout.structure(row, nrows, x.size)
     owner, centre, cweight = _expand_asymmetry(positions, layout.nodes, sh_l)
     components = (np.ascontiguousarray(owner, dtype=np.int64), centre, cweight)
-    data = fill_profiles(x, components, fwhm, eta, weight, layout, structure)
+    data = fill_profiles(x, components, fwhm, eta, weight, layout, structure, parallel=options.parallel)
     # The pattern arrays are copied (cheap): a caller may modify the matrix in place (e.g. eliminate_zeros).
     mat = sp.csr_matrix((data, structure.indices.copy(), structure.indptr.copy()), shape=structure.shape,
                         copy=False)
