@@ -1,0 +1,19 @@
+"""Operando series: ordered scans with electrochemistry (:mod:`.series`), sequential fits scan by scan
+(:mod:`.sequential`) and parametric "surface" fits of all scans at once (:mod:`.parametric`)."""
+
+from refine.operando.parametric import ConstantVolume, ParametricResult, ParametricSettings, Trend, fit_parametric
+from refine.operando.sequential import (
+    FIT_KINDS,
+    FitKind,
+    Presence,
+    SequentialResult,
+    SequentialSettings,
+    run_sequential,
+    write_csv,
+    write_summary,
+)
+from refine.operando.series import Scan, Series, read_echem
+
+__all__ = ["FIT_KINDS", "ConstantVolume", "FitKind", "ParametricResult", "ParametricSettings", "Presence", "Scan",
+           "SequentialResult", "SequentialSettings", "Series", "Trend", "fit_parametric", "read_echem",
+           "run_sequential", "write_csv", "write_summary"]
