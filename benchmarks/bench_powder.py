@@ -1,6 +1,7 @@
 """Issue 3 benchmark: one powder model evaluation and one full Le Bail fit of NASICON Na3V2(PO4)3 (R-3c).
 
-Run from the repository root: ``python benchmarks/bench_powder.py [--repeat N] [--fits N] [--no-fresh]``.
+Run from the repository root: ``python benchmarks/bench_powder.py [--repeat N] [--fits N] [--no-fresh] [--baseline]
+[--large]``.
 
 Setup (the one of tests/powder/test_lebail.py::test_nasicon_r3c_hexagonal_cell): 10 000 points 3–33° 2θ at
 0.72 Å, TCH/FCJ profile U V W X Y SH/L = 1, −0.3, 0.5, 0.5, 1, 0.002, Poisson noise (seed 11) on a sloped
@@ -13,6 +14,8 @@ Printed: the median wall time of (1) the peak positions/widths from the paramete
 ``peak_matrix(params, layout).T @ I`` both ways, (4) one full ``fit_lebail`` (with its function-evaluation count),
 and, in fresh interpreters, (5) the one-off cost of the first compiled call (numba import plus compilation into an
 empty cache, or plus loading the on-disk cache). Timings are wall-clock medians and noisy on a shared machine.
+``--large`` also times the peak matrix of a large real case, the 11-BM sucrose pattern of ../shared/data (23 000
+points, 972 reflections, FCJ on every peak), with one thread, with ``WindowOptions(parallel=True)`` and with numpy.
 
 The fit time depends strongly on OpenBLAS threading: scipy's least_squares takes an SVD of the (npoints × nvary)
 Jacobian at every iteration, and on a busy two-core machine a multi-threaded SVD of that tall matrix is several
@@ -124,11 +127,39 @@ def first_call_seconds(cache_dir: str | None) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def large(repeat: int) -> None:
+    """Peak-matrix timings on the 11-BM sucrose pattern (P21, 1–24° at 0.413 Å, SH/L refined: FCJ on every peak)."""
+    folder = CIF.parents[1] / "powder_rietveld" / "gsas2_sucrose_LeBail_11BM"
+    if not folder.exists():
+        print("sucrose: ../shared/data absent, skipped")
+        return
+    from refine.io import read_pattern
+    from refine.io.instprm import read_instrument
+
+    pattern = read_pattern(folder / "11bmb_8716.fxye")
+    phase = structure_from_cell("P21", "10.8 8.66 7.72 90 103.0 90", name="sucrose")
+    options = PowderOptions(fit_range=(1.0, 24.0), background=Background("chebyshev", nterms=14))
+    model = PowderModel(pattern, [phase], read_instrument(folder / "11bmb_8716.prm"), options=options)
+    params = model.parameters()
+    params["SH_L"].set(vary=True)
+    layout = model.layout(params)
+    pos, fwhm, eta, rows = model._peaks(params)
+    kw = {"sh_l": params["SH_L"].value, "rows": rows, "layout": layout}
+    work = int(np.sum((layout.i1 - layout.i0) * np.maximum(layout.nodes, 1)))
+    print(f"sucrose 11-BM: {model.x_fit.size} points, {rows.nrows} reflections, {work} point evaluations per matrix")
+    for name, fn in (("one thread", lambda: profile_matrix(model.x_fit, pos, fwhm, eta, **kw)),
+                     ("parallel=True", lambda: profile_matrix(model.x_fit, pos, fwhm, eta, **kw,
+                                                             options=WindowOptions(parallel=True))),
+                     ("numpy reference", lambda: profile_matrix_reference(model.x_fit, pos, fwhm, eta, **kw))):
+        print(f"  peak matrix, {name:<44s} {median_time(fn, max(repeat // 10, 5)) * 1e3:8.3f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=300, help="evaluations timed (median)")
     parser.add_argument("--fits", type=int, default=3, help="Le Bail fits timed (median)")
     parser.add_argument("--no-fresh", action="store_true", help="skip the fresh-interpreter first-call timings")
+    parser.add_argument("--large", action="store_true", help="also time the 11-BM sucrose peak matrix")
     parser.add_argument("--baseline", action="store_true",
                         help="also time the fit as before issue 3's work: numpy peak matrix, no Le Bail cycle bound")
     args = parser.parse_args()
@@ -198,6 +229,8 @@ def main() -> None:
     print(f"  a = {p['a']:.5f}({p['esd']['a']:.1e}) vs {a:.5f}, c = {p['c']:.5f}({p['esd']['c']:.1e}) vs {c:.5f}, "
           f"Rwp {result.statistics.Rwp:.4f}, GOF {result.statistics.GOF:.3f}")
 
+    if args.large:
+        large(args.repeat)
     if not args.no_fresh:
         with tempfile.TemporaryDirectory() as empty:
             compile_s = first_call_seconds(empty)

@@ -124,34 +124,56 @@ def _compiled(parallel: bool) -> Callable:
     return fill_rows_serial
 
 
-def fill_profiles(x: np.ndarray, components: tuple[np.ndarray, np.ndarray, np.ndarray], fwhm: np.ndarray,
-                  eta: np.ndarray, weight: np.ndarray, layout: PeakLayout, structure: CsrStructure, *,
+@dataclass(frozen=True, eq=False)
+class ComponentPlan:
+    """How the peaks of a layout split into pseudo-Voigt components (fixed by the FCJ node counts).
+
+    ``single``: peaks with one component; ``groups``: (node count, peaks) for the others, in the order of
+    ``peaks._expand_asymmetry``; component ``cstart[k]`` .. ``cstart[k] + ncomp[k]`` belong to peak k; ``work``:
+    point evaluations per matrix.
+    """
+
+    single: np.ndarray
+    groups: tuple[tuple[int, np.ndarray], ...]
+    cstart: np.ndarray
+    ncomp: np.ndarray
+    work: int
+
+
+def component_plan(nodes: np.ndarray, i0: np.ndarray, i1: np.ndarray) -> ComponentPlan:
+    """The :class:`ComponentPlan` of peaks with ``nodes`` FCJ nodes and windows ``i0:i1``."""
+    nodes = np.asarray(nodes, dtype=np.int64)
+    single = np.flatnonzero(nodes <= 1)
+    groups = tuple((int(n), np.flatnonzero(nodes == n)) for n in np.unique(nodes[nodes > 1]))
+    owner = np.concatenate([single] + [np.repeat(idx, n) for n, idx in groups]).astype(np.int64)
+    ncomp = np.bincount(owner, minlength=nodes.size).astype(np.int64)
+    cstart = np.zeros(nodes.size, dtype=np.int64)
+    first = np.ones(owner.size, dtype=bool)
+    first[1:] = owner[1:] != owner[:-1]
+    cstart[owner[first]] = np.flatnonzero(first)
+    work = int(np.dot(ncomp, np.maximum(np.asarray(i1) - np.asarray(i0), 0)))
+    return ComponentPlan(single=single, groups=groups, cstart=cstart, ncomp=ncomp, work=work)
+
+
+def fill_profiles(x: np.ndarray, components: tuple[np.ndarray, np.ndarray], fwhm: np.ndarray, eta: np.ndarray,
+                  weight: np.ndarray, layout: PeakLayout, structure: CsrStructure, *,
                   parallel: bool = False) -> np.ndarray:
     """The ``data`` array (length ``structure.nnz``) of the peak matrix.
 
-    ``components`` = (owner peak, centre, FCJ weight) of every pseudo-Voigt after the asymmetry convolution, as
-    ``peaks._expand_asymmetry`` gives them (each peak's components consecutive). The FCJ nodes are computed by
-    numpy, so that centres and weights are bitwise those of the reference. Component c adds ``cweight[c]`` ×
-    ``weight[owner]`` × the unit-area pseudo-Voigt of its owner's FWHM and η, centred on ``centre[c]``, over its
-    owner's window of ``layout``. Each row's peaks are added in order, so the result does not depend on the
-    number of threads; with ``parallel`` numba's thread pool (``NUMBA_NUM_THREADS``) fills blocks of rows when there
-    are at least :data:`PARALLEL_WORK` point evaluations. That is about 1.5× faster on two idle cores, but up to 2×
-    slower when another process keeps a core busy (the parallel region waits for its slowest thread), so it is off
-    by default.
+    ``components`` = (centre, FCJ weight) of every pseudo-Voigt after the asymmetry convolution, in the order of
+    ``layout.plan`` (:class:`ComponentPlan`); they are computed by numpy, so that centres and weights are bitwise
+    those of the reference. Component c of peak k adds ``cweight[c]`` × ``weight[k]`` × the unit-area
+    pseudo-Voigt of the peak's FWHM and η, centred on ``centre[c]``, over the peak's window of ``layout``. Each
+    row's peaks are added in order, so the result does not depend on the number of threads; with ``parallel``
+    numba's thread pool (``NUMBA_NUM_THREADS``) fills blocks of rows when there are at least
+    :data:`PARALLEL_WORK` point evaluations. That is about 1.5× faster on two idle cores, but up to 2× slower when
+    another process keeps a core busy (the parallel region waits for its slowest thread), so it is off by default.
     """
     data = np.zeros(structure.nnz)
-    nodes, i0, i1 = layout.kernel_arrays
-    owner, centre, cweight = components
-    npk = i0.size
-    ncomp = np.bincount(owner, minlength=npk)
-    first = np.ones(owner.size, dtype=bool)
-    first[1:] = owner[1:] != owner[:-1]
-    if int(first.sum()) != int(np.count_nonzero(ncomp)):
-        raise ValueError("the components of each peak must be consecutive")
-    cstart = np.zeros(npk, dtype=np.int64)
-    cstart[owner[first]] = np.flatnonzero(first)
-    work = int(np.dot(ncomp, np.maximum(i1 - i0, 0)))
-    kernel = _compiled(parallel and work >= PARALLEL_WORK)
-    kernel(x, structure.row_ptr, structure.peaks, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1,
-           structure.start, data)
+    _, i0, i1 = layout.kernel_arrays
+    plan = layout.plan
+    centre, cweight = components
+    kernel = _compiled(parallel and plan.work >= PARALLEL_WORK)
+    kernel(x, structure.row_ptr, structure.peaks, plan.cstart, plan.ncomp, centre, cweight, fwhm, eta, weight, i0,
+           i1, structure.start, data)
     return data

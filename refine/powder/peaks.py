@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from refine.powder.kernels import CsrStructure, csr_structure, fill_profiles
+from refine.powder.kernels import ComponentPlan, CsrStructure, component_plan, csr_structure, fill_profiles
 from refine.powder.peakshape import fcj_kernels, fcj_span, pseudo_voigt
 
 
@@ -61,6 +61,11 @@ class PeakLayout:
     def kernel_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(nodes, i0, i1) as contiguous int64 arrays for the compiled kernel (made once)."""
         return tuple(np.ascontiguousarray(a, dtype=np.int64) for a in (self.nodes, self.i0, self.i1))
+
+    @functools.cached_property
+    def plan(self) -> ComponentPlan:
+        """How the peaks split into FCJ components (fixed by the node counts; made once)."""
+        return component_plan(*self.kernel_arrays)
 
     @functools.cached_property
     def _structures(self) -> dict:
@@ -125,6 +130,17 @@ def _expand_asymmetry(pos: np.ndarray, nodes: np.ndarray, sh_l: float) -> tuple[
     return np.concatenate(owners), np.concatenate(centres), np.concatenate(weights)
 
 
+def _expand_planned(pos: np.ndarray, plan: ComponentPlan, sh_l: float) -> tuple[np.ndarray, np.ndarray]:
+    """Centres and weights of :func:`_expand_asymmetry` (the same operations, so the same bits) from a layout's
+    cached grouping of peaks by node count."""
+    centres, weights = [pos[plan.single]], [np.ones(plan.single.size)]
+    for count, idx in plan.groups:
+        off, w = fcj_kernels(pos[idx], sh_l, count)
+        centres.append((pos[idx, None] + off).ravel())
+        weights.append(w.ravel())
+    return np.concatenate(centres), np.concatenate(weights)
+
+
 @dataclass(frozen=True)
 class RowMap:
     """Where each peak goes: peak i adds ``weight[i]`` × its profile to row ``row[i]`` of an ``nrows`` matrix
@@ -168,8 +184,7 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     else:
         row, weight = rows.row, np.ascontiguousarray(rows.weight, dtype=float)
     structure = layout.structure(row, nrows, x.size)
-    owner, centre, cweight = _expand_asymmetry(positions, layout.nodes, sh_l)
-    components = (np.ascontiguousarray(owner, dtype=np.int64), centre, cweight)
+    components = _expand_planned(positions, layout.plan, sh_l)
     data = fill_profiles(x, components, fwhm, eta, weight, layout, structure, parallel=options.parallel)
     # The pattern arrays are copied (cheap): a caller may modify the matrix in place (e.g. eliminate_zeros).
     mat = sp.csr_matrix((data, structure.indices.copy(), structure.indptr.copy()), shape=structure.shape,
