@@ -189,7 +189,7 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     # The pattern arrays are copied (cheap): a caller may modify the matrix in place (e.g. eliminate_zeros).
     mat = sp.csr_matrix((data, structure.indices.copy(), structure.indptr.copy()), shape=structure.shape,
                         copy=False)
-    mat.has_sorted_indices = True
+    mat.has_canonical_format = True  # sorted, no duplicates: by construction of the pattern
     return mat
 
 
