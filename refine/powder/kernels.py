@@ -73,6 +73,10 @@ _SQ2LN2 = float(np.sqrt(2.0 * _LN2))
 _SQ2PI = float(np.sqrt(2.0 * np.pi))
 _INV_PI = 1.0 / np.pi
 
+#: Relative size below which the Gaussian term of a pseudo-Voigt is not evaluated: in the Lorentzian tails of
+#: a peak exp() is most of the cost, and a term this small (half an ulp) cannot change the sum by more than rounding.
+NEGLIGIBLE = 2.0**-53
+
 #: Point evaluations (components × window points) from which ``parallel=True`` fills the matrix with threads.
 PARALLEL_WORK = 200_000
 
@@ -84,6 +88,25 @@ def _compiled(parallel: bool) -> Callable:
     import numba
 
     @numba.njit(cache=True, fastmath=False, nogil=True)
+    def gauss_cut(lor, gau, k, hw2):  # pragma: no cover - compiled
+        """d² beyond which gau·exp(−k d²) < NEGLIGIBLE × lor/(d² + hw²) (both ≥ 0): the Gaussian term is skipped
+        there."""
+        if gau <= 0.0:
+            return -1.0  # no Gaussian term at all
+        if lor <= 0.0:
+            return np.inf  # no Lorentzian term: the Gaussian is everything
+        # f(u) = ln(gau) − k(u − hw²) + ln(u) − ln(ε·lor), u = d² + hw², is concave with its maximum at u = 1/k;
+        # every Newton iterate after the first lies at or beyond its root, so any of them is a safe cut.
+        c = np.log(gau) + k * hw2 - np.log(NEGLIGIBLE * lor)
+        u = 1.0 / k
+        if c - k * u + np.log(u) <= 0.0:
+            return -1.0  # the Gaussian term is negligible everywhere
+        u = 2.0 / k
+        for _ in range(8):
+            u = u - (c - k * u + np.log(u)) / (1.0 / u - k)
+        return u - hw2
+
+    @numba.njit(cache=True, fastmath=False, nogil=True)
     def add_peak(k, x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data):  # pragma: no cover
         a, b = i0[k], i1[k]
         hw = fwhm[k] / 2.0
@@ -92,16 +115,28 @@ def _compiled(parallel: bool) -> Callable:
         hw2 = hw * hw
         half_inv_s2 = 0.5 / (s * s)
         base = start[k] - a
+        # The cut depends on the ratio of the two terms only, the same for every component of the peak.
+        cut = gauss_cut(e * _INV_PI * hw, (1.0 - e) / (s * _SQ2PI), half_inv_s2, hw2)
         for c in range(cstart[k], cstart[k] + ncomp[k]):
             wc = cweight[c] * weight[k]
             # pseudo_voigt's η·(hw/π)/(dx² + hw²) + (1 − η)·exp(−dx²/2s²)/(s√(2π)), its constants folded.
             lor = wc * e * _INV_PI * hw
             gau = wc * (1.0 - e) / (s * _SQ2PI)
             cen = centre[c]
-            for j in range(a, b):
+            if lor != 0.0:
+                for j in range(a, b):  # branch-free: the compiler vectorises it
+                    dx = x[j] - cen
+                    data[base + j] += lor / (dx * dx + hw2)
+            if cut < 0.0:
+                continue
+            ga, gb = a, b
+            if cut < np.inf:  # the Gaussian term only where it is not negligible: one run of points
+                r = np.sqrt(cut)
+                ga = a + np.searchsorted(x[a:b], cen - r)
+                gb = a + np.searchsorted(x[a:b], cen + r, side="right")
+            for j in range(ga, gb):
                 dx = x[j] - cen
-                d2 = dx * dx
-                data[base + j] += lor / (d2 + hw2) + gau * np.exp(-(d2 * half_inv_s2))
+                data[base + j] += gau * np.exp(-(dx * dx * half_inv_s2))
 
     if parallel:
         @numba.njit(cache=True, fastmath=False, nogil=True, parallel=True)
