@@ -84,17 +84,17 @@ PARALLEL_WORK = 200_000
 @functools.cache
 def _compiled(parallel: bool) -> Callable:
     """The compiled kernel, one thread or one row block per thread (numba is imported, and compiles or loads its
-    disk cache, on the first call of each)."""
+    disk cache, on the first call of each). numpy's error model: a zero width gives inf/NaN as in numpy."""
     import numba
 
-    @numba.njit(cache=True, fastmath=False, nogil=True)
+    @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
     def gauss_cut(lor, gau, k, hw2):  # pragma: no cover - compiled
-        """d² beyond which gau·exp(−k d²) < NEGLIGIBLE × lor/(d² + hw²) (both ≥ 0): the Gaussian term is skipped
-        there."""
-        if gau <= 0.0:
+        """d² beyond which gau·exp(−k d²) < NEGLIGIBLE × lor/(d² + hw²) (both > 0): the Gaussian term is skipped
+        there (−1: everywhere; inf: nowhere)."""
+        if gau == 0.0:
             return -1.0  # no Gaussian term at all
-        if lor <= 0.0:
-            return np.inf  # no Lorentzian term: the Gaussian is everything
+        if not (lor > 0.0 and gau > 0.0):
+            return np.inf  # no Lorentzian term, or η outside [0, 1]: the Gaussian term everywhere
         # f(u) = ln(gau) − k(u − hw²) + ln(u) − ln(ε·lor), u = d² + hw², is concave with its maximum at u = 1/k;
         # every Newton iterate after the first lies at or beyond its root, so any of them is a safe cut.
         c = np.log(gau) + k * hw2 - np.log(NEGLIGIBLE * lor)
@@ -106,7 +106,7 @@ def _compiled(parallel: bool) -> Callable:
             u = u - (c - k * u + np.log(u)) / (1.0 / u - k)
         return u - hw2
 
-    @numba.njit(cache=True, fastmath=False, nogil=True)
+    @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
     def add_peak(k, x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data):  # pragma: no cover
         a, b = i0[k], i1[k]
         hw = fwhm[k] / 2.0
@@ -124,7 +124,7 @@ def _compiled(parallel: bool) -> Callable:
             gau = wc * (1.0 - e) / (s * _SQ2PI)
             cen = centre[c]
             if lor != 0.0:
-                for j in range(a, b):  # branch-free: the compiler vectorises it
+                for j in range(a, b):
                     dx = x[j] - cen
                     data[base + j] += lor / (dx * dx + hw2)
             if cut < 0.0:
@@ -139,7 +139,7 @@ def _compiled(parallel: bool) -> Callable:
                 data[base + j] += gau * np.exp(-(dx * dx * half_inv_s2))
 
     if parallel:
-        @numba.njit(cache=True, fastmath=False, nogil=True, parallel=True)
+        @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", parallel=True)
         def fill_rows(x, row_ptr, peaks, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start,
                       data):  # pragma: no cover - compiled
             # Rows own disjoint parts of data: one thread per row block, no write races.
@@ -149,7 +149,7 @@ def _compiled(parallel: bool) -> Callable:
 
         return fill_rows
 
-    @numba.njit(cache=True, fastmath=False, nogil=True)
+    @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
     def fill_rows_serial(x, row_ptr, peaks, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start,
                          data):  # pragma: no cover - compiled
         for r in range(row_ptr.shape[0] - 1):
