@@ -8,13 +8,14 @@ consecutive in the row's part of ``data``: a peak only needs the ``data`` index 
 :func:`fill_profiles` then writes every value in one compiled pass: for each FCJ node of each peak (centres and
 weights from :func:`refine.powder.peakshape.fcj_kernels`, evaluated by numpy: the FCJ span is a small difference of
 two angles, so a one-ulp difference between numpy's and libm's cos/arccos would show at 1e-11) the TCH pseudo-Voigt
-over the peak's window (:func:`refine.powder.peakshape.pseudo_voigt`, same operations), added in place. No COO→CSR
-conversion, sort or duplicate summation is needed. numba compiles the kernel once and caches it on disk.
+over the peak's window (:func:`refine.powder.peakshape.pseudo_voigt`, same operations), added in place; exp() is
+skipped where the Gaussian term is below 2⁻⁵³ of the Lorentzian one (it cannot change the sum beyond rounding).
+No COO→CSR conversion, sort or duplicate summation is needed. The numba code is in
+:mod:`refine.powder._peak_jit`, compiled once and cached on disk.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -67,96 +68,16 @@ def csr_structure(i0: np.ndarray, i1: np.ndarray, row: np.ndarray, nrows: int, n
                         peaks=peaks)
 
 
-# The pseudo-Voigt constants exactly as refine.powder.peakshape.pseudo_voigt computes them (numpy, not libm).
-_LN2 = np.log(2.0)
-_SQ2LN2 = float(np.sqrt(2.0 * _LN2))
-_SQ2PI = float(np.sqrt(2.0 * np.pi))
-_INV_PI = 1.0 / np.pi
-
-#: Relative size below which the Gaussian term of a pseudo-Voigt is not evaluated: in the Lorentzian tails of
-#: a peak exp() is most of the cost, and a term this small (half an ulp) cannot change the sum by more than rounding.
-NEGLIGIBLE = 2.0**-53
-
 #: Point evaluations (components × window points) from which ``parallel=True`` fills the matrix with threads.
 PARALLEL_WORK = 200_000
 
 
-@functools.cache
 def _compiled(parallel: bool) -> Callable:
-    """The compiled kernel, one thread or one row block per thread (numba is imported, and compiles or loads its
-    disk cache, on the first call of each). numpy's error model: a zero width gives inf/NaN as in numpy."""
-    import numba
+    """The compiled fill, one thread or row blocks on numba's threads. numba is imported (and compiles or loads its
+    disk cache) on the first call only: importing :mod:`refine.powder` stays cheap."""
+    from refine.powder import _peak_jit
 
-    @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
-    def gauss_cut(lor, gau, k, hw2):  # pragma: no cover - compiled
-        """d² beyond which gau·exp(−k d²) < NEGLIGIBLE × lor/(d² + hw²) (both > 0): the Gaussian term is skipped
-        there (−1: everywhere; inf: nowhere)."""
-        if gau == 0.0:
-            return -1.0  # no Gaussian term at all
-        if not (lor > 0.0 and gau > 0.0):
-            return np.inf  # no Lorentzian term, or η outside [0, 1]: the Gaussian term everywhere
-        # f(u) = ln(gau) − k(u − hw²) + ln(u) − ln(ε·lor), u = d² + hw², is concave with its maximum at u = 1/k;
-        # every Newton iterate after the first lies at or beyond its root, so any of them is a safe cut.
-        c = np.log(gau) + k * hw2 - np.log(NEGLIGIBLE * lor)
-        u = 1.0 / k
-        if c - k * u + np.log(u) <= 0.0:
-            return -1.0  # the Gaussian term is negligible everywhere
-        u = 2.0 / k
-        for _ in range(8):
-            u = u - (c - k * u + np.log(u)) / (1.0 / u - k)
-        return u - hw2
-
-    @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
-    def add_peak(k, x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data):  # pragma: no cover
-        a, b = i0[k], i1[k]
-        hw = fwhm[k] / 2.0
-        e = eta[k]
-        s = hw / _SQ2LN2
-        hw2 = hw * hw
-        half_inv_s2 = 0.5 / (s * s)
-        base = start[k] - a
-        # The cut depends on the ratio of the two terms only, the same for every component of the peak.
-        cut = gauss_cut(e * _INV_PI * hw, (1.0 - e) / (s * _SQ2PI), half_inv_s2, hw2)
-        for c in range(cstart[k], cstart[k] + ncomp[k]):
-            wc = cweight[c] * weight[k]
-            # pseudo_voigt's η·(hw/π)/(dx² + hw²) + (1 − η)·exp(−dx²/2s²)/(s√(2π)), its constants folded.
-            lor = wc * e * _INV_PI * hw
-            gau = wc * (1.0 - e) / (s * _SQ2PI)
-            cen = centre[c]
-            if lor != 0.0:
-                for j in range(a, b):
-                    dx = x[j] - cen
-                    data[base + j] += lor / (dx * dx + hw2)
-            if cut < 0.0:
-                continue
-            ga, gb = a, b
-            if cut < np.inf:  # the Gaussian term only where it is not negligible: one run of points
-                r = np.sqrt(cut)
-                ga = a + np.searchsorted(x[a:b], cen - r)
-                gb = a + np.searchsorted(x[a:b], cen + r, side="right")
-            for j in range(ga, gb):
-                dx = x[j] - cen
-                data[base + j] += gau * np.exp(-(dx * dx * half_inv_s2))
-
-    if parallel:
-        @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", parallel=True)
-        def fill_rows(x, row_ptr, peaks, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start,
-                      data):  # pragma: no cover - compiled
-            # Rows own disjoint parts of data: one thread per row block, no write races.
-            for r in numba.prange(row_ptr.shape[0] - 1):
-                for q in range(row_ptr[r], row_ptr[r + 1]):
-                    add_peak(peaks[q], x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data)
-
-        return fill_rows
-
-    @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
-    def fill_rows_serial(x, row_ptr, peaks, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start,
-                         data):  # pragma: no cover - compiled
-        for r in range(row_ptr.shape[0] - 1):
-            for q in range(row_ptr[r], row_ptr[r + 1]):
-                add_peak(peaks[q], x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data)
-
-    return fill_rows_serial
+    return _peak_jit.fill_rows_parallel if parallel else _peak_jit.fill_rows
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,91 @@
+"""numba kernels of :mod:`refine.powder.kernels` (imported lazily: importing numba takes a few 0.1 s).
+
+Top-level functions so that numba's disk cache (``cache=True``) finds them again in a new process (closures over
+other compiled functions are recompiled every time). numpy's error model: a zero width gives inf/NaN as numpy does.
+"""
+
+import numba
+import numpy as np
+
+# The pseudo-Voigt constants exactly as refine.powder.peakshape.pseudo_voigt computes them (numpy, not libm).
+_LN2 = np.log(2.0)
+_SQ2LN2 = float(np.sqrt(2.0 * _LN2))
+_SQ2PI = float(np.sqrt(2.0 * np.pi))
+_INV_PI = 1.0 / np.pi
+
+#: Relative size below which the Gaussian term of a pseudo-Voigt is not evaluated: in the Lorentzian tails of
+#: a peak exp() is most of the cost, and a term this small (half an ulp) cannot change the sum by more than rounding.
+NEGLIGIBLE = 2.0**-53
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def gauss_cut(lor, gau, k, hw2):  # pragma: no cover - compiled
+    """d² beyond which gau·exp(−k d²) < NEGLIGIBLE × lor/(d² + hw²) (both > 0): the Gaussian term is skipped
+    there (−1: everywhere; inf: nowhere)."""
+    if gau == 0.0:
+        return -1.0  # no Gaussian term at all
+    if not (lor > 0.0 and gau > 0.0):
+        return np.inf  # no Lorentzian term, or η outside [0, 1]: the Gaussian term everywhere
+    # f(u) = ln(gau) − k(u − hw²) + ln(u) − ln(ε·lor), u = d² + hw², is concave with its maximum at u = 1/k;
+    # every Newton iterate after the first lies at or beyond its root, so any of them is a safe cut.
+    c = np.log(gau) + k * hw2 - np.log(NEGLIGIBLE * lor)
+    u = 1.0 / k
+    if c - k * u + np.log(u) <= 0.0:
+        return -1.0  # the Gaussian term is negligible everywhere
+    u = 2.0 / k
+    for _ in range(8):
+        u = u - (c - k * u + np.log(u)) / (1.0 / u - k)
+    return u - hw2
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def add_peak(k, x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data):  # pragma: no cover
+    """Add peak k (all its FCJ components) to its window of ``data``."""
+    a, b = i0[k], i1[k]
+    hw = fwhm[k] / 2.0
+    e = eta[k]
+    s = hw / _SQ2LN2
+    hw2 = hw * hw
+    half_inv_s2 = 0.5 / (s * s)
+    base = start[k] - a
+    # The cut depends on the ratio of the two terms only, the same for every component of the peak.
+    cut = gauss_cut(e * _INV_PI * hw, (1.0 - e) / (s * _SQ2PI), half_inv_s2, hw2)
+    for c in range(cstart[k], cstart[k] + ncomp[k]):
+        wc = cweight[c] * weight[k]
+        # pseudo_voigt's η·(hw/π)/(dx² + hw²) + (1 − η)·exp(−dx²/2s²)/(s√(2π)), its constants folded.
+        lor = wc * e * _INV_PI * hw
+        gau = wc * (1.0 - e) / (s * _SQ2PI)
+        cen = centre[c]
+        if lor != 0.0:
+            for j in range(a, b):
+                dx = x[j] - cen
+                data[base + j] += lor / (dx * dx + hw2)
+        if cut < 0.0:
+            continue
+        ga, gb = a, b
+        if cut < np.inf:  # the Gaussian term only where it is not negligible: one run of points
+            r = np.sqrt(cut)
+            ga = a + np.searchsorted(x[a:b], cen - r)
+            gb = a + np.searchsorted(x[a:b], cen + r, side="right")
+        for j in range(ga, gb):
+            dx = x[j] - cen
+            data[base + j] += gau * np.exp(-(dx * dx * half_inv_s2))
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def fill_rows(x, row_ptr, peaks, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start,
+              data):  # pragma: no cover - compiled
+    """Every row's peaks, row after row (one thread)."""
+    for r in range(row_ptr.shape[0] - 1):
+        for q in range(row_ptr[r], row_ptr[r + 1]):
+            add_peak(peaks[q], x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data)
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy", parallel=True)
+def fill_rows_parallel(x, row_ptr, peaks, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start,
+                       data):  # pragma: no cover - compiled
+    """As :func:`fill_rows`, blocks of rows on numba's threads: rows own disjoint parts of ``data`` (no races), and
+    each row's peaks are still added in order (the same bits as one thread)."""
+    for r in numba.prange(row_ptr.shape[0] - 1):
+        for q in range(row_ptr[r], row_ptr[r + 1]):
+            add_peak(peaks[q], x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data)
