@@ -29,10 +29,9 @@ from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
 from refine.operando.sequential import Presence, phases_for
-from refine.powder.lebail import _with_vary
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.pawley import _PawleySolver
-from refine.powder.wholepattern import set_vary
+from refine.powder.wholepattern import set_vary, with_vary
 
 
 @dataclass(frozen=True)
@@ -230,7 +229,7 @@ def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructur
     for _ in range(max(settings.passes, 1)):  # each pass re-centres the frozen peak windows
         for solver in builder.solvers:
             solver.freeze(current)
-        result = run_fit(objective, _with_vary(current, varied), kind="parametric", options=settings.fit)
+        result = run_fit(objective, with_vary(current, varied), kind="parametric", options=settings.fit)
         current = result.params
     assert result is not None
     scans, coefficients = _summaries(builder, result)

@@ -17,13 +17,12 @@ import lmfit
 import numpy as np
 import scipy.sparse as sp
 
-from refine.crystal.lattice import PARAMETER_NAMES
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
-from refine.powder.wholepattern import finish, set_vary
+from refine.powder.wholepattern import finish, is_positional, set_vary, with_vary
 
 
 @dataclass(frozen=True)
@@ -164,14 +163,14 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     objective = Objective.single(dataset)
     # Stage 1 refines only positions (cell, zero, displacement) with the starting profile: a profile refined
     # while peaks still sit in the wrong place runs away. Stage 2 refines everything asked for.
-    positional = {n for n in start if start[n].vary and _is_positional(n, model)}
+    positional = {n for n in start if start[n].vary and is_positional(n, model)}
     stages = [positional, {n for n in start if start[n].vary}] if positional else [{n for n in start if start[n].vary}]
     current = start
     result = None
     history: list[float] = []
     warnings: list[str] = []
     for stage in stages:
-        current = _with_vary(current, stage)
+        current = with_vary(current, stage)
         previous = np.inf
         for _cycle in range(lebail.cycles):
             # While positions are still being found (and at the first cycle of each stage) the partition starts
@@ -220,21 +219,6 @@ def _cycle_options(lebail: LeBailOptions, params: lmfit.Parameters) -> tuple[Fit
     if lebail.fit.max_nfev is not None and lebail.fit.max_nfev <= bound:
         return lebail.fit, False
     return dataclasses.replace(lebail.fit, max_nfev=bound), True
-
-
-def _is_positional(name: str, model: PowderModel) -> bool:
-    p = model.prefix
-    if name in (f"{p}zero", f"{p}shift", f"{p}transparency", f"{p}displace_x", f"{p}displace_y"):
-        return True
-    return any(name.startswith(f"{b.prefix}_") and name[len(b.prefix) + 1:] in PARAMETER_NAMES for b in model.phases)
-
-
-def _with_vary(params: lmfit.Parameters, names: set[str]) -> lmfit.Parameters:
-    out = params.copy()
-    for name, par in out.items():
-        if not par.expr:
-            par.set(vary=name in names)
-    return out
 
 
 def _not_converged(result: FitResult) -> FitResult:

@@ -20,9 +20,9 @@ from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
-from refine.powder.lebail import _is_positional, _with_vary, fit_lebail
+from refine.powder.lebail import fit_lebail
 from refine.powder.model import PowderModel, PowderOptions
-from refine.powder.wholepattern import finish, linear_esds, set_vary, weighted_lstsq
+from refine.powder.wholepattern import finish, is_positional, linear_esds, set_vary, weighted_lstsq, with_vary
 
 #: Relative d difference below which two reflections of one phase share a Pawley intensity.
 OVERLAP_RTOL = 1e-7
@@ -97,16 +97,16 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     dataset = Dataset("pattern", pattern, lambda p: model.full(solver.calculate(p)), mask=model.mask, kind="powder")
     objective = Objective.single(dataset)
     varied = {n for n in start if start[n].vary}
-    positional = {n for n in varied if _is_positional(n, model)}
+    positional = {n for n in varied if is_positional(n, model)}
     current = start
     if positional:
         pre = fit_lebail(pattern, phases, instrument, refine=sorted(positional), options=options,
-                         params=_with_vary(start, set()))
+                         params=with_vary(start, set()))
         current = pre.params
     # Two passes: the second re-centres the frozen peak windows on the refined positions and widths.
     for _ in range(2):
         solver.freeze(current)
-        result = run_fit(objective, _with_vary(current, varied), kind="pawley", options=fit)
+        result = run_fit(objective, with_vary(current, varied), kind="pawley", options=fit)
         current = result.params
     coef, a, normal = solver.solve(current)
     esd = linear_esds(normal, result.statistics.chi2_red)

@@ -32,10 +32,9 @@ from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, Restraint, run_fit
 from refine.instrument import Instrument
 from refine.powder.corrections import lorentz_polarization, march_dollase, sample_absorption
-from refine.powder.lebail import _is_positional, _with_vary
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.quantitative import weight_fractions, zmv
-from refine.powder.wholepattern import REFINE_GROUPS, finish, set_vary
+from refine.powder.wholepattern import REFINE_GROUPS, finish, is_positional, set_vary, with_vary
 
 #: Groups of atomic / Rietveld parameters a user may ask to refine, besides :data:`REFINE_GROUPS`.
 RIETVELD_GROUPS = ("scale", "background", "positions", "adp", "uiso", "occupancy", "po", "absorption")
@@ -200,7 +199,7 @@ def _stage_of(name: str, engine: RietveldEngine) -> int:
     """0 scale, 1 cell/zero/displacement, 2 profile and corrections, 3 atomic positions, 4 ADPs/occupancies."""
     if name.endswith("_scale"):
         return 0
-    if _is_positional(name, engine.model):
+    if is_positional(name, engine.model):
         return 1
     for atoms in engine.atoms:
         if name in atoms.free_names("positions"):
@@ -281,7 +280,7 @@ def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrumen
     for stage in stages or [set()]:
         for _ in range(max(rietveld.passes, 1)):
             engine.freeze(current)
-            result = run_fit(objective, _with_vary(current, stage), kind="rietveld", options=rietveld.fit)
+            result = run_fit(objective, with_vary(current, stage), kind="rietveld", options=rietveld.fit)
             current = result.params
     assert result is not None
     return _assemble(result, engine)

@@ -135,3 +135,20 @@ def instrument_from(params: lmfit.Parameters, model: PowderModel):
     if model.instrument.wavelength2 is not None:
         changes["ka2_ratio"] = v[f"{p}ka2_ratio"]
     return model.instrument.replace(**changes)
+
+
+def is_positional(name: str, model: PowderModel) -> bool:
+    """True for parameters that move peaks: zero, sample displacement/transparency, cell parameters."""
+    p = model.prefix
+    if name in (f"{p}zero", f"{p}shift", f"{p}transparency", f"{p}displace_x", f"{p}displace_y"):
+        return True
+    return any(name.startswith(f"{b.prefix}_") and name[len(b.prefix) + 1:] in PARAMETER_NAMES for b in model.phases)
+
+
+def with_vary(params: lmfit.Parameters, names: set[str]) -> lmfit.Parameters:
+    """A copy in which exactly ``names`` vary (expression parameters untouched): one refinement stage."""
+    out = params.copy()
+    for name, par in out.items():
+        if not par.expr:
+            par.set(vary=name in names)
+    return out
