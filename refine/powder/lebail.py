@@ -1,10 +1,12 @@
 """Le Bail fit (Le Bail, Duroy & Fourquet, Mater. Res. Bull. 23 (1988) 447).
 
 Cycle: (1) with the current cell and profile, partition the observed intensity among the reflections,
-I_k ← I_k Σ_i P_k(x_i) Δ2θ_i (y_i − b_i)/y_calc,i / Σ_i P_k(x_i) Δ2θ_i (the observed/calculated ratio
-averaged over the peak), a few times (background b solved by linear least squares
-in between); (2) refine cell, zero, profile with lmfit with those intensities held, the background solved inside
-the objective as a linear unknown. Repeat until Rwp changes by less than ``tol`` (relative).
+I_k ← I_k Σ_i P_k(x_i) Δ2θ_i (y_i − b_i)/y_calc,i / Σ_i P_k(x_i) Δ2θ_i, the sums running over the core of each
+peak (profile ≥ ``CORE_FRACTION`` of its maximum), a few times (background b solved by linear least squares in
+between); (2) refine cell, zero, profile with lmfit with those intensities held, the background solved inside the
+objective as a linear unknown. Repeat until Rwp changes by less than ``tol`` (relative). Refinement is staged as a
+user would: positions (cell, zero, displacement) first with the starting profile, then everything asked for; while
+positions are found each partition starts afresh, in the last stage intensities carry over between cycles.
 """
 
 from __future__ import annotations
