@@ -34,30 +34,42 @@ def _background(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    """Arguments shared by ``lebail`` and ``pawley``."""
-    parser.add_argument("pattern", metavar="PATTERN",
-                        help="powder pattern in 2theta (.xye, .xy, .gsas, .fxye, .raw ...)")
+def add_phase_arguments(parser: argparse.ArgumentParser, *, cif_only: bool = False) -> None:
+    """--phase (CIF, repeatable) and, unless ``cif_only``, --spacegroup/--cell/--name for phases without a CIF."""
     parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="phase from a CIF or .stru")
+    if cif_only:
+        return
     parser.add_argument("--spacegroup", action="append", default=[], metavar="SG",
                         help="phase without a CIF: space group (repeat with --cell for several phases)")
     parser.add_argument("--cell", action="append", default=[], metavar='"a b c al be ga"', help="cell of --spacegroup")
     parser.add_argument("--name", action="append", default=[], help="names of the --spacegroup phases, in order")
+
+
+def add_powder_arguments(parser: argparse.ArgumentParser) -> None:
+    """Instrument, range, exclusions, background, --json and --plot: shared by the powder fitting commands."""
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--wavelength", type=float, metavar="A", help="monochromatic wavelength in A")
     src.add_argument("--instrument", metavar="PRM", help="GSAS .prm or GSAS-II .instprm instrument file")
     parser.add_argument("--bank", type=int, default=None, help="bank / range of a multi-bank file")
     parser.add_argument("--range", type=_range, default=None, metavar="LO:HI", help="fit range in deg 2theta")
     parser.add_argument("--exclude", type=_range, action="append", default=[], metavar="LO:HI",
-                        help="excluded region in deg 2theta (repeatable)")
+                        help="excluded region in deg 2theta, e.g. cell hardware or Cu lines (repeatable)")
     parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
                         help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
+    parser.add_argument("--json", metavar="OUT.json", help="write the result file")
+    parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``lebail`` and ``pawley``."""
+    parser.add_argument("pattern", metavar="PATTERN",
+                        help="powder pattern in 2theta (.xye, .xy, .gsas, .fxye, .raw ...)")
+    add_phase_arguments(parser)
+    add_powder_arguments(parser)
     parser.add_argument("--refine", default="cell,zero,W,X,Y",
                         help="comma list of groups (cell zero U V W X Y Z SH_L profile size strain displacement "
                              "shift transparency displace_x displace_y ka2_ratio) or parameter names; "
                              "default cell,zero,W,X,Y")
-    parser.add_argument("--json", metavar="OUT.json", help="write the result file")
-    parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
     parser.add_argument("--write-instrument", metavar="OUT.instprm",
                         help="write the refined instrument (zero, profile) as a GSAS-II .instprm file")
 

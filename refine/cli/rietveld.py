@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
-from refine.cli.powder import _background, _range, instrument_for
+from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for
 from refine.errors import InputError
 
 DEFAULT = "scale,cell,zero,W,X,Y,positions,adp"
@@ -16,23 +16,13 @@ DEFAULT = "scale,cell,zero,W,X,Y,positions,adp"
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``refine rietveld``."""
     parser.add_argument("pattern", metavar="PATTERN", help="powder pattern in 2theta (.xye, .xy, .gsas, .XRA ...)")
-    parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="phase from a CIF (repeatable)")
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--wavelength", type=float, metavar="A", help="monochromatic wavelength in A")
-    src.add_argument("--instrument", metavar="PRM", help="GSAS .prm or GSAS-II .instprm instrument file")
-    parser.add_argument("--bank", type=int, default=None, help="bank / range of a multi-bank file")
-    parser.add_argument("--range", type=_range, default=None, metavar="LO:HI", help="fit range in deg 2theta")
-    parser.add_argument("--exclude", type=_range, action="append", default=[], metavar="LO:HI",
-                        help="excluded region in deg 2theta (repeatable)")
-    parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
-                        help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
+    add_phase_arguments(parser, cif_only=True)
+    add_powder_arguments(parser)
     parser.add_argument("--refine", default=DEFAULT,
                         help="comma list of groups (scale cell zero shift U V W X Y size strain profile positions "
                              f"adp occupancy po absorption SH_L ...) or parameter names; default {DEFAULT}")
     parser.add_argument("--no-dispersion", action="store_true", help="X-ray form factors without f', f''")
     parser.add_argument("--bonds", metavar="SITE", help="print bond lengths and angles around this site label")
-    parser.add_argument("--json", metavar="OUT.json", help="write the result file")
-    parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
     parser.add_argument("--cif-out", metavar="OUT.cif",
                         help="write the refined structure(s) with esds (one file per phase: OUT.cif, OUT.2.cif ...)")
 

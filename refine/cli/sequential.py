@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
-from refine.cli.powder import _background, _phases, _range, instrument_for
+from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for
 from refine.errors import InputError
 
 
@@ -40,19 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from refine.operando.sequential import FIT_KINDS
 
     parser.add_argument("patterns", nargs="+", metavar="PATTERN", help="pattern files (sorted naturally)")
-    parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="phase from a CIF or .stru")
-    parser.add_argument("--spacegroup", action="append", default=[], metavar="SG", help="phase without a CIF")
-    parser.add_argument("--cell", action="append", default=[], metavar='"a b c al be ga"', help="cell of --spacegroup")
-    parser.add_argument("--name", action="append", default=[], help="names of the --spacegroup phases, in order")
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--wavelength", type=float, metavar="A", help="monochromatic wavelength in A")
-    src.add_argument("--instrument", metavar="PRM", help="GSAS .prm or GSAS-II .instprm instrument file")
+    add_phase_arguments(parser)
+    add_powder_arguments(parser)
     parser.add_argument("--kind", default="lebail", choices=FIT_KINDS.names(), help="fit of each scan")
-    parser.add_argument("--range", type=_range, default=None, metavar="LO:HI", help="fit range in deg 2theta")
-    parser.add_argument("--exclude", type=_range, action="append", default=[], metavar="LO:HI",
-                        help="excluded region in deg 2theta (cell hardware; repeatable)")
-    parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
-                        help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
     parser.add_argument("--refine", default="cell,zero,W,X,Y", help="comma list of groups or parameter names")
     parser.add_argument("--present", type=_presence, action="append", default=[], metavar="NAME:FIRST[:LAST]",
                         help="fit phase NAME only in scans FIRST..LAST (0-based; a phase that appears or vanishes)")
@@ -65,8 +55,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="time stamp of scan i = START + i*STEP (same unit as the table's time column)")
     parser.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for per-scan results")
     parser.add_argument("--csv", metavar="OUT.csv", help="per-scan table (default OUT_DIR/sequential.csv)")
-    parser.add_argument("--json", metavar="OUT.json", help="summary result (default OUT_DIR/sequential.json)")
-    parser.add_argument("--plot", metavar="OUT.png", help="lattice parameters / volume / fractions vs scan")
 
 
 def _series(args: argparse.Namespace):
@@ -93,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     series = _series(args)
     phases = _phases(args)
-    first = read_pattern(series.scans[0].path)
+    first = read_pattern(series.scans[0].path, **({} if args.bank is None else {"bank": args.bank}))
     first = first if first.unit == "2th_deg" else first.to_unit("2th_deg")
     instrument, notes = instrument_for(argparse.Namespace(**{**vars(args), "pattern": str(series.scans[0].path)}),
                                        first)
@@ -101,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                             **({"background": args.background} if args.background else {}))
     refine = tuple(r.strip() for r in args.refine.split(",") if r.strip())
     settings = SequentialSettings(kind=args.kind, refine=refine, powder=options, restart_each=args.restart_each,
-                                  presence=tuple(args.present))
+                                  presence=tuple(args.present), bank=args.bank)
     out = Path(args.out)
     for note in notes:
         print(note)

@@ -117,6 +117,8 @@ class SequentialSettings:
     presence
         Scan ranges of phases that are not present throughout (a phase that appears or vanishes); phases not
         listed are fitted in every scan.
+    bank
+        Bank (or Bruker range) to read from multi-bank pattern files; None for the first.
     """
 
     kind: str = "lebail"
@@ -124,6 +126,7 @@ class SequentialSettings:
     powder: PowderOptions = field(default_factory=PowderOptions)
     restart_each: bool = False
     presence: tuple[Presence, ...] = ()
+    bank: int | None = None
 
 
 @dataclass(frozen=True)
@@ -200,10 +203,10 @@ def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) 
     return rec
 
 
-def _read(scan: Scan) -> Pattern:
+def _read(scan: Scan, bank: int | None = None) -> Pattern:
     from refine.io import read_pattern
 
-    pattern = read_pattern(scan.path)
+    pattern = read_pattern(scan.path, **({} if bank is None else {"bank": bank}))
     return pattern if pattern.unit == "2th_deg" else pattern.to_unit("2th_deg")
 
 
@@ -233,7 +236,7 @@ def run_sequential(series: Series, phases: Sequence[CrystalStructure], instrumen
             else:
                 active = phases_for(scan.index, phases, settings.presence)
                 try:
-                    pattern = _read(scan)
+                    pattern = _read(scan, settings.bank)
                     params = None if settings.restart_each or carry is None else _start(
                         kind, pattern, active, instrument, settings, carry)
                     result = kind.fit(pattern, active, instrument, refine=settings.refine, options=settings.powder,
