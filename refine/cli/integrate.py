@@ -8,16 +8,8 @@ import logging
 import sys
 from collections.abc import Iterator
 
-from refine.cli.main import COMMANDS, EXIT_OK, Command
+from refine.cli.main import COMMANDS, EXIT_OK, Command, parse_range
 from refine.errors import InputError
-
-
-def _range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
-    return lo, hi
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--error-model", choices=("poisson", "azimuthal", "none"), default="poisson",
                         help="how sigma is obtained (default poisson: variance = counts, propagated)")
     parser.add_argument("--no-solid-angle", action="store_true", help="do not apply the solid-angle correction")
-    parser.add_argument("--range", type=_range, default=None, metavar="LO:HI",
+    parser.add_argument("--range", type=parse_range, default=None, metavar="LO:HI",
                         help="radial range in --unit (default: whole detector)")
     parser.add_argument("--overwrite", action="store_true",
                         help="integrate every frame again (default: skip frames whose output is complete)")

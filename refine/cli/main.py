@@ -37,6 +37,17 @@ _COMMAND_MODULES = ("refine.cli.integrate", "refine.cli.demo", "refine.cli.powde
                     "refine.cli.rietveld", "refine.cli.sequential")
 
 
+def parse_range(text: str) -> tuple[float, float]:
+    """An argparse type for ``LO:HI`` with LO < HI."""
+    try:
+        lo, hi = (float(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
+    if not hi > lo:
+        raise argparse.ArgumentTypeError(f"empty range {text!r} (LO must be below HI)")
+    return lo, hi
+
+
 def load_modules(names: Sequence[str]) -> None:
     """Import the modules that register sub-commands; one missing from an install is skipped, but an import error
     inside a module that exists is raised."""

@@ -6,20 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_range
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.instrument import Instrument, Profile
-
-
-def _range(text: str) -> tuple[float, float]:
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO:HI in degrees 2theta, got {text!r}") from None
-    if not hi > lo:
-        raise argparse.ArgumentTypeError(f"empty range {text!r}")
-    return lo, hi
 
 
 def _background(text: str):
@@ -51,8 +41,8 @@ def add_powder_arguments(parser: argparse.ArgumentParser) -> None:
     src.add_argument("--wavelength", type=float, metavar="A", help="monochromatic wavelength in A")
     src.add_argument("--instrument", metavar="PRM", help="GSAS .prm or GSAS-II .instprm instrument file")
     parser.add_argument("--bank", type=int, default=None, help="bank / range of a multi-bank file")
-    parser.add_argument("--range", type=_range, default=None, metavar="LO:HI", help="fit range in deg 2theta")
-    parser.add_argument("--exclude", type=_range, action="append", default=[], metavar="LO:HI",
+    parser.add_argument("--range", type=parse_range, default=None, metavar="LO:HI", help="fit range in deg 2theta")
+    parser.add_argument("--exclude", type=parse_range, action="append", default=[], metavar="LO:HI",
                         help="excluded region in deg 2theta, e.g. cell hardware or Cu lines (repeatable)")
     parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
                         help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
