@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, load_modules
+from refine.errors import InputError
 from refine.registry import Registry
 
 #: Sub-commands of ``refine pdf``.
@@ -63,7 +64,9 @@ def _outputs(text: str) -> tuple[str, ...]:
 
 def configure_reduce(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``refine pdf reduce``."""
-    parser.add_argument("input", metavar="IQ", help="integrated I(Q) or I(2theta) pattern (.chi, .xy, .xye, ...)")
+    parser.add_argument("inputs", nargs="+", metavar="IQ",
+                        help="integrated I(Q) or I(2theta) pattern(s) (.chi, .xy, .xye, ...); with several, -o is a "
+                             "folder and they are reduced in parallel with one configuration (resumable)")
     parser.add_argument("--composition", required=True, help="chemical formula, e.g. Na3V2O5 or 'Pb 1 Ti 1/2 O 3'")
     parser.add_argument("--qmax", type=float, required=True, help="upper Q of the sine transform (1/A)")
     parser.add_argument("--qmin", type=float, default=0.0, help="lower Q of the sine transform and fit (default 0)")
@@ -90,7 +93,9 @@ def configure_reduce(parser: argparse.ArgumentParser) -> None:
                         help="with --poni: pyFAI polarization factor (default 0.99, horizontal synchrotron beam)")
     parser.add_argument("--npt", type=int, default=3000, help="with --poni: number of Q bins (default 3000)")
     parser.add_argument("--plot", metavar="OUT.png", help="figure with I(Q), S(Q), F(Q) and G(r)")
-    parser.add_argument("-o", dest="out", required=True, metavar="OUT.gr", help="output G(r) file")
+    parser.add_argument("-o", dest="out", required=True, metavar="OUT.gr",
+                        help="output G(r) file (a folder when several inputs are given)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes for several inputs (default 2)")
 
 
 def image_reader(args: argparse.Namespace):
@@ -114,6 +119,18 @@ def image_reader(args: argparse.Namespace):
     return read
 
 
+def _run_series(args: argparse.Namespace, config) -> int:
+    from refine.pdf.reduce import reduce_series
+
+    if args.poni or args.plot:
+        raise InputError("--poni" if args.poni else "--plot", "works with one input at a time")
+    done = reduce_series(args.inputs, config, args.out, background=args.background, outputs=args.outputs,
+                         workers=max(args.workers, 1))
+    for src, paths in done.items():
+        print(f"{src} -> {', '.join(str(p) for p in paths)}")
+    return EXIT_OK
+
+
 def run_reduce(args: argparse.Namespace) -> int:
     """Reduce one pattern (or image, with --poni) and write the requested curves."""
     from refine.pdf.reduce import ReductionConfig, reduce_file, write_results
@@ -121,8 +138,10 @@ def run_reduce(args: argparse.Namespace) -> int:
     config = ReductionConfig(composition=args.composition, qmax=args.qmax, qmin=args.qmin, qmaxinst=args.qmaxinst,
                              rpoly=args.rpoly, bgscale=args.bgscale, lorch=args.lorch, rmin=args.rmin,
                              rmax=args.rmax, rstep=args.rstep, wavelength=args.wavelength, scale=args.scale)
+    if len(args.inputs) > 1:
+        return _run_series(args, config)
     reader = image_reader(args) if args.poni else None
-    result = reduce_file(args.input, config, args.background, reader=reader)
+    result = reduce_file(args.inputs[0], config, args.background, reader=reader)
     for path in write_results(result, args.out, args.outputs):
         print(f"wrote {path}")
     for note in result.notes:

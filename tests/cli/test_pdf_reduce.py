@@ -88,3 +88,22 @@ def test_image_with_poni_equals_integrate_then_reduce(tmp_path, capsys):
     # The .xye stores 10 significant digits: the two paths agree to far better than any physical tolerance.
     np.testing.assert_allclose(a.y, b.y, atol=1e-6 * np.max(np.abs(b.y)))
     assert "drs_na3v2o5_cu.tif sha256=" in "\n".join(a.metadata["header"])
+
+
+def test_several_inputs_reduce_into_a_folder_and_resume(tmp_path, capsys):
+    """Several IQ files: one configuration, outputs in the -o folder, a second run skips finished files."""
+    q = np.arange(0.5, 20.0, 0.02)
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        y = 1000 + 10 * q + 50 * np.sin(q * 2.5 + k) * np.exp(-0.05 * q) + rng.normal(0, 1, q.size)
+        np.savetxt(tmp_path / f"scan{k}.chi", np.column_stack([q, y]), header="Q (A^-1)  I")
+    inputs = [str(tmp_path / f"scan{k}.chi") for k in range(3)]
+    args = ["pdf", "reduce", *inputs, "--composition", "Ni", "--qmax", "18", "-o", str(tmp_path / "out")]
+    assert main(args) == 0, capsys.readouterr().err
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.gr"))
+    assert written == ["scan0.gr", "scan1.gr", "scan2.gr"]
+    stamp = (tmp_path / "out" / "scan1.gr").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (tmp_path / "out" / "scan1.gr").stat().st_mtime_ns == stamp
+    single = read_pattern(tmp_path / "out" / "scan1.gr")
+    assert single.unit == "r_A" and len(single) > 100
