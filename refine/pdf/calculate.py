@@ -22,7 +22,7 @@ import numpy as np
 
 from refine.errors import InputError
 from refine.pdf.envelopes import qdamp_envelope, shape_envelope
-from refine.pdf.kernels import PEAK_BACKENDS, default_backend, nint
+from refine.pdf.kernels import PEAK_BACKENDS, default_backend, nint, window_points
 from refine.pdf.pairs import RADIATIONS, PairTable, default_classes, iter_pairs, pair_msd, scattering_factor
 from refine.pdf.structure import PDFStructure, iso_tensor
 
@@ -155,7 +155,8 @@ def _add_peaks(ppp: np.ndarray, grid: _Grid, d: np.ndarray, sigma: np.ndarray, a
                backend: str | None) -> None:
     """Add amp * N(r; d, sigma) on the grid points within 5 sigma of each peak (in place)."""
     if len(d):
-        PEAK_BACKENDS.get(backend or default_backend(len(d)))(ppp, grid.r0, grid.dr, d, sigma, amp)
+        name = backend or default_backend(len(d), window_points(grid.dr, sigma))
+        PEAK_BACKENDS.get(name)(ppp, grid.r0, grid.dr, d, sigma, amp)
 
 
 def _finish(ppp: np.ndarray, grid: _Grid, s: PDFSettings, natoms: float, rho0: float, dnorm: float) -> np.ndarray:
@@ -191,6 +192,13 @@ def _table_msd(table: PairTable, s: PDFSettings) -> np.ndarray:
     return table.msd + per_pair[table.pair_index]
 
 
+def _with_spread(sigma: np.ndarray, spread: np.ndarray, lattice_scale: float) -> np.ndarray:
+    """Peak widths of merged table entries: sigma² plus the entries' distance variance (scaled with the lattice)."""
+    if not np.any(spread):
+        return sigma
+    return np.sqrt(sigma * sigma + lattice_scale**2 * spread)
+
+
 def _table_gr(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.ndarray | None,
               dnorm: float, backend: str | None) -> np.ndarray:
     grid = calc_grid(r, s.qmax)
@@ -209,6 +217,7 @@ def _table_gr(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.nda
     pidx = table.pair_index[sel]
     amp = table.multiplicity[sel] * w[table.pair_first[pidx]] * w[table.pair_second[pidx]]
     sigma, ok = _peak_widths(d, msd, s)
+    sigma = _with_spread(sigma, table.spread[sel], s.lattice_scale)
     ppp = np.zeros(grid.ncalc)
     _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok], backend)
     natoms = float(table.class_occupancy.sum())

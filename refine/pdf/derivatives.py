@@ -19,18 +19,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from refine.errors import InputError
-from refine.pdf.calculate import PDFSettings, _peak_widths, _table_msd, calc_grid, qmax_cutoff
+from refine.pdf.calculate import PDFSettings, _peak_widths, _table_msd, _with_spread, calc_grid, qmax_cutoff
 from refine.pdf.envelopes import qdamp_envelope, shape_envelope
-from refine.pdf.kernels import DERIV_BACKENDS
+from refine.pdf.kernels import DERIV_BACKENDS, default_backend, window_points
 from refine.pdf.pairs import PairTable
 
 #: parameters of :class:`PDFSettings` that have a derivative; per-class Uiso as ``"uiso:<class label>"``
 DERIVABLE = ("scale", "lattice_scale", "delta1", "delta2", "qbroad", "qdamp", "spdiameter")
 
 
-def _peak_coefficients(table: PairTable, sel: np.ndarray, d: np.ndarray, msd: np.ndarray, sigma: np.ndarray,
-                       s: PDFSettings, peak_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per peak and parameter: a = (∂d/∂p)/sigma and b = (∂sigma²/∂p)/(2 sigma²)."""
+def _peak_coefficients(table: PairTable, sel: np.ndarray, d: np.ndarray, variances: tuple[np.ndarray, np.ndarray],
+                       sigma: np.ndarray, s: PDFSettings, peak_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per peak and parameter: a = (∂d/∂p)/sigma and b = (∂sigma²/∂p)/(2 sigma²).
+
+    ``variances`` = (sigma'², merged-distance spread at the current lattice): sigma² = sratio² sigma'² corfact
+    + spread, the spread scaling as the lattice scale squared."""
+    msd, spread = variances
     n, m = len(d), len(peak_names)
     a, b = np.zeros((n, m)), np.zeros((n, m))
     sr2 = np.where(d < s.rcut, s.sratio**2, 1.0)
@@ -42,7 +46,7 @@ def _peak_coefficients(table: PairTable, sel: np.ndarray, d: np.ndarray, msd: np
             d0 = d / s.lattice_scale
             dcorr = 2 * s.delta2 / d**3 + s.delta1 / d**2 + 2 * s.qbroad**2 * d
             a[:, j] = d0 / sigma
-            dsig2 = sr2 * msd * dcorr * d0
+            dsig2 = sr2 * msd * dcorr * d0 + 2 * spread / s.lattice_scale
         elif name == "delta1":
             dsig2 = -sr2 * msd / d
         elif name == "delta2":
@@ -93,16 +97,18 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
     pidx = table.pair_index[sel]
     amp = table.multiplicity[sel] * w[table.pair_first[pidx]] * w[table.pair_second[pidx]]
     sigma, ok = _peak_widths(d, msd, s)
+    spread = s.lattice_scale**2 * table.spread[sel]
+    sigma = _with_spread(sigma, table.spread[sel], s.lattice_scale)
     sel_idx = np.nonzero(sel)[0][ok]
     keep = np.zeros(len(table.distance), dtype=bool)
     keep[sel_idx] = True
-    d, msd, sigma, amp = d[ok], msd[ok], sigma[ok], amp[ok]
+    d, msd, sigma, amp, spread = d[ok], msd[ok], sigma[ok], amp[ok], spread[ok]
     peak_names = [n for n in wrt if n in ("lattice_scale", "delta1", "delta2", "qbroad") or n.startswith("uiso:")]
-    a, b = _peak_coefficients(table, keep, d, msd, sigma, s, peak_names)
+    a, b = _peak_coefficients(table, keep, d, (msd, spread), sigma, s, peak_names)
     ppp = np.zeros(grid.ncalc)
     dppp = np.zeros((grid.ncalc, len(peak_names)))
     if len(d):
-        name = backend or ("numba" if len(d) >= 2000 and _has_numba() else "numpy")
+        name = backend or default_backend(len(d), window_points(grid.dr, sigma) * (1 + len(peak_names) / 4))
         DERIV_BACKENDS.get(name)(ppp, dppp, grid.r0, grid.dr, d, sigma, amp, a, b)
     natoms = float(table.class_occupancy.sum())
     rho0 = natoms / (table.structure.volume * s.lattice_scale**3)
@@ -138,10 +144,3 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
     stack = stack[:, : grid.nout]
     return stack[0], {n: stack[k + 1] for k, n in enumerate(names)}
 
-
-def _has_numba() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True

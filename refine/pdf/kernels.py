@@ -12,6 +12,7 @@ the kernels reproduce that window exactly.  Backends are registered in :data:`PE
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -37,32 +38,48 @@ def windows(n: int, r0: float, dr: float, d: np.ndarray, sigma: np.ndarray) -> t
     return nint((rb - r0) / dr).astype(np.int64), nint((re - r0) / dr).astype(np.int64)
 
 
+def _flat_windows(n: int, r0: float, dr: float, d: np.ndarray, sigma: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every (peak, grid point) of the 5-sigma windows, flattened peak by peak.
+
+    Returns the peaks kept (non-empty window), the window start of each kept peak in the flat arrays (indptr),
+    the grid index and the reduced distance x = (r - d)/sigma of each flat element."""
+    ib, ie = windows(n, r0, dr, d, sigma)
+    good = np.nonzero(ie >= ib)[0]
+    width = (ie - ib + 1)[good]
+    indptr = np.zeros(len(good) + 1, dtype=np.int64)
+    np.cumsum(width, out=indptr[1:])
+    peak = np.repeat(np.arange(len(good)), width)
+    idx = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - ib[good], width)
+    x = (r0 + idx * dr - np.repeat(d[good], width)) / np.repeat(sigma[good], width)
+    return good, indptr, idx, x if len(peak) else np.zeros(0)
+
+
 @PEAK_BACKENDS.register("numpy")
 def add_peaks_numpy(ppp: np.ndarray, r0: float, dr: float, d: np.ndarray, sigma: np.ndarray,
                     amp: np.ndarray) -> None:
-    """Add the peaks to ``ppp`` (in place) with blocks of numpy exp() evaluations."""
-    ib, ie = windows(len(ppp), r0, dr, d, sigma)
-    good = ie >= ib
-    d, sigma, amp, ib, ie = d[good], sigma[good], amp[good], ib[good], ie[good]
-    if len(d) == 0:
-        return
-    width = ie - ib + 1
-    order = np.argsort(width, kind="stable")  # blocks of similar width waste little padding
-    d, sigma, amp, ib, width = d[order], sigma[order], amp[order], ib[order], width[order]
-    gnorm = amp / (np.sqrt(2 * np.pi) * sigma)
-    start = 0
-    while start < len(d):
-        stop = min(len(d), start + max(1, _CHUNK // int(width[start])))
-        while stop > start + 1 and int(width[stop - 1]) * (stop - start) > 2 * _CHUNK:
-            stop = start + (stop - start) // 2
-        wmax = int(width[stop - 1])
-        offs = np.arange(wmax)
-        idx = ib[start:stop, None] + offs[None, :]
-        valid = offs[None, :] < width[start:stop, None]
-        x = (r0 + idx * dr - d[start:stop, None]) / sigma[start:stop, None]
-        val = np.where(valid, gnorm[start:stop, None] * np.exp(-0.5 * x * x), 0.0)
-        ppp += np.bincount(np.where(valid, idx, 0).ravel(), weights=val.ravel(), minlength=len(ppp))
+    """Add the peaks to ``ppp`` (in place) with numpy exp() evaluations, in blocks of peaks."""
+    n = len(ppp)
+    for sl in _blocks(n, dr, sigma):
+        good, indptr, idx, x = _flat_windows(n, r0, dr, d[sl], sigma[sl])
+        if len(x) == 0:
+            continue
+        gnorm = amp[sl][good] / (np.sqrt(2 * np.pi) * sigma[sl][good])
+        t = np.exp(-0.5 * x * x) * np.repeat(gnorm, np.diff(indptr))
+        ppp += np.bincount(idx, weights=t, minlength=n)
+
+
+def _blocks(n: int, dr: float, sigma: np.ndarray) -> list[slice]:
+    """Slices of peaks with at most ~_CHUNK window points each (bounds the temporary arrays)."""
+    width = np.minimum(2 * PEAK_SIGMAS * sigma / dr + 2, n)
+    ends = np.cumsum(width)
+    out, start, base = [], 0, 0.0
+    while start < len(sigma):
+        stop = max(start + 1, int(np.searchsorted(ends, base + _CHUNK, side="right")))
+        out.append(slice(start, stop))
+        base = float(ends[stop - 1])
         start = stop
+    return out
 
 
 @functools.cache
@@ -100,14 +117,31 @@ def add_peaks_numba(ppp: np.ndarray, r0: float, dr: float, d: np.ndarray, sigma:
                     np.ascontiguousarray(sigma, dtype=float), np.ascontiguousarray(amp, dtype=float), ib, ie)
 
 
-def default_backend(npeaks: int) -> str:
-    """numba when importable and the sum is large enough to gain from it, else numpy."""
+#: Work of one call (window points x (1 + derivative columns / 4)) below which numpy is the cheaper backend for a
+#: whole fit in a fresh process.  Measured on the two-phase benchmark: numpy ~15 ns per unit of work, numba ~6 times
+#: less but a one-off ~0.6 s per process (import ~0.3 s, loading its cached kernels ~0.3 s; ~2 s compiling them
+#: with an empty cache), so over a fit of ~17 calls numpy wins below ~0.6 s / (17 x 5/6 x 15 ns) ~ 3e6.
+NUMPY_MAX_WORK = 3_000_000
+
+
+def window_points(dr: float, sigma: np.ndarray) -> float:
+    """Number of grid points in the 5-sigma windows of the peaks (the work of one summation)."""
+    return float(np.sum(2 * PEAK_SIGMAS * sigma)) / dr + len(sigma)
+
+
+def default_backend(npeaks: int, work: float | None = None) -> str:
+    """The backend with the smaller measured cost: numpy for small sums (``work`` window points x columns below
+    :data:`NUMPY_MAX_WORK`, or fewer than 2000 peaks) unless numba is already loaded in this process, else numba
+    when importable."""
     if npeaks < 2000:
         return "numpy"
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return "numpy"
+    if "numba" not in sys.modules:
+        if work is not None and work < NUMPY_MAX_WORK:
+            return "numpy"
+        try:
+            import numba  # noqa: F401
+        except ImportError:
+            return "numpy"
     return "numba"
 
 
@@ -124,28 +158,22 @@ def add_peak_derivatives_numpy(ppp: np.ndarray, dppp: np.ndarray, r0: float, dr:
     ``dppp[:, j] += sum_k a[k, j] T_k x + b[k, j] T_k (x² - 1)`` (in place, one peak block at a time).
 
     With a = (∂d/∂p)/sigma and b = (∂sigma²/∂p)/(2 sigma²) column j is ∂(sum T)/∂p_j, since
-    ∂T/∂d = T x/sigma and ∂T/∂sigma² = T (x² - 1)/(2 sigma²)."""
+    ∂T/∂d = T x/sigma and ∂T/∂sigma² = T (x² - 1)/(2 sigma²).  The per-peak sums are sparse matrix products
+    (grid point x peak matrices of T x and T (x² - 1) times the coefficient columns)."""
+    from scipy.sparse import csc_matrix
+
     n = len(ppp)
-    ib, ie = windows(n, r0, dr, d, sigma)
-    good = ie >= ib
-    d, sigma, amp, ib, ie, a, b = d[good], sigma[good], amp[good], ib[good], ie[good], a[good], b[good]
-    width = ie - ib + 1
-    gnorm = amp / (np.sqrt(2 * np.pi) * sigma)
-    block = max(1, _CHUNK // (4 * max(1, int(width.max(initial=1)))))
-    for start in range(0, len(d), block):
-        sl = slice(start, start + block)
-        wmax = int(width[sl].max())
-        offs = np.arange(wmax)
-        idx = ib[sl, None] + offs[None, :]
-        valid = offs[None, :] < width[sl, None]
-        x = (r0 + idx * dr - d[sl, None]) / sigma[sl, None]
-        t = np.where(valid, gnorm[sl, None] * np.exp(-0.5 * x * x), 0.0)
-        flat = np.where(valid, idx, 0).ravel()
-        ppp += np.bincount(flat, weights=t.ravel(), minlength=n)
-        tx, txx = t * x, t * (x * x - 1.0)
-        for j in range(dppp.shape[1]):
-            w = a[sl, j, None] * tx + b[sl, j, None] * txx
-            dppp[:, j] += np.bincount(flat, weights=w.ravel(), minlength=n)
+    for sl in _blocks(n, dr, sigma):
+        good, indptr, idx, x = _flat_windows(n, r0, dr, d[sl], sigma[sl])
+        if len(x) == 0:
+            continue
+        gnorm = amp[sl][good] / (np.sqrt(2 * np.pi) * sigma[sl][good])
+        t = np.exp(-0.5 * x * x) * np.repeat(gnorm, np.diff(indptr))
+        ppp += np.bincount(idx, weights=t, minlength=n)
+        tx = t * x
+        both = csc_matrix((np.concatenate([tx, tx * x - t]), np.concatenate([idx, idx]),
+                           np.concatenate([indptr, indptr[-1] + indptr[1:]])), shape=(n, 2 * len(good)))
+        dppp += both @ np.concatenate([a[sl][good], b[sl][good]])
 
 
 @functools.cache

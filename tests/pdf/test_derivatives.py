@@ -73,12 +73,17 @@ def _finite_difference(table: PairTable, s: PDFSettings, name: str, monkeypatch)
     return out
 
 
-@pytest.mark.parametrize(("structure", "classes", "backend"), [(_drs, None, "numpy"), (_rattled, "species", "numba"),
-                                                              (_rattled, "species", "numpy")])
-def test_derivatives_match_central_differences(structure, classes, backend, monkeypatch):
+@pytest.mark.parametrize(("structure", "classes", "backend", "resolution"),
+                         [(_drs, None, "numpy", 1e-3), (_rattled, "species", "numba", 1e-3),
+                          (_rattled, "species", "numpy", 1e-3), (_rattled, "species", "numpy", 1e-2)])
+def test_derivatives_match_central_differences(structure, classes, backend, resolution, monkeypatch):
+    """Also with coarse merging (0.01 Å bins), where the merged entries' distance spread, which scales with the
+    lattice, is a sizeable part of sigma² and of its lattice_scale derivative."""
     s0 = structure()
     labels = s0.elements if classes == "species" else None
-    table = PairTable.build(s0, R[-1], qmax=25.0, classes=labels, resolution=1e-3)
+    table = PairTable.build(s0, R[-1], qmax=25.0, classes=labels, resolution=resolution)
+    if resolution > 1e-3:
+        assert np.max(table.spread) > 1e-6  # the spread term is exercised
     s = SETTINGS.replace(uiso={"Na": 0.011, "V": 0.004, "O": 0.009})
     wrt = ["scale", "lattice_scale", "delta1", "delta2", "qbroad", "qdamp", "spdiameter", "uiso:Na", "uiso:V",
            "uiso:O"]

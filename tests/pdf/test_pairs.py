@@ -58,3 +58,24 @@ def test_bad_species_and_classes():
         PairTable.build(cell, 5.0, classes=["A"] * 8)
     with pytest.raises(InputError, match="class labels"):
         PairTable.build(cell, 5.0, classes=["A"])
+
+
+@pytest.mark.parametrize("resolution", [1e-3, 1e-2])
+def test_merged_entries_keep_first_and_second_moments(resolution):
+    """Merging distances into bins keeps, per class pair, the total weight and the exact first and second moments
+    of the distance distribution: sum w d and sum w (d² + spread) equal the unmerged table's sum w d and sum w d²."""
+    rng = np.random.default_rng(5)
+    cell = PDFStructure.from_diffpy(rocksalt_diffpy()).supercell(2, 1, 1)
+    s = cell.replace(xyz=cell.xyz + rng.normal(0, 0.05, cell.xyz.shape) / np.array(cell.lattice[:3]))
+    exact = PairTable.build(s, 8.0, resolution=1e-9)
+    merged = PairTable.build(s, 8.0, resolution=resolution)
+    assert np.all(exact.spread < 1e-15)
+    assert merged.npairs < exact.npairs  # entries were merged
+    for p in range(len(exact.pair_first)):
+        e, m = exact.pair_index == p, merged.pair_index == p
+        we, wm = exact.multiplicity[e], merged.multiplicity[m]
+        de, dm = exact.distance[e], merged.distance[m]
+        assert wm.sum() == pytest.approx(we.sum(), rel=1e-12)
+        assert np.dot(wm, dm) == pytest.approx(np.dot(we, de), rel=1e-12)
+        assert np.dot(wm, dm**2 + merged.spread[m]) == pytest.approx(np.dot(we, de**2), rel=1e-12)
+    assert np.max(merged.spread) <= resolution**2 / 4 * (1 + 1e-9)  # a bin's variance: at most (width/2)²
