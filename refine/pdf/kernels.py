@@ -38,21 +38,28 @@ def windows(n: int, r0: float, dr: float, d: np.ndarray, sigma: np.ndarray) -> t
     return nint((rb - r0) / dr).astype(np.int64), nint((re - r0) / dr).astype(np.int64)
 
 
-def _flat_windows(n: int, r0: float, dr: float, d: np.ndarray, sigma: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _flat_windows(n: int, r0: float, dr: float, d: np.ndarray, sigma: np.ndarray, amp: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Every (peak, grid point) of the 5-sigma windows, flattened peak by peak.
 
-    Returns the peaks kept (non-empty window), the window start of each kept peak in the flat arrays (indptr),
-    the grid index and the reduced distance x = (r - d)/sigma of each flat element."""
+    Returns the peaks with a non-empty window, their window starts in the flat arrays (CSC indptr), and the grid
+    index, x = (r - d)/sigma and the Gaussian T = amp N(r; d, sigma) of each flat element."""
     ib, ie = windows(n, r0, dr, d, sigma)
     good = np.nonzero(ie >= ib)[0]
     width = (ie - ib + 1)[good]
     indptr = np.zeros(len(good) + 1, dtype=np.int64)
     np.cumsum(width, out=indptr[1:])
-    peak = np.repeat(np.arange(len(good)), width)
-    idx = np.arange(indptr[-1]) - np.repeat(indptr[:-1] - ib[good], width)
-    x = (r0 + idx * dr - np.repeat(d[good], width)) / np.repeat(sigma[good], width)
-    return good, indptr, idx, x if len(peak) else np.zeros(0)
+    idx = np.arange(indptr[-1])
+    idx += np.repeat(ib[good] - indptr[:-1], width)
+    x = idx * dr
+    x += r0
+    x -= np.repeat(d[good], width)
+    x *= np.repeat(1.0 / sigma[good], width)
+    t = x * x
+    t *= -0.5
+    np.exp(t, out=t)
+    t *= np.repeat(amp[good] / (np.sqrt(2 * np.pi) * sigma[good]), width)
+    return good, indptr, idx, x, t
 
 
 @PEAK_BACKENDS.register("numpy")
@@ -61,11 +68,7 @@ def add_peaks_numpy(ppp: np.ndarray, r0: float, dr: float, d: np.ndarray, sigma:
     """Add the peaks to ``ppp`` (in place) with numpy exp() evaluations, in blocks of peaks."""
     n = len(ppp)
     for sl in _blocks(n, dr, sigma):
-        good, indptr, idx, x = _flat_windows(n, r0, dr, d[sl], sigma[sl])
-        if len(x) == 0:
-            continue
-        gnorm = amp[sl][good] / (np.sqrt(2 * np.pi) * sigma[sl][good])
-        t = np.exp(-0.5 * x * x) * np.repeat(gnorm, np.diff(indptr))
+        _, _, idx, _, t = _flat_windows(n, r0, dr, d[sl], sigma[sl], amp[sl])
         ppp += np.bincount(idx, weights=t, minlength=n)
 
 
@@ -164,16 +167,14 @@ def add_peak_derivatives_numpy(ppp: np.ndarray, dppp: np.ndarray, r0: float, dr:
 
     n = len(ppp)
     for sl in _blocks(n, dr, sigma):
-        good, indptr, idx, x = _flat_windows(n, r0, dr, d[sl], sigma[sl])
-        if len(x) == 0:
-            continue
-        gnorm = amp[sl][good] / (np.sqrt(2 * np.pi) * sigma[sl][good])
-        t = np.exp(-0.5 * x * x) * np.repeat(gnorm, np.diff(indptr))
+        good, indptr, idx, x, t = _flat_windows(n, r0, dr, d[sl], sigma[sl], amp[sl])
         ppp += np.bincount(idx, weights=t, minlength=n)
         tx = t * x
-        both = csc_matrix((np.concatenate([tx, tx * x - t]), np.concatenate([idx, idx]),
-                           np.concatenate([indptr, indptr[-1] + indptr[1:]])), shape=(n, 2 * len(good)))
-        dppp += both @ np.concatenate([a[sl][good], b[sl][good]])
+        txx = tx * x
+        txx -= t
+        shape = (n, len(good))
+        dppp += csc_matrix((tx, idx, indptr), shape=shape) @ a[sl][good]
+        dppp += csc_matrix((txx, idx, indptr), shape=shape) @ b[sl][good]
 
 
 @functools.cache
