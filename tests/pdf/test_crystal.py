@@ -90,3 +90,39 @@ def test_parameters_recovered_from_synthetic_gr():
     for name in ("cdse_a", "cdse_c", "cdse_Se1_z", "cdse_Cd1_uiso", "cdse_Se1_uiso", "cdse_delta2", "cdse_scale"):
         assert abs(res.value(name) - truth[name].value) < 3 * res.esd(name), (name, res.value(name), res.esd(name))
     assert res.statistics.chi2_red == pytest.approx(1.0, abs=0.15)
+
+
+def test_cli_refine_structure_writes_result_and_cif(tmp_path, capsys):
+    """`refine pdf fit --refine-structure` on a synthetic wurtzite G(r): cell and Se z recovered within 3 esd, the
+    result file carries the cell esds and volume esd, and the refined structure is written as CIF."""
+    import json
+
+    from refine.cli.main import main
+    from refine.io import write_pattern
+    from refine.io.structures import read_structure
+
+    phase = _wurtzite()
+    truth = phase.parameters()
+    truth["cdse_a"].set(value=4.299)
+    truth["cdse_c"].set(value=7.012)
+    truth["cdse_Se1_z"].set(value=0.3772)
+    truth["cdse_delta2"].set(value=2.0)
+    truth["cdse_scale"].set(value=0.9)
+    truth.add("qdamp", value=0.05)
+    r = np.round(np.arange(1.5, 16.0 + 1e-9, 0.01), 6)
+    g = phase.gr(truth, r, Experiment(radiation="xray", qmax=14.0))
+    sigma = np.full_like(r, 0.01 * np.max(np.abs(g)))
+    obs = Pattern(x=r, y=g + np.random.default_rng(8).normal(0.0, sigma), sigma=sigma, unit="r_A",
+                  sigma_source="file", radiation="xray")
+    write_pattern(obs, tmp_path / "w.gr")
+    out, cif = tmp_path / "w.json", tmp_path / "w.cif"
+    code = main(["pdf", "fit", str(tmp_path / "w.gr"), "--phase", str(shared_path(*CDSE)), "--qmax", "14",
+                 "--qdamp", "0.05", "--refine-structure", "--json", str(out), "--cif-out", str(cif)])
+    assert code == 0, capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    ph = doc["phases"][0]
+    for name, value in (("a", 4.299), ("c", 7.012)):
+        assert abs(ph[name] - value) < 3 * ph["esd"][name]
+    assert ph["esd"]["volume"] > 0 and ph["space_group"] == "P63mc"
+    se = next(s for s in read_structure(cif).sites if s.label == "Se1")
+    assert abs(se.xyz[2] - 0.3772) < 3 * doc["parameters"]["cdse_Se1_z"]["esd"]
