@@ -45,12 +45,11 @@ def _integrate(data: Path, out: Path, lines: list[str]) -> Path:
 
 
 def _lebail(pattern_path: Path, out: Path, lines: list[str]) -> bool:
-    from refine.cli.powder import starting_profile
+    from refine.cli.powder import plot_powder_fit, starting_profile
     from refine.fit import write_result
     from refine.instrument import Instrument
     from refine.io import read_pattern
     from refine.io.structures import structure_from_cell
-    from refine.plot import plot_fit
     from refine.powder.background import Background
     from refine.powder.lebail import fit_lebail
     from refine.powder.model import PowderOptions
@@ -65,9 +64,7 @@ def _lebail(pattern_path: Path, out: Path, lines: list[str]) -> bool:
     result = fit_lebail(pattern, phases, instrument, refine=("cell", "zero", "W", "X", "Y", "size"),
                         options=PowderOptions(fit_range=(1.0, 11.8), background=Background("chebyshev", nterms=8)))
     write_result(result, out / "lebail.json", data=str(pattern_path), settings={"demo": "lebail"})
-    model = result.extra["model"]
-    ticks = {b.prefix: model.positions(result.params, b, instrument.wavelength) for b in model.phases}
-    plot_fit(result, out / "lebail.png", ticks=ticks, title="Le Bail, DRS + Cu")
+    plot_powder_fit(result, str(out / "lebail.png"), instrument, title="Le Bail, DRS + Cu")
     s = result.statistics
     _say(lines, f"  Rwp {s.Rwp:.4f}, GOF {s.GOF:.2f}, {'converged' if result.converged else 'NOT converged'}")
     for ph in result.phases:

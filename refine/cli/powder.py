@@ -107,6 +107,16 @@ def starting_profile(pattern: Pattern, *, sh_l: float = 0.0) -> Profile:
     return Profile(W=sigma_centideg**2, sh_l=sh_l)
 
 
+def plot_powder_fit(result, path: str, instrument: Instrument, *, title: str | None = None) -> None:
+    """The obs/calc/difference figure of a whole-pattern fit with each phase's reflection ticks (Kα1)."""
+    from refine.plot import plot_fit
+
+    model = result.extra["model"]
+    ticks = {b.prefix: model.positions(result.params, b, instrument.wavelength) for b in model.phases}
+    plot_fit(result, path, ticks=ticks, title=title)
+    print(f"figure: {path}")
+
+
 def instrument_for(args: argparse.Namespace, pattern: Pattern) -> tuple[Instrument, list[str]]:
     """The instrument from --instrument, --wavelength, or the pattern file itself (with a note of the choice)."""
     notes = []
@@ -165,12 +175,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         write_result(result, args.json, data=args.pattern, settings=settings)
         print(f"result: {args.json}")
     if args.plot:
-        from refine.plot import plot_fit
-
-        model = result.extra["model"]
-        ticks = {b.prefix: model.positions(result.params, b, instrument.wavelength) for b in model.phases}
-        plot_fit(result, args.plot, ticks=ticks)
-        print(f"figure: {args.plot}")
+        plot_powder_fit(result, args.plot, instrument)
     if args.write_instrument:
         from refine.io.instprm import write_instrument
 

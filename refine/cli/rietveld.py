@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
-from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for
+from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit
 from refine.errors import InputError
 
 DEFAULT = "scale,cell,zero,W,X,Y,positions,adp"
@@ -94,12 +94,7 @@ def run(args: argparse.Namespace) -> int:
             write_cif(structure, path)
             print(f"structure: {path}")
     if args.plot:
-        from refine.plot import plot_fit
-
-        model = result.extra["model"]
-        ticks = {b.prefix: model.positions(result.params, b, instrument.wavelength) for b in model.phases}
-        plot_fit(result, args.plot, ticks=ticks)
-        print(f"figure: {args.plot}")
+        plot_powder_fit(result, args.plot, instrument)
     if not result.converged:
         print(f"refine rietveld: fit did not converge ({result.message}); result written and flagged",
               file=sys.stderr)
