@@ -199,10 +199,28 @@ def _with_spread(sigma: np.ndarray, spread: np.ndarray, lattice_scale: float) ->
     return np.sqrt(sigma * sigma + lattice_scale**2 * spread)
 
 
-def _table_gr(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.ndarray | None,
-              dnorm: float, backend: str | None) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class TablePeaks:
+    """The pair-table entries that contribute on a calculation grid, with their widths and amplitudes.
+
+    ``index`` are the entries' rows in the table; ``d``, ``msd`` (pair mean-square displacement), ``spread`` (merged
+    distance variance, lattice-scaled), ``sigma`` (peak width, spread included) and ``amp`` are per entry.
+    """
+
+    grid: _Grid
+    index: np.ndarray
+    d: np.ndarray
+    msd: np.ndarray
+    spread: np.ndarray
+    sigma: np.ndarray
+    amp: np.ndarray
+
+
+def table_peaks(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.ndarray | None = None) -> TablePeaks:
+    """Select the table entries PDFfit2 would sum for the grid ``r`` (pairs within [rcmin − 1, rcmax + 1], not
+    closer than 0.1 Å, with a peak width) and compute their widths and amplitudes at the settings ``s``."""
     grid = calc_grid(r, s.qmax)
-    lo = max(0.1, grid.r0 - 1.0)  # PDFfit2 takes pairs within [rcmin - 1, rcmax + 1], not closer than 0.1 Å
+    lo = max(0.1, grid.r0 - 1.0)
     hi = grid.rcmax + 1.0
     if table.dmax * s.lattice_scale < hi:
         raise InputError("PairTable", f"covers distances to {table.dmax * s.lattice_scale:.2f} Å at lattice scale "
@@ -218,8 +236,17 @@ def _table_gr(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.nda
     amp = table.multiplicity[sel] * w[table.pair_first[pidx]] * w[table.pair_second[pidx]]
     sigma, ok = _peak_widths(d, msd, s)
     sigma = _with_spread(sigma, table.spread[sel], s.lattice_scale)
+    spread = s.lattice_scale**2 * table.spread[sel]
+    return TablePeaks(grid=grid, index=np.nonzero(sel)[0][ok], d=d[ok], msd=msd[ok], spread=spread[ok],
+                      sigma=sigma[ok], amp=amp[ok])
+
+
+def _table_gr(table: PairTable, r: np.ndarray, s: PDFSettings, pair_mask: np.ndarray | None,
+              dnorm: float, backend: str | None) -> np.ndarray:
+    peaks = table_peaks(table, r, s, pair_mask)
+    grid = peaks.grid
     ppp = np.zeros(grid.ncalc)
-    _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok], backend)
+    _add_peaks(ppp, grid, peaks.d, peaks.sigma, peaks.amp, backend)
     natoms = float(table.class_occupancy.sum())
     rho0 = natoms / (table.structure.volume * s.lattice_scale**3)
     return _finish(ppp, grid, s, natoms, rho0, dnorm)

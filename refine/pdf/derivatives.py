@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from refine.errors import InputError
-from refine.pdf.calculate import PDFSettings, _peak_widths, _table_msd, _with_spread, calc_grid, qmax_cutoff
+from refine.pdf.calculate import PDFSettings, qmax_cutoff, table_peaks
 from refine.pdf.envelopes import qdamp_envelope, shape_envelope
 from refine.pdf.kernels import DERIV_BACKENDS, default_backend, window_points
 from refine.pdf.pairs import PairTable
@@ -84,25 +84,12 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
             raise InputError("derivative", f"no derivative of G(r) with respect to {name!r}")
     if "spdiameter" in wrt and not s.spdiameter > 0:
         raise InputError("derivative", "spdiameter derivative needs spdiameter > 0")
-    grid = calc_grid(r, s.qmax)
+    peaks = table_peaks(table, r, s)  # the same entries, widths and amplitudes as calc_gr
+    grid = peaks.grid
     rr = grid.r
-    lo, hi = max(0.1, grid.r0 - 1.0), grid.rcmax + 1.0  # as calc_gr
-    if table.dmax * s.lattice_scale < hi:
-        raise InputError("PairTable", f"covers distances to {table.dmax * s.lattice_scale:.2f} Å, need {hi:.2f} Å")
-    d = table.distance * s.lattice_scale
-    sel = (d >= lo) & (d <= hi)
-    msd = _table_msd(table, s)[sel]
-    d = d[sel]
-    w = table.class_weights(s.radiation)
-    pidx = table.pair_index[sel]
-    amp = table.multiplicity[sel] * w[table.pair_first[pidx]] * w[table.pair_second[pidx]]
-    sigma, ok = _peak_widths(d, msd, s)
-    spread = s.lattice_scale**2 * table.spread[sel]
-    sigma = _with_spread(sigma, table.spread[sel], s.lattice_scale)
-    sel_idx = np.nonzero(sel)[0][ok]
     keep = np.zeros(len(table.distance), dtype=bool)
-    keep[sel_idx] = True
-    d, msd, sigma, amp, spread = d[ok], msd[ok], sigma[ok], amp[ok], spread[ok]
+    keep[peaks.index] = True
+    d, msd, sigma, amp, spread = peaks.d, peaks.msd, peaks.sigma, peaks.amp, peaks.spread
     peak_names = [n for n in wrt if n in ("lattice_scale", "delta1", "delta2", "qbroad") or n.startswith("uiso:")]
     a, b = _peak_coefficients(table, keep, d, (msd, spread), sigma, s, peak_names)
     ppp = np.zeros(grid.ncalc)
