@@ -33,11 +33,11 @@ from refine.crystal.positions import StructureParameters
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
-from refine.fit import Dataset, FitResult, Objective, run_fit
+from refine.fit import Dataset, FitResult, Objective
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
-from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined
-from refine.powder.wholepattern import is_positional, phase_summaries, with_vary
+from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined, run_stages
+from refine.powder.wholepattern import is_positional, phase_summaries
 
 #: Structure groups shared by all datasets (refined once, on the master parameters).
 SHARED_GROUPS = ("cell", "positions", "adp", "uiso", "occupancy")
@@ -236,15 +236,8 @@ def fit_rietveld_joint(patterns: Sequence[Pattern], phases: Sequence[CrystalStru
         stages = [{n for n in varied if joint.stage_of(n) <= lev} for lev in levels]
     else:
         stages = [varied]
-    current = start
-    result = None
-    for stage in stages or [set()]:
-        for _ in range(max(rietveld.passes, 1)):
-            for engine in joint.engines:
-                engine.freeze(current)
-            result = run_fit(objective, with_vary(current, stage), kind="rietveld_joint", options=rietveld.fit)
-            current = result.params
-    assert result is not None
+    result = run_stages(objective, start, stages, joint.engines, passes=rietveld.passes, kind="rietveld_joint",
+                        options=rietveld.fit)
     return _assemble(result, joint)
 
 

@@ -275,15 +275,24 @@ def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrumen
         stages = [{n for n in varied if _stage_of(n, engine) <= lev} for lev in levels]
     else:
         stages = [varied]
-    current = start
-    result = None
+    result = run_stages(objective, start, stages, [engine], passes=rietveld.passes, kind="rietveld",
+                        options=rietveld.fit)
+    return _assemble(result, engine)
+
+
+def run_stages(objective: Objective, start: lmfit.Parameters, stages: Sequence[set[str]],
+               engines: Sequence[RietveldEngine], *, passes: int, kind: str, options: FitOptions | None) -> FitResult:
+    """Minimise stage by stage (each stage the set of parameters varied), re-freezing every engine's peak windows
+    on the current parameters before each of the ``passes`` minimisations of a stage."""
+    current, result = start, None
     for stage in stages or [set()]:
-        for _ in range(max(rietveld.passes, 1)):
-            engine.freeze(current)
-            result = run_fit(objective, with_vary(current, stage), kind="rietveld", options=rietveld.fit)
+        for _ in range(max(passes, 1)):
+            for engine in engines:
+                engine.freeze(current)
+            result = run_fit(objective, with_vary(current, stage), kind=kind, options=options)
             current = result.params
     assert result is not None
-    return _assemble(result, engine)
+    return result
 
 
 def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
