@@ -197,6 +197,12 @@ def _cif_sites(block: object, atoms: list, lattice: Lattice) -> tuple[Site, ...]
     return tuple(sites)
 
 
+def _iso_shape(lattice: Lattice) -> np.ndarray:
+    """U^ij of a unit isotropic displacement in the CIF convention: G*_ij / (a*_i a*_j)."""
+    astar = lattice.reciprocal_lengths
+    return lattice.reciprocal_metric / np.outer(astar, astar)
+
+
 @STRUCTURE_READERS.register("stru")
 def read_stru(path: str | os.PathLike) -> CrystalStructure:
     """Read a PDFfit ``.stru`` file; atoms reduced to the asymmetric unit of ``spcgr`` when they fit it."""
@@ -222,14 +228,17 @@ def read_stru(path: str | os.PathLike) -> CrystalStructure:
         esd = {n: float(v) for n, v in zip("xyz", atom.sigxyz, strict=True) if v}
         if atom.sigo:
             esd["occupancy"] = float(atom.sigo)
-        aniso = not np.allclose(u, np.eye(3) * u[0, 0])
+        # Isotropic in the CIF U^ij convention means U^ij = Ueq G*_ij / (a*_i a*_j) (Trueblood et al. 1996): in a
+        # hexagonal cell diag(u, u, u) with U12 = 0 is anisotropic (PDFfit2 and diffpy read it so: Ueq > u).
+        ueq = u_equivalent(u, lattice)
+        aniso = not np.allclose(u, ueq * _iso_shape(lattice), rtol=1e-6, atol=1e-9)
         sig_u = np.array(atom.sigU, dtype=float)
         if aniso:
             esd.update({f"u{ij}": float(sig_u[_UIJ_INDEX[ij]]) for ij in _UIJ if sig_u[_UIJ_INDEX[ij]]})
         elif sig_u[0, 0]:
             esd["uiso"] = float(sig_u[0, 0])
         full.append(Site(label=f"{symbol}{counts[symbol]}", element=symbol, xyz=tuple(atom.xyz),
-                         occupancy=float(atom.occupancy), uiso=u_equivalent(u, lattice) if aniso else float(u[0, 0]),
+                         occupancy=float(atom.occupancy), uiso=ueq if aniso else float(u[0, 0]),
                          uaniso=u if aniso else None, esd=esd))
     p1 = space_group(1)
     sg = p1

@@ -16,8 +16,15 @@ from tests.pdf._pdffit2 import pdffit2_gr
 CDSE = ("pdf_fits", "pdfgui_CdSe_nanoparticle", "CdSe-wurtzite.stru")
 
 
-def _wurtzite():
-    return CrystalPhase.load(shared_path(*CDSE), "cdse")
+def _wurtzite(isotropic: bool = True):
+    """The PDFgui wurtzite model; by default with isotropic ADPs (Ueq of the file's tensors), as after constraining."""
+    import dataclasses
+
+    phase = CrystalPhase.load(shared_path(*CDSE), "cdse")
+    if not isotropic:
+        return phase
+    sites = tuple(dataclasses.replace(s, uaniso=None) for s in phase.structure.sites)
+    return CrystalPhase("cdse", phase.structure.replace(sites=sites))
 
 
 def test_wurtzite_parameters_follow_site_symmetry():
@@ -29,6 +36,11 @@ def test_wurtzite_parameters_follow_site_symmetry():
     assert polar_axes(phase.atoms, params) == ["z"]
     assert not params["cdse_Cd1_z"].vary and params["cdse_Se1_z"].vary
     assert params["cdse_Cd1_uiso"].vary and params["cdse_Se1_uiso"].vary
+    # The file's tensors (anisotropic in this hexagonal cell): on the 3m site only U11 and U33 are free.
+    aniso = _wurtzite(isotropic=False).parameters()
+    assert aniso["cdse_Se1_u11"].vary and aniso["cdse_Se1_u33"].vary
+    assert aniso["cdse_Se1_u22"].expr and aniso["cdse_Se1_u12"].expr
+    assert "cdse_Se1_u13" not in aniso and "cdse_Se1_uiso" not in aniso  # U13 = U23 = 0 on the 3-fold axis
 
 
 @pytest.mark.parametrize("radiation", ["xray", "neutron"])
