@@ -41,8 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rmax", type=float, default=None, help="fit range end (A; default last point)")
     parser.add_argument("--max-nfev", type=int, default=None, help="limit on model evaluations")
     parser.add_argument("--refine-structure", action="store_true",
-                        help="refine every phase's full cell (crystal system), free atomic coordinates and ADPs "
-                             "(exact pair sum; for small crystalline cells, not with ',fixed' phases)")
+                        help="refine the full cell (crystal system), free atomic coordinates and ADPs of every phase "
+                             "not marked ',fixed' (exact pair sum each evaluation: for small crystalline cells)")
     parser.add_argument("--cif-out", metavar="OUT.cif",
                         help="with --refine-structure: write the refined structure(s) (OUT.cif, OUT.2.cif ...)")
     parser.add_argument("--json", metavar="OUT.json", help="result file (refine.result/1)")
@@ -50,12 +50,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _partials(fm, params) -> dict:
-    """Element-pair partial PDFs of every phase (skipped beyond 12 curves: unreadable)."""
+    """Element-pair partial PDFs of every pair-table phase (skipped beyond 12 curves: unreadable)."""
     from refine.pdf.calculate import partial_gr
+    from refine.pdf.crystal import CrystalPhase
     from refine.pdf.pairs import element_of
 
     out = {}
     for ph in fm.phases:
+        if isinstance(ph, CrystalPhase):  # partials come from pair tables; crystalline phases have none
+            continue
         elements = sorted({element_of(e) for e in ph.table.class_element})
         settings = ph.settings(params, fm.settings.experiment)
         for e1, e2 in itertools.combinations_with_replacement(elements, 2):
@@ -81,9 +84,8 @@ def run(args: argparse.Namespace) -> int:
                               rmin=args.rmin, rmax=args.rmax, sharpening=args.sharpening,
                               spdiameter=args.spdiameter if args.envelope == "sphere" else None,
                               constrain_scales=not args.free_scales)
-    if args.refine_structure:
-        return _run_structure(args, pattern, settings)
-    inputs = [PhaseInput.load(path, fixed=fixed) for path, fixed in args.phases]
+    inputs = [PhaseInput.load(path, fixed=fixed, refine_structure=args.refine_structure and not fixed)
+              for path, fixed in args.phases]
     fm = build_model(pattern, inputs, settings)
     raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=FitOptions(max_nfev=args.max_nfev))
     result = finish_result(raw, fm)
@@ -101,40 +103,13 @@ def run(args: argparse.Namespace) -> int:
 
         plot_pdf_fit(result, args.plot, partials=_partials(fm, result.params), title=os.path.basename(args.input))
         print(f"wrote {args.plot}")
-    return EXIT_OK if result.converged else EXIT_NOT_CONVERGED
-
-
-def _run_structure(args: argparse.Namespace, pattern, settings) -> int:
-    """--refine-structure: crystalline phases with cell, positions and ADPs refined (refine.pdf.crystal)."""
-    from pathlib import Path
-
-    from refine.fit import FitOptions, write_result
-    from refine.io.structures import write_cif
-    from refine.pdf.crystal import CrystalPhase, fit_crystal_phases
-    from refine.pdf.fitting import PhaseInput, phase_prefixes
-
-    if any(fixed for _, fixed in args.phases):
-        raise InputError("--refine-structure", "fixed (',fixed') phases use the pair-table path: leave them out "
-                                               "or drop --refine-structure")
-    prefixes = phase_prefixes([PhaseInput.load(path) for path, _ in args.phases])
-    phases = [CrystalPhase.load(path, prefix) for (path, _), prefix in zip(args.phases, prefixes, strict=True)]
-    result = fit_crystal_phases(pattern, phases, settings, options=FitOptions(max_nfev=args.max_nfev))
-    print(result.report())
-    for ph in result.phases:
-        cell = "  ".join(f"{k}={ph[k]:.5f}" for k in ("a", "b", "c", "alpha", "beta", "gamma"))
-        print(f"  phase {ph['name']} ({ph['space_group']}): {cell}  V={ph['volume']:.3f}")
-    if args.json:
-        run_settings = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
-        write_result(result, args.json, data=args.input, settings=run_settings)
-        print(f"wrote {args.json}")
-    if args.plot:
-        from refine.plot.pdf import plot_pdf_fit
-
-        plot_pdf_fit(result, args.plot, title=os.path.basename(args.input))
-        print(f"wrote {args.plot}")
     if args.cif_out:
+        from pathlib import Path
+
+        from refine.io.structures import write_cif
+
         out = Path(args.cif_out)
-        for k, structure in enumerate(result.extra["structures"].values()):
+        for k, structure in enumerate(result.extra.get("structures", {}).values()):
             path = out if k == 0 else out.with_name(f"{out.stem}.{k + 1}{out.suffix}")
             write_cif(structure, path)
             print(f"wrote {path}")

@@ -82,6 +82,19 @@ class CrystalPhase:
         params.add(f"{p}_spdiameter", value=0.0, min=0.0, vary=False)
         return params
 
+    def add_parameters(self, params: lmfit.Parameters) -> None:
+        """Add this phase's parameters (see :meth:`parameters`) to a model's set."""
+        params.update(self.parameters())
+
+    def uiso_names(self) -> dict[str, str]:
+        """Pair-table style Uiso classes: none (ADPs are per site, see :meth:`parameters`)."""
+        return {}
+
+    def refined_structure(self, result) -> CrystalStructure:
+        """The structure at a fit result's parameters, with esds, for CIF output."""
+        lattice = lattice_from_parameters(result.params, self.prefix)
+        return self.atoms.structure_at(result.params, lattice)
+
     def free_cell(self) -> list[str]:
         """Names of the free cell parameters."""
         return [f"{self.prefix}_{n}" for n in cell_constraints(self.structure.space_group).free]
@@ -106,76 +119,21 @@ class CrystalPhase:
         return direct_gr(self.pdf_structure(params), r, self.settings(params, experiment))
 
 
-def fit_crystal_phases(pattern, phases: list[CrystalPhase], settings, options=None):
-    """Fit G(r) with crystalline phases whose cells, positions and ADPs all refine (no fixed supercells).
-
-    ``settings`` is a :class:`refine.pdf.fitting.PDFFitSettings` (Qmax, radiation, fixed Qdamp/Qbroad, fit range,
-    sharpening term, sphere envelope, scales summing to 1 with a data scale for several phases). The Jacobian is
-    taken by finite differences. Returns a :class:`refine.fit.FitResult` of kind ``pdf`` whose phase entries carry
-    the refined cell with esds, the volume and its esd, and the refined structure (``extra["structures"]``).
-    """
-    from refine.fit import Dataset, Objective, run_fit
-    from refine.pdf.fitting import prepare_pattern
-
-    if not phases:
-        raise InputError("--phase", "at least one phase is needed")
-    pat = prepare_pattern(pattern, settings)
-    experiment = settings.experiment
-    params = lmfit.Parameters()
-    for ph in phases:
-        params.update(ph.parameters())
-        p = ph.prefix
-        if settings.sharpening != "none":
-            params[f"{p}_{settings.sharpening}"].set(value=1.0 if settings.sharpening == "delta1" else 2.0, vary=True)
-        if settings.spdiameter is not None:
-            params[f"{p}_spdiameter"].set(value=settings.spdiameter, vary=True, min=1.0)
-    params.add("dscale", value=1.0, min=0.0, vary=False)
-    params.add("qdamp", value=settings.qdamp, vary=False)
-    params.add("qbroad", value=settings.qbroad, vary=False)
-    if len(phases) > 1 and settings.constrain_scales:
-        for ph in phases[:-1]:
-            params[f"{ph.prefix}_scale"].set(value=1.0 / len(phases), min=0.0, max=1.0)
-        params[f"{phases[-1].prefix}_scale"].set(expr="1 - " + " - ".join(f"{ph.prefix}_scale" for ph in phases[:-1]))
-        params["dscale"].set(vary=True)
-
-    def components(p: lmfit.Parameters) -> dict[str, np.ndarray]:
-        return {ph.prefix: ph.gr(p, pat.x, experiment) for ph in phases}
-
-    def model(p: lmfit.Parameters) -> np.ndarray:
-        return sum(components(p).values())
-
-    g0 = model(params)  # overall scale started at its least-squares value
-    k = float(np.dot(g0, pat.y) / max(np.dot(g0, g0), 1e-300))
-    name = "dscale" if params["dscale"].vary else None
-    for target in ([name] if name else [f"{ph.prefix}_scale" for ph in phases]):
-        if k > 0:
-            params[target].set(value=params[target].value * k)
-    result = run_fit(Objective.single(Dataset("gr", pat, model, kind="pdf")), params, kind="pdf", options=options)
-    return _with_phase_entries(result, phases, components)
-
-
-def _with_phase_entries(result, phases: list[CrystalPhase], components):
-    import dataclasses
-
+def crystal_phase_entry(result, phase: CrystalPhase) -> dict:
+    """The result-file entry of a crystalline phase: cell with esds, volume and its esd, scale, spdiameter."""
     from refine.crystal.lattice import PARAMETER_NAMES, volume_esd
 
     params = result.params
-    entries, structures = [], {}
-    for ph in phases:
-        lattice = lattice_from_parameters(params, ph.prefix)
-        free = ph.free_cell()
-        cov = result.covariance_of(free)
-        esd = {n: result.esd(f"{ph.prefix}_{n}") for n in PARAMETER_NAMES}
-        esd["volume"] = volume_esd(lattice, ph.structure.space_group, cov) if cov is not None else None
-        esd["scale"] = result.esd(f"{ph.prefix}_scale")
-        structures[ph.prefix] = ph.atoms.structure_at(params, lattice)
-        sp = params[f"{ph.prefix}_spdiameter"]
-        entries.append({"name": ph.prefix, "source": ph.structure.name, "fixed": False,
-                        "space_group": ph.structure.space_group.symbol,
-                        **{n: float(v) for n, v in zip(PARAMETER_NAMES, lattice.as_tuple(), strict=True)},
-                        "volume": lattice.volume, "scale": params[f"{ph.prefix}_scale"].value,
-                        "spdiameter": sp.value if sp.vary else None, "weight_fraction": None, "esd": esd})
-    name = next(iter(result.curves))
-    curves = dataclasses.replace(result.curves[name], components=components(params))
-    extra = {**dict(result.extra), "structures": structures}
-    return dataclasses.replace(result, phases=tuple(entries), curves={name: curves}, extra=extra)
+    p = phase.prefix
+    lattice = lattice_from_parameters(params, p)
+    cov = result.covariance_of(phase.free_cell())
+    esd = {n: result.esd(f"{p}_{n}") for n in PARAMETER_NAMES}
+    esd["volume"] = volume_esd(lattice, phase.structure.space_group, cov) if cov is not None else None
+    esd["scale"] = result.esd(f"{p}_scale")
+    sp = params[f"{p}_spdiameter"]
+    return {"name": p, "source": phase.structure.name, "fixed": False, "refine_structure": True,
+            "space_group": phase.structure.space_group.symbol,
+            "natoms": len(phase.structure.expand()),
+            **{n: float(v) for n, v in zip(PARAMETER_NAMES, lattice.as_tuple(), strict=True)},
+            "volume": lattice.volume, "scale": params[f"{p}_scale"].value,
+            "spdiameter": sp.value if sp.vary else None, "weight_fraction": None, "atom_fraction": None, "esd": esd}

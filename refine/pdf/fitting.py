@@ -27,6 +27,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.pdf.calculate import PDFSettings, calc_gr
+from refine.pdf.crystal import CrystalPhase, crystal_phase_entry
 from refine.pdf.derivatives import gr_derivatives
 from refine.pdf.model import Experiment, Phase, make_parameters
 from refine.pdf.pairs import element_of, scattering_factor
@@ -85,10 +86,14 @@ class PhaseInput:
     source: str = ""
     fixed: bool = False
     prefix: str | None = None
+    refine_structure: bool = False  # cell per crystal system, free coordinates and ADPs (refine.pdf.crystal)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, fixed: bool = False, prefix: str | None = None) -> PhaseInput:
-        return cls(PDFStructure.load(path), os.fspath(path), fixed, prefix)
+    def load(cls, path: str | os.PathLike, fixed: bool = False, prefix: str | None = None, *,
+             refine_structure: bool = False) -> PhaseInput:
+        if fixed and refine_structure:
+            raise InputError(path, "a fixed phase cannot also refine its structure")
+        return cls(PDFStructure.load(path), os.fspath(path), fixed, prefix, refine_structure)
 
 
 def phase_prefixes(inputs: Sequence[PhaseInput]) -> list[str]:
@@ -133,6 +138,8 @@ class PDFFitModel:
         """One phase's G(r).  G is linear in the scale, so the unit-scale curve is cached per phase for the last
         few parameter sets: a finite-difference Jacobian step in one phase's (or a scale) parameter then
         recomputes only that phase (or nothing)."""
+        if isinstance(phase, CrystalPhase):  # positions/cell move: the exact pair sum at every call
+            return phase.gr(params, self.pattern.x, self.settings.experiment)
         s = phase.settings(params, self.settings.experiment)
         unit = s.replace(scale=1.0)
         key = repr(unit)  # floats repr exactly: equal keys mean equal settings
@@ -150,7 +157,10 @@ class PDFFitModel:
         return {ph.prefix: self._phase_gr(ph, params) for ph in self.phases}
 
     def dataset(self, name: str = "gr") -> Dataset:
-        return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf", jacobian=self.jacobian)
+        # Analytic derivatives exist for pair-table phases; a crystalline phase falls back to finite differences.
+        analytic = not any(isinstance(ph, CrystalPhase) for ph in self.phases)
+        return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf",
+                       jacobian=self.jacobian if analytic else None)
 
     def jacobian(self, params: lmfit.Parameters) -> np.ndarray:
         """∂G/∂(varying parameters), shape (len(r), nvary) in the order of ``params``: analytic derivatives of
@@ -232,7 +242,8 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
         raise InputError("--phase", "at least one phase is needed")
     pat = prepare_pattern(pattern, settings)
     prefixes = phase_prefixes(inputs)
-    phases = tuple(Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed)
+    phases = tuple(CrystalPhase.load(ph.source, p) if ph.refine_structure else
+                   Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed)
                    for p, ph in zip(prefixes, inputs, strict=True))
     params = make_parameters(phases, qdamp=settings.qdamp, qbroad=settings.qbroad)
     for ph in phases:
@@ -285,6 +296,9 @@ def finish_result(result: FitResult, fm: PDFFitModel) -> FitResult:
     curves = {name: _with_components(c, comps) for name, c in result.curves.items()}
     extra = dict(result.extra)
     extra["fit_range"] = [float(fm.pattern.x[0]), float(fm.pattern.x[-1])]
+    crystals = [ph for ph in fm.phases if isinstance(ph, CrystalPhase)]
+    if crystals:  # refined structures with esds, for CIF output
+        extra["structures"] = {ph.prefix: ph.refined_structure(result) for ph in crystals}
     return _replace(result, phases=tuple(phase_results(result, fm)), curves=curves, extra=extra)
 
 
@@ -325,7 +339,7 @@ def propagate(result: FitResult, func: Callable[[lmfit.Parameters], np.ndarray])
 
 def _phase_weights(phase: Phase, radiation: str) -> tuple[float, float]:
     """<b>² and <m> of a phase: occupancy-weighted mean scattering power and atomic mass (PDFfit2)."""
-    s = phase.table.structure
+    s = phase.pdf_structure(phase.parameters()) if isinstance(phase, CrystalPhase) else phase.table.structure
     occ = s.occupancy
     b = np.array([scattering_factor(e, radiation) for e in s.elements])
     m = np.array([periodictable.elements.symbol(element_of(e)).mass for e in s.elements])
@@ -364,6 +378,15 @@ def phase_results(result: FitResult, fm: PDFFitModel) -> list[dict[str, Any]]:
     n = len(fm.phases)
     for k, (ph, inp) in enumerate(zip(fm.phases, fm.inputs, strict=True)):
         p = ph.prefix
+        if isinstance(ph, CrystalPhase):
+            entry = crystal_phase_entry(result, ph)
+            entry.update({"source": inp.source or entry["source"],
+                          "weight_fraction": float(frac["mass"][k]) if n > 1 else None,
+                          "atom_fraction": float(frac["atom"][k]) if n > 1 else None})
+            entry["esd"]["weight_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[n + k])
+            entry["esd"]["atom_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[k])
+            out.append(entry)
+            continue
         s0 = ph.table.structure
         lname = ph.lattice_name()
         lat_value, lat_esd = params[lname].value, result.esd(lname)

@@ -138,3 +138,44 @@ def test_cli_refine_structure_writes_result_and_cif(tmp_path, capsys):
     assert ph["esd"]["volume"] > 0 and ph["space_group"] == "P63mc"
     se = next(s for s in read_structure(cif).sites if s.label == "Se1")
     assert abs(se.xyz[2] - 0.3772) < 3 * doc["parameters"]["cdse_Se1_z"]["esd"]
+
+
+def test_crystalline_and_fixed_phases_in_one_fit(tmp_path):
+    """A refined-structure phase (wurtzite) and a fixed supercell (the bundled distorted rock salt) fitted together:
+    the wurtzite cell and Se z come back within 3 esd, the phase scales (summing to 1) to their truth."""
+    from pathlib import Path
+
+    from refine.pdf.calculate import PDFSettings, calc_gr
+    from refine.pdf.fitting import PDFFitSettings, PhaseInput, fit_pdf
+    from refine.pdf.pairs import PairTable
+    from refine.pdf.structure import PDFStructure
+
+    supercell = Path(__file__).resolve().parents[2] / "example_data" / "drs_supercell.cif"
+    cif = tmp_path / "wurtzite.cif"
+    from refine.io.structures import write_cif
+
+    write_cif(_wurtzite().structure, cif)
+    wurtzite = CrystalPhase.load(cif, "wurtzite")
+    truth = wurtzite.parameters()
+    for name, value in (("wurtzite_a", 4.299), ("wurtzite_c", 7.012), ("wurtzite_Se1_z", 0.3772),
+                        ("wurtzite_scale", 0.6), ("wurtzite_delta2", 2.0)):
+        truth[name].set(value=value)
+    truth.add("qdamp", value=0.04)
+    r = np.round(np.arange(1.5, 15.0 + 1e-9, 0.01), 6)
+    experiment = Experiment(radiation="xray", qmax=20.0)
+    g = wurtzite.gr(truth, r, experiment)
+    table = PairTable.build(PDFStructure.load(supercell), 25.0, qmax=20.0)
+    g = g + calc_gr(table, r, PDFSettings(scale=0.4, qdamp=0.04, qmax=20.0))
+    sigma = np.full_like(r, 0.01 * np.max(np.abs(g)))
+    obs = Pattern(x=r, y=g + np.random.default_rng(11).normal(0.0, sigma), sigma=sigma, unit="r_A",
+                  sigma_source="file", radiation="xray")
+    settings = PDFFitSettings(qmax=20.0, qdamp=0.04, sharpening="delta2")
+    res = fit_pdf(obs, [PhaseInput.load(cif, refine_structure=True), PhaseInput.load(supercell, fixed=True)],
+                  settings)
+    assert res.converged
+    for name, value in (("wurtzite_a", 4.299), ("wurtzite_c", 7.012), ("wurtzite_Se1_z", 0.3772)):
+        assert abs(res.value(name) - value) < 3 * res.esd(name), (name, res.value(name), res.esd(name))
+    ph = {p["name"]: p for p in res.phases}
+    assert ph["wurtzite"]["space_group"] == "P63mc" and ph["wurtzite"]["esd"]["volume"] > 0
+    assert ph["wurtzite"]["scale"] == pytest.approx(0.6, abs=3 * ph["wurtzite"]["esd"]["scale"])
+    assert "wurtzite" in res.extra["structures"]
