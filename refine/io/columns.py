@@ -81,6 +81,29 @@ def _wavelength_from(header: str) -> float | None:
     return value
 
 
+_START_DATA = re.compile(r"^\s*#+\s*start\s+data", re.IGNORECASE)
+
+
+def _common_columns(path: Path, rows: list[list[float]], linenos: list[int]) -> tuple[list[list[float]], int]:
+    """Rows cut to the column count most rows have. Fortran writers sometimes append columns (e.g. zero dr, dG) to a
+    few lines (zero dr, dG: PDFgui-era .gr files); extra values are dropped and counted, as long as they are zeros or
+    on at most 5 % of the lines. A row with fewer columns than most is an error."""
+    ncol = int(np.argmax(np.bincount([len(r) for r in rows])))
+    ragged = informative = 0
+    out = []
+    for row, lineno in zip(rows, linenos, strict=True):
+        if len(row) < ncol:
+            raise InputError(path, f"line {lineno} has {len(row)} columns, most data lines {ncol}")
+        ragged += len(row) > ncol
+        informative += any(v != 0.0 for v in row[ncol:])
+        out.append(row[:ncol])
+    if informative > 0.05 * len(rows):  # not stray lines or zero padding: which columns are data is unclear
+        first = next(n for r, n in zip(rows, linenos, strict=True) if len(r) > ncol)
+        raise InputError(path, f"line {first} has more columns than most data lines ({ncol}), and so do "
+                               f"{ragged} of {len(rows)} lines: inconsistent columns")
+    return out, ragged
+
+
 @PATTERN_READERS.register("columns")
 def read_columns(path: Path, *, unit: str | None = None, wavelength: float | None = None,
                  radiation: str | None = None) -> Pattern:
@@ -90,9 +113,14 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
         text = path.read_text(errors="replace")
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from None
-    header: list[str] = []
+    lines = text.splitlines()
+    # PDFgetN/PDFgetX2/PDFgetX3 files put free text (and numeric tables) in their header and mark the data with a
+    # '#### start data' line, as PDFgui reads them: everything before the last such marker is header.
+    start = max((i + 1 for i, line in enumerate(lines) if _START_DATA.match(line)), default=0)
+    header: list[str] = lines[:start]
     rows: list[list[float]] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    linenos: list[int] = []
+    for lineno, line in enumerate(lines[start:], start + 1):
         stripped = line.strip()
         if not stripped:
             continue
@@ -105,11 +133,11 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
                 raise InputError(path, f"line {lineno} is not numeric after data started: {stripped[:60]!r}")
             header.append(line)
             continue
-        if rows and len(values) != len(rows[0]):
-            raise InputError(path, f"line {lineno} has {len(values)} columns, earlier lines {len(rows[0])}")
         rows.append(values)
+        linenos.append(lineno)
     if not rows:
         raise InputError(path, "no numeric data columns found")
+    rows, ragged = _common_columns(path, rows, linenos)
     data = np.asarray(rows, dtype=float)
     ext = path.suffix.lower()
     head = "\n".join(header)
@@ -136,7 +164,7 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
     return Pattern(x=x, y=y, sigma=sigma, unit=internal, sigma_source=sigma_source, radiation=radiation,
                    wavelength=wavelength,
                    metadata={"source": str(path), "header": header, "unit_from": unit_from,
-                             "format": "columns", "ncolumns": ncol})
+                             "format": "columns", "ncolumns": ncol, "extra_columns_ignored_rows": ragged})
 
 
 _COLUMN_NAMES = {"2th_deg": "2th_deg", "q_A^-1": "q_A^-1", "d_A": "d_A", "r_A": "r_A"}

@@ -137,3 +137,36 @@ def test_descending_x_is_reversed(tmp_path):
     pat = read_pattern(path)
     assert pat.x.tolist() == [1.0, 2.0, 3.0] and pat.y.tolist() == [10.0, 20.0, 30.0]
     assert pat.sigma.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_start_data_marker_ends_a_header_with_numeric_tables(tmp_path):
+    """PDFgetN/PDFgetX headers hold numeric tables (bank angles, ...): data start after '#### start data'."""
+    text = ("History written: 2004\n##### Banks=2\nbank angle qmin qmax\n  1 90.0 1.62 29.42\n  2 119.0 1.97 35.85\n"
+            "numRpoints=3 maxR=0.03\n##### start data\n#S 1 - PDF from PDFgetN\n#L r G(r) dr dG\n"
+            "0.01 0.5 0 0.1\n0.02 0.6 0 0.1\n0.03 0.7 0 0.2\n")
+    path = tmp_path / "n.gr"
+    path.write_text(text)
+    p = read_pattern(path)
+    np.testing.assert_allclose(p.x, [0.01, 0.02, 0.03])
+    np.testing.assert_allclose(p.sigma, [0.1, 0.1, 0.2])
+    assert p.unit == "r_A" and p.sigma_source == "file"
+    assert any("29.42" in line for line in p.metadata["header"])
+
+
+def test_zero_padded_extra_columns_are_dropped_but_real_ones_are_an_error(tmp_path):
+    rows = [f"{0.01 * k:.2f} {k}" + ("  0.0  0.0" if k % 5 == 0 else "") for k in range(1, 41)]
+    path = tmp_path / "z.gr"
+    path.write_text("\n".join(rows) + "\n")
+    p = read_pattern(path)
+    assert len(p) == 40 and p.metadata["extra_columns_ignored_rows"] == 8 and p.sigma_source == "unit"
+    path.write_text("\n".join(r.replace("0.0  0.0", "0.3  0.4") for r in rows) + "\n")
+    with pytest.raises(InputError, match="inconsistent columns"):
+        read_pattern(path)
+
+
+@pytest.mark.parametrize("parts", [("pdf_fits", "pdfgui_Ni_xray_neutron", "Ni-neutron.gr"),
+                                   ("pdf_fits", "pdfttp_ch05_SiNi_two_phase", "si.gr"),
+                                   ("sequential", "pdfgui_LaMnO3_temperature_series_neutron_PDF", "300K.gr")])
+def test_real_pdfgui_era_gr_files(parts):
+    p = read_pattern(shared_path(*parts))
+    assert p.unit == "r_A" and p.x[0] == pytest.approx(0.01) and np.all(np.diff(p.x) > 0) and len(p) >= 2000
