@@ -92,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     print(result.report())
     for ph in result.phases:
         wf = ph["weight_fraction"]
-        print(f"  phase {ph['name']}: a={ph['a']:.5f} V={ph['volume']:.3f}"
+        cell = " ".join(f"{k}={ph[k]:.5f}" for k in ("a", "b", "c")) + " " + " ".join(
+            f"{k}={ph[k]:.3f}" for k in ("alpha", "beta", "gamma"))
+        print(f"  phase {ph['name']} ({ph.get('space_group') or 'P1'}): {cell} V={ph['volume']:.3f}"
               + ("" if wf is None else f" mass fraction={wf:.4f}"))
     if args.json:
         run_settings = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
