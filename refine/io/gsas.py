@@ -36,6 +36,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
 from refine.io.columns import _wavelength_from
+from refine.io.fields import finite_float
 from refine.io.patterns import PATTERN_READERS, PATTERN_WRITERS
 
 LAYOUTS = ("STD", "ESD", "FXY", "FXYE")
@@ -141,15 +142,7 @@ def parse_gsas(path: str | Path, text: str) -> _Parsed:
 
 def _field(path: Path, lineno: int, text: str, what: str) -> float:
     text = text.strip()
-    if not text:
-        return 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(path, f"line {lineno}: {what} field {text!r} is not a number") from None
-    if not np.isfinite(value):
-        raise InputError(path, f"line {lineno}: {what} field {text!r} is not finite")
-    return value
+    return finite_float(path, text, f"line {lineno}: {what} field") if text else 0.0
 
 
 def _fixed_records(path: Path, bank: GsasBank, width: int, per_line: int) -> list[tuple[int, str]]:

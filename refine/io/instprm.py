@@ -15,6 +15,7 @@ from pathlib import Path
 from refine.errors import InputError
 from refine.instrument import DEFAULT_SH_L, Instrument, Profile
 from refine.io.atomic import atomic_open
+from refine.io.fields import finite_float
 from refine.registry import Registry
 
 Reader = Callable[..., Instrument]
@@ -38,13 +39,7 @@ def _text(path: Path) -> str:
 
 
 def _number(path: Path, name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(path, f"{name}: not a number: {text.strip()!r}") from None
-    if not math.isfinite(value):
-        raise InputError(path, f"{name}: not a finite number: {text.strip()!r}")
-    return value
+    return finite_float(path, text, name)
 
 
 def _type_check(path: Path, htype: str) -> str:

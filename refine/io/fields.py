@@ -1,0 +1,19 @@
+"""Parsing single numeric fields of text files, with errors that name the file and the field."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from refine.errors import InputError
+
+
+def finite_float(path: str | os.PathLike, text: str, what: str) -> float:
+    """``float(text)``; an InputError naming ``path`` and ``what`` when it is not a finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(path, f"{what}: not a number: {text.strip()!r}") from None
+    if not math.isfinite(value):
+        raise InputError(path, f"{what}: not a finite number: {text.strip()!r}")
+    return value
