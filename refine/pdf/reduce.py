@@ -25,8 +25,14 @@ rejected (a for bgscale 1 / 0.4): mean (I − bB)/⟨f²⟩ over the top half of
 640/1170; ∫Q²(I − bB)/∫Q²⟨f²⟩ 690/977; Krogh-Moe with ρ0(Ni) 689/1073; raw I/⟨f²⟩ over the top 10 %
 1516/1492 (ignores bgscale). The low-r check G ≈ −4πρ0 r (−1.149 r for Ni) cannot settle it to 10 %: with
 an intercept, the slope of PDFgetX3's own G over 1.0–2.2 / 1.2–2.2 / 1.4–2.2 Å is 0.94/0.78/0.67 (Ni.gr)
-and 0.71/0.67/0.61 (Ni-hires.gr) of −4πρ0; ours is 2.00/1.65/1.41 and 1.00/0.95/0.87. Pass ``scale=`` to
-impose a known factor.
+and 0.71/0.67/0.61 (Ni-hires.gr) of −4πρ0; ours is 2.00/1.65/1.41 and 1.00/0.95/0.87. Session 2 measurements:
+the divisor is one constant (F(Q) back-transformed from PDFgetX3's G(r) is ours × 1/a to 0.3 % from Q 2 to 22
+Å⁻¹: test_pdfgetx3_ni_fq_differs_by_one_constant) and it does not depend on qmax (Ni-hires and Ni-lownoise agree to
+0.02 %). Rules on the *unsubtracted* sample come closest: its high-Q level I/⟨f²⟩ over the last 0.5 Å⁻¹ below
+qmaxinst is 0.986/0.989 of PDFgetX3's a, over the top 10 % 1.056/0.964, the self-scattering rule applied to it
+0.943/0.849 — but no window or weighting among ~300 tried (Q^k-weighted means, percentiles, ratios of integrals of
+sample, sample − b·background and background over ⟨f²⟩, Z², ⟨f²⟩+Z) reproduces both to 1 %, so none is adopted:
+picking one by its agreement would be fitting the answer. Pass ``scale=`` to impose a known factor.
 """
 
 from __future__ import annotations
