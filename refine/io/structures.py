@@ -1,4 +1,5 @@
-"""Reading and writing crystal structures: CIF and PDFfit ``.stru`` (through diffpy.structure), CIF output.
+"""Reading and writing crystal structures: CIF and PDFfit ``.stru`` (through diffpy.structure), GSAS ``.EXP``
+(:mod:`refine.io.gsas_exp`), CIF output.
 
 A CIF keeps its own symmetry operations (any setting). A ``.stru`` file lists every atom of the cell and names
 the space group in ``spcgr``; the atoms are reduced to an asymmetric unit of that group when they form complete
@@ -25,14 +26,14 @@ from refine.registry import Registry
 
 Reader = Callable[..., CrystalStructure]
 STRUCTURE_READERS: Registry[Reader] = Registry("structure format")
-_EXTENSIONS = {".cif": "cif", ".stru": "stru"}
+_EXTENSIONS = {".cif": "cif", ".stru": "stru", ".exp": "exp"}
 _B_TO_U = 1.0 / (8.0 * math.pi**2)
 _UIJ = ("11", "22", "33", "12", "13", "23")
 _UIJ_INDEX = {"11": (0, 0), "22": (1, 1), "33": (2, 2), "12": (0, 1), "13": (0, 2), "23": (1, 2)}
 
 
 def read_structure(path: str | os.PathLike, *, format: str | None = None) -> CrystalStructure:
-    """Read a structure from a CIF or PDFfit ``.stru`` file.
+    """Read a structure from a CIF, a PDFfit ``.stru`` or a GSAS ``.EXP`` file (its first phase).
 
     Raises
     ------
@@ -44,7 +45,7 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Cry
         raise InputError(path, "no such file")
     fmt = format or _EXTENSIONS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError(path, f"unknown structure extension {path.suffix!r}; use .cif or .stru")
+        raise InputError(path, f"unknown structure extension {path.suffix!r}; use .cif, .stru or .exp")
     return STRUCTURE_READERS.get(fmt)(path)
 
 
@@ -347,3 +348,7 @@ def write_cif(structure: CrystalStructure, path: str | os.PathLike) -> None:
                 lines.append(" ".join([site.label, *vals]))
     with atomic_open(path) as fh:
         fh.write("\n".join(lines) + "\n")
+
+
+# Registers the GSAS .EXP reader (it imports this module's registry, so it comes last).
+from refine.io import gsas_exp as _gsas_exp  # noqa: E402,F401
