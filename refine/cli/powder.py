@@ -26,7 +26,7 @@ def _background(text: str):
 
 def add_phase_arguments(parser: argparse.ArgumentParser, *, cif_only: bool = False) -> None:
     """--phase (CIF, repeatable) and, unless ``cif_only``, --spacegroup/--cell/--name for phases without a CIF."""
-    parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="phase from a CIF or .stru")
+    parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="CIF, .stru or GSAS .EXP")
     if cif_only:
         return
     parser.add_argument("--spacegroup", action="append", default=[], metavar="SG",
