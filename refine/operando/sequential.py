@@ -7,8 +7,9 @@ and does not become a starting point. Each finished scan is written atomically t
 (a ``refine.result/1`` document carrying a fingerprint of the settings), so a run that stops can be started again
 and skips every scan whose file exists with the same settings and the same data (sha256).
 
-Fit kinds are entries of :data:`FIT_KINDS` (Le Bail, Pawley, Rietveld), so a new whole-pattern method is one
-registration, not a change to the loop.
+Fit kinds are entries of :data:`FIT_KINDS` (Le Bail, Pawley, Rietveld on powder patterns; ``pdf``, a real-space
+fit of each G(r) file, :mod:`refine.operando.pdf_kind`), so a new method is one registration, not a change to the
+loop: a kind says how a scan is read, which options object its fit takes and how its phases enter the fingerprint.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lmfit
 import numpy as np
@@ -37,18 +38,51 @@ from refine.operando.series import Scan, Series
 from refine.powder.model import PowderModel, PowderOptions
 from refine.registry import Registry
 
+if TYPE_CHECKING:
+    from refine.pdf.fitting import PDFFitSettings
+
+
+def _read(scan: Scan, bank: int | None = None) -> Pattern:
+    """A powder scan in degrees 2θ (a G(r) file is refused: it belongs to kind ``pdf``)."""
+    from refine.io import read_pattern
+
+    pattern = read_pattern(scan.path, **({} if bank is None else {"bank": bank}))
+    if pattern.unit == "r_A":
+        raise InputError(str(scan.path), "is a G(r) file (r in Å), not a powder pattern: use --kind pdf")
+    return pattern if pattern.unit == "2th_deg" else pattern.to_unit("2th_deg")
+
+
+def _read_powder(scan: Scan, settings: SequentialSettings) -> Pattern:
+    return _read(scan, settings.bank)
+
+
+def _powder_options(settings: SequentialSettings) -> PowderOptions:
+    return settings.powder
+
+
+def _describe_powder(phases: Sequence[CrystalStructure]) -> list:
+    return [[p.name, p.space_group.symbol, list(p.lattice.as_tuple()), len(p.sites)] for p in phases]
+
 
 @dataclass(frozen=True)
 class FitKind:
-    """A whole-pattern method usable in a series.
+    """A fitting method usable in a series.
 
     ``fit(pattern, phases, instrument, refine=, options=, params=) -> FitResult`` runs one scan;
     ``parameters(pattern, phases, instrument, options) -> lmfit.Parameters`` gives the full starting set the fit
-    accepts as ``params`` (the loop copies the previous scan's refined values into it by name).
+    accepts as ``params`` (the loop copies the previous scan's refined values into it by name);
+    ``read(scan, settings) -> Pattern`` reads one scan; ``options(settings)`` is the options object handed to both
+    (powder: :class:`PowderOptions` with an :class:`Instrument`; pdf: ``PDFFitSettings`` with ``PhaseInput``
+    phases and no instrument); ``describe(phases)`` is the phases' part of the fingerprint. ``presence``: whether
+    phases may come and go (:class:`Presence`).
     """
 
     fit: Callable[..., FitResult]
-    parameters: Callable[[Pattern, list[CrystalStructure], Instrument, PowderOptions], lmfit.Parameters]
+    parameters: Callable[[Pattern, list, Any, Any], lmfit.Parameters]
+    read: Callable[[Scan, SequentialSettings], Pattern] = _read_powder
+    options: Callable[[SequentialSettings], Any] = _powder_options
+    describe: Callable[[Sequence[Any]], list] = _describe_powder
+    presence: bool = True
 
 
 #: Whole-pattern methods for sequential fits, by ``--kind`` name.
@@ -88,6 +122,40 @@ FIT_KINDS.register("pawley", FitKind(fit=_fit_pawley, parameters=_powder_paramet
 FIT_KINDS.register("rietveld", FitKind(fit=_fit_rietveld, parameters=_rietveld_parameters))
 
 
+def _fit_pdf(pattern, phases, instrument, *, refine, options, params):
+    from refine.operando.pdf_kind import fit_gr
+
+    return fit_gr(pattern, phases, instrument, refine=refine, options=options, params=params)
+
+
+def _pdf_parameters(pattern, phases, instrument, options) -> lmfit.Parameters:
+    from refine.operando.pdf_kind import gr_parameters
+
+    return gr_parameters(pattern, phases, instrument, options)
+
+
+def _read_gr(scan: Scan, settings: SequentialSettings) -> Pattern:
+    from refine.operando.pdf_kind import read_gr
+
+    return read_gr(scan.path)
+
+
+def _pdf_options(settings: SequentialSettings) -> PDFFitSettings:
+    if settings.pdf is None:
+        raise InputError("--qmax", "kind pdf needs PDF settings (SequentialSettings.pdf; on the command line --qmax)")
+    return settings.pdf
+
+
+def _describe_pdf(phases: Sequence[Any]) -> list:
+    from refine.operando.pdf_kind import describe_inputs
+
+    return describe_inputs(phases)
+
+
+FIT_KINDS.register("pdf", FitKind(fit=_fit_pdf, parameters=_pdf_parameters, read=_read_gr, options=_pdf_options,
+                                  describe=_describe_pdf, presence=False))
+
+
 @dataclass(frozen=True)
 class Presence:
     """Phase ``name`` is fitted only in scans ``first`` .. ``last`` (inclusive; None = open end)."""
@@ -107,11 +175,14 @@ class SequentialSettings:
     Attributes
     ----------
     kind
-        Name in :data:`FIT_KINDS` (``lebail``, ``pawley``, ``rietveld``).
+        Name in :data:`FIT_KINDS` (``lebail``, ``pawley``, ``rietveld``, ``pdf``).
     refine
-        Groups or parameter names refined in every scan.
+        Groups or parameter names refined in every scan (powder kinds; a PDF fit refines what ``pdf`` says).
     powder
         Fit range, exclusions, background.
+    pdf
+        Settings of every scan's G(r) fit (kind ``pdf`` only): Qmax, radiation, Qdamp/Qbroad, r range, what is
+        refined.
     restart_each
         Start every scan from the user's values instead of the previous scan's result.
     presence
@@ -127,6 +198,7 @@ class SequentialSettings:
     restart_each: bool = False
     presence: tuple[Presence, ...] = ()
     bank: int | None = None
+    pdf: PDFFitSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -159,14 +231,18 @@ def phases_for(index: int, phases: Sequence[CrystalStructure], presence: Sequenc
     return out
 
 
-def fingerprint(settings: SequentialSettings, phases: Sequence[CrystalStructure], instrument: Instrument) -> str:
+def fingerprint(settings: SequentialSettings, phases: Sequence[Any], instrument: Instrument | None,
+                kind: FitKind | None = None) -> str:
     """sha256 of everything that decides a scan's fit besides its data (the starting cells included)."""
+    kind = kind or FIT_KINDS.get(settings.kind)
     desc = {
         "kind": settings.kind, "refine": list(settings.refine), "powder": repr(settings.powder),
         "restart_each": settings.restart_each, "presence": [repr(p) for p in settings.presence],
-        "phases": [[p.name, p.space_group.symbol, list(p.lattice.as_tuple()), len(p.sites)] for p in phases],
-        "instrument": repr(instrument.replace(source=None, metadata={})),
+        "phases": kind.describe(phases),
+        "instrument": None if instrument is None else repr(instrument.replace(source=None, metadata={})),
     }
+    if settings.pdf is not None:  # only then: powder fingerprints stay as they were
+        desc["pdf"] = repr(settings.pdf)
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -185,10 +261,10 @@ def _load_finished(path: Path, scan: Scan, fp: str) -> dict | None:
     return doc
 
 
-def _start(kind: FitKind, pattern: Pattern, phases: list, instrument: Instrument, settings: SequentialSettings,
-           carry: Mapping[str, float]) -> lmfit.Parameters:
+def _start(kind: FitKind, pattern: Pattern, phases: list, instrument: Instrument | None,
+           settings: SequentialSettings, carry: Mapping[str, float]) -> lmfit.Parameters:
     """The fit's full starting set with the values of ``carry`` copied in by name (expressions left alone)."""
-    params = kind.parameters(pattern, phases, instrument, settings.powder)
+    params = kind.parameters(pattern, phases, instrument, kind.options(settings))
     for name, par in params.items():
         value = carry.get(name)
         if value is not None and np.isfinite(value) and not par.expr:
@@ -203,26 +279,26 @@ def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) 
     return rec
 
 
-def _read(scan: Scan, bank: int | None = None) -> Pattern:
-    from refine.io import read_pattern
-
-    pattern = read_pattern(scan.path, **({} if bank is None else {"bank": bank}))
-    return pattern if pattern.unit == "2th_deg" else pattern.to_unit("2th_deg")
-
-
-def run_sequential(series: Series, phases: Sequence[CrystalStructure], instrument: Instrument,
+def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument | None,
                    settings: SequentialSettings, out_dir: str | os.PathLike, *,
                    kind: FitKind | None = None) -> SequentialResult:
     """Fit every scan of ``series`` in order, writing ``OUT/scans/*.json`` as each one finishes.
 
-    ``kind`` overrides the registry entry of ``settings.kind`` (for instrumented runs). Scans whose result file
-    exists with the same fingerprint and data are not fitted again; their refined values still carry over.
+    ``phases`` and ``instrument`` are what the kind's fit takes: CrystalStructures and an Instrument for the
+    powder kinds, ``refine.pdf.fitting.PhaseInput`` s and None for ``pdf``. ``kind`` overrides the registry entry
+    of ``settings.kind`` (for instrumented runs). Scans whose result file exists with the same fingerprint and
+    data are not fitted again; their refined values still carry over.
     """
     kind = kind or FIT_KINDS.get(settings.kind)
-    fp = fingerprint(settings, phases, instrument)
+    if settings.presence and not kind.presence:
+        raise InputError("--present", f"kind {settings.kind} fits every phase in every scan")
+    options = kind.options(settings)
+    fp = fingerprint(settings, phases, instrument, kind)
     run_settings = {"fingerprint": fp, "kind": settings.kind, "refine": list(settings.refine),
                     "restart_each": settings.restart_each, "powder": repr(settings.powder),
                     "presence": [repr(p) for p in settings.presence]}
+    if settings.pdf is not None:
+        run_settings["pdf"] = repr(settings.pdf)
     records: list[dict] = []
     carry: dict[str, float] | None = None
     fitted = skipped = 0
@@ -234,12 +310,12 @@ def run_sequential(series: Series, phases: Sequence[CrystalStructure], instrumen
             if doc is not None:
                 skipped += 1
             else:
-                active = phases_for(scan.index, phases, settings.presence)
+                active = phases_for(scan.index, phases, settings.presence) if settings.presence else list(phases)
                 try:
-                    pattern = _read(scan, settings.bank)
+                    pattern = kind.read(scan, settings)
                     params = None if settings.restart_each or carry is None else _start(
                         kind, pattern, active, instrument, settings, carry)
-                    result = kind.fit(pattern, active, instrument, refine=settings.refine, options=settings.powder,
+                    result = kind.fit(pattern, active, instrument, refine=settings.refine, options=options,
                                       params=params)
                 except Exception as exc:  # noqa: BLE001 - one bad scan must not stop a thousand-scan run
                     records.append(_record({"converged": False, "error": f"{type(exc).__name__}: {exc}"}, scan,
@@ -304,7 +380,7 @@ def write_summary(result: SequentialResult, path: str | os.PathLike, settings: M
     return Path(path)
 
 
-STAT_COLUMNS = ("Rwp", "Rp", "Rexp", "GOF", "chi2_red")
+STAT_COLUMNS = ("Rwp", "Rp", "Rexp", "GOF", "chi2_red", "Rw")
 PHASE_COLUMNS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")
 
 

@@ -1,5 +1,5 @@
-"""Figures of a sequential refinement: lattice parameters and volume (esd error bars), weight fractions and Rwp per
-scan, against the scan index and, when electrochemistry is attached, against capacity (or voltage)."""
+"""Figures of a sequential refinement: lattice parameters and volume (esd error bars), weight fractions and Rwp (Rw
+for PDF fits) per scan, against the scan index and, when electrochemistry is attached, against capacity (or voltage)."""
 
 from __future__ import annotations
 
@@ -62,11 +62,18 @@ def _echem_axis(records: Sequence[Mapping[str, Any]]) -> str | None:
     return None
 
 
+def _r_factor(records: Sequence[Mapping[str, Any]]) -> str:
+    """The agreement factor to plot: powder Rwp, or the PDF Rw when no scan has an Rwp."""
+    if any((r.get("statistics") or {}).get("Rwp") is not None for r in records):
+        return "Rwp"
+    return "Rw"
+
+
 def plot_sequential(records: Sequence[Mapping[str, Any]], path: str | os.PathLike, *,
                     title: str | None = None) -> Path:
     """Write the figure: one row per quantity (each phase's lattice parameters, volume, weight fraction, then
-    Rwp), left column against scan index, right column against the electrochemistry when every scan has it.
-    Scans that did not converge are drawn as open red markers."""
+    Rwp, or Rw for PDF fits), left column against scan index, right column against the electrochemistry when
+    every scan has it. Scans that did not converge are drawn as open red markers."""
     plt = _pyplot()
     panels = _quantities(records)
     echem = _echem_axis(records)
@@ -84,7 +91,8 @@ def plot_sequential(records: Sequence[Mapping[str, Any]], path: str | os.PathLik
                 ax.plot(x[~ok], val[~ok], "o", mfc="none", color="red", label="not converged")
                 ax.legend(fontsize=7)
             ax.set_ylabel(f"{name}\n{_LABELS.get(key, 'weight fraction')}", fontsize=8)
-    rwp = [(r["index"], (r.get("statistics") or {}).get("Rwp")) for r in records]
+    rname = _r_factor(records)
+    rwp = [(r["index"], (r.get("statistics") or {}).get(rname)) for r in records]
     rwp = [(i, v) for i, v in rwp if v is not None]
     for col in range(ncols):
         ax = axes[-1, col]
@@ -92,7 +100,7 @@ def plot_sequential(records: Sequence[Mapping[str, Any]], path: str | os.PathLik
             i, v = (np.array(t, dtype=float) for t in zip(*rwp, strict=True))
             x = i if col == 0 else np.array([xmap[int(k)] for k in i], dtype=float)
             ax.plot(x, 100.0 * v, "s" if col else "s-", ms=3, color="gray")
-        ax.set_ylabel("Rwp (%)", fontsize=8)
+        ax.set_ylabel(f"{rname} (%)", fontsize=8)
         ax.set_xlabel("scan index" if col == 0 else _ECHEM_LABELS.get(echem or "", echem))
     if title:
         fig.suptitle(title)
