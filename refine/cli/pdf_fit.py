@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+from typing import TYPE_CHECKING
 
 from refine.cli.main import EXIT_NOT_CONVERGED, EXIT_OK, Command
 from refine.cli.pdf import PDF_COMMANDS
 from refine.errors import InputError
+
+if TYPE_CHECKING:
+    from refine.pdf.fitting import PDFFitSettings
 
 
 def _phase(text: str) -> tuple[str, bool]:
@@ -19,30 +23,49 @@ def _phase(text: str) -> tuple[str, bool]:
     return path, flag == "fixed"
 
 
+def add_pdf_fit_arguments(parser: argparse.ArgumentParser, *, qmax_required: bool = True) -> list[argparse.Action]:
+    """The G(r) fit settings (Qmax, radiation, Qdamp/Qbroad, r range, what is refined), shared by ``refine pdf fit``
+    and ``refine sequential --kind pdf`` (``parser`` may be an argument group); :func:`pdf_fit_settings` turns them
+    into ``PDFFitSettings``. Returns the added actions (their dests and defaults tell which were given)."""
+    add = parser.add_argument
+    return [
+        add("--qmax", type=float, required=qmax_required, default=None, help="Qmax of the Fourier transform (1/A)"),
+        add("--radiation", choices=("xray", "neutron"), default="xray", help="default xray"),
+        add("--qdamp", type=float, default=0.0, help="instrument Q damping, fixed (1/A, default 0)"),
+        add("--qbroad", type=float, default=0.0, help="instrument Q broadening, fixed (1/A, default 0)"),
+        add("--envelope", choices=("sphere",), default=None,
+            help="refine a spherical particle diameter for every phase"),
+        add("--spdiameter", type=float, default=50.0, help="start of the particle diameter (A)"),
+        add("--sharpening", choices=("delta1", "delta2", "none"), default="delta2",
+            help="correlated-motion term refined per phase (default delta2)"),
+        add("--free-scales", action="store_true",
+            help="several phases: refine each scale freely (default: scales sum to 1, data scale refined)"),
+        add("--rmin", type=float, default=None, help="fit range start (A; default first point)"),
+        add("--rmax", type=float, default=None, help="fit range end (A; default last point)"),
+        add("--refine-structure", action="store_true",
+            help="refine the full cell (crystal system), free atomic coordinates and ADPs of every phase not marked "
+                 "',fixed' (exact pair sum each evaluation: for small crystalline cells)"),
+    ]
+
+
+def pdf_fit_settings(args: argparse.Namespace) -> PDFFitSettings:
+    """``PDFFitSettings`` from the options of :func:`add_pdf_fit_arguments`."""
+    from refine.pdf.fitting import PDFFitSettings
+
+    return PDFFitSettings(qmax=args.qmax, radiation=args.radiation, qdamp=args.qdamp, qbroad=args.qbroad,
+                          rmin=args.rmin, rmax=args.rmax, sharpening=args.sharpening,
+                          spdiameter=args.spdiameter if args.envelope == "sphere" else None,
+                          constrain_scales=not args.free_scales)
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``refine pdf fit``."""
     parser.add_argument("input", metavar="GR", help="observed G(r) (.gr: r, G[, dG])")
     parser.add_argument("--phase", dest="phases", type=_phase, action="append", required=True,
                         metavar="STRUCT[,fixed]", help="CIF or .stru; ',fixed' keeps atomic positions fixed "
                         "(one Uiso per species, isotropic lattice scale); repeat for more phases")
-    parser.add_argument("--qmax", type=float, required=True, help="Qmax of the Fourier transform (1/A)")
-    parser.add_argument("--radiation", choices=("xray", "neutron"), default="xray", help="default xray")
-    parser.add_argument("--qdamp", type=float, default=0.0, help="instrument Q damping, fixed (1/A, default 0)")
-    parser.add_argument("--qbroad", type=float, default=0.0, help="instrument Q broadening, fixed (1/A, default 0)")
-    parser.add_argument("--envelope", choices=("sphere",), default=None,
-                        help="refine a spherical particle diameter for every phase")
-    parser.add_argument("--spdiameter", type=float, default=50.0, help="start of the particle diameter (A)")
-    parser.add_argument("--sharpening", choices=("delta1", "delta2", "none"), default="delta2",
-                        help="correlated-motion term refined per phase (default delta2)")
-    parser.add_argument("--free-scales", action="store_true",
-                        help="several phases: refine each scale freely (default: scales sum to 1, data scale "
-                             "refined)")
-    parser.add_argument("--rmin", type=float, default=None, help="fit range start (A; default first point)")
-    parser.add_argument("--rmax", type=float, default=None, help="fit range end (A; default last point)")
+    add_pdf_fit_arguments(parser)
     parser.add_argument("--max-nfev", type=int, default=None, help="limit on model evaluations")
-    parser.add_argument("--refine-structure", action="store_true",
-                        help="refine the full cell (crystal system), free atomic coordinates and ADPs of every phase "
-                             "not marked ',fixed' (exact pair sum each evaluation: for small crystalline cells)")
     parser.add_argument("--cif-out", metavar="OUT.cif",
                         help="with --refine-structure: write the refined structure(s) (OUT.cif, OUT.2.cif ...)")
     parser.add_argument("--json", metavar="OUT.json", help="result file (refine.result/1)")
@@ -73,17 +96,14 @@ def run(args: argparse.Namespace) -> int:
     from refine.fit import FitOptions, run_fit, write_result
     from refine.fit.objective import Objective
     from refine.io.patterns import read_pattern
-    from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model, finish_result
+    from refine.pdf.fitting import PhaseInput, build_model, finish_result
 
     if not os.path.isfile(args.input):
         raise InputError(args.input, "file not found")
     pattern = read_pattern(args.input)
     if pattern.unit != "r_A":
         raise InputError(args.input, f"read as {pattern.unit}, not G(r): give the file a .gr extension")
-    settings = PDFFitSettings(qmax=args.qmax, radiation=args.radiation, qdamp=args.qdamp, qbroad=args.qbroad,
-                              rmin=args.rmin, rmax=args.rmax, sharpening=args.sharpening,
-                              spdiameter=args.spdiameter if args.envelope == "sphere" else None,
-                              constrain_scales=not args.free_scales)
+    settings = pdf_fit_settings(args)
     inputs = [PhaseInput.load(path, fixed=fixed, refine_structure=args.refine_structure and not fixed)
               for path, fixed in args.phases]
     fm = build_model(pattern, inputs, settings)

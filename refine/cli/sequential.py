@@ -1,4 +1,7 @@
-"""``refine sequential``: one whole-pattern fit per scan of an operando series, each from the last good one.
+"""``refine sequential``: one fit per scan of an operando or temperature series, each from the last good one.
+
+Powder kinds (``lebail``, ``pawley``, ``rietveld``) fit patterns in 2θ; ``--kind pdf`` fits G(r) files with the
+settings of ``refine pdf fit`` (``--qmax`` ...).
 
 Writes ``OUT_DIR/scans/<index>_<stem>.json`` as each scan finishes (a rerun resumes where it stopped), the summary
 (``kind: sequential``) and the per-scan CSV table; optionally the figure. Exit 0 when every scan converged, 3 when
@@ -12,8 +15,16 @@ import sys
 from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.cli.pdf_fit import _phase, add_pdf_fit_arguments, pdf_fit_settings
 from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for
 from refine.errors import InputError
+
+#: Options of the powder kinds, meaningless for ``--kind pdf`` (dest, option).
+_POWDER_ONLY = (("wavelength", "--wavelength"), ("instrument", "--instrument"), ("bank", "--bank"),
+                ("range", "--range"), ("exclude", "--exclude"), ("background", "--background"),
+                ("spacegroup", "--spacegroup"), ("cell", "--cell"), ("name", "--name"), ("present", "--present"),
+                ("refine", "--refine"))
+_DEFAULT_REFINE = "cell,zero,W,X,Y"
 
 
 def _presence(text: str):
@@ -39,11 +50,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``refine sequential``."""
     from refine.operando.sequential import FIT_KINDS
 
-    parser.add_argument("patterns", nargs="+", metavar="PATTERN", help="pattern files (sorted naturally)")
+    parser.add_argument("patterns", nargs="+", metavar="PATTERN",
+                        help="pattern files, or G(r) files with --kind pdf (sorted naturally)")
     add_phase_arguments(parser)
     add_powder_arguments(parser)
     parser.add_argument("--kind", default="lebail", choices=FIT_KINDS.names(), help="fit of each scan")
-    parser.add_argument("--refine", default="cell,zero,W,X,Y", help="comma list of groups or parameter names")
+    parser.add_argument("--refine", default=None,
+                        help=f"powder kinds: comma list of groups or parameter names (default {_DEFAULT_REFINE})")
     parser.add_argument("--present", type=_presence, action="append", default=[], metavar="NAME:FIRST[:LAST]",
                         help="fit phase NAME only in scans FIRST..LAST (0-based; a phase that appears or vanishes)")
     parser.add_argument("--restart-each", action="store_true",
@@ -55,6 +68,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="time stamp of scan i = START + i*STEP (same unit as the table's time column)")
     parser.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for per-scan results")
     parser.add_argument("--csv", metavar="OUT.csv", help="per-scan table (default OUT_DIR/sequential.csv)")
+    pdf = parser.add_argument_group("PDF (--kind pdf)", "G(r) fit settings as in 'refine pdf fit'; --phase "
+                                    "STRUCT[,fixed] (CIF or .stru)")
+    actions = add_pdf_fit_arguments(pdf, qmax_required=False)
+    parser.set_defaults(pdf_options=tuple((a.dest, a.option_strings[0], a.default) for a in actions))
 
 
 def _series(args: argparse.Namespace):
@@ -73,13 +90,18 @@ def _series(args: argparse.Namespace):
     return series
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the series and write the results."""
+def _powder_inputs(args: argparse.Namespace, series) -> tuple[list, object, object, list[str]]:
+    """Phases, instrument, settings and notes of a powder kind (refusing G(r) files and PDF options)."""
     from refine.io import read_pattern
-    from refine.operando.sequential import SequentialSettings, run_sequential, write_csv, write_summary
+    from refine.operando.sequential import SequentialSettings
     from refine.powder.model import PowderOptions
 
-    series = _series(args)
+    gr = next((scan.path for scan in series if scan.path.suffix.lower() == ".gr"), None)
+    if gr is not None:
+        raise InputError(str(gr), f"is a G(r) file: --kind {args.kind} fits powder patterns; use --kind pdf")
+    given = [opt for dest, opt, default in args.pdf_options if getattr(args, dest) != default]
+    if given:
+        raise InputError(given[0], f"is a PDF option (--kind pdf); it has no meaning for --kind {args.kind}")
     phases = _phases(args)
     first = read_pattern(series.scans[0].path, **({} if args.bank is None else {"bank": args.bank}))
     first = first if first.unit == "2th_deg" else first.to_unit("2th_deg")
@@ -87,25 +109,73 @@ def run(args: argparse.Namespace) -> int:
                                        first)
     options = PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude),
                             **({"background": args.background} if args.background else {}))
-    refine = tuple(r.strip() for r in args.refine.split(",") if r.strip())
+    refine = tuple(r.strip() for r in (args.refine or _DEFAULT_REFINE).split(",") if r.strip())
     settings = SequentialSettings(kind=args.kind, refine=refine, powder=options, restart_each=args.restart_each,
                                   presence=tuple(args.present), bank=args.bank)
+    return phases, instrument, settings, notes
+
+
+def _pdf_inputs(args: argparse.Namespace, series) -> tuple[list, None, object, list[str]]:
+    """PhaseInputs, no instrument, settings and notes of ``--kind pdf`` (refusing powder options)."""
+    from refine.operando.pdf_kind import read_gr
+    from refine.operando.sequential import SequentialSettings
+    from refine.pdf.fitting import PhaseInput
+
+    if args.qmax is None:
+        raise InputError("--qmax", "--kind pdf needs --qmax (Qmax of the G(r) Fourier transform, 1/A)")
+    given = [opt for dest, opt in _POWDER_ONLY if getattr(args, dest) not in (None, [])]
+    if given:
+        raise InputError(given[0], "is a powder option; it has no meaning for --kind pdf")
+    if not args.phase:
+        raise InputError("--phase", "--kind pdf needs at least one --phase STRUCT[,fixed] (CIF or .stru)")
+    read_gr(series.scans[0].path)  # a powder pattern given by mistake is bad input, not a flagged scan
+    inputs = []
+    for text in args.phase:
+        try:
+            path, fixed = _phase(text)
+        except argparse.ArgumentTypeError as exc:
+            raise InputError("--phase", str(exc)) from None
+        inputs.append(PhaseInput.load(path, fixed=fixed, refine_structure=args.refine_structure and not fixed))
+    pdf = pdf_fit_settings(args)
+    settings = SequentialSettings(kind="pdf", refine=(), pdf=pdf, restart_each=args.restart_each)
+    lo, hi = ("first point" if pdf.rmin is None else pdf.rmin), ("last point" if pdf.rmax is None else pdf.rmax)
+    notes = [f"G(r) fits: {pdf.radiation}, Qmax {pdf.qmax} 1/A, r {lo} to {hi} A"
+             + (", structures refined" if args.refine_structure else "")]
+    return inputs, None, settings, notes
+
+
+def _line(r: dict) -> str:
+    """One scan's line of the printed table: status, R-factor, each phase's cell and volume."""
+    stats = r.get("statistics") or {}
+    rname = next((k for k in ("Rwp", "Rw") if stats.get(k) is not None), None)
+    cells = "  ".join(f"{ph['name']}: a={ph['a']:.5f}" + (f" b={ph['b']:.5f}" if ph["b"] != ph["a"] else "")
+                      + f" c={ph['c']:.5f} V={ph['volume']:.3f}" for ph in r.get("phases") or [])
+    return (f"{r['index']:4d} {Path(r['file']).name:30s} {r['status']:13s} "
+            f"{'' if rname is None else f'{rname}={stats[rname]:.4f}'}  {cells}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the series and write the results."""
+    from dataclasses import asdict
+
+    from refine.operando.sequential import run_sequential, write_csv, write_summary
+
+    series = _series(args)
+    inputs = _pdf_inputs if args.kind == "pdf" else _powder_inputs
+    phases, instrument, settings, notes = inputs(args, series)
     out = Path(args.out)
     for note in notes:
         print(note)
     result = run_sequential(series, phases, instrument, settings, out)
-    summary_settings = {"command": "sequential", "kind": args.kind, "refine": list(refine), "phases": args.phase,
-                        "spacegroups": args.spacegroup, "cells": args.cell, "wavelength": args.wavelength,
-                        "instrument": args.instrument, "range": args.range, "exclude": args.exclude,
-                        "echem": args.echem, "restart_each": args.restart_each, "notes": notes}
+    summary_settings = {"command": "sequential", "kind": args.kind, "refine": list(settings.refine),
+                        "phases": args.phase, "spacegroups": args.spacegroup, "cells": args.cell,
+                        "wavelength": args.wavelength, "instrument": args.instrument, "range": args.range,
+                        "exclude": args.exclude, "echem": args.echem, "restart_each": args.restart_each,
+                        "pdf": None if settings.pdf is None else asdict(settings.pdf), "notes": notes}
     json_path = write_summary(result, args.json or out / "sequential.json", summary_settings)
     csv_path = write_csv(result.records, args.csv or out / "sequential.csv")
     for r in result.records:
-        cells = "  ".join(f"{ph['name']}: a={ph['a']:.5f} c={ph['c']:.5f} V={ph['volume']:.3f}"
-                          for ph in r.get("phases") or [])
-        rwp = (r.get("statistics") or {}).get("Rwp")
-        print(f"{r['index']:4d} {Path(r['file']).name:30s} {r['status']:13s} "
-              f"{'' if rwp is None else f'Rwp={rwp:.4f}'}  {cells}")
+        print(_line(r))
     print(f"scans: {len(result.records)} (fitted {result.fitted}, resumed {result.skipped}); "
           f"summary: {json_path}; table: {csv_path}")
     if args.plot:
@@ -121,5 +191,6 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS.register("sequential", Command(help="sequential whole-pattern fits of an operando series",
+COMMANDS.register("sequential", Command(help="sequential fits of an operando or temperature series (powder or "
+                                             "G(r))",
                                         configure=configure, run=run))
