@@ -26,7 +26,7 @@ import periodictable
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
-from refine.pdf.calculate import PDFSettings, calc_gr
+from refine.pdf.calculate import NRIPPLES, PDFSettings, calc_gr
 from refine.pdf.crystal import CrystalPhase, crystal_phase_entry
 from refine.pdf.derivatives import gr_derivatives
 from refine.pdf.model import Experiment, Phase, make_parameters
@@ -53,6 +53,14 @@ class PDFFitSettings:
         Start value (Å) of a refined spherical particle diameter (``--envelope sphere``); None for bulk.
     constrain_scales
         With several phases: phase scales sum to 1 and the data scale ``dscale`` is refined (PDFgui "way 2").
+    extend_below
+        Calculate G(r) from 6·2π/Qmax below the fit range (through the data's points) before the Qmax termination,
+        as PDFfit2 does with a whole data file and a ``pdfrange`` (and srreal always does). False reproduces
+        PDFgui, which hands PDFfit2 only the fit-range points, so its first ~6·2π/Qmax Å are calculated from a
+        truncated curve (ni.gr of PDF to the People ch. 5: Rw 0.07032 instead of 0.06997, cell equal to 1e-6 Å).
+    refine_qdamp, refine_qbroad
+        Refine the instrument's Qdamp / Qbroad (calibration on a standard such as bulk Ni, as in PDFgui). A zero
+        start is moved to a typical synchrotron value (0.04 / 0.01 Å⁻¹): their derivatives vanish at zero.
     """
 
     qmax: float
@@ -64,6 +72,9 @@ class PDFFitSettings:
     sharpening: str = "delta2"
     spdiameter: float | None = None
     constrain_scales: bool = True
+    extend_below: bool = True
+    refine_qdamp: bool = False
+    refine_qbroad: bool = False
 
     def __post_init__(self) -> None:
         if not self.qmax > 0:
@@ -123,23 +134,51 @@ def prepare_pattern(pattern: Pattern, settings: PDFFitSettings) -> Pattern:
     return out
 
 
+def calculation_points(pattern: Pattern, fitted: Pattern, qmax: float) -> np.ndarray:
+    """r points on which a fit's G(r) is calculated: the fit range extended *down* by PDFfit2's six Qmax ripples
+    (6·2π/Qmax) through the data's own points (never below its first point), as PDFfit2's
+    DataSet::extendCalculationRange sets rcmin = max(rmin, rfmin − rext). The Qmax termination then sees the
+    baseline and peaks just below the fit range; without this the first ~6·2π/Qmax of the fit range is distorted
+    (the −4πρ0r baseline at the first point comes out halved). The upper extension is done by the calculator."""
+    if not qmax > 0:
+        return fitted.x
+    below = pattern.x[(pattern.x >= fitted.x[0] - NRIPPLES * 2 * np.pi / qmax - 1e-9)
+                      & (pattern.x < fitted.x[0] - 1e-9)]
+    return np.concatenate([below, fitted.x])
+
+
 @dataclass(frozen=True)
 class PDFFitModel:
-    """Phases, parameters and objective of one G(r) fit (built once; pair tables are reused by every call)."""
+    """Phases, parameters and objective of one G(r) fit (built once; pair tables are reused by every call).
+
+    G(r) is calculated on ``calc_x`` (the fit range plus the points below it that PDFfit2's calculation range
+    includes, :func:`calculation_points`) and reported on ``pattern.x``.
+    """
 
     pattern: Pattern
     phases: tuple[Phase, ...]
     inputs: tuple[PhaseInput, ...]
     settings: PDFFitSettings
     params: lmfit.Parameters
+    calc_x: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The calculation points (``calc_x``, or the fit range when none were given)."""
+        return self.pattern.x if self.calc_x is None else self.calc_x
+
+    @property
+    def lead(self) -> int:
+        """Number of calculation points below the fit range."""
+        return len(self.grid) - len(self.pattern.x)
 
     def _phase_gr(self, phase: Phase, params: lmfit.Parameters) -> np.ndarray:
         """One phase's G(r).  G is linear in the scale, so the unit-scale curve is cached per phase for the last
         few parameter sets: a finite-difference Jacobian step in one phase's (or a scale) parameter then
         recomputes only that phase (or nothing)."""
         if isinstance(phase, CrystalPhase):  # positions/cell move: the exact pair sum at every call
-            return phase.gr(params, self.pattern.x, self.settings.experiment)
+            return phase.gr(params, self.grid, self.settings.experiment)[self.lead:]
         s = phase.settings(params, self.settings.experiment)
         unit = s.replace(scale=1.0)
         key = repr(unit)  # floats repr exactly: equal keys mean equal settings
@@ -147,7 +186,7 @@ class PDFFitModel:
         if key not in store:
             if len(store) >= _CACHE_SIZE:
                 store.pop(next(iter(store)))
-            store[key] = calc_gr(phase.table, self.pattern.x, unit)
+            store[key] = calc_gr(phase.table, self.grid, unit)[self.lead:]
         return s.scale * store[key]
 
     def model(self, params: lmfit.Parameters) -> np.ndarray:
@@ -178,7 +217,8 @@ class PDFFitModel:
             s = ph.settings(params, self.settings.experiment)
             names = _derivative_names(ph, s)
             wrt = ["scale"] + [k for k, n in names.items() if n in free]
-            _, der = gr_derivatives(ph.table, self.pattern.x, s, wrt)
+            _, der = gr_derivatives(ph.table, self.grid, s, wrt)
+            der = {k: v[self.lead:] for k, v in der.items()}
             unit = der.pop("scale")
             p_scale = values[f"{ph.prefix}_scale"]
             add(f"{ph.prefix}_scale", values.get("dscale", 1.0) * unit)
@@ -246,6 +286,9 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
                    Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed)
                    for p, ph in zip(prefixes, inputs, strict=True))
     params = make_parameters(phases, qdamp=settings.qdamp, qbroad=settings.qbroad)
+    for name, refine, start in (("qdamp", settings.refine_qdamp, 0.04), ("qbroad", settings.refine_qbroad, 0.01)):
+        if refine:
+            params[name].set(value=params[name].value or start, vary=True, max=0.5)
     for ph in phases:
         p = ph.prefix
         for name in ph.uiso_names().values():
@@ -267,7 +310,8 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
         for ph in phases:
             params[f"{ph.prefix}_scale"].set(value=1.0 / n)
         scale_names = [f"{ph.prefix}_scale" for ph in phases]
-    fm = PDFFitModel(pat, phases, tuple(inputs), settings, params)
+    fm = PDFFitModel(pat, phases, tuple(inputs), settings, params,
+                     calc_x=calculation_points(pattern, pat, settings.qmax) if settings.extend_below else None)
     _linear_start(fm, scale_names)
     return fm
 
