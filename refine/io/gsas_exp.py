@@ -29,7 +29,7 @@ import numpy as np
 
 from refine.crystal.lattice import Lattice, symmetrize
 from refine.crystal.scattering import parse_species, species_name
-from refine.crystal.spacegroup import SpaceGroup, space_group
+from refine.crystal.spacegroup import SpaceGroup, origin_choice, space_group
 from refine.crystal.structure import CrystalStructure, Site, u_equivalent
 from refine.errors import InputError
 from refine.io.fields import finite_float
@@ -175,18 +175,14 @@ def _origin_at_centre(sg: SpaceGroup, symbol: str, path: Path) -> SpaceGroup:
     inversion = [i for i, r in enumerate(sg.rotations) if np.array_equal(r, -np.eye(3, dtype=int))]
     if not inversion or any(np.allclose(sg.translations[i], 0.0) for i in inversion):
         return sg
-    import gemmi
-
-    first = gemmi.find_spacegroup_by_name(symbol)
-    second = None if first is None or first.ext != "1" else gemmi.find_spacegroup_by_name(first.xhm()[:-2] + ":2")
-    if second is None:
-        raise InputError(path, f"space group {symbol!r}: no origin-choice-2 setting (origin at -1) known")
-    ops = list(second.operations())
-    rot = np.array([op.rot for op in ops]) // gemmi.Op.DEN
-    tra = np.array([op.tran for op in ops]) / gemmi.Op.DEN
-    if {r.tobytes() for r in rot.astype(np.int64)} != {r.tobytes() for r in sg.rotations}:
+    try:
+        second = origin_choice(symbol, 2, source=str(path))
+    except InputError:
+        raise InputError(path, f"space group {symbol!r}: no origin-choice-2 setting (origin at -1) known") from None
+    if {r.tobytes() for r in second.rotations.astype(np.int64)} != {r.tobytes() for r in sg.rotations}:
         raise InputError(path, f"space group {symbol!r}: origin-choice-2 operations do not match the symbol")
-    return SpaceGroup(symbol=f"{sg.symbol}:2", number=sg.number, rotations=rot, translations=tra)
+    return SpaceGroup(symbol=f"{sg.symbol}:2", number=sg.number, rotations=second.rotations,
+                      translations=second.translations)
 
 
 def _atom_key(crs: str, i: int) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from refine.crystal.lattice import Lattice, symmetrize
-from refine.crystal.spacegroup import SpaceGroup, from_diffpy, space_group
+from refine.crystal.spacegroup import SpaceGroup, from_diffpy, from_triplets, same_operations, space_group
 from refine.crystal.structure import MERGE_TOLERANCE, CrystalStructure, Site, u_equivalent
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
@@ -91,10 +91,13 @@ def read_cif(path: str | os.PathLike) -> CrystalStructure:
         try:
             stru = parser.parseFile(str(path))
         except StructureFormatError as err:
-            if "Duplicated item name" not in str(err):
+            if "Duplicated item name" in str(err):
+                # Some database CIFs repeat an item (e.g. an empty _chemical_formula_sum): keep the first one.
+                stru = parser.parse(_drop_duplicate_items(path.read_text(errors="replace")))
+            elif "unknown space group" in str(err) and (text := _with_origin_choice_ops(path)) is not None:
+                stru = parser.parse(text)  # an ITA origin choice 2 named by symbol only (diffpy has choice 1)
+            else:
                 raise
-            # Some database CIFs repeat an item (e.g. an empty _chemical_formula_sum): keep the first one.
-            stru = parser.parse(_drop_duplicate_items(path.read_text(errors="replace")))
     except (StructureFormatError, ValueError, KeyError, IndexError) as err:
         raise InputError(path, f"not a readable CIF structure: {str(err).strip() or type(err).__name__}") from None
     except OSError as err:
@@ -109,6 +112,14 @@ def read_cif(path: str | os.PathLike) -> CrystalStructure:
     lattice = Lattice.from_sequence([v for v, _ in lattice_values])
     explicit_ops = any(k in block for k in ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz"))
     sg = _setting_for_cell(from_diffpy(parser.spacegroup), lattice, explicit_ops, path)
+    if explicit_ops:
+        # diffpy takes a known H-M name's own table even when the file lists other operations (an origin choice 2
+        # named 'F d -3 m'): the listed operations decide
+        listed = from_triplets(_listed_triplets(block), source=str(path))
+        if not same_operations(listed, sg):
+            sg = listed
+    if sg.number == 0:
+        sg = _named(sg, block)
     name = str(block.get("_pd_phase_name") or block.get("_chemical_name_mineral") or "").strip()
     name = name if name and name not in ("?", ".") else path.stem
     return CrystalStructure(
@@ -118,6 +129,44 @@ def read_cif(path: str | os.PathLike) -> CrystalStructure:
         sites=_cif_sites(block, parser.asymmetric_unit, lattice),
         lattice_esd=tuple(e or 0.0 for _, e in lattice_values) if any(e for _, e in lattice_values) else None,
     )
+
+
+_HM_ORIGIN = re.compile(r"^\s*(_symmetry_space_group_name_H-M|_space_group_name_H-M_alt)\s+['\"]?([^'\"\n]*?)"
+                        r"\s*:\s*([12])['\"]?\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+def _with_origin_choice_ops(path: Path) -> str | None:
+    """The CIF text with the symmetry operations of an origin-choice symbol such as 'F d -3 m :2' written out
+    (from gemmi's tables), or None when the file names no origin choice or already lists operations."""
+    text = path.read_text(errors="replace")
+    match = _HM_ORIGIN.search(text)
+    if match is None or re.search(r"_space_group_symop_operation_xyz|_symmetry_equiv_pos_as_xyz", text):
+        return None
+    sg = space_group(f"{match.group(2)}:{match.group(3)}", source=str(path))
+    ops = "".join(f"'{t}'\n" for t in sg.triplets())
+    return text + f"\nloop_\n_symmetry_equiv_pos_as_xyz\n{ops}"
+
+
+def _listed_triplets(block: object) -> list[str]:
+    for tag in ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz"):
+        if tag in block:
+            return [str(t) for t in block[tag]]
+    return []
+
+
+def _named(sg: SpaceGroup, block: object) -> SpaceGroup:
+    """Operations listed without a group diffpy knows: the group of the block's H-M symbol (origin choice
+    included) when its operations are exactly these, else ``sg`` unchanged."""
+    for tag in ("_space_group_name_H-M_alt", "_symmetry_space_group_name_H-M"):
+        name = str(block.get(tag) or "").strip()
+        if name and name not in ("?", "."):
+            try:
+                named = space_group(name)
+            except InputError:
+                continue
+            if same_operations(named, sg):
+                return named
+    return sg
 
 
 def _drop_duplicate_items(text: str) -> str:
@@ -319,7 +368,8 @@ def write_cif(structure: CrystalStructure, path: str | os.PathLike) -> None:
                                lat.as_tuple(), lesd, strict=True):
         lines.append(f"_cell_{key} {_format_esd(value, esd)}")
     lines.append(f"_cell_volume {lat.volume:.4f}")
-    lines.append(f"_symmetry_space_group_name_H-M '{sg.symbol.split(':')[0]}'")
+    origin = sg.symbol.rsplit(":", 1)[1] if sg.symbol[-2:] in (":1", ":2") else ""
+    lines.append(f"_symmetry_space_group_name_H-M '{sg.symbol.split(':')[0]}{' :' + origin if origin else ''}'")
     if sg.number:
         lines.append(f"_symmetry_Int_Tables_number {sg.number}")
     lines += ["", "loop_", "_symmetry_equiv_pos_site_id", "_symmetry_equiv_pos_as_xyz"]

@@ -77,3 +77,39 @@ def test_operations_are_read_only_arrays():
 def test_unknown_symbol_is_input_error(bad):
     with pytest.raises(InputError, match="--spacegroup"):
         space_group(bad)
+
+
+@pytest.mark.parametrize("symbol", ["Fd-3m", "P4/nmm", "Pn-3", "Fd-3c", "Pnnn"])
+def test_origin_choices_are_the_international_tables_ones(symbol):
+    """':1' and ':2' give ITA origin choices 1 and 2 (diffpy knows only 1): choice 2 has the inversion at the
+    origin, choice 1 does not, and both are the same group up to the origin shift."""
+    one, two = space_group(f"{symbol}:1"), space_group(f"{symbol} :2")
+    assert one.number == two.number == gemmi.find_spacegroup_by_name(symbol).number
+    inv = [np.array_equal(r, -np.eye(3)) for r in two.rotations]
+    assert np.allclose(np.asarray(two.translations)[np.flatnonzero(inv)[0]] % 1, 0.0)
+    inv1 = [np.array_equal(r, -np.eye(3)) for r in one.rotations]
+    assert not np.any(np.all(np.isclose(np.asarray(one.translations)[inv1] % 1, 0.0), axis=1))
+    assert _gemmi_ops(one) == _gemmi_ops(space_group(symbol))  # ':1' is the default setting
+    assert {r.tobytes() for r in one.rotations.astype(int)} == {r.tobytes() for r in two.rotations.astype(int)}
+
+
+def test_diamond_in_both_origin_choices_has_the_same_distances():
+    """Si on 8a: (0,0,0) in origin choice 1 and (1/8,1/8,1/8) in choice 2 give the same 8-atom diamond cell with
+    nearest neighbours at a*sqrt(3)/4 (independent of any table: the diamond structure)."""
+    from refine.crystal.lattice import Lattice
+    from refine.crystal.structure import CrystalStructure, Site
+
+    lattice = Lattice(5.4309, 5.4309, 5.4309, 90, 90, 90)
+    for symbol, xyz in (("Fd-3m:1", (0.0, 0.0, 0.0)), ("Fd-3m:2", (0.125, 0.125, 0.125))):
+        s = CrystalStructure(name="si", lattice=lattice, space_group=space_group(symbol),
+                             sites=(Site(label="Si", element="Si", xyz=xyz, occupancy=1.0, uiso=0.005),))
+        atoms = s.expand().xyz
+        assert len(atoms) == 8
+        d = atoms[1:] - atoms[0]
+        d -= np.round(d)
+        assert np.min(np.linalg.norm(d @ lattice.cartesian.T, axis=1)) == pytest.approx(5.4309 * 3**0.5 / 4)
+
+
+def test_origin_choice_of_a_group_with_one_origin_is_input_error():
+    with pytest.raises(InputError, match="no origin choice 2"):
+        space_group("Pnma:2")

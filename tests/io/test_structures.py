@@ -148,3 +148,49 @@ def test_bad_files_raise_input_error_naming_the_file(tmp_path):
     stru.write_text("title x\nformat pdffit\ncell 1, 2\n")
     with pytest.raises(InputError, match="bad.stru"):
         read_structure(stru)
+
+
+SI_ORIGIN2 = """data_si
+_cell_length_a 5.4309
+_cell_length_b 5.4309
+_cell_length_c 5.4309
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma 90
+_symmetry_space_group_name_H-M 'F d -3 m :2'
+loop_
+_atom_site_label
+_atom_site_type_symbol
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+Si1 Si 0.125 0.125 0.125
+"""
+
+
+def test_origin_choice_2_named_by_symbol_only(tmp_path):
+    """'F d -3 m :2' without listed operations (diffpy knows only origin choice 1): 8 Si atoms as gemmi reads
+    the same file, and our CIF of it reads back the same (operations written out)."""
+    path = tmp_path / "si.cif"
+    path.write_text(SI_ORIGIN2)
+    si = read_structure(path)
+    assert si.space_group.symbol == "Fd-3m:2" and si.space_group.number == 227
+    assert len(si.expand().xyz) == 8
+    assert len(gemmi.read_small_structure(str(path)).get_all_unit_cell_sites()) == 8
+    out = tmp_path / "si_out.cif"
+    write_cif(si, out)
+    back = read_structure(out)
+    assert len(back.expand().xyz) == 8 and back.space_group == si.space_group
+
+
+def test_listed_operations_win_over_the_name(tmp_path):
+    """A CIF naming 'F d -3 m' (diffpy's table: origin choice 1) but listing origin-choice-2 operations, as some
+    databases write: the listed operations decide (8 Si, as gemmi reads it), never a silent 16-atom cell."""
+    from refine.crystal.spacegroup import space_group
+
+    ops = "".join(f"'{t}'\n" for t in space_group("Fd-3m:2").triplets())
+    path = tmp_path / "si.cif"
+    path.write_text(SI_ORIGIN2.replace("'F d -3 m :2'", "'F d -3 m'") + f"loop_\n_symmetry_equiv_pos_as_xyz\n{ops}")
+    si = read_structure(path)
+    assert si.space_group.symbol == "Fd-3m:2" and len(si.expand().xyz) == 8
+    assert len(gemmi.read_small_structure(str(path)).get_all_unit_cell_sites()) == 8
