@@ -33,6 +33,12 @@ def add_pdf_fit_arguments(parser: argparse.ArgumentParser, *, qmax_required: boo
         add("--radiation", choices=("xray", "neutron"), default="xray", help="default xray"),
         add("--qdamp", type=float, default=0.0, help="instrument Q damping, fixed (1/A, default 0)"),
         add("--qbroad", type=float, default=0.0, help="instrument Q broadening, fixed (1/A, default 0)"),
+        add("--refine-qdamp", action="store_true",
+            help="refine Qdamp (calibration on a standard such as bulk Ni; starts at --qdamp, or 0.04 if 0)"),
+        add("--refine-qbroad", action="store_true", help="refine Qbroad (starts at --qbroad, or 0.01 if 0)"),
+        add("--pdfgui-range", action="store_true",
+            help="calculate G(r) on the fit range only, as PDFgui does (default: from 6*2pi/Qmax below --rmin, "
+                 "as PDFfit2 given the whole file and srreal do; the first ~6*2pi/Qmax A differ)"),
         add("--envelope", choices=("sphere",), default=None,
             help="refine a spherical particle diameter for every phase"),
         add("--spdiameter", type=float, default=50.0, help="start of the particle diameter (A)"),
@@ -55,7 +61,8 @@ def pdf_fit_settings(args: argparse.Namespace) -> PDFFitSettings:
     return PDFFitSettings(qmax=args.qmax, radiation=args.radiation, qdamp=args.qdamp, qbroad=args.qbroad,
                           rmin=args.rmin, rmax=args.rmax, sharpening=args.sharpening,
                           spdiameter=args.spdiameter if args.envelope == "sphere" else None,
-                          constrain_scales=not args.free_scales)
+                          constrain_scales=not args.free_scales, refine_qdamp=args.refine_qdamp,
+                          refine_qbroad=args.refine_qbroad, extend_below=not args.pdfgui_range)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +95,7 @@ def _partials(fm, params) -> dict:
             out[f"{ph.prefix} {e1}-{e2}"] = (ph, e1, e2, settings)
     if len(out) > 12:
         return {}
-    return {k: partial_gr(ph.table, fm.pattern.x, s, e1, e2) for k, (ph, e1, e2, s) in out.items()}
+    return {k: partial_gr(ph.table, fm.grid, s, e1, e2)[fm.lead:] for k, (ph, e1, e2, s) in out.items()}
 
 
 def run(args: argparse.Namespace) -> int:

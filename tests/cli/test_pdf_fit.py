@@ -41,6 +41,20 @@ def test_fit_ni_writes_result(tmp_path, capsys):
     assert "mass fraction" not in capsys.readouterr().out
 
 
+def test_pdfgui_range_and_refined_qdamp(tmp_path):
+    """--pdfgui-range reproduces PDFgui's Rw to its printed digits (PDFgui passes only the fit range to PDFfit2);
+    --refine-qdamp refines the instrument damping (with the fit-range default it stays near PDFgui's fixed 0.05)."""
+    assert main(_args(tmp_path, "--pdfgui-range")) == 0
+    doc = json.loads((tmp_path / "ni.json").read_text())
+    assert doc["statistics"]["Rw"] == pytest.approx(0.0703243, abs=5e-8)
+    assert doc["parameters"]["qdamp"]["vary"] is False
+    assert main(_args(tmp_path, "--refine-qdamp")) == 0
+    doc = json.loads((tmp_path / "ni.json").read_text())
+    qdamp = doc["parameters"]["qdamp"]
+    assert qdamp["vary"] is True and qdamp["esd"] > 0
+    assert abs(qdamp["value"] - 0.05) < 0.01 and doc["statistics"]["Rw"] < 0.06997 + 1e-6
+
+
 def test_not_converged_exit_3_still_writes(tmp_path):
     code = main(_args(tmp_path, "--max-nfev", "3"))
     assert code == 3
