@@ -110,6 +110,20 @@ def adp_constraint(sg: SpaceGroup, xyz: np.ndarray, lattice: Lattice) -> LinearC
     return LinearConstraint(rows=rows, pivots=pivots)
 
 
+def symmetrize_adp(sg: SpaceGroup, xyz: np.ndarray, lattice: Lattice, u: np.ndarray) -> np.ndarray:
+    """U averaged over the site's stabiliser (A U Aᵀ with A = N⁻¹ R N): the projection onto the tensors the site
+    symmetry allows. A start that breaks the symmetry (e.g. a PDFfit .stru with U12 = 0 for an atom on a 3-fold
+    axis of a hexagonal cell, where U12 = U11/2) would otherwise keep its violation as a constant offset."""
+    nstar = np.diag(lattice.reciprocal_lengths)
+    ninv = np.diag(1.0 / lattice.reciprocal_lengths)
+    ops = stabiliser(sg, xyz, lattice)
+    u = np.asarray(u, dtype=float)
+    if not len(ops):
+        return u
+    mats = [ninv @ sg.rotations[o].astype(float) @ nstar for o in ops]
+    return sum(a @ u @ a.T for a in mats) / len(mats)
+
+
 def _images(sg: SpaceGroup, xyz: np.ndarray, lattice: Lattice) -> np.ndarray:
     """Operations giving the distinct atoms of a site in the cell (first of each group of coincident images)."""
     pos = np.mod(np.einsum("oij,j->oi", sg.rotations.astype(float), xyz) + sg.translations, 1.0)
@@ -199,7 +213,8 @@ class StructureParameters:
             elif site.uaniso is None:
                 params.add(self.name(site.label, "uiso"), value=self._uiso(site), vary=False, min=-0.05, max=1.0)
             else:
-                u = np.asarray(site.uaniso)
+                u = symmetrize_adp(self.structure.space_group, np.asarray(site.xyz, float),
+                                   self.structure.lattice, site.uaniso)
                 self._add_linear(params, site.label, UIJ, np.array([u[i, j] for i, j in _UIJ_INDEX]), info.adps,
                                  bounds=(-1.0, 1.0))
         for group in self.groups():

@@ -106,3 +106,25 @@ def test_bond_table_and_restraint_against_pymatgen():
     assert Objective.restraint_rows(row, params)[0] == pytest.approx((d_s_o1 - 1.47) / 0.01, abs=1e-6)
     with pytest.raises(InputError):
         bond_table(s, "Xx")
+
+
+def test_start_adps_breaking_site_symmetry_are_projected():
+    """A hexagonal site on a 3-fold axis given U11 = U22, U12 = 0 (a PDFfit .stru habit) breaks its site symmetry
+    (U12 = U11/2 there): the start is averaged over the stabiliser, so the refined tensor obeys the symmetry with no
+    constant offset; an allowed tensor is left as it is."""
+    from refine.crystal.positions import StructureParameters, symmetrize_adp
+
+    sg, lat = space_group("P63mc"), Lattice(4.3, 4.3, 7.0, 90, 90, 120)
+    xyz = np.array([1 / 3, 2 / 3, 0.0])
+    bad = np.array([[0.014, 0.0, 0.0], [0.0, 0.014, 0.0], [0.0, 0.0, 0.02]])
+    good = symmetrize_adp(sg, xyz, lat, bad)
+    assert good[0, 1] == pytest.approx(good[0, 0] / 2, abs=1e-15) and good[2, 2] == pytest.approx(0.02)
+    np.testing.assert_allclose(symmetrize_adp(sg, xyz, lat, good), good, atol=1e-15)
+    structure = CrystalStructure(name="cdse", lattice=lat, space_group=sg,
+                                 sites=(Site(label="Cd1", element="Cd", xyz=tuple(xyz), occupancy=1.0,
+                                             uaniso=tuple(map(tuple, bad))),))
+    params = StructureParameters(structure, "p").parameters()
+    params["p_Cd1_u11"].set(value=0.03)
+    params.update_constraints()
+    assert params["p_Cd1_u12"].value == pytest.approx(0.015, abs=1e-12)
+    assert params["p_Cd1_u22"].value == pytest.approx(0.03, abs=1e-12)
