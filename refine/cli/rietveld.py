@@ -20,11 +20,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_powder_arguments(parser)
     parser.add_argument("--refine", default=DEFAULT,
                         help="comma list of groups (scale cell zero shift U V W X Y size strain profile positions "
-                             f"adp occupancy po absorption SH_L ...) or parameter names; default {DEFAULT}")
+                             "adp occupancy po texture absorption roughness SH_L ...) or parameter names; "
+                             f"default {DEFAULT}")
     parser.add_argument("--no-dispersion", action="store_true", help="X-ray form factors without f', f''")
+    parser.add_argument("--po-axis", type=_hkl, default=(0.0, 0.0, 1.0), metavar='"h k l"',
+                        help="March-Dollase axis (refine group 'po'; default 0 0 1)")
+    parser.add_argument("--texture", type=int, default=0, metavar="ORDER",
+                        help="spherical-harmonics texture up to this even order (refine group 'texture')")
     parser.add_argument("--bonds", metavar="SITE", help="print bond lengths and angles around this site label")
     parser.add_argument("--cif-out", metavar="OUT.cif",
                         help="write the refined structure(s) with esds (one file per phase: OUT.cif, OUT.2.cif ...)")
+
+
+def _hkl(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.replace(",", " ").split())
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not any(values):
+        raise argparse.ArgumentTypeError(f"expected three numbers 'h k l' (not all zero), got {text!r}")
+    return values
 
 
 def _phases(args: argparse.Namespace) -> list:
@@ -59,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                             **({"background": args.background} if args.background else {}))
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
     result = fit_rietveld(pattern, phases, instrument, refine=refine, options=options,
-                          rietveld=RietveldOptions(dispersion=not args.no_dispersion))
+                          rietveld=RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis,
+                                                   texture_order=args.texture))
     for note in notes:
         print(note)
     print(result.report())
@@ -83,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--bonds", f"no site labelled {args.bonds!r} in any phase")
     settings = {"command": "rietveld", "phases": args.phase, "wavelength": args.wavelength,
                 "instrument": args.instrument, "range": args.range, "exclude": args.exclude, "refine": refine,
-                "background": str(options.background), "dispersion": not args.no_dispersion, "notes": notes}
+                "background": str(options.background), "dispersion": not args.no_dispersion,
+                "po_axis": list(args.po_axis), "texture_order": args.texture, "notes": notes}
     if args.json:
         write_result(result, args.json, data=args.pattern, settings=settings)
         print(f"result: {args.json}")

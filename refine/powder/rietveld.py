@@ -31,13 +31,20 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, Restraint, run_fit
 from refine.instrument import Instrument
-from refine.powder.corrections import lorentz_polarization, march_dollase, sample_absorption
+from refine.powder.corrections import (
+    HarmonicTexture,
+    lorentz_polarization,
+    march_dollase,
+    sample_absorption,
+    surface_roughness,
+)
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.quantitative import weight_fractions, zmv
 from refine.powder.wholepattern import REFINE_GROUPS, finish, is_positional, set_vary, with_vary
 
 #: Groups of atomic / Rietveld parameters a user may ask to refine, besides :data:`REFINE_GROUPS`.
-RIETVELD_GROUPS = ("scale", "background", "positions", "adp", "uiso", "occupancy", "po", "absorption")
+RIETVELD_GROUPS = ("scale", "background", "positions", "adp", "uiso", "occupancy", "po", "texture", "absorption",
+                   "roughness")
 DEFAULT_REFINE = ("scale", "cell", "zero", "W", "X", "Y", "positions", "adp")
 
 
@@ -59,6 +66,9 @@ class RietveldOptions:
         Soft restraints (e.g. bond distances from :func:`refine.crystal.positions.bond_restraint`).
     staged
         Refine in stages (scale; cell; profile; positions; ADPs/occupancies); False = all at once.
+    texture_order
+        Highest even order of the symmetrised spherical-harmonics texture of every phase (0: none; parameters
+        ``{ph}_sh{l}_{i}``, group ``texture``; :class:`~refine.powder.corrections.HarmonicTexture`).
     """
 
     fit: FitOptions = field(default_factory=FitOptions)
@@ -67,6 +77,7 @@ class RietveldOptions:
     po_axis: tuple[float, float, float] = (0.0, 0.0, 1.0)
     restraints: tuple[Restraint, ...] = ()
     staged: bool = True
+    texture_order: int = 0
 
 
 class RietveldEngine:
@@ -85,6 +96,7 @@ class RietveldEngine:
                                      dispersion=self.options.dispersion and inst.radiation == "xray")
             self.sf.append(StructureFactorModel.prepare(block.reflections, table))
             self.atoms.append(StructureParameters(block.structure, block.prefix))
+        self.textures = [self._texture(block) for block in model.phases]
         self.polarization_applied = "polarization" in model.pattern.corrections
         self.layout = None
         self.fit_mask = model.mask[model.inside]
@@ -95,14 +107,34 @@ class RietveldEngine:
         self._sw = sw
         self._q, self._r = np.linalg.qr(model.background_basis[self.fit_mask] * sw[:, None])
 
+    def _texture(self, block) -> tuple[list[str], np.ndarray] | None:
+        """Names of the texture coefficients of a phase and their basis at its lines (starting cell)."""
+        order = self.options.texture_order
+        if not order:
+            return None
+        tex = HarmonicTexture.build(block.structure.lattice, block.structure.space_group, order)
+        counts: dict[int, int] = {}
+        names = []
+        for lvl in tex.orders:
+            counts[lvl] = counts.get(lvl, 0) + 1
+            names.append(f"{block.prefix}_sh{lvl}_{counts[lvl]}")
+        return names, tex.basis(block.reflections.hkl)
+
     # -- parameters ------------------------------------------------------------------------------------------
     def parameters(self) -> lmfit.Parameters:
-        """Powder-model parameters plus ``{ph}_scale``, ``{ph}_po_ratio``, ``{p}absorption`` and the atoms'."""
+        """Powder-model parameters plus ``{ph}_scale``, ``{ph}_po_ratio``, texture ``{ph}_sh{l}_{i}``,
+        ``{p}absorption``, surface roughness ``{p}surf_p``/``{p}surf_q`` and the atoms'."""
         params = self.model.parameters()
-        params.add(f"{self.model.prefix}absorption", value=0.0, vary=False, min=0.0, max=30.0)
-        for block, atoms in zip(self.model.phases, self.atoms, strict=True):
+        p = self.model.prefix
+        params.add(f"{p}absorption", value=0.0, vary=False, min=0.0, max=30.0)
+        # Suortti roughness starts at SR = 1 (q = 0); p = 0.5 so that q has a derivative there
+        params.add(f"{p}surf_p", value=0.5, vary=False, min=0.0, max=1.0)
+        params.add(f"{p}surf_q", value=0.0, vary=False, min=0.0, max=10.0)
+        for block, atoms, texture in zip(self.model.phases, self.atoms, self.textures, strict=True):
             params.add(f"{block.prefix}_scale", value=1.0, vary=False, min=0.0)
             params.add(f"{block.prefix}_po_ratio", value=1.0, vary=False, min=0.2, max=5.0)
+            for name in texture[0] if texture else ():
+                params.add(name, value=0.0, vary=False, min=-5.0, max=5.0)
             params.update(atoms.parameters())
         return params
 
@@ -128,6 +160,12 @@ class RietveldEngine:
         mu = v[f"{model.prefix}absorption"]
         if mu > 0.0 or params[f"{model.prefix}absorption"].vary:
             corr[ok] *= sample_absorption(inst.geometry, tth[ok], mu)
+        sq = params[f"{model.prefix}surf_q"]
+        if sq.value != 0.0 or sq.vary:
+            corr[ok] *= surface_roughness(tth[ok], v[f"{model.prefix}surf_p"], sq.value)
+        texture = self.textures[index]
+        if texture is not None:
+            corr *= 1.0 + texture[1] @ np.array([v[n] for n in texture[0]])
         ratio = params[f"{block.prefix}_po_ratio"]
         if ratio.value != 1.0 or ratio.vary:
             corr *= march_dollase(block.reflections, lattice, block.structure.space_group, self.options.po_axis,
@@ -224,8 +262,17 @@ def mark_refined(params: lmfit.Parameters, engine: RietveldEngine, refine: Itera
             names = [n for a in engine.atoms for n in a.free_names(kind)]
         elif item == "po":
             names = [f"{b.prefix}_po_ratio" for b in engine.model.phases]
+        elif item == "texture":
+            names = [n for t in engine.textures if t is not None for n in t[0]]
+            if not names:
+                raise InputError("--refine", "'texture' needs a spherical-harmonics order (--texture ORDER)")
         elif item == "absorption":
             names = [f"{engine.model.prefix}absorption"]
+        elif item == "roughness":
+            if engine.model.instrument.geometry != "bragg_brentano":
+                raise InputError("--refine", "surface roughness (Suortti) is a Bragg-Brentano correction; the "
+                                             f"instrument's geometry is {engine.model.instrument.geometry}")
+            names = [f"{engine.model.prefix}surf_p", f"{engine.model.prefix}surf_q"]
         else:
             rest.append(item)
         for name in names:

@@ -58,5 +58,11 @@ def test_rietveld_bad_input_exit_2(files, tmp_path, capsys):
     assert main(["rietveld", str(data), "--phase", str(tmp_path / "missing.cif"), "--wavelength", "0.1"]) == 2
     assert main(["rietveld", str(data), "--wavelength", "0.1"]) == 2
     assert main(["rietveld", str(data), "--phase", str(cif), "--wavelength", str(LAM), "--refine", "nonsense"]) == 2
+    common = ["rietveld", str(data), "--phase", str(cif), "--wavelength", str(LAM)]
+    assert main([*common, "--refine", "scale,texture"]) == 2  # texture needs --texture ORDER
+    assert main([*common, "--refine", "scale,roughness"]) == 2  # a Debye-Scherrer wavelength-only instrument
+    with pytest.raises(SystemExit) as exc:
+        main([*common, "--po-axis", "0 0 0"])
+    assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "--refine" in err and "--phase" in err
+    assert "--refine" in err and "--phase" in err and "texture" in err and "Bragg-Brentano" in err
