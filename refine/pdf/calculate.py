@@ -290,11 +290,13 @@ def partial_gr(table: PairTable, r: np.ndarray, settings: PDFSettings, first: st
 
 # ---------------------------------------------------------------------------------------------------------- direct
 def direct_gr(structure: PDFStructure, r: np.ndarray, settings: PDFSettings,
-              classes: Sequence[str] | None = None) -> np.ndarray:
+              classes: Sequence[str] | None = None, *, backend: str = "numpy") -> np.ndarray:
     """G(r) by the direct double sum over every atom pair and lattice image (exact reference path).
 
     Anisotropic ADPs are projected on each pair direction. ``settings.uiso`` overrides are applied per site
     through the class labels (default :func:`~refine.pdf.pairs.default_classes`); ``lattice_scale`` scales the cell.
+    ``backend`` adds the peaks (``"numpy"``, the reference; ``"numba"`` compiled, equal to 1e-12, for fits that
+    call this hundreds of times).
     """
     s = settings
     labels = default_classes(structure) if classes is None else tuple(classes)
@@ -320,5 +322,5 @@ def direct_gr(structure: PDFStructure, r: np.ndarray, settings: PDFSettings,
         msd = pair_msd(structure, i, j, unit)
         sigma, ok = _peak_widths(d, msd, s)
         amp = count * occ[i] * occ[j] * w[i] * w[j]
-        _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok], "numpy")
+        _add_peaks(ppp, grid, d[ok], sigma[ok], amp[ok], backend)
     return _finish(ppp, grid, s, natoms, natoms / structure.volume, 1.0)

@@ -115,8 +115,9 @@ class CrystalPhase:
                            qmax=experiment.qmax, radiation=experiment.radiation, spdiameter=v[f"{p}_spdiameter"])
 
     def gr(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment) -> np.ndarray:
-        """G(r) of this phase at the current parameters (exact pair sum)."""
-        return direct_gr(self.pdf_structure(params), r, self.settings(params, experiment))
+        """G(r) of this phase at the current parameters (exact pair sum; peaks added by the compiled kernel: a fit
+        evaluates this hundreds of times, numpy took 80 ms of LaMnO3's 85 ms per call)."""
+        return direct_gr(self.pdf_structure(params), r, self.settings(params, experiment), backend="numba")
 
 
 def crystal_phase_entry(result, phase: CrystalPhase) -> dict:
