@@ -44,7 +44,8 @@ def _trust_warnings(objective: Objective, out: lmfit.minimizer.MinimizerResult, 
     if not out.success:
         warnings.append(f"fit did not converge: {out.message}")
     if out.nvarys and not out.errorbars:
-        warnings.append("esds could not be estimated (singular or ill-conditioned covariance)")
+        warnings.append("esds could not be estimated for all refined parameters together (singular or "
+                        "ill-conditioned covariance)")
     names = [n for n, p in params.items() if p.vary]
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -52,6 +53,84 @@ def _trust_warnings(objective: Objective, out: lmfit.minimizer.MinimizerResult, 
             if rho is not None and abs(rho) > CORRELATION_WARNING:
                 warnings.append(f"correlation {a}|{b} = {rho:+.3f} (|rho| > {CORRELATION_WARNING})")
     return warnings
+
+
+def _numeric_jacobian(objective: Objective, params: lmfit.Parameters, names: list[str]) -> np.ndarray:
+    """∂residual/∂p by central differences at ``params`` (one-sided at a bound)."""
+    work = params.copy()
+    cols = []
+    for name in names:
+        par = work[name]
+        v0 = par.value
+        h = 1e-6 * max(abs(v0), 1e-3)
+        hi, lo = min(v0 + h, par.max), max(v0 - h, par.min)
+        vals = []
+        for v in (hi, lo):
+            par.value = v
+            work.update_constraints()
+            vals.append(objective.residual(work))
+        par.value = v0
+        work.update_constraints()
+        cols.append((vals[0] - vals[1]) / (hi - lo) if hi > lo else np.zeros_like(vals[0]))
+    return np.column_stack(cols)
+
+
+def undetermined_parameters(objective: Objective, params: lmfit.Parameters, *, rcond: float = 1e-9,
+                            share: float = 0.1) -> tuple[list[str], list[str], np.ndarray | None, int]:
+    """Which varied parameters the data leave undetermined, and the covariance of the others.
+
+    The weighted Jacobian J (columns normalised) is decomposed by SVD; a singular value below ``rcond`` of the
+    largest is a direction the fit cannot see, and every parameter taking more than ``share`` of such a direction
+    (squared component) is undetermined (a parameter with no effect at all is one). The covariance is that of the
+    fit with one parameter of each such direction fixed (the combination the data do see keeps its uncertainty,
+    which propagates to the others), restricted to the determined parameters. Returns (undetermined, determined,
+    unscaled covariance (JᵀJ)⁻¹ of the determined ones or None, number of independent directions the data see).
+    """
+    names = [n for n, p in params.items() if p.vary]
+    if not names:
+        return [], [], None, 0
+    jac = _numeric_jacobian(objective, params, names)
+    norms = np.linalg.norm(jac, axis=0)
+    dead = norms <= 1e-300
+    scaled = jac[:, ~dead] / norms[~dead]
+    bad = set(np.array(names)[dead])
+    dropped = set(bad)
+    if scaled.size:
+        _, sv, vt = np.linalg.svd(scaled, full_matrices=False)
+        alive = np.array(names)[~dead]
+        for vec in vt[sv < rcond * sv[0]]:
+            bad |= {alive[k] for k in np.flatnonzero(vec**2 > share)}
+            dropped.add(alive[int(np.argmax(np.abs(vec)))])
+    solvable = [i for i, n in enumerate(names) if n not in dropped]
+    good = [n for n in names if n not in bad]
+    cov = None
+    if good:
+        jk = jac[:, solvable]
+        try:
+            full = np.linalg.inv(jk.T @ jk)
+        except np.linalg.LinAlgError:
+            full = None
+        if full is not None:
+            idx = [solvable.index(names.index(n)) for n in good]
+            cov = full[np.ix_(idx, idx)]
+    return [n for n in names if n in bad], good, cov, len(solvable)
+
+
+def _partial_errorbars(objective: Objective, out: lmfit.minimizer.MinimizerResult) -> tuple[list[str], list[str],
+                                                                                            np.ndarray | None]:
+    """When the covariance is singular: name the undetermined parameters and give the others esds and
+    correlations from the covariance without them (scaled by χ²red as lmfit does, its degrees of freedom counting
+    the independent directions)."""
+    bad, good, cov, rank = undetermined_parameters(objective, out.params)
+    if cov is None or not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):
+        return bad, good, None
+    cov = cov * float(out.chisqr) / max(int(out.ndata) - rank, 1)  # χ²red with the parameters the data see
+    err = np.sqrt(np.diag(cov))
+    for i, name in enumerate(good):
+        par = out.params[name]
+        par.stderr = float(err[i])
+        par.correl = {other: float(cov[i, j] / (err[i] * err[j])) for j, other in enumerate(good) if j != i}
+    return bad, good, cov
 
 
 def _statistics(objective: Objective, ycalc: Mapping[str, np.ndarray], nvary: int) -> dict[str, Statistics]:
@@ -98,6 +177,17 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     # which threaded BLAS only adds overhead (6–25× slower with two threads on a busy two-core machine).
     with threadpool_limits(limits=options.blas_threads, user_api="blas"):
         out = minimizer.minimize(method=options.method, **kws)
+    covariance = None if out.covar is None else np.array(out.covar)
+    var_names = tuple(out.var_names)
+    extra_warnings = []
+    if out.nvarys and not out.errorbars:
+        bad, good, cov = _partial_errorbars(objective, out)
+        if bad:
+            extra_warnings.append(f"not determined by the data (singular direction): {', '.join(bad)}; fix them or "
+                                  "constrain them" + ("; esds of the others computed without them" if cov is not None
+                                                      else ""))
+        if cov is not None:
+            covariance, var_names = cov, tuple(good)
     refined = out.params
     ycalc = objective.evaluate(refined)
     nvary = int(out.nvarys)
@@ -109,6 +199,5 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     }
     return FitResult(kind=kind, converged=bool(out.success), message=str(out.message), params=refined,
                      statistics=_joint(stats, objective, nvary), dataset_statistics=stats, curves=curves,
-                     warnings=tuple(_trust_warnings(objective, out, refined)), nfev=int(out.nfev),
-                     covariance=None if out.covar is None else np.array(out.covar),
-                     var_names=tuple(out.var_names))
+                     warnings=tuple(_trust_warnings(objective, out, refined)) + tuple(extra_warnings),
+                     nfev=int(out.nfev), covariance=covariance, var_names=var_names)

@@ -130,3 +130,29 @@ def test_result_file_schema(tmp_path):
     side = tmp_path / doc["provenance"]["curves"][0]
     cols = np.loadtxt(side)
     np.testing.assert_allclose(cols[:, 3], res.curves["d"].calculated, rtol=1e-9)
+
+
+def test_undetermined_parameters_are_named_and_the_others_keep_esds():
+    """y = (a + b)·x + c: a and b are one direction the data cannot split. The fit names them, and c gets the esd
+    of the well-posed fit with b fixed (same minimum, same covariance for c)."""
+    x = np.linspace(0.0, 10.0, 200)
+    rng = np.random.default_rng(2)
+    y = 3.0 * x + 5.0 + rng.normal(0.0, 0.5, x.size)
+    pat = Pattern.from_arrays(x, y, np.full(x.size, 0.5), sigma_source="file", unit="2th_deg")
+
+    def model(p):
+        return (p["a"].value + p["b"].value) * x + p["c"].value
+
+    params = lmfit.Parameters()
+    params.add("a", value=1.0)
+    params.add("b", value=1.0)
+    params.add("c", value=0.0)
+    res = run_fit(Objective.single(Dataset("d", pat, model)), params, kind="test")
+    assert any("not determined by the data" in w and "a, b" in w for w in res.warnings), res.warnings
+    assert res.esd("a") is None and res.esd("b") is None
+    fixed = params.copy()
+    fixed["b"].set(vary=False)
+    ref = run_fit(Objective.single(Dataset("d", pat, model)), fixed, kind="test")
+    assert res.value("c") == pytest.approx(ref.value("c"), abs=1e-6 * ref.esd("c"))
+    assert res.esd("c") == pytest.approx(ref.esd("c"), rel=1e-3)
+    assert res.var_names == ("c",) and res.covariance.shape == (1, 1)
