@@ -1,0 +1,30 @@
+"""``refine demo`` (what ``make demo`` runs) on the bundled example data: every step converges and returns the
+simulation's truth (example_data/make_example_data.py, make_example_pdf.py)."""
+
+import json
+
+import pytest
+
+from refine.cli.main import main
+
+
+def test_demo_runs_every_step_and_recovers_the_simulation(tmp_path):
+    assert main(["demo", "-o", str(tmp_path)]) == 0
+    for name in ("lebail", "rietveld", "pdf"):
+        assert (tmp_path / f"{name}.json").is_file() and (tmp_path / f"{name}.png").stat().st_size > 10_000
+    assert "[4/4]" in (tmp_path / "summary.txt").read_text()
+    lebail = json.loads((tmp_path / "lebail.json").read_text())
+    assert [round(p["a"], 3) for p in lebail["phases"]] == [4.642, 3.615]
+    rietveld = json.loads((tmp_path / "rietveld.json").read_text())
+    drs, cu = rietveld["phases"]
+    # cells to 1e-4 relative; Uiso within 3 % of B/8pi^2 of the simulation (B = 1.0 and 0.6 A^2) given its
+    # pseudo-Voigt rings are fitted with TCH profiles
+    assert drs["a"] == pytest.approx(4.642, rel=1e-4) and cu["a"] == pytest.approx(3.615, rel=1e-4)
+    params = rietveld["parameters"]
+    assert params["drs_rocksalt_O1_uiso"]["value"] == pytest.approx(1.0 / (8 * 3.14159265**2), rel=0.03)
+    assert params["drs_rocksalt_Na1_uiso"]["value"] == pytest.approx(1.0 / (8 * 3.14159265**2), rel=0.03)
+    assert params["cu_Cu1_uiso"]["value"] == pytest.approx(0.6 / (8 * 3.14159265**2), rel=0.1)
+    assert rietveld["converged"] and drs["weight_fraction"] + cu["weight_fraction"] == pytest.approx(1.0)
+    pdf = json.loads((tmp_path / "pdf.json").read_text())
+    assert pdf["phases"][0]["a"] == pytest.approx(4.642, abs=0.002)
+    assert pdf["phases"][0]["scale"] == pytest.approx(0.7, abs=0.03)
