@@ -104,17 +104,24 @@ class PDFStructure:
         )
 
     @classmethod
+    def from_crystal(cls, structure, name: str = "") -> PDFStructure:
+        """Every atom of the cell of a :class:`refine.crystal.structure.CrystalStructure` (the asymmetric unit
+        expanded by its space group; unknown ADPs as 0, as PDFfit reads them)."""
+        atoms = structure.expand()
+        if len(atoms.xyz) == 0:
+            raise InputError(name or structure.name or "structure", "structure has no atoms")
+        return cls(lattice=structure.lattice.as_tuple(), xyz=atoms.xyz, elements=atoms.elements,
+                   occupancy=atoms.occupancy, u=np.nan_to_num(atoms.uaniso, nan=0.0), name=name or structure.name)
+
+    @classmethod
     def load(cls, path: str | os.PathLike) -> PDFStructure:
-        """Read a CIF or PDFfit ``.stru`` file with ``diffpy.structure.loadStructure``."""
-        from diffpy.structure import loadStructure
+        """Read any structure format of :func:`refine.io.structures.read_structure` (CIF with its listed
+        operations or origin choice, PDFfit ``.stru``, GSAS ``.EXP`` ...) and expand it to the full cell."""
+        from refine.io.structures import read_structure
 
         if not os.path.isfile(path):
             raise InputError(path, "structure file not found")
-        try:
-            stru = loadStructure(os.fspath(path))
-        except Exception as exc:  # diffpy raises its own StructureFormatError and friends
-            raise InputError(path, f"cannot read structure: {str(exc).splitlines()[0] if str(exc) else exc!r}") from exc
-        return cls.from_diffpy(stru, name=os.path.basename(path))
+        return cls.from_crystal(read_structure(path), name=os.path.basename(path))
 
     # ----------------------------------------------------------------------------------------------- derived
     @property

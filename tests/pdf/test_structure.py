@@ -62,3 +62,20 @@ def test_bad_structures_raise_input_error(tmp_path):
         PDFStructure(lattice=(3, 3, 3, 90, 90, 90), xyz=[(0, 0, 0)], elements=("Ni",), occupancy=[-1], u=[0.01])
     with pytest.raises(InputError, match="cell"):
         PDFStructure(lattice=(3, 3, 3, 10, 10, 150), xyz=[(0, 0, 0)], elements=("Ni",), occupancy=[1], u=[0.01])
+
+
+def test_load_goes_through_the_structure_readers(tmp_path):
+    """PDF phases read every structure format refine reads, with the same symmetry handling: a CIF naming
+    'F d -3 m :2' gives the 8-atom diamond cell (diffpy alone cannot read it), and a GSAS .EXP phase loads."""
+    from tests.io.test_structures import SI_ORIGIN2
+
+    path = tmp_path / "si.cif"
+    path.write_text(SI_ORIGIN2)
+    si = PDFStructure.load(path)
+    assert si.natoms == 8 and set(si.elements) == {"Si"}
+    d = si.xyz[1:] - si.xyz[0]
+    d -= np.round(d)
+    assert np.min(np.linalg.norm(d @ si.base, axis=1)) == pytest.approx(5.4309 * 3**0.5 / 4)
+    fap = PDFStructure.load(shared_path("powder_rietveld", "gsas2_fluorapatite_lab_CuKa", "FAP.EXP"))
+    counts = {el: sum(element_of(e) == el for e in fap.elements) for el in ("Ca", "P", "O", "F")}
+    assert counts == {"Ca": 10, "P": 6, "O": 24, "F": 2}  # Ca5(PO4)3F, Z = 2
