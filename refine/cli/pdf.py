@@ -13,7 +13,7 @@ from refine.registry import Registry
 
 #: Sub-commands of ``refine pdf``.
 PDF_COMMANDS: Registry[Command] = Registry("pdf sub-command")
-_PDF_COMMAND_MODULES = ("refine.cli.pdf_fit",)
+_PDF_COMMAND_MODULES = ("refine.cli.pdf_fit", "refine.cli.pdf_diff")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     return int(sub_run(args))
 
 
-COMMANDS.register("pdf", Command(help="pair distribution functions: reduce I(Q) to G(r); fit G(r)",
+COMMANDS.register("pdf", Command(help="pair distribution functions: reduce I(Q) to G(r); fit G(r); differential G(r)",
                                  configure=configure, run=run))
 
 

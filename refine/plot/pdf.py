@@ -67,3 +67,25 @@ def plot_reduction(result, path: str | os.PathLike) -> Path:
     axes[0].set_title(f"{Path(str(result.settings.get('input', ''))).name.split(' ')[0]}  "
                       f"{result.settings['composition']}  qmax={result.settings['qmax']:g}")
     return save_figure(fig, path)
+
+
+def plot_difference(a, b, delta, path: str | os.PathLike) -> Path:
+    """G_A and G_B (top) and the differential ΔG = G_B − G_A (bottom, with ±dG where known)."""
+    from refine.plot.figures import _pyplot, save_figure
+
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, height_ratios=(2, 1))
+    lo, hi = delta.x[0], delta.x[-1]
+    for curve, tag in ((a, "A"), (b, "B")):
+        keep = (curve.x >= lo) & (curve.x <= hi)
+        top.plot(curve.x[keep], curve.y[keep], lw=0.8, label=f"{tag}: {Path(curve.source or tag).name}")
+    top.set_ylabel("G(r) (Å$^{-2}$)")
+    top.legend(loc="upper right", fontsize=8)
+    bottom.plot(delta.x, delta.y, lw=0.8, color="k")
+    if delta.has_sigma:
+        bottom.fill_between(delta.x, delta.y - delta.sigma, delta.y + delta.sigma, color="0.7", lw=0)
+    bottom.axhline(0.0, color="0.5", lw=0.5)
+    bottom.set_ylabel("ΔG = G$_B$ − G$_A$")
+    bottom.set_xlabel("r (Å)")
+    top.set_xlim(delta.x[0], delta.x[-1])
+    return save_figure(fig, path)
