@@ -1,5 +1,6 @@
 """Reading and writing crystal structures: CIF and PDFfit ``.stru`` (through diffpy.structure), GSAS ``.EXP``
-(:mod:`refine.io.gsas_exp`), CIF output.
+(:mod:`refine.io.gsas_exp`), DFT/MD supercells as VASP POSCAR/CONTCAR, extended XYZ and AtomEye CFG (through ASE,
+:mod:`refine.io.ase_formats`), CIF output.
 
 A CIF keeps its own symmetry operations (any setting). A ``.stru`` file lists every atom of the cell and names
 the space group in ``spcgr``; the atoms are reduced to an asymmetric unit of that group when they form complete
@@ -26,14 +27,21 @@ from refine.registry import Registry
 
 Reader = Callable[..., CrystalStructure]
 STRUCTURE_READERS: Registry[Reader] = Registry("structure format")
-_EXTENSIONS = {".cif": "cif", ".stru": "stru", ".exp": "exp"}
+_EXTENSIONS = {".cif": "cif", ".stru": "stru", ".exp": "exp", ".vasp": "vasp", ".poscar": "vasp",
+               ".xyz": "extxyz", ".extxyz": "extxyz", ".cfg": "cfg"}
+# VASP's own file names, with or without a suffix (POSCAR, CONTCAR, POSCAR_relaxed, CONTCAR.1)
+_NAME_PREFIXES = {"POSCAR": "vasp", "CONTCAR": "vasp"}
 _B_TO_U = 1.0 / (8.0 * math.pi**2)
 _UIJ = ("11", "22", "33", "12", "13", "23")
 _UIJ_INDEX = {"11": (0, 0), "22": (1, 1), "33": (2, 2), "12": (0, 1), "13": (0, 2), "23": (1, 2)}
 
 
 def read_structure(path: str | os.PathLike, *, format: str | None = None) -> CrystalStructure:
-    """Read a structure from a CIF, a PDFfit ``.stru`` or a GSAS ``.EXP`` file (its first phase).
+    """Read a structure from a CIF, a PDFfit ``.stru`` or a GSAS ``.EXP`` file (its first phase), or a supercell
+    from a VASP POSCAR/CONTCAR, extended XYZ or AtomEye CFG file (in P1).
+
+    The format comes from ``format`` or the extension; a file whose extension is not a structure's and whose name
+    begins with POSCAR or CONTCAR is read as VASP.
 
     Raises
     ------
@@ -43,10 +51,18 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Cry
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
-    fmt = format or _EXTENSIONS.get(path.suffix.lower())
+    fmt = format or _EXTENSIONS.get(path.suffix.lower()) or _format_from_name(path.name)
     if fmt is None:
-        raise InputError(path, f"unknown structure extension {path.suffix!r}; use .cif, .stru or .exp")
+        known = ", ".join(_EXTENSIONS)
+        raise InputError(path, f"unknown structure extension {path.suffix!r}; use {known} or a VASP file named "
+                               "POSCAR*/CONTCAR*")
     return STRUCTURE_READERS.get(fmt)(path)
+
+
+def _format_from_name(name: str) -> str | None:
+    """The format a file name implies without a known extension (VASP's POSCAR*/CONTCAR*), else None."""
+    upper = name.upper()
+    return next((fmt for prefix, fmt in _NAME_PREFIXES.items() if upper.startswith(prefix)), None)
 
 
 def structure_from_cell(
@@ -400,5 +416,6 @@ def write_cif(structure: CrystalStructure, path: str | os.PathLike) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
-# Registers the GSAS .EXP reader (it imports this module's registry, so it comes last).
+# Registers the GSAS .EXP and the ASE-based readers (they import this module's registry, so they come last).
+from refine.io import ase_formats as _ase_formats  # noqa: E402,F401
 from refine.io import gsas_exp as _gsas_exp  # noqa: E402,F401
