@@ -78,17 +78,23 @@ def _read_atoms(path: str | os.PathLike, fmt: str, what: str) -> Atoms:
     path = Path(path)
     try:
         atoms = ase.io.read(path, index=0, format=fmt)
-    except OSError as err:
-        raise InputError(path, f"cannot read: {err.strerror or err}") from None
     except (StopIteration, EOFError):
         raise InputError(path, f"not a readable {what} file: no configuration in it") from None
+    except OSError as err:
+        if err.errno is not None:  # the file system's error; ase.io.extxyz.XYZError is an OSError without errno
+            raise InputError(path, f"cannot read: {err.strerror or err}") from None
+        raise InputError(path, f"not a readable {what} file: {_one_line(err)}") from None
     except (ValueError, RuntimeError, IndexError, KeyError, TypeError, AssertionError, NotImplementedError) as err:
-        # ase.io.extxyz.XYZError is a ValueError; the VASP and CFG parsers raise RuntimeError or ValueError
-        problem = " ".join(str(err).split()) or type(err).__name__
-        raise InputError(path, f"not a readable {what} file: {problem}") from None
+        # the VASP and CFG parsers raise RuntimeError or ValueError (a number that is not one, a count mismatch)
+        raise InputError(path, f"not a readable {what} file: {_one_line(err)}") from None
     if isinstance(atoms, list):  # an index that selects several frames (not used with index=0)
         atoms = atoms[0]
     return atoms
+
+
+def _one_line(err: BaseException) -> str:
+    """An exception's message on one line (its type when it has none)."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _structure(atoms: Atoms, path: Path) -> CrystalStructure:

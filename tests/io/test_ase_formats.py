@@ -199,6 +199,7 @@ def test_bad_files_name_the_file(tmp_path, name):
     with pytest.raises(InputError) as err:
         read_structure(path)
     assert err.value.source == str(path) and "\n" not in str(err.value)
+    assert "cannot read" not in err.value.problem  # the file opens; its content is what is wrong
 
 
 def test_xyz_without_lattice_says_a_cell_is_needed(tmp_path):

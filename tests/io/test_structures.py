@@ -143,7 +143,7 @@ def test_bad_files_raise_input_error_naming_the_file(tmp_path):
     with pytest.raises(InputError, match="missing.cif: no such file"):
         read_structure(tmp_path / "missing.cif")
     with pytest.raises(InputError, match="unknown structure extension"):
-        read_structure(bad.rename(tmp_path / "broken.xyz"))
+        read_structure(bad.rename(tmp_path / "broken.pdb"))
     stru = tmp_path / "bad.stru"
     stru.write_text("title x\nformat pdffit\ncell 1, 2\n")
     with pytest.raises(InputError, match="bad.stru"):
