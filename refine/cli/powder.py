@@ -46,8 +46,26 @@ def add_powder_arguments(parser: argparse.ArgumentParser) -> None:
                         help="excluded region in deg 2theta, e.g. cell hardware or Cu lines (repeatable)")
     parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
                         help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
+    parser.add_argument("--constrain", type=_constraint, action="append", default=[], metavar="NAME=EXPR",
+                        help="lmfit constraint on a parameter, e.g. 'nvpf_c=851.12/(nvpf_a*nvpf_b)' (constant "
+                             "volume) or 'b_uiso=a_uiso' (repeatable)")
     parser.add_argument("--json", metavar="OUT.json", help="write the result file")
     parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
+
+
+def _constraint(text: str) -> tuple[str, str]:
+    name, sep, expr = text.partition("=")
+    if not sep or not name.strip() or not expr.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=EXPR, got {text!r}")
+    return name.strip(), expr.strip()
+
+
+def powder_options(args: argparse.Namespace):
+    """PowderOptions from --range, --exclude, --background, --constrain."""
+    from refine.powder.model import PowderOptions
+
+    return PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude), constraints=tuple(args.constrain),
+                         **({"background": args.background} if args.background else {}))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -143,7 +161,6 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     from refine.fit import write_result
     from refine.io import read_pattern
     from refine.powder.lebail import fit_lebail
-    from refine.powder.model import PowderOptions
     from refine.powder.pawley import fit_pawley
     from refine.powder.wholepattern import instrument_from
 
@@ -153,8 +170,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         pattern = pattern.to_unit("2th_deg")
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
-    options = PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude),
-                            **({"background": args.background} if args.background else {}))
+    options = powder_options(args)
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
     fitter = fit_lebail if kind == "lebail" else fit_pawley
     result = fitter(pattern, phases, instrument, refine=refine, options=options)

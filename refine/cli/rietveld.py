@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
-from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit
+from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit, powder_options
 from refine.errors import InputError
 
 DEFAULT = "scale,cell,zero,W,X,Y,positions,adp"
@@ -62,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
     from refine.fit import write_result
     from refine.io import read_pattern
     from refine.io.structures import write_cif
-    from refine.powder.model import PowderOptions
     from refine.powder.rietveld import RietveldOptions, fit_rietveld
 
     pattern = read_pattern(args.pattern, **({} if args.bank is None else {"bank": args.bank}))
@@ -70,8 +69,7 @@ def run(args: argparse.Namespace) -> int:
         pattern = pattern.to_unit("2th_deg")
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
-    options = PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude),
-                            **({"background": args.background} if args.background else {}))
+    options = powder_options(args)
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
     result = fit_rietveld(pattern, phases, instrument, refine=refine, options=options,
                           rietveld=RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis,

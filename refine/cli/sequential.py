@@ -16,14 +16,14 @@ from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
 from refine.cli.pdf_fit import _phase, add_pdf_fit_arguments, pdf_fit_settings
-from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for
+from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for, powder_options
 from refine.errors import InputError
 
 #: Options of the powder kinds, meaningless for ``--kind pdf`` (dest, option).
 _POWDER_ONLY = (("wavelength", "--wavelength"), ("instrument", "--instrument"), ("bank", "--bank"),
                 ("range", "--range"), ("exclude", "--exclude"), ("background", "--background"),
                 ("spacegroup", "--spacegroup"), ("cell", "--cell"), ("name", "--name"), ("present", "--present"),
-                ("refine", "--refine"))
+                ("refine", "--refine"), ("constrain", "--constrain"))
 _DEFAULT_REFINE = "cell,zero,W,X,Y"
 
 
@@ -94,7 +94,6 @@ def _powder_inputs(args: argparse.Namespace, series) -> tuple[list, object, obje
     """Phases, instrument, settings and notes of a powder kind (refusing G(r) files and PDF options)."""
     from refine.io import read_pattern
     from refine.operando.sequential import SequentialSettings
-    from refine.powder.model import PowderOptions
 
     gr = next((scan.path for scan in series if scan.path.suffix.lower() == ".gr"), None)
     if gr is not None:
@@ -107,8 +106,7 @@ def _powder_inputs(args: argparse.Namespace, series) -> tuple[list, object, obje
     first = first if first.unit == "2th_deg" else first.to_unit("2th_deg")
     instrument, notes = instrument_for(argparse.Namespace(**{**vars(args), "pattern": str(series.scans[0].path)}),
                                        first)
-    options = PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude),
-                            **({"background": args.background} if args.background else {}))
+    options = powder_options(args)
     refine = tuple(r.strip() for r in (args.refine or _DEFAULT_REFINE).split(",") if r.strip())
     settings = SequentialSettings(kind=args.kind, refine=refine, powder=options, restart_each=args.restart_each,
                                   presence=tuple(args.present), bank=args.bank)

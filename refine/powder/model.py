@@ -58,6 +58,9 @@ class PowderOptions:
         mm, for Bragg–Brentano displacement/transparency.
     d_margin
         Reflections are generated to d_min·(1 − d_margin) so that cell changes during a fit keep them all.
+    constraints
+        (name, lmfit expression) pairs applied to the starting parameters of every fit, e.g.
+        ``("nvpf_c", "851.12/(nvpf_a*nvpf_b)")`` for an orthorhombic phase held at constant volume.
     """
 
     background: Background = field(default_factory=Background)
@@ -66,6 +69,7 @@ class PowderOptions:
     window: WindowOptions = field(default_factory=WindowOptions)
     goniometer_radius: float = 200.0
     d_margin: float = 0.02
+    constraints: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
