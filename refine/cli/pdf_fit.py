@@ -69,7 +69,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``refine pdf fit``."""
     parser.add_argument("input", metavar="GR", help="observed G(r) (.gr: r, G[, dG])")
     parser.add_argument("--phase", dest="phases", type=_phase, action="append", required=True,
-                        metavar="STRUCT[,fixed]", help="CIF or .stru; ',fixed' keeps atomic positions fixed "
+                        metavar="STRUCT[,fixed]", help="CIF, .stru, GSAS .EXP, or a supercell as VASP POSCAR/CONTCAR, "
+                        "extended .xyz or AtomEye .cfg; ',fixed' keeps atomic positions fixed "
                         "(one Uiso per species, isotropic lattice scale); repeat for more phases")
     add_pdf_fit_arguments(parser)
     parser.add_argument("--max-nfev", type=int, default=None, help="limit on model evaluations")

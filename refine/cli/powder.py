@@ -26,7 +26,8 @@ def _background(text: str):
 
 def add_phase_arguments(parser: argparse.ArgumentParser, *, cif_only: bool = False) -> None:
     """--phase (CIF, repeatable) and, unless ``cif_only``, --spacegroup/--cell/--name for phases without a CIF."""
-    parser.add_argument("--phase", action="append", default=[], metavar="CIF", help="CIF, .stru or GSAS .EXP")
+    parser.add_argument("--phase", action="append", default=[], metavar="CIF",
+                        help="CIF, .stru, GSAS .EXP, or a supercell (VASP POSCAR/CONTCAR, extended .xyz, AtomEye .cfg)")
     if cif_only:
         return
     parser.add_argument("--spacegroup", action="append", default=[], metavar="SG",
