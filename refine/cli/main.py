@@ -48,6 +48,17 @@ def parse_range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def parse_constraint(text: str) -> tuple[str, str]:
+    """An argparse type for ``NAME=EXPR`` (an lmfit constraint)."""
+    name, sep, expr = text.partition("=")
+    if not sep or not name.strip() or not expr.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=EXPR, got {text!r}")
+    return name.strip(), expr.strip()
+
+
+CONSTRAIN_HELP = "lmfit constraint on a parameter, e.g. 'b_uiso=a_uiso' (repeatable; names as in the fit report)"
+
+
 def load_modules(names: Sequence[str]) -> None:
     """Import the modules that register sub-commands; one missing from an install is skipped, but an import error
     inside a module that exists is raised."""

@@ -7,7 +7,7 @@ import itertools
 import os
 from typing import TYPE_CHECKING
 
-from refine.cli.main import EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.cli.main import CONSTRAIN_HELP, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_constraint
 from refine.cli.pdf import PDF_COMMANDS
 from refine.errors import InputError
 
@@ -23,12 +23,14 @@ def _phase(text: str) -> tuple[str, bool]:
     return path, flag == "fixed"
 
 
-def add_pdf_fit_arguments(parser: argparse.ArgumentParser, *, qmax_required: bool = True) -> list[argparse.Action]:
+def add_pdf_fit_arguments(parser: argparse.ArgumentParser, *, qmax_required: bool = True,
+                          constrain: bool = True) -> list[argparse.Action]:
     """The G(r) fit settings (Qmax, radiation, Qdamp/Qbroad, r range, what is refined), shared by ``refine pdf fit``
     and ``refine sequential --kind pdf`` (``parser`` may be an argument group); :func:`pdf_fit_settings` turns them
-    into ``PDFFitSettings``. Returns the added actions (their dests and defaults tell which were given)."""
+    into ``PDFFitSettings``. ``constrain=False`` leaves ``--constrain`` to a caller that defines it already.
+    Returns the added actions (their dests and defaults tell which were given)."""
     add = parser.add_argument
-    return [
+    actions = [
         add("--qmax", type=float, required=qmax_required, default=None, help="Qmax of the Fourier transform (1/A)"),
         add("--radiation", choices=("xray", "neutron"), default="xray", help="default xray"),
         add("--qdamp", type=float, default=0.0, help="instrument Q damping, fixed (1/A, default 0)"),
@@ -52,6 +54,10 @@ def add_pdf_fit_arguments(parser: argparse.ArgumentParser, *, qmax_required: boo
             help="refine the full cell (crystal system), free atomic coordinates and ADPs of every phase not marked "
                  "',fixed' (exact pair sum each evaluation: for small crystalline cells)"),
     ]
+    if constrain:
+        actions.append(add("--constrain", type=parse_constraint, action="append", default=[], metavar="NAME=EXPR",
+                           help=CONSTRAIN_HELP))
+    return actions
 
 
 def pdf_fit_settings(args: argparse.Namespace) -> PDFFitSettings:
@@ -62,7 +68,8 @@ def pdf_fit_settings(args: argparse.Namespace) -> PDFFitSettings:
                           rmin=args.rmin, rmax=args.rmax, sharpening=args.sharpening,
                           spdiameter=args.spdiameter if args.envelope == "sphere" else None,
                           constrain_scales=not args.free_scales, refine_qdamp=args.refine_qdamp,
-                          refine_qbroad=args.refine_qbroad, extend_below=not args.pdfgui_range)
+                          refine_qbroad=args.refine_qbroad, extend_below=not args.pdfgui_range,
+                          constraints=tuple(args.constrain))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_range
+from refine.cli.main import (
+    COMMANDS,
+    CONSTRAIN_HELP,
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    Command,
+    parse_constraint,
+    parse_range,
+)
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.instrument import Instrument, Profile
@@ -47,18 +55,10 @@ def add_powder_arguments(parser: argparse.ArgumentParser) -> None:
                         help="excluded region in deg 2theta, e.g. cell hardware or Cu lines (repeatable)")
     parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
                         help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
-    parser.add_argument("--constrain", type=_constraint, action="append", default=[], metavar="NAME=EXPR",
-                        help="lmfit constraint on a parameter, e.g. 'nvpf_c=851.12/(nvpf_a*nvpf_b)' (constant "
-                             "volume) or 'b_uiso=a_uiso' (repeatable)")
+    parser.add_argument("--constrain", type=parse_constraint, action="append", default=[], metavar="NAME=EXPR",
+                        help=CONSTRAIN_HELP + "; e.g. 'nvpf_c=851.12/(nvpf_a*nvpf_b)' holds a volume")
     parser.add_argument("--json", metavar="OUT.json", help="write the result file")
     parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
-
-
-def _constraint(text: str) -> tuple[str, str]:
-    name, sep, expr = text.partition("=")
-    if not sep or not name.strip() or not expr.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=EXPR, got {text!r}")
-    return name.strip(), expr.strip()
 
 
 def powder_options(args: argparse.Namespace):

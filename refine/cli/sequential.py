@@ -23,7 +23,7 @@ from refine.errors import InputError
 _POWDER_ONLY = (("wavelength", "--wavelength"), ("instrument", "--instrument"), ("bank", "--bank"),
                 ("range", "--range"), ("exclude", "--exclude"), ("background", "--background"),
                 ("spacegroup", "--spacegroup"), ("cell", "--cell"), ("name", "--name"), ("present", "--present"),
-                ("refine", "--refine"), ("constrain", "--constrain"))
+                ("refine", "--refine"))
 _DEFAULT_REFINE = "cell,zero,W,X,Y"
 
 
@@ -70,7 +70,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", metavar="OUT.csv", help="per-scan table (default OUT_DIR/sequential.csv)")
     pdf = parser.add_argument_group("PDF (--kind pdf)", "G(r) fit settings as in 'refine pdf fit'; --phase "
                                     "STRUCT[,fixed] (CIF or .stru)")
-    actions = add_pdf_fit_arguments(pdf, qmax_required=False)
+    actions = add_pdf_fit_arguments(pdf, qmax_required=False, constrain=False)  # --constrain serves both kinds
     parser.set_defaults(pdf_options=tuple((a.dest, a.option_strings[0], a.default) for a in actions))
 
 

@@ -26,6 +26,7 @@ import periodictable
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
+from refine.fit.constraints import apply_constraints
 from refine.pdf.calculate import NRIPPLES, PDFSettings, calc_gr
 from refine.pdf.crystal import CrystalPhase, crystal_phase_entry
 from refine.pdf.derivatives import gr_derivatives
@@ -58,6 +59,8 @@ class PDFFitSettings:
         as PDFfit2 does with a whole data file and a ``pdfrange`` (and srreal always does). False reproduces
         PDFgui, which hands PDFfit2 only the fit-range points, so its first ~6·2π/Qmax Å are calculated from a
         truncated curve (ni.gr of PDF to the People ch. 5: Rw 0.07032 instead of 0.06997, cell equal to 1e-6 Å).
+    constraints
+        (name, lmfit expression) pairs set on the parameters, e.g. ``("sc_uiso_Na", "rs_uiso_Na")``.
     refine_qdamp, refine_qbroad
         Refine the instrument's Qdamp / Qbroad (calibration on a standard such as bulk Ni, as in PDFgui). A zero
         start is moved to a typical synchrotron value (0.04 / 0.01 Å⁻¹): their derivatives vanish at zero.
@@ -75,6 +78,7 @@ class PDFFitSettings:
     extend_below: bool = True
     refine_qdamp: bool = False
     refine_qbroad: bool = False
+    constraints: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.qmax > 0:
@@ -310,6 +314,7 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
         for ph in phases:
             params[f"{ph.prefix}_scale"].set(value=1.0 / n)
         scale_names = [f"{ph.prefix}_scale" for ph in phases]
+    params = apply_constraints(params, settings.constraints)
     fm = PDFFitModel(pat, phases, tuple(inputs), settings, params,
                      calc_x=calculation_points(pattern, pat, settings.qmax) if settings.extend_below else None)
     _linear_start(fm, scale_names)

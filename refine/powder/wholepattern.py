@@ -13,6 +13,7 @@ import scipy.sparse.linalg as spla
 
 from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
 from refine.errors import InputError
+from refine.fit.constraints import apply_constraints
 from refine.fit.result import FitResult
 from refine.powder.model import PROFILE_NAMES, PowderModel
 from refine.powder.peakshape import microstrain_percent, scherrer_size_nm
@@ -54,26 +55,6 @@ def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]
             params[name].set(vary=True)
     return apply_constraints(params, model.options.constraints)
 
-
-def apply_constraints(params: lmfit.Parameters, constraints: Iterable[tuple[str, str]]) -> lmfit.Parameters:
-    """Set each (name, lmfit expression) constraint on a copy of ``params`` (the name stops varying); a name or
-    expression that does not work raises :class:`InputError` naming it."""
-    constraints = tuple(constraints)
-    if not constraints:
-        return params
-    params = params.copy()
-    for name, expr in constraints:
-        if name not in params:
-            raise InputError("--constrain", f"no parameter {name!r} to constrain (see the names in a fit report)")
-        try:
-            params[name].set(expr=expr)
-            params.update_constraints()
-        except (NameError, SyntaxError, ValueError, TypeError, ZeroDivisionError) as err:
-            raise InputError("--constrain", f"{name} = {expr}: {err}") from None
-        value = params[name].value
-        if value is None or not np.isfinite(value):
-            raise InputError("--constrain", f"{name} = {expr} does not give a finite number")
-    return params
 
 
 def weighted_lstsq(columns: sp.csr_matrix | np.ndarray, y: np.ndarray, w: np.ndarray, *,

@@ -78,3 +78,12 @@ def test_bad_input_exit_2_names_the_file(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(_args(tmp_path)[:4] + [args[4] + ",loose", "--qmax", "27"])
     assert exc.value.code == 2
+
+
+def test_constrain_fixes_a_parameter_by_expression(tmp_path, capsys):
+    assert main(_args(tmp_path, "--constrain", "ni_uiso_Ni=0.0069")) == 0
+    doc = json.loads((tmp_path / "ni.json").read_text())
+    assert doc["parameters"]["ni_uiso_Ni"]["value"] == pytest.approx(0.0069, abs=1e-15)
+    assert doc["parameters"]["ni_uiso_Ni"]["vary"] is False
+    assert main(_args(tmp_path, "--constrain", "ni_bogus=1")) == 2
+    assert "ni_bogus" in capsys.readouterr().err
