@@ -107,3 +107,49 @@ def test_several_inputs_reduce_into_a_folder_and_resume(tmp_path, capsys):
     assert (tmp_path / "out" / "scan1.gr").stat().st_mtime_ns == stamp
     single = read_pattern(tmp_path / "out" / "scan1.gr")
     assert single.unit == "r_A" and len(single) > 100
+
+
+def test_config_from_a_pdfgetx3_gr_header_equals_the_explicit_settings(tmp_path, capsys):
+    """--config Ni-hires.gr (xPDFsuite header: [PDF] section, backgroundfile = Kapton.chi for kapton.chi) gives
+    exactly the G(r) of the same settings typed as options; an option given on the command line wins."""
+    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3")
+    explicit, configured, override = tmp_path / "a.gr", tmp_path / "b.gr", tmp_path / "c.gr"
+    assert main(["pdf", "reduce", str(folder / "Ni.chi"), "--composition", "Ni", "--qmax", "25", "--qmin", "0.85",
+                 "--qmaxinst", "29", "--rpoly", "0.9", "--background", str(folder / "kapton.chi"),
+                 "--bgscale", "0.4", "--rmax", "60", "-o", str(explicit)]) == 0
+    assert main(["pdf", "reduce", str(folder / "Ni.chi"), "--config", str(folder / "Ni-hires.gr"),
+                 "-o", str(configured)]) == 0
+    a, b = read_pattern(explicit), read_pattern(configured)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert "settings from" in configured.read_text()
+    assert main(["pdf", "reduce", str(folder / "Ni.chi"), "--config", str(folder / "Ni-hires.gr"), "--qmax", "20",
+                 "-o", str(override)]) == 0
+    assert "qmax = 20.0" in override.read_text()
+
+
+def test_config_file_sets_outputs_and_rpoly(tmp_path):
+    """pdfgetx3.cfg with outputtype = iq, sq, fq, gr and rpoly = 2.0 over qmaxinst 25: four files, degree 16."""
+    folder = shared_path("pdf_reduction", "pdfstream_Ni_pdfgetx3")
+    out = tmp_path / "ni.gr"
+    assert main(["pdf", "reduce", str(folder / "Ni_chi_file.chi"), "--config", str(folder / "Ni_cfg_file.cfg"),
+                 "-o", str(out)]) == 0
+    assert all((tmp_path / f"ni.{k}").is_file() for k in ("iq", "sq", "fq", "gr"))
+    assert "polynomial degree = 16" in out.read_text()  # round(2.0 * 25 / pi) = 16
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[DEFAULT]\nmode = neutron\ncomposition = Ni\nqmax = 20\n", "only X-ray"),
+    ("[DEFAULT]\nrmax = 30\n", "no PDFgetX3 settings"),
+    ("[DEFAULT]\ncomposition = Ni\nrpoly = 0.9\n", "--qmax"),
+    ("[DEFAULT]\ncomposition = Ni\nqmax = abc\n", "qmax"),
+    ("[DEFAULT]\ncomposition = Ni\nqmax = 20\nbackgroundfile = nowhere.chi\n", "nowhere.chi"),
+    ("[DEFAULT]\ncomposition = Ni\nqmax = 20\ndataformat = twotheta\n", "dataformat"),
+])
+def test_bad_config_exit_2(tmp_path, capsys, text, message):
+    folder = shared_path("pdf_reduction", "pdfstream_Ni_pdfgetx3")
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text(text)
+    assert main(["pdf", "reduce", str(folder / "Ni_chi_file.chi"), "--config", str(cfg), "-o",
+                 str(tmp_path / "x.gr")]) == 2
+    assert message in capsys.readouterr().err
