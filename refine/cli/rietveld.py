@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_range
 from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit, powder_options
 from refine.errors import InputError
 
@@ -28,6 +28,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--texture", type=int, default=0, metavar="ORDER",
                         help="spherical-harmonics texture up to this even order (refine group 'texture')")
     parser.add_argument("--bonds", metavar="SITE", help="print bond lengths and angles around this site label")
+    joint = parser.add_argument_group(
+        "joint refinement", "more patterns (e.g. neutron with X-ray) refined together against the same structures; "
+        "the structure groups of --refine (cell positions adp uiso occupancy) are shared, the others (scale, zero, "
+        "profile ...) belong to PATTERN; parameters of the patterns are prefixed x_, n_ (x2_ ...) by radiation")
+    joint.add_argument("--joint", action="append", default=[], metavar="PATTERN2", help="another pattern (repeatable)")
+    joint.add_argument("--joint-instrument", action="append", default=[], metavar="PRM",
+                       help="instrument file of each --joint pattern, in order (required)")
+    joint.add_argument("--joint-range", type=parse_range, action="append", default=[], metavar="LO:HI",
+                       help="fit range of each --joint pattern, in order (default: whole pattern)")
+    joint.add_argument("--joint-refine", action="append", default=[], metavar="LIST",
+                       help="per-pattern groups of each --joint pattern (default scale,zero,W,X,Y; 'hstrain' adds "
+                            "hydrostatic strain for a wavelength mismatch)")
     parser.add_argument("--cif-out", metavar="OUT.cif",
                         help="write the refined structure(s) with esds (one file per phase: OUT.cif, OUT.2.cif ...)")
 
@@ -71,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
     instrument, notes = instrument_for(args, pattern)
     options = powder_options(args)
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
+    if args.joint or args.joint_instrument or args.joint_range or args.joint_refine:
+        return _run_joint(args, pattern, phases, instrument, options, refine, notes)
     result = fit_rietveld(pattern, phases, instrument, refine=refine, options=options,
                           rietveld=RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis,
                                                    texture_order=args.texture))
@@ -112,6 +126,88 @@ def run(args: argparse.Namespace) -> int:
         plot_powder_fit(result, args.plot, instrument)
     if not result.converged:
         print(f"refine rietveld: fit did not converge ({result.message}); result written and flagged",
+              file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
+
+
+def _prefixes(radiations: list[str]) -> list[str]:
+    out = []
+    for rad in radiations:
+        base = "n" if rad == "neutron" else "x"
+        name, k = f"{base}_", 2
+        while name in out:
+            name, k = f"{base}{k}_", k + 1
+        out.append(name)
+    return out
+
+
+def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int:
+    """Joint Rietveld of PATTERN and the --joint patterns (refine.powder.joint)."""
+    from dataclasses import replace
+
+    from refine.fit import write_result
+    from refine.io import read_pattern
+    from refine.io.instprm import read_instrument
+    from refine.io.structures import write_cif
+    from refine.powder.joint import SHARED_GROUPS, HistogramOptions, fit_rietveld_joint
+    from refine.powder.rietveld import RietveldOptions
+
+    n = len(args.joint)
+    if n == 0:
+        raise InputError("--joint", "the --joint-* options need at least one --joint PATTERN2")
+    if len(args.joint_instrument) != n:
+        raise InputError("--joint-instrument", f"give one per --joint pattern ({n}), got {len(args.joint_instrument)}")
+    for option, given in (("--joint-range", args.joint_range), ("--joint-refine", args.joint_refine)):
+        if given and len(given) != n:
+            raise InputError(option, f"give none or one per --joint pattern ({n}), got {len(given)}")
+    patterns, instruments = [pattern], [instrument]
+    for path, prm in zip(args.joint, args.joint_instrument, strict=True):
+        extra = read_pattern(path)
+        patterns.append(extra if extra.unit == "2th_deg" else extra.to_unit("2th_deg"))
+        instruments.append(read_instrument(prm))
+    prefixes = _prefixes([inst.radiation for inst in instruments])
+    shared = [g for g in refine if g in SHARED_GROUPS]
+    own = tuple(g for g in refine if g not in SHARED_GROUPS)
+    histograms = [HistogramOptions(prefixes[0], options, refine=own)]
+    for i in range(n):
+        hist_refine = tuple(r.strip() for r in (args.joint_refine[i] if args.joint_refine else "scale,zero,W,X,Y")
+                            .split(",") if r.strip())
+        hist_options = replace(options, fit_range=args.joint_range[i] if args.joint_range else None,
+                               exclusions=())
+        histograms.append(HistogramOptions(prefixes[i + 1], hist_options, refine=hist_refine))
+    result = fit_rietveld_joint(patterns, phases, instruments, histograms=histograms, refine=shared,
+                                rietveld=RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis,
+                                                         texture_order=args.texture))
+    for note in notes:
+        print(note)
+    print(result.report())
+    for name, st in result.dataset_statistics.items():
+        print(f"  {name}: Rwp {st.Rwp:.4f}  GOF {st.GOF:.3f}")
+    for ph in result.phases:
+        print(f"phase {ph['name']} ({ph['space_group']}): a={ph['a']:.6f} b={ph['b']:.6f} c={ph['c']:.6f} "
+              f"V={ph['volume']:.4f}  R_Bragg " + " ".join(f"{h}={v['R_Bragg']:.4f}"
+                                                         for h, v in ph["histograms"].items()))
+    if args.json:
+        settings = {"command": "rietveld", "phases": args.phase, "patterns": [args.pattern, *args.joint],
+                    "instruments": [args.instrument or args.wavelength, *args.joint_instrument],
+                    "prefixes": prefixes, "shared": shared, "refine": [list(h.refine) for h in histograms],
+                    "notes": notes}
+        write_result(result, args.json, data=args.pattern, settings=settings)
+        print(f"result: {args.json}")
+    if args.cif_out:
+        out = Path(args.cif_out)
+        for i, structure in enumerate(result.extra["structures"].values()):
+            path = out if i == 0 else out.with_name(f"{out.stem}.{i + 1}{out.suffix}")
+            write_cif(structure, path)
+            print(f"structure: {path}")
+    if args.plot:
+        from refine.plot import plot_fit
+
+        plot_fit(result, args.plot, title="joint Rietveld: " + ", ".join(prefixes))
+        print(f"figure: {args.plot}")
+    if not result.converged:
+        print(f"refine rietveld: joint fit did not converge ({result.message}); result written and flagged",
               file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return EXIT_OK
