@@ -108,10 +108,12 @@ def _partials(fm, params) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Fit, print the report, write the result file and figure."""
-    from refine.fit import FitOptions, run_fit, write_result
+    from dataclasses import replace
+
+    from refine.fit import run_fit, write_result
     from refine.fit.objective import Objective
     from refine.io.patterns import read_pattern
-    from refine.pdf.fitting import PhaseInput, build_model, finish_result
+    from refine.pdf.fitting import PDF_FIT_OPTIONS, PhaseInput, build_model, finish_result
 
     if not os.path.isfile(args.input):
         raise InputError(args.input, "file not found")
@@ -122,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     inputs = [PhaseInput.load(path, fixed=fixed, refine_structure=args.refine_structure and not fixed)
               for path, fixed in args.phases]
     fm = build_model(pattern, inputs, settings)
-    raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=FitOptions(max_nfev=args.max_nfev))
+    raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf",
+                  options=replace(PDF_FIT_OPTIONS, max_nfev=args.max_nfev))
     result = finish_result(raw, fm)
     print(result.report())
     for ph in result.phases:

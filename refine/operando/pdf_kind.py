@@ -18,7 +18,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import FitResult, Objective, run_fit
 from refine.io.atomic import sha256_of
-from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model, finish_result
+from refine.pdf.fitting import PDF_FIT_OPTIONS, PDFFitSettings, PhaseInput, build_model, finish_result
 
 
 def read_gr(path: str | os.PathLike) -> Pattern:
@@ -48,7 +48,8 @@ def fit_gr(pattern: Pattern, phases: Sequence[PhaseInput], instrument: None, *, 
         for name, par in fm.params.items():
             if name in params and not par.expr:
                 par.set(value=params[name].value)
-    result = finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf"), fm)
+    result = finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=PDF_FIT_OPTIONS),
+                           fm)
     # The sequential table and figure key phases by parameter prefix, as powder results carry it; a PDF phase's
     # name is its prefix.
     return replace(result, phases=tuple({**ph, "prefix": ph.get("prefix", ph["name"])} for ph in result.phases))

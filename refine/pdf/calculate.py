@@ -23,7 +23,15 @@ import numpy as np
 from refine.errors import InputError
 from refine.pdf.envelopes import qdamp_envelope, shape_envelope
 from refine.pdf.kernels import PEAK_BACKENDS, default_backend, nint, window_points
-from refine.pdf.pairs import RADIATIONS, PairTable, default_classes, iter_pairs, pair_msd, scattering_factor
+from refine.pdf.pairs import (
+    RADIATIONS,
+    NeighbourList,
+    PairTable,
+    default_classes,
+    iter_pairs,
+    pair_msd,
+    scattering_factor,
+)
 from refine.pdf.structure import PDFStructure, iso_tensor
 
 NRIPPLES = 6  # PDFfit2 DataSet::extendCalculationRange
@@ -290,13 +298,15 @@ def partial_gr(table: PairTable, r: np.ndarray, settings: PDFSettings, first: st
 
 # ---------------------------------------------------------------------------------------------------------- direct
 def direct_gr(structure: PDFStructure, r: np.ndarray, settings: PDFSettings,
-              classes: Sequence[str] | None = None, *, backend: str = "numpy") -> np.ndarray:
+              classes: Sequence[str] | None = None, *, backend: str = "numpy",
+              neighbours: NeighbourList | None = None) -> np.ndarray:
     """G(r) by the direct double sum over every atom pair and lattice image (exact reference path).
 
     Anisotropic ADPs are projected on each pair direction. ``settings.uiso`` overrides are applied per site
     through the class labels (default :func:`~refine.pdf.pairs.default_classes`); ``lattice_scale`` scales the cell.
     ``backend`` adds the peaks (``"numpy"``, the reference; ``"numba"`` compiled, equal to 1e-12, for fits that
-    call this hundreds of times).
+    call this hundreds of times). ``neighbours`` keeps the pair list between calls of a structure that moves a
+    little (the same pairs, distances recomputed).
     """
     s = settings
     labels = default_classes(structure) if classes is None else tuple(classes)
@@ -318,7 +328,9 @@ def direct_gr(structure: PDFStructure, r: np.ndarray, settings: PDFSettings,
     w = sf / (np.dot(occ, sf) / natoms)
     ppp = np.zeros(grid.ncalc)
     lo, hi = max(0.1, grid.r0 - 1.0), grid.rcmax + 1.0
-    for i, j, d, unit, count in iter_pairs(structure, hi, dmin=lo, chunk=500_000):
+    chunks = (neighbours.pairs(structure, hi, dmin=lo) if neighbours is not None
+              else iter_pairs(structure, hi, dmin=lo, chunk=500_000))
+    for i, j, d, unit, count in chunks:
         msd = pair_msd(structure, i, j, unit)
         sigma, ok = _peak_widths(d, msd, s)
         amp = count * occ[i] * occ[j] * w[i] * w[j]

@@ -13,7 +13,7 @@ few tens of atoms. Fixed supercells use the pair-table path instead (:class:`ref
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import lmfit
 import numpy as np
@@ -24,6 +24,7 @@ from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
 from refine.pdf.calculate import PDFSettings, direct_gr
 from refine.pdf.model import Experiment
+from refine.pdf.pairs import NeighbourList
 from refine.pdf.structure import PDFStructure
 
 
@@ -44,6 +45,7 @@ class CrystalPhase:
 
     prefix: str
     structure: CrystalStructure
+    neighbours: NeighbourList = field(default_factory=NeighbourList, repr=False)  # pair list kept between calls
 
     @classmethod
     def load(cls, path: str | os.PathLike, prefix: str) -> CrystalPhase:
@@ -117,7 +119,8 @@ class CrystalPhase:
     def gr(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment) -> np.ndarray:
         """G(r) of this phase at the current parameters (exact pair sum; peaks added by the compiled kernel: a fit
         evaluates this hundreds of times, numpy took 80 ms of LaMnO3's 85 ms per call)."""
-        return direct_gr(self.pdf_structure(params), r, self.settings(params, experiment), backend="numba")
+        return direct_gr(self.pdf_structure(params), r, self.settings(params, experiment), backend="numba",
+                         neighbours=self.neighbours)
 
 
 def crystal_phase_entry(result, phase: CrystalPhase) -> dict:

@@ -35,6 +35,9 @@ from refine.pdf.pairs import element_of, scattering_factor
 from refine.pdf.structure import PDFStructure
 
 SHARPENING = ("delta1", "delta2", "none")
+#: Minimiser settings of PDF fits: stop when χ² or the step changes by less than 1e-8 relative, PDFfit2's own
+#: criterion (refine()'s toler). 1e-10 (the powder default) costs ~2.7x the evaluations for no change in Rw (1e-6).
+PDF_FIT_OPTIONS = FitOptions(ftol=1e-8, xtol=1e-8)
 _CACHE_SIZE = 8
 
 
@@ -336,7 +339,8 @@ def fit_pdf(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSett
             options: FitOptions | None = None) -> FitResult:
     """Fit G(r) with the given phases; returns a FitResult of kind 'pdf' with phase entries and phase curves."""
     fm = build_model(pattern, inputs, settings)
-    return finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=options), fm)
+    return finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf",
+                                 options=options or PDF_FIT_OPTIONS), fm)
 
 
 def finish_result(result: FitResult, fm: PDFFitModel) -> FitResult:

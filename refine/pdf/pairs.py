@@ -126,6 +126,64 @@ def iter_pairs(structure: PDFStructure, dmax: float, dmin: float = 0.1, chunk: i
         yield ii[p], jj[p], dk, vec[sel] / dk[:, None], count[p]
 
 
+class NeighbourList:
+    """The pairs of :func:`iter_pairs` kept between evaluations of a structure whose atoms and cell move a little
+    (a crystalline phase in a fit): site pairs and their lattice translations within ``dmax + margin`` are listed
+    once, and each call recomputes only their distances at the current coordinates and cell. The list is rebuilt
+    when the atoms or the cell have moved enough that a pair beyond the margin could have come within ``dmax``
+    (a bound, not an estimate), so the pairs are always exactly those :func:`iter_pairs` would give."""
+
+    def __init__(self, margin: float = 1.0) -> None:
+        self.margin = float(margin)
+        self.builds = 0
+        self._state: tuple | None = None
+
+    def _build(self, structure: PDFStructure, dmax: float) -> None:
+        offset = np.floor(structure.xyz)
+        frac = structure.xyz - offset
+        reach = dmax + self.margin
+        ii, jj, ns, cs = [], [], [], []
+        base_inv = np.linalg.inv(structure.base)
+        for i, j, d, unit, count in iter_pairs(structure, reach, dmin=1e-6):  # not an atom with itself
+            vec = unit * d[:, None]
+            shift = vec @ base_inv - (frac[j] - frac[i])
+            ii.append(i)
+            jj.append(j)
+            ns.append(np.rint(shift))
+            cs.append(count)
+        cat = (lambda a: np.concatenate(a)) if ii else (lambda a: np.zeros(0))
+        ii, jj, cs = cat(ii).astype(int), cat(jj).astype(int), cat(cs)
+        ns = np.concatenate(ns) if ns else np.zeros((0, 3))
+        # |fractional separation| of every listed pair bounds how far a cell change moves it
+        fmax = float(np.max(np.linalg.norm(frac[jj] - frac[ii] + ns, axis=1))) if len(ii) else 0.0
+        self._state = (offset, structure.xyz.copy(), structure.base.copy(), reach, ii, jj, ns, cs, fmax)
+        self.builds += 1
+
+    def _valid(self, structure: PDFStructure, dmax: float) -> bool:
+        if self._state is None or len(structure.xyz) != len(self._state[1]):
+            return False
+        offset, xyz0, base0, reach, *_, fmax = self._state
+        if dmax + 1e-12 > reach:
+            return False
+        moved = (structure.xyz - xyz0) @ structure.base
+        strain = np.linalg.norm(structure.base - base0, 2)
+        # a pair distance changes by at most 2 max|atom shift| + |fractional separation| * ||ΔB||
+        return 2.0 * float(np.max(np.linalg.norm(moved, axis=1))) + fmax * strain < reach - dmax
+
+    def pairs(self, structure: PDFStructure, dmax: float, dmin: float = 0.1
+              ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """One chunk ``(i, j, distance, unit_vector, count)`` of every pair with dmin <= d <= dmax."""
+        if not self._valid(structure, dmax):
+            self._build(structure, dmax)
+        offset, _, _, _, ii, jj, ns, cs, _ = self._state
+        frac = structure.xyz - offset
+        vec = (frac[jj] - frac[ii] + ns) @ structure.base
+        d = np.sqrt(np.einsum("pk,pk->p", vec, vec))
+        keep = (d >= dmin) & (d <= dmax)
+        dk = d[keep]
+        yield ii[keep], jj[keep], dk, vec[keep] / dk[:, None], cs[keep]
+
+
 def pair_msd(structure: PDFStructure, i: np.ndarray, j: np.ndarray, unit: np.ndarray) -> np.ndarray:
     """Mean-square displacement of each pair along its direction, n^T (U_i + U_j) n (PDFfit2 Phase::msdAtoms)."""
     uc = structure.u_cartesian
