@@ -95,3 +95,17 @@ def geometry_metadata(ai: Any) -> dict[str, Any]:
         "wavelength_m": float(ai.wavelength),
         "wavelength_A": float(f"{ai.wavelength * 1e10:.12g}"),  # Å; drop the float noise of the m->Å step
     }
+
+
+def write_poni(path: str | os.PathLike, ai: Any, comments: dict[str, str] | None = None) -> Path:
+    """Write the geometry of ``ai`` as a pyFAI PONI file (pyFAI's own serialiser, wavelength in metres),
+    atomically; ``comments`` become ``# key: value`` lines. Returns the path."""
+    from pyFAI.io.ponifile import PoniFile
+
+    from refine.io.atomic import atomic_open
+
+    poni = PoniFile(ai)
+    poni.extra.update(comments or {})
+    with atomic_open(path, "w") as fh:
+        poni.write(fh)
+    return Path(path)

@@ -1,0 +1,64 @@
+"""Calibration figure: the calibrant image (log scale), its control points and the rings of the refined geometry."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from refine.plot.figures import _pyplot, save_figure
+
+
+def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.ndarray,
+                     ring_tth_deg: Sequence[float], path: str | os.PathLike, *, mask: np.ndarray | None = None,
+                     title: str | None = None) -> Path:
+    """Image on a log colour scale with the control points (coloured by ring) and the calibrant's rings.
+
+    Parameters
+    ----------
+    image
+        The calibrant image as calibrated (flip applied).
+    tth_deg
+        2θ (deg) of every pixel at the refined geometry; the rings are its contours at ``ring_tth_deg``.
+    control_points
+        (N, 3): row, column, ring index.
+    ring_tth_deg
+        Calibrant ring positions (deg).
+    path
+        PNG to write.
+    mask
+        Pixels to grey out (nonzero = masked).
+    title
+        Figure title.
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
+    plt = _pyplot()
+    from matplotlib.colors import LogNorm
+
+    data = np.asarray(image, dtype=float)
+    shown = np.ma.masked_where(~np.isfinite(data) | (data <= 0) | (mask != 0 if mask is not None else False), data)
+    positive = shown.compressed()
+    fig, ax = plt.subplots(figsize=(8, 8 * data.shape[0] / max(data.shape[1], 1) + 0.5))
+    if positive.size:
+        lo, hi = np.percentile(positive, [1, 99.9])
+        ax.imshow(shown, origin="lower", cmap="gray_r", norm=LogNorm(vmin=max(lo, 1e-6), vmax=max(hi, lo * 10)),
+                  interpolation="nearest")
+    levels = sorted(t for t in ring_tth_deg if np.nanmin(tth_deg) < t < np.nanmax(tth_deg))
+    if levels:
+        ax.contour(tth_deg, levels=levels, colors="tab:red", linewidths=0.6)
+    if len(control_points):
+        cp = np.asarray(control_points)
+        ax.scatter(cp[:, 1], cp[:, 0], c=cp[:, 2], s=4, cmap="viridis", label="control points")
+        ax.legend(fontsize=8, loc="upper right")
+    ax.set_xlabel("column (pixel)")
+    ax.set_ylabel("row (pixel)")
+    ax.set_xlim(-0.5, data.shape[1] - 0.5)
+    ax.set_ylim(-0.5, data.shape[0] - 0.5)
+    ax.set_title(title or "calibration", fontsize=10)
+    return save_figure(fig, path)
