@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERIES = ROOT / ".." / "shared" / "data" / "sequential" / "pdfgui_LaMnO3_temperature_series_neutron_PDF"
 GR, STRU = SERIES / "300K.gr", SERIES / "LaMnO3.stru"
 QMAX, RMIN, RMAX = 32.0, 1.5, 20.0
-TOL = 1e-8  # PDFfit2 refine()'s default toler; `refine pdf fit` itself runs FitOptions() (1e-10)
+TOL = 1e-8  # PDFfit2 refine()'s default toler, and refine's PDF_FIT_OPTIONS
 PREFIX = "lamno3"
 #: refine makes one Uiso per site; one per element needs the second O site tied to the first
 CONSTRAINTS = ((f"{PREFIX}_O5_uiso", f"{PREFIX}_O1_uiso"),)

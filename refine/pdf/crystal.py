@@ -12,6 +12,7 @@ few tens of atoms. Fixed supercells use the pair-table path instead (:class:`ref
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -45,7 +46,7 @@ class CrystalPhase:
 
     prefix: str
     structure: CrystalStructure
-    neighbours: NeighbourList = field(default_factory=NeighbourList, repr=False)  # pair list kept between calls
+    neighbours: NeighbourList = field(default_factory=lambda: NeighbourList(compiled=True), repr=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike, prefix: str) -> CrystalPhase:
@@ -57,8 +58,9 @@ class CrystalPhase:
             raise InputError(path, "the structure has no atoms")
         return cls(prefix, structure)
 
-    @property
+    @functools.cached_property
     def atoms(self) -> StructureParameters:
+        """The site-symmetry parameterisation (built once: stabilisers and constraint rows do not change)."""
         return StructureParameters(self.structure, self.prefix)
 
     def parameters(self, *, refine_positions: bool = True) -> lmfit.Parameters:

@@ -111,6 +111,49 @@ def _numba_kernel():
     return kernel
 
 
+@functools.cache
+def _numba_geometry():
+    """Compiled distances of listed pairs: (f_j − f_i + n)·B, kept when dmin <= d <= dmax."""
+    import numba
+
+    @numba.njit(cache=True, fastmath=False)
+    def geometry(frac, base, ii, jj, ns, dmin, dmax, keep, d, unit):  # pragma: no cover - compiled
+        m = 0
+        for p in range(ii.shape[0]):
+            i, j = ii[p], jj[p]
+            f0 = frac[j, 0] - frac[i, 0] + ns[p, 0]
+            f1 = frac[j, 1] - frac[i, 1] + ns[p, 1]
+            f2 = frac[j, 2] - frac[i, 2] + ns[p, 2]
+            v0 = f0 * base[0, 0] + f1 * base[1, 0] + f2 * base[2, 0]
+            v1 = f0 * base[0, 1] + f1 * base[1, 1] + f2 * base[2, 1]
+            v2 = f0 * base[0, 2] + f1 * base[1, 2] + f2 * base[2, 2]
+            dist = np.sqrt(v0 * v0 + v1 * v1 + v2 * v2)
+            if dist >= dmin and dist <= dmax:
+                keep[m] = p
+                d[m] = dist
+                unit[m, 0] = v0 / dist
+                unit[m, 1] = v1 / dist
+                unit[m, 2] = v2 / dist
+                m += 1
+        return m
+
+    return geometry
+
+
+def pair_geometry(frac: np.ndarray, base: np.ndarray, ii: np.ndarray, jj: np.ndarray, ns: np.ndarray, dmin: float,
+                  dmax: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices into the list, distances and unit vectors of the listed pairs (i, j, lattice shift n) with
+    dmin <= |(f_j − f_i + n)·B| <= dmax (compiled; :class:`refine.pdf.pairs.NeighbourList` keeps the numpy form as
+    its reference)."""
+    n = ii.shape[0]
+    keep = np.empty(n, dtype=np.int64)
+    d = np.empty(n)
+    unit = np.empty((n, 3))
+    m = _numba_geometry()(np.ascontiguousarray(frac, dtype=float), np.ascontiguousarray(base, dtype=float),
+                          ii, jj, np.ascontiguousarray(ns, dtype=float), float(dmin), float(dmax), keep, d, unit)
+    return keep[:m], d[:m], unit[:m]
+
+
 @PEAK_BACKENDS.register("numba")
 def add_peaks_numba(ppp: np.ndarray, r0: float, dr: float, d: np.ndarray, sigma: np.ndarray,
                     amp: np.ndarray) -> None:

@@ -133,8 +133,9 @@ class NeighbourList:
     when the atoms or the cell have moved enough that a pair beyond the margin could have come within ``dmax``
     (a bound, not an estimate), so the pairs are always exactly those :func:`iter_pairs` would give."""
 
-    def __init__(self, margin: float = 1.0) -> None:
+    def __init__(self, margin: float = 1.0, *, compiled: bool = False) -> None:
         self.margin = float(margin)
+        self.compiled = compiled  # distances by the compiled loop (kernels.pair_geometry) instead of numpy
         self.builds = 0
         self._state: tuple | None = None
 
@@ -177,6 +178,12 @@ class NeighbourList:
             self._build(structure, dmax)
         offset, _, _, _, ii, jj, ns, cs, _ = self._state
         frac = structure.xyz - offset
+        if self.compiled:
+            from refine.pdf.kernels import pair_geometry
+
+            keep, dk, unit = pair_geometry(frac, structure.base, ii, jj, ns, dmin, dmax)
+            yield ii[keep], jj[keep], dk, unit, cs[keep]
+            return
         vec = (frac[jj] - frac[ii] + ns) @ structure.base
         d = np.sqrt(np.einsum("pk,pk->p", vec, vec))
         keep = (d >= dmin) & (d <= dmax)

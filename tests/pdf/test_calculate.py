@@ -225,7 +225,8 @@ def test_backend_choice_by_cost(monkeypatch):
     assert default_backend(10_000, work=0.5 * NUMPY_MAX_WORK) == "numpy"
 
 
-def test_neighbour_list_gives_the_pairs_of_a_fresh_enumeration():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_neighbour_list_gives_the_pairs_of_a_fresh_enumeration(compiled):
     """direct_gr through a kept NeighbourList equals the fresh pair enumeration (iter_pairs) to 1e-12 of max|G|
     for the start, after small atomic moves (no rebuild), after a cell strain and after a large move (rebuild),
     with anisotropic ADPs (pair directions matter)."""
@@ -237,7 +238,7 @@ def test_neighbour_list_gives_the_pairs_of_a_fresh_enumeration():
     cell = cell.replace(u=u)
     r = np.round(np.arange(100, 1501) * 0.01, 10)
     s = PDFSettings(qmax=25.0, qdamp=0.03, delta2=1.5)
-    nl = NeighbourList(margin=0.5)
+    nl = NeighbourList(margin=0.5, compiled=compiled)
     steps = [cell,
              cell.replace(xyz=cell.xyz + rng.normal(0, 0.002, cell.xyz.shape)),
              cell.replace(lattice=tuple(v * 1.004 if k < 3 else v for k, v in enumerate(cell.lattice))),
