@@ -236,7 +236,7 @@ def fit_rietveld_joint(patterns: Sequence[Pattern], phases: Sequence[CrystalStru
         stages = [{n for n in varied if joint.stage_of(n) <= lev} for lev in levels]
     else:
         stages = [varied]
-    result = run_stages(objective, start, stages, joint.engines, passes=rietveld.passes, kind="rietveld_joint",
+    result = run_stages(objective, start, stages, joint.engines, passes=rietveld.passes, kind="rietveld",
                         options=rietveld.fit)
     return _assemble(result, joint)
 
