@@ -59,6 +59,15 @@ def parse_constraint(text: str) -> tuple[str, str]:
 CONSTRAIN_HELP = "lmfit constraint on a parameter, e.g. 'b_uiso=a_uiso' (repeatable; names as in the fit report)"
 
 
+def fit_exit_code(result, command: str) -> int:
+    """0 for a converged fit; else say on stderr that it did not converge (its results are written, flagged) and
+    return 3 (CONVENTIONS.md)."""
+    if result.converged:
+        return EXIT_OK
+    print(f"refine {command}: fit did not converge ({result.message}); result written and flagged", file=sys.stderr)
+    return EXIT_NOT_CONVERGED
+
+
 def load_modules(names: Sequence[str]) -> None:
     """Import the modules that register sub-commands; one missing from an install is skipped, but an import error
     inside a module that exists is raised."""

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from refine.cli.main import (
     COMMANDS,
     CONSTRAIN_HELP,
-    EXIT_NOT_CONVERGED,
-    EXIT_OK,
     Command,
+    fit_exit_code,
     parse_constraint,
     parse_range,
 )
@@ -198,11 +196,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
 
         write_instrument(instrument_from(result.params, model=result.extra["model"]), args.write_instrument)
         print(f"instrument: {args.write_instrument}")
-    if not result.converged:
-        print(f"refine {kind}: fit did not converge ({result.message}); result written and flagged",
-              file=sys.stderr)
-        return EXIT_NOT_CONVERGED
-    return EXIT_OK
+    return fit_exit_code(result, kind)
 
 
 COMMANDS.register("lebail", Command(help="Le Bail fit of one or more phases", configure=configure,

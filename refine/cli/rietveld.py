@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_range
+from refine.cli.main import COMMANDS, Command, fit_exit_code, parse_range
 from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit, powder_options
 from refine.errors import InputError
 
@@ -74,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from refine.fit import write_result
     from refine.io import read_pattern
     from refine.io.structures import write_cif
-    from refine.powder.rietveld import RietveldOptions, fit_rietveld
+    from refine.powder.rietveld import fit_rietveld
 
     pattern = read_pattern(args.pattern, **({} if args.bank is None else {"bank": args.bank}))
     if pattern.unit != "2th_deg":
@@ -86,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if args.joint or args.joint_instrument or args.joint_range or args.joint_refine:
         return _run_joint(args, pattern, phases, instrument, options, refine, notes)
     result = fit_rietveld(pattern, phases, instrument, refine=refine, options=options,
-                          rietveld=RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis,
-                                                   texture_order=args.texture))
+                          rietveld=_rietveld_options(args))
     for note in notes:
         print(note)
     print(result.report())
@@ -124,11 +122,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"structure: {path}")
     if args.plot:
         plot_powder_fit(result, args.plot, instrument)
-    if not result.converged:
-        print(f"refine rietveld: fit did not converge ({result.message}); result written and flagged",
-              file=sys.stderr)
-        return EXIT_NOT_CONVERGED
-    return EXIT_OK
+    return fit_exit_code(result, "rietveld")
+
+
+def _rietveld_options(args: argparse.Namespace):
+    from refine.powder.rietveld import RietveldOptions
+
+    return RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis, texture_order=args.texture)
 
 
 def _prefixes(radiations: list[str]) -> list[str]:
@@ -151,7 +151,6 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
     from refine.io.instprm import read_instrument
     from refine.io.structures import write_cif
     from refine.powder.joint import SHARED_GROUPS, HistogramOptions, fit_rietveld_joint
-    from refine.powder.rietveld import RietveldOptions
 
     n = len(args.joint)
     if n == 0:
@@ -177,8 +176,7 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
                                exclusions=())
         histograms.append(HistogramOptions(prefixes[i + 1], hist_options, refine=hist_refine))
     result = fit_rietveld_joint(patterns, phases, instruments, histograms=histograms, refine=shared,
-                                rietveld=RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis,
-                                                         texture_order=args.texture))
+                                rietveld=_rietveld_options(args))
     for note in notes:
         print(note)
     print(result.report())
@@ -206,11 +204,7 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
 
         plot_fit(result, args.plot, title="joint Rietveld: " + ", ".join(prefixes))
         print(f"figure: {args.plot}")
-    if not result.converged:
-        print(f"refine rietveld: joint fit did not converge ({result.message}); result written and flagged",
-              file=sys.stderr)
-        return EXIT_NOT_CONVERGED
-    return EXIT_OK
+    return fit_exit_code(result, "rietveld --joint")
 
 
 COMMANDS.register("rietveld", Command(help="Rietveld refinement of one or more phases from CIFs",
