@@ -27,6 +27,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--texture", type=int, default=0, metavar="ORDER",
                         help="spherical-harmonics texture up to this even order (refine group 'texture')")
     parser.add_argument("--bonds", metavar="SITE", help="print bond lengths and angles around this site label")
+    parser.add_argument("--restrain", type=_restraint, action="append", default=[], metavar="EXPR=TARGET:SIGMA",
+                        help="soft restraint on an lmfit expression of the parameters, e.g. "
+                             "'nvp_Na1_occ+nvp_Na2_occ=3.2:0.01' (repeatable)")
+    parser.add_argument("--restrain-bond", type=_bond, action="append", default=[], metavar="SITE1-SITE2=D:SIGMA",
+                        help="bond-distance restraint between two site labels of one phase (A), weight 1/SIGMA^2 "
+                             "(repeatable)")
     joint = parser.add_argument_group(
         "joint refinement", "more patterns (e.g. neutron with X-ray) refined together against the same structures; "
         "the structure groups of --refine (cell positions adp uiso occupancy) are shared, the others (scale, zero, "
@@ -51,6 +57,57 @@ def _hkl(text: str) -> tuple[float, float, float]:
     if len(values) != 3 or not any(values):
         raise argparse.ArgumentTypeError(f"expected three numbers 'h k l' (not all zero), got {text!r}")
     return values
+
+
+def _target(text: str, what: str) -> tuple[str, float, float]:
+    left, sep, right = text.rpartition("=")
+    target, colon, sigma = right.partition(":")
+    try:
+        values = float(target), float(sigma)
+    except ValueError:
+        values = ()
+    if not sep or not left.strip() or not colon or len(values) != 2 or not values[1] > 0:
+        raise argparse.ArgumentTypeError(f"expected {what}=TARGET:SIGMA with SIGMA > 0, got {text!r}")
+    return left.strip(), values[0], values[1]
+
+
+def _restraint(text: str) -> tuple[str, float, float]:
+    return _target(text, "EXPR")
+
+
+def _bond(text: str) -> tuple[tuple[str, str], float, float]:
+    pair, target, sigma = _target(text, "SITE1-SITE2")
+    first, dash, second = pair.partition("-")
+    if not dash or not first.strip() or not second.strip():
+        raise argparse.ArgumentTypeError(f"expected SITE1-SITE2=D:SIGMA, got {text!r}")
+    return (first.strip(), second.strip()), target, sigma
+
+
+def restraints_for(args: argparse.Namespace, phases: list) -> tuple:
+    """Restraint rows from --restrain and --restrain-bond (bond labels looked up in the phases)."""
+    from refine.crystal.positions import StructureParameters, bond_restraint
+    from refine.fit import Restraint
+    from refine.powder.model import phase_prefix
+
+    out = [Restraint(expr=expr, target=target, sigma=sigma) for expr, target, sigma in args.restrain]
+    for (a, b), target, sigma in args.restrain_bond:
+        owners = [ph for ph in phases if {a, b} <= {site.label for site in ph.sites}]
+        if len(owners) != 1:
+            where = "no phase has" if not owners else "several phases have"
+            raise InputError("--restrain-bond", f"{where} both sites {a!r} and {b!r}")
+        sp = StructureParameters(owners[0], phase_prefix(owners[0].name))
+        out.append(bond_restraint(sp, sp.parameters(), (a, b), target, sigma))
+    return tuple(out)
+
+
+def _check_restraints(restraints: tuple, params) -> None:
+    """Every restraint expression evaluates with the starting parameters (a typo is bad input, not a crash)."""
+    from refine.fit.objective import restraint_rows
+
+    try:
+        restraint_rows(restraints, params)
+    except InputError as err:
+        raise InputError("--restrain", err.problem) from None
 
 
 def _phases(args: argparse.Namespace) -> list:
@@ -84,8 +141,15 @@ def run(args: argparse.Namespace) -> int:
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
     if args.joint or args.joint_instrument or args.joint_range or args.joint_refine:
         return _run_joint(args, pattern, phases, instrument, options, refine, notes)
+    restraints = restraints_for(args, phases)
+    if restraints:
+        from refine.powder.model import PowderModel
+        from refine.powder.rietveld import RietveldEngine
+
+        _check_restraints(restraints, RietveldEngine(PowderModel(pattern, phases, instrument, options=options))
+                          .parameters())
     result = fit_rietveld(pattern, phases, instrument, refine=refine, options=options,
-                          rietveld=_rietveld_options(args))
+                          rietveld=_rietveld_options(args, restraints))
     for note in notes:
         print(note)
     print(result.report())
@@ -125,10 +189,11 @@ def run(args: argparse.Namespace) -> int:
     return fit_exit_code(result, "rietveld")
 
 
-def _rietveld_options(args: argparse.Namespace):
+def _rietveld_options(args: argparse.Namespace, restraints: tuple = ()):
     from refine.powder.rietveld import RietveldOptions
 
-    return RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis, texture_order=args.texture)
+    return RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis, texture_order=args.texture,
+                           restraints=restraints)
 
 
 def _prefixes(radiations: list[str]) -> list[str]:

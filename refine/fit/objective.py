@@ -89,6 +89,22 @@ class Restraint:
             raise InputError("restraint", f"sigma of restraint {self.expr!r} must be positive")
 
 
+def restraint_rows(restraints: Sequence[Restraint], params: lmfit.Parameters) -> np.ndarray:
+    """(value(expr) − target)/σ of each restraint at ``params``; an expression that does not evaluate raises
+    :class:`InputError` naming it."""
+    if not restraints:
+        return np.empty(0)
+    interp = lmfit.Parameters()._asteval  # a fresh interpreter: evaluating never changes params
+    interp.symtable.update(params.valuesdict())
+    rows = []
+    for r in restraints:
+        value = interp.eval(r.expr, show_errors=False)
+        if interp.error:
+            raise InputError("restraint", f"cannot evaluate {r.expr!r}: {interp.error[0].get_error()[1]}")
+        rows.append((float(value) - r.target) / r.sigma)
+    return np.asarray(rows)
+
+
 @dataclass(frozen=True)
 class Objective:
     """Weighted residuals of all datasets followed by restraint rows."""
@@ -117,18 +133,7 @@ class Objective:
 
     def restraint_rows(self, params: lmfit.Parameters) -> np.ndarray:
         """One residual row per restraint."""
-        if not self.restraints:
-            return np.empty(0)
-        values = params.valuesdict()
-        interp = lmfit.Parameters()._asteval  # a fresh interpreter: evaluating never changes params
-        interp.symtable.update(values)
-        rows = []
-        for r in self.restraints:
-            value = interp.eval(r.expr, show_errors=False)
-            if interp.error:
-                raise InputError("restraint", f"cannot evaluate {r.expr!r}: {interp.error[0].get_error()[1]}")
-            rows.append((float(value) - r.target) / r.sigma)
-        return np.asarray(rows)
+        return restraint_rows(self.restraints, params)
 
     @property
     def has_jacobian(self) -> bool:
