@@ -12,6 +12,7 @@ from numpy.typing import ArrayLike
 
 from refine import units
 from refine.errors import InputError
+from refine.frozen import PicklableProxies
 
 #: Corrections an upstream step may have applied to the intensities; a fit never applies one twice.
 CORRECTIONS = frozenset({"polarization", "solid_angle", "dark", "flat", "background", "absorption"})
@@ -33,7 +34,7 @@ def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Pattern:
+class Pattern(PicklableProxies):
     """A one-dimensional diffraction pattern or PDF, immutable.
 
     Parameters

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from refine.errors import InputError
+from refine.frozen import PicklableProxies
 
 SCHEMA = "refine.instrument/1"
 RADIATIONS = ("xray", "neutron")
@@ -145,7 +146,7 @@ def monochromator_polarization(two_theta_m: float) -> float:
 
 
 @dataclasses.dataclass(frozen=True)
-class Instrument:
+class Instrument(PicklableProxies):
     """A constant-wavelength powder diffractometer.
 
     Parameters

@@ -53,3 +53,20 @@ def test_length_mismatch():
 def test_crop():
     p = Pattern.from_arrays(np.arange(10.0), np.arange(10.0))
     assert list(p.crop(2, 4).x) == [2, 3, 4]
+
+
+def test_pattern_and_instrument_pickle_for_worker_processes():
+    """Worker processes receive patterns and instruments by pickling: equal values, read-only again."""
+    import pickle
+
+    from refine.instrument import Instrument
+
+    inst = Instrument.synchrotron(0.5).replace(metadata={"beamline": "11-ID-C"})
+    back = pickle.loads(pickle.dumps(inst))
+    assert back == inst and back.metadata["beamline"] == "11-ID-C"
+    with pytest.raises(TypeError):
+        back.metadata["x"] = 1
+    pat = Pattern.from_arrays(np.arange(5.0), np.ones(5), None, metadata={"source": "s"})
+    again = pickle.loads(pickle.dumps(pat))
+    np.testing.assert_array_equal(again.x, pat.x)
+    assert not again.x.flags.writeable and again.metadata["source"] == "s"

@@ -61,6 +61,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="fit phase NAME only in scans FIRST..LAST (0-based; a phase that appears or vanishes)")
     parser.add_argument("--restart-each", action="store_true",
                         help="start every scan from the given values instead of the previous scan's result")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="fit scans in this many processes at once (default 1); scans after the first converged "
+                             "one then start from its values instead of their predecessor's")
     parser.add_argument("--echem", metavar="FILE", help="electrochemistry table (time, voltage, current, capacity)")
     parser.add_argument("--echem-match", choices=("index", "time"), default="index",
                         help="attach table rows by scan index (default) or by nearest time stamp")
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for note in notes:
         print(note)
-    result = run_sequential(series, phases, instrument, settings, out)
+    result = run_sequential(series, phases, instrument, settings, out, workers=args.workers)
     summary_settings = {"command": "sequential", "kind": args.kind, "refine": list(settings.refine),
                         "phases": args.phase, "spacegroups": args.spacegroup, "cells": args.cell,
                         "wavelength": args.wavelength, "instrument": args.instrument, "range": args.range,

@@ -279,61 +279,115 @@ def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) 
     return rec
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One scan's fit, as handed to a worker process (everything picklable; the kind by registry name)."""
+
+    scan: Scan
+    kind: str
+    phases: tuple
+    instrument: Any
+    settings: SequentialSettings
+    carry: Mapping[str, float] | None
+    run_settings: Mapping[str, Any]
+    path: Path
+
+
+def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, str | None]:
+    """Fit one scan and write its result file; (result document, None) or (None, error text)."""
+    kind = kind or FIT_KINDS.get(job.kind)
+    settings, scan = job.settings, job.scan
+    active = phases_for(scan.index, job.phases, settings.presence) if settings.presence else list(job.phases)
+    try:
+        pattern = kind.read(scan, settings)
+        params = None if settings.restart_each or job.carry is None else _start(
+            kind, pattern, active, job.instrument, settings, job.carry)
+        result = kind.fit(pattern, active, job.instrument, refine=settings.refine, options=kind.options(settings),
+                          params=params)
+    except Exception as exc:  # noqa: BLE001 - one bad scan must not stop a thousand-scan run
+        return None, f"{type(exc).__name__}: {exc}"
+    write_result(result, job.path, data=str(scan.path),
+                 settings={**job.run_settings, "index": scan.index, "echem": dict(scan.echem)})
+    return json.loads(job.path.read_text(encoding="utf-8")), None
+
+
+def _carry_of(doc: Mapping[str, Any]) -> dict[str, float]:
+    return {n: p["value"] for n, p in doc.get("parameters", {}).items() if p.get("value") is not None}
+
+
 def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument | None,
                    settings: SequentialSettings, out_dir: str | os.PathLike, *,
-                   kind: FitKind | None = None) -> SequentialResult:
+                   kind: FitKind | None = None, workers: int = 1) -> SequentialResult:
     """Fit every scan of ``series`` in order, writing ``OUT/scans/*.json`` as each one finishes.
 
     ``phases`` and ``instrument`` are what the kind's fit takes: CrystalStructures and an Instrument for the
     powder kinds, ``refine.pdf.fitting.PhaseInput`` s and None for ``pdf``. ``kind`` overrides the registry entry
-    of ``settings.kind`` (for instrumented runs). Scans whose result file exists with the same fingerprint and
-    data are not fitted again; their refined values still carry over.
+    of ``settings.kind`` (for instrumented runs; one process). Scans whose result file exists with the same
+    fingerprint and data are not fitted again; their refined values still carry over.
+
+    ``workers`` > 1 fits scans in that many processes at once: the scans up to the first that converges run one
+    by one as usual; every later scan then starts from *that* scan's refined values (or from the user's start with
+    ``restart_each``) instead of its predecessor's, so they do not wait for each other. Results, files and order
+    are otherwise those of a serial run.
     """
+    custom = kind is not None
     kind = kind or FIT_KINDS.get(settings.kind)
     if settings.presence and not kind.presence:
         raise InputError("--present", f"kind {settings.kind} fits every phase in every scan")
-    options = kind.options(settings)
+    if workers < 1:
+        raise InputError("--workers", f"must be at least 1, got {workers}")
+    kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
     fp = fingerprint(settings, phases, instrument, kind)
     run_settings = {"fingerprint": fp, "kind": settings.kind, "refine": list(settings.refine),
                     "restart_each": settings.restart_each, "powder": repr(settings.powder),
                     "presence": [repr(p) for p in settings.presence]}
     if settings.pdf is not None:
         run_settings["pdf"] = repr(settings.pdf)
-    records: list[dict] = []
+    records: dict[int, dict] = {}
     carry: dict[str, float] | None = None
     fitted = skipped = 0
+    pending: list[_Job] = []
     bar = _progress(len(series))
+
+    def finish(scan: Scan, path: Path, doc: dict | None, error: str | None) -> None:
+        if doc is None:
+            records[scan.index] = _record({"converged": False, "error": error}, scan, None, "failed")
+        else:
+            ok = bool(doc.get("converged"))
+            records[scan.index] = _record(doc, scan, path, "converged" if ok else "not converged")
+        bar.update(1)
+
     try:
         for scan in series:
             path = scan_result_path(out_dir, scan)
             doc = _load_finished(path, scan, fp)
             if doc is not None:
                 skipped += 1
-            else:
-                active = phases_for(scan.index, phases, settings.presence) if settings.presence else list(phases)
-                try:
-                    pattern = kind.read(scan, settings)
-                    params = None if settings.restart_each or carry is None else _start(
-                        kind, pattern, active, instrument, settings, carry)
-                    result = kind.fit(pattern, active, instrument, refine=settings.refine, options=options,
-                                      params=params)
-                except Exception as exc:  # noqa: BLE001 - one bad scan must not stop a thousand-scan run
-                    records.append(_record({"converged": False, "error": f"{type(exc).__name__}: {exc}"}, scan,
-                                           None, "failed"))
-                    bar.update(1)
-                    continue
-                fitted += 1
-                write_result(result, path, data=str(scan.path),
-                             settings={**run_settings, "index": scan.index, "echem": dict(scan.echem)})
-                doc = json.loads(path.read_text(encoding="utf-8"))
-            converged = bool(doc.get("converged"))
-            records.append(_record(doc, scan, path, "converged" if converged else "not converged"))
-            if converged:
-                carry = {n: p["value"] for n, p in doc.get("parameters", {}).items() if p.get("value") is not None}
-            bar.update(1)
+                finish(scan, path, doc, None)
+                if doc.get("converged") and not pending:
+                    carry = _carry_of(doc)
+                continue
+            job = _Job(scan, settings.kind, tuple(phases), instrument, settings, carry, run_settings, path)
+            seeded = settings.restart_each or carry is not None
+            if workers > 1 and not custom and seeded:
+                pending.append(job)  # fitted below, all at once, from the same start
+                continue
+            doc, error = _fit_scan(job, kind)
+            fitted += doc is not None
+            finish(scan, path, doc, error)
+            if doc is not None and doc.get("converged"):
+                carry = _carry_of(doc)
+        if pending:
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for job, (doc, error) in zip(pending, pool.map(_fit_scan, pending), strict=True):
+                    fitted += doc is not None
+                    finish(job.scan, job.path, doc, error)
     finally:
         bar.close()
-    return SequentialResult(records=tuple(records), out_dir=Path(out_dir), fitted=fitted, skipped=skipped)
+    ordered = tuple(records[scan.index] for scan in series)
+    return SequentialResult(records=ordered, out_dir=Path(out_dir), fitted=fitted, skipped=skipped)
 
 
 class _NoBar:

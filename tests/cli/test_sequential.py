@@ -94,3 +94,23 @@ def test_unknown_kind_is_a_usage_error(files, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2 and "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_workers_give_the_serial_results(files, tmp_path, capsys):
+    """--workers 2 with --restart-each (every scan from the same start) writes the same results as one process;
+    without --restart-each the scans after the first start from its result and still converge, in order."""
+    paths, _ = files
+    serial, parallel, seeded = tmp_path / "s", tmp_path / "p", tmp_path / "q"
+    assert main(_args(paths, serial, "--restart-each")) == 0
+    assert main(_args(paths, parallel, "--restart-each", "--workers", "2")) == 0
+    assert main(_args(paths, seeded, "--workers", "2")) == 0
+    a = json.loads((serial / "sequential.json").read_text())["scans"]
+    b = json.loads((parallel / "sequential.json").read_text())["scans"]
+    c = json.loads((seeded / "sequential.json").read_text())["scans"]
+    assert [s["index"] for s in b] == [s["index"] for s in c] == [0, 1, 2]
+    for x, y in zip(a, b, strict=True):
+        for name, p in x["parameters"].items():
+            assert y["parameters"][name]["value"] == pytest.approx(p["value"], rel=1e-9, abs=1e-12), name
+    assert all(s["converged"] for s in c)
+    assert main(_args(paths, seeded, "--workers", "2")) == 0  # resumes: nothing left to fit
+    assert "fitted 0, resumed 3" in capsys.readouterr().out.splitlines()[-1]
