@@ -23,6 +23,7 @@ import lmfit
 import numpy as np
 import periodictable
 
+from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
@@ -105,6 +106,7 @@ class PhaseInput:
     fixed: bool = False
     prefix: str | None = None
     refine_structure: bool = False  # cell per crystal system, free coordinates and ADPs (refine.pdf.crystal)
+    crystal: CrystalStructure | None = None  # with refine_structure: the structure itself instead of ``source``
 
     @classmethod
     def load(cls, path: str | os.PathLike, fixed: bool = False, prefix: str | None = None, *,
@@ -289,7 +291,8 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
         raise InputError("--phase", "at least one phase is needed")
     pat = prepare_pattern(pattern, settings)
     prefixes = phase_prefixes(inputs)
-    phases = tuple(CrystalPhase.load(ph.source, p) if ph.refine_structure else
+    phases = tuple((CrystalPhase(p, ph.crystal) if ph.crystal is not None else CrystalPhase.load(ph.source, p))
+                   if ph.refine_structure else
                    Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed)
                    for p, ph in zip(prefixes, inputs, strict=True))
     params = make_parameters(phases, qdamp=settings.qdamp, qbroad=settings.qbroad)
