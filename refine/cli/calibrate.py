@@ -12,20 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from refine.cli.main import COMMANDS, EXIT_OK, Command
+from refine.cli.main import COMMANDS, EXIT_OK, Command, float_pair
 from refine.errors import InputError
 
 _UNITS = {"dist": ("mm", 1e3), "poni1": ("mm", 1e3), "poni2": ("mm", 1e3), "rot1": ("rad", 1.0),
           "rot2": ("rad", 1.0), "rot3": ("rad", 1.0), "wavelength": ("Å", 1e10)}
 
 
-def parse_center(text: str) -> tuple[float, float]:
-    """An argparse type for ``X,Y`` (pixels)."""
-    try:
-        x, y = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected X,Y in pixels, got {text!r}") from None
-    return x, y
+parse_center = float_pair(",", "X,Y in pixels")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -37,6 +37,19 @@ _COMMAND_MODULES = ("refine.cli.integrate", "refine.cli.demo", "refine.cli.powde
                     "refine.cli.rietveld", "refine.cli.sequential", "refine.cli.calibrate")
 
 
+def float_pair(separator: str, form: str):
+    """An argparse type for two numbers joined by ``separator`` (``form`` names them in the error, e.g. 'X,Y')."""
+
+    def parse(text: str) -> tuple[float, float]:
+        try:
+            first, second = (float(v) for v in text.split(separator))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {form}, got {text!r}") from None
+        return first, second
+
+    return parse
+
+
 def parse_range(text: str) -> tuple[float, float]:
     """An argparse type for ``LO:HI`` with LO < HI."""
     try:

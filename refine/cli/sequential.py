@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, float_pair
 from refine.cli.pdf_fit import _phase, add_pdf_fit_arguments, pdf_fit_settings
 from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for, powder_options
 from refine.errors import InputError
@@ -38,12 +38,7 @@ def _presence(text: str):
         raise argparse.ArgumentTypeError(f"expected NAME:FIRST[:LAST] scan indices, got {text!r}") from None
 
 
-def _times(text: str) -> tuple[float, float]:
-    try:
-        t0, dt = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected START:STEP, got {text!r}") from None
-    return t0, dt
+_times = float_pair(":", "START:STEP")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
