@@ -83,3 +83,37 @@ def test_joint_cell_and_adps(data):
     local = fit_pdf(gr, [PhaseInput(PDFStructure.from_crystal(start), prefix="nacl", refine_structure=True,
                                     crystal=start)], pdf)
     assert res.esd("nacl_a") <= 1.05 * min(bragg.esd("nacl_a"), local.esd("nacl_a"))
+
+
+def test_command_line(data, tmp_path, capsys):
+    """``refine rietveld PATTERN --phase CIF --pdf GR --pdf-qmax Q``: result file with both datasets' statistics,
+    figure, CIF; --pdf without --pdf-qmax, or two phases, exit 2."""
+    import json
+
+    from refine.cli.main import main
+    from refine.io.columns import write_columns
+    from refine.io.instprm import write_instprm
+    from refine.io.patterns import write_pattern
+    from refine.io.structures import write_cif
+
+    powder, gr, start, inst = data
+    write_pattern(powder, tmp_path / "p.xye")
+    write_columns(gr, tmp_path / "g.gr")
+    write_instprm(inst, tmp_path / "i.instprm")
+    write_cif(start, tmp_path / "nacl.cif")
+    base = ["rietveld", str(tmp_path / "p.xye"), "--phase", str(tmp_path / "nacl.cif"), "--instrument",
+            str(tmp_path / "i.instprm"), "--no-dispersion", "--background", "chebyshev:4",
+            "--refine", "scale,cell,W,X,Y,uiso"]
+    out = tmp_path / "r.json"
+    assert main([*base, "--pdf", str(tmp_path / "g.gr"), "--pdf-qmax", "25", "--pdf-qdamp", "0.03",
+                 "--json", str(out), "--plot", str(tmp_path / "r.png"), "--cif-out", str(tmp_path / "o.cif")]) == 0
+    doc = json.loads(out.read_text())
+    (phase,) = doc["phases"]
+    assert doc["kind"] == "bragg_pdf" and phase["a"] == pytest.approx(A, abs=3 * phase["esd"]["a"])
+    assert (tmp_path / "r.png").stat().st_size > 10_000 and (tmp_path / "o.cif").is_file()
+    assert "G(r): Rw" in capsys.readouterr().out
+    assert main([*base, "--pdf", str(tmp_path / "g.gr")]) == 2
+    assert main([*base, "--phase", str(tmp_path / "nacl.cif"), "--pdf", str(tmp_path / "g.gr"),
+                 "--pdf-qmax", "25"]) == 2
+    err = capsys.readouterr().err
+    assert "--pdf-qmax" in err and "one phase" in err

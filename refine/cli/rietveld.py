@@ -33,6 +33,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restrain-bond", type=_bond, action="append", default=[], metavar="SITE1-SITE2=D:SIGMA",
                         help="bond-distance restraint between two site labels of one phase (A), weight 1/SIGMA^2 "
                              "(repeatable)")
+    pdf = parser.add_argument_group(
+        "co-refinement with a PDF", "refine the (single) phase against PATTERN and a G(r) at once: one cell, one set "
+        "of coordinates and ADPs; the PDF has its own scale and delta2 (refine.bragg_pdf)")
+    pdf.add_argument("--pdf", metavar="GR", help="observed G(r) of the same sample")
+    pdf.add_argument("--pdf-qmax", type=float, help="Qmax of that G(r) (1/A; required with --pdf)")
+    pdf.add_argument("--pdf-qdamp", type=float, default=0.0, help="its instrument Qdamp (1/A, fixed; default 0)")
+    pdf.add_argument("--pdf-rmin", type=float, default=None, help="G(r) fit range start (A)")
+    pdf.add_argument("--pdf-rmax", type=float, default=None, help="G(r) fit range end (A)")
+    pdf.add_argument("--pdf-weight", type=float, default=1.0, help="weight of the G(r) residuals (default 1)")
     joint = parser.add_argument_group(
         "joint refinement", "more patterns (e.g. neutron with X-ray) refined together against the same structures; "
         "the structure groups of --refine (cell positions adp uiso occupancy) are shared, the others (scale, zero, "
@@ -140,7 +149,11 @@ def run(args: argparse.Namespace) -> int:
     options = powder_options(args)
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
     if args.joint or args.joint_instrument or args.joint_range or args.joint_refine:
+        if args.pdf:
+            raise InputError("--pdf", "co-refinement with a PDF and --joint patterns cannot be combined yet")
         return _run_joint(args, pattern, phases, instrument, options, refine, notes)
+    if args.pdf or args.pdf_qmax is not None:
+        return _run_bragg_pdf(args, pattern, phases, instrument, options, refine, notes)
     restraints = restraints_for(args, phases)
     if restraints:
         from refine.powder.model import PowderModel
@@ -194,6 +207,57 @@ def _rietveld_options(args: argparse.Namespace, restraints: tuple = ()):
 
     return RietveldOptions(dispersion=not args.no_dispersion, po_axis=args.po_axis, texture_order=args.texture,
                            restraints=restraints)
+
+
+def _run_bragg_pdf(args, pattern, phases, instrument, options, refine, notes) -> int:
+    """Rietveld of PATTERN and a real-space fit of --pdf, one structure (refine.bragg_pdf)."""
+    import os
+
+    from refine.bragg_pdf import fit_bragg_pdf
+    from refine.fit import write_result
+    from refine.io import read_pattern
+    from refine.io.structures import write_cif
+    from refine.pdf.fitting import PDFFitSettings
+
+    if not args.pdf:
+        raise InputError("--pdf-qmax", "goes with --pdf GR")
+    if args.pdf_qmax is None:
+        raise InputError("--pdf-qmax", "--pdf needs the Qmax of its G(r)")
+    if len(phases) != 1:
+        raise InputError("--phase", f"co-refinement with a PDF takes one phase, got {len(phases)}")
+    if not os.path.isfile(args.pdf):
+        raise InputError(args.pdf, "file not found")
+    gr = read_pattern(args.pdf)
+    if gr.unit != "r_A":
+        raise InputError(args.pdf, f"read as {gr.unit}, not G(r): give the file a .gr extension")
+    settings = PDFFitSettings(qmax=args.pdf_qmax, radiation=instrument.radiation, qdamp=args.pdf_qdamp,
+                              rmin=args.pdf_rmin, rmax=args.pdf_rmax)
+    result = fit_bragg_pdf(pattern, gr, phases[0], instrument, pdf=settings, refine=refine, options=options,
+                           rietveld=_rietveld_options(args, restraints_for(args, phases)),
+                           pdf_weight=args.pdf_weight)
+    for note in notes:
+        print(note)
+    print(result.report())
+    stats = result.dataset_statistics
+    print(f"  pattern: Rwp {stats['pattern'].Rwp:.4f}  GOF {stats['pattern'].GOF:.3f};  G(r): Rw {stats['gr'].Rw:.4f}")
+    ph = result.phases[0]
+    print(f"phase {ph['name']} ({ph['space_group']}): a={ph['a']:.6f} b={ph['b']:.6f} c={ph['c']:.6f} "
+          f"V={ph['volume']:.4f}")
+    if args.json:
+        write_result(result, args.json, data=args.pattern,
+                     settings={"command": "rietveld", "pdf": args.pdf, "pdf_qmax": args.pdf_qmax,
+                               "pdf_qdamp": args.pdf_qdamp, "pdf_weight": args.pdf_weight, "phases": args.phase,
+                               "refine": list(refine), "notes": notes})
+        print(f"result: {args.json}")
+    if args.cif_out:
+        write_cif(result.extra["structure"], args.cif_out)
+        print(f"structure: {args.cif_out}")
+    if args.plot:
+        from refine.plot import plot_fit
+
+        plot_fit(result, args.plot, title=f"Rietveld + PDF: {ph['name']}")
+        print(f"figure: {args.plot}")
+    return fit_exit_code(result, "rietveld --pdf")
 
 
 def _prefixes(radiations: list[str]) -> list[str]:
