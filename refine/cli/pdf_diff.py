@@ -1,8 +1,8 @@
 """``refine pdf diff A.gr B.gr -o DIFF.gr``: the differential PDF ΔG = G_B − G_A (e.g. two charge states).
 
 B is interpolated onto A's r grid (cubic spline; G is band-limited), dG propagated where the files carry it
-(:func:`refine.pdf.fitting.difference_pattern`). Fitting ΔG with a model difference (state B's parameters refined
-against state A's fixed fit) is :func:`refine.pdf.fitting.difference_dataset` in the Python API.
+(:func:`refine.pdf.difference.difference_pattern`). Fitting ΔG with a model difference (state B's parameters refined
+against state A's fixed fit) is :func:`refine.pdf.difference.difference_dataset` in the Python API.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     from refine.io.atomic import sha256_of
     from refine.io.columns import write_columns
-    from refine.pdf.fitting import difference_pattern
+    from refine.pdf.difference import difference_pattern
 
     a, b = _read_gr(args.first), _read_gr(args.second)
     delta = difference_pattern(a, b)

@@ -13,12 +13,11 @@ from refine.errors import InputError
 from refine.fit import Objective, run_fit
 from refine.io.patterns import read_pattern
 from refine.pdf.calculate import PDFSettings, direct_gr
+from refine.pdf.difference import difference_dataset, difference_pattern
 from refine.pdf.fitting import (
     PDFFitSettings,
     PhaseInput,
     build_model,
-    difference_dataset,
-    difference_pattern,
     fit_pdf,
     phase_fractions,
 )
