@@ -1,0 +1,377 @@
+"""``refine run CONFIG.toml``: a saved, versioned pipeline of refine commands, re-run step by step.
+
+The configuration carries no second parameter system: each ``[[step]]`` names an existing sub-command and its
+positional ``inputs`` and ``options``, which are turned into that command's argument list and run in-process
+through :func:`refine.cli.main.main`. Example::
+
+    schema = "refine.config/1"
+    [defaults]                      # added to every step whose command accepts the option
+    wavelength = 0.1173
+    [[step]]
+    name = "integrate"
+    command = "integrate"
+    inputs = ["frames/*.tif"]
+    options = { poni = "det.poni", mask = "det.mask", polarization = 0.99, o = "patterns/" }
+    [[step]]
+    command = "sequential"
+    inputs = ["patterns/*.xye"]
+    options = { phase = ["NVP.cif"], kind = "lebail", o = "seq/" }
+
+Rules: option keys become ``--key`` (``_`` -> ``-``; a single letter becomes ``-k``); ``true`` is a bare flag,
+``false`` omits the option; a list repeats the option once per item. Every step runs with the configuration's
+folder as the working directory (restored afterwards), so relative paths in inputs, options and globs are
+relative to the configuration file wherever ``refine run`` is started. Inputs containing glob characters are
+expanded when their step starts (so a step can read what an earlier one wrote), in natural order of the path;
+a glob matching nothing is bad input. A step returning 2 (bad input) or any code other than 0 and 3 stops the
+run with that code; a step returning 3 (fit not converged) lets the run go on, which then exits 3. ``run.json``
+(schema ``refine.run/1``) records the configuration's path and sha256 and every step's argv, exit code and
+duration; it is rewritten atomically after each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import glob
+import json
+import os
+import re
+import shlex
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from refine import __version__
+from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, Command
+from refine.errors import InputError
+
+CONFIG_SCHEMA = "refine.config/1"
+LOG_SCHEMA = "refine.run/1"
+_TOP_KEYS = ("schema", "defaults", "step")
+_STEP_KEYS = ("name", "command", "inputs", "options")
+_Scalar = str | int | float | bool
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``[[step]]``: its 1-based position, label, command words, positional inputs and options."""
+
+    index: int
+    name: str | None
+    command: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
+    options: Mapping[str, _Scalar | list] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The step's name, else its command (for messages)."""
+        return self.name or " ".join(self.command)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A parsed configuration: its file, checksum, ``[defaults]`` and steps."""
+
+    path: Path
+    sha256: str
+    defaults: Mapping[str, _Scalar | list]
+    steps: tuple[Step, ...]
+
+
+def _load_toml(path: Path) -> dict:
+    """The TOML document; a syntax error is bad input naming the file and line."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise InputError(path, f"cannot read the configuration ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "the configuration is not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message ends with "(at line L, column C)"
+        raise InputError(path, f"TOML syntax error: {exc}") from None
+
+
+def _check_options(path: Path, where: str, options: object) -> dict:
+    """Options must be a table of scalars or lists of scalars (no nested tables, no dates)."""
+    if not isinstance(options, dict):
+        raise InputError(path, f"{where} must be a table of option = value")
+    for key, value in options.items():
+        items = value if isinstance(value, list) else [value]
+        if isinstance(value, dict) or any(isinstance(v, (dict, list)) for v in items):
+            raise InputError(path, f"{where}: option {key!r} holds a nested table or list; give a value or a list "
+                                   "of values")
+        if not all(isinstance(v, _Scalar) for v in items):
+            raise InputError(path, f"{where}: option {key!r} has a value of unsupported type "
+                                   f"{type(items[0]).__name__}")
+    return dict(options)
+
+
+def _parse_step(path: Path, index: int, table: object) -> Step:
+    if not isinstance(table, dict):
+        raise InputError(path, f"step {index} is not a table (write each step as [[step]])")
+    unknown = sorted(set(table) - set(_STEP_KEYS))
+    if unknown:
+        raise InputError(path, f"step {index}: unknown key {unknown[0]!r}; a step has {', '.join(_STEP_KEYS)}")
+    command = table.get("command")
+    if not isinstance(command, str) or not command.split():
+        raise InputError(path, f"step {index}: 'command' (a refine sub-command, e.g. \"pdf reduce\") is required")
+    inputs = table.get("inputs", [])
+    inputs = [inputs] if isinstance(inputs, str) else inputs
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        raise InputError(path, f"step {index}: 'inputs' must be a path or a list of paths")
+    name = table.get("name")
+    if name is not None and not isinstance(name, str):
+        raise InputError(path, f"step {index}: 'name' must be a string")
+    options = _check_options(path, f"step {index} ({name or command!r}) options", table.get("options", {}))
+    return Step(index=index, name=name, command=tuple(command.split()), inputs=tuple(inputs), options=options)
+
+
+def read_pipeline(path: str | os.PathLike) -> Pipeline:
+    """Read and check a ``refine.config/1`` file (schema, keys, value types; not yet the commands)."""
+    from refine.io.atomic import sha256_of
+
+    path = Path(path).resolve()
+    doc = _load_toml(path)
+    schema = doc.get("schema")
+    if schema is None:
+        raise InputError(path, f"no schema; the first line should be schema = \"{CONFIG_SCHEMA}\"")
+    if schema != CONFIG_SCHEMA:
+        raise InputError(path, f"unknown schema {schema!r}; this refine reads {CONFIG_SCHEMA!r}")
+    unknown = sorted(set(doc) - set(_TOP_KEYS))
+    if unknown:
+        raise InputError(path, f"unknown key {unknown[0]!r}; the file holds {', '.join(_TOP_KEYS)}")
+    raw_steps = doc.get("step", [])
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise InputError(path, "no steps; add one or more [[step]] tables")
+    steps = tuple(_parse_step(path, i, t) for i, t in enumerate(raw_steps, start=1))
+    names = [s.name for s in steps if s.name]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise InputError(path, f"two steps are named {duplicate!r}; give each a distinct 'name'")
+    defaults = _check_options(path, "[defaults]", doc.get("defaults", {}))
+    return Pipeline(path=path, sha256=sha256_of(path) or "", defaults=defaults, steps=steps)
+
+
+# -- from a step to an argument list -------------------------------------------------------------------------
+def option_flag(key: str) -> str:
+    """``o`` -> ``-o``, ``max_nfev`` -> ``--max-nfev``."""
+    key = key.replace("_", "-")
+    return f"-{key}" if len(key) == 1 else f"--{key}"
+
+
+def option_args(key: str, value: _Scalar | list) -> list[str]:
+    """The command-line words of one option: true -> flag, false -> nothing, list -> repeated option."""
+    flag = option_flag(key)
+    out: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        if item is True:
+            out.append(flag)
+        elif item is not False and item is not None:
+            out += [flag, str(item)]
+    return out
+
+
+def _sub_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The sub-command parsers of ``parser`` (argparse keeps them in its _SubParsersAction)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def command_parser(root: argparse.ArgumentParser, step: Step, source: Path) -> argparse.ArgumentParser:
+    """The parser of the step's (sub-)command; unknown or incomplete commands are bad input."""
+    parser, said = root, []
+    for word in step.command:
+        choices = _sub_parsers(parser)
+        if word == "run" and parser is root:
+            raise InputError(source, f"step {step.index} ({step.label!r}): a pipeline cannot call 'run'")
+        if word not in choices:
+            known = ", ".join(sorted(choices)) or "none"
+            raise InputError(source, f"step {step.index} ({step.label!r}): unknown command "
+                                     f"{' '.join([*said, word])!r}; known: {known}")
+        parser, said = choices[word], [*said, word]
+    choices = _sub_parsers(parser)
+    if choices:
+        raise InputError(source, f"step {step.index} ({step.label!r}): {' '.join(said)!r} needs a sub-command: "
+                                 f"{', '.join(sorted(choices))}")
+    return parser
+
+
+def _accepted(parser: argparse.ArgumentParser) -> set[str]:
+    return {s for action in parser._actions for s in action.option_strings}
+
+
+def _excluded_by(parser: argparse.ArgumentParser, flags: set[str]) -> set[str]:
+    """Options that may not be combined with any of ``flags`` (argparse mutually exclusive groups)."""
+    out: set[str] = set()
+    for group in parser._mutually_exclusive_groups:
+        strings = [set(a.option_strings) for a in group._group_actions]
+        if any(s & flags for s in strings):
+            out |= {o for s in strings if not s & flags for o in s}
+    return out
+
+
+def step_options(step: Step, defaults: Mapping, parser: argparse.ArgumentParser, source: Path) -> dict:
+    """The step's options plus the ``[defaults]`` its command accepts (the step's own value wins; a default
+    excluded by an option the step gives, e.g. --wavelength beside --instrument, is left out)."""
+    accepted = _accepted(parser)
+    for key in step.options:
+        if option_flag(key) not in accepted:
+            raise InputError(source, f"step {step.index} ({step.label!r}): 'refine {' '.join(step.command)}' has no "
+                                     f"option {option_flag(key)}")
+    excluded = _excluded_by(parser, {option_flag(k) for k in step.options})
+    extra = {k: v for k, v in defaults.items()
+             if k not in step.options and option_flag(k) in accepted and option_flag(k) not in excluded}
+    return {**extra, **step.options}
+
+
+def _natural_key(text: str) -> list:
+    """Digit runs compared as numbers over the whole path: scan_2 before scan_10, run2/ before run10/."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text)]
+
+
+def expand_inputs(step: Step, source: Path, *, strict: bool = True) -> list[str]:
+    """Inputs with globs expanded in the current directory, natural order; a glob matching nothing is bad
+    input (``strict``) or, for a dry run, kept as written."""
+    out: list[str] = []
+    for item in step.inputs:
+        if not glob.has_magic(item):
+            out.append(item)
+            continue
+        found = sorted(glob.glob(item, recursive=True), key=lambda p: (_natural_key(p), p))
+        if not found and strict:
+            raise InputError(source, f"step {step.index} ({step.label!r}): {item!r} matches no file in "
+                                     f"{Path.cwd()}")
+        out += found or [item]
+    return out
+
+
+def step_argv(step: Step, options: Mapping, inputs: Sequence[str]) -> list[str]:
+    """Command words, positional inputs, then the options."""
+    return [*step.command, *inputs, *(w for k, v in options.items() for w in option_args(k, v))]
+
+
+# -- running ---------------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def working_directory(path: Path) -> Iterator[None]:
+    """Run the block in ``path`` and restore the previous working directory, whatever happens."""
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def call_refine(argv: Sequence[str]) -> int:
+    """``refine.cli.main.main(argv)`` in-process; an argparse exit (usage error) becomes its exit code."""
+    from refine.cli.main import main
+
+    try:
+        return int(main(list(argv)))
+    except SystemExit as exc:
+        code = exc.code
+        return 0 if code is None else code if isinstance(code, int) else 1
+
+
+def _write_log(path: Path, pipeline: Pipeline, started: str, start_from: str | None, records: list[dict],
+               exit_code: int | None) -> None:
+    from refine.io.atomic import atomic_open
+
+    doc = {"schema": LOG_SCHEMA, "config": str(pipeline.path), "sha256": pipeline.sha256,
+           "refine_version": __version__, "working_directory": str(pipeline.path.parent), "started": started,
+           "from": start_from, "steps": records, "exit_code": exit_code}
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=2)
+        fh.write("\n")
+
+
+def _first_step(pipeline: Pipeline, name: str | None) -> int:
+    if name is None:
+        return 0
+    for i, step in enumerate(pipeline.steps):
+        if step.name == name or (name.isdigit() and int(name) == step.index):
+            return i
+    names = ", ".join(repr(s.label) for s in pipeline.steps)
+    raise InputError("--from", f"no step {name!r} in {pipeline.path}; steps: {names}")
+
+
+def run_pipeline(pipeline: Pipeline, *, log: Path | None, start_from: str | None = None, dry_run: bool = False,
+                 debug: bool = False) -> int:
+    """Run (or with ``dry_run`` only print) the steps; returns the run's exit code."""
+    from refine.cli.main import build_parser
+
+    root = build_parser()
+    first = _first_step(pipeline, start_from)
+    steps = pipeline.steps[first:]
+    parsers = {s.index: command_parser(root, s, pipeline.path) for s in steps}  # every command checked up front
+    options = {s.index: step_options(s, pipeline.defaults, parsers[s.index], pipeline.path) for s in steps}
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    records: list[dict] = []
+    final = EXIT_OK
+    print(f"refine run: {pipeline.path} ({len(steps)} step(s), working directory {pipeline.path.parent})")
+    with working_directory(pipeline.path.parent):
+        for step in steps:
+            print(f"\n[{step.index}/{len(pipeline.steps)}] {step.label}", flush=True)
+            record = {"index": step.index, "name": step.name, "command": " ".join(step.command)}
+            try:
+                argv = step_argv(step, options[step.index], expand_inputs(step, pipeline.path, strict=not dry_run))
+            except InputError as exc:
+                records.append({**record, "argv": None, "exit_code": EXIT_BAD_INPUT, "error": str(exc)})
+                if log is not None and not dry_run:
+                    _write_log(log, pipeline, started, start_from, records, EXIT_BAD_INPUT)
+                raise
+            print(f"$ refine {shlex.join(argv)}", flush=True)
+            if dry_run:
+                continue
+            tic = time.perf_counter()
+            try:
+                code = call_refine(["--debug", *argv] if debug else argv)
+            except BaseException as exc:  # a bug in the step: record it, then let it surface
+                records.append({**record, "argv": argv, "exit_code": None, "error": repr(exc),
+                                "duration_s": round(time.perf_counter() - tic, 3)})
+                if log is not None:
+                    _write_log(log, pipeline, started, start_from, records, None)
+                raise
+            records.append({**record, "argv": argv, "exit_code": code,
+                            "duration_s": round(time.perf_counter() - tic, 3)})
+            stop = code not in (EXIT_OK, EXIT_NOT_CONVERGED)
+            final = code if stop else max(final, code)
+            if log is not None:
+                _write_log(log, pipeline, started, start_from, records, final if stop or step is steps[-1] else None)
+            if stop:
+                print(f"refine run: step {step.index} ({step.label!r}) exited {code}; stopping", file=sys.stderr)
+                return code
+    if not dry_run:
+        print(f"\nrefine run: {len(steps)} step(s) done, exit {final}" + (f"; log {log}" if log else ""))
+    return final
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``refine run``."""
+    parser.add_argument("config", metavar="CONFIG.toml", help=f"pipeline configuration (schema {CONFIG_SCHEMA})")
+    parser.add_argument("--dry-run", action="store_true", help="print each step's command line, run nothing")
+    parser.add_argument("--from", dest="start_from", metavar="NAME",
+                        help="start at the step with this name (or 1-based number)")
+    parser.add_argument("--log", metavar="PATH", help="run record (default: run.json beside the configuration)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Read the configuration and run its steps."""
+    pipeline = read_pipeline(args.config)
+    log = Path(args.log).resolve() if args.log else pipeline.path.parent / "run.json"
+    return run_pipeline(pipeline, log=None if args.dry_run else log, start_from=args.start_from,
+                        dry_run=args.dry_run, debug=getattr(args, "debug", False))
+
+
+COMMANDS.register("run", Command(help="run a saved pipeline of refine commands (CONFIG.toml)", configure=configure,
+                                 run=run))
