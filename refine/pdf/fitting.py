@@ -139,6 +139,9 @@ def prepare_pattern(pattern: Pattern, settings: PDFFitSettings) -> Pattern:
     hi = pattern.x[-1] if settings.rmax is None else settings.rmax
     eps = 1e-6 + 1e-3 * float(np.min(np.diff(pattern.x))) if len(pattern) > 1 else 1e-6
     out = pattern.crop(lo - eps, hi + eps)
+    if len(out) and out.x[0] <= 0.0 and len(out) > 1:
+        # G(0) = 0 in every model and a reduced G(r) carries dG = 0 there: the point says nothing
+        out = out.crop(float(out.x[1]) - eps, hi + eps)
     if len(out) < 10:
         raise InputError(src, f"fewer than 10 points in the fit range {lo:g}-{hi:g} Å")
     return out

@@ -87,3 +87,19 @@ def test_constrain_fixes_a_parameter_by_expression(tmp_path, capsys):
     assert doc["parameters"]["ni_uiso_Ni"]["vary"] is False
     assert main(_args(tmp_path, "--constrain", "ni_bogus=1")) == 2
     assert "ni_bogus" in capsys.readouterr().err
+
+
+def test_fit_a_freshly_reduced_gr_without_rmin(tmp_path):
+    """A G(r) written by `refine pdf reduce` starts at r = 0 with dG = 0 there (G(0) = 0 identically); the fit
+    drops that point instead of refusing the file."""
+    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3")
+    gr = tmp_path / "ni.gr"
+    assert main(["pdf", "reduce", str(folder / "Ni.chi"), "--config", str(folder / "Ni.gr"), "--rmax", "12",
+                 "-o", str(gr)]) == 0
+    out = tmp_path / "fit.json"
+    assert main(["pdf", "fit", str(gr), "--phase", str(shared_path("cif", "Ni_Fm-3m.cif")), "--qmax", "24",
+                 "--qdamp", "0.04", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["phases"][0]["a"] == pytest.approx(3.524, abs=0.005)
+    curves = np.loadtxt(tmp_path / doc["provenance"]["curves"][0])
+    assert curves[0, 0] == pytest.approx(0.01, abs=1e-9)  # r = 0 dropped, the next point kept
