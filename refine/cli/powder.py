@@ -53,18 +53,40 @@ def add_powder_arguments(parser: argparse.ArgumentParser) -> None:
                         help="excluded region in deg 2theta, e.g. cell hardware or Cu lines (repeatable)")
     parser.add_argument("--background", type=_background, default=None, metavar="KIND[:N]",
                         help="background: chebyshev:6 (default), shifted_chebyshev:N, power:N")
+    parser.add_argument("--exclude-phase", action="append", default=[], metavar="STRUCT[:HALFWIDTH]",
+                        help="exclude HALFWIDTH deg 2theta (default 0.15) around every reflection of this phase at "
+                             "the wavelength used, e.g. the Cu current collector (cu.cif): positions from its cell "
+                             "(repeatable)")
     parser.add_argument("--constrain", type=parse_constraint, action="append", default=[], metavar="NAME=EXPR",
                         help=CONSTRAIN_HELP + "; e.g. 'nvpf_c=851.12/(nvpf_a*nvpf_b)' holds a volume")
     parser.add_argument("--json", metavar="OUT.json", help="write the result file")
     parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
 
 
-def powder_options(args: argparse.Namespace):
-    """PowderOptions from --range, --exclude, --background, --constrain."""
-    from refine.powder.model import PowderOptions
+def powder_options(args: argparse.Namespace, instrument: Instrument, pattern: Pattern):
+    """PowderOptions from --range, --exclude, --exclude-phase (at the instrument's wavelength over the pattern's
+    range), --background, --constrain."""
+    from refine.io.structures import read_structure
+    from refine.powder.model import PowderOptions, line_exclusions
 
-    return PowderOptions(fit_range=args.range, exclusions=tuple(args.exclude), constraints=tuple(args.constrain),
+    exclusions = list(args.exclude)
+    lo, hi = args.range or (float(pattern.x.min()), float(pattern.x.max()))
+    for text in args.exclude_phase:
+        path, sep, width = text.rpartition(":") if ":" in text and not text.endswith(":") else (text, "", "")
+        if sep and not _is_number(width):
+            path, width = text, ""  # a ':' in the path itself (C:\...), no half-width given
+        halfwidth = float(width) if width else 0.15
+        exclusions += line_exclusions(read_structure(path), instrument, lo, hi, halfwidth=halfwidth)
+    return PowderOptions(fit_range=args.range, exclusions=tuple(exclusions), constraints=tuple(args.constrain),
                          **({"background": args.background} if args.background else {}))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -169,7 +191,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
         pattern = pattern.to_unit("2th_deg")
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
-    options = powder_options(args)
+    options = powder_options(args, instrument, pattern)
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
     fitter = fit_lebail if kind == "lebail" else fit_pawley
     result = fitter(pattern, phases, instrument, refine=refine, options=options)

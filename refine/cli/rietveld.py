@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         pattern = pattern.to_unit("2th_deg")
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
-    options = powder_options(args)
+    options = powder_options(args, instrument, pattern)
     refine = [r.strip() for r in args.refine.split(",") if r.strip()]
     if args.joint or args.joint_instrument or args.joint_range or args.joint_refine:
         if args.pdf:

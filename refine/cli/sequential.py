@@ -23,7 +23,7 @@ from refine.errors import InputError
 _POWDER_ONLY = (("wavelength", "--wavelength"), ("instrument", "--instrument"), ("bank", "--bank"),
                 ("range", "--range"), ("exclude", "--exclude"), ("background", "--background"),
                 ("spacegroup", "--spacegroup"), ("cell", "--cell"), ("name", "--name"), ("present", "--present"),
-                ("refine", "--refine"))
+                ("refine", "--refine"), ("exclude_phase", "--exclude-phase"))
 _DEFAULT_REFINE = "cell,zero,W,X,Y"
 
 
@@ -104,7 +104,7 @@ def _powder_inputs(args: argparse.Namespace, series) -> tuple[list, object, obje
     first = first if first.unit == "2th_deg" else first.to_unit("2th_deg")
     instrument, notes = instrument_for(argparse.Namespace(**{**vars(args), "pattern": str(series.scans[0].path)}),
                                        first)
-    options = powder_options(args)
+    options = powder_options(args, instrument, first)
     refine = tuple(r.strip() for r in (args.refine or _DEFAULT_REFINE).split(",") if r.strip())
     settings = SequentialSettings(kind=args.kind, refine=refine, powder=options, restart_each=args.restart_each,
                                   presence=tuple(args.present), bank=args.bank)

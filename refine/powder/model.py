@@ -20,6 +20,7 @@ import lmfit
 import numpy as np
 import scipy.sparse as sp
 
+from refine import units
 from refine.crystal.lattice import Lattice, lattice_from_parameters, lattice_parameters
 from refine.crystal.reflections import ReflectionList, generate_reflections
 from refine.crystal.structure import CrystalStructure
@@ -70,6 +71,27 @@ class PowderOptions:
     goniometer_radius: float = 200.0
     d_margin: float = 0.02
     constraints: tuple[tuple[str, str], ...] = ()
+
+
+def line_exclusions(structure: CrystalStructure, instrument: Instrument, lo: float, hi: float, *,
+                    halfwidth: float) -> tuple[tuple[float, float], ...]:
+    """Excluded regions (deg 2θ) around every reflection of ``structure`` (e.g. the Cu current collector) at the
+    instrument's wavelength(s) within [lo, hi]: 2θ = 2 asin(λ / 2d) ± ``halfwidth``, overlapping regions merged.
+    The positions come from the phase's cell, never from a table of angles."""
+    if not halfwidth > 0:
+        raise InputError("--exclude-phase", f"half-width must be positive, got {halfwidth}")
+    lams = [instrument.wavelength] + ([instrument.wavelength2] if instrument.wavelength2 else [])
+    d_min = min(lams) / (2.0 * np.sin(np.radians(min(hi + halfwidth, 179.0) / 2.0)))
+    refl = generate_reflections(structure.lattice, structure.space_group, d_min)
+    centres = np.concatenate([units.d_to_tth(d=refl.d, wavelength=lam) for lam in lams])
+    centres = np.sort(centres[np.isfinite(centres) & (centres >= lo - halfwidth) & (centres <= hi + halfwidth)])
+    merged: list[list[float]] = []
+    for c in centres:
+        if merged and c - halfwidth <= merged[-1][1]:
+            merged[-1][1] = c + halfwidth
+        else:
+            merged.append([c - halfwidth, c + halfwidth])
+    return tuple((float(a), float(b)) for a, b in merged)
 
 
 @dataclass(frozen=True, eq=False)
