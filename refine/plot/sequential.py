@@ -1,5 +1,6 @@
 """Figures of a sequential refinement: lattice parameters and volume (esd error bars), weight fractions and Rwp (Rw
-for PDF fits) per scan, against the scan index and, when electrochemistry is attached, against capacity (or voltage)."""
+for PDF fits) per scan, against the scan index and, when a table is attached (--echem), against capacity, voltage
+or temperature."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from refine.plot.figures import _pyplot, save_figure
 
 _LABELS = {"a": "a (Å)", "b": "b (Å)", "c": "c (Å)", "alpha": "α (°)", "beta": "β (°)", "gamma": "γ (°)",
            "volume": "V (Å$^3$)"}
-_ECHEM_LABELS = {"capacity": "capacity", "voltage": "voltage (V)", "time": "time"}
+_ECHEM_LABELS = {"capacity": "capacity", "voltage": "voltage (V)", "time": "time", "temperature": "temperature"}
 
 
 def _series(records: Sequence[Mapping[str, Any]], prefix: str, key: str) -> tuple[np.ndarray, ...]:
@@ -56,7 +57,7 @@ def _quantities(records: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, st
 
 
 def _echem_axis(records: Sequence[Mapping[str, Any]]) -> str | None:
-    for key in ("capacity", "voltage", "time"):
+    for key in ("capacity", "voltage", "temperature", "time"):
         if all(r.get(key) is not None for r in records):
             return key
     return None

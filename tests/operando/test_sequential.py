@@ -153,3 +153,13 @@ def test_figure_panels(sequential_run, tmp_path):
     with_echem = [{**r, "capacity": 10.0 * r["index"]} for r in records]
     path = plot_sequential(with_echem, tmp_path / "seq.png")
     assert path.stat().st_size > 10_000
+
+
+def test_temperature_column_becomes_the_second_axis():
+    """A table with a temperature column (a temperature series) is plotted against temperature; capacity and
+    voltage still win when present."""
+    from refine.plot.sequential import _echem_axis
+
+    assert _echem_axis([{"index": 0, "temperature": 300.0}, {"index": 1, "temperature": 550.0}]) == "temperature"
+    assert _echem_axis([{"index": 0, "temperature": 300.0, "voltage": 3.1}]) == "voltage"
+    assert _echem_axis([{"index": 0, "temperature": 300.0}, {"index": 1}]) is None
