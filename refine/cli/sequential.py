@@ -59,7 +59,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1,
                         help="fit scans in this many processes at once (default 1); scans after the first converged "
                              "one then start from its values instead of their predecessor's")
-    parser.add_argument("--echem", metavar="FILE", help="electrochemistry table (time, voltage, current, capacity)")
+    parser.add_argument("--echem", metavar="FILE",
+                        help="table of per-scan values (electrochemistry: time, voltage, current, capacity; or "
+                             "temperature), attached to each scan's result and used as the figure's second axis")
     parser.add_argument("--echem-match", choices=("index", "time"), default="index",
                         help="attach table rows by scan index (default) or by nearest time stamp")
     parser.add_argument("--scan-times", type=_times, metavar="START:STEP",
