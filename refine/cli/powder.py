@@ -16,6 +16,7 @@ from refine.cli.main import (
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.instrument import Instrument, Profile
+from refine.io.fields import is_number
 
 
 def _background(text: str):
@@ -73,20 +74,13 @@ def powder_options(args: argparse.Namespace, instrument: Instrument, pattern: Pa
     lo, hi = args.range or (float(pattern.x.min()), float(pattern.x.max()))
     for text in args.exclude_phase:
         path, sep, width = text.rpartition(":") if ":" in text and not text.endswith(":") else (text, "", "")
-        if sep and not _is_number(width):
+        if sep and not is_number(width):
             path, width = text, ""  # a ':' in the path itself (C:\...), no half-width given
         halfwidth = float(width) if width else 0.15
         exclusions += line_exclusions(read_structure(path), instrument, lo, hi, halfwidth=halfwidth)
     return PowderOptions(fit_range=args.range, exclusions=tuple(exclusions), constraints=tuple(args.constrain),
                          **({"background": args.background} if args.background else {}))
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

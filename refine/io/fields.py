@@ -17,3 +17,12 @@ def finite_float(path: str | os.PathLike, text: str, what: str) -> float:
     if not math.isfinite(value):
         raise InputError(path, f"{what}: not a finite number: {text.strip()!r}")
     return value
+
+
+def is_number(text: str) -> bool:
+    """True when ``float(text)`` works."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

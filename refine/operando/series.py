@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from refine.errors import InputError
+from refine.io.fields import is_number
 
 #: Column aliases of electrochemistry tables -> the names used in results.
 ECHEM_ALIASES = {
@@ -148,7 +149,7 @@ def read_echem(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if any(not n for n in names) or len(set(names)) != len(names):
         raise InputError(source, f"header line {lines[0][0]}: column names must be non-empty and distinct, got "
                                  f"{split(first)}")
-    if all(_is_number(n) for n in split(first)):
+    if all(is_number(n) for n in split(first)):
         raise InputError(source, f"line {lines[0][0]}: no header line (first line is numeric)")
     rows = []
     for lineno, line in lines[1:]:
@@ -166,10 +167,3 @@ def read_echem(path: str | os.PathLike) -> dict[str, np.ndarray]:
         raise InputError(source, "time column is not increasing")
     return {n: data[:, i].copy() for i, n in enumerate(names)}
 
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
