@@ -50,6 +50,11 @@ def float_pair(separator: str, form: str):
     return parse
 
 
+def split_list(text: str) -> tuple[str, ...]:
+    """The non-empty items of a comma list ('cell, zero,W' -> ('cell', 'zero', 'W'))."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def parse_range(text: str) -> tuple[float, float]:
     """An argparse type for ``LO:HI`` with LO < HI."""
     try:

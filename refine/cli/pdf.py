@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, load_modules
+from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, load_modules, split_list
 from refine.errors import InputError
 from refine.registry import Registry
 
@@ -53,7 +53,7 @@ def _bgscale(text: str) -> float | str:
 
 
 def _outputs(text: str) -> tuple[str, ...]:
-    kinds = tuple(k.strip().lower() for k in text.split(",") if k.strip())
+    kinds = tuple(k.lower() for k in split_list(text))
     from refine.pdf.reduce import OUTPUT_KINDS
 
     bad = [k for k in kinds if k not in OUTPUT_KINDS]

@@ -12,6 +12,7 @@ from refine.cli.main import (
     fit_exit_code,
     parse_constraint,
     parse_range,
+    split_list,
 )
 from refine.data import Pattern
 from refine.errors import InputError
@@ -174,19 +175,16 @@ def instrument_for(args: argparse.Namespace, pattern: Pattern) -> tuple[Instrume
 
 def _run(args: argparse.Namespace, kind: str) -> int:
     from refine.fit import write_result
-    from refine.io import read_pattern
+    from refine.io import read_powder_pattern
     from refine.powder.lebail import fit_lebail
     from refine.powder.pawley import fit_pawley
     from refine.powder.wholepattern import instrument_from
 
-    opts = {} if args.bank is None else {"bank": args.bank}
-    pattern = read_pattern(args.pattern, **opts)
-    if pattern.unit != "2th_deg":
-        pattern = pattern.to_unit("2th_deg")
+    pattern = read_powder_pattern(args.pattern, bank=args.bank)
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
     options = powder_options(args, instrument, pattern)
-    refine = [r.strip() for r in args.refine.split(",") if r.strip()]
+    refine = list(split_list(args.refine))
     fitter = fit_lebail if kind == "lebail" else fit_pawley
     result = fitter(pattern, phases, instrument, refine=refine, options=options)
     for note in notes:

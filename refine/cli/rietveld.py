@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, Command, fit_exit_code, parse_range
+from refine.cli.main import COMMANDS, Command, fit_exit_code, parse_range, split_list
 from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit, powder_options
 from refine.errors import InputError
 
@@ -137,17 +137,15 @@ def run(args: argparse.Namespace) -> int:
     """Read, fit, report, write; exit 0 (converged) or 3 (not converged)."""
     from refine.crystal.positions import bond_table
     from refine.fit import write_result
-    from refine.io import read_pattern
+    from refine.io import read_powder_pattern
     from refine.io.structures import write_cif
     from refine.powder.rietveld import fit_rietveld
 
-    pattern = read_pattern(args.pattern, **({} if args.bank is None else {"bank": args.bank}))
-    if pattern.unit != "2th_deg":
-        pattern = pattern.to_unit("2th_deg")
+    pattern = read_powder_pattern(args.pattern, bank=args.bank)
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
     options = powder_options(args, instrument, pattern)
-    refine = [r.strip() for r in args.refine.split(",") if r.strip()]
+    refine = list(split_list(args.refine))
     if args.joint or args.joint_instrument or args.joint_range or args.joint_refine:
         if args.pdf:
             raise InputError("--pdf", "co-refinement with a PDF and --joint patterns cannot be combined yet")
@@ -276,7 +274,7 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
     from dataclasses import replace
 
     from refine.fit import write_result
-    from refine.io import read_pattern
+    from refine.io import read_powder_pattern
     from refine.io.instprm import read_instrument
     from refine.io.structures import write_cif
     from refine.powder.joint import SHARED_GROUPS, HistogramOptions, fit_rietveld_joint
@@ -291,16 +289,14 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
             raise InputError(option, f"give none or one per --joint pattern ({n}), got {len(given)}")
     patterns, instruments = [pattern], [instrument]
     for path, prm in zip(args.joint, args.joint_instrument, strict=True):
-        extra = read_pattern(path)
-        patterns.append(extra if extra.unit == "2th_deg" else extra.to_unit("2th_deg"))
+        patterns.append(read_powder_pattern(path))
         instruments.append(read_instrument(prm))
     prefixes = _prefixes([inst.radiation for inst in instruments])
     shared = [g for g in refine if g in SHARED_GROUPS]
     own = tuple(g for g in refine if g not in SHARED_GROUPS)
     histograms = [HistogramOptions(prefixes[0], options, refine=own)]
     for i in range(n):
-        hist_refine = tuple(r.strip() for r in (args.joint_refine[i] if args.joint_refine else "scale,zero,W,X,Y")
-                            .split(",") if r.strip())
+        hist_refine = split_list(args.joint_refine[i] if args.joint_refine else "scale,zero,W,X,Y")
         hist_options = replace(options, fit_range=args.joint_range[i] if args.joint_range else None,
                                exclusions=())
         histograms.append(HistogramOptions(prefixes[i + 1], hist_options, refine=hist_refine))

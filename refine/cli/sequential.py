@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, float_pair
+from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, float_pair, split_list
 from refine.cli.pdf_fit import _phase, add_pdf_fit_arguments, pdf_fit_settings
 from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for, powder_options
 from refine.errors import InputError
@@ -92,7 +92,7 @@ def _series(args: argparse.Namespace):
 
 def _powder_inputs(args: argparse.Namespace, series) -> tuple[list, object, object, list[str]]:
     """Phases, instrument, settings and notes of a powder kind (refusing G(r) files and PDF options)."""
-    from refine.io import read_pattern
+    from refine.io import read_powder_pattern
     from refine.operando.sequential import SequentialSettings
 
     gr = next((scan.path for scan in series if scan.path.suffix.lower() == ".gr"), None)
@@ -102,12 +102,11 @@ def _powder_inputs(args: argparse.Namespace, series) -> tuple[list, object, obje
     if given:
         raise InputError(given[0], f"is a PDF option (--kind pdf); it has no meaning for --kind {args.kind}")
     phases = _phases(args)
-    first = read_pattern(series.scans[0].path, **({} if args.bank is None else {"bank": args.bank}))
-    first = first if first.unit == "2th_deg" else first.to_unit("2th_deg")
+    first = read_powder_pattern(series.scans[0].path, bank=args.bank)
     instrument, notes = instrument_for(argparse.Namespace(**{**vars(args), "pattern": str(series.scans[0].path)}),
                                        first)
     options = powder_options(args, instrument, first)
-    refine = tuple(r.strip() for r in (args.refine or _DEFAULT_REFINE).split(",") if r.strip())
+    refine = split_list(args.refine or _DEFAULT_REFINE)
     settings = SequentialSettings(kind=args.kind, refine=refine, powder=options, restart_each=args.restart_each,
                                   presence=tuple(args.present), bank=args.bank)
     return phases, instrument, settings, notes

@@ -4,6 +4,6 @@
 :class:`refine.data.Pattern` and raises :class:`refine.errors.InputError` naming the file on bad input.
 """
 
-from refine.io.patterns import PATTERN_READERS, PATTERN_WRITERS, read_pattern, write_pattern
+from refine.io.patterns import PATTERN_READERS, PATTERN_WRITERS, read_pattern, read_powder_pattern, write_pattern
 
-__all__ = ["PATTERN_READERS", "PATTERN_WRITERS", "read_pattern", "write_pattern"]
+__all__ = ["PATTERN_READERS", "PATTERN_WRITERS", "read_pattern", "read_powder_pattern", "write_pattern"]

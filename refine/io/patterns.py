@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.registry import Registry
@@ -78,6 +79,16 @@ def read_pattern(path: str | os.PathLike, *, format: str | None = None, **option
         raise InputError(path, "no such file")
     reader = PATTERN_READERS.get(format_of(path, format))
     return reader(path, **options)
+
+
+def read_powder_pattern(path: str | os.PathLike, *, bank: int | None = None) -> Pattern:
+    """A powder pattern in degrees 2θ (Q or d converted with its wavelength); ``bank`` picks the bank or range of a
+    multi-bank file. A G(r) file is refused with a one-line error naming it."""
+    pattern = read_pattern(path, **({} if bank is None else {"bank": bank}))
+    if pattern.unit == units.R_A:
+        raise InputError(path, "is a G(r) file (r in Å), not a powder pattern: fit it with refine pdf fit (in refine "
+                               "sequential, use --kind pdf)")
+    return pattern if pattern.unit == units.TTH_DEG else pattern.to_unit(units.TTH_DEG)
 
 
 def write_pattern(pattern: Pattern, path: str | os.PathLike, *, format: str | None = None, **options) -> None:

@@ -44,12 +44,9 @@ if TYPE_CHECKING:
 
 def _read(scan: Scan, bank: int | None = None) -> Pattern:
     """A powder scan in degrees 2θ (a G(r) file is refused: it belongs to kind ``pdf``)."""
-    from refine.io import read_pattern
+    from refine.io import read_powder_pattern
 
-    pattern = read_pattern(scan.path, **({} if bank is None else {"bank": bank}))
-    if pattern.unit == "r_A":
-        raise InputError(str(scan.path), "is a G(r) file (r in Å), not a powder pattern: use --kind pdf")
-    return pattern if pattern.unit == "2th_deg" else pattern.to_unit("2th_deg")
+    return read_powder_pattern(scan.path, bank=bank)
 
 
 def _read_powder(scan: Scan, settings: SequentialSettings) -> Pattern:
