@@ -109,14 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="refine", description="Powder diffraction and PDF refinement.")
     parser.add_argument("--version", action="version", version=f"refine {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
-    for name in COMMANDS:
-        cmd = COMMANDS.get(name)
+    add_subcommands(parser, COMMANDS, dest="command", metavar="SUBCOMMAND", run_key="_run")
+    return parser
+
+
+def add_subcommands(parser: argparse.ArgumentParser, commands: Registry[Command], *, dest: str, metavar: str,
+                    run_key: str) -> None:
+    """One sub-parser per registered command (each with its own --debug), its run function stored as ``run_key``."""
+    sub = parser.add_subparsers(dest=dest, metavar=metavar, parser_class=type(parser))
+    for name in commands:
+        cmd = commands.get(name)
         p = sub.add_parser(name, help=cmd.help, description=cmd.help)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
         cmd.configure(p)
-        p.set_defaults(_run=cmd.run)
-    return parser
+        p.set_defaults(**{run_key: cmd.run})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

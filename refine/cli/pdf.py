@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, load_modules, split_list
+from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, add_subcommands, load_modules, split_list
 from refine.errors import InputError
 from refine.registry import Registry
 
@@ -19,13 +19,7 @@ _PDF_COMMAND_MODULES = ("refine.cli.pdf_fit", "refine.cli.pdf_diff")
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``pdf`` sub-sub-commands."""
     load_modules(_PDF_COMMAND_MODULES)
-    sub = parser.add_subparsers(dest="pdf_command", metavar="PDFCOMMAND", parser_class=type(parser))
-    for name in PDF_COMMANDS:
-        cmd = PDF_COMMANDS.get(name)
-        p = sub.add_parser(name, help=cmd.help, description=cmd.help)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
-        cmd.configure(p)
-        p.set_defaults(_pdf_run=cmd.run)
+    add_subcommands(parser, PDF_COMMANDS, dest="pdf_command", metavar="PDFCOMMAND", run_key="_pdf_run")
     parser.set_defaults(_pdf_parser=parser)
 
 
