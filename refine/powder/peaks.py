@@ -151,6 +151,20 @@ class RowMap:
     nrows: int
 
 
+def _prepare(x, positions, fwhm, eta, sh_l: float, options: WindowOptions, rows: RowMap | None,
+             layout: PeakLayout | None) -> tuple:
+    """The arguments of :func:`profile_matrix` (and its reference) as contiguous float arrays, the number of rows,
+    and the layout (made for these peaks when none is given, checked against them when one is)."""
+    x, positions, fwhm, eta = (np.ascontiguousarray(a, dtype=float) for a in (x, positions, fwhm, eta))
+    npk = positions.size
+    nrows = npk if rows is None else rows.nrows
+    if npk and layout is None:
+        layout = peak_layout(x, positions, fwhm, eta, sh_l=sh_l, options=options)
+    elif npk and layout.nodes.size != npk:
+        raise ValueError(f"layout is for {layout.nodes.size} peaks, got {npk}")
+    return x, positions, fwhm, eta, nrows, layout
+
+
 def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: np.ndarray, *, sh_l: float = 0.0,
                    options: WindowOptions | None = None, rows: RowMap | None = None,
                    layout: PeakLayout | None = None) -> sp.csr_matrix:
@@ -165,18 +179,10 @@ def profile_matrix(x: np.ndarray, positions: np.ndarray, fwhm: np.ndarray, eta: 
     (to rounding).
     """
     options = options or WindowOptions()
-    x = np.ascontiguousarray(x, dtype=float)
-    positions = np.ascontiguousarray(positions, dtype=float)
-    fwhm = np.ascontiguousarray(fwhm, dtype=float)
-    eta = np.ascontiguousarray(eta, dtype=float)
+    x, positions, fwhm, eta, nrows, layout = _prepare(x, positions, fwhm, eta, sh_l, options, rows, layout)
     npk = positions.size
-    nrows = npk if rows is None else rows.nrows
     if npk == 0:
         return sp.csr_matrix((nrows, x.size))
-    if layout is None:
-        layout = peak_layout(x, positions, fwhm, eta, sh_l=sh_l, options=options)
-    elif layout.nodes.size != npk:
-        raise ValueError(f"layout is for {layout.nodes.size} peaks, got {npk}")
     if layout.i1.size and (layout.i1.max() > x.size or layout.i0.min() < 0):
         raise ValueError(f"layout windows reach beyond the {x.size} points of x")
     if rows is None:
@@ -197,19 +203,10 @@ def profile_matrix_reference(x: np.ndarray, positions: np.ndarray, fwhm: np.ndar
                              sh_l: float = 0.0, options: WindowOptions | None = None, rows: RowMap | None = None,
                              layout: PeakLayout | None = None) -> sp.csr_matrix:
     """The numpy definition of :func:`profile_matrix` (same arguments and result; slower): the test oracle."""
-    options = options or WindowOptions()
-    x = np.asarray(x, dtype=float)
-    positions = np.asarray(positions, dtype=float)
-    fwhm = np.asarray(fwhm, dtype=float)
-    eta = np.asarray(eta, dtype=float)
-    npk = positions.size
-    nrows = npk if rows is None else rows.nrows
-    if npk == 0:
+    x, positions, fwhm, eta, nrows, layout = _prepare(x, positions, fwhm, eta, sh_l, options or WindowOptions(),
+                                                      rows, layout)
+    if positions.size == 0:
         return sp.csr_matrix((nrows, x.size))
-    if layout is None:
-        layout = peak_layout(x, positions, fwhm, eta, sh_l=sh_l, options=options)
-    elif layout.nodes.size != npk:
-        raise ValueError(f"layout is for {layout.nodes.size} peaks, got {npk}")
     owner, centre, weight = _expand_asymmetry(positions, layout.nodes, sh_l)
     i0, i1 = layout.i0[owner], layout.i1[owner]
     counts = i1 - i0
