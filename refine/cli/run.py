@@ -36,7 +36,6 @@ import datetime
 import glob
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -234,20 +233,18 @@ def step_options(step: Step, defaults: Mapping, parser: argparse.ArgumentParser,
     return {**extra, **step.options}
 
 
-def _natural_key(text: str) -> list:
-    """Digit runs compared as numbers over the whole path: scan_2 before scan_10, run2/ before run10/."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text)]
-
-
 def expand_inputs(step: Step, source: Path, *, strict: bool = True) -> list[str]:
     """Inputs with globs expanded in the current directory, natural order; a glob matching nothing is bad
     input (``strict``) or, for a dry run, kept as written."""
+    from refine.operando.series import natural_parts  # lazy: refine.operando imports lmfit (~1 s)
+
     out: list[str] = []
     for item in step.inputs:
         if not glob.has_magic(item):
             out.append(item)
             continue
-        found = sorted(glob.glob(item, recursive=True), key=lambda p: (_natural_key(p), p))
+        # digit runs as numbers over the whole path: scan_2 before scan_10, run2/ before run10/
+        found = sorted(glob.glob(item, recursive=True), key=lambda p: (natural_parts(p), p))
         if not found and strict:
             raise InputError(source, f"step {step.index} ({step.label!r}): {item!r} matches no file in "
                                      f"{Path.cwd()}")

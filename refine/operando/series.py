@@ -31,10 +31,14 @@ ECHEM_ALIASES = {
 }
 
 
+def natural_parts(text: str) -> list:
+    """Sort key of a string with its digit runs compared as numbers (``scan_2`` before ``scan_10``)."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", text)]
+
+
 def natural_key(path: str | os.PathLike) -> list:
-    """Sort key that orders ``scan_2`` before ``scan_10`` (digit runs compared as numbers)."""
-    parts = re.split(r"(\d+)", Path(path).name)
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in parts]
+    """Sort key of a file name, digit runs as numbers, letters without case (``Scan_2`` before ``scan_10``)."""
+    return natural_parts(Path(path).name.lower())
 
 
 def natural_sort(paths: Iterable[str | os.PathLike]) -> list[Path]:
