@@ -50,6 +50,21 @@ def float_pair(separator: str, form: str):
     return parse
 
 
+class LazyChoices:
+    """argparse ``choices`` read from a registry on first use, so building the parser of every command does not
+    import the (heavy) module that holds the registry; pair it with a ``metavar``, which argparse would otherwise
+    build from the choices at once."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        self._names = names
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+
 def split_list(text: str) -> tuple[str, ...]:
     """The non-empty items of a comma list ('cell, zero,W' -> ('cell', 'zero', 'W'))."""
     return tuple(item.strip() for item in text.split(",") if item.strip())

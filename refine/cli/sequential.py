@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, float_pair, split_list
+from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, LazyChoices, float_pair, split_list
 from refine.cli.pdf_fit import _phase, add_pdf_fit_arguments, pdf_fit_settings
 from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for, powder_options
 from refine.errors import InputError
@@ -41,15 +41,20 @@ def _presence(text: str):
 _times = float_pair(":", "START:STEP")
 
 
+def _kind_names() -> list[str]:
+    from refine.operando.sequential import FIT_KINDS  # imports lmfit: only when --kind is checked or shown
+
+    return FIT_KINDS.names()
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``refine sequential``."""
-    from refine.operando.sequential import FIT_KINDS
-
     parser.add_argument("patterns", nargs="+", metavar="PATTERN",
                         help="pattern files, or G(r) files with --kind pdf (sorted naturally)")
     add_phase_arguments(parser)
     add_powder_arguments(parser)
-    parser.add_argument("--kind", default="lebail", choices=FIT_KINDS.names(), help="fit of each scan")
+    parser.add_argument("--kind", default="lebail", choices=LazyChoices(_kind_names), metavar="KIND",
+                        help="fit of each scan: %(choices)s (default lebail)")
     parser.add_argument("--refine", default=None,
                         help=f"powder kinds: comma list of groups or parameter names (default {_DEFAULT_REFINE})")
     parser.add_argument("--present", type=_presence, action="append", default=[], metavar="NAME:FIRST[:LAST]",
