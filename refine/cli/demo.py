@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_data"
+from refine.examples import EXAMPLE_DATA as EXAMPLE
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from refine.cli.main import COMMANDS, main
 from refine.cli.pdf import PDF_COMMANDS
+from refine.examples import EXAMPLE_DATA
 from refine.io import read_pattern
 from tests.conftest import shared_path
 
@@ -72,9 +73,8 @@ def test_pdf_without_sub_command_exits_2(capsys):
 def test_image_with_poni_equals_integrate_then_reduce(tmp_path, capsys):
     """--poni integrates the image in Q first: same G(r) as `refine integrate --unit q_A^-1` followed by a reduction
     of the written pattern (bundled example image), and the header names the image with its checksum."""
-    from pathlib import Path
 
-    data = Path(__file__).resolve().parents[2] / "example_data"
+    data = EXAMPLE_DATA
     image, poni, mask = (data / f"drs_na3v2o5_cu{s}" for s in (".tif", ".poni", "_mask.npy"))
     common = ["--composition", "Na3V2O5", "--qmin", "1.0", "--qmax", "10.5", "--rmax", "10"]
     direct = tmp_path / "direct.gr"

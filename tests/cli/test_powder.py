@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from refine.cli.main import main
+from refine.examples import EXAMPLE_DATA
 from refine.io import write_pattern
 from tests.powder.synthetic import drs_structure, pymatgen_peaks, simulate
 
@@ -65,9 +66,8 @@ def test_exclude_phase_removes_the_cu_lines(tmp_path):
     """The bundled DRS + Cu image, integrated, fitted with the DRS phase only: excluding the Cu lines computed from
     example_data/cu.cif (at the pattern's 0.1173 Å) brings a(DRS) to the simulated 4.642 Å within 2e-4 and lowers
     Rwp against the same fit with the Cu lines left in."""
-    from pathlib import Path
 
-    example = Path(__file__).resolve().parents[2] / "example_data"
+    example = EXAMPLE_DATA
     assert main(["integrate", str(example / "drs_na3v2o5_cu.tif"), "--poni", str(example / "drs_na3v2o5_cu.poni"),
                  "--mask", str(example / "drs_na3v2o5_cu_mask.npy"), "--polarization", "0.99", "--npt", "3000",
                  "-o", str(tmp_path)]) == 0

@@ -12,9 +12,8 @@ import pytest
 from refine.cli.main import COMMANDS, main
 from refine.cli.run import option_args, read_pipeline
 from refine.errors import InputError
+from refine.examples import EXAMPLE_DATA as EXAMPLE
 from tests.conftest import shared_path
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_data"
 
 
 def _ni_steps() -> tuple[list[str], list[str]]:

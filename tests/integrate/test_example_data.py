@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from refine.examples import EXAMPLE_DATA as EXAMPLE
 from refine.integrate import IntegrationSettings, Integrator
 from refine.io.images import iter_frames
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "example_data"
 STEM = "drs_na3v2o5_cu"
 # The simulation's truth, stated in make_example_data.py: rock-salt DRS a = 4.642 Å and Cu a = 3.615 Å, λ 0.1173 Å.
 REFLECTIONS = {"DRS 200": (4.642, 4), "DRS 220": (4.642, 8), "DRS 222": (4.642, 12), "Cu 111": (3.615, 3)}

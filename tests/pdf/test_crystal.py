@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from refine.data import Pattern
+from refine.examples import EXAMPLE_DATA
 from refine.fit import Dataset, Objective, run_fit
 from refine.pdf.crystal import CrystalPhase, polar_axes
 from refine.pdf.model import Experiment
@@ -143,14 +144,13 @@ def test_cli_refine_structure_writes_result_and_cif(tmp_path, capsys):
 def test_crystalline_and_fixed_phases_in_one_fit(tmp_path):
     """A refined-structure phase (wurtzite) and a fixed supercell (the bundled distorted rock salt) fitted together:
     the wurtzite cell and Se z come back within 3 esd, the phase scales (summing to 1) to their truth."""
-    from pathlib import Path
 
     from refine.pdf.calculate import PDFSettings, calc_gr
     from refine.pdf.fitting import PDFFitSettings, PhaseInput, fit_pdf
     from refine.pdf.pairs import PairTable
     from refine.pdf.structure import PDFStructure
 
-    supercell = Path(__file__).resolve().parents[2] / "example_data" / "drs_supercell.cif"
+    supercell = EXAMPLE_DATA / "drs_supercell.cif"
     cif = tmp_path / "wurtzite.cif"
     from refine.io.structures import write_cif
 

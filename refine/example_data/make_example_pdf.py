@@ -1,6 +1,6 @@
 """Write the bundled PDF example: a simulated x-ray G(r) of the two-phase DRS model (DOMAIN.md §1).
 
-    python example_data/make_example_pdf.py       # rewrites drs_rocksalt.cif, drs_supercell.cif, drs_two_phase.gr
+    python refine/example_data/make_example_pdf.py  # rewrites drs_rocksalt.cif, drs_supercell.cif, drs_two_phase.gr
 
 Seeded, so running it again gives the same files. Truth (what `refine demo` should recover):
 
@@ -88,7 +88,7 @@ def main() -> None:
         g += calc_gr(table, r, PDFSettings(scale=scale, qdamp=QDAMP, qmax=QMAX, **extra))
     dg = np.full_like(r, 0.02)
     g_obs = g + rng.normal(0.0, dg)
-    header = ["simulated x-ray G(r) of the two-phase DRS model (example_data/make_example_pdf.py; seeded)",
+    header = ["simulated x-ray G(r) of the two-phase DRS model (refine/example_data/make_example_pdf.py; seeded)",
               f"qmax = {QMAX}", f"qdamp = {QDAMP}", "truth: rocksalt a 4.642 scale 0.7 delta2 2.0; supercell scale 0.3",
               "r G dr dG"]
     with open(HERE / "drs_two_phase.gr", "w", encoding="utf-8") as fh:

@@ -1,7 +1,7 @@
 """Write the bundled example: a simulated 2D synchrotron image of a disordered rock-salt (DRS) Na3V2O5-like
 cathode with a weak Cu current-collector phase, its PONI and a mask.
 
-    python example_data/make_example_data.py            # rewrites the three files next to this script
+    python refine/example_data/make_example_data.py            # rewrites the three files next to this script
 
 Seeded: running it again gives the same pixels and mask (only the TIFF header time stamp changes).
 Model (all values are the simulation's truth):
@@ -18,8 +18,9 @@ Model (all values are the simulation's truth):
 * Beam stop (disc + arm) transmits 2 %; 25 hot pixels; the mask covers the beam stop, its arm and the hot
   pixels.
 
-Integrate it with: ``refine integrate example_data/drs_na3v2o5_cu.tif --poni example_data/drs_na3v2o5_cu.poni
---mask example_data/drs_na3v2o5_cu_mask.npy --polarization 0.99 -o OUT``.
+Integrate it with: ``refine integrate refine/example_data/drs_na3v2o5_cu.tif
+--poni refine/example_data/drs_na3v2o5_cu.poni
+--mask refine/example_data/drs_na3v2o5_cu_mask.npy --polarization 0.99 -o OUT``.
 """
 
 from __future__ import annotations
