@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +10,18 @@ import lmfit
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from refine.fit.diagnostics import (
+    Diagnostics,
+    at_bounds,
+    collected_warnings,
+    determinacy,
+    jacobian,
+    poor_fit,
+    strong_correlations,
+    summarise_warnings,
+)
 from refine.fit.objective import Objective
-from refine.fit.result import CORRELATION_WARNING, Curves, FitResult
+from refine.fit.result import Curves, FitResult
 from refine.fit.statistics import Statistics, pdf_statistics, powder_statistics
 
 
@@ -24,6 +34,7 @@ class FitOptions:
     blas_threads: int | None = 1  # BLAS threads while minimising (None: leave the library's setting)
     xtol: float = 1e-10
     ftol: float = 1e-10
+    diagnostics: Diagnostics | None = None  # thresholds of the trust checks (None: the defaults)
 
 
 def _method_kws(options: FitOptions) -> dict[str, Any]:
@@ -35,7 +46,7 @@ def _method_kws(options: FitOptions) -> dict[str, Any]:
     return {}
 
 
-def _trust_warnings(objective: Objective, out: lmfit.minimizer.MinimizerResult, params: lmfit.Parameters) -> list:
+def _trust_warnings(objective: Objective, out: lmfit.minimizer.MinimizerResult) -> list[str]:
     warnings = []
     for d in objective.datasets:
         if not d.pattern.has_sigma:
@@ -43,94 +54,81 @@ def _trust_warnings(objective: Objective, out: lmfit.minimizer.MinimizerResult, 
                             "are not meaningful")
     if not out.success:
         warnings.append(f"fit did not converge: {out.message}")
-    if out.nvarys and not out.errorbars:
-        warnings.append("esds could not be estimated for all refined parameters together (singular or "
-                        "ill-conditioned covariance)")
-    names = [n for n, p in params.items() if p.vary]
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            rho = (params[a].correl or {}).get(b)
-            if rho is not None and abs(rho) > CORRELATION_WARNING:
-                warnings.append(f"correlation {a}|{b} = {rho:+.3f} (|rho| > {CORRELATION_WARNING})")
     return warnings
 
 
-def _numeric_jacobian(objective: Objective, params: lmfit.Parameters, names: list[str]) -> np.ndarray:
-    """∂residual/∂p by central differences at ``params`` (one-sided at a bound)."""
-    work = params.copy()
-    cols = []
-    for name in names:
-        par = work[name]
-        v0 = par.value
-        h = 1e-6 * max(abs(v0), 1e-3)
-        hi, lo = min(v0 + h, par.max), max(v0 - h, par.min)
-        vals = []
-        for v in (hi, lo):
-            par.value = v
-            work.update_constraints()
-            vals.append(objective.residual(work))
-        par.value = v0
-        work.update_constraints()
-        cols.append((vals[0] - vals[1]) / (hi - lo) if hi > lo else np.zeros_like(vals[0]))
-    return np.column_stack(cols)
-
-
-def undetermined_parameters(objective: Objective, params: lmfit.Parameters, *, rcond: float = 1e-9,
-                            share: float = 0.1) -> tuple[list[str], list[str], np.ndarray | None, int]:
-    """Which varied parameters the data leave undetermined, and the covariance of the others.
-
-    The weighted Jacobian J (columns normalised) is decomposed by SVD; a singular value below ``rcond`` of the
-    largest is a direction the fit cannot see, and every parameter taking more than ``share`` of such a direction
-    (squared component) is undetermined (a parameter with no effect at all is one). The covariance is that of the
-    fit with one parameter of each such direction fixed (the combination the data do see keeps its uncertainty,
-    which propagates to the others), restricted to the determined parameters. Returns (undetermined, determined,
-    unscaled covariance (JᵀJ)⁻¹ of the determined ones or None, number of independent directions the data see).
-    """
-    names = [n for n, p in params.items() if p.vary]
-    if not names:
-        return [], [], None, 0
-    jac = _numeric_jacobian(objective, params, names)
-    norms = np.linalg.norm(jac, axis=0)
-    dead = norms <= 1e-300
-    scaled = jac[:, ~dead] / norms[~dead]
-    bad = set(np.array(names)[dead])
-    dropped = set(bad)
-    if scaled.size:
-        _, sv, vt = np.linalg.svd(scaled, full_matrices=False)
-        alive = np.array(names)[~dead]
-        for vec in vt[sv < rcond * sv[0]]:
-            bad |= {alive[k] for k in np.flatnonzero(vec**2 > share)}
-            dropped.add(alive[int(np.argmax(np.abs(vec)))])
-    solvable = [i for i, n in enumerate(names) if n not in dropped]
-    good = [n for n in names if n not in bad]
-    cov = None
-    if good:
-        jk = jac[:, solvable]
-        try:
-            full = np.linalg.inv(jk.T @ jk)
-        except np.linalg.LinAlgError:
-            full = None
-        if full is not None:
-            idx = [solvable.index(names.index(n)) for n in good]
-            cov = full[np.ix_(idx, idx)]
-    return [n for n in names if n in bad], good, cov, len(solvable)
-
-
-def _partial_errorbars(objective: Objective, out: lmfit.minimizer.MinimizerResult) -> tuple[list[str], list[str],
-                                                                                            np.ndarray | None]:
-    """When the covariance is singular: name the undetermined parameters and give the others esds and
-    correlations from the covariance without them (scaled by χ²red as lmfit does, its degrees of freedom counting
-    the independent directions)."""
-    bad, good, cov, rank = undetermined_parameters(objective, out.params)
-    if cov is None or not np.all(np.isfinite(cov)) or np.any(np.diag(cov) < 0):
-        return bad, good, None
-    cov = cov * float(out.chisqr) / max(int(out.ndata) - rank, 1)  # χ²red with the parameters the data see
+def _set_errorbars(params: lmfit.Parameters, names: Sequence[str], cov: np.ndarray | None,
+                   undetermined: Sequence[str]) -> None:
+    """esds and correlations of the varied ``names`` from ``cov`` (scaled), none for ``undetermined``; parameters
+    defined by an expression get theirs by linear propagation (none when they depend on an undetermined one)."""
+    for name in undetermined:
+        params[name].stderr, params[name].correl = None, None
+    if cov is None:
+        for name in names:
+            params[name].stderr, params[name].correl = None, None
+        return
     err = np.sqrt(np.diag(cov))
-    for i, name in enumerate(good):
-        par = out.params[name]
+    for i, name in enumerate(names):
+        par = params[name]
         par.stderr = float(err[i])
-        par.correl = {other: float(cov[i, j] / (err[i] * err[j])) for j, other in enumerate(good) if j != i}
-    return bad, good, cov
+        par.correl = {other: float(cov[i, j] / (err[i] * err[j])) for j, other in enumerate(names) if j != i}
+    for name, par in params.items():
+        if par.expr:
+            par.stderr = _propagated_esd(params, name, names, cov, undetermined)
+
+
+def _propagated_esd(params: lmfit.Parameters, name: str, names: Sequence[str], cov: np.ndarray,
+                    undetermined: Sequence[str]) -> float | None:
+    """esd of the expression parameter ``name``: sqrt(g·C·g) with g its gradient (central differences)."""
+    work = params.copy()
+
+    def gradient(var: str) -> float:
+        v0 = work[var].value
+        h = 1e-7 * max(abs(v0), 1e-3)
+        vals = []
+        for v in (v0 + h, v0 - h):
+            work[var].value = v
+            work.update_constraints()
+            vals.append(work[name].value)
+        work[var].value = v0
+        work.update_constraints()
+        return (vals[0] - vals[1]) / (2 * h)
+
+    if any(gradient(var) != 0.0 for var in undetermined):
+        return None
+    g = np.array([gradient(var) for var in names])
+    var = float(g @ cov @ g)
+    return float(np.sqrt(var)) if np.isfinite(var) and var >= 0 else None
+
+
+def _errorbars(objective: Objective, out: lmfit.minimizer.MinimizerResult,
+               diag: Diagnostics) -> tuple[np.ndarray | None, tuple[str, ...], list[str], bool]:
+    """The covariance and its parameter names, messages, and whether lmfit's covariance was replaced.
+
+    The Jacobian at the solution is analysed here whatever lmfit reports (lmfit may invert a singular covariance
+    and report ρ = −1 with huge esds). Undetermined parameters are named and lose their esds; the others get theirs
+    from the fit with one parameter per blind direction fixed (χ²red over the directions the data see). When
+    nothing is undetermined lmfit's covariance is kept, unless lmfit could not form one.
+    """
+    names = tuple(out.var_names)
+    covariance = None if out.covar is None else np.array(out.covar)
+    if not names:
+        return covariance, names, [], False
+    det = determinacy(jacobian(objective, out.params, names), names, diag)
+    if not det.undetermined and out.errorbars and covariance is not None:
+        return covariance, names, [], False
+    messages = []
+    if det.undetermined:
+        messages.append(f"not determined by the data (singular direction): {', '.join(det.undetermined)}; fix "
+                        "them or constrain them" + ("; esds of the others computed without them"
+                                                    if det.covariance is not None and det.determined else ""))
+    cov = None
+    if det.covariance is not None:
+        cov = det.covariance * float(out.chisqr) / max(int(out.ndata) - det.rank, 1)  # χ²red, as lmfit scales
+    elif not det.undetermined:
+        messages.append("esds could not be estimated (the covariance matrix cannot be formed)")
+    _set_errorbars(out.params, det.determined, cov, det.undetermined)
+    return cov, (det.determined if cov is not None else ()), messages, True
 
 
 def _statistics(objective: Objective, ycalc: Mapping[str, np.ndarray], nvary: int) -> dict[str, Statistics]:
@@ -168,6 +166,7 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     ``components`` (per dataset: name -> curve) may be given by engines that know them (background, phases).
     """
     options = options or FitOptions()
+    diag = options.diagnostics or Diagnostics()
     minimizer = lmfit.Minimizer(objective.residual, params.copy(), scale_covar=True, nan_policy="raise",
                                 max_nfev=options.max_nfev)
     kws = _method_kws(options)
@@ -175,21 +174,11 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
         kws["jac"] = lambda p, **_: objective.residual_jacobian(p)
     # The least-squares solver factorises a (points × parameters) Jacobian every iteration: a small dense problem for
     # which threaded BLAS only adds overhead (6–25× slower with two threads on a busy two-core machine).
-    with threadpool_limits(limits=options.blas_threads, user_api="blas"):
+    with threadpool_limits(limits=options.blas_threads, user_api="blas"), collected_warnings() as caught:
         out = minimizer.minimize(method=options.method, **kws)
-    covariance = None if out.covar is None else np.array(out.covar)
-    var_names = tuple(out.var_names)
-    extra_warnings = []
-    if out.nvarys and not out.errorbars:
-        bad, good, cov = _partial_errorbars(objective, out)
-        if bad:
-            extra_warnings.append(f"not determined by the data (singular direction): {', '.join(bad)}; fix them or "
-                                  "constrain them" + ("; esds of the others computed without them" if cov is not None
-                                                      else ""))
-        if cov is not None:
-            covariance, var_names = cov, tuple(good)
-    refined = out.params
-    ycalc = objective.evaluate(refined)
+        covariance, var_names, messages, replaced = _errorbars(objective, out, diag)
+        refined = out.params
+        ycalc = objective.evaluate(refined)
     nvary = int(out.nvarys)
     stats = _statistics(objective, ycalc, nvary)
     curves = {
@@ -197,7 +186,9 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
                        mask=d.mask, unit=d.pattern.unit, components=dict((components or {}).get(d.name, {})))
         for d in objective.datasets
     }
+    warnings = (_trust_warnings(objective, out) + messages + at_bounds(refined, diag.bound_tolerance)
+                + strong_correlations(refined, diag.correlation) + poor_fit(objective, stats, diag.poor_gof)
+                + summarise_warnings(caught, covariance_replaced=replaced))
     return FitResult(kind=kind, converged=bool(out.success), message=str(out.message), params=refined,
                      statistics=_joint(stats, objective, nvary), dataset_statistics=stats, curves=curves,
-                     warnings=tuple(_trust_warnings(objective, out, refined)) + tuple(extra_warnings),
-                     nfev=int(out.nfev), covariance=covariance, var_names=var_names)
+                     warnings=tuple(warnings), nfev=int(out.nfev), covariance=covariance, var_names=var_names)
