@@ -16,6 +16,7 @@ from pathlib import Path
 
 from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command
 from refine.examples import EXAMPLE_DATA as EXAMPLE
+from refine.notation import format_esd, format_percent
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -66,13 +67,16 @@ def _lebail(pattern_path: Path, out: Path, lines: list[str]) -> bool:
     write_result(result, out / "lebail.json", data=str(pattern_path), settings={"demo": "lebail"})
     plot_powder_fit(result, str(out / "lebail.png"), instrument, title="Le Bail, DRS + Cu")
     s = result.statistics
-    _say(lines, f"  Rwp {s.Rwp:.4f}, GOF {s.GOF:.2f}, {'converged' if result.converged else 'NOT converged'}")
+    state = "converged" if result.converged else "NOT converged"
+    _say(lines, f"  Rwp {format_percent(s.Rwp)}, GOF {s.GOF:.2f}, {state}")
     for ph in result.phases:
         size = f", size {ph['size_nm']:.1f} nm" if ph.get("size_nm") else ""
-        _say(lines, f"  {ph['name']}: a = {ph['a']:.5f} ± {ph['esd']['a']:.1e} Å{size}  (simulated: "
+        _say(lines, f"  {ph['name']}: a = {format_esd(ph['a'], ph['esd']['a'])} Å{size}  (simulated: "
                     f"{'4.642' if ph['name'] == 'drs' else '3.615'} Å)")
     _say(lines, "  (size: the simulation adds a 15 nm Scherrer width to the instrument's in quadrature inside a "
                 "fixed-eta pseudo-Voigt, which the refined Lorentzian size term does not map one to one)")
+    for warning in result.warnings:
+        _say(lines, f"  warning: {warning}")
     _say(lines, f"  result: {out / 'lebail.json'}, figure: {out / 'lebail.png'}")
     return result.converged
 
@@ -98,13 +102,17 @@ def _rietveld(pattern_path: Path, data: Path, out: Path, lines: list[str]) -> bo
     write_result(result, out / "rietveld.json", data=str(pattern_path), settings={"demo": "rietveld"})
     plot_powder_fit(result, str(out / "rietveld.png"), instrument, title="Rietveld, DRS + Cu")
     s = result.statistics
-    _say(lines, f"  Rwp {s.Rwp:.4f}, GOF {s.GOF:.2f}, {'converged' if result.converged else 'NOT converged'} "
+    state = "converged" if result.converged else "NOT converged"
+    _say(lines, f"  Rwp {format_percent(s.Rwp)}, GOF {s.GOF:.2f}, {state} "
                 "(the simulation's pseudo-Voigt rings are not TCH profiles)")
     for ph in result.phases:
         uiso = [v for n, v in result.params.valuesdict().items() if n.startswith(ph["name"]) and n.endswith("_uiso")]
-        _say(lines, f"  {ph['name']}: a = {ph['a']:.5f} ± {ph['esd']['a']:.1e} Å, Uiso {uiso[0]:.4f} Å², "
-                    f"R_Bragg {ph['R_Bragg']:.4f}, weight fraction {ph['weight_fraction']:.4f}")
+        _say(lines, f"  {ph['name']}: a = {format_esd(ph['a'], ph['esd']['a'])} Å, Uiso {uiso[0]:.4f} Å², "
+                    f"R_Bragg {format_percent(ph['R_Bragg'])}, weight fraction "
+                    f"{format_esd(ph['weight_fraction'], ph.get('weight_fraction_esd'))}")
     _say(lines, "  (simulated: a = 4.642 / 3.615 Å, Uiso = B/8pi^2 = 0.0127 / 0.0076 A^2)")
+    for warning in result.warnings:
+        _say(lines, f"  warning: {warning}")
     _say(lines, f"  result: {out / 'rietveld.json'}, figure: {out / 'rietveld.png'}")
     return result.converged
 
@@ -123,12 +131,15 @@ def _pdf(data: Path, out: Path, lines: list[str]) -> bool:
     result = fit_pdf(pattern, [PhaseInput.load(avg), PhaseInput.load(sup, fixed=True)], settings)
     write_result(result, out / "pdf.json", data=str(gr), settings={"demo": "pdf"})
     plot_pdf_fit(result, out / "pdf.png")
-    _say(lines, f"  Rw {result.statistics.Rw:.4f}, {'converged' if result.converged else 'NOT converged'}")
+    _say(lines, f"  Rw {format_percent(result.statistics.Rw)}, "
+                f"{'converged' if result.converged else 'NOT converged'}")
     for ph in result.phases:
         wf = ph.get("weight_fraction")
         _say(lines, f"  {ph['name']}: a = {ph['a']:.5f} Å, scale {ph['scale']:.3f}"
                     + (f", mass fraction {wf:.3f}" if wf is not None else ""))
     _say(lines, "  (simulated: rock salt a = 4.642 Å, scales 0.7 / 0.3)")
+    for warning in result.warnings:
+        _say(lines, f"  warning: {warning}")
     _say(lines, f"  result: {out / 'pdf.json'}, figure: {out / 'pdf.png'}")
     return result.converged
 

@@ -89,16 +89,31 @@ def parse_constraint(text: str) -> tuple[str, str]:
     return name.strip(), expr.strip()
 
 
+STRICT_HELP = ("exit 3 when a fit finishes with any warning (undetermined parameters, a parameter on a bound, "
+               "|correlation| > 0.9, poor fit, no sigma); results are written either way")
 CONSTRAIN_HELP = "lmfit constraint on a parameter, e.g. 'b_uiso=a_uiso' (repeatable; names as in the fit report)"
 
 
-def fit_exit_code(result, command: str) -> int:
-    """0 for a converged fit; else say on stderr that it did not converge (its results are written, flagged) and
-    return 3 (CONVENTIONS.md)."""
-    if result.converged:
-        return EXIT_OK
-    print(f"refine {command}: fit did not converge ({result.message}); result written and flagged", file=sys.stderr)
-    return EXIT_NOT_CONVERGED
+def print_warnings(warnings: Sequence[str], command: str) -> None:
+    """One ``refine COMMAND: warning: ...`` line on stderr per warning of a result."""
+    for text in warnings:
+        print(f"refine {command}: warning: {text}", file=sys.stderr)
+
+
+def fit_exit_code(result, command: str, *, strict: bool = False) -> int:
+    """Print the result's warnings on stderr (one line each) and return the exit code: 0 for a converged fit; 3
+    when it did not converge, or under ``strict`` when it carries any warning (its results are written, flagged;
+    CONVENTIONS.md)."""
+    print_warnings(result.warnings, command)
+    if not result.converged:
+        print(f"refine {command}: fit did not converge ({result.message}); result written and flagged",
+              file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    if strict and result.warnings:
+        print(f"refine {command}: {len(result.warnings)} warning(s) under --strict; result written and flagged",
+              file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    return EXIT_OK
 
 
 def load_modules(names: Sequence[str]) -> None:
@@ -124,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="refine", description="Powder diffraction and PDF refinement.")
     parser.add_argument("--version", action="version", version=f"refine {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     add_subcommands(parser, COMMANDS, dest="command", metavar="SUBCOMMAND", run_key="_run")
     return parser
 
@@ -136,6 +152,7 @@ def add_subcommands(parser: argparse.ArgumentParser, commands: Registry[Command]
         cmd = commands.get(name)
         p = sub.add_parser(name, help=cmd.help, description=cmd.help)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        p.add_argument("--strict", action="store_true", default=argparse.SUPPRESS, help=STRICT_HELP)
         cmd.configure(p)
         p.set_defaults(**{run_key: cmd.run})
 

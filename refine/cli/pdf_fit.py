@@ -7,7 +7,8 @@ import itertools
 import os
 from typing import TYPE_CHECKING
 
-from refine.cli.main import CONSTRAIN_HELP, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_constraint
+from refine.cli.format import phase_line
+from refine.cli.main import CONSTRAIN_HELP, Command, fit_exit_code, parse_constraint
 from refine.cli.pdf import PDF_COMMANDS
 from refine.errors import InputError
 
@@ -127,13 +128,9 @@ def run(args: argparse.Namespace) -> int:
     raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf",
                   options=replace(PDF_FIT_OPTIONS, max_nfev=args.max_nfev))
     result = finish_result(raw, fm)
-    print(result.report())
+    print(result.report(warnings=False))
     for ph in result.phases:
-        wf = ph["weight_fraction"]
-        cell = " ".join(f"{k}={ph[k]:.5f}" for k in ("a", "b", "c")) + " " + " ".join(
-            f"{k}={ph[k]:.3f}" for k in ("alpha", "beta", "gamma"))
-        print(f"  phase {ph['name']} ({ph.get('space_group') or 'P1'}): {cell} V={ph['volume']:.3f}"
-              + ("" if wf is None else f" mass fraction={wf:.4f}"))
+        print(phase_line(ph))
     if args.json:
         run_settings = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
         write_result(result, args.json, data=args.input, settings=run_settings)
@@ -153,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
             path = out if k == 0 else out.with_name(f"{out.stem}.{k + 1}{out.suffix}")
             write_cif(structure, path)
             print(f"wrote {path}")
-    return EXIT_OK if result.converged else EXIT_NOT_CONVERGED
+    return fit_exit_code(result, "pdf fit", strict=args.strict)
 
 
 PDF_COMMANDS.register("fit", Command(help="real-space fit of G(r) with one or more phases (PDFfit2 model)",

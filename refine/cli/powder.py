@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from refine.cli.format import phase_line
 from refine.cli.main import (
     COMMANDS,
     CONSTRAIN_HELP,
@@ -189,13 +190,9 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     result = fitter(pattern, phases, instrument, refine=refine, options=options)
     for note in notes:
         print(note)
-    print(result.report())
+    print(result.report(warnings=False))
     for ph in result.phases:
-        esd = ph["esd"]
-        cell = "  ".join(f"{k}={ph[k]:.6f}({esd[k]:.1e})" if esd.get(k) else f"{k}={ph[k]:.6f}"
-                         for k in ("a", "b", "c", "alpha", "beta", "gamma"))
-        vol = f"V={ph['volume']:.4f}" + (f"({esd['volume']:.1e})" if esd.get("volume") else "")
-        print(f"phase {ph['name']} ({ph['space_group']}): {cell}  {vol}")
+        print(phase_line(ph))
     settings = {"command": kind, "phases": args.phase, "spacegroups": args.spacegroup, "cells": args.cell,
                 "wavelength": args.wavelength, "instrument": args.instrument, "range": args.range,
                 "exclude": args.exclude, "refine": refine, "background": str(options.background),
@@ -210,7 +207,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
 
         write_instrument(instrument_from(result.params, model=result.extra["model"]), args.write_instrument)
         print(f"instrument: {args.write_instrument}")
-    return fit_exit_code(result, kind)
+    return fit_exit_code(result, kind, strict=args.strict)
 
 
 COMMANDS.register("lebail", Command(help="Le Bail fit of one or more phases", configure=configure,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from refine.cli.format import phase_line
 from refine.cli.main import COMMANDS, Command, fit_exit_code, parse_range, split_list
 from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit, powder_options
 from refine.errors import InputError
+from refine.notation import format_percent
 
 DEFAULT = "scale,cell,zero,W,X,Y,positions,adp"
 
@@ -163,12 +165,9 @@ def run(args: argparse.Namespace) -> int:
                           rietveld=_rietveld_options(args, restraints))
     for note in notes:
         print(note)
-    print(result.report())
+    print(result.report(warnings=False))
     for ph in result.phases:
-        wf = ph.get("weight_fraction")
-        print(f"phase {ph['name']} ({ph['space_group']}): a={ph['a']:.6f} b={ph['b']:.6f} c={ph['c']:.6f} "
-              f"V={ph['volume']:.4f}  R_Bragg={ph['R_Bragg']:.4f} R_F={ph['R_F']:.4f}"
-              + (f"  W={wf:.4f}({ph['weight_fraction_esd']:.4f})" if wf is not None else ""))
+        print(phase_line(ph))
     structures = result.extra["structures"]
     if args.bonds:
         found = False
@@ -197,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"structure: {path}")
     if args.plot:
         plot_powder_fit(result, args.plot, instrument)
-    return fit_exit_code(result, "rietveld")
+    return fit_exit_code(result, "rietveld", strict=args.strict)
 
 
 def _rietveld_options(args: argparse.Namespace, restraints: tuple = ()):
@@ -235,12 +234,12 @@ def _run_bragg_pdf(args, pattern, phases, instrument, options, refine, notes) ->
                            pdf_weight=args.pdf_weight)
     for note in notes:
         print(note)
-    print(result.report())
+    print(result.report(warnings=False))
     stats = result.dataset_statistics
-    print(f"  pattern: Rwp {stats['pattern'].Rwp:.4f}  GOF {stats['pattern'].GOF:.3f};  G(r): Rw {stats['gr'].Rw:.4f}")
+    print(f"  pattern: Rwp {format_percent(stats['pattern'].Rwp)}  GOF {stats['pattern'].GOF:.3f};  "
+          f"G(r): Rw {format_percent(stats['gr'].Rw)}")
     ph = result.phases[0]
-    print(f"phase {ph['name']} ({ph['space_group']}): a={ph['a']:.6f} b={ph['b']:.6f} c={ph['c']:.6f} "
-          f"V={ph['volume']:.4f}")
+    print(phase_line(ph))
     if args.json:
         write_result(result, args.json, data=args.pattern,
                      settings={"command": "rietveld", "pdf": args.pdf, "pdf_qmax": args.pdf_qmax,
@@ -255,7 +254,7 @@ def _run_bragg_pdf(args, pattern, phases, instrument, options, refine, notes) ->
 
         plot_fit(result, args.plot, title=f"Rietveld + PDF: {ph['name']}")
         print(f"figure: {args.plot}")
-    return fit_exit_code(result, "rietveld --pdf")
+    return fit_exit_code(result, "rietveld --pdf", strict=args.strict)
 
 
 def _prefixes(radiations: list[str]) -> list[str]:
@@ -304,13 +303,12 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
                                 rietveld=_rietveld_options(args))
     for note in notes:
         print(note)
-    print(result.report())
+    print(result.report(warnings=False))
     for name, st in result.dataset_statistics.items():
-        print(f"  {name}: Rwp {st.Rwp:.4f}  GOF {st.GOF:.3f}")
+        print(f"  {name}: Rwp {format_percent(st.Rwp)}  GOF {st.GOF:.3f}")
     for ph in result.phases:
-        print(f"phase {ph['name']} ({ph['space_group']}): a={ph['a']:.6f} b={ph['b']:.6f} c={ph['c']:.6f} "
-              f"V={ph['volume']:.4f}  R_Bragg " + " ".join(f"{h}={v['R_Bragg']:.4f}"
-                                                         for h, v in ph["histograms"].items()))
+        print(phase_line(ph) + "  R_Bragg " + " ".join(f"{h}={format_percent(v['R_Bragg'])}"
+                                                       for h, v in ph["histograms"].items()))
     if args.json:
         settings = {"command": "rietveld", "phases": args.phase, "patterns": [args.pattern, *args.joint],
                     "instruments": [args.instrument or args.wavelength, *args.joint_instrument],
@@ -329,7 +327,7 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
 
         plot_fit(result, args.plot, title="joint Rietveld: " + ", ".join(prefixes))
         print(f"figure: {args.plot}")
-    return fit_exit_code(result, "rietveld --joint")
+    return fit_exit_code(result, "rietveld --joint", strict=args.strict)
 
 
 COMMANDS.register("rietveld", Command(help="Rietveld refinement of one or more phases from CIFs",

@@ -14,10 +14,21 @@ import argparse
 import sys
 from pathlib import Path
 
-from refine.cli.main import COMMANDS, EXIT_NOT_CONVERGED, EXIT_OK, Command, LazyChoices, float_pair, split_list
+from refine.cli.format import phase_line
+from refine.cli.main import (
+    COMMANDS,
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    Command,
+    LazyChoices,
+    float_pair,
+    print_warnings,
+    split_list,
+)
 from refine.cli.pdf_fit import _phase, add_pdf_fit_arguments, pdf_fit_settings
 from refine.cli.powder import _phases, add_phase_arguments, add_powder_arguments, instrument_for, powder_options
 from refine.errors import InputError
+from refine.notation import format_percent
 
 #: Options of the powder kinds, meaningless for ``--kind pdf`` (dest, option).
 _POWDER_ONLY = (("wavelength", "--wavelength"), ("instrument", "--instrument"), ("bank", "--bank"),
@@ -71,7 +82,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="attach table rows by scan index (default) or by nearest time stamp")
     parser.add_argument("--scan-times", type=_times, metavar="START:STEP",
                         help="time stamp of scan i = START + i*STEP (same unit as the table's time column)")
-    parser.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="folder for per-scan results")
+    parser.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUT_DIR",
+                        help="folder for per-scan results")
     parser.add_argument("--csv", metavar="OUT.csv", help="per-scan table (default OUT_DIR/sequential.csv)")
     pdf = parser.add_argument_group("PDF (--kind pdf)", "G(r) fit settings as in 'refine pdf fit'; --phase "
                                     "STRUCT[,fixed] (CIF or .stru)")
@@ -147,13 +159,34 @@ def _pdf_inputs(args: argparse.Namespace, series) -> tuple[list, None, object, l
 
 
 def _line(r: dict) -> str:
-    """One scan's line of the printed table: status, R-factor, each phase's cell and volume."""
+    """One scan's line of the printed table: status (with its warning count), R-factor in percent, each phase's
+    cell and volume as value(esd)."""
     stats = r.get("statistics") or {}
     rname = next((k for k in ("Rwp", "Rw") if stats.get(k) is not None), None)
-    cells = "  ".join(f"{ph['name']}: a={ph['a']:.5f}" + (f" b={ph['b']:.5f}" if ph["b"] != ph["a"] else "")
-                      + f" c={ph['c']:.5f} V={ph['volume']:.3f}" for ph in r.get("phases") or [])
-    return (f"{r['index']:4d} {Path(r['file']).name:30s} {r['status']:13s} "
-            f"{'' if rname is None else f'{rname}={stats[rname]:.4f}'}  {cells}")
+    nwarn = len(r.get("warnings") or [])
+    status = r["status"] + (f", {nwarn} warning{'s' if nwarn > 1 else ''}" if nwarn else "")
+    cells = "  ".join(phase_line(ph).removeprefix("phase ") for ph in r.get("phases") or [])
+    return (f"{r['index']:4d} {Path(r['file']).name:30s} {status:25s} "
+            f"{'' if rname is None else f'{rname}={format_percent(stats[rname])}'}  {cells}")
+
+
+def _print_scan_warnings(records: list[dict], limit: int = 20) -> int:
+    """One stderr line per warning of the scans (those of the first ``limit`` scans with warnings; a count of the
+    rest); returns the number of warnings."""
+    shown, total, scans = 0, 0, 0
+    for r in records:
+        warns = r.get("warnings") or []
+        total += len(warns)
+        if not warns:
+            continue
+        scans += 1
+        if scans <= limit:
+            print_warnings([f"scan {r['index']} ({Path(r['file']).name}): {w}" for w in warns], "sequential")
+            shown += len(warns)
+    if total > shown:
+        print(f"refine sequential: ... and {total - shown} more warning(s) in {scans - limit} scan(s); each scan's "
+              "warnings are in its result file", file=sys.stderr)
+    return total
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,10 +218,14 @@ def run(args: argparse.Namespace) -> int:
 
         plot_sequential(result.records, args.plot)
         print(f"figure: {args.plot}")
+    nwarn = _print_scan_warnings(result.records)
     if not result.converged:
         flagged = [r["index"] for r in result.records if not r.get("converged")]
         print(f"refine sequential: {len(flagged)} scan(s) did not converge or failed: {flagged}; all written and "
               "flagged", file=sys.stderr)
+        return EXIT_NOT_CONVERGED
+    if args.strict and nwarn:
+        print(f"refine sequential: {nwarn} warning(s) under --strict; results written and flagged", file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return EXIT_OK
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from refine.notation import format_percent
+
 if TYPE_CHECKING:  # pragma: no cover
     from refine.data import Pattern
     from refine.fit.result import FitResult
@@ -75,7 +77,8 @@ def plot_fit(result: FitResult, path: str | os.PathLike, *,
         ax.set_xlabel(_XLABELS.get(c.unit, c.unit))
         ax.set_ylabel("G(r)" if c.unit == "r_A" else "intensity")
         s = result.dataset_statistics.get(name, result.statistics)
-        label = f"Rw = {s.Rw:.4f}" if s.Rw is not None else f"Rwp = {s.Rwp:.4f}, GOF = {s.GOF:.3g}"
+        label = (f"Rw = {format_percent(s.Rw)}" if s.Rw is not None
+                 else f"Rwp = {format_percent(s.Rwp)}, GOF = {s.GOF:.3g}")
         ax.set_title(f"{title or result.kind}: {name}  ({label})", fontsize=10)
         ax.legend(fontsize=8, loc="upper right")
     return save_figure(fig, path)

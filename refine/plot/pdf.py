@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from refine.notation import format_percent
+
 if TYPE_CHECKING:  # pragma: no cover
     from refine.fit.result import FitResult
 
@@ -38,8 +40,8 @@ def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
     ax.plot(c.x, diff + off, "-", lw=0.8, color="0.25", label="difference (offset)")
     ax.axhline(off, color="0.6", lw=0.5)
     s = result.dataset_statistics.get(name, result.statistics)
-    ax.set_title(f"{title or 'PDF fit'}  Rw = {s.Rw:.4f}" + ("" if result.converged else "  (NOT converged)"),
-                 fontsize=10)
+    flag = "" if result.converged else "  (NOT converged)"
+    ax.set_title(f"{title or 'PDF fit'}  Rw = {format_percent(s.Rw)}{flag}", fontsize=10)
     ax.set_ylabel("G(r) (Å$^{-2}$)")
     ax.legend(fontsize=8, loc="upper right")
     if partials:

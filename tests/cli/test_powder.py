@@ -62,16 +62,43 @@ def test_bad_input_exits_2_with_one_line(drs_file, args, message, capsys):
     assert len(err) == 1 and message in err[0], err
 
 
-def test_exclude_phase_removes_the_cu_lines(tmp_path):
+@pytest.fixture(scope="module")
+def example_pattern(tmp_path_factory):
+    """The bundled DRS + Cu image integrated as the demo does (the demo's Le Bail pattern)."""
+    example, out = EXAMPLE_DATA, tmp_path_factory.mktemp("example")
+    assert main(["integrate", str(example / "drs_na3v2o5_cu.tif"), "--poni", str(example / "drs_na3v2o5_cu.poni"),
+                 "--mask", str(example / "drs_na3v2o5_cu_mask.npy"), "--polarization", "0.99", "--npt", "3000",
+                 "-o", str(out)]) == 0
+    return next(out.glob("*.xye"))
+
+
+def test_wrong_model_warns_poor_fit_and_strict_exits_3(example_pattern, tmp_path, capsys):
+    """The Cu phase alone on the demo pattern (the DRS lines unexplained): converged, so exit 0, but the warnings
+    say 'poor fit' on stderr, one 'warning:' line each and none on stdout; with --strict the exit is 3 and the
+    result file is still written, carrying the same warnings."""
+    args = ["lebail", str(example_pattern), "--spacegroup", "Fm-3m", "--cell", "3.62 3.62 3.62 90 90 90",
+            "--name", "cu", "--range", "1:11.8", "--refine", "cell,zero,W"]
+    capsys.readouterr()
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert lines and all(line.startswith("refine lebail: warning: ") for line in lines), lines
+    assert any("poor fit: GOF" in line for line in lines)
+    assert "warning" not in out
+    result = tmp_path / "cu.json"
+    assert main([*args, "--strict", "--json", str(result)]) == 3
+    err = capsys.readouterr().err
+    assert "under --strict" in err.strip().splitlines()[-1]
+    doc = json.loads(result.read_text())
+    assert doc["converged"] and any(w.startswith("poor fit") for w in doc["warnings"])
+    assert doc["statistics"]["GOF"] > 5
+
+
+def test_exclude_phase_removes_the_cu_lines(example_pattern, tmp_path):
     """The bundled DRS + Cu image, integrated, fitted with the DRS phase only: excluding the Cu lines computed from
     example_data/cu.cif (at the pattern's 0.1173 Å) brings a(DRS) to the simulated 4.642 Å within 2e-4 and lowers
     Rwp against the same fit with the Cu lines left in."""
-
-    example = EXAMPLE_DATA
-    assert main(["integrate", str(example / "drs_na3v2o5_cu.tif"), "--poni", str(example / "drs_na3v2o5_cu.poni"),
-                 "--mask", str(example / "drs_na3v2o5_cu_mask.npy"), "--polarization", "0.99", "--npt", "3000",
-                 "-o", str(tmp_path)]) == 0
-    pattern = next(tmp_path.glob("*.xye"))
+    example, pattern = EXAMPLE_DATA, example_pattern
     base = ["lebail", str(pattern), "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90", "--name", "drs",
             "--range", "1:11.8", "--background", "chebyshev:8", "--refine", "cell,zero,W,Y"]
     assert main([*base, "--json", str(tmp_path / "with.json")]) == 0
