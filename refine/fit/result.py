@@ -14,12 +14,12 @@ import lmfit
 import numpy as np
 
 from refine import __version__
+from refine.errors import InputError
 from refine.fit.statistics import Statistics
 from refine.io.atomic import atomic_open, sha256_of
+from refine.notation import format_esd, format_percent
 
 RESULT_SCHEMA = "refine.result/1"
-#: |correlation| above this is reported as a warning (esds of such pairs cannot be trusted alone).
-CORRELATION_WARNING = 0.9
 
 
 @dataclass(frozen=True)
@@ -89,19 +89,21 @@ class FitResult:
         err = self.params[name].stderr
         return None if err is None or not math.isfinite(err) else float(err)
 
-    def report(self) -> str:
-        """A short human-readable summary."""
+    def report(self, *, warnings: bool = True) -> str:
+        """A short human-readable summary: R-factors in percent, values as ``value(esd)``; the warnings last
+        (``warnings=False`` leaves them out, for callers that print them elsewhere)."""
         s = self.statistics
         lines = [f"{self.kind} fit: {'converged' if self.converged else 'NOT converged'} ({self.message})"]
-        for key in ("Rwp", "Rp", "Rexp", "GOF", "Rw", "chi2_red"):
-            val = getattr(s, key)
-            if val is not None:
-                lines.append(f"  {key:8s} {val:.5g}")
+        factors = [f"{key} {format_percent(getattr(s, key))}" for key in ("Rwp", "Rp", "Rexp", "Rw")
+                   if getattr(s, key) is not None]
+        factors += [f"{key} {getattr(s, key):.3f}" for key in ("GOF", "chi2_red") if getattr(s, key) is not None]
+        lines.append("  " + "   ".join(factors))
         for name, p in self.params.items():
             if p.vary or p.expr:
-                err = self.esd(name)
-                lines.append(f"  {name:24s} {p.value:.8g} ± {err:.2g}" if err else f"  {name:24s} {p.value:.8g}")
-        lines.extend(f"  warning: {w}" for w in self.warnings)
+                tag = "" if p.vary else "  (constrained)"
+                lines.append(f"  {name:24s} {format_esd(p.value, self.esd(name))}{tag}")
+        if warnings:
+            lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
 
 
@@ -115,14 +117,42 @@ def _num(x: Any) -> Any:
     return x
 
 
+def curve_column_names(curves: Curves) -> list[str]:
+    """Column names of the curves file: x, observed, sigma, calculated, fitted, then each component (whitespace in a
+    component's name becomes '_', so the names stay one token each)."""
+    return ["x", "observed", "sigma", "calculated", "fitted", *("_".join(str(k).split()) for k in curves.components)]
+
+
 def write_curves(curves: Curves, path: str | os.PathLike) -> None:
-    """Sidecar text file: x, observed, sigma, calculated, fitted flag and every component, one column each."""
-    names = ["x", "observed", "sigma", "calculated", "fitted", *curves.components]
+    """Sidecar text file: x, observed, sigma, calculated, fitted flag (1 inside the fit) and every component.
+
+    One comment line (``#``: what the file is, the x unit), then a header row of column names, then the data, so
+    that ``pandas.read_csv(path, sep=r"\\s+", comment="#")`` gives named columns (README).
+    """
     cols = [curves.x, curves.observed, curves.sigma, curves.calculated, curves.mask.astype(float),
             *curves.components.values()]
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.write(f"# refine curves; x unit {curves.unit}\n# {'  '.join(names)}\n")
+        fh.write(f"# refine curves: observed, calculated and components of one dataset; x unit {curves.unit}\n")
+        fh.write("  ".join(curve_column_names(curves)) + "\n")
         np.savetxt(fh, np.column_stack(cols), fmt="%.10g", delimiter="  ")
+
+
+def read_curves(path: str | os.PathLike) -> Curves:
+    """Read a curves sidecar file back (to re-plot a fit without refitting)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first, header = fh.readline(), fh.readline()
+            data = np.loadtxt(fh, ndmin=2)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not a refine curves file ({exc})") from None
+    names = header.split()
+    if not first.startswith("# refine curves") or names[:5] != ["x", "observed", "sigma", "calculated", "fitted"] \
+            or data.shape[1] != len(names):
+        raise InputError(path, "not a refine curves file (header or column count)")
+    unit = first.rsplit("x unit", 1)[-1].strip()
+    return Curves(x=data[:, 0], observed=data[:, 1], sigma=data[:, 2], calculated=data[:, 3],
+                  mask=data[:, 4] > 0.5, unit=unit,
+                  components={name: data[:, 5 + i] for i, name in enumerate(names[5:])})
 
 
 def result_to_dict(result: FitResult, *, data: str | Sequence[str], settings: Mapping[str, Any] | None = None,

@@ -4,11 +4,13 @@ import json
 
 import lmfit
 import numpy as np
+import pandas as pd
 import pytest
 
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, Objective, Restraint, pdf_statistics, powder_statistics, run_fit, write_result
+from refine.fit.result import Curves, read_curves, write_curves
 
 
 def gaussian_model(x):
@@ -128,8 +130,29 @@ def test_result_file_schema(tmp_path):
     assert doc["parameters"]["pos"]["esd"] > 0
     assert doc["provenance"]["inputs"][0]["sha256"]
     side = tmp_path / doc["provenance"]["curves"][0]
-    cols = np.loadtxt(side)
-    np.testing.assert_allclose(cols[:, 3], res.curves["d"].calculated, rtol=1e-9)
+    # The README's one-liner: pandas reads the sidecar into named columns.
+    frame = pd.read_csv(side, sep=r"\s+", comment="#")
+    assert list(frame.columns) == ["x", "observed", "sigma", "calculated", "fitted"]
+    np.testing.assert_allclose(frame["calculated"], res.curves["d"].calculated, rtol=1e-9)
+    np.testing.assert_allclose(frame["x"], x, rtol=1e-9)
+    back = read_curves(side)
+    assert back.unit == res.curves["d"].unit and back.mask.all()
+    np.testing.assert_allclose(back.observed, res.curves["d"].observed, rtol=1e-9)
+
+
+def test_curves_file_names_components_one_token_each(tmp_path):
+    """Components (background, phases) become named columns; a name with a space is written with '_'."""
+    x = np.linspace(0.0, 1.0, 5)
+    curves = Curves(x=x, observed=x, calculated=x, sigma=np.ones(5), mask=np.array([1, 1, 0, 1, 1], bool),
+                    unit="2th_deg", components={"background": 0.5 * x, "phase one": 2 * x})
+    write_curves(curves, tmp_path / "c.curves.dat")
+    frame = pd.read_csv(tmp_path / "c.curves.dat", sep=r"\s+", comment="#")
+    assert list(frame.columns) == ["x", "observed", "sigma", "calculated", "fitted", "background", "phase_one"]
+    np.testing.assert_allclose(frame["phase_one"], 2 * x)
+    assert list(frame["fitted"]) == [1, 1, 0, 1, 1]
+    with pytest.raises(InputError, match="not a refine curves file"):
+        (tmp_path / "junk.dat").write_text("1 2 3\n4 5 6\n")
+        read_curves(tmp_path / "junk.dat")
 
 
 def test_undetermined_parameters_are_named_and_the_others_keep_esds():
