@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from refine.cli.main import main
 from refine.cli.pdf import PDF_COMMANDS
+from refine.fit.result import read_curves
 from tests.conftest import shared_path
 
 FOLDER = ("pdf_fits", "pdfttp_ch05_SiNi_two_phase")
@@ -35,8 +35,8 @@ def test_fit_ni_writes_result(tmp_path, capsys):
     assert doc["statistics"]["Rw"] == pytest.approx(0.0703243, abs=0.005)
     assert any("no uncertainties" in w for w in doc["warnings"])
     assert doc["provenance"]["settings"]["qmax"] == 27.0
-    curves = np.loadtxt(tmp_path / doc["provenance"]["curves"][0])
-    assert curves[0, 0] == pytest.approx(1.49, abs=1e-6) and curves[-1, 0] == pytest.approx(20.0, abs=1e-6)
+    r = read_curves(tmp_path / doc["provenance"]["curves"][0]).x
+    assert r[0] == pytest.approx(1.49, abs=1e-6) and r[-1] == pytest.approx(20.0, abs=1e-6)
     assert (tmp_path / "ni.png").stat().st_size > 10_000
     assert "mass fraction" not in capsys.readouterr().out
 
@@ -101,5 +101,5 @@ def test_fit_a_freshly_reduced_gr_without_rmin(tmp_path):
                  "--qdamp", "0.04", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["phases"][0]["a"] == pytest.approx(3.524, abs=0.005)
-    curves = np.loadtxt(tmp_path / doc["provenance"]["curves"][0])
-    assert curves[0, 0] == pytest.approx(0.01, abs=1e-9)  # r = 0 dropped, the next point kept
+    r = read_curves(tmp_path / doc["provenance"]["curves"][0]).x
+    assert r[0] == pytest.approx(0.01, abs=1e-9)  # r = 0 dropped, the next point kept
