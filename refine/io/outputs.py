@@ -118,14 +118,15 @@ def check_output(path: str | os.PathLike, *, source: str | None = None, folder: 
     the option in the message (default: the path)."""
     policy = policy or current_policy()
     where = source or os.fspath(path)
+    what = f"{os.fspath(path)!r} " if source else ""
     if policy.root is not None and not inside(path, policy.root):
-        raise InputError(where, f"{os.fspath(path)!r} is outside {policy.root}; outputs stay in that folder unless "
+        raise InputError(where, f"{what}is outside {policy.root}; outputs stay in that folder unless "
                                 f"{policy.allow_option} is given")
     if folder or policy.replace_foreign:
         return
     target = Path(path)
     if target.is_file() and not written_by_refine(target):
-        raise InputError(where, f"{os.fspath(path)!r} exists and was not written by refine; not replacing it "
-                                f"(remove it, choose another name, or give {policy.replace_option})")
+        raise InputError(where, f"{what}exists and was not written by refine; not replacing it (remove it, choose "
+                                f"another name, or give {policy.replace_option})")
     if target.is_symlink() and not target.exists():
-        raise InputError(where, f"{os.fspath(path)!r} is a dangling symbolic link; not replacing it")
+        raise InputError(where, f"{what}is a dangling symbolic link; not replacing it")

@@ -56,6 +56,11 @@ def test_run_writes_everything_and_resumes(files, tmp_path, capsys):
     assert main(_args(paths, out)) == 0
     assert "fitted 0, resumed 3" in capsys.readouterr().out
     assert (out / "sequential.json").is_file() and (out / "sequential.csv").is_file()
+    from refine.io.outputs import written_by_refine  # a `refine run` may replace them: they carry refine's mark
+
+    for path in (out / "sequential.json", out / "sequential.csv", tmp_path / "t.csv", tmp_path / "f.png",
+                 out / "scans" / "0000_scan_0.json"):
+        assert written_by_refine(path), path
 
 
 def test_unreadable_scan_is_flagged_with_exit_3(files, tmp_path, capsys):

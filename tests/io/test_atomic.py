@@ -102,3 +102,24 @@ def test_policy_keeps_outputs_inside_and_foreign_files_intact(tmp_path):
     with output_policy(OutputPolicy(root=root, replace_foreign=True)):
         write_pattern(_pattern(), root / "mine.txt")
     assert written_by_refine(root / "mine.txt")
+
+
+def test_structure_instrument_and_poni_files_carry_the_mark(tmp_path):
+    from pathlib import Path
+
+    from refine.instrument import Instrument
+    from refine.io.instprm import read_instrument, write_instrument
+    from refine.io.poni import read_poni, write_poni
+    from refine.io.structures import read_structure, write_cif
+
+    example_data = Path(__file__).resolve().parents[2] / "example_data"
+    write_cif(read_structure(example_data / "cu.cif").replace(lattice_esd=None), tmp_path / "x.cif")
+    write_instrument(Instrument.synchrotron(0.7), tmp_path / "x.instprm")
+    example = example_data / "drs_na3v2o5_cu.poni"
+    write_poni(tmp_path / "x.poni", read_poni(example))
+    for name in ("x.cif", "x.instprm", "x.poni"):
+        assert written_by_refine(tmp_path / name), name
+    assert read_structure(tmp_path / "x.cif").lattice == read_structure(example_data / "cu.cif").lattice
+    assert read_instrument(tmp_path / "x.instprm").wavelength == pytest.approx(0.7, rel=1e-12)
+    assert read_poni(tmp_path / "x.poni").dist == pytest.approx(read_poni(example).dist, rel=1e-12)
+    assert not written_by_refine(example)
