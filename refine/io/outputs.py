@@ -1,7 +1,7 @@
 """Where refine may write, and how to tell a file refine wrote from one it did not.
 
 Every result file refine writes says so: JSON documents carry ``"schema": "refine.…"``, pattern and curve files a
-``# refine pattern;`` / ``# refine curves;`` first line, CIF and PONI files a ``# written by refine`` comment,
+``# refine pattern;`` / ``# refine curves:`` first line, CIF and PONI files a ``# written by refine`` comment,
 instrument files ``#refine:`` lines, figures a ``Software: refine`` PNG text chunk, the sequential table its column
 header. :func:`written_by_refine` reads that mark.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from refine.errors import InputError
 
 _HEAD_BYTES = 1 << 16
-_TEXT_MARK = re.compile(rb"^(?:# refine (?:pattern|curves);|# written by:? refine\b|#refine:)", re.MULTILINE)
+_TEXT_MARK = re.compile(rb"^(?:# refine (?:pattern|curves)[;:]|# written by:? refine\b|#refine:)", re.MULTILINE)
 _JSON_MARK = re.compile(rb'\A\s*\{\s*"schema"\s*:\s*"refine\.')
 #: Start of the header row of the sequential per-scan table (refine.operando.sequential.write_csv).
 _CSV_MARK = re.compile(rb"\Aindex,file,(?:[^\r\n]*,)?converged,status,Rwp,Rp,Rexp,GOF,chi2_red,Rw\b")

@@ -105,14 +105,13 @@ def test_policy_keeps_outputs_inside_and_foreign_files_intact(tmp_path):
 
 
 def test_structure_instrument_and_poni_files_carry_the_mark(tmp_path):
-    from pathlib import Path
-
+    from refine.examples import EXAMPLE_DATA
     from refine.instrument import Instrument
     from refine.io.instprm import read_instrument, write_instrument
     from refine.io.poni import read_poni, write_poni
     from refine.io.structures import read_structure, write_cif
 
-    example_data = Path(__file__).resolve().parents[2] / "example_data"
+    example_data = EXAMPLE_DATA
     write_cif(read_structure(example_data / "cu.cif").replace(lattice_esd=None), tmp_path / "x.cif")
     write_instrument(Instrument.synchrotron(0.7), tmp_path / "x.instprm")
     example = example_data / "drs_na3v2o5_cu.poni"
