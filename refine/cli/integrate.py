@@ -1,4 +1,7 @@
-"""``refine integrate IMAGE... --poni P -o DIR``: one ``.xye`` per image frame (CONVENTIONS.md)."""
+"""``refine integrate IMAGE... --poni P -o DIR``: one ``.xye`` per image frame (CONVENTIONS.md).
+
+A file or frame that cannot be read or integrated gets one stderr line and the others go on: exit 3 when some
+failed (the rest written), 2 when every one failed."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
-from refine.cli.main import COMMANDS, EXIT_OK, Command, parse_range
+from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_range
 from refine.errors import InputError
 
 
@@ -74,10 +77,15 @@ def _run(args: argparse.Namespace) -> int:
     integrator = Integrator(args.poni, settings)
     results = integrate_series(args.images, integrator, args.output, resume=not args.overwrite,
                                progress=not args.no_progress)
+    failed = [r for r in results if r.failed]
+    for r in failed:  # one line per bad file or frame; the others are written
+        print(f"refine integrate: error: {r.error}", file=sys.stderr)
     skipped = sum(r.skipped for r in results)
-    print(f"refine integrate: {len(results)} frame(s) -> {args.output} "
-          f"({len(results) - skipped} integrated, {skipped} already done)", file=sys.stdout)
-    return EXIT_OK
+    print(f"refine integrate: {len(results)} frame(s) -> {args.output} ({len(results) - skipped - len(failed)} "
+          f"integrated, {skipped} already done, {len(failed)} failed)", file=sys.stdout)
+    if not failed:
+        return EXIT_OK
+    return EXIT_BAD_INPUT if len(failed) == len(results) else EXIT_NOT_CONVERGED
 
 
 COMMANDS.register("integrate", Command(help="integrate 2D images into 1D patterns (pyFAI)", configure=configure,

@@ -100,7 +100,10 @@ def restraints_for(args: argparse.Namespace, phases: list) -> tuple:
     from refine.fit import Restraint
     from refine.powder.model import phase_prefix
 
-    out = [Restraint(expr=expr, target=target, sigma=sigma) for expr, target, sigma in args.restrain]
+    try:
+        out = [Restraint(expr=expr, target=target, sigma=sigma) for expr, target, sigma in args.restrain]
+    except InputError as err:
+        raise InputError("--restrain", err.problem) from None
     for (a, b), target, sigma in args.restrain_bond:
         owners = [ph for ph in phases if {a, b} <= {site.label for site in ph.sites}]
         if len(owners) != 1:

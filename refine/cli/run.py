@@ -26,6 +26,13 @@ a glob matching nothing is bad input. A step returning 2 (bad input) or any code
 run with that code; a step returning 3 (fit not converged) lets the run go on, which then exits 3. ``run.json``
 (schema ``refine.run/1``) records the configuration's path and sha256 and every step's argv, exit code and
 duration; it is rewritten atomically after each step.
+
+A configuration is not trusted to write anywhere: every output (each output option, checked before anything
+runs, and every file a step writes, checked when it is written) must resolve — links and ``..`` followed — inside
+the configuration's folder unless ``--allow-outside`` is given, globs may not reach outside it either, and a file
+refine did not write (:func:`refine.io.outputs.written_by_refine`) is never replaced without
+``--replace-foreign``. Each step's inputs follow a ``--`` so that a file name starting with ``-`` is not read as
+an option. The configuration's folder is locked for the run (:func:`refine.io.lock.folder_lock`).
 """
 
 from __future__ import annotations
@@ -233,9 +240,11 @@ def step_options(step: Step, defaults: Mapping, parser: argparse.ArgumentParser,
     return {**extra, **step.options}
 
 
-def expand_inputs(step: Step, source: Path, *, strict: bool = True) -> list[str]:
+def expand_inputs(step: Step, source: Path, *, strict: bool = True, root: Path | None = None) -> list[str]:
     """Inputs with globs expanded in the current directory, natural order; a glob matching nothing is bad
-    input (``strict``) or, for a dry run, kept as written."""
+    input (``strict``) or, for a dry run, kept as written. With ``root``, a glob matching anything outside that
+    folder is bad input (the message names the pattern, never what it matched)."""
+    from refine.io.outputs import inside
     from refine.operando.series import natural_parts  # lazy: refine.operando imports lmfit (~1 s)
 
     out: list[str] = []
@@ -245,6 +254,10 @@ def expand_inputs(step: Step, source: Path, *, strict: bool = True) -> list[str]
             continue
         # digit runs as numbers over the whole path: scan_2 before scan_10, run2/ before run10/
         found = sorted(glob.glob(item, recursive=True), key=lambda p: (natural_parts(p), p))
+        if root is not None and not all(inside(p, root) for p in found):
+            raise InputError(source, f"step {step.index} ({step.label!r}): the glob {item!r} reaches outside "
+                                     f"{root}; globs stay in the configuration's folder unless --allow-outside "
+                                     "is given")
         if not found and strict:
             raise InputError(source, f"step {step.index} ({step.label!r}): {item!r} matches no file in "
                                      f"{Path.cwd()}")
@@ -252,9 +265,68 @@ def expand_inputs(step: Step, source: Path, *, strict: bool = True) -> list[str]
     return out
 
 
+def _input_count(parser: argparse.ArgumentParser) -> tuple[int, float]:
+    """How many positional inputs the command takes (least, most)."""
+    low, high = 0, 0.0
+    for action in parser._actions:
+        if action.option_strings or isinstance(action, argparse._SubParsersAction):
+            continue
+        fixed = {None: 1, "?": 0}.get(action.nargs) if not isinstance(action.nargs, int) else action.nargs
+        low += 1 if action.nargs == "+" else (fixed or 0)
+        high += fixed if fixed is not None else float("inf")
+    return low, high
+
+
+def check_input_count(step: Step, parser: argparse.ArgumentParser, inputs: Sequence[str], source: Path) -> None:
+    """A glob that matched more (or fewer) files than the command takes is bad input, said without listing
+    the files (argparse would print every one as an unrecognized argument)."""
+    if not any(glob.has_magic(item) for item in step.inputs):
+        return
+    low, high = _input_count(parser)
+    if not low <= len(inputs) <= high:
+        takes = f"{low}" if low == high else f"{low} or more"
+        raise InputError(source, f"step {step.index} ({step.label!r}): the inputs give {len(inputs)} file(s); "
+                                 f"'refine {' '.join(step.command)}' takes {takes}")
+
+
 def step_argv(step: Step, options: Mapping, inputs: Sequence[str]) -> list[str]:
-    """Command words, positional inputs, then the options."""
-    return [*step.command, *inputs, *(w for k, v in options.items() for w in option_args(k, v))]
+    """Command words, the options, then ``--`` and the positional inputs (an input starting with ``-`` stays an
+    input)."""
+    words = [w for k, v in options.items() for w in option_args(k, v)]
+    return [*step.command, *words, *(["--", *inputs] if inputs else [])]
+
+
+# -- where a step writes ---------------------------------------------------------------------------------------
+#: Destinations of options that name a file or folder a command writes (metavars OUT…, DIR, DIFF… likewise).
+OUTPUT_DESTS = frozenset({"output", "out", "json", "plot", "csv", "cif_out", "write_instrument", "log", "hkl"})
+
+
+def output_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The options of a command that name something it writes."""
+    return [a for a in parser._actions if a.option_strings and a.nargs != 0
+            and (a.dest in OUTPUT_DESTS or str(a.metavar or "").startswith(("OUT", "DIR", "DIFF")))]
+
+
+def check_step_outputs(step: Step, options: Mapping, parser: argparse.ArgumentParser, source: Path,
+                       policy) -> None:
+    """Every output option of the step obeys ``policy`` (inside the folder; no file refine did not write),
+    relative to the configuration's folder; checked before any step runs."""
+    from refine.io.outputs import check_output
+
+    flags = {option_flag(k): k for k in options}
+    for action in output_actions(parser):
+        key = next((flags[f] for f in action.option_strings if f in flags), None)
+        if key is None:
+            continue
+        value = options[key]
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool) or item is None:
+                continue
+            try:
+                check_output(source.parent / str(item), policy=policy)
+            except InputError as exc:
+                raise InputError(source, f"step {step.index} ({step.label!r}): {option_flag(key)} {str(item)!r} "
+                                         f"{exc.problem}") from None
 
 
 # -- running ---------------------------------------------------------------------------------------------------
@@ -302,26 +374,57 @@ def _first_step(pipeline: Pipeline, name: str | None) -> int:
     raise InputError("--from", f"no step {name!r} in {pipeline.path}; steps: {names}")
 
 
-def run_pipeline(pipeline: Pipeline, *, log: Path | None, start_from: str | None = None, dry_run: bool = False,
-                 debug: bool = False) -> int:
-    """Run (or with ``dry_run`` only print) the steps; returns the run's exit code."""
-    from refine.cli.main import build_parser
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``refine run`` runs a pipeline: the first step, dry run, tracebacks, and the output rules lifted."""
 
+    start_from: str | None = None
+    dry_run: bool = False
+    debug: bool = False
+    allow_outside: bool = False
+    replace_foreign: bool = False
+
+
+def run_pipeline(pipeline: Pipeline, *, log: Path | None, start_from: str | None = None, dry_run: bool = False,
+                 debug: bool = False, options: RunOptions | None = None) -> int:
+    """Run (or with ``dry_run`` only print) the steps; returns the run's exit code. ``options`` (a
+    :class:`RunOptions`) replaces the three keywords when given."""
+    from refine.io.lock import folder_lock
+
+    run = options or RunOptions(start_from=start_from, dry_run=dry_run, debug=debug)
+    if run.dry_run:
+        return _run_steps(pipeline, log=None, run=run)
+    with folder_lock(pipeline.path.parent, command="run"):
+        return _run_steps(pipeline, log=log, run=run)
+
+
+def _run_steps(pipeline: Pipeline, *, log: Path | None, run: RunOptions) -> int:
+    from refine.cli.main import build_parser
+    from refine.io.outputs import OutputPolicy, output_policy
+
+    folder = pipeline.path.parent
+    policy = OutputPolicy(root=None if run.allow_outside else folder, replace_foreign=run.replace_foreign)
     root = build_parser()
-    first = _first_step(pipeline, start_from)
+    first = _first_step(pipeline, run.start_from)
     steps = pipeline.steps[first:]
     parsers = {s.index: command_parser(root, s, pipeline.path) for s in steps}  # every command checked up front
     options = {s.index: step_options(s, pipeline.defaults, parsers[s.index], pipeline.path) for s in steps}
+    for s in steps:
+        check_step_outputs(s, options[s.index], parsers[s.index], pipeline.path, policy)
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     records: list[dict] = []
     final = EXIT_OK
-    print(f"refine run: {pipeline.path} ({len(steps)} step(s), working directory {pipeline.path.parent})")
-    with working_directory(pipeline.path.parent):
+    start_from, dry_run = run.start_from, run.dry_run
+    print(f"refine run: {pipeline.path} ({len(steps)} step(s), working directory {folder})")
+    with working_directory(folder):
         for step in steps:
             print(f"\n[{step.index}/{len(pipeline.steps)}] {step.label}", flush=True)
             record = {"index": step.index, "name": step.name, "command": " ".join(step.command)}
             try:
-                argv = step_argv(step, options[step.index], expand_inputs(step, pipeline.path, strict=not dry_run))
+                inputs = expand_inputs(step, pipeline.path, strict=not dry_run, root=policy.root)
+                if not dry_run:
+                    check_input_count(step, parsers[step.index], inputs, pipeline.path)
+                argv = step_argv(step, options[step.index], inputs)
             except InputError as exc:
                 records.append({**record, "argv": None, "exit_code": EXIT_BAD_INPUT, "error": str(exc)})
                 if log is not None and not dry_run:
@@ -332,7 +435,8 @@ def run_pipeline(pipeline: Pipeline, *, log: Path | None, start_from: str | None
                 continue
             tic = time.perf_counter()
             try:
-                code = call_refine(["--debug", *argv] if debug else argv)
+                with output_policy(policy):
+                    code = call_refine(["--debug", *argv] if run.debug else argv)
             except BaseException as exc:  # a bug in the step: record it, then let it surface
                 records.append({**record, "argv": argv, "exit_code": None, "error": repr(exc),
                                 "duration_s": round(time.perf_counter() - tic, 3)})
@@ -360,14 +464,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="start_from", metavar="NAME",
                         help="start at the step with this name (or 1-based number)")
     parser.add_argument("--log", metavar="PATH", help="run record (default: run.json beside the configuration)")
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="let steps write (and globs read) outside the configuration's folder")
+    parser.add_argument("--replace-foreign", action="store_true",
+                        help="let steps replace existing files that refine did not write")
 
 
 def run(args: argparse.Namespace) -> int:
     """Read the configuration and run its steps."""
+    from refine.io.outputs import OutputPolicy, check_output
+
     pipeline = read_pipeline(args.config)
     log = Path(args.log).resolve() if args.log else pipeline.path.parent / "run.json"
-    return run_pipeline(pipeline, log=None if args.dry_run else log, start_from=args.start_from,
-                        dry_run=args.dry_run, debug=getattr(args, "debug", False))
+    if not args.dry_run:  # the record is the user's own choice of place, but never replaces a foreign file
+        check_output(log, source="--log", policy=OutputPolicy(replace_foreign=args.replace_foreign))
+    options = RunOptions(start_from=args.start_from, dry_run=args.dry_run, debug=getattr(args, "debug", False),
+                         allow_outside=args.allow_outside, replace_foreign=args.replace_foreign)
+    return run_pipeline(pipeline, log=None if args.dry_run else log, options=options)
 
 
 COMMANDS.register("run", Command(help="run a saved pipeline of refine commands (CONFIG.toml)", configure=configure,

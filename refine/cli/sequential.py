@@ -191,9 +191,7 @@ def _print_scan_warnings(records: list[dict], limit: int = 20) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the series and write the results."""
-    from dataclasses import asdict
-
-    from refine.operando.sequential import run_sequential, write_csv, write_summary
+    from refine.io.lock import folder_lock
 
     series = _series(args)
     inputs = _pdf_inputs if args.kind == "pdf" else _powder_inputs
@@ -201,7 +199,18 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for note in notes:
         print(note)
-    result = run_sequential(series, phases, instrument, settings, out, workers=args.workers)
+    with folder_lock(out, command="sequential"):  # held over the summary, table and figure too
+        return _fit_and_write(args, series, (phases, instrument, settings, notes), out)
+
+
+def _fit_and_write(args: argparse.Namespace, series, prepared: tuple, out: Path) -> int:
+    from dataclasses import asdict
+
+    from refine.operando.sequential import run_sequential, write_csv, write_summary
+
+    phases, instrument, settings, notes = prepared
+    files = [p for p in (*(args.phase if args.kind != "pdf" else ()), args.instrument) if p]
+    result = run_sequential(series, phases, instrument, settings, out, workers=args.workers, inputs=files)
     summary_settings = {"command": "sequential", "kind": args.kind, "refine": list(settings.refine),
                         "phases": args.phase, "spacegroups": args.spacegroup, "cells": args.cell,
                         "wavelength": args.wavelength, "instrument": args.instrument, "range": args.range,

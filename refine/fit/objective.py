@@ -15,6 +15,7 @@ import numpy as np
 
 from refine.data import Pattern
 from refine.errors import InputError
+from refine.fit.expressions import Expression
 
 Model = Callable[[lmfit.Parameters], np.ndarray]
 
@@ -85,6 +86,8 @@ class Restraint:
     sigma: float
 
     def __post_init__(self) -> None:
+        # checked and compiled once; the names are checked against the parameters when evaluated
+        object.__setattr__(self, "_compiled", Expression.parse(self.expr, source="restraint"))
         if not self.sigma > 0:
             raise InputError("restraint", f"sigma of restraint {self.expr!r} must be positive")
 
@@ -94,15 +97,8 @@ def restraint_rows(restraints: Sequence[Restraint], params: lmfit.Parameters) ->
     :class:`InputError` naming it."""
     if not restraints:
         return np.empty(0)
-    interp = lmfit.Parameters()._asteval  # a fresh interpreter: evaluating never changes params
-    interp.symtable.update(params.valuesdict())
-    rows = []
-    for r in restraints:
-        value = interp.eval(r.expr, show_errors=False)
-        if interp.error:
-            raise InputError("restraint", f"cannot evaluate {r.expr!r}: {interp.error[0].get_error()[1]}")
-        rows.append((float(value) - r.target) / r.sigma)
-    return np.asarray(rows)
+    values = params.valuesdict()
+    return np.asarray([(r._compiled.value(values) - r.target) / r.sigma for r in restraints])
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ whose output is complete and was made with the same geometry and settings, and r
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import json
 import os
@@ -30,12 +31,20 @@ OUTPUT_SUFFIX = ".xye"
 
 @dataclasses.dataclass(frozen=True)
 class FrameOutput:
-    """One frame of a series: where it came from, where its pattern is, and whether it was skipped."""
+    """One frame of a series: where it came from, where its pattern is, whether it was skipped, and why it
+    failed (``error``, the one-line message of a file or frame that could not be read or integrated; then
+    ``output`` is where its pattern would have gone and nothing was written there)."""
 
     source: str
     frame: int | None
     output: Path
     skipped: bool
+    error: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when this file or frame could not be read or integrated."""
+        return self.error is not None
 
 
 def _stem(path: str | os.PathLike) -> str:
@@ -95,27 +104,42 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
     return False
 
 
+def _file_items(source: str, out_dir: Path, fingerprint: str, resume: bool) -> Iterator[tuple]:
+    """The items of one file: ("frame", source, frame, nframes, data, out), ("skip", ...) for a finished output,
+    or ("failed", source, frame, nframes, InputError, out) for a file or frame that cannot be read."""
+    single = output_path(out_dir, source, None)
+    if resume and is_complete(single, fingerprint):  # a finished single-frame file: no need to decode
+        yield ("skip", source, None, 1, None, single)
+        return
+    try:
+        image = ImageFile(source)
+    except InputError as exc:
+        yield ("failed", source, None, 1, exc, single)
+        return
+    with image:
+        n = image.nframes
+        for index in range(n):
+            frame = index if n > 1 else None
+            out = output_path(out_dir, source, frame)
+            if resume and is_complete(out, fingerprint):
+                yield ("skip", source, frame, n, None, out)
+                continue
+            try:
+                data = image.frame(index)
+            except InputError as exc:
+                yield ("failed", source, frame, n, exc, out)
+                continue
+            yield ("frame", source, frame, n, data, out)
+
+
 def _read_all(paths: Sequence[str], out_dir: Path, fingerprint: str, resume: bool, q: queue.Queue,
               stop: threading.Event) -> None:
-    """Producer: ("frame", source, frame, nframes, data, out) or ("skip", ...); errors go through the queue."""
+    """Producer: the items of every file in order (:func:`_file_items`); other errors go through the queue."""
     try:
         for source in paths:
-            single = output_path(out_dir, source, None)
-            if resume and is_complete(single, fingerprint):  # a finished single-frame file: no need to decode
-                if not _put(q, ("skip", source, None, 1, None, single), stop):
+            for item in _file_items(source, out_dir, fingerprint, resume):
+                if not _put(q, item, stop):
                     return
-                continue
-            with ImageFile(source) as image:
-                n = image.nframes
-                for index in range(n):
-                    frame = index if n > 1 else None
-                    out = output_path(out_dir, source, frame)
-                    if resume and is_complete(out, fingerprint):
-                        item = ("skip", source, frame, n, None, out)
-                    else:
-                        item = ("frame", source, frame, n, image.frame(index), out)
-                    if not _put(q, item, stop):
-                        return
         _put(q, _DONE, stop)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         _put(q, exc, stop)
@@ -148,7 +172,9 @@ class _Writer:
     def __init__(self, size: int) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, size))
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="refine-pattern-writer", daemon=True)
+        context = contextvars.copy_context()  # the caller's output policy (refine.io.outputs) holds in the thread
+        self._thread = threading.Thread(target=context.run, args=(self._work,), name="refine-pattern-writer",
+                                        daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
@@ -190,8 +216,13 @@ def _check_names(paths: Sequence[str]) -> None:
 
 
 def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator, out_dir: str | os.PathLike, *,
-                     resume: bool = True, progress: bool = True, queue_size: int = 2) -> list[FrameOutput]:
+                     resume: bool = True, progress: bool = True, queue_size: int = 2,
+                     stop_on_error: bool = False) -> list[FrameOutput]:
     """Integrate every frame of every file and write one ``.xye`` per frame into ``out_dir``.
+
+    A file or frame that cannot be read or integrated (an :class:`InputError`) is recorded as failed (its
+    :class:`FrameOutput` carries the message) and the series goes on; a re-run tries it again. The output folder
+    is locked for the run (:func:`refine.io.lock.folder_lock`).
 
     Parameters
     ----------
@@ -207,28 +238,37 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
         Show a tqdm bar (never when stderr is not a terminal).
     queue_size
         Frames read ahead of the integration.
+    stop_on_error
+        Raise the first bad file's or frame's InputError instead of recording it and going on.
 
     Returns
     -------
     list of FrameOutput
-        One per frame, in order.
+        One per frame (one per unreadable file), in order.
 
     Raises
     ------
     InputError
-        For the first bad file or frame (outputs already written stay; a re-run resumes after them).
+        For bad arguments, an output that cannot be written, another run holding ``out_dir``, and with
+        ``stop_on_error`` the first bad file or frame (outputs already written stay; a re-run resumes after them).
     """
-    from tqdm import tqdm
+    from refine.io.lock import folder_lock
 
     sources = [os.fspath(p) for p in paths]
     if not sources:
         raise InputError("images", "no image files given")
     _check_names(sources)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir, command="integrate"):
+        return _integrate_all(sources, integrator, Path(out_dir), resume=resume, show=progress and sys.stderr.isatty(),
+                              queue_size=queue_size, stop_on_error=stop_on_error)
+
+
+def _integrate_all(sources: Sequence[str], integrator: Integrator, out_dir: Path, *, resume: bool, show: bool,
+                   queue_size: int, stop_on_error: bool) -> list[FrameOutput]:
+    from tqdm import tqdm
+
     fingerprint = integrator.fingerprint()
     results: list[FrameOutput] = []
-    show = progress and sys.stderr.isatty()
     writer = _Writer(queue_size)
     seen_multi: set[str] = set()
     ok = False
@@ -240,10 +280,18 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
                     seen_multi.add(source)
                     bar.total += nframes - 1
                     bar.refresh()
+                error = data if kind == "failed" else None
                 if kind == "frame":
-                    pattern = integrator.integrate(data, source=source, frame=frame)
-                    writer.submit(pattern, out, header_lines(pattern, fingerprint))
-                results.append(FrameOutput(source=source, frame=frame, output=out, skipped=kind == "skip"))
+                    try:
+                        pattern = integrator.integrate(data, source=source, frame=frame)
+                    except InputError as exc:
+                        error = exc
+                    else:
+                        writer.submit(pattern, out, header_lines(pattern, fingerprint))
+                if error is not None and stop_on_error:
+                    raise error
+                results.append(FrameOutput(source=source, frame=frame, output=out, skipped=kind == "skip",
+                                           error=None if error is None else str(error)))
                 bar.update(1)
             ok = True
         finally:

@@ -102,10 +102,12 @@ def write_poni(path: str | os.PathLike, ai: Any, comments: dict[str, str] | None
     atomically; ``comments`` become ``# key: value`` lines. Returns the path."""
     from pyFAI.io.ponifile import PoniFile
 
+    from refine import __version__
     from refine.io.atomic import atomic_open
 
     poni = PoniFile(ai)
     poni.extra.update(comments or {})
+    poni.extra["written by"] = f"refine {__version__}"  # the mark of refine.io.outputs.written_by_refine
     with atomic_open(path, "w") as fh:
         poni.write(fh)
     return Path(path)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from refine import __version__
 from refine.crystal.lattice import Lattice, symmetrize
 from refine.crystal.spacegroup import SpaceGroup, from_diffpy, from_triplets, same_operations, space_group
 from refine.crystal.structure import MERGE_TOLERANCE, CrystalStructure, Site, u_equivalent
@@ -379,7 +380,7 @@ def write_cif(structure: CrystalStructure, path: str | os.PathLike) -> None:
     lat, sg = s.lattice, s.space_group
     lesd = s.lattice_esd or (None,) * 6
     block = re.sub(r"[^A-Za-z0-9_.-]+", "_", s.name) or "phase"
-    lines = [f"data_{block}", f"_pd_phase_name '{s.name}'"]
+    lines = [f"# written by refine {__version__}", f"data_{block}", f"_pd_phase_name '{s.name}'"]
     for key, value, esd in zip(("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma"),
                                lat.as_tuple(), lesd, strict=True):
         lines.append(f"_cell_{key} {_format_esd(value, esd)}")

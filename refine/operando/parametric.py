@@ -27,6 +27,7 @@ from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
+from refine.fit.constraints import set_expression
 from refine.instrument import Instrument
 from refine.operando.sequential import Presence, phases_for
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
@@ -159,6 +160,9 @@ def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -
         if not 0 <= trend.order < len(scans):
             raise InputError("--trend", f"order {trend.order} needs more than {trend.order} scans with {trend.phase}")
         t = np.array([float(variables[trend.variable][i]) for i, _, _ in scans])
+        if not np.all(np.isfinite(t)):
+            raise InputError("--trend", f"variable {trend.variable!r} is not a finite number in every scan with "
+                                        f"{trend.phase}")
         y = np.array([params[f"{pre}_{trend.parameter}"].value for _, pre, _ in scans])
         coef = np.polynomial.polynomial.polyfit(t, y, trend.order) if np.ptp(y) else [y[0]] + [0.0] * trend.order
         names = [f"{base}_{trend.parameter}_p{k}" for k in range(trend.order + 1)]
@@ -166,7 +170,7 @@ def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -
             params.add(name, value=float(value), vary=True)
         for (_, pre, _), ti in zip(scans, t, strict=True):
             expr = " + ".join(f"{n}*({float(ti)!r})**{k}" if k else n for k, n in enumerate(names))
-            params[f"{pre}_{trend.parameter}"].set(expr=expr)
+            set_expression(params, f"{pre}_{trend.parameter}", expr, source="--trend")
 
 
 def _apply_constant_volume(builder: _Builder) -> None:
@@ -188,7 +192,8 @@ def _apply_constant_volume(builder: _Builder) -> None:
         for _, pre, _ in scans:
             f = _angle_factor(*(params[f"{pre}_{n}"].value for n in ("alpha", "beta", "gamma")))
             others = [f"{pre}_{n}" for n in ("a", "b", "c") if n != cv.dependent]
-            params[f"{pre}_{cv.dependent}"].set(expr=f"{base}_V0/({others[0]}*{others[1]}*{float(f)!r})")
+            set_expression(params, f"{pre}_{cv.dependent}", f"{base}_V0/({others[0]}*{others[1]}*{float(f)!r})",
+                           source="--constant-volume")
 
 
 def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructure], instrument: Instrument,

@@ -58,7 +58,9 @@ def _powder_options(settings: SequentialSettings) -> PowderOptions:
 
 
 def _describe_powder(phases: Sequence[CrystalStructure]) -> list:
-    return [[p.name, p.space_group.symbol, list(p.lattice.as_tuple()), len(p.sites)] for p in phases]
+    """Everything a powder fit takes from a phase: name, space group, cell, every site (position, occupancy,
+    displacement), so a changed structure is refitted even when it did not come from a file."""
+    return [repr(p) for p in phases]
 
 
 @dataclass(frozen=True)
@@ -229,17 +231,17 @@ def phases_for(index: int, phases: Sequence[CrystalStructure], presence: Sequenc
 
 
 def fingerprint(settings: SequentialSettings, phases: Sequence[Any], instrument: Instrument | None,
-                kind: FitKind | None = None) -> str:
-    """sha256 of everything that decides a scan's fit besides its data (the starting cells included)."""
+                kind: FitKind | None = None, inputs: Sequence[str | os.PathLike] = ()) -> str:
+    """sha256 of everything that decides a scan's fit besides its data: every setting, the phases as the kind
+    describes them (their whole content; for ``pdf`` their files' sha256), the instrument, and the sha256 of the
+    ``inputs`` files (structure and instrument files), so that editing any of them refits every scan."""
     kind = kind or FIT_KINDS.get(settings.kind)
     desc = {
-        "kind": settings.kind, "refine": list(settings.refine), "powder": repr(settings.powder),
-        "restart_each": settings.restart_each, "presence": [repr(p) for p in settings.presence],
+        "settings": repr(settings),
         "phases": kind.describe(phases),
         "instrument": None if instrument is None else repr(instrument.replace(source=None, metadata={})),
+        "inputs": [sha256_of(path) for path in inputs],
     }
-    if settings.pdf is not None:  # only then: powder fingerprints stay as they were
-        desc["pdf"] = repr(settings.pdf)
     return hashlib.sha256(json.dumps(desc, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -314,7 +316,8 @@ def _carry_of(doc: Mapping[str, Any]) -> dict[str, float]:
 
 def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument | None,
                    settings: SequentialSettings, out_dir: str | os.PathLike, *,
-                   kind: FitKind | None = None, workers: int = 1) -> SequentialResult:
+                   kind: FitKind | None = None, workers: int = 1,
+                   inputs: Sequence[str | os.PathLike] = ()) -> SequentialResult:
     """Fit every scan of ``series`` in order, writing ``OUT/scans/*.json`` as each one finishes.
 
     ``phases`` and ``instrument`` are what the kind's fit takes: CrystalStructures and an Instrument for the
@@ -326,7 +329,19 @@ def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument
     by one as usual; every later scan then starts from *that* scan's refined values (or from the user's start with
     ``restart_each``) instead of its predecessor's, so they do not wait for each other. Results, files and order
     are otherwise those of a serial run.
+
+    ``inputs`` are the files the phases and instrument were read from; their sha256 enter the fingerprint. The
+    output folder is locked for the run (:func:`refine.io.lock.folder_lock`): a second run into it is bad input.
     """
+    from refine.io.lock import folder_lock
+
+    with folder_lock(out_dir, command="sequential"):
+        return _run_series(series, phases, instrument, settings, out_dir, kind=kind, workers=workers, inputs=inputs)
+
+
+def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | None, settings: SequentialSettings,
+                out_dir: str | os.PathLike, *, kind: FitKind | None, workers: int,
+                inputs: Sequence[str | os.PathLike]) -> SequentialResult:
     custom = kind is not None
     kind = kind or FIT_KINDS.get(settings.kind)
     if settings.presence and not kind.presence:
@@ -334,7 +349,7 @@ def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument
     if workers < 1:
         raise InputError("--workers", f"must be at least 1, got {workers}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
-    fp = fingerprint(settings, phases, instrument, kind)
+    fp = fingerprint(settings, phases, instrument, kind, inputs)
     run_settings = {"fingerprint": fp, "kind": settings.kind, "refine": list(settings.refine),
                     "restart_each": settings.restart_each, "powder": repr(settings.powder),
                     "presence": [repr(p) for p in settings.presence]}

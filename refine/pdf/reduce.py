@@ -425,18 +425,28 @@ def reduce_series(paths: Sequence[str | Path], config: ReductionConfig, out_dir:
 
     Resumable: a file whose outputs all exist is skipped unless ``overwrite`` (writes are atomic, so an
     existing output is complete). Returns ``{input path: [written or existing output paths]}`` in input
-    order. The first bad input raises its :class:`InputError` after the running jobs finish.
+    order. The first bad input raises its :class:`InputError` after the running jobs finish. The output folder
+    is locked for the run (:func:`refine.io.lock.folder_lock`): a second run into it is bad input.
     """
-    from concurrent.futures import ProcessPoolExecutor
+    from refine.io.lock import folder_lock
 
-    out_dir = Path(out_dir)
-    outputs = tuple(outputs)
     stems = [Path(p).stem for p in paths]
     if len(set(stems)) != len(stems):
         raise InputError(str(out_dir), "two inputs share a file name stem; their outputs would collide")
+    with folder_lock(out_dir, command="pdf reduce"):
+        return _reduce_all(paths, config, Path(out_dir), background=background, outputs=tuple(outputs),
+                           workers=workers, overwrite=overwrite)
+
+
+def _reduce_all(paths: Sequence[str | Path], config: ReductionConfig, out_dir: Path, *,
+                background: str | Path | None, outputs: tuple[str, ...], workers: int,
+                overwrite: bool) -> dict[str, list[Path]]:
+    from concurrent.futures import ProcessPoolExecutor
+
     done: dict[str, list[Path]] = {}
     jobs = []
-    for p, stem in zip(paths, stems, strict=True):
+    for p in paths:
+        stem = Path(p).stem
         target = out_dir / f"{stem}.gr"
         existing = list(output_paths(target, outputs).values())
         if not overwrite and all(e.exists() for e in existing):

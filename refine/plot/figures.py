@@ -28,13 +28,27 @@ def _pyplot():
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:
-    """Lay out, write (creating the folder) and close a figure; returns the path."""
+    """Lay out, write atomically (creating the folder) and close a figure; returns the path. The format follows
+    the suffix (PNG without one); a PNG carries ``Software: refine VERSION`` (refine.io.outputs)."""
+    from refine import __version__
+    from refine.errors import InputError
+    from refine.io.atomic import atomic_open
+    from refine.io.outputs import PNG_SOFTWARE
+
     plt = _pyplot()
-    fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fmt = path.suffix[1:].lower() or "png"
+    try:
+        if fmt not in fig.canvas.get_supported_filetypes():
+            raise InputError(path, f"unknown figure format {fmt!r}; use one of "
+                                   f"{', '.join(sorted(fig.canvas.get_supported_filetypes()))}")
+        fig.tight_layout()
+        meta = ({"Software": f"{PNG_SOFTWARE} {__version__}"} if fmt == "png" else
+                {"Creator": f"refine {__version__}"} if fmt in ("pdf", "svg", "svgz", "eps", "ps") else None)
+        with atomic_open(path, "wb") as fh:
+            fig.savefig(fh, format=fmt, dpi=120, metadata=meta)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -56,3 +56,21 @@ def test_bad_constraints_exit_2(pattern_file, tmp_path, capsys, constraint, mess
         code = exc.code
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expr", ["zero+0*float(open('secret.txt').read())", "zero+[1 for _ in iter(int, 1)][0]",
+                                  "(lambda: zero)()", "zero.__class__.__base__", "zero+__import__('os').getpid()"])
+def test_expression_that_is_not_arithmetic_exits_2_and_reads_nothing(pattern_file, tmp_path, capsys, monkeypatch,
+                                                                      expr):
+    """The issue's leak (a 0600 file read into the result JSON) and hang (a loop): refused before lmfit runs."""
+    path, _ = pattern_file
+    (tmp_path / "secret.txt").write_text("7356.25\n")
+    (tmp_path / "secret.txt").chmod(0o600)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "fit.json"
+    assert main(_args(path, out, "--constrain", f"zero={expr}")) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and err.startswith("refine lebail: error: --constrain")
+    assert "is not allowed" in err and "7356" not in captured.out + captured.err
+    assert not out.exists()

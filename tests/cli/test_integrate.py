@@ -82,9 +82,12 @@ def test_shape_mismatch_with_mask_and_detector(files, capsys):
                      "-o", str(tmp_path / "o")], capsys)
     assert "img.tif: image shape (160, 200) does not match the detector shape (10, 12)" in line
     TifImage(data=np.ones((20, 20), dtype=np.int32)).write(str(tmp_path / "small.tif"))
-    line = _run_bad([str(tmp_path / "img.tif"), str(tmp_path / "small.tif"), "--poni", str(poni),
-                     "-o", str(tmp_path / "o")], capsys)
+    code = main(["integrate", str(tmp_path / "img.tif"), str(tmp_path / "small.tif"), "--poni", str(poni),
+                 "-o", str(tmp_path / "o"), "--no-progress"])
+    assert code == 3  # the good image is still integrated; the bad one is flagged
+    line = _error_line(capsys)
     assert "small.tif: image shape (20, 20) does not match the detector shape (160, 200)" in line
+    assert (tmp_path / "o" / "img.xye").is_file() and not (tmp_path / "o" / "small.xye").exists()
 
 
 def test_bad_poni(files, capsys):
@@ -101,8 +104,14 @@ def test_nan_only_and_empty_frames(files, capsys):
     edf = EdfImage(data=good)
     edf.append_frame(EdfFrame(data=np.full_like(good, np.nan)))
     edf.write(str(tmp_path / "nan.edf"))
-    line = _run_bad([str(tmp_path / "nan.edf"), "--poni", str(poni), "-o", str(tmp_path / "o")], capsys)
-    assert "nan.edf: image frame 1 holds only NaN" in line
+    assert main(["integrate", str(tmp_path / "nan.edf"), "--poni", str(poni), "-o", str(tmp_path / "o"),
+                 "--no-progress"]) == 3  # frame 0 written, frame 1 flagged
+    assert "nan.edf: image frame 1 holds only NaN" in _error_line(capsys)
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["nan_00000.xye"]
+    edf = EdfImage(data=np.full_like(good, np.nan))
+    edf.write(str(tmp_path / "nan_only.edf"))
+    line = _run_bad([str(tmp_path / "nan_only.edf"), "--poni", str(poni), "-o", str(tmp_path / "o2")], capsys)
+    assert "nan_only.edf: image holds only NaN" in line
     import h5py
 
     with h5py.File(tmp_path / "empty.h5", "w") as fh:
@@ -119,3 +128,53 @@ def test_bad_options(files, capsys):
     line = _run_bad([str(tmp_path / "img.tif"), "--poni", str(poni), "--polarization", "3", "-o", str(tmp_path)],
                     capsys)
     assert "polarization" in line
+
+
+def test_bad_frame_in_a_series_is_flagged_and_the_others_are_written(files, capsys):
+    """One unreadable file among good ones: every good frame is written (identical to a run without the bad file),
+    one stderr line names the bad one, exit 3; a re-run integrates nothing again and still flags it."""
+    tmp_path, poni = files
+    for name in ("a.tif", "c.tif"):
+        (tmp_path / name).write_bytes((tmp_path / "img.tif").read_bytes())
+    (tmp_path / "b.tif").write_bytes((tmp_path / "img.tif").read_bytes()[:300])  # truncated mid-header
+    images = [str(tmp_path / n) for n in ("a.tif", "b.tif", "c.tif")]
+    assert main(["integrate", *images, "--poni", str(poni), "-o", str(tmp_path / "o"), "--no-progress"]) == 3
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "b.tif" in err[0] and "Traceback" not in captured.err
+    assert "3 frame(s)" in captured.out and "2 integrated, 0 already done, 1 failed" in captured.out
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["a.xye", "c.xye"]  # no lock or .part left
+    assert main(["integrate", images[0], images[2], "--poni", str(poni), "-o", str(tmp_path / "ref"),
+                 "--no-progress"]) == 0
+    for name in ("a.xye", "c.xye"):
+        assert (tmp_path / "o" / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
+    capsys.readouterr()
+    assert main(["integrate", *images, "--poni", str(poni), "-o", str(tmp_path / "o"), "--no-progress"]) == 3
+    assert "0 integrated, 2 already done, 1 failed" in capsys.readouterr().out
+
+
+def test_second_run_into_a_held_folder_exits_2_naming_the_holder(files, capsys):
+    import json
+    import subprocess
+    import sys
+
+    tmp_path, poni = files
+    out = tmp_path / "o"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from refine.io.lock import LOCK_NAME, _host
+
+        (out / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": _host(), "command": "integrate"}))
+        code = main(["integrate", str(tmp_path / "img.tif"), "--poni", str(poni), "-o", str(out), "--no-progress"])
+        assert code == 2
+        line = _error_line(capsys)
+        assert f"pid {holder.pid}" in line and "is writing into this folder" in line
+        assert not (out / "img.xye").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale and taken over with a note
+    assert main(["integrate", str(tmp_path / "img.tif"), "--poni", str(poni), "-o", str(out), "--no-progress"]) == 0
+    assert f"took over the lock of pid {holder.pid}" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["img.xye"]

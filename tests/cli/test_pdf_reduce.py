@@ -107,6 +107,25 @@ def test_several_inputs_reduce_into_a_folder_and_resume(tmp_path, capsys):
     assert (tmp_path / "out" / "scan1.gr").stat().st_mtime_ns == stamp
     single = read_pattern(tmp_path / "out" / "scan1.gr")
     assert single.unit == "r_A" and len(single) > 100
+    # a second run into the folder while another one holds it stops before writing, naming the holder
+    import json
+    import subprocess
+    import sys
+
+    from refine.io.lock import LOCK_NAME, _host
+
+    (tmp_path / "out" / "scan1.gr").unlink()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "out" / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": _host()}))
+        capsys.readouterr()
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"pid {holder.pid}" in err
+        assert not (tmp_path / "out" / "scan1.gr").exists()
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_config_from_a_pdfgetx3_gr_header_equals_the_explicit_settings(tmp_path, capsys):

@@ -72,7 +72,7 @@ def test_pipeline_equals_direct_commands(tmp_path, monkeypatch, capsys):
     assert Path.cwd() == elsewhere and not any(elsewhere.iterdir())
     out = capsys.readouterr().out
     reduce, fit = _ni_steps()
-    assert "$ refine pdf fit out/Ni.gr --qmax 25 --phase" in out  # the printed, equivalent command line
+    assert "$ refine pdf fit --qmax 25 --phase" in out and " -- out/Ni.gr\n" in out  # the equivalent command
 
     direct = tmp_path / "direct"
     direct.mkdir()
@@ -89,8 +89,9 @@ def test_pipeline_equals_direct_commands(tmp_path, monkeypatch, capsys):
     assert len(log["sha256"]) == 64 and log["exit_code"] == 0
     assert [s["exit_code"] for s in log["steps"]] == [0, 0]
     assert all(s["duration_s"] >= 0 for s in log["steps"])
-    assert sorted(log["steps"][0]["argv"]) == sorted(reduce)  # [defaults] qmax placed first, same arguments
-    assert sorted(log["steps"][1]["argv"]) == sorted(fit)
+    for step, direct_argv in zip(log["steps"], (reduce, fit), strict=True):  # same arguments, inputs after --
+        assert sorted(w for w in step["argv"] if w != "--") == sorted(direct_argv)
+        assert step["argv"][step["argv"].index("--") + 1:] == [direct_argv[2]]
     # the fit itself is sane: Ni is fcc with a = 3.524 A at room temperature (PDFgui on this sample: 3.52392)
     (phase,) = json.loads((config.parent / "out" / "ni.json").read_text())["phases"]
     assert phase["a"] == pytest.approx(3.524, abs=0.005)
@@ -100,7 +101,7 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     config = _ni_config(tmp_path)
     assert main(["run", str(config), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "$ refine pdf reduce" in out and "$ refine pdf fit 'out/*.gr'" in out  # glob not yet matched: as written
+    assert "$ refine pdf reduce" in out and " -- 'out/*.gr'" in out  # glob not yet matched: as written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ni.toml"]
 
 
@@ -173,9 +174,9 @@ def test_glob_natural_sort_and_option_words(tmp_path, capsys):
     assert main(["run", str(config), "--dry-run"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$")]
     # --wavelength from [defaults] is left out where --instrument excludes it, added where accepted
-    assert lines == ["$ refine lebail scan_1.xy scan_2.xy scan_10.xy --instrument x.instprm --exclude 1:2 "
-                     "--exclude 3:4",
-                     "$ refine pdf reduce scan_1.xy scan_2.xy scan_10.xy --wavelength 0.1173 --lorch -o x/"]
+    assert lines == ["$ refine lebail --instrument x.instprm --exclude 1:2 --exclude 3:4 -- scan_1.xy scan_2.xy "
+                     "scan_10.xy",
+                     "$ refine pdf reduce --wavelength 0.1173 --lorch -o x/ -- scan_1.xy scan_2.xy scan_10.xy"]
     assert option_args("max_nfev", 3) == ["--max-nfev", "3"] and option_args("o", "d") == ["-o", "d"]
 
 
@@ -194,9 +195,140 @@ def test_example_pipeline(tmp_path, capsys):
     for path in [*EXAMPLE.glob("drs_na3v2o5_cu*"), EXAMPLE / "pipeline.toml"]:
         shutil.copy(path, data)  # bundled example files (in the repo), copied so the run writes under tmp_path
     assert main(["run", str(data / "pipeline.toml")]) == 0
-    doc = json.loads((tmp_path / "pipeline_output" / "lebail.json").read_text())
+    doc = json.loads((data / "pipeline_output" / "lebail.json").read_text())
     a = {ph["name"]: ph["a"] for ph in doc["phases"]}
     assert a["drs"] == pytest.approx(4.642, abs=0.002) and a["cu"] == pytest.approx(3.615, abs=0.002)
     assert doc["statistics"]["Rwp"] < 0.05
     log = json.loads((data / "run.json").read_text())
     assert [s["name"] for s in log["steps"]] == ["integrate", "lebail"] and log["exit_code"] == 0
+
+
+# -- a configuration is not trusted to write anywhere ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def drs_pattern(tmp_path_factory):
+    """A small simulated rock-salt pattern (fits in about a second)."""
+    import numpy as np
+
+    from refine.io import write_pattern
+    from tests.powder.synthetic import drs_structure, pymatgen_peaks, simulate
+
+    lam = 0.1173
+    pos, inten = pymatgen_peaks(drs_structure(), lam, (0.5, 9.5))
+    pat = simulate(pos, inten, np.arange(1.0, 9.0, 0.004), wavelength=lam,
+                   profile={"U": 1.0, "V": -0.3, "W": 0.5, "X": 0.5, "Y": 1.0, "SH_L": 0.0}, counts=20000,
+                   background=300, seed=2)
+    path = tmp_path_factory.mktemp("drs") / "drs.xye"
+    write_pattern(pat, path)
+    return path
+
+
+def _lebail_config(folder: Path, pattern: Path, inputs: str, **outputs: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pattern, folder / "drs.xye")
+    opts = ", ".join(f'{k} = "{v}"' for k, v in outputs.items())
+    path = folder / "fit.toml"
+    path.write_text(f'schema = "refine.config/1"\n[[step]]\ncommand = "lebail"\ninputs = ["{inputs}"]\n'
+                    f'options = {{ spacegroup = ["Fm-3m"], cell = ["4.65 4.65 4.65 90 90 90"], wavelength = 0.1173, '
+                    f'{opts} }}\n', encoding="utf-8")
+    return path
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("target", ["../x.json", "sub/../../x.json", "ABS", "link/x.json"])
+def test_output_outside_the_folder_exits_2_unless_allowed(tmp_path, drs_pattern, capsys, target):
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "link").symlink_to(tmp_path)  # a link out of the folder counts as outside
+    target = str(tmp_path / "x.json") if target == "ABS" else target
+    config = _lebail_config(job, drs_pattern, "drs.xye", json=target)
+    assert main(["run", str(config)]) == 2
+    err = _one_error_line(capsys)
+    assert str(config) in err and "--json" in err and "is outside" in err and "--allow-outside" in err
+    assert not (tmp_path / "x.json").exists()
+    assert sorted(p.name for p in job.iterdir()) == ["drs.xye", "fit.toml", "link"]  # nothing ran, no lock left
+    assert main(["run", str(config), "--allow-outside"]) == 0
+    assert json.loads((tmp_path / "x.json").read_text())["schema"] == "refine.result/1"
+
+
+def test_foreign_file_is_never_replaced_without_replace_foreign(tmp_path, drs_pattern, capsys):
+    config = _lebail_config(tmp_path, drs_pattern, "drs.xye", json="notes.txt", plot="fit.png")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes: the beam dumped at 3 am\n")
+    notes.chmod(0o640)
+    assert main(["run", str(config)]) == 2
+    err = _one_error_line(capsys)
+    assert "notes.txt" in err and "was not written by refine" in err and "--replace-foreign" in err
+    assert notes.read_text() == "my notes: the beam dumped at 3 am\n" and not (tmp_path / "fit.png").exists()
+    # refine's own outputs are replaced on a re-run; a foreign one only with --replace-foreign
+    config.write_text(config.read_text().replace("notes.txt", "fit.json"))
+    assert main(["run", str(config)]) == 0 and main(["run", str(config)]) == 0
+    config.write_text(config.read_text().replace("fit.json", "notes.txt"))
+    assert main(["run", str(config), "--replace-foreign"]) == 0
+    assert json.loads(notes.read_text())["kind"] == "lebail" and notes.stat().st_mode & 0o777 == 0o640
+
+
+def test_foreign_file_written_by_a_derived_path_is_caught_when_written(tmp_path, drs_pattern, capsys):
+    """Files a step derives from an option (the curves sidecar of --json) obey the same rule when written."""
+    config = _lebail_config(tmp_path, drs_pattern, "drs.xye", json="fit.json")
+    sidecar = tmp_path / "fit.pattern.curves.dat"
+    sidecar.write_text("precious\n")
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "refine lebail: error: fit.pattern.curves.dat: exists and was not written by refine" in err
+    assert "Traceback" not in err
+    assert sidecar.read_text() == "precious\n" and not (tmp_path / "fit.json").exists()
+
+
+def test_foreign_run_log_is_not_replaced(tmp_path, drs_pattern, capsys):
+    config = _lebail_config(tmp_path, drs_pattern, "drs.xye", json="fit.json")
+    (tmp_path / "run.json").write_text('{"mine": 1}\n')
+    assert main(["run", str(config)]) == 2
+    assert "--log" in _one_error_line(capsys) and (tmp_path / "run.json").read_text() == '{"mine": 1}\n'
+
+
+def test_input_starting_with_a_dash_stays_an_input(tmp_path, drs_pattern, capsys):
+    config = _lebail_config(tmp_path, drs_pattern, "-h.xye", json="fit.json")
+    shutil.copy(drs_pattern, tmp_path / "-h.xye")
+    assert main(["run", str(config)]) == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "fit.json").read_text())["data"] == "-h.xye"
+
+
+def test_globs_do_not_reach_or_list_other_folders(tmp_path, drs_pattern, capsys):
+    private = tmp_path / "private"
+    private.mkdir()
+    for name in ("diary.xye", "passwords.xye"):
+        (private / name).write_text("1 2\n")
+    job = tmp_path / "job"
+    config = _lebail_config(job, drs_pattern, "../private/*.xye", json="fit.json")
+    assert main(["run", str(config)]) == 2
+    err = _one_error_line(capsys)
+    assert "reaches outside" in err and "diary" not in err and "passwords" not in err
+    # inside the folder, a glob matching more files than the command takes is refused without the list
+    for name in ("a.xye", "b.xye"):
+        shutil.copy(drs_pattern, job / name)
+    config.write_text(config.read_text().replace("../private/*.xye", "*.xye"))
+    assert main(["run", str(config)]) == 2
+    err = _one_error_line(capsys)
+    assert "give 3 file(s); 'refine lebail' takes 1" in err and "a.xye" not in err
+
+
+def test_second_run_in_the_same_folder_exits_2(tmp_path, drs_pattern, capsys):
+    import subprocess
+    import sys
+
+    from refine.io.lock import LOCK_NAME, _host
+
+    config = _lebail_config(tmp_path, drs_pattern, "drs.xye", json="fit.json")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": _host(), "command": "run"}))
+        assert main(["run", str(config)]) == 2
+        assert f"pid {holder.pid}" in _one_error_line(capsys) and not (tmp_path / "fit.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()

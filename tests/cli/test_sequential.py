@@ -56,6 +56,11 @@ def test_run_writes_everything_and_resumes(files, tmp_path, capsys):
     assert main(_args(paths, out)) == 0
     assert "fitted 0, resumed 3" in capsys.readouterr().out
     assert (out / "sequential.json").is_file() and (out / "sequential.csv").is_file()
+    from refine.io.outputs import written_by_refine  # a `refine run` may replace them: they carry refine's mark
+
+    for path in (out / "sequential.json", out / "sequential.csv", tmp_path / "t.csv", tmp_path / "f.png",
+                 out / "scans" / "0000_scan_0.json"):
+        assert written_by_refine(path), path
 
 
 def test_unreadable_scan_is_flagged_with_exit_3(files, tmp_path, capsys):
@@ -114,3 +119,50 @@ def test_workers_give_the_serial_results(files, tmp_path, capsys):
     assert all(s["converged"] for s in c)
     assert main(_args(paths, seeded, "--workers", "2")) == 0  # resumes: nothing left to fit
     assert "fitted 0, resumed 3" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_editing_the_structure_file_refits_every_scan(files, tmp_path, capsys):
+    """Resume reuses a scan only when nothing that decides its fit changed: the structure file's content (here
+    one occupancy; name, space group, cell and site count stay) is part of the fingerprint."""
+    paths, _ = files
+    cif = tmp_path / "nvp.cif"
+    text = shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif").read_text()
+    cif.write_text(text)
+    out = tmp_path / "out"
+
+    def run() -> str:
+        args = _args(paths, out)
+        args[args.index("--phase") + 1] = str(cif)
+        assert main(args) == 0, capsys.readouterr().err
+        return capsys.readouterr().out
+
+    assert "fitted 3, resumed 0" in run()
+    assert "fitted 0, resumed 3" in run()  # unchanged: resumed
+    old = "  Na  Na0  18  0.00000000  0.36610000  0.75000000  0.69"
+    assert old in text
+    cif.write_text(text.replace(old, old[:-4] + "0.70"))
+    assert "fitted 3, resumed 0" in run()
+    assert "fitted 0, resumed 3" in run()
+    assert not list(out.glob(".refine.lock*"))
+
+
+def test_second_run_into_a_held_folder_exits_2(files, tmp_path, capsys):
+    """Two runs into one output folder: the second stops before fitting anything, naming the holder's pid."""
+    import subprocess
+    import sys
+
+    from refine.io.lock import LOCK_NAME, _host
+
+    paths, _ = files
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / LOCK_NAME).write_text(json.dumps({"pid": holder.pid, "host": _host(), "command": "sequential"}))
+        assert main(_args(paths, out)) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"pid {holder.pid}" in err and "Traceback" not in err
+        assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME]
+    finally:
+        holder.kill()
+        holder.wait()

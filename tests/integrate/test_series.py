@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from fabio.edfimage import EdfFrame, EdfImage
@@ -77,19 +79,23 @@ def test_resume_skips_complete_outputs_and_redoes_the_rest(series, tmp_path):
     assert not any(r.skipped for r in forced)
 
 
-def test_bad_frame_stops_with_its_name_and_keeps_earlier_outputs(series, tmp_path):
+def test_bad_frame_is_recorded_and_the_series_goes_on(series, tmp_path):
     poni, paths, frames = series
     bad = np.full(GEOMETRY.shape, np.nan, dtype=np.float32)
     edf = EdfImage(data=frames[1].astype(np.float32))
     edf.append_frame(EdfFrame(data=bad))
     edf.write(str(tmp_path / "bad.edf"))
     out = tmp_path / "out"
-    with pytest.raises(InputError, match=r"bad.edf: image frame 1 holds only NaN"):
-        integrate_series([paths[0], tmp_path / "bad.edf", paths[1]], _integrator(poni), out, progress=False)
-    assert (out / "one.xye").is_file() and (out / "bad_00000.xye").is_file()
-    assert not (out / "bad_00001.xye").exists() and not (out / "multi_00000.xye").exists()
+    sources = [paths[0], tmp_path / "missing.tif", tmp_path / "bad.edf", paths[1]]
+    results = integrate_series(sources, _integrator(poni), out, progress=False)
+    failed = [(Path(r.source).name, r.frame) for r in results if r.failed]
+    assert failed == [("missing.tif", None), ("bad.edf", 1)]
+    assert "missing.tif: no such image file" in results[1].error
+    assert "bad.edf: image frame 1 holds only NaN" in results[3].error
+    assert sorted(p.name for p in out.iterdir()) == ["bad_00000.xye", "multi_00000.xye", "multi_00001.xye",
+                                                     "multi_00002.xye", "one.xye"]
     with pytest.raises(InputError, match="missing.tif: no such image file"):
-        integrate_series([tmp_path / "missing.tif"], _integrator(poni), out, progress=False)
+        integrate_series([tmp_path / "missing.tif"], _integrator(poni), out, progress=False, stop_on_error=True)
 
 
 def test_same_stem_in_two_folders_is_refused(series, tmp_path):

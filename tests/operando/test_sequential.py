@@ -2,6 +2,7 @@
 scan 4): every scan's cell within 3 esd of the truth, the table, resume after an interruption, failed scans."""
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -63,6 +64,23 @@ def test_resume_skips_finished_scans_and_new_settings_refit(sequential_run, seri
     fp_other = fingerprint(settings(refine=("cell", "zero", "W")), phases(), instrument())
     assert fp_other != fingerprint(settings(), phases(), instrument())
     assert _load_finished(scan_result_path(out, scan0), scan0, fp_other) is None
+
+
+def test_fingerprint_covers_structure_content_input_files_and_every_setting(tmp_path):
+    base = fingerprint(settings(), phases(), instrument())
+    assert base == fingerprint(settings(), phases(), instrument())
+    moved = phases()
+    site = moved[0].sites[0]
+    moved[0] = moved[0].replace(sites=(dataclasses.replace(site, occupancy=site.occupancy * 0.9),
+                                       *moved[0].sites[1:]))
+    assert fingerprint(settings(), moved, instrument()) != base  # same name, group, cell and site count
+    assert fingerprint(settings(bank=2), phases(), instrument()) != base
+    cif = tmp_path / "p.cif"
+    cif.write_text("data_a\n")
+    with_file = fingerprint(settings(), phases(), instrument(), inputs=[cif])
+    assert with_file != base and with_file == fingerprint(settings(), phases(), instrument(), inputs=[cif])
+    cif.write_text("data_b\n")
+    assert fingerprint(settings(), phases(), instrument(), inputs=[cif]) != with_file
 
 
 def test_csv_columns_and_rows(sequential_run, tmp_path):
