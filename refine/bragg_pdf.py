@@ -54,7 +54,8 @@ def fit_bragg_pdf(pattern: Pattern, gr: Pattern, structure: CrystalStructure, in
 
     ``refine`` lists the Rietveld groups (structure groups are shared with the PDF); the PDF side refines its scale
     and the sharpening of ``pdf.sharpening``. Returns a FitResult of kind ``bragg_pdf`` with ``dataset_statistics``
-    for ``pattern`` (Rwp …) and ``gr`` (Rw) and one phase entry: the shared cell with esds.
+    for ``pattern`` (Rwp …) and ``gr`` (Rw) and one phase entry: the shared cell with esds and the pattern's
+    reflection list.
     """
     if not pdf_weight > 0:
         raise InputError("pdf_weight", f"must be positive, got {pdf_weight}")
@@ -90,5 +91,8 @@ def fit_bragg_pdf(pattern: Pattern, gr: Pattern, structure: CrystalStructure, in
     phase = {"name": structure.name, "prefix": prefix, "space_group": structure.space_group.symbol,
              **{n: float(v) for n, v in zip(PARAMETER_NAMES, lat.as_tuple(), strict=True)}, "volume": lat.volume,
              "esd": esd, "scale": result.value(f"{prefix}_scale"), "pdf_scale": result.value(f"{pdf_prefix}_scale")}
+    tables = engine.reflection_tables(result.params)
+    phase["reflections"] = tables[0]
     return dataclasses.replace(result, phases=(phase,),
-                               extra={**result.extra, "structure": engine.atoms[0].structure_at(result.params, lat)})
+                               extra={**result.extra, "structure": engine.atoms[0].structure_at(result.params, lat),
+                                      "reflections": tables})

@@ -66,6 +66,40 @@ def add_powder_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="OUT.png", help="write the obs/calc/difference figure")
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def add_reflection_arguments(parser: argparse.ArgumentParser) -> None:
+    """--hkl (reflection list as CSV) and --plot-hkl (hkl labels on the --plot figure) of the single fits."""
+    parser.add_argument("--hkl", metavar="OUT.csv",
+                        help="write the reflection list of every phase: phase, h, k, l, mult, d, 2theta (Ka1), "
+                             "intensity, and Fo2, Fc2 (Rietveld) or the intensity esd (Pawley)")
+    parser.add_argument("--plot-hkl", type=_count, default=0, metavar="N",
+                        help="label the N strongest reflections of each phase with hkl on the --plot figure "
+                             "(default 0: no labels)")
+
+
+def check_reflection_arguments(args: argparse.Namespace) -> None:
+    """--plot-hkl labels the --plot figure: without one it is bad input (said before the fit runs)."""
+    if args.plot_hkl and not args.plot:
+        raise InputError("--plot-hkl", "labels go on the --plot figure: give --plot OUT.png too")
+
+
+def write_hkl(result, path: str) -> None:
+    """Write the fit's reflection tables to ``path`` (CSV) and say so."""
+    from refine.powder.reflection_table import tables_of, write_reflections
+
+    write_reflections(tables_of(result), path)
+    print(f"reflections: {path}")
+
+
 def powder_options(args: argparse.Namespace, instrument: Instrument, pattern: Pattern):
     """PowderOptions from --range, --exclude, --exclude-phase (at the instrument's wavelength over the pattern's
     range), --background, --constrain."""
@@ -95,6 +129,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="comma list of groups (cell zero U V W X Y Z SH_L profile size strain displacement "
                              "shift transparency displace_x displace_y ka2_ratio) or parameter names; "
                              "default cell,zero,W,X,Y")
+    add_reflection_arguments(parser)
     parser.add_argument("--write-instrument", metavar="OUT.instprm",
                         help="write the refined instrument (zero, profile) as a GSAS-II .instprm file")
 
@@ -142,13 +177,13 @@ def starting_profile(pattern: Pattern, *, sh_l: float = 0.0) -> Profile:
     return Profile(W=sigma_centideg**2, sh_l=sh_l)
 
 
-def plot_powder_fit(result, path: str, instrument: Instrument, *, title: str | None = None) -> None:
-    """The obs/calc/difference figure of a whole-pattern fit with each phase's reflection ticks (Kα1)."""
+def plot_powder_fit(result, path: str, instrument: Instrument, *, title: str | None = None,
+                    hkl_labels: int = 0) -> None:
+    """The obs/calc/difference figure of a whole-pattern fit with each phase's reflection ticks (Kα1), the
+    wavelength on the 2θ axis and, with ``hkl_labels`` > 0, that many of each phase's strongest lines labelled."""
     from refine.plot import plot_fit
 
-    model = result.extra["model"]
-    ticks = {b.prefix: model.positions(result.params, b, instrument.wavelength) for b in model.phases}
-    plot_fit(result, path, ticks=ticks, title=title)
+    plot_fit(result, path, title=title, hkl_labels=hkl_labels, wavelength=instrument.wavelength)
     print(f"figure: {path}")
 
 
@@ -181,6 +216,7 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     from refine.powder.pawley import fit_pawley
     from refine.powder.wholepattern import instrument_from
 
+    check_reflection_arguments(args)
     pattern = read_powder_pattern(args.pattern, bank=args.bank)
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
@@ -200,8 +236,10 @@ def _run(args: argparse.Namespace, kind: str) -> int:
     if args.json:
         write_result(result, args.json, data=args.pattern, settings=settings)
         print(f"result: {args.json}")
+    if args.hkl:
+        write_hkl(result, args.hkl)
     if args.plot:
-        plot_powder_fit(result, args.plot, instrument)
+        plot_powder_fit(result, args.plot, instrument, hkl_labels=args.plot_hkl)
     if args.write_instrument:
         from refine.io.instprm import write_instrument
 

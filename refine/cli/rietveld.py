@@ -7,7 +7,16 @@ from pathlib import Path
 
 from refine.cli.format import phase_line
 from refine.cli.main import COMMANDS, Command, fit_exit_code, parse_range, split_list
-from refine.cli.powder import add_phase_arguments, add_powder_arguments, instrument_for, plot_powder_fit, powder_options
+from refine.cli.powder import (
+    add_phase_arguments,
+    add_powder_arguments,
+    add_reflection_arguments,
+    check_reflection_arguments,
+    instrument_for,
+    plot_powder_fit,
+    powder_options,
+    write_hkl,
+)
 from refine.errors import InputError
 from refine.notation import format_percent
 
@@ -19,6 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", metavar="PATTERN", help="powder pattern in 2theta (.xye, .xy, .gsas, .XRA ...)")
     add_phase_arguments(parser, cif_only=True)
     add_powder_arguments(parser)
+    add_reflection_arguments(parser)
     parser.add_argument("--refine", default=DEFAULT,
                         help="comma list of groups (scale cell zero shift U V W X Y size strain profile positions "
                              "adp occupancy po texture absorption roughness SH_L ...) or parameter names; "
@@ -146,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from refine.io.structures import write_cif
     from refine.powder.rietveld import fit_rietveld
 
+    check_reflection_arguments(args)
     pattern = read_powder_pattern(args.pattern, bank=args.bank)
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
@@ -197,8 +208,10 @@ def run(args: argparse.Namespace) -> int:
             path = out if i == 0 else out.with_name(f"{out.stem}.{i + 1}{out.suffix}")
             write_cif(structure, path)
             print(f"structure: {path}")
+    if args.hkl:
+        write_hkl(result, args.hkl)
     if args.plot:
-        plot_powder_fit(result, args.plot, instrument)
+        plot_powder_fit(result, args.plot, instrument, hkl_labels=args.plot_hkl)
     return fit_exit_code(result, "rietveld", strict=args.strict)
 
 
@@ -252,10 +265,12 @@ def _run_bragg_pdf(args, pattern, phases, instrument, options, refine, notes) ->
     if args.cif_out:
         write_cif(result.extra["structure"], args.cif_out)
         print(f"structure: {args.cif_out}")
+    if args.hkl:
+        write_hkl(result, args.hkl)
     if args.plot:
         from refine.plot import plot_fit
 
-        plot_fit(result, args.plot, title=f"Rietveld + PDF: {ph['name']}")
+        plot_fit(result, args.plot, title=f"Rietveld + PDF: {ph['name']}", hkl_labels=args.plot_hkl)
         print(f"figure: {args.plot}")
     return fit_exit_code(result, "rietveld --pdf", strict=args.strict)
 
@@ -325,10 +340,12 @@ def _run_joint(args, pattern, phases, instrument, options, refine, notes) -> int
             path = out if i == 0 else out.with_name(f"{out.stem}.{i + 1}{out.suffix}")
             write_cif(structure, path)
             print(f"structure: {path}")
+    if args.hkl:
+        write_hkl(result, args.hkl)
     if args.plot:
         from refine.plot import plot_fit
 
-        plot_fit(result, args.plot, title="joint Rietveld: " + ", ".join(prefixes))
+        plot_fit(result, args.plot, title="joint Rietveld: " + ", ".join(prefixes), hkl_labels=args.plot_hkl)
         print(f"figure: {args.plot}")
     return fit_exit_code(result, "rietveld --joint", strict=args.strict)
 

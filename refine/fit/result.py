@@ -123,6 +123,16 @@ def curve_column_names(curves: Curves) -> list[str]:
     return ["x", "observed", "sigma", "calculated", "fitted", *("_".join(str(k).split()) for k in curves.components)]
 
 
+def _json_value(value: Any) -> Any:
+    """A phase entry's value for the result file: objects with ``to_rows()`` (a reflection table) become their rows,
+    a list of them (one per pattern of a joint fit) the rows of all; everything else is kept."""
+    if callable(getattr(value, "to_rows", None)):
+        return value.to_rows()
+    if isinstance(value, (list, tuple)) and value and all(callable(getattr(v, "to_rows", None)) for v in value):
+        return [row for v in value for row in v.to_rows()]
+    return value
+
+
 def write_curves(curves: Curves, path: str | os.PathLike) -> None:
     """Sidecar text file: x, observed, sigma, calculated, fitted flag (1 inside the fit) and every component.
 
@@ -174,7 +184,7 @@ def result_to_dict(result: FitResult, *, data: str | Sequence[str], settings: Ma
         "statistics": {k: _num(v) for k, v in stats.items()},
         "dataset_statistics": {k: {kk: _num(vv) for kk, vv in v.to_dict().items()}
                                for k, v in result.dataset_statistics.items()},
-        "phases": [dict(p) for p in result.phases],
+        "phases": [{k: _json_value(v) for k, v in p.items()} for p in result.phases],
         "parameters": params,
         "correlations": {f"{a}|{b}": round(v, 6) for (a, b), v in result.correlations().items()},
         "warnings": list(result.warnings),

@@ -382,4 +382,5 @@ def plot_result(result: CalibrationResult, image: np.ndarray, path: str | os.Pat
     tth = np.degrees(result.ai.center_array(data.shape, unit="2th_rad", scale=False))
     return plot_calibration(data, tth, result.control_points, ring_tth_deg(result), path,
                             mask=_mask(data, result.ai, options), title=f"{result.calibrant}: RMS "
-                            f"{result.rms_tth_deg:.4f} deg = {result.rms_px:.2f} px")
+                            f"{result.rms_tth_deg:.4f} deg = {result.rms_px:.2f} px,  λ = "
+                            f"{result.ai.wavelength * 1e10:.6g} Å")

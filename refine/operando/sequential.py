@@ -275,6 +275,10 @@ def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) 
     rec = {"index": scan.index, "file": str(scan.path), **dict(scan.echem), "status": status,
            "result_file": None if path is None else str(path)}
     rec.update({k: v for k, v in doc.items() if k not in rec})
+    # Each scan's reflection lists stay in its own result file: copied here they would make the summary of a long
+    # series hundreds of MB.
+    if rec.get("phases"):
+        rec["phases"] = [{k: v for k, v in ph.items() if k != "reflections"} for ph in rec["phases"]]
     return rec
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refine.plot.figures import _pyplot, save_figure
+from refine.plot.figures import new_figure, save_figure
 
 
 def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.ndarray,
@@ -38,13 +38,13 @@ def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.
     Path
         The path written.
     """
-    plt = _pyplot()
     from matplotlib.colors import LogNorm
 
     data = np.asarray(image, dtype=float)
     shown = np.ma.masked_where(~np.isfinite(data) | (data <= 0) | (mask != 0 if mask is not None else False), data)
     positive = shown.compressed()
-    fig, ax = plt.subplots(figsize=(8, 8 * data.shape[0] / max(data.shape[1], 1) + 0.5))
+    fig = new_figure(figsize=(8, 8 * data.shape[0] / max(data.shape[1], 1) + 0.5))
+    ax = fig.subplots()
     if positive.size:
         lo, hi = np.percentile(positive, [1, 99.9])
         ax.imshow(shown, origin="lower", cmap="gray_r", norm=LogNorm(vmin=max(lo, 1e-6), vmax=max(hi, lo * 10)),

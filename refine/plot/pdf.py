@@ -19,12 +19,12 @@ def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
                  partials: Mapping[str, np.ndarray] | None = None, title: str | None = None) -> Path:
     """Top: G(r) observed (points), calculated, each phase (offset below), difference.  Bottom (when
     ``partials`` is given, curves on the same r grid): the partial PDFs.  Returns the path written."""
-    from refine.plot.figures import _pyplot, save_figure
+    from refine.plot.figures import new_figure, save_figure
 
-    plt = _pyplot()
     name, c = next(iter(result.curves.items()))
     rows = 2 if partials else 1
-    fig, axes = plt.subplots(rows, 1, figsize=(9, 4.5 * rows), squeeze=False, sharex=True)
+    fig = new_figure(figsize=(9, 4.5 * rows))
+    axes = fig.subplots(rows, 1, squeeze=False, sharex=True)
     ax = axes[0, 0]
     m = c.mask
     span = float(np.ptp(c.observed[m])) or 1.0
@@ -56,10 +56,10 @@ def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
 
 def plot_reduction(result, path: str | os.PathLike) -> Path:
     """I(Q), S(Q), F(Q) and G(r) of a :class:`~refine.pdf.reduce.ReductionResult` in one figure."""
-    from refine.plot.figures import _pyplot, save_figure
+    from refine.plot.figures import new_figure, save_figure
 
-    plt = _pyplot()
-    fig, axes = plt.subplots(4, 1, figsize=(8, 11))
+    fig = new_figure(figsize=(8, 11))
+    axes = fig.subplots(4, 1)
     panels = ((result.iq, "I(Q) (background subtracted)", "Q (Å$^{-1}$)"), (result.sq, "S(Q)", "Q (Å$^{-1}$)"),
               (result.fq, "F(Q) (Å$^{-1}$)", "Q (Å$^{-1}$)"), (result.gr, "G(r) (Å$^{-2}$)", "r (Å)"))
     for ax, (pat, label, xlabel) in zip(axes, panels, strict=True):
@@ -73,10 +73,10 @@ def plot_reduction(result, path: str | os.PathLike) -> Path:
 
 def plot_difference(a, b, delta, path: str | os.PathLike) -> Path:
     """G_A and G_B (top) and the differential ΔG = G_B − G_A (bottom, with ±dG where known)."""
-    from refine.plot.figures import _pyplot, save_figure
+    from refine.plot.figures import new_figure, save_figure
 
-    plt = _pyplot()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, height_ratios=(2, 1))
+    fig = new_figure(figsize=(8, 7))
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2, 1))
     lo, hi = delta.x[0], delta.x[-1]
     for curve, tag in ((a, "A"), (b, "B")):
         keep = (curve.x >= lo) & (curve.x <= hi)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from refine.plot.figures import _pyplot, save_figure
+from refine.plot.figures import new_figure, save_figure
 
 _LABELS = {"a": "a (Å)", "b": "b (Å)", "c": "c (Å)", "alpha": "α (°)", "beta": "β (°)", "gamma": "γ (°)",
            "volume": "V (Å$^3$)"}
@@ -75,12 +75,12 @@ def plot_sequential(records: Sequence[Mapping[str, Any]], path: str | os.PathLik
     """Write the figure: one row per quantity (each phase's lattice parameters, volume, weight fraction, then
     Rwp, or Rw for PDF fits), left column against scan index, right column against the electrochemistry when
     every scan has it. Scans that did not converge are drawn as open red markers."""
-    plt = _pyplot()
     panels = _quantities(records)
     echem = _echem_axis(records)
     ncols = 2 if echem else 1
     nrows = len(panels) + 1
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.0 * ncols, 2.1 * nrows), squeeze=False, sharex="col")
+    fig = new_figure(figsize=(6.0 * ncols, 2.1 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex="col")
     xmap = {r["index"]: r.get(echem) for r in records} if echem else {}
     for row, (prefix, name, key) in enumerate(panels):
         idx, val, err, ok = _series(records, prefix, key)

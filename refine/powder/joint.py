@@ -218,7 +218,9 @@ def fit_rietveld_joint(patterns: Sequence[Pattern], phases: Sequence[CrystalStru
     FitResult
         ``dataset_statistics`` per pattern (Rwp each), ``statistics`` the joint ones, ``phases`` the shared cells
         with esds and per-dataset scale and R_Bragg, ``extra['structures']`` the refined structures,
-        ``extra['histograms']`` each pattern's phase summaries (size/strain) and Bragg R factors.
+        ``extra['histograms']`` each pattern's phase summaries (size/strain) and Bragg R factors,
+        ``extra['reflections']`` the reflection tables of every phase in every pattern (``dataset`` set), each
+        phase's ``reflections`` its tables in every pattern.
     """
     rietveld = rietveld or RietveldOptions()
     histograms = list(histograms or [HistogramOptions(prefix=f"h{i}_") for i in range(len(patterns))])
@@ -261,11 +263,15 @@ def _assemble(result: FitResult, joint: JointModel) -> FitResult:
         for summary, b, block in zip(summaries, bragg, model.phases, strict=True):
             summary.update(scale=float(params[f"{block.prefix}_scale"].value),
                            scale_esd=result.esd(f"{block.prefix}_scale"), R_Bragg=b["R_Bragg"], R_F=b["R_F"])
-        hist_extra[name] = {"phases": summaries, "reflections": bragg, "engine": engine,
+        # The dataset's phase copies are named '{dataset}{phase}': the tables name the shared phase and the dataset.
+        own = engine.reflection_tables(params)
+        tables = tuple(dataclasses.replace(t, phase=st.name, prefix=ph, dataset=name)
+                       for t, st, ph in zip(own, joint.phases, joint.prefixes, strict=True))
+        hist_extra[name] = {"phases": summaries, "bragg": bragg, "reflections": tables, "engine": engine,
                             "statistics": result.dataset_statistics[name]}
     structures = {}
     phases = []
-    for ph, s, atoms in zip(joint.prefixes, joint.phases, joint.atoms, strict=True):
+    for k, (ph, s, atoms) in enumerate(zip(joint.prefixes, joint.phases, joint.atoms, strict=True)):
         lat = lattice_from_parameters(params, ph)
         esd = {n: result.esd(f"{ph}_{n}") for n in PARAMETER_NAMES}
         structures[ph] = atoms.structure_at(params, lat).replace(
@@ -278,6 +284,8 @@ def _assemble(result: FitResult, joint: JointModel) -> FitResult:
                        **{n: float(v) for n, v in zip(PARAMETER_NAMES, lat.as_tuple(), strict=True)},
                        "volume": lat.volume, "esd": esd,
                        "histograms": {h: {k: p[k] for k in ("scale", "scale_esd", "R_Bragg", "R_F", "size_nm",
-                                                            "microstrain_percent")} for h, p in per.items()}})
-    extra = {"joint": joint, "structures": structures, "histograms": hist_extra}
+                                                            "microstrain_percent")} for h, p in per.items()},
+                       "reflections": tuple(v["reflections"][k] for v in hist_extra.values())})
+    tables = tuple(t for v in hist_extra.values() for t in v["reflections"])
+    extra = {"joint": joint, "structures": structures, "histograms": hist_extra, "reflections": tables}
     return dataclasses.replace(result, curves=curves, phases=tuple(phases), extra=extra)

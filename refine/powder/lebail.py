@@ -24,6 +24,7 @@ from refine.data import Pattern
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
+from refine.powder.reflection_table import intensity_tables
 from refine.powder.wholepattern import finish, is_positional, set_vary, with_vary
 
 
@@ -208,7 +209,8 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
         components[block.prefix] = mat[rows].T @ state.intensities[rows]
     extra = {"intensities": {b.prefix: state.intensities[model.phase_rows(i)].copy()
                              for i, b in enumerate(model.phases)},
-             "rwp_history": history, "model": model}
+             "rwp_history": history, "model": model,
+             "reflections": intensity_tables(model, current, state.intensities)}
     return finish(result, model, components=components, extra=extra, warnings=warnings)
 
 

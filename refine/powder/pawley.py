@@ -22,6 +22,7 @@ from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
 from refine.powder.lebail import fit_lebail
 from refine.powder.model import PowderModel, PowderOptions
+from refine.powder.reflection_table import intensity_tables
 from refine.powder.wholepattern import finish, is_positional, linear_esds, set_vary, weighted_lstsq, with_vary
 
 #: Relative d difference below which two reflections of one phase share a Pawley intensity.
@@ -124,6 +125,7 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     warnings = []
     if np.any(intensities < -3 * np.maximum(intensity_esd, 1e-300)):
         warnings.append("some Pawley intensities are negative by more than 3 esd (overlaps or a wrong cell)")
-    extra = {"intensities": per_phase, "background": {"coefficients": coef[:nb], "esd": esd[:nb]}, "model": model}
+    extra = {"intensities": per_phase, "background": {"coefficients": coef[:nb], "esd": esd[:nb]}, "model": model,
+             "reflections": intensity_tables(model, current, intensities, intensity_esd)}
     result = finish(result, model, components=components, extra=extra, warnings=warnings)
     return dataclasses.replace(result, kind="pawley")

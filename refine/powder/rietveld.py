@@ -40,12 +40,15 @@ from refine.powder.corrections import (
 )
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.quantitative import weight_fractions, zmv
+from refine.powder.reflection_table import ReflectionTable, phase_table
 from refine.powder.wholepattern import REFINE_GROUPS, finish, is_positional, set_vary, with_vary
 
 #: Groups of atomic / Rietveld parameters a user may ask to refine, besides :data:`REFINE_GROUPS`.
 RIETVELD_GROUPS = ("scale", "background", "positions", "adp", "uiso", "occupancy", "po", "texture", "absorption",
                    "roughness")
 DEFAULT_REFINE = ("scale", "cell", "zero", "W", "X", "Y", "positions", "adp")
+#: A line counts as observed (R_Bragg, Fo²) when more than this part of its profile lies over fitted points.
+OBSERVED_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -149,8 +152,7 @@ class RietveldEngine:
         block = model.phases[index]
         v = params.valuesdict()
         lattice = model.lattice(params, block)
-        atoms = self.atoms[index].expanded(params, lattice)
-        inten = self.sf[index].line_intensities(block.structure.replace(lattice=lattice), atoms)
+        inten = block.reflections.multiplicity * self.fc_squared(params, index)  # multiplicity·<|F|²>
         tth = model.positions(params, block, model.instrument.wavelength)
         ok = np.isfinite(tth) & (tth > 0.0) & (tth < 180.0)
         corr = np.zeros_like(inten)
@@ -208,8 +210,10 @@ class RietveldEngine:
         return params
 
     # -- agreement per phase ---------------------------------------------------------------------------------
-    def bragg_r(self, params: lmfit.Parameters) -> list[dict]:
-        """R_Bragg, R_F and the observed/calculated line intensities of each phase (Rietveld partition)."""
+    def _partition(self, params: lmfit.Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(I_calc, share, captured) per line: the scaled calculated intensities, Σ_i Φ_ik Δ_i (y_i − b_i)/(y_calc,i −
+        b_i) (so I_obs = I_calc·share, the Rietveld partition) and Σ_i Φ_ik Δ_i over fitted points (the part of each
+        unit-area profile that was observed, so the comparable I_calc is I_calc·captured)."""
         mat = self.model.peak_matrix(params, self.layout)
         inten = self.intensities(params)
         peaks = mat.T @ inten
@@ -217,13 +221,17 @@ class RietveldEngine:
         m = self.fit_mask.astype(float)
         ratio = np.divide((self.y - bkg) * m * self.step, peaks, out=np.zeros_like(peaks),
                           where=peaks > 1e-12 * max(float(peaks.max()), 1e-300))
-        captured = mat @ (m * self.step)  # fraction of each line's profile over fitted points
-        obs = inten * (mat @ ratio)
+        return inten, mat @ ratio, mat @ (m * self.step)
+
+    def bragg_r(self, params: lmfit.Parameters) -> list[dict]:
+        """R_Bragg, R_F and the observed/calculated line intensities of each phase (Rietveld partition)."""
+        inten, share, captured = self._partition(params)
+        obs = inten * share
         calc = inten * captured
         out = []
         for i, block in enumerate(self.model.phases):
             rows = self.model.phase_rows(i)
-            keep = captured[rows] > 0.5  # lines mostly inside the fitted range
+            keep = captured[rows] > OBSERVED_FRACTION  # lines mostly inside the fitted range
             o, c = obs[rows][keep], calc[rows][keep]
             r_bragg = float(np.sum(np.abs(o - c)) / np.sum(np.abs(o))) if o.size else None
             so, sc = np.sqrt(np.maximum(o, 0.0)), np.sqrt(np.maximum(c, 0.0))
@@ -231,6 +239,27 @@ class RietveldEngine:
             out.append({"R_Bragg": r_bragg, "R_F": r_f, "hkl": block.reflections.hkl[keep],
                         "observed": o, "calculated": c})
         return out
+
+    def fc_squared(self, params: lmfit.Parameters, index: int) -> np.ndarray:
+        """Unscaled Fc² = <|F|²> (Friedel mates averaged) of every line of phase ``index`` at ``params``: the
+        structure factors the model's intensities use (occupancies, ADPs, f0 + f′ + if″ or b_c)."""
+        block = self.model.phases[index]
+        lattice = self.model.lattice(params, block)
+        atoms = self.atoms[index].expanded(params, lattice)
+        return self.sf[index].squared(block.structure.replace(lattice=lattice), atoms)
+
+    def reflection_tables(self, params: lmfit.Parameters) -> tuple[ReflectionTable, ...]:
+        """One :class:`~refine.powder.reflection_table.ReflectionTable` per phase with I_calc, Fc² and Fo² (Rietveld
+        partition, in |F|² units: Fo² = Fc²·I_obs/I_calc; NaN for lines with less than half their profile observed)."""
+        inten, share, captured = self._partition(params)
+        out = []
+        for i in range(len(self.model.phases)):
+            rows = self.model.phase_rows(i)
+            fc2 = self.fc_squared(params, i)
+            seen = captured[rows] > OBSERVED_FRACTION
+            ratio = np.divide(share[rows], captured[rows], out=np.full(fc2.size, np.nan), where=seen)
+            out.append(phase_table(self.model, params, i, inten[rows], fo2=fc2 * ratio, fc2=fc2))
+        return tuple(out)
 
 
 def _stage_of(name: str, engine: RietveldEngine) -> int:
@@ -366,8 +395,8 @@ def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
                               result.covariance_of(scale_names))
     except InputError as exc:
         warnings.append(f"weight fractions not available: {exc}")
-    extra = {"model": model, "engine": engine, "structures": structures,
-             "reflections": {b.prefix: bragg[i] for i, b in enumerate(model.phases)}}
+    extra = {"model": model, "engine": engine, "structures": structures, "bragg": bragg,
+             "reflections": engine.reflection_tables(params)}
     result = finish(result, model, components=components, extra=extra, warnings=warnings)
     phases = []
     for i, summary in enumerate(result.phases):

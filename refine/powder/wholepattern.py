@@ -119,11 +119,17 @@ def phase_summaries(result: FitResult, model: PowderModel) -> list[dict[str, Any
 
 def finish(result: FitResult, model: PowderModel, *, components: Mapping[str, np.ndarray],
            extra: Mapping[str, Any], warnings: Iterable[str] = ()) -> FitResult:
-    """Attach components (full grid), phase summaries, extra data and warnings to a fit result."""
+    """Attach components (full grid), phase summaries, extra data and warnings to a fit result.
+
+    ``extra['reflections']`` (one :class:`~refine.powder.reflection_table.ReflectionTable` per phase, in order), when
+    given, also goes into each phase summary as ``reflections`` (the result file's per-phase reflection list)."""
     name = next(iter(result.curves))
     curves = dataclasses.replace(result.curves[name],
                                  components={k: model.full(v) for k, v in components.items()})
-    return dataclasses.replace(result, curves={name: curves}, phases=tuple(phase_summaries(result, model)),
+    phases = phase_summaries(result, model)
+    for summary, table in zip(phases, extra.get("reflections") or (), strict=False):
+        summary["reflections"] = table
+    return dataclasses.replace(result, curves={name: curves}, phases=tuple(phases),
                                extra=dict(extra), warnings=tuple(result.warnings) + tuple(warnings))
 
 
