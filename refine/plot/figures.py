@@ -85,14 +85,14 @@ def _panel_tables(tables: Sequence, name: str, unit: str) -> list:
 
 def _label_lines(ax, tables: Sequence, colors: Sequence, c, count: int, span: float) -> None:
     """Label the ``count`` strongest lines of each table with hkl above the calculated curve; labels of lines
-    closer than 0.4 % of the x range are merged ('200/002')."""
+    closer than 1.1 % of the x range (about one label width) are merged ('200/002')."""
     x_range = float(np.ptp(c.x[c.mask])) if c.mask.any() else float(np.ptp(c.x))
     top = -np.inf
     for table, color in zip(tables, colors, strict=True):
         idx = sorted(table.strongest(count), key=lambda i: table.two_theta[i])
         groups: list[list[int]] = []
         for i in idx:
-            if groups and table.two_theta[i] - table.two_theta[groups[-1][-1]] < 0.004 * x_range:
+            if groups and table.two_theta[i] - table.two_theta[groups[-1][-1]] < 0.011 * x_range:
                 groups[-1].append(i)
             else:
                 groups.append([i])

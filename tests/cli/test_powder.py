@@ -1,5 +1,6 @@
 """`refine lebail` / `refine pawley` command line: result file, figure, instrument file, exit codes."""
 
+import csv
 import json
 
 import numpy as np
@@ -26,10 +27,10 @@ def drs_file(tmp_path_factory):
 
 @pytest.mark.parametrize("command", ["lebail", "pawley"])
 def test_fit_writes_result_figure_and_instrument(drs_file, tmp_path, command, capsys):
-    out, fig, inst = tmp_path / "r.json", tmp_path / "r.png", tmp_path / "r.instprm"
+    out, fig, inst, hkl = tmp_path / "r.json", tmp_path / "r.png", tmp_path / "r.instprm", tmp_path / "r.csv"
     code = main([command, str(drs_file), "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90",
                  "--name", "drs", "--wavelength", "0.1173", "--json", str(out), "--plot", str(fig),
-                 "--write-instrument", str(inst)])
+                 "--write-instrument", str(inst), "--hkl", str(hkl), "--plot-hkl", "5"])
     assert code == 0, capsys.readouterr()
     doc = json.loads(out.read_text())
     assert doc["schema"] == "refine.result/1" and doc["kind"] == command and doc["converged"]
@@ -42,6 +43,20 @@ def test_fit_writes_result_figure_and_instrument(drs_file, tmp_path, command, ca
     assert (tmp_path / doc["provenance"]["curves"][0]).is_file()
     assert fig.read_bytes()[:4] == b"\x89PNG"
     assert "Zero:" in inst.read_text()
+    # --hkl: one row per line of the result's reflection list, header with units, the refined d and Kα1 2θ.
+    with open(hkl, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    header = ["phase", "h", "k", "l", "mult", "d[A]", "2theta[deg]", "intensity[y*deg]"]
+    assert list(rows[0]) == header + (["intensity_esd[y*deg]"] if command == "pawley" else [])
+    assert len(rows) == len(phase["reflections"]) > 10 and {r["phase"] for r in rows} == {"drs"}
+    for row, ref in zip(rows, phase["reflections"], strict=True):
+        assert (int(row["h"]), int(row["k"]), int(row["l"])) == (ref["h"], ref["k"], ref["l"])
+        assert float(row["d[A]"]) == pytest.approx(phase["a"] / np.sqrt(ref["h"] ** 2 + ref["k"] ** 2 + ref["l"] ** 2),
+                                                   rel=1e-7)
+        # GSAS-II's zero: the peak is seen at 2θ + zero.
+        bragg = np.degrees(2 * np.arcsin(0.1173 / (2 * float(row["d[A]"]))))
+        assert float(row["2theta[deg]"]) == pytest.approx(bragg + doc["parameters"]["zero"]["value"], abs=1e-6)
+    assert sum(float(r["intensity[y*deg]"]) for r in rows) > 0 and not list(tmp_path.glob(".*.part"))
 
 
 @pytest.mark.parametrize("args, message", [
@@ -54,6 +69,8 @@ def test_fit_writes_result_figure_and_instrument(drs_file, tmp_path, command, ca
       "--refine", "cell,bogus"], "bogus"),
     (["{drs}", "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90", "--wavelength", "0.1173",
       "--range", "20:30"], "range"),
+    (["{drs}", "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90", "--wavelength", "0.1173",
+      "--plot-hkl", "3"], "--plot-hkl"),
 ])
 def test_bad_input_exits_2_with_one_line(drs_file, args, message, capsys):
     args = [a.replace("{drs}", str(drs_file)) for a in args]
@@ -92,6 +109,13 @@ def test_wrong_model_warns_poor_fit_and_strict_exits_3(example_pattern, tmp_path
     doc = json.loads(result.read_text())
     assert doc["converged"] and any(w.startswith("poor fit") for w in doc["warnings"])
     assert doc["statistics"]["GOF"] > 5
+
+
+def test_plot_hkl_needs_a_count(drs_file, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["pawley", str(drs_file), "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90",
+              "--wavelength", "0.1173", "--plot", "x.png", "--plot-hkl", "-1"])
+    assert exc.value.code == 2 and "--plot-hkl" in capsys.readouterr().err
 
 
 def test_exclude_phase_removes_the_cu_lines(example_pattern, tmp_path):

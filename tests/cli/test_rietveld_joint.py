@@ -2,6 +2,7 @@
 rock-salt structure (X-ray intensities from pymatgen's XRDCalculator, neutron from its NDCalculator: independent
 structure factors) refined jointly to the simulated cell; bad joint options exit 2."""
 
+import csv
 import json
 
 import numpy as np
@@ -48,9 +49,10 @@ def _args(folder, *extra):
 
 
 def test_joint_xray_neutron_cell(files, tmp_path, capsys):
-    out = tmp_path / "joint.json"
+    out, hkl = tmp_path / "joint.json", tmp_path / "joint.csv"
     code = main(_args(files, "--joint", str(files / "n.xye"), "--joint-instrument", str(files / "n.instprm"),
-                      "--joint-refine", "scale,U,V,W", "--json", str(out), "--plot", str(tmp_path / "j.png")))
+                      "--joint-refine", "scale,U,V,W", "--json", str(out), "--plot", str(tmp_path / "j.png"),
+                      "--hkl", str(hkl), "--plot-hkl", "4"))
     assert code == 0
     doc = json.loads(out.read_text())
     (ph,) = doc["phases"]
@@ -59,6 +61,22 @@ def test_joint_xray_neutron_cell(files, tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert "x: Rwp" in stdout and "n: Rwp" in stdout
     assert (tmp_path / "j.png").stat().st_size > 10_000
+    # One reflection list per phase holding both patterns' lines; the CSV has a dataset column and |F|² in e² for
+    # the X-ray rows, fm² for the neutron rows.
+    assert {r["dataset"] for r in ph["reflections"]} == {"x", "n"}
+    with open(hkl, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(ph["reflections"]) and list(rows[0])[:2] == ["phase", "dataset"]
+    neutron = [r for r in rows if r["dataset"] == "n"]
+    assert neutron and all(r["Fc2[fm^2]"] and not r["Fc2[e^2]"] for r in neutron)
+    # Neutron Fc² by hand: F = 4(0.6 b_Na + 0.4 b_V ± b_O), + for all-even, - for all-odd hkl (no ADPs in the CIF).
+    import periodictable
+
+    b = {el: periodictable.elements.symbol(el).neutron.b_c for el in ("Na", "V", "O")}
+    for r in neutron:
+        sign = 1.0 if int(r["h"]) % 2 == 0 else -1.0
+        expected = (4 * (0.6 * b["Na"] + 0.4 * b["V"] + sign * b["O"])) ** 2
+        assert float(r["Fc2[fm^2]"]) == pytest.approx(expected, rel=1e-6), r
 
 
 def test_joint_bad_options_exit_2(files, tmp_path, capsys):

@@ -88,3 +88,21 @@ def test_joint_input_errors():
                            histograms=[HistogramOptions("x_", refine=("scale", "cell")), HistogramOptions("n_")])
     with pytest.raises(InputError, match="one instrument"):
         fit_rietveld_joint(patterns, [structure], instruments[:1])
+
+
+def test_joint_reflection_lists_per_pattern(joint_fit):
+    res = joint_fit
+    x, n = res.phases[0]["reflections"]
+    assert (x.dataset, x.radiation, n.dataset, n.radiation) == ("x", "xray", "n", "neutron")
+    assert res.extra["reflections"] == (x, n) and x.phase == n.phase == "PbSO4"
+    # Each pattern's d are its own cell's: the neutron one carries the hydrostatic strain, 1/d² gains D11 h² + D22 k²
+    # + D33 l² (GSAS-II's A + Dij).
+    xd = {tuple(h): d for h, d in zip(x.hkl.tolist(), x.d, strict=True)}
+    common = [(tuple(h), d) for h, d in zip(n.hkl.tolist(), n.d, strict=True) if tuple(h) in xd]
+    assert len(common) > 100
+    strain = np.array([res.value(f"n_pbso4_{name}") for name in ("D11", "D22", "D33")])
+    for h, d in common:
+        np.testing.assert_allclose(1 / d**2 - 1 / xd[h] ** 2, strain @ np.square(h), rtol=1e-6, atol=1e-12)
+    # Fo² of the neutron lines in fm² agree with Fc² as R_Bragg says (R_Bragg < 0.1 above).
+    seen = np.isfinite(n.fo2)
+    assert np.sum(np.abs(n.fo2[seen] - n.fc2[seen])) / np.sum(n.fo2[seen]) < 0.1
