@@ -127,8 +127,10 @@ def finish(result: FitResult, model: PowderModel, *, components: Mapping[str, np
     curves = dataclasses.replace(result.curves[name],
                                  components={k: model.full(v) for k, v in components.items()})
     phases = phase_summaries(result, model)
-    for summary, table in zip(phases, extra.get("reflections") or (), strict=False):
-        summary["reflections"] = table
+    tables = extra.get("reflections")
+    if tables:
+        for summary, table in zip(phases, tables, strict=True):
+            summary["reflections"] = table
     return dataclasses.replace(result, curves={name: curves}, phases=tuple(phases),
                                extra=dict(extra), warnings=tuple(result.warnings) + tuple(warnings))
 
