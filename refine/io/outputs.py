@@ -2,8 +2,8 @@
 
 Every result file refine writes says so: JSON documents carry ``"schema": "refine.…"``, pattern and curve files a
 ``# refine pattern;`` / ``# refine curves:`` first line, CIF and PONI files a ``# written by refine`` comment,
-instrument files ``#refine:`` lines, figures a ``Software: refine`` PNG text chunk, the sequential table its column
-header. :func:`written_by_refine` reads that mark.
+instrument files ``#refine:`` lines, figures a ``Software: refine`` PNG text chunk, the sequential table and the
+reflection list (``--hkl``) their column headers. :func:`written_by_refine` reads that mark.
 
 An :class:`OutputPolicy` (set for a block with :func:`output_policy`; ``refine run`` sets one for its steps)
 keeps outputs inside a folder and refuses to replace files refine did not write; :func:`check_output` applies it
@@ -27,7 +27,9 @@ _HEAD_BYTES = 1 << 16
 _TEXT_MARK = re.compile(rb"^(?:# refine (?:pattern|curves)[;:]|# written by:? refine\b|#refine:)", re.MULTILINE)
 _JSON_MARK = re.compile(rb'\A\s*\{\s*"schema"\s*:\s*"refine\.')
 #: Start of the header row of the sequential per-scan table (refine.operando.sequential.write_csv).
-_CSV_MARK = re.compile(rb"\Aindex,file,(?:[^\r\n]*,)?converged,status,Rwp,Rp,Rexp,GOF,chi2_red,Rw\b")
+_CSV_MARK = re.compile(rb"\Aindex,file,(?:[^\r\n]*,)?converged,status,Rwp,Rp,Rexp,GOF,chi2_red,Rw\b"
+                       # the reflection list (refine.powder.reflection_table.write_reflections)
+                       rb"|\Aphase,(?:dataset,)?h,k,l,mult,d\[A\],2theta\[deg\],intensity\[y\*deg\]")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: The figure writer's PNG ``Software`` text; see :func:`refine.plot.figures.save_figure`.
 PNG_SOFTWARE = "refine"

@@ -69,14 +69,13 @@ def test_written_by_refine_knows_refine_outputs_only(tmp_path):
 
 
 def test_figures_carry_the_mark(tmp_path):
-    from refine.plot.figures import _pyplot, save_figure
+    from refine.plot.figures import new_figure, save_figure
 
-    plt = _pyplot()
-    fig, ax = plt.subplots()
-    ax.plot([1, 2])
+    fig = new_figure()
+    fig.subplots().plot([1, 2])
     save_figure(fig, tmp_path / "f.png")
-    fig, ax = plt.subplots()
-    ax.plot([1, 2])
+    fig = new_figure()
+    fig.subplots().plot([1, 2])
     fig.savefig(tmp_path / "mine.png")  # a user's matplotlib figure
     assert written_by_refine(tmp_path / "f.png") and not written_by_refine(tmp_path / "mine.png")
 

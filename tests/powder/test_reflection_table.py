@@ -13,6 +13,7 @@ import pytest
 from refine.data import Pattern
 from refine.fit import write_result
 from refine.instrument import Instrument, Profile
+from refine.io.outputs import written_by_refine
 from refine.io.structures import read_structure
 from refine.powder.background import Background
 from refine.powder.lebail import fit_lebail
@@ -182,6 +183,7 @@ def test_lebail_intensities_in_the_csv_are_the_partition(nacl, noisy, tmp_path):
     rows = _rows(path)
     assert list(rows[0]) == ["phase", "h", "k", "l", "mult", "d[A]", "2theta[deg]", "intensity[y*deg]"]
     assert len(rows) == len(table) and not list(tmp_path.glob(".*.part"))
+    assert written_by_refine(path)  # its header is refine's mark: a `refine run` may replace it
     inten = np.array([float(r["intensity[y*deg]"]) for r in rows])
     big_n = np.array([int(r["h"]) ** 2 + int(r["k"]) ** 2 + int(r["l"]) ** 2 for r in rows])
     # Every line's peak lies well inside the pattern: the intensities add up to the net observed area.
@@ -237,7 +239,9 @@ def test_table_checks_shapes_and_writes_one_csv_for_several(tmp_path):
     one = ReflectionTable(phase="a,b", fo2=[1.0, np.nan], fc2=[1.1, 2.0], dataset="n", **base)
     two = ReflectionTable(phase="c", **{**base, "radiation": "xray"}, dataset="x")
     assert one.to_rows()[1]["Fo2"] is None and one.to_rows()[0]["dataset"] == "n"
-    rows = _rows(write_reflections([one, two], tmp_path / "both.csv"))
+    path = write_reflections([one, two], tmp_path / "both.csv")
+    assert written_by_refine(path)
+    rows = _rows(path)
     assert list(rows[0])[:2] == ["phase", "dataset"] and rows[0]["phase"] == "a,b"
     assert rows[1]["Fo2[fm^2]"] == "" and rows[2]["Fo2[fm^2]"] == "" and rows[0]["Fc2[fm^2]"] == "1.1"
     assert [int(i) for i in one.strongest(1)] == [1]
