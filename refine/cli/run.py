@@ -93,6 +93,9 @@ def _load_toml(path: Path) -> dict:
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    from refine.io.paths import check_regular_file
+
+    check_regular_file(path, kind="config")
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
+from refine.io.paths import check_regular_file
 from refine.registry import Registry
 
 Reader = Callable[..., Pattern]
@@ -74,9 +75,7 @@ def read_pattern(path: str | os.PathLike, *, format: str | None = None, **option
         Passed to the reader (e.g. ``unit=``, ``wavelength=``, ``bank=``).
     """
     _ensure_loaded()
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
+    path = check_regular_file(path, kind="pattern")
     reader = PATTERN_READERS.get(format_of(path, format))
     return reader(path, **options)
 
