@@ -104,8 +104,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from refine.integrate.calibrate import CalibrationOptions, calibrate
     from refine.io.images import iter_frames
+    from refine.io.paths import check_outputs
     from refine.io.poni import write_poni
 
+    check_outputs(files={"-o": args.output, "--plot": args.plot, "--json": args.json})
     start = _start(args)
     refine = tuple(p.strip() for p in args.refine.split(",") if p.strip())
     options = CalibrationOptions(rings=args.rings, max_rings=args.max_rings, refine=refine, mask=args.mask,

@@ -113,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
 
     from refine.fit import run_fit, write_result
     from refine.fit.objective import Objective
+    from refine.io.paths import check_outputs
     from refine.io.patterns import read_pattern
     from refine.pdf.fitting import PDF_FIT_OPTIONS, PhaseInput, build_model, finish_result
 
+    check_outputs(files={"--json": args.json, "--plot": args.plot, "--cif-out": args.cif_out})
     if not os.path.isfile(args.input):
         raise InputError(args.input, "file not found")
     pattern = read_pattern(args.input)

@@ -143,9 +143,11 @@ def run(args: argparse.Namespace) -> int:
     from refine.crystal.positions import bond_table
     from refine.fit import write_result
     from refine.io import read_powder_pattern
+    from refine.io.paths import check_outputs
     from refine.io.structures import write_cif
     from refine.powder.rietveld import fit_rietveld
 
+    check_outputs(files={"--json": args.json, "--plot": args.plot, "--cif-out": args.cif_out})
     pattern = read_powder_pattern(args.pattern, bank=args.bank)
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
