@@ -10,6 +10,7 @@ import lmfit
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from refine.errors import InputError
 from refine.fit.diagnostics import (
     Diagnostics,
     at_bounds,
@@ -35,6 +36,14 @@ class FitOptions:
     xtol: float = 1e-10
     ftol: float = 1e-10
     diagnostics: Diagnostics | None = None  # thresholds of the trust checks (None: the defaults)
+
+    def __post_init__(self) -> None:
+        if self.max_nfev is not None and not (isinstance(self.max_nfev, (int, np.integer)) and self.max_nfev >= 1):
+            raise InputError("--max-nfev", f"must be a whole number >= 1 (or not given), got {self.max_nfev!r}")
+        for name in ("xtol", "ftol"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise InputError(name, f"must be a positive number, got {value!r}")
 
 
 def _method_kws(options: FitOptions) -> dict[str, Any]:

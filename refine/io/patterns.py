@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,11 @@ def read_pattern(path: str | os.PathLike, *, format: str | None = None, **option
     """
     _ensure_loaded()
     path = check_regular_file(path, kind="pattern")
-    reader = PATTERN_READERS.get(format_of(path, format))
+    fmt = format_of(path, format)
+    reader = PATTERN_READERS.get(fmt)
+    if options.get("bank") is not None and "bank" not in inspect.signature(reader).parameters:
+        raise InputError("--bank", f"{path} is a {fmt} file with one pattern; banks are read from multi-bank GSAS "
+                                   "and Bruker RAW files")
     return reader(path, **options)
 
 
