@@ -78,6 +78,7 @@ def _report(result: Any) -> str:
 
 def _write_json(path: str, args: argparse.Namespace, result: Any) -> None:
     from refine import __version__
+    from refine.fit.result import json_safe
     from refine.integrate.calibrate import result_dict
     from refine.io.atomic import atomic_open, sha256_of
 
@@ -89,7 +90,7 @@ def _write_json(path: str, args: argparse.Namespace, result: Any) -> None:
                           "settings": {k: v for k, v in vars(args).items() if not k.startswith("_")},
                           "poni": args.output}}
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, default=str)
+        json.dump(json_safe(doc), fh, indent=2, default=str, allow_nan=False)
         fh.write("\n")
 
 

@@ -104,7 +104,7 @@ def _partials(fm, params) -> dict:
             out[f"{ph.prefix} {e1}-{e2}"] = (ph, e1, e2, settings)
     if len(out) > 12:
         return {}
-    return {k: partial_gr(ph.table, fm.grid, s, e1, e2)[fm.lead:] for k, (ph, e1, e2, s) in out.items()}
+    return {k: partial_gr(fm.table(ph, s), fm.grid, s, e1, e2)[fm.lead:] for k, (ph, e1, e2, s) in out.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     from refine.io.paths import check_outputs
     from refine.io.patterns import read_pattern
     from refine.pdf.fitting import PDF_FIT_OPTIONS, PhaseInput, build_model, finish_result
+    from refine.pdf.start import search_lattice
 
     check_outputs(files={"--json": args.json, "--plot": args.plot, "--cif-out": args.cif_out})
     if not os.path.isfile(args.input):
@@ -126,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     settings = pdf_fit_settings(args)
     inputs = [PhaseInput.load(path, fixed=fixed, refine_structure=args.refine_structure and not fixed)
               for path, fixed in args.phases]
-    fm = build_model(pattern, inputs, settings)
+    fm = search_lattice(build_model(pattern, inputs, settings))
     raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf",
                   options=replace(PDF_FIT_OPTIONS, max_nfev=args.max_nfev))
     result = finish_result(raw, fm)

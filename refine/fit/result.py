@@ -108,12 +108,18 @@ class FitResult:
 
 
 def _num(x: Any) -> Any:
+    """A JSON value for a number: finite floats as floats, NaN and ±inf as None (JSON has no NaN), numpy
+    integers and booleans as Python ones, arrays as lists; anything else unchanged."""
     if x is None:
         return None
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
     if isinstance(x, (np.floating, float)):
         return float(x) if math.isfinite(x) else None
     if isinstance(x, np.integer):
         return int(x)
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
     return x
 
 
@@ -121,6 +127,16 @@ def curve_column_names(curves: Curves) -> list[str]:
     """Column names of the curves file: x, observed, sigma, calculated, fitted, then each component (whitespace in a
     component's name becomes '_', so the names stay one token each)."""
     return ["x", "observed", "sigma", "calculated", "fitted", *("_".join(str(k).split()) for k in curves.components)]
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite number replaced by None, recursively through dicts, lists and tuples
+    (numpy scalars and arrays converted), so that ``json.dumps(..., allow_nan=False)`` accepts it."""
+    if isinstance(obj, Mapping):
+        return {str(k) if not isinstance(k, str) else k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return _num(obj)
 
 
 def write_curves(curves: Curves, path: str | os.PathLike) -> None:
@@ -165,7 +181,7 @@ def result_to_dict(result: FitResult, *, data: str | Sequence[str], settings: Ma
                "expr": p.expr}
         for name, p in result.params.items()
     }
-    return {
+    return json_safe({
         "schema": RESULT_SCHEMA,
         "kind": result.kind,
         "data": paths[0] if len(paths) == 1 else paths,
@@ -185,7 +201,7 @@ def result_to_dict(result: FitResult, *, data: str | Sequence[str], settings: Ma
             "settings": dict(settings or {}),
             "curves": list(curve_files),
         },
-    }
+    })
 
 
 def write_result(result: FitResult, path: str | os.PathLike, *, data: str | Sequence[str],
@@ -199,6 +215,6 @@ def write_result(result: FitResult, path: str | os.PathLike, *, data: str | Sequ
         curve_files.append(side.name)
     doc = result_to_dict(result, data=data, settings=settings, curve_files=curve_files)
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, default=_num)
+        json.dump(doc, fh, indent=2, default=_num, allow_nan=False)
         fh.write("\n")
     return path
