@@ -227,6 +227,8 @@ def _run_bragg_pdf(args, pattern, phases, instrument, options, refine, notes) ->
         raise InputError("--pdf-qmax", "--pdf needs the Qmax of its G(r)")
     if len(phases) != 1:
         raise InputError("--phase", f"co-refinement with a PDF takes one phase, got {len(phases)}")
+    if not args.pdf_qdamp >= 0:
+        raise InputError("--pdf-qdamp", f"must be >= 0 (a Q resolution), got {args.pdf_qdamp}")
     if not os.path.isfile(args.pdf):
         raise InputError(args.pdf, "file not found")
     gr = read_pattern(args.pdf)

@@ -220,8 +220,15 @@ def lattice_parameters(prefix: str, sg: SpaceGroup, lattice: Lattice, *, vary: b
 
 
 def lattice_from_parameters(params: lmfit.Parameters, prefix: str) -> Lattice:
-    """The cell held in ``{prefix}_a`` ... ``{prefix}_gamma``."""
-    return Lattice(*[params[f"{prefix}_{n}"].value for n in PARAMETER_NAMES])
+    """The cell held in ``{prefix}_a`` ... ``{prefix}_gamma``; a refinement that drives it to values that make no
+    cell raises :class:`InputError` naming the phase and what to do."""
+    values = [params[f"{prefix}_{n}"].value for n in PARAMETER_NAMES]
+    try:
+        return Lattice(*values)
+    except InputError as err:
+        raise InputError(f"phase {prefix}", f"the refinement drove its cell to values that make no cell "
+                                            f"({err.problem}); start from a closer cell, or refine fewer cell "
+                                            "parameters") from None
 
 
 def volume_gradient(lattice: Lattice) -> np.ndarray:

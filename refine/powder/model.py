@@ -83,6 +83,8 @@ def line_exclusions(structure: CrystalStructure, instrument: Instrument, lo: flo
         raise InputError("--exclude-phase", f"half-width must be positive, got {halfwidth}")
     lams = [instrument.wavelength] + ([instrument.wavelength2] if instrument.wavelength2 else [])
     d_min = min(lams) / (2.0 * np.sin(np.radians(min(hi + halfwidth, 179.0) / 2.0)))
+    check_reflection_count(structure.lattice, d_min, source=f"--exclude-phase {structure.name}",
+                           hint=f"2θ up to {hi:g}° at λ = {min(lams):g} Å; check the wavelength and the cell")
     refl = generate_reflections(structure.lattice, structure.space_group, d_min)
     centres = np.concatenate([units.d_to_tth(d=refl.d, wavelength=lam) for lam in lams])
     centres = np.sort(centres[np.isfinite(centres) & (centres >= lo - halfwidth) & (centres <= hi + halfwidth)])
