@@ -136,19 +136,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 @contextlib.contextmanager
-def quiet_third_party(debug: bool) -> Iterator[None]:
+def quiet_third_party(debug: bool, command: str = "") -> Iterator[None]:
     """While a command runs (unless ``--debug``): no log records of other libraries (fabio, PIL, pyFAI print
-    whole detector lists at ERROR level) and no Python warnings but refine's own notes, so that stderr holds
-    refine's one-line messages. Restored on exit; nothing is changed at import."""
+    whole detector lists at ERROR level) and no Python warnings but refine's own notes, each printed as one line
+    ``refine COMMAND: warning: ...``, so that stderr holds refine's one-line messages. Restored on exit; nothing is
+    changed at import."""
     if debug:
         yield
         return
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001 - the hook
+        print(f"refine {command}: warning: {message}".replace("refine : ", "refine: "), file=sys.stderr)
+
     previous = logging.root.manager.disable
     logging.disable(logging.ERROR)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # restores the filters and showwarning on exit
             warnings.simplefilter("ignore")
             warnings.filterwarnings("default", category=UserWarning, module=r"refine(\.|$)")
+            warnings.showwarning = one_line
             yield
     finally:
         logging.disable(previous)
@@ -185,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_BAD_INPUT
-    with quiet_third_party(bool(args.debug)):
+    with quiet_third_party(bool(args.debug), args.command):
         return _run(args)
 
 

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from refine.data import Pattern
 from refine.errors import InputError
+from refine.examples import example_path
 from refine.instrument import Instrument
 from refine.io.structures import read_structure, structure_from_cell
 from refine.powder.joint import HistogramOptions, JointModel
 from refine.powder.model import PowderModel
 from refine.powder.rietveld import RietveldOptions
 
-CIF = Path(__file__).resolve().parents[2] / "example_data" / "drs_rocksalt.cif"
+CIF = example_path("drs_rocksalt.cif")
 
 
 def _pattern(sigma: np.ndarray | None = None, source: str = "p.xye") -> Pattern:
