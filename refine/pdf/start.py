@@ -26,17 +26,32 @@ def _rw_with_best_scale(g: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
     return float(np.sqrt(np.sum(w * (y - k * g) ** 2) / np.sum(w * y * y)))
 
 
+def _window(fm: PDFFitModel, width: float) -> PDFFitModel:
+    """The model on the first ``width`` Å of its fit range (same phases and parameters): enough peaks to place a
+    cell, at a fraction of the cost of a long range."""
+    x = fm.pattern.x
+    hi = min(float(x[-1]), float(x[0]) + width)
+    keep = x <= hi + 1e-9
+    if keep.all():
+        return fm
+    grid = fm.grid[fm.grid <= hi + 1e-9]
+    return dataclasses.replace(fm, pattern=fm.pattern.crop(None, hi + 1e-9), calc_x=grid,
+                               mask=None if fm.mask is None else fm.mask[keep], _cache={}, _tables={})
+
+
 def search_lattice(fm: PDFFitModel, *, span: float = 0.15, step: float = 0.0025, min_shift: float = 0.01,
-                   gain: float = 0.9) -> PDFFitModel:
+                   gain: float = 0.9, width: float = 20.0) -> PDFFitModel:
     """``fm`` with the start of each refined pair-table phase's lattice parameter (``{p}_a`` or
     ``{p}_lattice_scale``) moved to the best of a scan over start × (1 ± ``span``) in steps of ``step``, when that
     trial is more than ``min_shift`` (relative) away from the start and its Rw is below ``gain`` × the start's; its
-    bounds (±10 %) then follow the new start. Each phase is scanned with the others at their start values. Every
-    move is noted in the returned model's ``notes`` (and so in the fit's warnings). ``fm.params`` is changed in
-    place; fixed phases, crystalline phases and lattice parameters that are not refined are left alone."""
-    mask = np.ones(len(fm.pattern), dtype=bool) if fm.mask is None else fm.mask
-    y = fm.pattern.y[mask]
-    w = 1.0 / fm.pattern.sigma[mask] ** 2
+    bounds (±10 %) then follow the new start. Trials are scored on the first ``width`` Å of the fit range; each
+    phase is scanned with the others at their start values. Every move is noted in the returned model's ``notes``
+    (and so in the fit's warnings). ``fm.params`` is changed in place; fixed phases, crystalline phases and
+    lattice parameters that are not refined are left alone."""
+    scan = _window(fm, width)
+    mask = np.ones(len(scan.pattern), dtype=bool) if scan.mask is None else scan.mask
+    y = scan.pattern.y[mask]
+    w = 1.0 / scan.pattern.sigma[mask] ** 2
     if not np.sum(w * y * y) > 0:
         return fm
     notes = []
@@ -54,9 +69,9 @@ def search_lattice(fm: PDFFitModel, *, span: float = 0.15, step: float = 0.0025,
         scores = []
         for f in factors:
             trial[name].set(value=start * f)
-            scores.append(_rw_with_best_scale(fm.model(trial)[mask], y, w))
+            scores.append(_rw_with_best_scale(scan.model(trial)[mask], y, w))
         trial[name].set(value=start)
-        at_start = _rw_with_best_scale(fm.model(trial)[mask], y, w)
+        at_start = _rw_with_best_scale(scan.model(trial)[mask], y, w)
         best = int(np.argmin(scores))
         if abs(factors[best] - 1.0) > min_shift and scores[best] < gain * at_start:
             value = start * float(factors[best])
