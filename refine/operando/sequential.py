@@ -34,6 +34,7 @@ from refine.fit import FitResult, write_result
 from refine.fit.result import RESULT_SCHEMA, json_safe
 from refine.instrument import Instrument
 from refine.io.atomic import atomic_open, sha256_of
+from refine.operando.checks import check_first, check_pdf, check_powder, check_rietveld
 from refine.operando.series import Scan, Series
 from refine.powder.model import PowderModel, PowderOptions
 from refine.registry import Registry
@@ -120,24 +121,9 @@ def _rietveld_parameters(pattern, phases, instrument, options) -> lmfit.Paramete
     return RietveldEngine(PowderModel(pattern, phases, instrument, options=options)).parameters()
 
 
-def _check_powder(pattern, phases, instrument, settings) -> None:
-    from refine.powder.wholepattern import check_enough_points, set_vary
-
-    model = PowderModel(pattern, phases, instrument, options=settings.powder)
-    check_enough_points([model], set_vary(model.parameters(), model, settings.refine))
-
-
-def _check_rietveld(pattern, phases, instrument, settings) -> None:
-    from refine.powder.rietveld import RietveldEngine, mark_refined
-    from refine.powder.wholepattern import check_enough_points
-
-    engine = RietveldEngine(PowderModel(pattern, phases, instrument, options=settings.powder))
-    check_enough_points([engine.model], mark_refined(engine.parameters(), engine, settings.refine))
-
-
-FIT_KINDS.register("lebail", FitKind(fit=_fit_lebail, parameters=_powder_parameters, check=_check_powder))
-FIT_KINDS.register("pawley", FitKind(fit=_fit_pawley, parameters=_powder_parameters, check=_check_powder))
-FIT_KINDS.register("rietveld", FitKind(fit=_fit_rietveld, parameters=_rietveld_parameters, check=_check_rietveld))
+FIT_KINDS.register("lebail", FitKind(fit=_fit_lebail, parameters=_powder_parameters, check=check_powder))
+FIT_KINDS.register("pawley", FitKind(fit=_fit_pawley, parameters=_powder_parameters, check=check_powder))
+FIT_KINDS.register("rietveld", FitKind(fit=_fit_rietveld, parameters=_rietveld_parameters, check=check_rietveld))
 
 
 def _fit_pdf(pattern, phases, instrument, *, refine, options, params):
@@ -170,12 +156,8 @@ def _describe_pdf(phases: Sequence[Any]) -> list:
     return describe_inputs(phases)
 
 
-def _check_pdf(pattern, phases, instrument, settings) -> None:
-    _pdf_parameters(pattern, phases, instrument, _pdf_options(settings))
-
-
 FIT_KINDS.register("pdf", FitKind(fit=_fit_pdf, parameters=_pdf_parameters, read=_read_gr, options=_pdf_options,
-                                  describe=_describe_pdf, presence=False, check=_check_pdf))
+                                  describe=_describe_pdf, presence=False, check=check_pdf))
 
 
 @dataclass(frozen=True)
@@ -333,17 +315,6 @@ def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, str 
     return json.loads(job.path.read_text(encoding="utf-8")), None
 
 
-def _check_first(kind: FitKind, scan: Scan, phases: Sequence[Any], instrument: Instrument | None,
-                 settings: SequentialSettings) -> None:
-    """Settings every scan would fail with are bad input for the whole run: try them once on the first scan (all
-    phases) and let :class:`InputError` through. A first file that cannot be read is that scan's failure."""
-    try:
-        pattern = kind.read(scan, settings)
-    except InputError:
-        return
-    kind.check(pattern, list(phases), instrument, settings)
-
-
 def _carry_of(doc: Mapping[str, Any]) -> dict[str, float]:
     return {n: p["value"] for n, p in doc.get("parameters", {}).items() if p.get("value") is not None}
 
@@ -384,7 +355,7 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
         raise InputError("--workers", f"must be at least 1, got {workers}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
     if kind.check is not None and len(series):
-        _check_first(kind, series.scans[0], phases, instrument, settings)
+        check_first(kind, series.scans[0], phases, instrument, settings)
     fp = fingerprint(settings, phases, instrument, kind, inputs)
     run_settings = {"fingerprint": fp, "kind": settings.kind, "refine": list(settings.refine),
                     "restart_each": settings.restart_each, "powder": repr(settings.powder),

@@ -87,22 +87,13 @@ class PDFFitSettings:
     constraints: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.qmax > 0:
-            raise InputError("--qmax", f"must be > 0, got {self.qmax}")
         if self.sharpening not in SHARPENING:
             raise InputError("sharpening", f"must be one of {SHARPENING}, got {self.sharpening!r}")
-        if self.spdiameter is not None and not (self.spdiameter > 0 and np.isfinite(self.spdiameter)):
-            raise InputError("--spdiameter", f"start value must be > 0, got {self.spdiameter}")
-        for name in ("qdamp", "qbroad"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0):
-                raise InputError(f"--{name}", f"must be >= 0 (a Q resolution), got {value}")
-        if not np.isfinite(self.qmax):
-            raise InputError("--qmax", f"must be finite, got {self.qmax}")
-        for name in ("rmin", "rmax"):
-            value = getattr(self, name)
-            if value is not None and not (np.isfinite(value) and value >= 0):
-                raise InputError(f"--{name}", f"must be >= 0, got {value}")
+        positive = {"qmax": self.qmax, "spdiameter": self.spdiameter}
+        others = {"qdamp": self.qdamp, "qbroad": self.qbroad, "rmin": self.rmin, "rmax": self.rmax}  # may be 0
+        for name, value in {**positive, **others}.items():
+            if value is not None and not (np.isfinite(value) and (value > 0 if name in positive else value >= 0)):
+                raise InputError(f"--{name}", f"must be {'> 0' if name in positive else '>= 0'}, got {value}")
         if self.rmin is not None and self.rmax is not None and not self.rmin < self.rmax:
             raise InputError("--rmin", f"must be below --rmax, got {self.rmin} and {self.rmax}")
 
