@@ -83,10 +83,16 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
 
 def check_outputs(files: Mapping[str, str | os.PathLike | None] | None = None,
                   folders: Mapping[str, str | os.PathLike | None] | None = None) -> None:
-    """Check every given output (option -> path; None = not given) before a command does its work."""
+    """Check every given output (option -> path; None = not given) before a command does its work: the kinds
+    above, and the output policy in force (:func:`refine.io.outputs.check_output`: inside the allowed folder, no
+    foreign file replaced), which the writers would otherwise apply only when the work is done."""
+    from refine.io.outputs import check_output
+
     for option, path in (folders or {}).items():
         if path is not None:
             check_output_folder(path, option)
+            check_output(path, source=option, folder=True)
     for option, path in (files or {}).items():
         if path is not None:
             check_output_file(path, option)
+            check_output(path, source=option)
