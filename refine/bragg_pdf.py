@@ -77,7 +77,7 @@ def fit_bragg_pdf(pattern: Pattern, gr: Pattern, structure: CrystalStructure, in
     tie_structure(params, prefix, pdf_prefix)
     params.update_constraints()
     bragg = Dataset("pattern", pattern, lambda p: model.full(engine.calculate(p)[0]), mask=model.mask,
-                    kind="powder")
+                    kind="powder", notes=model.notes)
     local = dataclasses.replace(fm.dataset("gr"), weight=pdf_weight)
     objective = Objective((bragg, local), rietveld.restraints)
     varied = {n for n, p in params.items() if p.vary}

@@ -78,6 +78,7 @@ def _report(result: Any) -> str:
 
 def _write_json(path: str, args: argparse.Namespace, result: Any) -> None:
     from refine import __version__
+    from refine.fit.result import json_safe
     from refine.integrate.calibrate import result_dict
     from refine.io.atomic import atomic_open, sha256_of
 
@@ -89,7 +90,7 @@ def _write_json(path: str, args: argparse.Namespace, result: Any) -> None:
                           "settings": {k: v for k, v in vars(args).items() if not k.startswith("_")},
                           "poni": args.output}}
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, default=str)
+        json.dump(json_safe(doc), fh, indent=2, default=str, allow_nan=False)
         fh.write("\n")
 
 
@@ -104,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from refine.integrate.calibrate import CalibrationOptions, calibrate
     from refine.io.images import iter_frames
+    from refine.io.paths import check_outputs
     from refine.io.poni import write_poni
 
+    check_outputs(files={"-o": args.output, "--plot": args.plot, "--json": args.json})
     start = _start(args)
     refine = tuple(p.strip() for p in args.refine.split(",") if p.strip())
     options = CalibrationOptions(rings=args.rings, max_rings=args.max_rings, refine=refine, mask=args.mask,

@@ -147,7 +147,9 @@ def _pdf(data: Path, out: Path, lines: list[str]) -> bool:
 def run(args: argparse.Namespace) -> int:
     """Run every demo step; exit 3 if a fit did not converge."""
     data = Path(args.data)
-    out = Path(args.output)
+    from refine.io.paths import check_output_folder
+
+    out = check_output_folder(args.output, "-o")
     out.mkdir(parents=True, exist_ok=True)
     lines: list[str] = []
     start = time.perf_counter()

@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from refine.integrate import IntegrationSettings, Integrator, integrate_series
+    from refine.io.paths import check_output_folder
 
+    check_output_folder(args.output, "-o")
     if args.npt < 2:
         raise InputError("--npt", f"number of bins must be >= 2, got {args.npt}")
     settings = IntegrationSettings(

@@ -7,9 +7,12 @@ Exit codes (CONVENTIONS.md): 0 converged / done; 3 fit finished without convergi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import sys
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from refine import __version__
@@ -128,9 +131,33 @@ def load_modules(names: Sequence[str]) -> None:
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors are bad input: exit 2, one line
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+    def error(self, message: str) -> None:  # usage errors are bad input: exit 2, one line (no usage block)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+@contextlib.contextmanager
+def quiet_third_party(debug: bool, command: str = "") -> Iterator[None]:
+    """While a command runs (unless ``--debug``): no log records of other libraries (fabio, PIL, pyFAI print
+    whole detector lists at ERROR level) and no Python warnings but refine's own notes, each printed as one line
+    ``refine COMMAND: warning: ...``, so that stderr holds refine's one-line messages. Restored on exit; nothing is
+    changed at import."""
+    if debug:
+        yield
+        return
+
+    def one_line(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001 - the hook
+        print(f"refine {command}: warning: {message}".replace("refine : ", "refine: "), file=sys.stderr)
+
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)
+    try:
+        with warnings.catch_warnings():  # restores the filters and showwarning on exit
+            warnings.simplefilter("ignore")
+            warnings.filterwarnings("default", category=UserWarning, module=r"refine(\.|$)")
+            warnings.showwarning = one_line
+            yield
+    finally:
+        logging.disable(previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,6 +191,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    with quiet_third_party(bool(args.debug), args.command):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; bad input is one line on stderr and exit 2."""
     try:
         return int(args._run(args))
     except (InputError, UnknownNameError) as exc:

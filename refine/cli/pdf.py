@@ -176,8 +176,12 @@ def _dataformat_reader(dataformat: str):
 
 def run_reduce(args: argparse.Namespace) -> int:
     """Reduce one pattern (or image, with --poni) and write the requested curves."""
+    from refine.io.paths import check_outputs
     from refine.pdf.reduce import ReductionConfig, reduce_file, write_results
 
+    several = len(args.inputs) > 1
+    check_outputs(files={"--plot": args.plot, **({} if several else {"-o": args.out})},
+                  folders={"-o": args.out} if several else {})
     kwargs, dataformat = _merge_config(args)
     config = ReductionConfig(**kwargs, lorch=args.lorch, scale=args.scale)
     if len(args.inputs) > 1:

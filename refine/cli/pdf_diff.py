@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
 
     from refine.io.atomic import sha256_of
     from refine.io.columns import write_columns
+    from refine.io.paths import check_outputs
     from refine.pdf.difference import difference_pattern
 
+    check_outputs(files={"-o": args.output, "--plot": args.plot})
     a, b = _read_gr(args.first), _read_gr(args.second)
     delta = difference_pattern(a, b)
     lo = delta.x[0] if args.rmin is None else args.rmin

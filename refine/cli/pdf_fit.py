@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,8 @@ def pdf_fit_settings(args: argparse.Namespace) -> PDFFitSettings:
     """``PDFFitSettings`` from the options of :func:`add_pdf_fit_arguments`."""
     from refine.pdf.fitting import PDFFitSettings
 
+    if not (args.spdiameter > 0 and math.isfinite(args.spdiameter)):
+        raise InputError("--spdiameter", f"a particle diameter must be > 0 A, got {args.spdiameter}")
     return PDFFitSettings(qmax=args.qmax, radiation=args.radiation, qdamp=args.qdamp, qbroad=args.qbroad,
                           rmin=args.rmin, rmax=args.rmax, sharpening=args.sharpening,
                           spdiameter=args.spdiameter if args.envelope == "sphere" else None,
@@ -104,7 +107,7 @@ def _partials(fm, params) -> dict:
             out[f"{ph.prefix} {e1}-{e2}"] = (ph, e1, e2, settings)
     if len(out) > 12:
         return {}
-    return {k: partial_gr(ph.table, fm.grid, s, e1, e2)[fm.lead:] for k, (ph, e1, e2, s) in out.items()}
+    return {k: partial_gr(fm.table(ph, s), fm.grid, s, e1, e2)[fm.lead:] for k, (ph, e1, e2, s) in out.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,9 +116,13 @@ def run(args: argparse.Namespace) -> int:
 
     from refine.fit import run_fit, write_result
     from refine.fit.objective import Objective
+    from refine.io.paths import check_outputs
     from refine.io.patterns import read_pattern
     from refine.pdf.fitting import PDF_FIT_OPTIONS, PhaseInput, build_model, finish_result
+    from refine.pdf.start import search_lattice
 
+    check_outputs(files={"--json": args.json, "--plot": args.plot, "--cif-out": args.cif_out})
+    fit_options = replace(PDF_FIT_OPTIONS, max_nfev=args.max_nfev)
     if not os.path.isfile(args.input):
         raise InputError(args.input, "file not found")
     pattern = read_pattern(args.input)
@@ -124,9 +131,8 @@ def run(args: argparse.Namespace) -> int:
     settings = pdf_fit_settings(args)
     inputs = [PhaseInput.load(path, fixed=fixed, refine_structure=args.refine_structure and not fixed)
               for path, fixed in args.phases]
-    fm = build_model(pattern, inputs, settings)
-    raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf",
-                  options=replace(PDF_FIT_OPTIONS, max_nfev=args.max_nfev))
+    fm = search_lattice(build_model(pattern, inputs, settings))
+    raw = run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=fit_options)
     result = finish_result(raw, fm)
     print(result.report(warnings=False))
     for ph in result.phases:

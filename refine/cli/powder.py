@@ -212,11 +212,14 @@ def instrument_for(args: argparse.Namespace, pattern: Pattern) -> tuple[Instrume
 def _run(args: argparse.Namespace, kind: str) -> int:
     from refine.fit import write_result
     from refine.io import read_powder_pattern
+    from refine.io.paths import check_outputs
     from refine.powder.lebail import fit_lebail
     from refine.powder.pawley import fit_pawley
     from refine.powder.wholepattern import instrument_from
 
     check_reflection_arguments(args)
+    check_outputs(files={"--json": args.json, "--plot": args.plot, "--write-instrument": args.write_instrument,
+                         "--hkl": args.hkl})
     pattern = read_powder_pattern(args.pattern, bank=args.bank)
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)

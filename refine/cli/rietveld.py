@@ -153,10 +153,12 @@ def run(args: argparse.Namespace) -> int:
     from refine.crystal.positions import bond_table
     from refine.fit import write_result
     from refine.io import read_powder_pattern
+    from refine.io.paths import check_outputs
     from refine.io.structures import write_cif
     from refine.powder.rietveld import fit_rietveld
 
     check_reflection_arguments(args)
+    check_outputs(files={"--json": args.json, "--plot": args.plot, "--cif-out": args.cif_out, "--hkl": args.hkl})
     pattern = read_powder_pattern(args.pattern, bank=args.bank)
     phases = _phases(args)
     instrument, notes = instrument_for(args, pattern)
@@ -238,6 +240,8 @@ def _run_bragg_pdf(args, pattern, phases, instrument, options, refine, notes) ->
         raise InputError("--pdf-qmax", "--pdf needs the Qmax of its G(r)")
     if len(phases) != 1:
         raise InputError("--phase", f"co-refinement with a PDF takes one phase, got {len(phases)}")
+    if not args.pdf_qdamp >= 0:
+        raise InputError("--pdf-qdamp", f"must be >= 0 (a Q resolution), got {args.pdf_qdamp}")
     if not os.path.isfile(args.pdf):
         raise InputError(args.pdf, "file not found")
     gr = read_pattern(args.pdf)

@@ -93,6 +93,9 @@ def _load_toml(path: Path) -> dict:
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    from refine.io.paths import check_regular_file
+
+    check_regular_file(path, kind="config")
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
@@ -473,7 +476,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the configuration and run its steps."""
     from refine.io.outputs import OutputPolicy, check_output
+    from refine.io.paths import check_output_file
 
+    if args.log:
+        check_output_file(args.log, "--log")
     pipeline = read_pipeline(args.config)
     log = Path(args.log).resolve() if args.log else pipeline.path.parent / "run.json"
     if not args.dry_run:  # the record is the user's own choice of place, but never replaces a foreign file

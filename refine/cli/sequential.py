@@ -192,7 +192,9 @@ def _print_scan_warnings(records: list[dict], limit: int = 20) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the series and write the results."""
     from refine.io.lock import folder_lock
+    from refine.io.paths import check_outputs
 
+    check_outputs(files={"--json": args.json, "--csv": args.csv, "--plot": args.plot}, folders={"-o": args.out})
     series = _series(args)
     inputs = _pdf_inputs if args.kind == "pdf" else _powder_inputs
     phases, instrument, settings, notes = inputs(args, series)

@@ -6,6 +6,7 @@ G* = G^-1 (no 2 pi), 1/d^2 = h G* h^T, V = sqrt(det G) (International Tables for
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import lmfit
@@ -31,17 +32,16 @@ class Lattice:
     def __post_init__(self) -> None:
         for name in PARAMETER_NAMES:
             object.__setattr__(self, name, float(getattr(self, name)))
-        if min(self.a, self.b, self.c) <= 0:
-            raise ValueError(f"cell lengths must be positive, got {self.a}, {self.b}, {self.c}")
-        if not np.isfinite(self.volume) or self.volume <= 0:
-            raise ValueError(f"cell angles {self.alpha}, {self.beta}, {self.gamma} do not make a cell")
+        check_cell(self.as_tuple())
 
     @classmethod
-    def from_sequence(cls, values: tuple[float, ...] | list[float] | np.ndarray) -> Lattice:
-        """From (a, b, c, alpha, beta, gamma)."""
+    def from_sequence(cls, values: tuple[float, ...] | list[float] | np.ndarray, *,
+                      source: str | os.PathLike = "cell") -> Lattice:
+        """From (a, b, c, alpha, beta, gamma); a cell that is not a cell raises :class:`InputError` naming
+        ``source`` (the file or option it came from)."""
         if len(values) != 6:
-            raise ValueError(f"a cell needs 6 values a b c alpha beta gamma, got {len(values)}")
-        return cls(*[float(v) for v in values])
+            raise InputError(source, f"a cell needs 6 values a b c alpha beta gamma, got {len(values)}")
+        return cls(*check_cell(values, source=source))
 
     def as_tuple(self) -> tuple[float, float, float, float, float, float]:
         """(a, b, c, alpha, beta, gamma)."""
@@ -87,6 +87,33 @@ class Lattice:
         inv_d2 = np.einsum("...i,ij,...j->...", h, self.reciprocal_metric, h)
         with np.errstate(divide="ignore"):
             return 1.0 / np.sqrt(inv_d2)
+
+
+def check_cell(values: tuple[float, ...] | list[float] | np.ndarray, *, source: str | os.PathLike = "cell"
+               ) -> tuple[float, float, float, float, float, float]:
+    """(a, b, c, alpha, beta, gamma) as floats when they describe a cell, else :class:`InputError` naming
+    ``source``: finite values, lengths > 0, angles in (0, 180) degrees obeying the triangle inequalities
+    (alpha < beta + gamma, ..., alpha + beta + gamma < 360), so that the metric tensor is positive definite."""
+    try:
+        cell = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise InputError(source, f"a cell needs 6 numbers a b c alpha beta gamma, got {values!r}") from None
+    if len(cell) != 6:
+        raise InputError(source, f"a cell needs 6 values a b c alpha beta gamma, got {len(cell)}")
+    text = " ".join(f"{v:g}" for v in cell)
+    if not all(np.isfinite(cell)):
+        raise InputError(source, f"cell {text}: values must be finite")
+    if min(cell[:3]) <= 0:
+        raise InputError(source, f"cell {text}: lengths a, b, c must be positive")
+    angles = cell[3:]
+    if min(angles) <= 0 or max(angles) >= 180:
+        raise InputError(source, f"cell {text}: angles must lie between 0 and 180 degrees")
+    if 2 * max(angles) >= sum(angles) or sum(angles) >= 360:
+        raise InputError(source, f"cell {text}: the angles make no cell (each must be less than the sum of the "
+                                 "other two, and all three less than 360 degrees together)")
+    if not _angle_factor(*angles) > 1e-12:  # the metric tensor is positive definite
+        raise InputError(source, f"cell {text}: the angles make a flat cell (zero volume)")
+    return cell  # type: ignore[return-value]
 
 
 def _angle_factor(alpha: float, beta: float, gamma: float) -> float:
@@ -193,8 +220,15 @@ def lattice_parameters(prefix: str, sg: SpaceGroup, lattice: Lattice, *, vary: b
 
 
 def lattice_from_parameters(params: lmfit.Parameters, prefix: str) -> Lattice:
-    """The cell held in ``{prefix}_a`` ... ``{prefix}_gamma``."""
-    return Lattice(*[params[f"{prefix}_{n}"].value for n in PARAMETER_NAMES])
+    """The cell held in ``{prefix}_a`` ... ``{prefix}_gamma``; a refinement that drives it to values that make no
+    cell raises :class:`InputError` naming the phase and what to do."""
+    values = [params[f"{prefix}_{n}"].value for n in PARAMETER_NAMES]
+    try:
+        return Lattice(*values)
+    except InputError as err:
+        raise InputError(f"phase {prefix}", f"the refinement drove its cell to values that make no cell "
+                                            f"({err.problem}); start from a closer cell, or refine fewer cell "
+                                            "parameters") from None
 
 
 def volume_gradient(lattice: Lattice) -> np.ndarray:

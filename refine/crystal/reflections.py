@@ -14,9 +14,15 @@ import numpy as np
 
 from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import SpaceGroup
+from refine.errors import InputError
 
 # Relative slack on 1/d^2 at the d-min edge so that all members of an orbit are generated despite rounding.
 _EDGE = 1e-9
+#: Most h k l (Friedel mates included) a reflection list is built from: far more than any powder fit uses (a
+#: 1500 Å³ cell to d = 0.15 Å has 1.9e6), far fewer than a wrong wavelength or cell asks for (a = 1e6 Å: 1e19).
+MAX_REFLECTIONS = 2_000_000
+# Index rows examined at once while enumerating (memory ~100 bytes per row).
+_CHUNK = 1_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,6 +82,44 @@ class ReflectionList:
         return ReflectionList(self.h[mask], self.k[mask], self.l[mask], self.d[mask], self.multiplicity[mask])
 
 
+def reflection_count(lattice: Lattice, d_min: float) -> float:
+    """Estimated number of h k l (Friedel mates included, 000 excluded) with d >= d_min: the volume of the
+    reciprocal sphere of radius 1/d_min times the cell volume, (4/3)·π·V/d_min³."""
+    return 4.0 / 3.0 * np.pi * lattice.volume / d_min**3
+
+
+def check_reflection_count(lattice: Lattice, d_min: float, *, source: str = "cell",
+                           hint: str = "check the cell and the wavelength, or narrow the range") -> float:
+    """The estimate of :func:`reflection_count`; :class:`InputError` naming ``source`` (with the count and
+    ``hint``: what to change) when it exceeds :data:`MAX_REFLECTIONS`, before anything is allocated."""
+    count = reflection_count(lattice, d_min)
+    if not count <= MAX_REFLECTIONS:
+        raise InputError(source, f"about {count:.2g} reflections to d = {d_min:.3g} Å in a cell of "
+                                 f"{lattice.volume:.4g} Å³, more than {MAX_REFLECTIONS:.0e}: {hint}")
+    return count
+
+
+def _hkl_in_sphere(gstar: np.ndarray, hmax: list[int], limit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every h k l with |h_i| <= hmax[i] and 0 < 1/d² <= limit, and their 1/d², enumerated in slabs along the axis
+    with the most indices so that memory stays bounded whatever the cell's shape."""
+    axis = int(np.argmax(hmax))
+    others = [i for i in range(3) if i != axis]
+    plane = np.stack(np.meshgrid(*[np.arange(-hmax[i], hmax[i] + 1) for i in others], indexing="ij"),
+                     -1).reshape(-1, 2)
+    per = max(1, _CHUNK // len(plane))
+    keep_h, keep_d = [], []
+    for start in range(-hmax[axis], hmax[axis] + 1, per):
+        first = np.arange(start, min(start + per, hmax[axis] + 1))
+        h = np.empty((len(first) * len(plane), 3), dtype=np.int64)
+        h[:, axis] = np.repeat(first, len(plane))
+        h[:, others] = np.tile(plane, (len(first), 1))
+        inv_d2 = np.einsum("ni,ij,nj->n", h, gstar, h)
+        inside = (inv_d2 > 0) & (inv_d2 <= limit)
+        keep_h.append(h[inside])
+        keep_d.append(inv_d2[inside])
+    return np.concatenate(keep_h), np.concatenate(keep_d)
+
+
 def _rotation_groups(sg: SpaceGroup) -> list[tuple[np.ndarray, np.ndarray]]:
     """(R, translations of every operation with rotation R) for each distinct R."""
     out = []
@@ -129,16 +173,13 @@ def generate_reflections(
     """
     if not d_min > 0:
         raise ValueError(f"d_min must be positive, got {d_min}")
+    check_reflection_count(lattice, d_min)
     gstar = lattice.reciprocal_metric
     limit = (1.0 + _EDGE) / d_min**2
     # |h| = |a . H| <= a |H| <= a / d_min.
     hmax = [int(np.floor(x * np.sqrt(limit))) for x in (lattice.a, lattice.b, lattice.c)]
     span = max(hmax)
-    grids = np.meshgrid(*[np.arange(-m, m + 1) for m in hmax], indexing="ij")
-    h = np.stack([g.ravel() for g in grids], axis=1).astype(np.int64)
-    inv_d2 = np.einsum("ni,ij,nj->n", h, gstar, h)
-    inside = (inv_d2 > 0) & (inv_d2 <= limit)
-    h, inv_d2 = h[inside], inv_d2[inside]
+    h, inv_d2 = _hkl_in_sphere(gstar, hmax, limit)
     if not keep_absent:
         allowed = ~systematically_absent(sg, h)
         h, inv_d2 = h[allowed], inv_d2[allowed]

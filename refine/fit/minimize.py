@@ -10,6 +10,7 @@ import lmfit
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from refine.errors import InputError
 from refine.fit.diagnostics import (
     Diagnostics,
     at_bounds,
@@ -20,7 +21,7 @@ from refine.fit.diagnostics import (
     strong_correlations,
     summarise_warnings,
 )
-from refine.fit.objective import Objective
+from refine.fit.objective import Objective, check_determined
 from refine.fit.result import Curves, FitResult
 from refine.fit.statistics import Statistics, pdf_statistics, powder_statistics
 
@@ -36,6 +37,14 @@ class FitOptions:
     ftol: float = 1e-10
     diagnostics: Diagnostics | None = None  # thresholds of the trust checks (None: the defaults)
 
+    def __post_init__(self) -> None:
+        if self.max_nfev is not None and not (isinstance(self.max_nfev, (int, np.integer)) and self.max_nfev >= 1):
+            raise InputError("--max-nfev", f"must be a whole number >= 1 (or not given), got {self.max_nfev!r}")
+        for name in ("xtol", "ftol"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise InputError(name, f"must be a positive number, got {value!r}")
+
 
 def _method_kws(options: FitOptions) -> dict[str, Any]:
     if options.method == "least_squares":
@@ -47,7 +56,7 @@ def _method_kws(options: FitOptions) -> dict[str, Any]:
 
 
 def _trust_warnings(objective: Objective, out: lmfit.minimizer.MinimizerResult) -> list[str]:
-    warnings = []
+    warnings = [note for d in objective.datasets for note in d.notes]
     for d in objective.datasets:
         if not d.pattern.has_sigma:
             warnings.append(f"dataset {d.name}: no uncertainties in the data (unit weights); esds, chi2 and GOF "
@@ -167,6 +176,9 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     """
     options = options or FitOptions()
     diag = options.diagnostics or Diagnostics()
+    nvary = sum(1 for p in params.values() if p.vary and not p.expr)
+    check_determined(sum(d.npoints for d in objective.datasets) + len(objective.restraints), nvary,
+                     source=objective.datasets[0].pattern.source or objective.datasets[0].name)
     minimizer = lmfit.Minimizer(objective.residual, params.copy(), scale_covar=True, nan_policy="raise",
                                 max_nfev=options.max_nfev)
     kws = _method_kws(options)

@@ -42,6 +42,9 @@ class Dataset:
         Optional analytic derivatives ``jacobian(params) -> (len(pattern), nvary)`` of ycalc with respect to the
         varying parameters in the order of ``params`` (expression-constrained parameters chained in); used by
         :func:`~refine.fit.minimize.run_fit` when every dataset has one and there are no restraints.
+    notes
+        What the fit should say about the data (e.g. points dropped for an unusable σ); added to the warnings of
+        every result fitted to this dataset.
     """
 
     name: str
@@ -51,6 +54,7 @@ class Dataset:
     kind: str = "powder"
     weight: float = 1.0
     jacobian: Callable[[lmfit.Parameters], np.ndarray] | None = None
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.pattern)
@@ -71,6 +75,33 @@ class Dataset:
     def npoints(self) -> int:
         """Number of fitted points."""
         return int(np.count_nonzero(self.mask))
+
+
+def usable_points(pattern: Pattern, mask: np.ndarray, xname: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """``mask`` without the points whose intensity or σ cannot weight a fit (σ ≤ 0 or not finite, y not finite),
+    and a note saying how many were dropped and where (``xname``: "2θ", "r"). :class:`InputError` naming the
+    pattern when no fitted point is usable (a σ column of zeros or negative numbers), instead of unit weights."""
+    sigma, y = pattern.sigma, pattern.y
+    usable = np.isfinite(sigma) & (sigma > 0) & np.isfinite(y)
+    bad = mask & ~usable
+    if not bad.any():
+        return mask, ()
+    x = pattern.x[mask]
+    if not (mask & usable).any():
+        raise InputError(pattern.source, f"no usable uncertainty in the fit range {x.min():g}-{x.max():g}: all "
+                                         f"{int(mask.sum())} points have σ ≤ 0 or not a number")
+    xb = pattern.x[bad]
+    note = (f"{int(bad.sum())} point(s) with σ ≤ 0 or a value not a number between {xname} {xb.min():g} and "
+            f"{xb.max():g} dropped from the fit")
+    return mask & usable, (note,)
+
+
+def check_determined(npoints: int, nunknowns: int, *, source: str | None, what: str = "refined parameters",
+                     hint: str = "widen the fit range or refine fewer parameters") -> None:
+    """:class:`InputError` naming ``source`` when fewer points are fitted than there are unknowns: such a fit
+    cannot determine them (it would be reported converged with meaningless values)."""
+    if npoints < nunknowns:
+        raise InputError(source, f"{npoints} fitted point(s) for {nunknowns} {what}: {hint}")
 
 
 @dataclass(frozen=True)

@@ -108,12 +108,18 @@ class FitResult:
 
 
 def _num(x: Any) -> Any:
+    """A JSON value for a number: finite floats as floats, NaN and ±inf as None (JSON has no NaN), numpy
+    integers and booleans as Python ones, arrays as lists; anything else unchanged."""
     if x is None:
         return None
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
     if isinstance(x, (np.floating, float)):
         return float(x) if math.isfinite(x) else None
     if isinstance(x, np.integer):
         return int(x)
+    if isinstance(x, np.ndarray):
+        return json_safe(x.tolist())
     return x
 
 
@@ -131,6 +137,16 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)) and value and all(callable(getattr(v, "to_rows", None)) for v in value):
         return [row for v in value for row in v.to_rows()]
     return value
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite number replaced by None, recursively through dicts, lists and tuples
+    (numpy scalars and arrays converted), so that ``json.dumps(..., allow_nan=False)`` accepts it."""
+    if isinstance(obj, Mapping):
+        return {str(k) if not isinstance(k, str) else k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return _num(obj)
 
 
 def write_curves(curves: Curves, path: str | os.PathLike) -> None:
@@ -175,7 +191,7 @@ def result_to_dict(result: FitResult, *, data: str | Sequence[str], settings: Ma
                "expr": p.expr}
         for name, p in result.params.items()
     }
-    return {
+    return json_safe({
         "schema": RESULT_SCHEMA,
         "kind": result.kind,
         "data": paths[0] if len(paths) == 1 else paths,
@@ -195,7 +211,7 @@ def result_to_dict(result: FitResult, *, data: str | Sequence[str], settings: Ma
             "settings": dict(settings or {}),
             "curves": list(curve_files),
         },
-    }
+    })
 
 
 def write_result(result: FitResult, path: str | os.PathLike, *, data: str | Sequence[str],
@@ -209,6 +225,6 @@ def write_result(result: FitResult, path: str | os.PathLike, *, data: str | Sequ
         curve_files.append(side.name)
     doc = result_to_dict(result, data=data, settings=settings, curve_files=curve_files)
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, default=_num)
+        json.dump(doc, fh, indent=2, default=_num, allow_nan=False)
         fh.write("\n")
     return path

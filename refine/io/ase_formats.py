@@ -137,7 +137,7 @@ def _lattice(atoms: Atoms, path: Path) -> Lattice:
     try:
         return Lattice.from_sequence(atoms.cell.cellpar())
     except ValueError as err:
-        raise InputError(path, f"not a cell: {err}") from None
+        raise InputError(path, f"not a cell: {getattr(err, 'problem', err)}") from None
 
 
 def _uiso(atoms: Atoms, path: Path) -> np.ndarray | None:

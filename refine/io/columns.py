@@ -151,7 +151,7 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
         sigma, sigma_source = data[:, 2], "file"
     else:
         sigma, sigma_source = np.ones_like(y), "unit"
-    if sigma_source == "file" and not np.any(sigma > 0):
+    if sigma_source == "file" and np.all(sigma == 0):  # a zero column: no uncertainties (PDFgui writes dG = 0)
         sigma, sigma_source = np.ones_like(y), "unit"
     if not np.all(np.isfinite(x)):
         raise InputError(path, "x column holds non-finite values")

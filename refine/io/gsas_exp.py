@@ -136,7 +136,7 @@ def _phase(path: Path, records: dict[str, str], n: int) -> CrystalStructure:
     try:
         lattice = Lattice.from_sequence(cell)
     except ValueError as err:
-        raise InputError(path, f"{crs} ABC/ANGLES: {err}") from None
+        raise InputError(path, f"{crs} ABC/ANGLES: {getattr(err, 'problem', err)}") from None
     esd = None
     if f"{crs}  ABCSIG" in records and f"{crs}  ANGSIG" in records:
         esd = tuple(_floats(path, records[f"{crs}  ABCSIG"], 3, f"{crs} ABCSIG")

@@ -118,6 +118,16 @@ def check_frame(data: object, source: str | os.PathLike, frame: int | None = Non
     return arr
 
 
+def _truncated(image: object, *, single: bool) -> bool:
+    """Whether fabio found the data of this frame cut short (EDF: ``incomplete_data``; any format with one frame:
+    ``incomplete_file``). fabio pads such data with zeros and only logs it."""
+    try:
+        return bool(getattr(image, "incomplete_data", False)) or (single and bool(getattr(image, "incomplete_file",
+                                                                                            False)))
+    except Exception:  # noqa: BLE001 - a format without the notion is not truncated
+        return False
+
+
 class ImageFile:
     """An open image file: ``nframes`` and ``frame(i)``; use as a context manager.
 
@@ -142,9 +152,14 @@ class ImageFile:
             raise InputError(self.path, f"frame {index} out of range (file has {self.nframes})")
         try:
             # Single-frame formats: getframe(0) would look for a numbered series file next to this one.
-            data = self._image.data if index == 0 else self._image.getframe(index).data
+            image = self._image if index == 0 else self._image.getframe(index)
+            data = image.data
         except Exception as exc:
             raise InputError(self.path, f"frame {index} cannot be read ({type(exc).__name__}: {exc})") from None
+        if _truncated(image, single=self.nframes == 1):
+            where = f" frame {index}" if self.nframes > 1 else ""
+            raise InputError(self.path, f"image{where} is truncated: the file holds fewer data bytes than its header "
+                                        "declares (the rest would be read as zeros)")
         return check_frame(data, self.path, index if self.nframes > 1 else None)
 
     def close(self) -> None:

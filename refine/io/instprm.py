@@ -16,6 +16,7 @@ from refine.errors import InputError
 from refine.instrument import DEFAULT_SH_L, Instrument, Profile
 from refine.io.atomic import atomic_open
 from refine.io.fields import finite_float
+from refine.io.paths import check_regular_file
 from refine.registry import Registry
 
 Reader = Callable[..., Instrument]
@@ -319,8 +320,7 @@ def read_instrument(path: str | os.PathLike, *, format: str | None = None, **opt
     fmt = instrument_format(path, format)
     if fmt not in INSTRUMENT_READERS:
         raise InputError(path, f"unknown instrument format {fmt!r}; known: {INSTRUMENT_READERS.names()}")
-    if not path.is_file():
-        raise InputError(path, "no such file")
+    check_regular_file(path, kind="instrument")
     return INSTRUMENT_READERS.get(fmt)(path, **options)
 
 

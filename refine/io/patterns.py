@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
+from refine.io.paths import check_regular_file
 from refine.registry import Registry
 
 Reader = Callable[..., Pattern]
@@ -74,10 +76,12 @@ def read_pattern(path: str | os.PathLike, *, format: str | None = None, **option
         Passed to the reader (e.g. ``unit=``, ``wavelength=``, ``bank=``).
     """
     _ensure_loaded()
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
-    reader = PATTERN_READERS.get(format_of(path, format))
+    path = check_regular_file(path, kind="pattern")
+    fmt = format_of(path, format)
+    reader = PATTERN_READERS.get(fmt)
+    if options.get("bank") is not None and "bank" not in inspect.signature(reader).parameters:
+        raise InputError("--bank", f"{path} is a {fmt} file with one pattern; banks are read from multi-bank GSAS "
+                                   "and Bruker RAW files")
     return reader(path, **options)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from refine.errors import InputError
 from refine.io.fields import finite_float
+from refine.io.paths import check_regular_file
 
 _FLOATS = ("qmin", "qmax", "qmaxinst", "rpoly", "rmin", "rmax", "rstep", "wavelength")
 DATAFORMATS = ("QA", "Qnm", "twotheta")
@@ -80,8 +81,9 @@ def read_pdfgetx_config(path: str | os.PathLike, *, section: str | None = None) 
     """Read a ``pdfgetx3.cfg`` or a PDFgetX3/xPDFsuite ``.gr`` header; ``section`` picks a named section
     (default: ``[PDF]`` when present, else ``[DEFAULT]``)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(path, "configuration file not found")
+    check_regular_file(path, kind="config")
     parser = configparser.ConfigParser(interpolation=None, strict=False, comment_prefixes=("#", ";"),
                                        inline_comment_prefixes=None)
     try:

@@ -24,6 +24,7 @@ from refine.crystal.spacegroup import SpaceGroup, from_diffpy, from_triplets, sa
 from refine.crystal.structure import MERGE_TOLERANCE, CrystalStructure, Site, u_equivalent
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
+from refine.io.paths import check_regular_file
 from refine.registry import Registry
 
 Reader = Callable[..., CrystalStructure]
@@ -49,9 +50,7 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Cry
     InputError
         Missing or unreadable file, or content that is not a structure.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "no such file")
+    path = check_regular_file(path, kind="structure")
     fmt = format or _EXTENSIONS.get(path.suffix.lower()) or _format_from_name(path.name)
     if fmt is None:
         known = ", ".join(_EXTENSIONS)
@@ -76,9 +75,9 @@ def structure_from_cell(
     sg = space_group(spacegroup, source="--spacegroup")
     try:
         values = [float(v) for v in (cell.replace(",", " ").split() if isinstance(cell, str) else cell)]
-        lattice = Lattice.from_sequence(values)
     except ValueError as err:
         raise InputError("--cell", f"{cell!r} is not a cell 'a b c alpha beta gamma': {err}") from None
+    lattice = Lattice.from_sequence(values, source="--cell")
     return CrystalStructure(name=name, lattice=symmetrize(lattice, sg, source="--cell"), space_group=sg)
 
 
@@ -126,7 +125,7 @@ def read_cif(path: str | os.PathLike) -> CrystalStructure:
                       ("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma")]
     if any(not np.isfinite(v) for v, _ in lattice_values):
         raise InputError(path, "the cell (_cell_length_*, _cell_angle_*) is missing or incomplete")
-    lattice = Lattice.from_sequence([v for v, _ in lattice_values])
+    lattice = Lattice.from_sequence([v for v, _ in lattice_values], source=path)
     explicit_ops = any(k in block for k in ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz"))
     sg = _setting_for_cell(from_diffpy(parser.spacegroup), lattice, explicit_ops, path)
     if explicit_ops:
@@ -283,7 +282,7 @@ def read_stru(path: str | os.PathLike) -> CrystalStructure:
         raise InputError(path, f"not a readable PDFfit structure: {str(err).strip() or type(err).__name__}") from None
     except OSError as err:
         raise InputError(path, f"cannot read: {err.strerror or err}") from None
-    lattice = Lattice.from_sequence(stru.lattice.abcABG())
+    lattice = Lattice.from_sequence(stru.lattice.abcABG(), source=path)
     dcell = tuple(float(v) for v in stru.pdffit.get("dcell", [0.0] * 6))
     counts: dict[str, int] = {}
     full = []

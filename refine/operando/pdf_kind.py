@@ -19,6 +19,7 @@ from refine.errors import InputError
 from refine.fit import FitResult, Objective, run_fit
 from refine.io.atomic import sha256_of
 from refine.pdf.fitting import PDF_FIT_OPTIONS, PDFFitSettings, PhaseInput, build_model, finish_result
+from refine.pdf.start import search_lattice
 
 
 def read_gr(path: str | os.PathLike) -> Pattern:
@@ -48,6 +49,8 @@ def fit_gr(pattern: Pattern, phases: Sequence[PhaseInput], instrument: None, *, 
         for name, par in fm.params.items():
             if name in params and not par.expr:
                 par.set(value=params[name].value)
+    else:  # the user's start (first scan, or every scan with restart_each): make sure its cells are in reach
+        fm = search_lattice(fm)
     result = finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=PDF_FIT_OPTIONS),
                            fm)
     # The sequential table and figure key phases by parameter prefix, as powder results carry it; a PDF phase's

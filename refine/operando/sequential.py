@@ -31,9 +31,10 @@ from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import FitResult, write_result
-from refine.fit.result import RESULT_SCHEMA
+from refine.fit.result import RESULT_SCHEMA, json_safe
 from refine.instrument import Instrument
 from refine.io.atomic import atomic_open, sha256_of
+from refine.operando.checks import check_first, check_pdf, check_powder, check_rietveld
 from refine.operando.series import Scan, Series
 from refine.powder.model import PowderModel, PowderOptions
 from refine.registry import Registry
@@ -73,7 +74,10 @@ class FitKind:
     ``read(scan, settings) -> Pattern`` reads one scan; ``options(settings)`` is the options object handed to both
     (powder: :class:`PowderOptions` with an :class:`Instrument`; pdf: ``PDFFitSettings`` with ``PhaseInput``
     phases and no instrument); ``describe(phases)`` is the phases' part of the fingerprint. ``presence``: whether
-    phases may come and go (:class:`Presence`).
+    phases may come and go (:class:`Presence`). ``check(pattern, phases, instrument, settings)`` builds what a fit
+    builds from the settings and raises :class:`InputError` for settings no scan can fit with (an unknown refined
+    or constrained parameter, an empty range), so that a run stops before its first fit instead of failing every
+    scan.
     """
 
     fit: Callable[..., FitResult]
@@ -82,6 +86,7 @@ class FitKind:
     options: Callable[[SequentialSettings], Any] = _powder_options
     describe: Callable[[Sequence[Any]], list] = _describe_powder
     presence: bool = True
+    check: Callable[[Pattern, list, Any, SequentialSettings], None] | None = None
 
 
 #: Whole-pattern methods for sequential fits, by ``--kind`` name.
@@ -116,9 +121,9 @@ def _rietveld_parameters(pattern, phases, instrument, options) -> lmfit.Paramete
     return RietveldEngine(PowderModel(pattern, phases, instrument, options=options)).parameters()
 
 
-FIT_KINDS.register("lebail", FitKind(fit=_fit_lebail, parameters=_powder_parameters))
-FIT_KINDS.register("pawley", FitKind(fit=_fit_pawley, parameters=_powder_parameters))
-FIT_KINDS.register("rietveld", FitKind(fit=_fit_rietveld, parameters=_rietveld_parameters))
+FIT_KINDS.register("lebail", FitKind(fit=_fit_lebail, parameters=_powder_parameters, check=check_powder))
+FIT_KINDS.register("pawley", FitKind(fit=_fit_pawley, parameters=_powder_parameters, check=check_powder))
+FIT_KINDS.register("rietveld", FitKind(fit=_fit_rietveld, parameters=_rietveld_parameters, check=check_rietveld))
 
 
 def _fit_pdf(pattern, phases, instrument, *, refine, options, params):
@@ -152,7 +157,7 @@ def _describe_pdf(phases: Sequence[Any]) -> list:
 
 
 FIT_KINDS.register("pdf", FitKind(fit=_fit_pdf, parameters=_pdf_parameters, read=_read_gr, options=_pdf_options,
-                                  describe=_describe_pdf, presence=False))
+                                  describe=_describe_pdf, presence=False, check=check_pdf))
 
 
 @dataclass(frozen=True)
@@ -353,6 +358,8 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
     if workers < 1:
         raise InputError("--workers", f"must be at least 1, got {workers}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
+    if kind.check is not None and len(series):
+        check_first(kind, series.scans[0], phases, instrument, settings)
     fp = fingerprint(settings, phases, instrument, kind, inputs)
     run_settings = {"fingerprint": fp, "kind": settings.kind, "refine": list(settings.refine),
                     "restart_each": settings.restart_each, "powder": repr(settings.powder),
@@ -445,7 +452,7 @@ def summary(result: SequentialResult, settings: Mapping[str, Any] | None = None)
 def write_summary(result: SequentialResult, path: str | os.PathLike, settings: Mapping[str, Any] | None = None) -> Path:
     """Write :func:`summary` atomically as JSON."""
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(summary(result, settings), fh, indent=1)
+        json.dump(json_safe(summary(result, settings)), fh, indent=1, default=str, allow_nan=False)
         fh.write("\n")
     return Path(path)
 

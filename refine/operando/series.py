@@ -19,6 +19,7 @@ import numpy as np
 
 from refine.errors import InputError
 from refine.io.fields import is_number
+from refine.io.paths import check_regular_file
 
 #: Column aliases of electrochemistry tables -> the names used in results.
 ECHEM_ALIASES = {
@@ -135,6 +136,7 @@ def read_echem(path: str | os.PathLike) -> dict[str, np.ndarray]:
     a missing header, a non-numeric value or a row with the wrong number of columns.
     """
     source = str(path)
+    check_regular_file(path, kind="table")
     try:
         text = Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:

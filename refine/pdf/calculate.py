@@ -84,7 +84,7 @@ class PDFSettings:
     def __post_init__(self) -> None:
         if self.radiation not in RADIATIONS:
             raise InputError("radiation", f"must be one of {RADIATIONS}, got {self.radiation!r}")
-        for name in ("qdamp", "qbroad", "qmax", "spdiameter", "rcut"):
+        for name in ("qdamp", "qbroad", "qmax", "spdiameter", "rcut", "delta1", "delta2"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise InputError(name, f"must be finite and >= 0, got {value}")

@@ -28,12 +28,13 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.fit.constraints import apply_constraints
-from refine.pdf.calculate import NRIPPLES, PDFSettings, calc_gr
+from refine.fit.objective import usable_points
+from refine.pdf.calculate import NRIPPLES, PDFSettings, calc_gr, calc_grid
 from refine.pdf.crystal import CrystalPhase, crystal_phase_entry
 from refine.pdf.derivatives import gr_derivatives
 from refine.pdf.difference import difference_dataset, difference_pattern  # noqa: F401 - their home before 2026-11
 from refine.pdf.model import Experiment, Phase, make_parameters
-from refine.pdf.pairs import element_of, scattering_factor
+from refine.pdf.pairs import PairTable, element_of, scattering_factor
 from refine.pdf.structure import PDFStructure
 
 SHARPENING = ("delta1", "delta2", "none")
@@ -86,12 +87,15 @@ class PDFFitSettings:
     constraints: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.qmax > 0:
-            raise InputError("--qmax", f"must be > 0, got {self.qmax}")
         if self.sharpening not in SHARPENING:
             raise InputError("sharpening", f"must be one of {SHARPENING}, got {self.sharpening!r}")
-        if self.spdiameter is not None and not self.spdiameter > 0:
-            raise InputError("spdiameter", f"start value must be > 0, got {self.spdiameter}")
+        positive = {"qmax": self.qmax, "spdiameter": self.spdiameter}
+        others = {"qdamp": self.qdamp, "qbroad": self.qbroad, "rmin": self.rmin, "rmax": self.rmax}  # may be 0
+        for name, value in {**positive, **others}.items():
+            if value is not None and not (np.isfinite(value) and (value > 0 if name in positive else value >= 0)):
+                raise InputError(f"--{name}", f"must be {'> 0' if name in positive else '>= 0'}, got {value}")
+        if self.rmin is not None and self.rmax is not None and not self.rmin < self.rmax:
+            raise InputError("--rmin", f"must be below --rmax, got {self.rmin} and {self.rmax}")
 
     @property
     def experiment(self) -> Experiment:
@@ -175,6 +179,20 @@ class PDFFitModel:
     params: lmfit.Parameters
     calc_x: np.ndarray | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
+    mask: np.ndarray | None = field(default=None, repr=False)  # fitted points of ``pattern`` (None: all)
+    notes: tuple[str, ...] = ()  # e.g. points dropped for an unusable dG
+    _tables: dict = field(default_factory=dict, repr=False)  # pair tables rebuilt for a contracted cell
+
+    def table(self, phase: Phase, settings: PDFSettings) -> PairTable:
+        """The phase's pair table, rebuilt (once, with room for a further 5 % contraction) when the cell at
+        ``settings`` has contracted beyond the distances it holds; the grid's calculation range needs pair
+        distances to its end + 1 Å."""
+        need = (calc_grid(self.grid, settings.qmax).rcmax + 1.0) / settings.lattice_scale
+        table = self._tables.get(phase.prefix, phase.table)
+        if table.dmax < need:
+            table = table.covering(need / 0.95)
+            self._tables[phase.prefix] = table
+        return table
 
     @property
     def grid(self) -> np.ndarray:
@@ -199,7 +217,7 @@ class PDFFitModel:
         if key not in store:
             if len(store) >= _CACHE_SIZE:
                 store.pop(next(iter(store)))
-            store[key] = calc_gr(phase.table, self.grid, unit)[self.lead:]
+            store[key] = calc_gr(self.table(phase, unit), self.grid, unit)[self.lead:]
         return s.scale * store[key]
 
     def model(self, params: lmfit.Parameters) -> np.ndarray:
@@ -211,8 +229,8 @@ class PDFFitModel:
     def dataset(self, name: str = "gr") -> Dataset:
         # Analytic derivatives exist for pair-table phases; a crystalline phase falls back to finite differences.
         analytic = not any(isinstance(ph, CrystalPhase) for ph in self.phases)
-        return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf",
-                       jacobian=self.jacobian if analytic else None)
+        return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf", mask=self.mask,
+                       jacobian=self.jacobian if analytic else None, notes=self.notes)
 
     def jacobian(self, params: lmfit.Parameters) -> np.ndarray:
         """∂G/∂(varying parameters), shape (len(r), nvary) in the order of ``params``: analytic derivatives of
@@ -230,7 +248,7 @@ class PDFFitModel:
             s = ph.settings(params, self.settings.experiment)
             names = _derivative_names(ph, s)
             wrt = ["scale"] + [k for k, n in names.items() if n in free]
-            _, der = gr_derivatives(ph.table, self.grid, s, wrt)
+            _, der = gr_derivatives(self.table(ph, s), self.grid, s, wrt)
             der = {k: v[self.lead:] for k, v in der.items()}
             unit = der.pop("scale")
             p_scale = values[f"{ph.prefix}_scale"]
@@ -325,18 +343,21 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
             params[f"{ph.prefix}_scale"].set(value=1.0 / n)
         scale_names = [f"{ph.prefix}_scale" for ph in phases]
     params = apply_constraints(params, settings.constraints)
+    mask, notes = usable_points(pat, np.ones(len(pat), dtype=bool), "r")
     fm = PDFFitModel(pat, phases, tuple(inputs), settings, params,
-                     calc_x=calculation_points(pattern, pat, settings.qmax) if settings.extend_below else None)
+                     calc_x=calculation_points(pattern, pat, settings.qmax) if settings.extend_below else None,
+                     mask=mask, notes=notes)
     _linear_start(fm, scale_names)
     return fm
 
 
 def _linear_start(fm: PDFFitModel, names: Sequence[str]) -> None:
     """Start the overall scale(s) at the least-squares multiplier of the starting model (in place)."""
-    gc = fm.model(fm.params)
+    m = np.ones(len(fm.pattern), dtype=bool) if fm.mask is None else fm.mask
+    gc = fm.model(fm.params)[m]
     den = float(np.dot(gc, gc))
     if den > 0:
-        k = float(np.dot(gc, fm.pattern.y)) / den
+        k = float(np.dot(gc, fm.pattern.y[m])) / den
         if k > 0:
             for name in names:
                 fm.params[name].set(value=fm.params[name].value * k)
@@ -344,8 +365,11 @@ def _linear_start(fm: PDFFitModel, names: Sequence[str]) -> None:
 
 def fit_pdf(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSettings,
             options: FitOptions | None = None) -> FitResult:
-    """Fit G(r) with the given phases; returns a FitResult of kind 'pdf' with phase entries and phase curves."""
-    fm = build_model(pattern, inputs, settings)
+    """Fit G(r) with the given phases (from lattice starts found by :func:`refine.pdf.start.search_lattice`);
+    returns a FitResult of kind 'pdf' with phase entries and phase curves."""
+    from refine.pdf.start import search_lattice
+
+    fm = search_lattice(build_model(pattern, inputs, settings))
     return finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf",
                                  options=options or PDF_FIT_OPTIONS), fm)
 

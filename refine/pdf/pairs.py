@@ -228,6 +228,8 @@ class PairTable:
         Largest distance covered (Å, at the build lattice).
     build_seconds
         Wall time of the build.
+    resolution
+        Distance bin (Å) of the merge (see :meth:`build`).
     """
 
     structure: PDFStructure
@@ -245,10 +247,11 @@ class PairTable:
     spread: np.ndarray
     dmax: float
     build_seconds: float
+    resolution: float = 1e-4
 
     @classmethod
     def build(cls, structure: PDFStructure, rmax: float, *, qmax: float = 0.0, classes: Sequence[str] | None = None,
-              resolution: float = 1e-4, scale_allowance: float = 0.03) -> PairTable:
+              resolution: float = 1e-4, scale_allowance: float = 0.03, dmax: float | None = None) -> PairTable:
         """Enumerate all pairs once.
 
         Parameters
@@ -272,6 +275,8 @@ class PairTable:
         scale_allowance
             Relative lattice contraction the table must still cover (distances are stored up to
             (rmax + extension + 1 Å) / (1 - scale_allowance)).
+        dmax
+            Store distances up to exactly this (Å), instead of the bound from rmax, qmax and scale_allowance.
         """
         t0 = time.perf_counter()
         if not rmax > 0:
@@ -298,7 +303,7 @@ class PairTable:
             class_uiso.append(uiso[members[0]] if same else np.nan)
         ncls = len(names)
         ext = 6 * 2 * np.pi / qmax if qmax > 0 else 0.0  # PDFfit2 DataSet::extendCalculationRange
-        dmax = (rmax + ext + 1.0) / (1.0 - scale_allowance)
+        dmax = (rmax + ext + 1.0) / (1.0 - scale_allowance) if dmax is None else float(dmax)
         pair_code = np.full((ncls, ncls), -1)
         firsts, seconds = np.triu_indices(ncls)
         pair_code[firsts, seconds] = np.arange(len(firsts))
@@ -319,7 +324,16 @@ class PairTable:
         return cls(structure=structure, classes=names, site_class=site_class, class_element=tuple(class_element),
                    class_occupancy=arrays[1], class_uiso=arrays[2], pair_first=firsts, pair_second=seconds,
                    distance=d, multiplicity=w, msd=msd, pair_index=p, spread=var, dmax=float(dmax),
-                   build_seconds=time.perf_counter() - t0)
+                   build_seconds=time.perf_counter() - t0, resolution=float(resolution))
+
+    def covering(self, distance: float) -> PairTable:
+        """This table when it holds the pair distances up to ``distance`` (Å, at the build lattice), else one
+        rebuilt from the same structure, site classes and resolution that does (a cell that contracted in a fit
+        beyond what the table was built for)."""
+        if self.dmax >= distance:
+            return self
+        labels = [self.classes[c] for c in self.site_class]
+        return PairTable.build(self.structure, distance, classes=labels, resolution=self.resolution, dmax=distance)
 
     @property
     def npairs(self) -> int:

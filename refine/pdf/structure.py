@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from refine.crystal.lattice import check_cell
 from refine.errors import InputError
 
 
@@ -57,9 +58,7 @@ class PDFStructure:
 
     def __post_init__(self) -> None:
         src = self.name or "structure"
-        lattice = tuple(float(v) for v in self.lattice)
-        if len(lattice) != 6 or min(lattice[:3]) <= 0:
-            raise InputError(src, f"lattice must be 6 numbers with positive lengths, got {self.lattice}")
+        lattice = check_cell(self.lattice, source=src)
         xyz = np.array(self.xyz, dtype=float).reshape(-1, 3)
         n = len(xyz)
         if n == 0:
@@ -119,7 +118,7 @@ class PDFStructure:
         operations or origin choice, PDFfit ``.stru``, GSAS ``.EXP`` ...) and expand it to the full cell."""
         from refine.io.structures import read_structure
 
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             raise InputError(path, "structure file not found")
         return cls.from_crystal(read_structure(path), name=os.path.basename(path))
 

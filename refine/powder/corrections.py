@@ -222,8 +222,8 @@ class HarmonicTexture:
     @classmethod
     def build(cls, lattice: Lattice, space_group: SpaceGroup, max_order: int) -> HarmonicTexture:
         """Invariant harmonics of orders 2, 4, ..., ``max_order`` for ``space_group``'s Laue class."""
-        if max_order < 2 or max_order > 20:
-            raise InputError("texture", f"harmonic order must be in 2..20, got {max_order}")
+        if max_order < 2 or max_order > 20 or max_order % 2:
+            raise InputError("texture", f"harmonic order must be even, 2 to 20, got {max_order}")
         recip = np.linalg.inv(lattice.cartesian).T
         # Cartesian action of h -> h R on q = B hᵀ: q -> B Rᵀ B⁻¹ q; with -1 added for the Laue group.
         mats = [recip @ r.T @ np.linalg.inv(recip) for r in space_group.point_rotations.astype(float)]

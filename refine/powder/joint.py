@@ -37,7 +37,7 @@ from refine.fit import Dataset, FitResult, Objective
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined, run_stages
-from refine.powder.wholepattern import is_positional, phase_summaries
+from refine.powder.wholepattern import check_enough_points, is_positional, phase_summaries
 
 #: Structure groups shared by all datasets (refined once, on the master parameters).
 SHARED_GROUPS = ("cell", "positions", "adp", "uiso", "occupancy")
@@ -187,7 +187,7 @@ class JointModel:
     def datasets(self) -> list[Dataset]:
         """One :class:`Dataset` per pattern, named by its prefix without the underscore."""
         return [Dataset(h.prefix[:-1], e.model.pattern, lambda p, e=e: e.model.full(e.calculate(p)[0]),
-                        mask=e.model.mask, kind="powder", weight=h.weight)
+                        mask=e.model.mask, kind="powder", weight=h.weight, notes=e.model.notes)
                 for h, e in zip(self.histograms, self.engines, strict=True)]
 
 
@@ -227,6 +227,7 @@ def fit_rietveld_joint(patterns: Sequence[Pattern], phases: Sequence[CrystalStru
     joint = JointModel(patterns, phases, instruments, histograms, rietveld)
     start = params.copy() if params is not None else joint.parameters()
     start = joint.mark(start, refine)
+    check_enough_points([e.model for e in joint.engines], start)
     varied = {n for n, p in start.items() if p.vary}
     for engine in joint.engines:
         engine.freeze(start)

@@ -25,7 +25,7 @@ from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.reflection_table import intensity_tables
-from refine.powder.wholepattern import finish, is_positional, set_vary, with_vary
+from refine.powder.wholepattern import check_enough_points, finish, is_positional, set_vary, with_vary
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class _LeBailState:
         m = model.mask[model.inside]
         self.fit_mask = m
         self.y = model.pattern.y[model.inside]
-        self.w = 1.0 / model.pattern.sigma[model.inside] ** 2
+        self.w = model.weights
         # Step widths: profiles have unit area in degrees, so the partition sums y·Δ2θ.
         self.step = np.gradient(model.x_fit) if model.x_fit.size > 1 else np.ones(1)
         # The background is a small dense linear problem: factor its weighted design once (QR).
@@ -157,12 +157,13 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     model = PowderModel(pattern, phases, instrument, options=options)
     start = params.copy() if params is not None else model.parameters()
     start = set_vary(start, model, refine)
+    check_enough_points([model], start)
     state = _LeBailState(model)
 
     def model_full(p: lmfit.Parameters) -> np.ndarray:
         return model.full(state.calculate(p)[0])
 
-    dataset = Dataset("pattern", pattern, model_full, mask=model.mask, kind="powder")
+    dataset = Dataset("pattern", pattern, model_full, mask=model.mask, kind="powder", notes=model.notes)
     objective = Objective.single(dataset)
     # Stage 1 refines only positions (cell, zero, displacement) with the starting profile: a profile refined
     # while peaks still sit in the wrong place runs away. Stage 2 refines everything asked for.

@@ -22,10 +22,11 @@ import scipy.sparse as sp
 
 from refine import units
 from refine.crystal.lattice import Lattice, lattice_from_parameters, lattice_parameters
-from refine.crystal.reflections import ReflectionList, generate_reflections
+from refine.crystal.reflections import ReflectionList, check_reflection_count, generate_reflections
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
+from refine.fit.objective import usable_points
 from refine.instrument import Instrument
 from refine.powder.background import Background
 from refine.powder.peaks import PeakLayout, RowMap, WindowOptions, peak_layout, profile_matrix
@@ -82,6 +83,8 @@ def line_exclusions(structure: CrystalStructure, instrument: Instrument, lo: flo
         raise InputError("--exclude-phase", f"half-width must be positive, got {halfwidth}")
     lams = [instrument.wavelength] + ([instrument.wavelength2] if instrument.wavelength2 else [])
     d_min = min(lams) / (2.0 * np.sin(np.radians(min(hi + halfwidth, 179.0) / 2.0)))
+    check_reflection_count(structure.lattice, d_min, source=f"--exclude-phase {structure.name}",
+                           hint=f"2θ up to {hi:g}° at λ = {min(lams):g} Å; check the wavelength and the cell")
     refl = generate_reflections(structure.lattice, structure.space_group, d_min)
     centres = np.concatenate([units.d_to_tth(d=refl.d, wavelength=lam) for lam in lams])
     centres = np.sort(centres[np.isfinite(centres) & (centres >= lo - halfwidth) & (centres <= hi + halfwidth)])
@@ -129,7 +132,7 @@ class PowderModel:
             mask &= ~((x >= min(a, b)) & (x <= max(a, b)))
         if not mask.any():
             raise InputError(pattern.source, f"no points inside the fit range {lo}:{hi} after exclusions")
-        self.mask = mask
+        self.mask, self.notes = usable_points(pattern, mask, "2θ")
         # Peaks are evaluated on the fit range only (exclusions stay: they are masked in the residual).
         self.inside = (x >= lo) & (x <= hi)
         self.x_fit = x[self.inside]
@@ -143,11 +146,32 @@ class PowderModel:
         names = [phase_prefix(p.name) for p in phases]
         if len(set(names)) != len(names):
             raise InputError("--phase", f"phase names must differ, got {names}")
-        self.phases = tuple(
-            PhaseBlock(prefix=n, structure=p, reflections=generate_reflections(p.lattice, p.space_group, d_min))
-            for n, p in zip(names, phases, strict=True)
-        )
+        self.phases = tuple(PhaseBlock(prefix=n, structure=p, reflections=self._reflections(p, d_min, lo, hi))
+                            for n, p in zip(names, phases, strict=True))
         self.offsets = np.cumsum([0] + [len(b.reflections) for b in self.phases])
+
+    def _reflections(self, phase: CrystalStructure, d_min: float, lo: float, hi: float) -> ReflectionList:
+        """The phase's reflections to ``d_min``: refused when there would be astronomically many (a wrong cell or
+        wavelength) or when none falls inside the fit range lo..hi (deg 2θ)."""
+        lams = [w for w, _ in self.instrument.lines]
+        where = f"2θ {lo:g}-{hi:g}° at λ = {', '.join(f'{w:g}' for w in lams)} Å"
+        check_reflection_count(phase.lattice, d_min, source=f"phase {phase.name}",
+                               hint=f"{where}; check the wavelength and the cell, or narrow --range")
+        refl = generate_reflections(phase.lattice, phase.space_group, d_min)
+        tth = np.concatenate([refl.two_theta(w) for w in lams]) + self.instrument.zero
+        if not np.any((tth >= lo) & (tth <= hi)):
+            longest = (f"its longest d, {refl.d.max():.4g} Å, is at 2θ = {np.nanmin(tth):.4g}°" if len(refl) else
+                       f"it has no reflection with d ≥ {d_min:.3g} Å")
+            raise InputError(f"phase {phase.name}", f"no reflection in the fit range {where} ({longest}); check the "
+                                                    "wavelength, the cell and --range")
+        return refl
+
+    @property
+    def weights(self) -> np.ndarray:
+        """1/σ² on the fit range (``inside``), 0 at points that are not fitted (exclusions, unusable σ)."""
+        sigma = self.pattern.sigma[self.inside]
+        fitted = self.mask[self.inside]
+        return np.divide(1.0, sigma**2, out=np.zeros_like(sigma), where=fitted)
 
     # -- parameters ------------------------------------------------------------------------------------------
     def parameters(self) -> lmfit.Parameters:

@@ -23,7 +23,15 @@ from refine.instrument import Instrument
 from refine.powder.lebail import fit_lebail
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.reflection_table import intensity_tables
-from refine.powder.wholepattern import finish, is_positional, linear_esds, set_vary, weighted_lstsq, with_vary
+from refine.powder.wholepattern import (
+    check_enough_points,
+    finish,
+    is_positional,
+    linear_esds,
+    set_vary,
+    weighted_lstsq,
+    with_vary,
+)
 
 #: Relative d difference below which two reflections of one phase share a Pawley intensity.
 OVERLAP_RTOL = 1e-7
@@ -59,7 +67,7 @@ class _PawleySolver:
         self.group = _grouping(model)
         self.fit_mask = model.mask[model.inside]
         self.y = model.pattern.y[model.inside]
-        self.w = 1.0 / model.pattern.sigma[model.inside] ** 2
+        self.w = model.weights
         self.nbkg = model.background_basis.shape[1]
         self.layout = None
 
@@ -94,8 +102,10 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     model = PowderModel(pattern, phases, instrument, options=options)
     start = params.copy() if params is not None else model.parameters()
     start = set_vary(start, model, refine)
+    check_enough_points([model], start)
     solver = _PawleySolver(model)
-    dataset = Dataset("pattern", pattern, lambda p: model.full(solver.calculate(p)), mask=model.mask, kind="powder")
+    dataset = Dataset("pattern", pattern, lambda p: model.full(solver.calculate(p)), mask=model.mask, kind="powder",
+                      notes=model.notes)
     objective = Objective.single(dataset)
     varied = {n for n in start if start[n].vary}
     positional = {n for n in varied if is_positional(n, model)}

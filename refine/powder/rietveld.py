@@ -41,7 +41,14 @@ from refine.powder.corrections import (
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.quantitative import weight_fractions, zmv
 from refine.powder.reflection_table import ReflectionTable, phase_table
-from refine.powder.wholepattern import REFINE_GROUPS, finish, is_positional, set_vary, with_vary
+from refine.powder.wholepattern import (
+    REFINE_GROUPS,
+    check_enough_points,
+    finish,
+    is_positional,
+    set_vary,
+    with_vary,
+)
 
 #: Groups of atomic / Rietveld parameters a user may ask to refine, besides :data:`REFINE_GROUPS`.
 RIETVELD_GROUPS = ("scale", "background", "positions", "adp", "uiso", "occupancy", "po", "texture", "absorption",
@@ -82,6 +89,12 @@ class RietveldOptions:
     staged: bool = True
     texture_order: int = 0
 
+    def __post_init__(self) -> None:
+        order = self.texture_order
+        if not isinstance(order, (int, np.integer)) or order < 0 or order % 2 or order > 20:
+            raise InputError("--texture", f"spherical-harmonics order must be 0 (none) or even, 2 to 20 (odd orders "
+                                          f"vanish for a powder's centrosymmetric Laue class), got {order!r}")
+
 
 class RietveldEngine:
     """Calculated pattern of one powder dataset from the phases' structures (form factors prepared once)."""
@@ -95,6 +108,9 @@ class RietveldEngine:
         for block in model.phases:
             if not block.structure.sites:
                 raise InputError(block.structure.name, "Rietveld needs atoms: the phase has none")
+            if not sum(max(site.occupancy, 0.0) for site in block.structure.sites) > 0:
+                raise InputError(block.structure.name, "every atom has occupancy 0: the phase scatters nothing "
+                                                       "(Rietveld needs atoms with occupancy > 0)")
             table = scattering_table(block.structure, radiation=inst.radiation, wavelength=inst.wavelength,
                                      dispersion=self.options.dispersion and inst.radiation == "xray")
             self.sf.append(StructureFactorModel.prepare(block.reflections, table))
@@ -104,7 +120,7 @@ class RietveldEngine:
         self.layout = None
         self.fit_mask = model.mask[model.inside]
         self.y = model.pattern.y[model.inside]
-        self.w = 1.0 / model.pattern.sigma[model.inside] ** 2
+        self.w = model.weights
         self.step = np.gradient(model.x_fit) if model.x_fit.size > 1 else np.ones(1)
         sw = np.sqrt(self.w[self.fit_mask])
         self._sw = sw
@@ -339,12 +355,13 @@ def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrumen
     engine = RietveldEngine(model, rietveld)
     start = params.copy() if params is not None else engine.parameters()
     start = mark_refined(start, engine, refine)
+    check_enough_points([model], start)
     varied = {n for n, p in start.items() if p.vary}
     engine.freeze(start)
     if params is None:
         start = engine.initial_scales(start)
     dataset = Dataset("pattern", pattern, lambda p: model.full(engine.calculate(p)[0]), mask=model.mask,
-                      kind="powder")
+                      kind="powder", notes=model.notes)
     objective = Objective.single(dataset, rietveld.restraints)
     if rietveld.staged:
         levels = sorted({_stage_of(n, engine) for n in varied})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import lmfit
@@ -14,6 +14,7 @@ import scipy.sparse.linalg as spla
 from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
 from refine.errors import InputError
 from refine.fit.constraints import apply_constraints
+from refine.fit.objective import check_determined
 from refine.fit.result import FitResult
 from refine.powder.model import PROFILE_NAMES, PowderModel
 from refine.powder.peakshape import microstrain_percent, scherrer_size_nm
@@ -55,6 +56,17 @@ def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]
             params[name].set(vary=True)
     return apply_constraints(params, model.options.constraints)
 
+
+
+def check_enough_points(models: Sequence[PowderModel], params: lmfit.Parameters) -> None:
+    """:class:`InputError` before a fit whose fitted points (over all ``models``' patterns) are fewer than its
+    unknowns: the refined parameters plus each pattern's linear background terms."""
+    nvary = sum(1 for p in params.values() if p.vary and not p.expr)
+    nbkg = sum(m.background_basis.shape[1] for m in models)
+    npoints = sum(int(m.mask.sum()) for m in models)
+    check_determined(npoints, nvary + nbkg, source=models[0].pattern.source,
+                     what=f"unknowns ({nvary} refined parameters and {nbkg} background terms)",
+                     hint="widen --range, refine fewer parameters or use fewer background terms (--background)")
 
 
 def weighted_lstsq(columns: sp.csr_matrix | np.ndarray, y: np.ndarray, w: np.ndarray, *,

@@ -147,3 +147,35 @@ def test_volume_esd_against_monte_carlo(symbol, cell, sigmas):
     # standard error of a standard deviation from 40000 draws is 0.35 %; small-sigma linearisation adds less
     assert esd == pytest.approx(vols.std(ddof=1), rel=0.02)
     assert esd > 0
+
+
+@pytest.mark.parametrize("cell, problem", [
+    ((3, 3, 3, 90, 90, 200), "between 0 and 180"),
+    ((-4.6, 4.6, 4.6, 90, 90, 90), "positive"),
+    ((3, 3, 0, 90, 90, 90), "positive"),
+    ((3, 3, 3, 100, 100, 170), "make no cell"),  # 370 degrees in total
+    ((3, 3, 3, 150, 150, 150), "make no cell"),  # 450 degrees in total
+    ((3, 3, 3, 30, 40, 80), "make no cell"),  # 80 > 30 + 40
+    ((3, float("nan"), 3, 90, 90, 90), "finite"),
+])
+def test_a_cell_that_is_not_a_cell_names_its_source(cell, problem):
+    with pytest.raises(InputError, match=f"^my.cif: cell .*{problem}"):
+        Lattice.from_sequence(cell, source="my.cif")
+    with pytest.raises(InputError, match=problem):  # and a direct construction is bad input too
+        Lattice(*cell)
+
+
+def test_check_cell_accepts_every_real_cell_and_its_metric_is_positive_definite():
+    rng = np.random.default_rng(5)
+    accepted = 0
+    for _ in range(2000):
+        angles = rng.uniform(1, 179, 3)
+        ok = 2 * angles.max() < angles.sum() < 360
+        if ok:
+            lat = Lattice.from_sequence([3.0, 4.0, 5.0, *angles])
+            assert np.all(np.linalg.eigvalsh(lat.metric) > 0)
+            accepted += 1
+        else:
+            with pytest.raises(InputError):
+                Lattice.from_sequence([3.0, 4.0, 5.0, *angles])
+    assert 200 < accepted < 1800  # both branches were exercised

@@ -167,3 +167,29 @@ def test_rhombohedral_and_hexagonal_axes_give_the_same_powder_lines():
     keys_r = np.round(rhombo.d, 9)
     for d in np.unique(keys_h):
         assert hexa.multiplicity[keys_h == d].sum() == rhombo.multiplicity[keys_r == d].sum()
+
+
+def test_astronomic_reflection_counts_are_refused_before_allocation():
+    from refine.crystal.reflections import MAX_REFLECTIONS, reflection_count
+    from refine.errors import InputError
+
+    sg = space_group("P1")
+    with pytest.raises(InputError, match=r"about 1\.3e\+08 reflections .*more than 2e\+06"):
+        generate_reflections(Lattice(1e6, 3, 3), sg, 0.66)
+    with pytest.raises(InputError, match="reflections to d = 5e-09"):
+        generate_reflections(Lattice(4.65, 4.65, 4.65), space_group("Fm-3m"), 5e-9)
+    # the estimate is the reciprocal-sphere volume times the cell volume: exact to a few per cent for many hkl
+    lat = Lattice(7.1, 8.3, 9.7, 77.0, 101.0, 84.0)
+    refl = generate_reflections(lat, sg, 0.8, keep_absent=True)
+    assert reflection_count(lat, 0.8) == pytest.approx(2 * len(refl), rel=0.03)  # P1: h and -h merged
+    assert reflection_count(lat, 0.8) < MAX_REFLECTIONS
+
+
+def test_flat_oblique_cells_give_the_same_reflections_as_a_brute_force_grid():
+    """The slab enumeration finds every hkl of a cell whose box of indices is much larger than its sphere."""
+    lat = Lattice(3.0, 3.0, 3.0, 90.0, 90.0, 172.0)
+    sg = space_group("P1")
+    refl = generate_reflections(lat, sg, 0.7, keep_absent=True)
+    box = np.stack(np.meshgrid(*[np.arange(-40, 41)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    d = lat.d_spacing(box[np.any(box != 0, axis=1)])
+    assert 2 * len(refl) == np.count_nonzero(d >= 0.7)

@@ -179,3 +179,52 @@ def test_undetermined_parameters_are_named_and_the_others_keep_esds():
     assert res.value("c") == pytest.approx(ref.value("c"), abs=1e-6 * ref.esd("c"))
     assert res.esd("c") == pytest.approx(ref.esd("c"), rel=1e-3)
     assert res.var_names == ("c",) and res.covariance.shape == (1, 1)
+
+
+def test_points_with_unusable_sigma_are_dropped_with_a_note_and_all_unusable_is_bad_input():
+    from refine.fit.objective import usable_points
+
+    x = np.linspace(1.0, 2.0, 11)
+    sigma = np.ones(11)
+    sigma[[3, 5]] = (0.0, np.nan)
+    pat = Pattern.from_arrays(x, np.ones(11), sigma, sigma_source="file", metadata={"source": "s.xye"})
+    mask, notes = usable_points(pat, np.ones(11, dtype=bool), "2θ")
+    assert mask.sum() == 9 and not mask[3] and not mask[5]
+    assert notes == ("2 point(s) with σ ≤ 0 or a value not a number between 2θ 1.3 and 1.5 dropped from the fit",)
+    assert usable_points(pat, x > 1.55, "2θ") == (pytest.approx(x > 1.55), ())  # none in the range: no note
+    negative = pat.replace(sigma=-np.ones(11))
+    with pytest.raises(InputError, match="s.xye: no usable uncertainty in the fit range 1-2: all 11 points"):
+        usable_points(negative, np.ones(11, dtype=bool), "2θ")
+
+
+def test_fewer_points_than_parameters_is_bad_input_before_fitting():
+    x = np.linspace(9, 11, 3)
+    pat = Pattern.from_arrays(x, [50.0, 60.0, 50.0], [7.0, 8.0, 7.0], sigma_source="poisson",
+                              metadata={"source": "three.xye"})
+    with pytest.raises(InputError, match="three.xye: 3 fitted point.s. for 4 refined parameters"):
+        run_fit(Objective.single(Dataset("d", pat, gaussian_model(x))), make_params(), kind="test")
+
+
+def test_result_files_never_hold_nan_or_infinity(tmp_path):
+    """JSON has no NaN: every non-finite number (statistics, phases, parameters, esds) is written as null."""
+    from dataclasses import replace
+
+    from refine.fit.result import json_safe, result_to_dict
+
+    rng = np.random.default_rng(3)
+    x = np.linspace(9, 11, 101)
+    res = run_fit(Objective.single(Dataset("d", poisson_pattern(rng, x, make_params()), gaussian_model(x))),
+                  make_params(), kind="rietveld")
+    params = res.params.copy()
+    params["bkg"].stderr = float("nan")
+    res = replace(res, params=params, statistics=replace(res.statistics, GOF=float("inf")),
+                  phases=({"name": "empty", "a": np.float64("nan"), "esd": {"a": float("-inf")},
+                           "hkl": np.array([1.0, np.nan]), "n": np.int64(3), "ok": np.bool_(True)},))
+    doc = result_to_dict(res, data="in.xye")
+    json.dumps(doc, allow_nan=False)  # would raise on NaN/inf
+    assert doc["statistics"]["GOF"] is None and doc["parameters"]["bkg"]["esd"] is None
+    assert doc["phases"][0] == {"name": "empty", "a": None, "esd": {"a": None}, "hkl": [1.0, None], "n": 3,
+                                "ok": True}
+    out = write_result(res, tmp_path / "r.json", data="in.xye")
+    json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the result file"))
+    assert json_safe({"x": (np.float32(1.5), float("nan"))}) == {"x": [1.5, None]}

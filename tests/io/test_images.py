@@ -119,3 +119,22 @@ def test_real_pilatus_tif():
     raw = fabio.open(str(path)).data
     assert index == 0 and data.shape == (1043, 981) == raw.shape  # README: 1043 x 981 px
     assert data.min() == -2 and data.max() == 621698  # README: gap pixels -2, max 621698
+
+
+def test_truncated_edf_is_refused_not_padded_with_zeros(tmp_path, frames):
+    EdfImage(data=frames[0]).write(str(tmp_path / "full.edf"))
+    raw = (tmp_path / "full.edf").read_bytes()
+    (tmp_path / "cut.edf").write_bytes(raw[:-1000])  # the data block ends 1000 bytes early
+    np.testing.assert_array_equal(read_image(tmp_path / "full.edf"), frames[0])
+    with pytest.raises(InputError, match="cut.edf: image is truncated"):
+        read_image(tmp_path / "cut.edf")
+    # a multi-frame file cut in its last frame: the complete frames still read, the cut one names its index
+    edf = EdfImage(data=frames[0])
+    for f in frames[1:]:
+        edf.append_frame(EdfFrame(data=f))
+    edf.write(str(tmp_path / "s.edf"))
+    (tmp_path / "s_cut.edf").write_bytes((tmp_path / "s.edf").read_bytes()[:-500])
+    with ImageFile(tmp_path / "s_cut.edf") as image:
+        np.testing.assert_array_equal(image.frame(1), frames[1])
+        with pytest.raises(InputError, match="s_cut.edf: image frame 2 is truncated"):
+            image.frame(2)

@@ -181,3 +181,19 @@ def test_temperature_column_becomes_the_second_axis():
     assert _echem_axis([{"index": 0, "temperature": 300.0}, {"index": 1, "temperature": 550.0}]) == "temperature"
     assert _echem_axis([{"index": 0, "temperature": 300.0, "voltage": 3.1}]) == "voltage"
     assert _echem_axis([{"index": 0, "temperature": 300.0}, {"index": 1}]) is None
+
+
+def test_settings_no_scan_can_use_stop_the_run_before_any_fit(series_paths, tmp_path):
+    """An unknown refined or constrained parameter would fail every scan: it is bad input for the run, found on
+    the first scan before anything is fitted or written."""
+    from refine.errors import InputError
+    from refine.powder.model import PowderOptions
+
+    series = Series.from_paths(series_paths)
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="unknown parameter or group 'bogus'"):
+        run_sequential(series, phases(), instrument(), settings(refine=("cell", "bogus")), out)
+    with pytest.raises(InputError, match="^--constrain: no parameter 'nope_a'"):
+        run_sequential(series, phases(), instrument(),
+                       settings(powder=PowderOptions(constraints=(("nope_a", "1.0"),))), out)
+    assert not (out / "scans").exists()  # no scan fitted or written

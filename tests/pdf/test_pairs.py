@@ -79,3 +79,16 @@ def test_merged_entries_keep_first_and_second_moments(resolution):
         assert np.dot(wm, dm) == pytest.approx(np.dot(we, de), rel=1e-12)
         assert np.dot(wm, dm**2 + merged.spread[m]) == pytest.approx(np.dot(we, de**2), rel=1e-12)
     assert np.max(merged.spread) <= resolution**2 / 4 * (1 + 1e-9)  # a bin's variance: at most (width/2)²
+
+
+def test_a_table_rebuilt_for_longer_distances_extends_the_old_one():
+    a = 3.52
+    ni = PDFStructure(lattice=(a, a, a, 90, 90, 90), xyz=[(0, 0, 0), (0, .5, .5), (.5, 0, .5), (.5, .5, 0)],
+                      elements=("Ni",) * 4, occupancy=np.ones(4), u=np.full(4, 0.003))
+    small = PairTable.build(ni, 6.0)
+    assert small.covering(small.dmax - 0.1) is small
+    big = small.covering(12.0)
+    assert big.dmax == 12.0 and big.classes == small.classes and big.resolution == small.resolution
+    shared = big.distance <= small.dmax
+    np.testing.assert_allclose(big.distance[shared], small.distance, rtol=1e-12)
+    np.testing.assert_allclose(big.multiplicity[shared], small.multiplicity, rtol=1e-12)
