@@ -5,8 +5,8 @@ Run from the repository root: ``python benchmarks/bench_powder.py [--repeat N] [
 
 Setup (the one of tests/powder/test_lebail.py::test_nasicon_r3c_hexagonal_cell): 10 000 points 3–33° 2θ at
 0.72 Å, TCH/FCJ profile U V W X Y SH/L = 1, −0.3, 0.5, 0.5, 1, 0.002, Poisson noise (seed 11) on a sloped
-background; peak positions and intensities from pymatgen and ../shared/data/cif/Na3V2PO43_NASICON_R-3c.cif when both
-are available, otherwise the cell a = 8.728, c = 21.804 Å with seeded random intensities. The Le Bail fit starts
+background; peak positions and intensities from pymatgen and tests/data/Na3V2PO43_NASICON.cif when pymatgen is
+available, otherwise the cell a = 8.728, c = 21.804 Å with seeded random intensities. The Le Bail fit starts
 from a and b 0.3 % long and c 0.3 % short and refines cell, zero, W, X, Y (four-term Chebyshev background).
 
 Printed: the median wall time of (1) the peak positions/widths from the parameters (``PowderModel._peaks``),
@@ -45,7 +45,7 @@ from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.peaks import WindowOptions, profile_matrix, profile_matrix_reference
 from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
 
-CIF = Path(__file__).resolve().parents[2] / "shared" / "data" / "cif" / "Na3V2PO43_NASICON_R-3c.cif"
+CIF = Path(__file__).resolve().parents[1] / "tests" / "data" / "Na3V2PO43_NASICON.cif"
 LAMBDA = 0.72
 PROFILE = Profile(U=1.0, V=-0.3, W=0.5, X=0.5, Y=1.0, sh_l=0.002)
 OPTIONS = PowderOptions(background=Background("chebyshev", nterms=4))

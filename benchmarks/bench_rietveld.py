@@ -3,7 +3,9 @@
 Run from the repository root: ``python benchmarks/bench_rietveld.py``. Prints the wall-clock time of
 (1) a full NASICON (R-3c) refinement on 10 000 points (synthetic: pymatgen intensities, refine's profile, Poisson
 noise; scale, cell, W X Y, free coordinates, Uiso and the Na2 occupancy, staged), goal < 10 s on two cores, and
-(2) the X-ray-only PbSO4 CPD round-robin fit (GSAS-II's steps, 16-153°), when ../shared/data is present.
+(2) the X-ray-only PbSO4 CPD round-robin fit (GSAS-II's steps, 16-153°), when ../shared/data is present, and
+(3) the crystallographic building blocks on NASICON: the reflection list to d_min 0.8 Å (goal < 50 ms) and one
+evaluation of the line intensities of ~1000 lines × 126 atoms (goal < 100 ms), medians of 5 after a warm-up.
 Numba compilation is excluded by a warm-up evaluation. Timings are noisy on a shared machine.
 """
 
@@ -18,6 +20,33 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data"
+NASICON_CIF = ROOT / "tests" / "data" / "Na3V2PO43_NASICON.cif"
+
+
+def _median_seconds(fn, repeat: int = 5) -> float:
+    fn()  # warm-up (numba compilation, caches)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def crystal() -> None:
+    from refine.crystal.reflections import generate_reflections
+    from refine.crystal.structure_factors import StructureFactorModel, scattering_table
+    from refine.io.structures import read_structure
+
+    structure = read_structure(NASICON_CIF)
+    lat, sg = structure.lattice, structure.space_group
+    t_refl = _median_seconds(lambda: generate_reflections(lat, sg, d_min=0.8))
+    refl = generate_reflections(lat, sg, 0.55)
+    model = StructureFactorModel.prepare(refl, scattering_table(structure, wavelength=1.5406))
+    atoms = structure.expand()
+    t_sf = _median_seconds(lambda: model.line_intensities(structure, atoms))
+    print(f"NASICON reflections to d_min 0.8 A: {t_refl * 1e3:.1f} ms (goal < 50 ms); line intensities of "
+          f"{len(refl)} lines x {len(atoms)} atoms: {t_sf * 1e3:.1f} ms per evaluation (goal < 100 ms)")
 
 
 def nasicon() -> None:
@@ -34,7 +63,7 @@ def nasicon() -> None:
         _nasicon_start,
     )
 
-    cif = DATA / "cif" / "Na3V2PO43_NASICON_R-3c.cif"
+    cif = NASICON_CIF
     pos, inten = pymatgen_peaks(_nasicon_pymatgen(cif), LAM, (4.0, 46.0))
     x = np.arange(5.0, 45.0, 0.004)
     pattern = simulate(pos, inten, x, wavelength=LAM, profile=PROFILE, counts=20000, background=300, seed=7)
@@ -83,5 +112,6 @@ def pbso4() -> None:
 
 
 if __name__ == "__main__":
+    crystal()
     nasicon()
     pbso4()

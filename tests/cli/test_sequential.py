@@ -7,7 +7,7 @@ import json
 import pytest
 
 from refine.cli.main import main
-from tests.conftest import shared_path
+from tests.conftest import data_file
 from tests.operando import series_data as sd
 
 
@@ -21,7 +21,7 @@ def files(tmp_path_factory):
 
 
 def _args(paths, out, *extra):
-    cif = shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif")
+    cif = data_file("Na3V2PO43_NASICON.cif")
     return ["sequential", *map(str, reversed(paths)), "--phase", str(cif), "--wavelength", str(sd.WAVELENGTH),
             "--background", "chebyshev:4", "--kind", "lebail", "-o", str(out), *extra]
 

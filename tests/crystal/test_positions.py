@@ -19,7 +19,7 @@ from refine.crystal.structure import CrystalStructure, Site
 from refine.errors import InputError
 from refine.fit import Objective
 from refine.io.structures import read_structure
-from tests.conftest import shared_path
+from tests.conftest import data_file
 
 HEX = Lattice(8.728, 8.728, 21.804, 90, 90, 120)
 
@@ -72,7 +72,7 @@ def test_mixed_site_shares_position_and_total_occupancy():
 
 
 def test_expanded_atoms_match_structure_expand():
-    s = read_structure(shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif"))
+    s = read_structure(data_file("Na3V2PO43_NASICON.cif"))
     sp = StructureParameters(s, "n")
     atoms = sp.expanded(sp.parameters(), s.lattice)
     ref = s.expand()
@@ -83,7 +83,7 @@ def test_expanded_atoms_match_structure_expand():
 
 def test_bond_table_and_restraint_against_pymatgen():
     mg = pytest.importorskip("pymatgen.core")
-    cif = shared_path("powder_rietveld", "gsas2_PbSO4_CPD_xray_neutron", "PbSO4-Wyckoff.cif")
+    cif = data_file("PbSO4.cif")
     s = read_structure(cif)
     table = bond_table(s, "S", max_distance=1.7)
     pmg = mg.Structure.from_file(cif)

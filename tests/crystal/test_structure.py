@@ -10,7 +10,7 @@ from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import space_group
 from refine.crystal.structure import CrystalStructure, Site, site_uaniso, u_equivalent
 from refine.io.structures import read_structure
-from tests.conftest import shared_path
+from tests.conftest import data_file
 
 
 def _same_positions(ours: np.ndarray, ref: np.ndarray, cart: np.ndarray, tol: float = 2e-3) -> bool:
@@ -24,22 +24,20 @@ def _same_positions(ours: np.ndarray, ref: np.ndarray, cart: np.ndarray, tol: fl
 
 
 @pytest.mark.parametrize(
-    ("parts", "multiplicities"),
-    [(("cif", "Na3V2PO43_NASICON_R-3c.cif"), (18, 6, 12, 18, 36, 36)),
-     (("cif", "TiO2_anatase.cif"), (4, 8)),
-     (("cif", "TiO2_rutile.cif"), (2, 4)),
-     (("cif", "Al2O3_corundum_AMCSD0009325.cif"), (12, 18)),
-     (("cif", "Si_Fd-3m.cif"), (8,)),
-     (("powder_rietveld", "gsas2_PbSO4_CPD_xray_neutron", "PbSO4-Wyckoff.cif"), (4, 4, 4, 4, 8))],
+    ("name", "multiplicities"),
+    [("Na3V2PO43_NASICON.cif", (18, 6, 12, 18, 36, 36)),
+     ("TiO2_anatase.cif", (4, 8)),
+     ("TiO2_rutile.cif", (2, 4)),
+     ("Al2O3_corundum.cif", (12, 18)),
+     ("Si.cif", (8,)),
+     ("PbSO4.cif", (4, 4, 4, 4, 8))],
 )
-def test_expansion_matches_gemmi_and_the_wyckoff_multiplicities(parts, multiplicities):
-    path = shared_path(*parts)
+def test_expansion_matches_gemmi_and_the_wyckoff_multiplicities(name, multiplicities):
+    path = data_file(name)
     phase = read_structure(path)
-    assert phase.multiplicities() == multiplicities  # the files' Wyckoff multiplicities / ITA
+    assert phase.multiplicities() == multiplicities  # the Wyckoff multiplicities (ITA)
     atoms = phase.expand()
-    # gemmi refuses the repeated empty _chemical_formula_sum of the AMCSD corundum file: drop that line for it
-    text = "\n".join(line for line in path.read_text().splitlines() if line.strip() != "_chemical_formula_sum ''")
-    small = gemmi.make_small_structure_from_block(gemmi.cif.read_string(text).sole_block())
+    small = gemmi.read_small_structure(str(path))
     ref = np.array([list(s.fract.tolist()) for s in small.get_all_unit_cell_sites()])
     assert _same_positions(atoms.xyz, ref, phase.lattice.cartesian)
     assert np.all((atoms.xyz >= 0) & (atoms.xyz < 1))
@@ -91,6 +89,6 @@ def test_special_positions_merge_and_empty_structure():
 
 
 def test_stru_reduced_to_asymmetric_unit():
-    phase = read_structure(shared_path("sequential", "pdfgui_LaMnO3_temperature_series_neutron_PDF", "LaMnO3.stru"))
+    phase = read_structure(data_file("LaMnO3.stru"))  # every atom of the cell listed, spcgr Pbnm
     assert phase.space_group.symbol == "Pbnm" and phase.multiplicities() == (4, 4, 4, 8)
     assert len(phase.expand()) == 20

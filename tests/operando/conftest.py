@@ -14,7 +14,7 @@ from refine.operando.sequential import FIT_KINDS, Presence, SequentialSettings, 
 from refine.operando.series import Series
 from refine.powder.background import Background
 from refine.powder.model import PowderOptions
-from tests.conftest import shared_path
+from tests.conftest import data_file
 from tests.operando import series_data as sd
 
 INTERRUPT_AT = 3
@@ -22,7 +22,7 @@ INTERRUPT_AT = 3
 
 def phases():
     """Main NASICON phase started 0.1 % off the first scan's cell, second phase 0.1 % off its cell."""
-    base = read_structure(shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif"))
+    base = read_structure(data_file("Na3V2PO43_NASICON.cif"))
     return [base.replace(name="nvp", lattice=Lattice(sd.A0 * 1.001, sd.A0 * 1.001, sd.C0 * 0.999, 90, 90, 120)),
             base.replace(name="nvp2", lattice=Lattice(sd.A2 * 1.001, sd.A2 * 1.001, sd.C2 * 0.999, 90, 90, 120))]
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from refine.io import write_pattern
-from tests.conftest import shared_path
+from tests.conftest import data_file
 from tests.powder.synthetic import pymatgen_peaks, simulate
 
 WAVELENGTH = 0.72
@@ -41,7 +41,7 @@ def grid() -> np.ndarray:
 
 def nasicon(a: float, c: float):
     mg = pytest.importorskip("pymatgen.core")
-    structure = mg.Structure.from_file(str(shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif")))
+    structure = mg.Structure.from_file(str(data_file("Na3V2PO43_NASICON.cif")))
     structure.lattice = mg.Lattice.hexagonal(a, c)
     return structure
 

@@ -10,8 +10,6 @@ from refine.data import Pattern
 from refine.powder.peaks import WindowOptions, profile_matrix
 from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
 
-CIF_NASICON = ("cif", "Na3V2PO43_NASICON_R-3c.cif")
-
 
 def drs_structure(a: float = 4.642):
     """Disordered rock-salt Na3V2O5-like: Na/V share 4a (0.6/0.4), O on 4b (pymatgen Structure)."""

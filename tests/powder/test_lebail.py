@@ -12,7 +12,7 @@ from refine.powder.background import Background
 from refine.powder.lebail import fit_lebail
 from refine.powder.model import PowderOptions
 from refine.powder.pawley import fit_pawley
-from tests.conftest import shared_path
+from tests.conftest import data_file
 from tests.powder.synthetic import drs_structure, navpo4f_structure, pymatgen_peaks, simulate
 
 PROFILE = {"U": 1.0, "V": -0.3, "W": 0.5, "X": 0.5, "Y": 1.0, "SH_L": 0.002}
@@ -42,7 +42,7 @@ def _case(name):
         start = structure_from_cell("Fm-3m", [4.642 * 1.003] * 3 + [90, 90, 90], name="drs")
         return _drs_pattern, start, {"a": 4.642}
     if name == "nasicon":
-        cif = shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif")
+        cif = data_file("Na3V2PO43_NASICON.cif")
         pmg = pytest.importorskip("pymatgen.core")
         lam, x = 0.72, np.arange(3.0, 33.0, 0.003)
         pos, inten = pymatgen_peaks(pmg.Structure.from_file(str(cif)), lam, (2.5, 33.5))
@@ -86,7 +86,7 @@ def test_cell_within_3_esd_and_esd_matches_scatter(name):
 
 @pytest.mark.parametrize("fitter", [fit_lebail, fit_pawley])
 def test_nasicon_r3c_hexagonal_cell(fitter):
-    cif = shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif")
+    cif = data_file("Na3V2PO43_NASICON.cif")
     pmg = pytest.importorskip("pymatgen.core")
     lam = 0.72
     x = np.arange(3.0, 33.0, 0.003)

@@ -9,13 +9,13 @@ from scipy.constants import N_A
 from refine.errors import InputError
 from refine.io.structures import read_structure
 from refine.powder.quantitative import cell_mass, weight_fractions, zmv
-from tests.conftest import shared_path
+from tests.conftest import data_file
 
 
 def test_cell_mass_nacl_and_nasicon_occupancy() -> None:
-    nacl = read_structure(shared_path("cif", "NaCl_COD1000041.cif"))
+    nacl = read_structure(data_file("NaCl.cif"))
     assert cell_mass(nacl) == pytest.approx(4 * (22.98977 + 35.453), rel=1e-4)  # Z = 4 NaCl
-    nasicon = read_structure(shared_path("cif", "Na3V2PO43_NASICON_R-3c.cif"))
+    nasicon = read_structure(data_file("Na3V2PO43_NASICON.cif"))
     # Z = 6 formula units; Na2 (18e) at 0.69 plus Na1 (6b) full: 6 + 18*0.69 = 18.42 Na per cell
     expected = 18.42 * 22.98977 + 12 * 50.9415 + 18 * 30.973762 + 72 * 15.9994
     assert cell_mass(nasicon) == pytest.approx(expected, rel=1e-4)
@@ -25,8 +25,8 @@ def test_two_phase_mixture_of_known_masses() -> None:
     # 0.30 g NaCl + 0.70 g Si. The diffracted power of a phase per cell |F|² is proportional to its volume
     # fraction over V² (number of cells per volume, squared cell normalisation of |F|²), so the Rietveld
     # scale of phase i is S_i = K v_i / V_i² with v_i from the masses and X-ray densities ρ = ZM/(N_A V).
-    nacl = read_structure(shared_path("cif", "NaCl_COD1000041.cif"))
-    si = read_structure(shared_path("cif", "Si_Fd-3m.cif"))
+    nacl = read_structure(data_file("NaCl.cif"))
+    si = read_structure(data_file("Si.cif"))
     masses = np.array([0.30, 0.70])
     volumes = np.array([nacl.lattice.volume, si.lattice.volume])  # Å³
     density = np.array([cell_mass(nacl), cell_mass(si)]) / (N_A * volumes * 1e-24)  # g/cm³

@@ -13,7 +13,7 @@ from refine.io.structures import read_structure
 from refine.powder.background import Background
 from refine.powder.model import PowderOptions
 from refine.powder.rietveld import RietveldOptions, fit_rietveld
-from tests.conftest import shared_path
+from tests.conftest import data_file, shared_path
 from tests.powder.synthetic import navpo4f_structure, pymatgen_peaks, simulate
 
 PROFILE = {"U": 1.0, "V": -0.3, "W": 0.5, "X": 0.5, "Y": 1.0, "SH_L": 0.002}
@@ -44,7 +44,7 @@ def _nasicon_start(cif, *, na2_occ, cell_factors=(1.0, 1.0)):
     for site in s.sites:
         if site.element == "V":
             sites += [Site(label=f"{el}1", element=el, xyz=site.xyz, occupancy=occ) for el, occ in MIX.items()]
-        elif site.label == "Na0":
+        elif site.label == "Na2":
             sites.append(Site(label="Na2", element="Na", xyz=site.xyz, occupancy=na2_occ))
         else:
             sites.append(site)
@@ -58,7 +58,7 @@ def _x():
 
 
 def test_nasicon_cell_and_na2_occupancy():
-    cif = shared_path(*("cif", "Na3V2PO43_NASICON_R-3c.cif"))
+    cif = data_file("Na3V2PO43_NASICON.cif")
     truth = _nasicon_pymatgen(cif)
     pos, inten = pymatgen_peaks(truth, LAM, (4.0, 46.0))
     pattern = simulate(pos, inten, _x(), wavelength=LAM, profile=PROFILE, counts=20000, background=300, seed=7)
@@ -78,7 +78,7 @@ def test_nasicon_cell_and_na2_occupancy():
 
 
 def test_two_phase_weight_fractions(tmp_path):
-    cif = shared_path(*("cif", "Na3V2PO43_NASICON_R-3c.cif"))
+    cif = data_file("Na3V2PO43_NASICON.cif")
     pytest.importorskip("pymatgen.core")
     from pymatgen.io.cif import CifWriter
 
