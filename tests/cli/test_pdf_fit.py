@@ -48,11 +48,14 @@ def test_pdfgui_range_and_refined_qdamp(tmp_path):
     doc = json.loads((tmp_path / "ni.json").read_text())
     assert doc["statistics"]["Rw"] == pytest.approx(0.0703243, abs=5e-8)
     assert doc["parameters"]["qdamp"]["vary"] is False
+    assert main(_args(tmp_path)) == 0
+    fixed = json.loads((tmp_path / "ni.json").read_text())["statistics"]["Rw"]
     assert main(_args(tmp_path, "--refine-qdamp")) == 0
     doc = json.loads((tmp_path / "ni.json").read_text())
     qdamp = doc["parameters"]["qdamp"]
     assert qdamp["vary"] is True and qdamp["esd"] > 0
-    assert abs(qdamp["value"] - 0.05) < 0.01 and doc["statistics"]["Rw"] < 0.06997 + 1e-6
+    # one more free parameter on the same data and range: the minimum cannot be worse than with qdamp fixed
+    assert abs(qdamp["value"] - 0.05) < 0.01 and doc["statistics"]["Rw"] <= fixed + 1e-9
 
 
 def test_not_converged_exit_3_still_writes(tmp_path):

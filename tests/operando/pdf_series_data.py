@@ -12,9 +12,9 @@ from refine.data import Pattern
 from refine.io import write_pattern
 from refine.pdf.calculate import PDFSettings, direct_gr
 from refine.pdf.structure import PDFStructure
-from tests.conftest import shared_path
+from tests.conftest import data_file
 
-CIF = ("cif", "NaCl_COD1000041.cif")  # a = 5.62 Å: every fit starts 0.3 % or more below the truth
+CIF = "NaCl.cif"  # a = 5.62 Å: every fit starts 0.3 % or more below the truth
 QMAX = 25.0
 RMIN, RMAX, STEP = 1.5, 12.0, 0.02
 #: File names, temperatures and true cells: 1000K sorts after 550K only naturally (not as text).
@@ -29,7 +29,7 @@ DG = 0.05
 
 
 def cif_path() -> Path:
-    return shared_path(*CIF)
+    return data_file(CIF)
 
 
 def simulate(temperature: int, *, seed: int) -> Pattern:

@@ -32,6 +32,6 @@ def to_diffpy(structure: PDFStructure):
 def ni_stru():
     from diffpy.structure import loadStructure
 
-    from tests.conftest import shared_path
+    from tests.conftest import data_file
 
-    return loadStructure(str(shared_path("pdf_fits", "pdfgui_Ni_xray_neutron", "Ni.stru")))
+    return loadStructure(str(data_file("Ni.stru")))

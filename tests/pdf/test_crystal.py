@@ -11,17 +11,18 @@ from refine.examples import EXAMPLE_DATA
 from refine.fit import Dataset, Objective, run_fit
 from refine.pdf.crystal import CrystalPhase, polar_axes
 from refine.pdf.model import Experiment
-from tests.conftest import shared_path
+from tests.conftest import data_file
 from tests.pdf._pdffit2 import pdffit2_gr
 
-CDSE = ("pdf_fits", "pdfgui_CdSe_nanoparticle", "CdSe-wurtzite.stru")
+CDSE = "CdSe_wurtzite.stru"
 
 
 def _wurtzite(isotropic: bool = True):
-    """The PDFgui wurtzite model; by default with isotropic ADPs (Ueq of the file's tensors), as after constraining."""
+    """A PDFgui-style wurtzite model (tests/data); by default with isotropic ADPs (Ueq of the file's tensors), as
+    after constraining."""
     import dataclasses
 
-    phase = CrystalPhase.load(shared_path(*CDSE), "cdse")
+    phase = CrystalPhase.load(data_file(CDSE), "cdse")
     if not isotropic:
         return phase
     sites = tuple(dataclasses.replace(s, uaniso=None) for s in phase.structure.sites)
@@ -63,7 +64,7 @@ def test_moved_structure_matches_pdffit2(radiation):
     # The same changes made independently on the file's four atoms (diffpy.structure), then PDFfit2.
     from diffpy.structure import loadStructure
 
-    stru = loadStructure(str(shared_path(*CDSE)))
+    stru = loadStructure(str(data_file(CDSE)))
     stru.lattice.setLatPar(a=4.31, b=4.31, c=7.03)
     for atom in stru:
         if atom.element.capitalize() == "Se":
@@ -129,7 +130,7 @@ def test_cli_refine_structure_writes_result_and_cif(tmp_path, capsys):
                   sigma_source="file", radiation="xray")
     write_pattern(obs, tmp_path / "w.gr")
     out, cif = tmp_path / "w.json", tmp_path / "w.cif"
-    code = main(["pdf", "fit", str(tmp_path / "w.gr"), "--phase", str(shared_path(*CDSE)), "--qmax", "14",
+    code = main(["pdf", "fit", str(tmp_path / "w.gr"), "--phase", str(data_file(CDSE)), "--qmax", "14",
                  "--qdamp", "0.05", "--refine-structure", "--json", str(out), "--cif-out", str(cif)])
     assert code == 0, capsys.readouterr().err
     doc = json.loads(out.read_text())

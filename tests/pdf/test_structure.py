@@ -8,12 +8,12 @@ import pytest
 from refine.errors import InputError
 from refine.pdf.pairs import element_of
 from refine.pdf.structure import PDFStructure
-from tests.conftest import shared_path
+from tests.conftest import data_file
 from tests.pdf.conftest import rocksalt_diffpy
 
 
 def test_load_pdffit_stru_file():
-    ni = PDFStructure.load(shared_path("pdf_fits", "pdfgui_Ni_xray_neutron", "Ni.stru"))
+    ni = PDFStructure.load(data_file("Ni.stru"))
     assert ni.natoms == 4
     assert ni.lattice == pytest.approx((3.52, 3.52, 3.52, 90, 90, 90))
     np.testing.assert_allclose(ni.uiso, 0.0025, rtol=1e-12)
@@ -21,9 +21,11 @@ def test_load_pdffit_stru_file():
 
 
 def test_load_cif():
-    si = PDFStructure.load(shared_path("pdf_fits", "pdfttp_ch05_SiNi_two_phase", "Si_Fd-3m.cif"))
-    assert si.natoms == 8  # diamond structure, expanded by diffpy.structure
-    assert {element_of(e) for e in si.elements} == {"Si"}  # the CIF writes "Si0+"
+    si = PDFStructure.load(data_file("Si.cif"))
+    assert si.natoms == 8  # diamond structure, expanded from the one 8a site
+    assert {element_of(e) for e in si.elements} == {"Si"}
+    nacl = PDFStructure.load(data_file("NaCl.cif"))
+    assert nacl.natoms == 8 and {element_of(e) for e in nacl.elements} == {"Na", "Cl"}  # the CIF writes "Na1+"
 
 
 def test_isotropic_u_in_a_hexagonal_cell_is_isotropic_in_cartesian_space():
@@ -76,6 +78,10 @@ def test_load_goes_through_the_structure_readers(tmp_path):
     d = si.xyz[1:] - si.xyz[0]
     d -= np.round(d)
     assert np.min(np.linalg.norm(d @ si.base, axis=1)) == pytest.approx(5.4309 * 3**0.5 / 4)
-    fap = PDFStructure.load(shared_path("powder_rietveld", "gsas2_fluorapatite_lab_CuKa", "FAP.EXP"))
-    counts = {el: sum(element_of(e) == el for e in fap.elements) for el in ("Ca", "P", "O", "F")}
-    assert counts == {"Ca": 10, "P": 6, "O": 24, "F": 2}  # Ca5(PO4)3F, Z = 2
+    from tests.io.test_gsas_exp import CORUNDUM, exp_text
+
+    exp = tmp_path / "corundum.EXP"
+    exp.write_text(exp_text(CORUNDUM), newline="")
+    corundum = PDFStructure.load(exp)
+    counts = {el: sum(element_of(e) == el for e in corundum.elements) for el in ("Al", "O")}
+    assert counts == {"Al": 12, "O": 18}  # Al2O3, Z = 6 on hexagonal axes
