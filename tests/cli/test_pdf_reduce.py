@@ -147,14 +147,45 @@ def test_config_from_a_pdfgetx3_gr_header_equals_the_explicit_settings(tmp_path,
     assert "qmax = 20.0" in override.read_text()
 
 
+#: A PDFgetX3 configuration as its manual writes them (the [DEFAULT] section of pdfgetx3.cfg).
+PDFGETX3_CFG = """[DEFAULT]
+# == input and output ==
+dataformat = QA
+backgroundfile =
+datapath =
+output =
+outputtype = iq, sq, fq, gr
+# == processing ==
+mode = xray
+composition = Ni
+rpoly = 2.0
+qmaxinst = 25.0
+qmin = 0.0
+qmax = 24.0
+rmin = 0.0
+rmax = 60.0
+rstep = 0.01
+"""
+
+
+def _synthetic_chi(folder):
+    q = np.arange(0.5, 26.0, 0.02)
+    src = folder / "s.chi"
+    np.savetxt(src, np.column_stack([q, 1000 + 10 * q + 50 * np.sin(2.5 * q) * np.exp(-0.05 * q)]),
+               header="Q (A^-1)  I")
+    return src
+
+
 def test_config_file_sets_outputs_and_rpoly(tmp_path):
     """pdfgetx3.cfg with outputtype = iq, sq, fq, gr and rpoly = 2.0 over qmaxinst 25: four files, degree 16."""
-    folder = shared_path("pdf_reduction", "pdfstream_Ni_pdfgetx3")
+    cfg = tmp_path / "pdfgetx3.cfg"
+    cfg.write_text(PDFGETX3_CFG)
     out = tmp_path / "ni.gr"
-    assert main(["pdf", "reduce", str(folder / "Ni_chi_file.chi"), "--config", str(folder / "Ni_cfg_file.cfg"),
-                 "-o", str(out)]) == 0
+    assert main(["pdf", "reduce", str(_synthetic_chi(tmp_path)), "--config", str(cfg), "-o", str(out)]) == 0
     assert all((tmp_path / f"ni.{k}").is_file() for k in ("iq", "sq", "fq", "gr"))
-    assert "polynomial degree = 16" in out.read_text()  # round(2.0 * 25 / pi) = 16
+    text = out.read_text()
+    assert "polynomial degree = 16" in text  # round(2.0 * 25 / pi) = 16
+    assert "qmax = 24.0" in text and "rmax = 60.0" in text
 
 
 @pytest.mark.parametrize("text, message", [
@@ -166,9 +197,10 @@ def test_config_file_sets_outputs_and_rpoly(tmp_path):
     ("[DEFAULT]\ncomposition = Ni\nqmax = 20\ndataformat = twotheta\n", "dataformat"),
 ])
 def test_bad_config_exit_2(tmp_path, capsys, text, message):
-    folder = shared_path("pdf_reduction", "pdfstream_Ni_pdfgetx3")
     cfg = tmp_path / "bad.cfg"
     cfg.write_text(text)
-    assert main(["pdf", "reduce", str(folder / "Ni_chi_file.chi"), "--config", str(cfg), "-o",
+    assert main(["pdf", "reduce", str(_synthetic_chi(tmp_path)), "--config", str(cfg), "-o",
                  str(tmp_path / "x.gr")]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.gr").exists()

@@ -25,7 +25,6 @@ from refine.errors import InputError
 from refine.io.structures import read_structure
 from refine.pdf.calculate import PDFSettings, direct_gr
 from refine.pdf.structure import PDFStructure
-from tests.conftest import shared_path
 
 A_DRS = 4.642  # DRS-NVO rock-salt cell (DOMAIN.md §1), Å
 CELL_TOL = 1e-10  # Å and degrees: the writers keep these digits
@@ -210,8 +209,11 @@ def test_xyz_without_lattice_says_a_cell_is_needed(tmp_path):
         read_structure(path)
 
 
-def test_pdfgetx3_cfg_is_not_a_structure():
-    path = shared_path("pdf_reduction", "pdfstream_Ni_pdfgetx3", "Ni_cfg_file.cfg")
+def test_pdfgetx3_cfg_is_not_a_structure(tmp_path):
+    from tests.cli.test_pdf_reduce import PDFGETX3_CFG
+
+    path = tmp_path / "Ni_cfg_file.cfg"
+    path.write_text(PDFGETX3_CFG)
     with pytest.raises(InputError, match="AtomEye CFG") as err:
         read_structure(path)
     assert err.value.source == str(path)
