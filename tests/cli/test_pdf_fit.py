@@ -13,6 +13,8 @@ from refine.cli.pdf import PDF_COMMANDS
 from refine.pdf.calculate import PDFSettings, direct_gr
 from refine.pdf.structure import PDFStructure
 from tests.conftest import data_file, shared_path
+from tests.pdf import synthetic
+from tests.pdf.synthetic import Q_GRID, ni_cluster_iq, write_chi
 
 FOLDER = ("pdf_fits", "pdfttp_ch05_SiNi_two_phase")
 #: Truth of the synthetic Ni G(r): cell, Uiso, delta1, scale (the size of PDFgui's Ni fit) and the noise dG.
@@ -123,26 +125,11 @@ def test_constrain_fixes_a_parameter_by_expression(tmp_path, capsys, synthetic_n
     assert "ni_bogus" in capsys.readouterr().err
 
 
-def _ni_cluster_iq(path, a: float = NI_A, ncell: int = 5) -> None:
-    """I(Q) of a cube of fcc Ni (ncell cells a side) from the Debye equation with a Gaussian pair damping, written
-    as Q, I, sigma columns."""
-    from refine.pdf.formfactors import xray_form_factor
-
-    idx = np.stack(np.meshgrid(*[np.arange(2 * ncell + 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    xyz = idx[idx.sum(axis=1) % 2 == 0] * (a / 2)
-    d = np.sqrt(((xyz[:, None, :] - xyz[None, :, :]) ** 2).sum(-1))[np.triu_indices(len(xyz), 1)]
-    dist, count = np.unique(np.round(d, 5), return_counts=True)
-    q = np.arange(0.1, 28.0, 0.01)
-    damp = np.exp(-0.5 * (0.07 * q) ** 2)
-    iq = 100 * xray_form_factor("Ni", q) ** 2 * (1 + 2 / len(xyz) * damp * (np.sinc(np.outer(q, dist) / np.pi) @ count))
-    np.savetxt(path, np.column_stack([q, iq, np.sqrt(iq)]), header="Q (A^-1)  I  sigma")
-
-
 def test_fit_a_freshly_reduced_gr_without_rmin(tmp_path):
     """A G(r) written by `refine pdf reduce` starts at r = 0 with dG = 0 there (G(0) = 0 identically); the fit
     drops that point instead of refusing the file."""
     chi, gr = tmp_path / "ni.chi", tmp_path / "ni.gr"
-    _ni_cluster_iq(chi)
+    write_chi(chi, Q_GRID, ni_cluster_iq())
     assert main(["pdf", "reduce", str(chi), "--composition", "Ni", "--qmax", "24", "--qmin", "1.0", "--rmax", "12",
                  "-o", str(gr)]) == 0
     first = np.loadtxt(gr)[0]
@@ -152,6 +139,6 @@ def test_fit_a_freshly_reduced_gr_without_rmin(tmp_path):
                  "--qdamp", "0.04", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     # a cluster, not a bulk crystal: the cell only to the 0.005 Å the peak positions give without a size envelope
-    assert doc["phases"][0]["a"] == pytest.approx(NI_A, abs=0.005)
+    assert doc["phases"][0]["a"] == pytest.approx(synthetic.NI_A, abs=0.005)
     curves = np.loadtxt(tmp_path / doc["provenance"]["curves"][0])
     assert curves[0, 0] == pytest.approx(0.01, abs=1e-9)  # r = 0 dropped, the next point kept

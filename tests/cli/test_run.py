@@ -13,15 +13,23 @@ from refine.cli.main import COMMANDS, main
 from refine.cli.run import option_args, read_pipeline
 from refine.errors import InputError
 from refine.examples import EXAMPLE_DATA as EXAMPLE
-from tests.conftest import shared_path
+from tests.conftest import data_file
+from tests.pdf.synthetic import NI_A, Q_GRID, container, ni_cluster_iq, write_chi
 
 
-def _ni_steps() -> tuple[list[str], list[str]]:
-    """`pdf reduce` of the PDFgetX3 Ni data, then `pdf fit` of the written G(r) with the Ni CIF (Qmax 25)."""
-    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3")
-    cif = shared_path("cif", "Ni_Fm-3m.cif")
-    reduce = ["pdf", "reduce", str(folder / "Ni.chi"), "--composition", "Ni", "--qmax", "25", "--qmin", "0.85",
-              "--qmaxinst", "29", "--background", str(folder / "kapton.chi"), "--bgscale", "0.4", "--rmax", "20",
+def _ni_files(folder: Path) -> tuple[Path, Path, Path]:
+    """(Ni I(Q), container I(Q), Ni CIF): a Debye-equation Ni cluster plus 0.4 × a container, and the container."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sample = write_chi(folder / "Ni.chi", Q_GRID, ni_cluster_iq() + 0.4 * container(Q_GRID))
+    background = write_chi(folder / "kapton.chi", Q_GRID, container(Q_GRID))
+    return sample, background, data_file("Ni.cif")
+
+
+def _ni_steps(folder: Path) -> tuple[list[str], list[str]]:
+    """`pdf reduce` of the synthetic Ni I(Q) with its container, then `pdf fit` of the written G(r) (Qmax 25)."""
+    sample, background, cif = _ni_files(folder)
+    reduce = ["pdf", "reduce", str(sample), "--composition", "Ni", "--qmax", "25", "--qmin", "0.85",
+              "--qmaxinst", "27", "--background", str(background), "--bgscale", "0.4", "--rmax", "20",
               "-o", "out/Ni.gr"]
     fit = ["pdf", "fit", "out/Ni.gr", "--qmax", "25", "--phase", str(cif), "--qdamp", "0.05", "--rmin", "1.5",
            "--rmax", "20", "--json", "out/ni.json"]
@@ -29,8 +37,7 @@ def _ni_steps() -> tuple[list[str], list[str]]:
 
 
 def _ni_config(tmp_path: Path, *, fit_extra: str = "") -> Path:
-    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3")
-    cif = shared_path("cif", "Ni_Fm-3m.cif")
+    sample, background, cif = _ni_files(tmp_path.parent / f"{tmp_path.name}_data")
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "ni.toml"
     path.write_text(f"""schema = "refine.config/1"
@@ -39,12 +46,12 @@ qmax = 25            # both pdf commands take --qmax
 [[step]]
 name = "reduce"
 command = "pdf reduce"
-inputs = ["{folder / 'Ni.chi'}"]
+inputs = ["{sample}"]
 [step.options]
 composition = "Ni"
 qmin = 0.85
-qmaxinst = 29
-background = "{folder / 'kapton.chi'}"
+qmaxinst = 27
+background = "{background}"
 bgscale = 0.4
 rmax = 20
 o = "out/Ni.gr"
@@ -71,7 +78,7 @@ def test_pipeline_equals_direct_commands(tmp_path, monkeypatch, capsys):
     assert main(["run", str(config)]) == 0
     assert Path.cwd() == elsewhere and not any(elsewhere.iterdir())
     out = capsys.readouterr().out
-    reduce, fit = _ni_steps()
+    reduce, fit = _ni_steps(tmp_path / "pipe_data")
     assert "$ refine pdf fit --qmax 25 --phase" in out and " -- out/Ni.gr\n" in out  # the equivalent command
 
     direct = tmp_path / "direct"
@@ -92,9 +99,9 @@ def test_pipeline_equals_direct_commands(tmp_path, monkeypatch, capsys):
     for step, direct_argv in zip(log["steps"], (reduce, fit), strict=True):  # same arguments, inputs after --
         assert sorted(w for w in step["argv"] if w != "--") == sorted(direct_argv)
         assert step["argv"][step["argv"].index("--") + 1:] == [direct_argv[2]]
-    # the fit itself is sane: Ni is fcc with a = 3.524 A at room temperature (PDFgui on this sample: 3.52392)
+    # the fit itself is sane: the cluster's cell to the 0.005 Å its peak positions give without a size envelope
     (phase,) = json.loads((config.parent / "out" / "ni.json").read_text())["phases"]
-    assert phase["a"] == pytest.approx(3.524, abs=0.005)
+    assert phase["a"] == pytest.approx(NI_A, abs=0.005)
 
 
 def test_dry_run_writes_nothing(tmp_path, capsys):
@@ -107,7 +114,7 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 
 def test_not_converged_continues_and_exits_3(tmp_path, capsys):
     config = _ni_config(tmp_path, fit_extra=", max_nfev = 3")
-    cif = shared_path("cif", "Ni_Fm-3m.cif")
+    cif = data_file("Ni.cif")
     config.write_text(config.read_text() + f'[[step]]\nname = "again"\ncommand = "pdf fit"\ninputs = ["out/Ni.gr"]\n'
                       f'options = {{ phase = ["{cif}"], rmin = 1.5, rmax = 10, json = "out/again.json" }}\n')
     assert main(["run", str(config), "--log", str(tmp_path / "log" / "my.json")]) == 3
