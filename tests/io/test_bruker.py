@@ -1,4 +1,4 @@
-"""Bruker RAW: the real RAW1.01 LaB6 file (layout, Bragg peaks), synthetic v1/v2/v4 files, broken files."""
+"""Bruker RAW: the real RAW1.01 LaB6 file (layout, Bragg peaks), synthetic v1/v2/v3/v4 files, broken files."""
 
 from __future__ import annotations
 
@@ -20,6 +20,48 @@ LAB6_A = 4.15689  # Å, certified SRM 660b value quoted by the GSAS-II tutorial 
 
 def _lab6() -> Path:
     return shared_path("powder_rietveld", "gsas2_LaB6_NIST660_lab", "LaB6_Jan2018.raw")
+
+
+def _raw101(counts: np.ndarray, start: float = 10.0, step: float = 0.0197448) -> bytes:
+    """A one-range RAW1.01 file laid out as refine.io.bruker documents it (and as the real LaB6 file is): 712-byte
+    file header, 304-byte range header, 40-byte supplementary header, float32 counts."""
+    head = bytearray(712)
+    head[:7] = b"RAW1.01"
+    struct.pack_into("<i", head, 12, 1)
+    head[16:26], head[26:34] = b"01/02/2024", b"12:00:00"
+    head[326:337] = b"synthetic 1"
+    struct.pack_into("<f", head, 564, 217.5)
+    head[608:610] = b"Cu"
+    struct.pack_into("<5d", head, 616, 1.5418, 1.5406, 1.54439, 1.39222, 0.5)
+    rng = bytearray(304)
+    struct.pack_into("<ii2d", rng, 0, 304, counts.size, start / 2, start)
+    struct.pack_into("<d", rng, 176, step)
+    struct.pack_into("<f", rng, 192, 1.0)
+    struct.pack_into("<d", rng, 240, 1.5406)
+    struct.pack_into("<i", rng, 256, 40)
+    return bytes(head + rng + bytearray(40)) + counts.astype("<f4").tobytes()
+
+
+def _synthetic_lab6() -> bytes:
+    """3040 steps from 10° like the LaB6 file: Gaussian lines where Bragg puts LaB6's first reflections at Cu Kα1
+    on a flat background of 200 counts."""
+    x = 10.0 + 0.0197448 * np.arange(3040)
+    y = np.full_like(x, 200.0)
+    for h in [(1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 0, 0), (2, 1, 0), (2, 1, 1)]:
+        tth = 2 * np.degrees(np.arcsin(1.5406 * np.sqrt(sum(i * i for i in h)) / (2 * LAB6_A)))
+        y += 1e5 * np.exp(-0.5 * ((x - tth) / 0.04) ** 2)
+    return _raw101(np.round(y))
+
+
+def test_synthetic_raw101_layout(tmp_path):
+    path = tmp_path / "lab6.raw"
+    path.write_bytes(_synthetic_lab6())
+    pat = read_pattern(path)
+    assert pat.metadata["raw_version"] == "RAW1.01" and len(pat) == 3040
+    assert pat.x[1] - pat.x[0] == pytest.approx(0.0197448, abs=1e-12) and pat.x[0] == 10.0
+    assert path.stat().st_size == 712 + 304 + 40 + 4 * len(pat)
+    assert pat.metadata["wavelengths"]["anode"] == "Cu" and pat.wavelength == 1.5406
+    assert pat.sigma == pytest.approx(np.sqrt(pat.y), rel=1e-12)
 
 
 def test_lab6_raw101_layout():
@@ -54,9 +96,9 @@ def test_lab6_peaks_where_bragg_puts_them(hkl):
     assert abs(observed - expected) <= 2 * step, (hkl, observed, expected)
 
 
-def test_lab6_two_ranges(tmp_path):
-    """A two-range RAW1.01 made from the real file: second range shifted by 60° with doubled counts."""
-    raw = bytearray(_lab6().read_bytes())
+def test_two_ranges(tmp_path):
+    """A two-range RAW1.01 made from a one-range file: second range shifted by 60° with doubled counts."""
+    raw = bytearray(_synthetic_lab6())
     struct.pack_into("<i", raw, 12, 2)
     block = bytearray(raw[712:])
     start = struct.unpack_from("<d", block, 16)[0]
@@ -164,9 +206,9 @@ def test_raw2_and_raw1_synthetic(tmp_path):
 
 
 @pytest.mark.parametrize("cut", [0, 5, 100, 700, 800, 1100, 13000, 13215])
-def test_truncated_lab6(tmp_path, cut):
+def test_truncated_raw101(tmp_path, cut):
     path = tmp_path / "cut.raw"
-    path.write_bytes(_lab6().read_bytes()[:cut])
+    path.write_bytes(_synthetic_lab6()[:cut])
     with pytest.raises(InputError) as info:
         read_pattern(path, format="bruker_raw")
     assert str(path) in str(info.value)
@@ -174,9 +216,9 @@ def test_truncated_lab6(tmp_path, cut):
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(offset=st.integers(0, 1100), junk=st.binary(min_size=1, max_size=16))
-def test_garbled_lab6_header_never_crashes(tmp_path, offset, junk):
+def test_garbled_raw101_header_never_crashes(tmp_path, offset, junk):
     """Overwriting header bytes gives either a pattern or an InputError, never another exception."""
-    raw = bytearray(_lab6().read_bytes())
+    raw = bytearray(_synthetic_lab6())
     raw[offset:offset + len(junk)] = junk
     path = tmp_path / "garbled.raw"
     path.write_bytes(bytes(raw))
@@ -191,12 +233,12 @@ def test_garbled_lab6_header_never_crashes(tmp_path, offset, junk):
 @settings(max_examples=100)
 @given(magic=st.sampled_from([b"RAW1.01", b"RAW4.00", b"RAW2", b"RAW ", b"RAW9"]), body=st.binary(max_size=2000))
 def test_junk_after_magic_raises_input_error(tmp_path_factory, magic, body):
+    """A known magic followed by random bytes is not a pattern: always an InputError naming the file."""
     path = tmp_path_factory.mktemp("junk") / "junk.raw"
     path.write_bytes(magic + body)
-    try:
+    with pytest.raises(InputError) as info:
         read_pattern(path)
-    except InputError:
-        pass
+    assert str(path) in str(info.value)
 
 
 def test_range_option_as_text_and_wavelength_override(tmp_path):
