@@ -197,7 +197,13 @@ def test_fxye_arbitrary_arrays_survive(tmp_path, x, data):
 
 
 def test_std_to_fxye_keeps_title_counts_and_poisson_esds(tmp_path):
-    std = read_pattern(shared_path(*PBSO4, "PBSO4.CWN"))
+    # An STD bank with D1A-style counter fields (" 2   183" = mean of 2 counters): sigma = sqrt(I / ncts)
+    counts = [(1, 220), (2, 183), (3, 189), (6, 210), (1, 12), (4, 57), (1, 95), (2, 101), (3, 99), (1, 100), (5, 88)]
+    fields = [f"{n:2d}{c:6d}" for n, c in counts]
+    records = ["".join(fields[i:i + 10]).ljust(80) for i in range(0, len(fields), 10)]
+    path = _write(tmp_path, "PbSO4 D1A-like neutron data\nBANK 1 11 2 CONST 1000 5 0 0\n" + "\n".join(records) + "\n")
+    std = read_pattern(path)
+    assert std.sigma[1:4] == pytest.approx(np.sqrt([183 / 2, 189 / 3, 210 / 6]), rel=1e-12)
     out = tmp_path / "pbso4.fxye"
     write_pattern(std, out)
     back = read_pattern(out)

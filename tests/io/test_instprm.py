@@ -79,16 +79,35 @@ def test_fluorapatite_prm_differs_from_pbso4_only_in_asymmetry():
     assert fap.replace(profile={"sh_l": pbso4.profile.sh_l}) == pbso4
 
 
-def test_every_shared_prm_reads(shared_data):
-    files = sorted(p for p in shared_data.rglob("*") if p.suffix.lower() == ".prm")
+def test_every_shared_prm_reads():
+    files = sorted(p for p in shared_path(RIETVELD).rglob("*") if p.suffix.lower() == ".prm")
     assert len(files) >= 4
     for path in files:
         ins = read_instrument(path)
         assert 0.1 < ins.wavelength < 3.0
 
 
+#: A lab Cu Kα doublet .prm in GSAS's card layout (profile type 3, the values of the PbSO4 test above).
+LAB_PRM = """INS   BANK      1
+INS   HTYPE   PXCR
+INS  1 ICONS  1.540500  1.544300       0.0         0       0.7    0       0.5
+INS  1PRCF1     3    8      0.01
+INS  1PRCF11   2.000000E+00  -2.000000E+00   5.000000E+00   0.100000E+00
+INS  1PRCF12   0.000000E+00   0.000000E+00   0.150000E-01   0.150000E-01
+"""
+
+
+def test_hand_written_lab_prm_reads_like_the_pbso4_file(tmp_path):
+    path = tmp_path / "lab.prm"
+    path.write_text(LAB_PRM)
+    ins = read_instrument(path)
+    assert (ins.wavelength, ins.wavelength2, ins.ka2_ratio, ins.polarization) == (1.5405, 1.5443, 0.5, 0.7)
+    assert (ins.profile.U, ins.profile.V, ins.profile.W) == (2.0, -2.0, 5.0)
+    assert ins.profile.sh_l == pytest.approx(0.03, abs=1e-15) and ins.geometry == "bragg_brentano"
+
+
 def _prm_variant(tmp_path: Path, old: str, new: str, name: str = "v.prm") -> Path:
-    text = shared_path(RIETVELD, "gsas2_PbSO4_CPD_xray_neutron", "INST_XRY.PRM").read_text()
+    text = LAB_PRM
     assert old in text
     path = tmp_path / name
     path.write_text(text.replace(old, new))
