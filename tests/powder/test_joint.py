@@ -9,7 +9,7 @@ from refine.powder.background import Background
 from refine.powder.joint import HistogramOptions, fit_rietveld_joint
 from refine.powder.model import PowderOptions
 from refine.powder.rietveld import RietveldOptions
-from tests.conftest import shared_path
+from tests.conftest import data_file, shared_path
 
 PBSO4 = ("powder_rietveld", "gsas2_PbSO4_CPD_xray_neutron")
 # Tutorial final joint cell and esds (README, quoted .lst).
@@ -79,7 +79,17 @@ def test_joint_neutron_strain_and_rwp(joint_fit):
 
 
 def test_joint_input_errors():
-    patterns, instruments, structure = _inputs()
+    """Checked before any fit: two small synthetic patterns, two instruments, the hand-written PbSO4 CIF."""
+    from refine.instrument import Instrument
+    from refine.io.structures import read_structure
+    from tests.powder.synthetic import simulate
+
+    x = np.arange(10.0, 40.0, 0.02)
+    profile = {"U": 1.0, "V": -0.3, "W": 0.5, "X": 0.5, "Y": 1.0}
+    patterns = [simulate(np.array([20.0, 30.0]), np.array([1.0, 0.5]), x, wavelength=lam, profile=profile,
+                         counts=1000, background=50, seed=seed) for seed, lam in ((1, 1.5406), (2, 1.9))]
+    instruments = [Instrument.synchrotron(1.5406), Instrument.synchrotron(1.9)]
+    structure = read_structure(data_file("PbSO4.cif"))
     with pytest.raises(InputError, match="prefix"):
         fit_rietveld_joint(patterns, [structure], instruments,
                            histograms=[HistogramOptions("X"), HistogramOptions("n_")])
