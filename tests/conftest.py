@@ -37,8 +37,3 @@ def data_file(name: str) -> Path:
         raise FileNotFoundError(f"{path}: test data file missing from the repository")
     return path
 
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The ../shared/data folder (skips when absent)."""
-    return shared_path()

@@ -71,6 +71,7 @@ def test_joint_cell_and_adps(data):
     assert res.converged, res.message
     assert abs(res.value("nacl_a") - A) < 3 * res.esd("nacl_a"), (res.value("nacl_a"), res.esd("nacl_a"))
     names = [n for n in res.params if n.startswith("nacl_") and n.endswith("_uiso") and res.params[n].vary]
+    assert len(names) == 2  # one Uiso per site (Na, Cl): the loop below must not be empty
     for name in names:
         truth = U_NA if "Na" in name else U_CL
         assert abs(res.value(name) - truth) < 3 * res.esd(name), (name, res.value(name), res.esd(name))

@@ -60,7 +60,7 @@ def test_cli_writes_poni_json_and_figure(synthetic, capsys):
 
 def test_cli_calibrates_the_ceo2_image_from_distance_and_centre(tmp_path, capsys):
     # the first 8 rings only, to keep the test short (all 17: tests/integrate/test_calibrate.py)
-    folder = shared_path(*FOLDER)
+    folder = shared_path(*FOLDER, "CeO2_Pilatus1M.tif").parent
     ref = read_poni(folder / "CeO2_Pilatus1M.poni")
     f2d = ref.getFit2D()
     out = tmp_path / "ceo2.poni"

@@ -51,7 +51,7 @@ def test_cli_writes_xye_with_sigma(files, capsys):
 
 
 def test_cli_reproduces_the_dioptas_ceo2_pattern(tmp_path):
-    folder = shared_path(*FOLDER)
+    folder = shared_path(*FOLDER, "CeO2_Pilatus1M.tif").parent
     code = main(["integrate", str(folder / "CeO2_Pilatus1M.tif"), "--poni", str(folder / "CeO2_Pilatus1M.poni"),
                  "--npt", "1512", "--unit", "2th_deg", "--method", "bbox", "--polarization", "0.99",
                  "--flip", "ud", "--no-progress", "-o", str(tmp_path)])

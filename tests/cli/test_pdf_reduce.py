@@ -20,7 +20,7 @@ def test_pdf_is_a_command_with_sub_commands():
 
 
 def test_reduce_ni_against_pdfgetx3(tmp_path, capsys):
-    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3")
+    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3", "Ni.chi").parent
     out = tmp_path / "Ni.gr"
     code = main(["pdf", "reduce", str(folder / "Ni.chi"), "--composition", "Ni", "--qmax", "25", "--qmin", "0.85",
                  "--qmaxinst", "29", "--rpoly", "0.9", "--background", str(folder / "kapton.chi"),
@@ -131,7 +131,7 @@ def test_several_inputs_reduce_into_a_folder_and_resume(tmp_path, capsys):
 def test_config_from_a_pdfgetx3_gr_header_equals_the_explicit_settings(tmp_path, capsys):
     """--config Ni-hires.gr (xPDFsuite header: [PDF] section, backgroundfile = Kapton.chi for kapton.chi) gives
     exactly the G(r) of the same settings typed as options; an option given on the command line wins."""
-    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3")
+    folder = shared_path("pdf_reduction", "pdfttp_ch04_Ni_pdfgetx3", "Ni.chi").parent
     explicit, configured, override = tmp_path / "a.gr", tmp_path / "b.gr", tmp_path / "c.gr"
     assert main(["pdf", "reduce", str(folder / "Ni.chi"), "--composition", "Ni", "--qmax", "25", "--qmin", "0.85",
                  "--qmaxinst", "29", "--rpoly", "0.9", "--background", str(folder / "kapton.chi"),

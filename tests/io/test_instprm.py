@@ -80,7 +80,8 @@ def test_fluorapatite_prm_differs_from_pbso4_only_in_asymmetry():
 
 
 def test_every_shared_prm_reads():
-    files = sorted(p for p in shared_path(RIETVELD).rglob("*") if p.suffix.lower() == ".prm")
+    root = shared_path(RIETVELD, "gsas2_PbSO4_CPD_xray_neutron", "INST_XRY.PRM").parents[1]
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() == ".prm")
     assert len(files) >= 4
     for path in files:
         ins = read_instrument(path)

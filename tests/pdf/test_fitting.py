@@ -296,7 +296,7 @@ def test_refined_qdamp_matches_pdffit2_on_ni_xray():
     """Instrument calibration on a standard: Qdamp refined with a, Uiso, delta2 and the scale on the PDFgui tutorial's
     Ni x-ray G(r) gives PDFfit2's refinement of the same model on the same data (values within 0.05 esd, Rw to 1e-4
     relative, esd of a as PDFfit2's to 2 %; PDFfit2 gives a 3.53158, Qdamp 0.0630, as the GSAS-II PDFfit-I tutorial)."""
-    folder = shared_path("pdf_fits", "pdfgui_Ni_xray_neutron")
+    folder = shared_path("pdf_fits", "pdfgui_Ni_xray_neutron", "Ni-xray.gr").parent
     ref = _pdffit2_ni_qdamp_refinement(str(folder / "Ni.stru"), str(folder / "Ni-xray.gr"), 28.0, 1.5, 20.0)
     pattern = read_pattern(folder / "Ni-xray.gr")
     settings = PDFFitSettings(qmax=28.0, qdamp=0.03, rmin=1.5, rmax=20.0, sharpening="delta2", refine_qdamp=True)

@@ -64,7 +64,7 @@ def _config_from_header(settings: dict[str, str], **changes) -> ReductionConfig:
 
 
 def _reduce_reference(name: str, **changes):
-    folder = shared_path(*NI_DIR)
+    folder = shared_path(*NI_DIR, name).parent
     settings, r_ref, g_ref = _pdfgetx3_gr(folder / name)
     config = _config_from_header(settings, **changes)
     result = reduce_file(_case_insensitive(folder, settings["inputfile"]), config,

@@ -26,7 +26,7 @@ def _inputs():
     from refine.io.instprm import read_instrument
     from refine.io.structures import read_structure
 
-    folder = shared_path(*PBSO4)
+    folder = shared_path(*PBSO4, "PBSO4.XRA").parent
     patterns = [read_pattern(folder / "PBSO4.XRA"), read_pattern(folder / "PBSO4.CWN")]
     # As in tests/powder/test_rietveld.py: GSAS-II's .prm importer (which the tutorial used) falls back to X = Y = 0,
     # SH/L = 0.002 for the type-3 X-ray profile; start from the same instrument. The D1A file is type 1 (Gaussian).

@@ -23,7 +23,7 @@ def _starting_profile(pattern):
 
 def test_ceo2_pilatus_cell_consistency():
     """The image was calibrated on CeO2 (a = 5.4117 Å): integrating it and fitting must return that cell ± 0.001 Å."""
-    folder = shared_path("images_2d", "dioptas_CeO2_Pilatus1M")
+    folder = shared_path("images_2d", "dioptas_CeO2_Pilatus1M", "CeO2_Pilatus1M.tif").parent
     from refine.integrate.integrator import Integrator
     from refine.integrate.settings import IntegrationSettings
 
