@@ -10,6 +10,7 @@ import pytest
 
 from refine.cli.main import main
 from refine.cli.pdf import PDF_COMMANDS
+from refine.fit.result import read_curves
 from refine.pdf.calculate import PDFSettings, direct_gr
 from refine.pdf.structure import PDFStructure
 from tests.conftest import data_file, shared_path
@@ -57,8 +58,8 @@ def test_synthetic_ni_fit_writes_result_curves_and_figure(tmp_path, capsys, synt
     assert phase["volume"] == pytest.approx(phase["a"] ** 3, rel=1e-12) and phase["esd"]["volume"] > 0
     assert any("no uncertainties" in w for w in doc["warnings"])
     assert doc["provenance"]["settings"]["qmax"] == 27.0
-    curves = np.loadtxt(tmp_path / doc["provenance"]["curves"][0])
-    assert curves[0, 0] == pytest.approx(1.49, abs=1e-6) and curves[-1, 0] == pytest.approx(20.0, abs=1e-6)
+    r = read_curves(tmp_path / doc["provenance"]["curves"][0]).x
+    assert r[0] == pytest.approx(1.49, abs=1e-6) and r[-1] == pytest.approx(20.0, abs=1e-6)
     assert (tmp_path / "ni.png").stat().st_size > 10_000
     assert "mass fraction" not in capsys.readouterr().out
 
@@ -140,5 +141,5 @@ def test_fit_a_freshly_reduced_gr_without_rmin(tmp_path):
     doc = json.loads(out.read_text())
     # a cluster, not a bulk crystal: the cell only to the 0.005 Å the peak positions give without a size envelope
     assert doc["phases"][0]["a"] == pytest.approx(synthetic.NI_A, abs=0.005)
-    curves = np.loadtxt(tmp_path / doc["provenance"]["curves"][0])
-    assert curves[0, 0] == pytest.approx(0.01, abs=1e-9)  # r = 0 dropped, the next point kept
+    r = read_curves(tmp_path / doc["provenance"]["curves"][0]).x
+    assert r[0] == pytest.approx(0.01, abs=1e-9)  # r = 0 dropped, the next point kept
