@@ -35,3 +35,21 @@ def write_chi(path: Path, q: np.ndarray, intensity: np.ndarray) -> Path:
     """Q, I, sqrt(I) columns with a Q header."""
     np.savetxt(path, np.column_stack([q, intensity, np.sqrt(intensity)]), header="Q (A^-1)  I  sigma")
     return path
+
+
+def ni_gr(r: np.ndarray, *, a: float = NI_A, uiso: float = 0.0069, delta1: float = 1.25, noise: float = 0.02,
+          seed: int = 3):
+    """G(r) of fcc Ni (tests/data/Ni.cif at cell ``a``; Qmax 27, Qdamp 0.05, PDFgui's Ni fit's size) from refine's
+    pair table, plus seeded Gaussian noise ``noise``, as an r pattern without sigma (like the PDFgui ni.gr)."""
+    from refine.data import Pattern
+    from refine.pdf.calculate import PDFSettings, calc_gr
+    from refine.pdf.pairs import PairTable
+    from refine.pdf.structure import PDFStructure
+    from tests.conftest import data_file
+
+    ni = PDFStructure.load(data_file("Ni.cif")).replace(lattice=(a, a, a, 90.0, 90.0, 90.0))
+    settings = PDFSettings(delta1=delta1, qmax=27.0, qdamp=0.05, uiso={"Ni": uiso})
+    g = calc_gr(PairTable.build(ni, float(r[-1]) + 1.0, qmax=27.0), r, settings)
+    g = g + np.random.default_rng(seed).normal(0.0, noise, r.size)
+    return Pattern.from_arrays(r, g, np.ones_like(r), unit="r_A", sigma_source="unit",
+                               metadata={"source": "synthetic Ni G(r)"})

@@ -9,9 +9,11 @@ import pytest
 from refine.io.patterns import read_pattern
 from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model, fit_pdf
 from refine.pdf.start import search_lattice
-from tests.conftest import shared_path
+from tests.conftest import data_file, shared_path
+from tests.pdf.synthetic import ni_gr
 
 FOLDER = ("pdf_fits", "pdfttp_ch05_SiNi_two_phase")
+R_TO_60 = np.round(np.arange(1, 6001) * 0.01, 10)  # the r grid of ni.gr
 # PDFgui's Ni fit of PDF to the People ch. 5 (the folder's README): a = 3.52392 ± 0.00016 A
 SETTINGS = PDFFitSettings(qmax=27.0, qdamp=0.05, rmin=1.49, rmax=20.0, sharpening="delta1")
 
@@ -34,8 +36,9 @@ def test_a_ni_fit_from_a_cell_10_percent_small_converges_to_the_right_cell(tmp_p
 
 
 def test_a_right_start_is_left_exactly_as_it_was():
-    pat = read_pattern(shared_path(*FOLDER, "ni.gr"))
-    fm = build_model(pat, [PhaseInput.load(shared_path(*FOLDER, "Ni_Fm-3m.cif"))], SETTINGS)
+    """A synthetic Ni G(r) (a = 3.524 Å) started from tests/data/Ni.cif (3.52 Å, 0.1 % off)."""
+    pat = ni_gr(R_TO_60)
+    fm = build_model(pat, [PhaseInput.load(data_file("Ni.cif"))], SETTINGS)
     before = {n: (p.value, p.min, p.max) for n, p in fm.params.items()}
     after = search_lattice(fm)
     assert after is fm and not fm.notes
@@ -43,10 +46,10 @@ def test_a_right_start_is_left_exactly_as_it_was():
 
 
 def test_the_pair_table_grows_when_the_cell_contracts_beyond_it():
-    """Over the file's whole range (to 60 A) a cell 8 % smaller than the table's needs pairs the table lacks:
-    the model rebuilds it once instead of failing."""
-    pat = read_pattern(shared_path(*FOLDER, "ni.gr"))
-    fm = build_model(pat, [PhaseInput.load(shared_path(*FOLDER, "Ni_Fm-3m.cif"))], PDFFitSettings(qmax=25.0))
+    """Over the whole range of a ni.gr-like file (to 60 A) a cell 8 % smaller than the table's needs pairs the table
+    lacks: the model rebuilds it once instead of failing."""
+    pat = ni_gr(R_TO_60)
+    fm = build_model(pat, [PhaseInput.load(data_file("Ni.cif"))], PDFFitSettings(qmax=25.0))
     (ph,) = fm.phases
     params = fm.params.copy()
     params["ni_a"].set(value=3.52 * 0.92, min=0.0)
