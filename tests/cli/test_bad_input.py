@@ -232,7 +232,7 @@ def test_usage_errors_and_third_party_errors_are_one_line(tmp_path, capsys):
 
 # -- PDF: a start cell 10 % small --------------------------------------------------------------------------------------
 def test_pdf_fit_of_ni_from_a_cell_10_percent_small(tmp_path, capsys):
-    folder = shared_path("pdf_fits", "pdfttp_ch05_SiNi_two_phase")
+    folder = shared_path("pdf_fits", "pdfttp_ch05_SiNi_two_phase", "ni.gr").parent
     text = (folder / "Ni_Fm-3m.cif").read_text().replace("3.5200(0)", "3.1680")
     (tmp_path / "ni.cif").write_text(text)
     code, out, err = run(["pdf", "fit", folder / "ni.gr", "--phase", tmp_path / "ni.cif", "--qmax", 27, "--qdamp",
