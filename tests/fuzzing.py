@@ -261,3 +261,17 @@ def check_pattern(pattern: Pattern, path: Path) -> None:
     assert np.all(np.diff(pattern.x) > 0)
     assert pattern.source == str(path)
     assert pattern.wavelength is None or (np.isfinite(pattern.wavelength) and pattern.wavelength > 0)
+
+
+def check_structure(structure: Any) -> None:
+    """What every structure read from a file must be: a cell, a space group, finite site values."""
+    from refine.crystal.structure import CrystalStructure
+
+    assert isinstance(structure, CrystalStructure)
+    lattice = structure.lattice
+    assert np.all(np.isfinite(lattice.as_tuple())) and np.isfinite(lattice.volume) and lattice.volume > 0
+    assert len(structure.space_group) >= 1
+    for site in structure.sites:
+        assert site.element and np.all(np.isfinite(site.xyz)) and np.isfinite(site.occupancy), site
+        assert site.uiso is None or np.isfinite(site.uiso), site
+        assert site.uaniso is None or np.all(np.isfinite(site.uaniso)), site

@@ -33,7 +33,7 @@ from refine.crystal.spacegroup import SpaceGroup, origin_choice, space_group
 from refine.crystal.structure import CrystalStructure, Site, u_equivalent
 from refine.errors import InputError
 from refine.io.fields import finite_float
-from refine.io.structures import STRUCTURE_READERS, _setting_for_cell
+from refine.io.structures import STRUCTURE_READERS, _setting_for_cell, checked_lattice
 
 RECORD = 80
 KEY = 12
@@ -133,10 +133,7 @@ def _phase(path: Path, records: dict[str, str], n: int) -> CrystalStructure:
     crs = f"CRS{n}"
     cell = (_floats(path, _record(path, records, f"{crs}  ABC   "), 3, f"{crs} ABC")
             + _floats(path, _record(path, records, f"{crs}  ANGLES"), 3, f"{crs} ANGLES"))
-    try:
-        lattice = Lattice.from_sequence(cell)
-    except ValueError as err:
-        raise InputError(path, f"{crs} ABC/ANGLES: {getattr(err, 'problem', err)}") from None
+    lattice = checked_lattice(path, cell, f"{crs} ABC/ANGLES")
     esd = None
     if f"{crs}  ABCSIG" in records and f"{crs}  ANGSIG" in records:
         esd = tuple(_floats(path, records[f"{crs}  ABCSIG"], 3, f"{crs} ABCSIG")

@@ -199,6 +199,9 @@ def replace_field(text: str, key: str, start: int, new: str) -> str:
     (lambda t: replace_field(t, "CRS1  AT  1A", 70, "   6"), "multiplicity 6 in the file but 12"),
     (lambda t: replace_field(t, " EXPR NPHAS", 12, "    4"), "macromolecular phase"),
     (lambda t: t.replace("CRS1  AT  2A", "CRS1  AT  3A"), "missing record 'CRS1  AT  2A'"),
+    # found by fuzzing: a gamma of 5e-324 degrees made a singular metric (LinAlgError)
+    (lambda t: replace_field(t, "CRS1  ANGLES", 32, "  4.9e-324"), "angles 90 90 4.94066e-324 make a flat"),
+    (lambda t: replace_field(t, "CRS1  ABC", 12, " -4.760200"), "CRS1 ABC/ANGLES: lengths must be positive"),
 ])
 def test_bad_input_names_the_file(tmp_path, change, message):
     path = write(tmp_path, change(exp_text(CORUNDUM)))
