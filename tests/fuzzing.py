@@ -201,9 +201,9 @@ def mutated(draw: Callable, seeds: Sequence[bytes], mutations: Sequence[Callable
     return data
 
 
-def fuzz_inputs(seeds: Sequence[bytes], *, binary: bool = False, max_random: int = 2048) -> st.SearchStrategy[bytes]:
+def fuzz_inputs(seeds: Sequence[bytes], mutations: Sequence[Callable] = TEXT_MUTATIONS, *,
+                max_random: int = 2048) -> st.SearchStrategy[bytes]:
     """Mostly mutated seeds (structured), some unmutated seeds, raw random bytes and random text."""
-    mutations = BINARY_MUTATIONS if binary else TEXT_MUTATIONS
     mutants = mutated(seeds, mutations)
     return st.one_of(mutants, mutants, mutants, mutants, mutants, mutants, st.sampled_from(seeds),
                      st.binary(max_size=max_random),

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from refine.io.bruker import read_bruker_raw
-from tests.fuzzing import check_pattern, fuzz_inputs, fuzz_settings, read_or_refuse
+from tests.fuzzing import BINARY_MUTATIONS, check_pattern, fuzz_inputs, fuzz_settings, read_or_refuse
 
 COUNTS = np.array([12.0, 0.0, 35.0, 140.0, 33.0, 11.0], dtype="<f4").tobytes()
 
@@ -78,7 +78,7 @@ def folder(tmp_path_factory):
 
 
 @fuzz_settings()
-@given(data=fuzz_inputs(SEEDS, binary=True), bank=st.sampled_from([None] * 5 + [2, "0", "two"]))
+@given(data=fuzz_inputs(SEEDS, BINARY_MUTATIONS), bank=st.sampled_from([None] * 5 + [2, "0", "two"]))
 def test_fuzz_bruker_raw(folder, data, bank):
     path = folder / "scan.raw"
     pattern = read_or_refuse(lambda p: read_bruker_raw(p, bank=bank), path, data)
