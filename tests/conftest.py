@@ -15,7 +15,8 @@ settings.register_profile("refine", deadline=None, max_examples=100)
 settings.load_profile("refine")
 
 # The readers' fuzz tests (tests/fuzzing.py) take their settings from the profile named by REFINE_FUZZ_PROFILE:
-# fuzz-ci (the default, 2 000 examples per reader) or fuzz-nightly (20 000, `make fuzz`).
+# fuzz-ci (the default, 2 000 examples per reader) or fuzz-nightly (20 000); REFINE_FUZZ_EXAMPLES=N overrides the
+# number of examples of either (`make fuzz` sets 20 000).
 _FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
                 HealthCheck.large_base_example, HealthCheck.function_scoped_fixture]
 settings.register_profile("fuzz-ci", settings.get_profile("refine"), max_examples=2000,

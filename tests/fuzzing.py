@@ -7,7 +7,7 @@ Inputs are small valid files ("seeds") put through one to four mutations (cut, d
 number by NaN/inf/a huge or malformed number, swap lines or fields, duplicate lines, flip or overwrite bytes,
 change the encoding or line endings), plus raw random bytes and random text. The number of examples comes from
 the hypothesis profile named by ``REFINE_FUZZ_PROFILE`` (see ``tests/conftest.py``): ``fuzz-ci`` (2 000 per
-reader, the default) or ``fuzz-nightly`` (20 000, ``make fuzz``).
+reader, the default) or ``fuzz-nightly`` (20 000); ``REFINE_FUZZ_EXAMPLES=N`` overrides the count (``make fuzz``).
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from refine.errors import InputError
 
 #: Environment variable naming the hypothesis profile of the fuzz tests.
 PROFILE_VARIABLE = "REFINE_FUZZ_PROFILE"
+#: Environment variable overriding the number of examples per fuzz test (``make fuzz`` sets 20 000).
+EXAMPLES_VARIABLE = "REFINE_FUZZ_EXAMPLES"
 #: A reader that takes longer than this on an input of a few kB is taken to hang (generous: the CI machine is
 #: shared; every reader here needs milliseconds).
 HANG_SECONDS = 30.0
@@ -61,8 +63,11 @@ _BINARY_VALUES: tuple[bytes, ...] = (
 
 
 def fuzz_settings() -> settings:
-    """The hypothesis settings of a fuzz test: the profile named by ``REFINE_FUZZ_PROFILE`` (default fuzz-ci)."""
-    return settings(settings.get_profile(os.environ.get(PROFILE_VARIABLE, "fuzz-ci")))
+    """The hypothesis settings of a fuzz test: the profile named by ``REFINE_FUZZ_PROFILE`` (default fuzz-ci), with
+    ``REFINE_FUZZ_EXAMPLES`` examples when that is set."""
+    profile = settings.get_profile(os.environ.get(PROFILE_VARIABLE, "fuzz-ci"))
+    examples = os.environ.get(EXAMPLES_VARIABLE)
+    return settings(profile, max_examples=int(examples)) if examples else settings(profile)
 
 
 # -- mutations ---------------------------------------------------------------------------------------------------

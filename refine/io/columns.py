@@ -15,6 +15,7 @@ line break if its value really is shorter).
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
@@ -183,9 +184,12 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
     """Read a column file; see the module docstring for the rules."""
     path = Path(path)
     try:
-        text = path.read_text(errors="replace")
+        raw = path.read_bytes()
     except OSError as exc:
         raise InputError(path, f"cannot read: {exc.strerror}") from None
+    # UTF-8 (a byte-order mark dropped: it would hide the first data line in the header) or BOM-marked UTF-16
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    text = raw.decode("utf-16" if utf16 else "utf-8-sig", errors="replace")
     lines = text.splitlines()
     header, rows, linenos = _data_lines(path, lines)
     rows, ragged = _common_columns(path, rows, linenos)

@@ -52,7 +52,7 @@ class PDFgetConfig:
 
 def _text(path: Path) -> str:
     try:
-        raw = path.read_text(encoding="utf-8", errors="replace")
+        raw = path.read_text(encoding="utf-8-sig", errors="replace")  # a BOM hid the first [section] header
     except OSError as err:
         raise InputError(path, f"cannot read: {err.strerror or err}") from None
     lines = []

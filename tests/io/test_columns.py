@@ -159,6 +159,16 @@ def test_short_last_value_is_read_when_the_line_is_complete(tmp_path):
     assert read_pattern(path).sigma[-1] == 2.828
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-8"])
+def test_byte_order_marks(tmp_path, encoding):
+    """A UTF-8 byte-order mark used to hide the first data line in the header (seen with the encoding mutations of the
+    fuzz tests); UTF-16 with a BOM reads like UTF-8."""
+    path = tmp_path / "bom.xy"
+    path.write_bytes("10.0 120.5\n10.1 130\n10.2 140\n".encode(encoding))
+    pattern = read_pattern(path)
+    assert pattern.x.tolist() == [10.0, 10.1, 10.2] and pattern.y.tolist() == [120.5, 130.0, 140.0]
+
+
 def test_overflowing_header_wavelength_is_unknown(tmp_path):
     path = tmp_path / "w.xy"
     path.write_text("# wavelength: 1e300 m\n1 5\n2 6\n")

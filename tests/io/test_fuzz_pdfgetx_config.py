@@ -1,4 +1,4 @@
-"""Fuzzing the PDFgetX3 configuration reader (pdfgetx3.cfg, .gr headers): settings or a one-line InputError."""
+"""The PDFgetX3 configuration reader (pdfgetx3.cfg, .gr headers) under fuzzing: settings or a one-line InputError."""
 
 from __future__ import annotations
 
@@ -36,3 +36,10 @@ def test_fuzz_pdfgetx_config(folder, data, section):
         assert isinstance(config, PDFgetConfig) and config.source == str(path)
         assert all(math.isfinite(v) for v in config.settings.values() if isinstance(v, float))
         assert config.background is None or config.background.is_file()
+
+
+def test_byte_order_mark(tmp_path):
+    """A UTF-8 BOM before '[DEFAULT]' made configparser report 'File contains no section headers'."""
+    path = tmp_path / "pdfgetx3.cfg"
+    path.write_bytes(b"\xef\xbb\xbf[DEFAULT]\ncomposition = Ni\nqmax = 25\n")
+    assert read_pdfgetx_config(path).settings == {"composition": "Ni", "qmax": 25.0}
