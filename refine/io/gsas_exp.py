@@ -100,7 +100,7 @@ def _phase_numbers(path: Path, records: dict[str, str]) -> list[int]:
             field = text[5 * (n - 1):5 * n].strip()
             if not field:
                 continue
-            if not field.isdigit():
+            if not _is_count(field):
                 raise InputError(path, f"EXPR NPHAS: phase {n} type is not an integer: {field!r}")
             kind = int(field)
             if kind == 0:
@@ -113,6 +113,11 @@ def _phase_numbers(path: Path, records: dict[str, str]) -> list[int]:
     if not numbers:
         raise InputError(path, "no phase (no EXPR NPHAS entry and no CRSn ABC records)")
     return numbers
+
+
+def _is_count(text: str) -> bool:
+    """ASCII digits only (str.isdigit also accepts '²', which int() refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def _record(path: Path, records: dict[str, str], key: str) -> str:
@@ -140,7 +145,7 @@ def _phase(path: Path, records: dict[str, str], n: int) -> CrystalStructure:
                     + _floats(path, records[f"{crs}  ANGSIG"], 3, f"{crs} ANGSIG"))
     sg = _space_group(path, _record(path, records, f"{crs}  SG SYM").strip(), lattice, crs)
     natom_text = records.get(f"{crs}   NATOM", "")[:5].strip() or "0"
-    if not natom_text.isdigit():
+    if not _is_count(natom_text):
         raise InputError(path, f"{crs} NATOM: not an integer: {natom_text!r}")
     sites = tuple(_site(path, records, crs, i, lattice) for i in range(1, int(natom_text) + 1))
     name = records.get(f"{crs}    PNAM", "").strip() or (path.stem if n == 1 else f"{path.stem}_{n}")
@@ -223,6 +228,6 @@ def _check_multiplicities(path: Path, records: dict[str, str], crs: str, structu
         return
     for i, (site, mult) in enumerate(zip(structure.sites, structure.multiplicities(), strict=True), start=1):
         text = records[_atom_key(crs, i) + "A"][58:62].strip()
-        if text.isdigit() and int(text) > 0 and int(text) != mult:
+        if _is_count(text) and int(text) > 0 and int(text) != mult:
             raise InputError(path, f"{crs} atom {i} ({site.label}): multiplicity {text} in the file but {mult} in "
                                    f"{structure.space_group.symbol} (space-group setting or origin differ)")

@@ -111,6 +111,12 @@ def checked_lattice(path: str | os.PathLike, values: list[float], what: str = "c
         raise InputError(path, f"{what}: {err}") from None
     if not lattice.volume > 1e-3 * a * b * c:
         raise InputError(path, f"{what}: angles {' '.join(f'{v:g}' for v in angles)} make a flat cell")
+    try:
+        reciprocal = lattice.reciprocal_metric
+    except np.linalg.LinAlgError:
+        reciprocal = np.full((3, 3), np.nan)
+    if not np.all(np.isfinite(reciprocal)):  # lengths such as 5e-324 Å: a metric that cannot be inverted
+        raise InputError(path, f"{what}: {a:g} {b:g} {c:g} {' '.join(f'{v:g}' for v in angles)} is no usable cell")
     return lattice
 
 

@@ -202,6 +202,8 @@ def replace_field(text: str, key: str, start: int, new: str) -> str:
     # found by fuzzing: a gamma of 5e-324 degrees made a singular metric (LinAlgError)
     (lambda t: replace_field(t, "CRS1  ANGLES", 32, "  4.9e-324"), "angles 90 90 4.94066e-324 make a flat"),
     (lambda t: replace_field(t, "CRS1  ABC", 12, " -4.760200"), "CRS1 ABC/ANGLES: lengths must be positive"),
+    (lambda t: replace_field(t, "CRS1  ABC", 12, "  4.9e-324"), "CRS1 ABC/ANGLES: 4.94066e-324 4.7602 12.9933"),
+    (lambda t: replace_field(t, " EXPR NPHAS", 12, "   \u00b21"), "phase 1 type is not an integer"),
 ])
 def test_bad_input_names_the_file(tmp_path, change, message):
     path = write(tmp_path, change(exp_text(CORUNDUM)))
