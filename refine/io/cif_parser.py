@@ -5,7 +5,8 @@ the parts between x, y and z: a CIF whose ``_symmetry_equiv_pos_as_xyz`` holds `
 runs that code when the file is read, and malformed operations ('1/0', '1..2') escape as ZeroDivisionError or
 SyntaxError. :func:`cif_parser` gives a parser that checks every listed operation against the CIF grammar of
 coordinate triplets (signed x, y, z and numbers or fractions, three comma-separated parts) before diffpy sees it,
-and that reports a cell diffpy cannot build (a zero length or angle divides by zero) as a StructureFormatError.
+and that reports as a StructureFormatError a cell diffpy cannot build (a zero length or angle divides by zero) and
+an item diffpy meets as a list where it expects one value (a looped ``_cell_length_a``).
 """
 
 from __future__ import annotations
@@ -45,8 +46,15 @@ def cif_parser() -> Any:
         def _parse_lattice(self, block: Any) -> None:
             try:
                 super()._parse_lattice(block)
-            except ArithmeticError:
+            except (ArithmeticError, AttributeError, TypeError):  # 1/0, or an item in a loop (a list, no float)
                 cell = " ".join(str(block.get(f"_cell_{k}", "?"))[:20] for k in CELL_KEYS)
                 raise StructureFormatError(f"the cell a b c alpha beta gamma = {cell} makes no lattice") from None
+
+        def _parseCifBlock(self, blockname: str) -> None:  # noqa: N802 (diffpy's name)
+            try:
+                super()._parseCifBlock(blockname)
+            except (AttributeError, TypeError) as err:  # diffpy meets a looped item where it expects one value
+                problem = " ".join(str(err).split())[:100]
+                raise StructureFormatError(f"data_{blockname}: an item diffpy cannot use ({problem})") from None
 
     return SafeCif()

@@ -209,8 +209,11 @@ def _site(path: Path, records: dict[str, str], crs: str, i: int, lattice: Lattic
         u = np.zeros((3, 3))
         for (j, k), v in zip(_UIJ, values, strict=True):
             u[j, k] = u[k, j] = v
-        return Site(label=label, element=element, xyz=(x, y, z), occupancy=frac,
-                    uiso=u_equivalent(u, lattice), uaniso=u)
+        with np.errstate(over="ignore", invalid="ignore"):
+            ueq = u_equivalent(u, lattice)
+        if not np.isfinite(ueq):  # U of 1e308: the equivalent U overflows
+            raise InputError(path, f"{what}: U11 ... U23 give no finite equivalent Uiso")
+        return Site(label=label, element=element, xyz=(x, y, z), occupancy=frac, uiso=ueq, uaniso=u)
     raise InputError(path, f"{what}: ADP type at column 75 of the B record is {kind!r}, not 'I' or 'A'")
 
 

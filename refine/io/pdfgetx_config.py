@@ -98,7 +98,7 @@ def read_pdfgetx_config(path: str | os.PathLike, *, section: str | None = None) 
         raise InputError(path, f"no PDFgetX3 settings (composition, qmax, ...) in section [{name}]")
     mode = values.get("mode", "")
     if mode and mode.lower() != "xray":
-        raise InputError(path, f"mode = {mode}: only X-ray reduction (mode = xray) is supported")
+        raise InputError(path, f"mode = {mode!r}: only X-ray reduction (mode = xray) is supported")
     settings: dict[str, Any] = {}
     if values.get("composition"):
         settings["composition"] = values["composition"]
@@ -112,7 +112,7 @@ def read_pdfgetx_config(path: str | os.PathLike, *, section: str | None = None) 
     if dataformat is not None:
         match = [d for d in DATAFORMATS if d.lower() == dataformat.lower()]
         if not match:
-            raise InputError(path, f"dataformat = {dataformat}: expected one of {', '.join(DATAFORMATS)}")
+            raise InputError(path, f"dataformat = {dataformat!r}: expected one of {', '.join(DATAFORMATS)}")
         dataformat = match[0]
     outputs = tuple(o.strip().lower() for o in values.get("outputtype", "").replace(",", " ").split())
     bad = [o for o in outputs if o not in _OUTPUTS]

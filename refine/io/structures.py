@@ -293,7 +293,8 @@ def _cif_sites(path: Path, block: object, atoms: list, lattice: Lattice) -> tupl
                 if e is not None:
                     esd[f"u{ij}"] = e
             uaniso = u
-            uiso = u_equivalent(u, lattice) if np.all(np.isfinite(u)) else math.nan
+            with np.errstate(over="ignore", invalid="ignore"):
+                uiso = u_equivalent(u, lattice) if np.all(np.isfinite(u)) else math.nan
         values = [*atom.xyz, atom.occupancy] + ([] if uiso is None else [uiso])
         if not np.all(np.isfinite(np.asarray(values, dtype=float))):
             raise InputError(path, f"site {lab}: coordinates, occupancy or U are not finite numbers")
@@ -349,7 +350,10 @@ def read_stru(path: str | os.PathLike) -> CrystalStructure:
             esd["occupancy"] = float(atom.sigo)
         # Isotropic in the CIF U^ij convention means U^ij = Ueq G*_ij / (a*_i a*_j) (Trueblood et al. 1996): in a
         # hexagonal cell diag(u, u, u) with U12 = 0 is anisotropic (PDFfit2 and diffpy read it so: Ueq > u).
-        ueq = u_equivalent(u, lattice)
+        with np.errstate(over="ignore", invalid="ignore"):
+            ueq = u_equivalent(u, lattice)
+        if not np.isfinite(ueq):  # U of 1e308: the equivalent U overflows
+            raise InputError(path, f"atom {len(full) + 1} ({element}): U gives no finite equivalent Uiso")
         aniso = not np.allclose(u, ueq * _iso_shape(lattice), rtol=1e-6, atol=1e-9)
         sig_u = np.array(atom.sigU, dtype=float)
         if aniso:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from refine.errors import InputError
 from refine.io.pdfgetx_config import PDFgetConfig, read_pdfgetx_config
 from tests.fuzzing import fuzz_inputs, fuzz_settings, read_or_refuse
 
@@ -43,3 +44,13 @@ def test_byte_order_mark(tmp_path):
     path = tmp_path / "pdfgetx3.cfg"
     path.write_bytes(b"\xef\xbb\xbf[DEFAULT]\ncomposition = Ni\nqmax = 25\n")
     assert read_pdfgetx_config(path).settings == {"composition": "Ni", "qmax": 25.0}
+
+
+def test_continuation_line_keeps_the_message_on_one_line(tmp_path):
+    """An indented line continues the value before it (INI syntax): 'dataformat' then holds a line break, which the
+    message must not print as one (found by fuzzing)."""
+    path = tmp_path / "pdfgetx3.cfg"
+    path.write_text("[DEFAULT]\nqmax = 25\ndataformat = twotheta\n = Si\n")
+    with pytest.raises(InputError, match=r"dataformat = 'twotheta\\n= Si': expected one of") as info:
+        read_pdfgetx_config(path)
+    assert "\n" not in str(info.value)

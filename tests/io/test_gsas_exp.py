@@ -204,6 +204,7 @@ def replace_field(text: str, key: str, start: int, new: str) -> str:
     (lambda t: replace_field(t, "CRS1  ABC", 12, " -4.760200"), "CRS1 ABC/ANGLES: lengths must be positive"),
     (lambda t: replace_field(t, "CRS1  ABC", 12, "  4.9e-324"), "CRS1 ABC/ANGLES: 4.94066e-324 4.7602 12.9933"),
     (lambda t: replace_field(t, " EXPR NPHAS", 12, "   \u00b21"), "phase 1 type is not an integer"),
+    (lambda t: replace_field(t, "CRS1  AT  1B", 12, "  -1.7e308"), "CRS1 atom 1: U11 ... U23 give no finite"),
 ])
 def test_bad_input_names_the_file(tmp_path, change, message):
     path = write(tmp_path, change(exp_text(CORUNDUM)))

@@ -212,6 +212,16 @@ def test_cif_values_that_make_no_structure(tmp_path, values, problem):
     assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
 
 
+def test_cif_cell_item_in_a_loop(tmp_path):
+    """A 'loop_' before the cell items makes _cell_length_a a list, on which diffpy failed with AttributeError."""
+    path = tmp_path / "loop.cif"
+    path.write_text(_P1.format(a="4", gamma="90", op="x,y,z", occ="1").replace("_cell_length_a", "loop_\n"
+                                                                                "_cell_length_a", 1))
+    with pytest.raises(InputError, match="makes no lattice|an item diffpy cannot use") as info:
+        read_structure(path)
+    assert str(info.value).startswith(str(path))
+
+
 def test_stru_cut_inside_an_atom_record(tmp_path):
     path = tmp_path / "cut.stru"
     path.write_text("title t\nformat pdffit\nspcgr P1\ncell 4, 4, 4, 90, 90, 90\nncell 1, 1, 1, 1\natoms\n"
