@@ -96,27 +96,21 @@ def _value_esd(text: object) -> tuple[float, float | None]:
     return (value, esd) if math.isfinite(esd) else (math.nan, None)
 
 
-def checked_lattice(path: str | os.PathLike, values: list[float], what: str = "cell") -> Lattice:
-    """The cell (a, b, c, alpha, beta, gamma) a structure file gives; InputError naming the file when the values
-    make no cell: lengths not positive and finite, an angle outside (0, 180)°, or a flat cell (volume below 1e-3
-    of a·b·c, where the metric cannot be inverted)."""
-    a, b, c, *angles = values
-    if not all(math.isfinite(v) and v > 0 for v in (a, b, c)):
-        raise InputError(path, f"{what}: lengths must be positive, got {a:g} {b:g} {c:g}")
-    if not all(0 < v < 180 for v in angles):
-        raise InputError(path, f"{what}: angles must lie between 0 and 180°, got {' '.join(f'{v:g}' for v in angles)}")
+def checked_lattice(path: str | os.PathLike, values: list[float], what: str | None = None) -> Lattice:
+    """The cell (a, b, c, alpha, beta, gamma) a structure file gives; InputError naming the file and ``what`` when
+    the values make no cell (:func:`refine.crystal.lattice.check_cell`) or one whose metric cannot be inverted
+    (a length of 5e-324 Å passes as positive)."""
     try:
-        lattice = Lattice.from_sequence(values)
-    except ValueError as err:
-        raise InputError(path, f"{what}: {err}") from None
-    if not lattice.volume > 1e-3 * a * b * c:
-        raise InputError(path, f"{what}: angles {' '.join(f'{v:g}' for v in angles)} make a flat cell")
+        lattice = Lattice.from_sequence(values, source=path)
+    except InputError as err:
+        raise InputError(path, f"{what}: {err.problem}" if what else err.problem) from None
     try:
         reciprocal = lattice.reciprocal_metric
     except np.linalg.LinAlgError:
         reciprocal = np.full((3, 3), np.nan)
-    if not np.all(np.isfinite(reciprocal)):  # lengths such as 5e-324 Å: a metric that cannot be inverted
-        raise InputError(path, f"{what}: {a:g} {b:g} {c:g} {' '.join(f'{v:g}' for v in angles)} is no usable cell")
+    if not np.all(np.isfinite(reciprocal)):
+        problem = f"cell {' '.join(f'{v:g}' for v in values)} is no usable cell (its metric cannot be inverted)"
+        raise InputError(path, f"{what}: {problem}" if what else problem)
     return lattice
 
 

@@ -193,14 +193,14 @@ def test_cif_symmetry_operation_is_not_evaluated_as_code(tmp_path):
 
 @pytest.mark.parametrize("values, problem", [
     (dict(a="0"), "makes no lattice"),
-    (dict(a="-4"), "lengths must be positive"),
+    (dict(a="-4"), "cell -4 4 4 90 90 90: lengths a, b, c must be positive"),
     (dict(a="4(99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
             "99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
             "99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
             "999999)"), "_cell_length_a is missing or not a number"),
     (dict(a="1e999"), "4 4 4 90 90 1e999|makes no lattice"),
     (dict(gamma="1e-300"), "90 90 1e-300 makes no lattice"),
-    (dict(gamma="1e-5"), "angles 90 90 1e-05 make a flat cell"),
+    (dict(gamma="1e-5"), "cell 4 4 4 90 90 1e-05: the angles make a flat cell"),
     (dict(gamma="180"), "4 4 4.5. 90 90 180 makes no lattice"),
     (dict(occ="nan"), "site Cu1: coordinates, occupancy or U are not finite"),
 ])
