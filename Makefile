@@ -45,7 +45,7 @@ wheel-test: $(BIN)/python
 
 # Reader fuzzing with many more examples than the CI suite runs.
 fuzz: $(VENV)/.installed-test
-	REFINE_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -q tests -k fuzz
+	REFINE_FUZZ_EXAMPLES=20000 $(BIN)/python -m pytest -q tests -k fuzz --hypothesis-show-statistics
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check refine tests benchmarks tools

@@ -97,7 +97,7 @@ def _load_toml(path: Path) -> dict:
 
     check_regular_file(path, kind="config")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # tomllib refuses a byte-order mark as 'Invalid statement'
     except OSError as exc:
         raise InputError(path, f"cannot read the configuration ({exc.strerror or exc})") from None
     except UnicodeDecodeError:

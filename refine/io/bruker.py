@@ -262,6 +262,9 @@ def read_bruker_raw(path: Path, *, bank: int | str | None = None, wavelength: fl
     x = chosen.start + chosen.step * np.arange(y.size)
     if np.abs(x).max() > 180.0:
         raise InputError(path, f"range {index}: 2θ from {x[0]:g} to {x[-1]:g} is impossible (garbled file?)")
+    if not np.all(np.diff(x) > 0):  # a step below the float resolution of the start angle (garbled header)
+        raise InputError(path, f"range {index}: step {chosen.step:g}° does not separate the 2θ values from "
+                               f"{x[0]:g}° (garbled file?)")
     waves = {key: _clean(value) for key, value in info["wavelengths"].items()}
     if wavelength is None:
         wavelength = waves.get("kalpha1")

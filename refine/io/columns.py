@@ -4,10 +4,18 @@ Two to four whitespace- (or comma-) separated columns: x, y, [sigma] or, for PDF
 r, G, [dr, dG] (the fourth column is dG). Everything before the first data line, and every line starting
 with ``#``, ``!`` or ``;``, is header. The x unit comes from the ``unit=`` argument, else the header, else
 the extension; ``metadata['unit_from']`` records which.
+
+Refused with an :class:`~refine.errors.InputError` naming the file and line: no data line; a non-finite value
+(NaN, inf) in any column; x that is not strictly monotonic (repeated or going back); a data line with fewer
+columns than the others; a last line cut mid-number. A file cut while it was written is an error, never read
+short: its last line has fewer columns than the others, or, when the file does not end with a line break, the
+last value of the last line is shorter than every other value of its column (end a complete last line with a
+line break if its value really is shorter).
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from pathlib import Path
 
@@ -17,6 +25,7 @@ from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
+from refine.io.fields import shorter_than_rest
 from refine.io.patterns import PATTERN_READERS, PATTERN_WRITERS
 
 _COMMENT = ("#", "!", ";", "%")
@@ -36,9 +45,14 @@ _EXTENSION_UNITS = {".gr": "r_A", ".iq": "q_A^-1", ".sq": "q_A^-1", ".fq": "q_A^
 _WAVELENGTH = re.compile(r"wavelength\s*[:=]\s*([0-9.eE+-]+)\s*(m\b|nm|a|å)?", re.IGNORECASE)
 
 
-def _numbers(line: str) -> list[float] | None:
-    tokens = [t for t in _SPLIT.split(line.strip()) if t]
-    if not 2 <= len(tokens) <= 6:
+def _tokens(line: str) -> list[str]:
+    return [t for t in _SPLIT.split(line.strip()) if t]
+
+
+def _numbers(line: str, min_columns: int = 2) -> list[float] | None:
+    """The numbers of a data line (``min_columns`` to 6 of them), None when the line is not one."""
+    tokens = _tokens(line)
+    if not min_columns <= len(tokens) <= 6:
         return None
     try:
         return [float(t) for t in tokens]
@@ -75,10 +89,10 @@ def _wavelength_from(header: str) -> float | None:
         return None
     scale = (match.group(2) or "").lower()
     if scale == "m" or value < 1e-6:  # pyFAI writes metres
-        return value * 1e10
-    if scale == "nm":
-        return value * 10.0
-    return value
+        value *= 1e10
+    elif scale == "nm":
+        value *= 10.0
+    return value if np.isfinite(value) else None  # 1e300 m overflows: no usable wavelength
 
 
 _START_DATA = re.compile(r"^\s*#+\s*start\s+data", re.IGNORECASE)
@@ -93,7 +107,8 @@ def _common_columns(path: Path, rows: list[list[float]], linenos: list[int]) -> 
     out = []
     for row, lineno in zip(rows, linenos, strict=True):
         if len(row) < ncol:
-            raise InputError(path, f"line {lineno} has {len(row)} columns, most data lines {ncol}")
+            cut = " (file cut mid-line?)" if lineno == linenos[-1] else ""
+            raise InputError(path, f"line {lineno} has {len(row)} columns, most data lines {ncol}{cut}")
         ragged += len(row) > ncol
         informative += any(v != 0.0 for v in row[ncol:])
         out.append(row[:ncol])
@@ -104,16 +119,8 @@ def _common_columns(path: Path, rows: list[list[float]], linenos: list[int]) -> 
     return out, ragged
 
 
-@PATTERN_READERS.register("columns")
-def read_columns(path: Path, *, unit: str | None = None, wavelength: float | None = None,
-                 radiation: str | None = None) -> Pattern:
-    """Read a column file; see the module docstring for the rules."""
-    path = Path(path)
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        raise InputError(path, f"cannot read: {exc.strerror}") from None
-    lines = text.splitlines()
+def _data_lines(path: Path, lines: list[str]) -> tuple[list[str], list[list[float]], list[int]]:
+    """Header lines, data rows and their 1-based line numbers."""
     # PDFgetN/PDFgetX2/PDFgetX3 files put free text (and numeric tables) in their header and mark the data with a
     # '#### start data' line, as PDFgui reads them: everything before the last such marker is header.
     start = max((i + 1 for i, line in enumerate(lines) if _START_DATA.match(line)), default=0)
@@ -129,6 +136,8 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
             continue
         values = _numbers(stripped)
         if values is None:
+            if rows and _numbers(stripped, min_columns=1):  # one number after the data started: a cut line
+                raise InputError(path, f"line {lineno} has 1 column, the data line before it {len(rows[-1])}")
             if rows:
                 raise InputError(path, f"line {lineno} is not numeric after data started: {stripped[:60]!r}")
             header.append(line)
@@ -137,14 +146,62 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
         linenos.append(lineno)
     if not rows:
         raise InputError(path, "no numeric data columns found")
+    return header, rows, linenos
+
+
+def _check_values(path: Path, data: np.ndarray, lines: list[str], linenos: list[int]) -> None:
+    """Every value finite, x strictly monotonic (either way); the first offending line is named."""
+    bad = ~np.isfinite(data)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        text = _tokens(lines[linenos[row] - 1])[col]
+        raise InputError(path, f"line {linenos[row]}: non-finite value {text[:30]} in column {col + 1}")
+    step = np.diff(data[:, 0])
+    if step.size and not (np.all(step > 0) or np.all(step < 0)):
+        sign = 1.0 if step[0] > 0 else -1.0
+        row = int(np.argmax(~(sign * step > 0))) + 1
+        what = "repeats" if step[row - 1] == 0 else "goes back from"
+        raise InputError(path, f"line {linenos[row]}: x {data[row, 0]:g} {what} {data[row - 1, 0]:g} on line "
+                               f"{linenos[row - 1]}; the x column is not monotonic")
+
+
+def _check_cut_short(path: Path, text: str, lines: list[str], linenos: list[int], ncol: int) -> None:
+    """A file cut mid-number: no final line break and the last value shorter than every other of its column."""
+    if text.endswith(("\n", "\r")) or linenos[-1] != len(lines):
+        return
+    rows = [_tokens(lines[n - 1]) for n in linenos]
+    if len(rows[-1]) != ncol:  # extra (ignored) columns: the cut value is not one that is read
+        return
+    if shorter_than_rest([row[ncol - 1] for row in rows]):
+        raise InputError(path, f"line {linenos[-1]}: the last value {rows[-1][-1]!r} is shorter than every other "
+                               f"value of column {ncol} and the file ends without a line break: file cut "
+                               "mid-number? (end the line with a line break if it is complete)")
+
+
+@PATTERN_READERS.register("columns")
+def read_columns(path: Path, *, unit: str | None = None, wavelength: float | None = None,
+                 radiation: str | None = None) -> Pattern:
+    """Read a column file; see the module docstring for the rules."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot read: {exc.strerror}") from None
+    # UTF-8 (a byte-order mark dropped: it would hide the first data line in the header) or BOM-marked UTF-16
+    utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    text = raw.decode("utf-16" if utf16 else "utf-8-sig", errors="replace")
+    lines = text.splitlines()
+    header, rows, linenos = _data_lines(path, lines)
     rows, ragged = _common_columns(path, rows, linenos)
     data = np.asarray(rows, dtype=float)
+    ncol = data.shape[1]
+    _check_values(path, data, lines, linenos)
+    _check_cut_short(path, text, lines, linenos, ncol)
     ext = path.suffix.lower()
     head = "\n".join(header)
     internal, factor, unit_from = _unit_from(head, ext, unit)
     x = data[:, 0] * factor
     y = data[:, 1]
-    ncol = data.shape[1]
     if ncol >= 4:  # PDFgetX3 / PDFgui: r G dr dG
         sigma, sigma_source = data[:, 3], "file"
     elif ncol == 3:
@@ -153,10 +210,8 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
         sigma, sigma_source = np.ones_like(y), "unit"
     if sigma_source == "file" and np.all(sigma == 0):  # a zero column: no uncertainties (PDFgui writes dG = 0)
         sigma, sigma_source = np.ones_like(y), "unit"
-    if not np.all(np.isfinite(x)):
-        raise InputError(path, "x column holds non-finite values")
-    if x.size > 1 and not (np.all(np.diff(x) > 0) or np.all(np.diff(x) < 0)):
-        raise InputError(path, "x column is not monotonic")
+    if not np.all(np.isfinite(x)):  # finite numbers times a unit factor (q_nm^-1 -> q_A^-1) can still overflow
+        raise InputError(path, "x column holds non-finite values after the unit conversion")
     if x.size > 1 and x[0] > x[-1]:
         x, y, sigma = x[::-1], y[::-1], sigma[::-1]
     if wavelength is None:

@@ -26,3 +26,12 @@ def is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def shorter_than_rest(column: list[str]) -> bool:
+    """True when the last of ``column`` (the texts of one column of a table) is shorter than every other value of
+    the column (at least three values): in a file that ends without a line break, the mark of a last number cut
+    while the file was written. A complete last line ending in such a value needs a final line break to be read."""
+    if len(column) < 3:
+        return False
+    return len(column[-1].strip()) < min(len(value.strip()) for value in column[:-1])

@@ -18,6 +18,11 @@ sqrt(I / ncts). Points GSAS gives zero weight are dropped and counted in ``metad
 in ESD/FXYE, intensity <= 0 in STD/FXY (zero counts in constant-wavelength GSAS files mark channels without data,
 such as the zero padding of a last record; a fit must not see them as measured zeros).
 
+A file cut while it was written is refused, never read short: fewer points than the BANK line declares, or, when
+the file ends without a line break, a last field shorter than its fixed width (STD/ESD) or a last value shorter
+than every other of its column (FXY/FXYE). Non-finite numbers and 2θ that does not increase are refused naming
+the line.
+
 Only 2θ data are read; time-of-flight (``TIME_MAP``, ``SLOG``, ``RALF``, ``ALT``) and energy-dispersive (``EDS``)
 banks raise :class:`~refine.errors.InputError`, as does a ``CONST`` bank whose x range leaves ±180° (which is
 TOF in disguise: GSAS itself tells CW from TOF only through the instrument parameter file).
@@ -36,7 +41,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
 from refine.io.columns import _wavelength_from
-from refine.io.fields import finite_float
+from refine.io.fields import finite_float, shorter_than_rest
 from refine.io.patterns import PATTERN_READERS, PATTERN_WRITERS
 
 LAYOUTS = ("STD", "ESD", "FXY", "FXYE")
@@ -61,6 +66,7 @@ class GsasBank:
     line: str
     lineno: int
     lines: tuple[tuple[int, str], ...]  # (line number, text)
+    unterminated: int | None = None  # number of the file's last line when it ends without a line break
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,7 +142,8 @@ def parse_gsas(path: str | Path, text: str) -> _Parsed:
         banks.append(GsasBank(**current))
     if not banks:
         raise InputError(path, "no BANK line found: not a GSAS powder data file")
-    banks = [dataclasses.replace(b, lines=tuple(b.lines)) for b in banks]
+    unterminated = None if text.endswith(("\n", "\r")) else len(lines)
+    banks = [dataclasses.replace(b, lines=tuple(b.lines), unterminated=unterminated) for b in banks]
     return _Parsed(title=title, header=tuple(header), banks=tuple(banks), time_map=time_map)
 
 
@@ -154,6 +161,9 @@ def _fixed_records(path: Path, bank: GsasBank, width: int, per_line: int) -> lis
             chunk = line[i * width:(i + 1) * width]
             if not chunk.strip():
                 break
+            if len(chunk) < width and lineno == bank.unterminated and len(fields) < bank.nchan:
+                raise InputError(path, f"line {lineno}: the last field {chunk.strip()!r} is {len(chunk)} of {width} "
+                                       "characters and the file ends without a line break: file cut mid-number?")
             fields.append((lineno, chunk.ljust(width)))
         if len(fields) >= bank.nchan:
             break
@@ -188,9 +198,11 @@ def _read_esd(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray]:
     return y, e
 
 
-def _read_free(path: Path, bank: GsasBank, ncol: int) -> np.ndarray:
-    """The free-format FXY (ncol=2) or FXYE (ncol=3) rows of a bank."""
+def _read_free(path: Path, bank: GsasBank, ncol: int) -> tuple[np.ndarray, list[int]]:
+    """The free-format FXY (ncol=2) or FXYE (ncol=3) rows of a bank and their line numbers."""
     rows = []
+    linenos = []
+    last = []  # texts of the last column read
     for lineno, line in bank.lines:
         tokens = line.split()
         if len(tokens) < ncol:
@@ -202,12 +214,18 @@ def _read_free(path: Path, bank: GsasBank, ncol: int) -> np.ndarray:
         if not all(np.isfinite(values)):
             raise InputError(path, f"line {lineno}: non-finite value: {line[:60]!r}")
         rows.append(values)
+        linenos.append(lineno)
+        last.append(tokens[ncol - 1])
         if len(rows) == bank.nchan:
             break
     if len(rows) < bank.nchan:
         raise InputError(path, f"bank {bank.number}: BANK line declares {bank.nchan} points, the file holds "
                                f"{len(rows)} (truncated?)")
-    return np.asarray(rows, dtype=float)
+    if linenos[-1] == bank.unterminated and len(tokens) == ncol and shorter_than_rest(last):
+        raise InputError(path, f"line {linenos[-1]}: the last value {last[-1]!r} is shorter than every other value "
+                               f"of column {ncol} and the file ends without a line break: file cut mid-number? (end "
+                               "the line with a line break if it is complete)")
+    return np.asarray(rows, dtype=float), linenos
 
 
 def _check_cw(path: Path, bank: GsasBank, time_map: bool) -> None:
@@ -253,8 +271,9 @@ def _bank_data(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray, np.n
             source = "file"
         # bcoef1, bcoef2 are the first 2θ and the step in centidegrees (GSAS manual, BANK record)
         x = (bank.bcoef[0] + bank.bcoef[1] * np.arange(bank.nchan)) / 100.0
+        linenos = None
     else:
-        data = _read_free(path, bank, 3 if bank.layout == "FXYE" else 2)
+        data, linenos = _read_free(path, bank, 3 if bank.layout == "FXYE" else 2)
         x = data[:, 0] / 100.0  # centidegrees
         y = data[:, 1]
         if bank.layout == "FXYE":
@@ -278,7 +297,10 @@ def _bank_data(path: Path, bank: GsasBank) -> tuple[np.ndarray, np.ndarray, np.n
         raise InputError(path, f"bank {bank.number}: x runs from {x[0]:g} to {x[-1]:g}, beyond ±180° 2θ; "
                                "time-of-flight banks are not supported")
     if x.size > 1 and not np.all(np.diff(x) > 0):
-        raise InputError(path, f"bank {bank.number}: 2θ values are not strictly increasing")
+        i = int(np.argmax(np.diff(x) <= 0)) + 1
+        where = "" if linenos is None else f"line {np.asarray(linenos)[keep][i]}: "
+        raise InputError(path, f"bank {bank.number}: {where}2θ {x[i]:g} does not increase from {x[i - 1]:g}: "
+                               "2θ values are not strictly increasing")
     return x, y, sigma, source, dropped
 
 

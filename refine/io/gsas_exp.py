@@ -33,7 +33,7 @@ from refine.crystal.spacegroup import SpaceGroup, origin_choice, space_group
 from refine.crystal.structure import CrystalStructure, Site, u_equivalent
 from refine.errors import InputError
 from refine.io.fields import finite_float
-from refine.io.structures import STRUCTURE_READERS, _setting_for_cell
+from refine.io.structures import STRUCTURE_READERS, _setting_for_cell, checked_lattice
 
 RECORD = 80
 KEY = 12
@@ -100,7 +100,7 @@ def _phase_numbers(path: Path, records: dict[str, str]) -> list[int]:
             field = text[5 * (n - 1):5 * n].strip()
             if not field:
                 continue
-            if not field.isdigit():
+            if not _is_count(field):
                 raise InputError(path, f"EXPR NPHAS: phase {n} type is not an integer: {field!r}")
             kind = int(field)
             if kind == 0:
@@ -113,6 +113,11 @@ def _phase_numbers(path: Path, records: dict[str, str]) -> list[int]:
     if not numbers:
         raise InputError(path, "no phase (no EXPR NPHAS entry and no CRSn ABC records)")
     return numbers
+
+
+def _is_count(text: str) -> bool:
+    """ASCII digits only (str.isdigit also accepts '²', which int() refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def _record(path: Path, records: dict[str, str], key: str) -> str:
@@ -133,17 +138,14 @@ def _phase(path: Path, records: dict[str, str], n: int) -> CrystalStructure:
     crs = f"CRS{n}"
     cell = (_floats(path, _record(path, records, f"{crs}  ABC   "), 3, f"{crs} ABC")
             + _floats(path, _record(path, records, f"{crs}  ANGLES"), 3, f"{crs} ANGLES"))
-    try:
-        lattice = Lattice.from_sequence(cell)
-    except ValueError as err:
-        raise InputError(path, f"{crs} ABC/ANGLES: {getattr(err, 'problem', err)}") from None
+    lattice = checked_lattice(path, cell, f"{crs} ABC/ANGLES")
     esd = None
     if f"{crs}  ABCSIG" in records and f"{crs}  ANGSIG" in records:
         esd = tuple(_floats(path, records[f"{crs}  ABCSIG"], 3, f"{crs} ABCSIG")
                     + _floats(path, records[f"{crs}  ANGSIG"], 3, f"{crs} ANGSIG"))
     sg = _space_group(path, _record(path, records, f"{crs}  SG SYM").strip(), lattice, crs)
     natom_text = records.get(f"{crs}   NATOM", "")[:5].strip() or "0"
-    if not natom_text.isdigit():
+    if not _is_count(natom_text):
         raise InputError(path, f"{crs} NATOM: not an integer: {natom_text!r}")
     sites = tuple(_site(path, records, crs, i, lattice) for i in range(1, int(natom_text) + 1))
     name = records.get(f"{crs}    PNAM", "").strip() or (path.stem if n == 1 else f"{path.stem}_{n}")
@@ -207,8 +209,11 @@ def _site(path: Path, records: dict[str, str], crs: str, i: int, lattice: Lattic
         u = np.zeros((3, 3))
         for (j, k), v in zip(_UIJ, values, strict=True):
             u[j, k] = u[k, j] = v
-        return Site(label=label, element=element, xyz=(x, y, z), occupancy=frac,
-                    uiso=u_equivalent(u, lattice), uaniso=u)
+        with np.errstate(over="ignore", invalid="ignore"):
+            ueq = u_equivalent(u, lattice)
+        if not np.isfinite(ueq):  # U of 1e308: the equivalent U overflows
+            raise InputError(path, f"{what}: U11 ... U23 give no finite equivalent Uiso")
+        return Site(label=label, element=element, xyz=(x, y, z), occupancy=frac, uiso=ueq, uaniso=u)
     raise InputError(path, f"{what}: ADP type at column 75 of the B record is {kind!r}, not 'I' or 'A'")
 
 
@@ -226,6 +231,6 @@ def _check_multiplicities(path: Path, records: dict[str, str], crs: str, structu
         return
     for i, (site, mult) in enumerate(zip(structure.sites, structure.multiplicities(), strict=True), start=1):
         text = records[_atom_key(crs, i) + "A"][58:62].strip()
-        if text.isdigit() and int(text) > 0 and int(text) != mult:
+        if _is_count(text) and int(text) > 0 and int(text) != mult:
             raise InputError(path, f"{crs} atom {i} ({site.label}): multiplicity {text} in the file but {mult} in "
                                    f"{structure.space_group.symbol} (space-group setting or origin differ)")

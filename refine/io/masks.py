@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -43,9 +44,12 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         raise InputError(path, "no such mask file")
     if path.suffix.lower() == ".npy":
         try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError(path, f"cannot read as a numpy .npy mask ({exc})") from None
+            # memory-mapped: a header declaring more data than the file holds is an error, not an allocation
+            data = np.array(np.load(path, mmap_mode="r", allow_pickle=False))
+        except (OSError, ValueError, EOFError, SyntaxError, TokenError, ArithmeticError, TypeError) as exc:
+            # numpy reads the header as a Python literal: junk raises any of these (a huge shape: OverflowError)
+            problem = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise InputError(path, f"cannot read as a numpy .npy mask ({problem})") from None
     else:  # Dioptas .mask files are TIFFs; fabio identifies them by content
         with ImageFile(path) as image:
             if image.nframes != 1:

@@ -52,7 +52,7 @@ class PDFgetConfig:
 
 def _text(path: Path) -> str:
     try:
-        raw = path.read_text(encoding="utf-8", errors="replace")
+        raw = path.read_text(encoding="utf-8-sig", errors="replace")  # a BOM hid the first [section] header
     except OSError as err:
         raise InputError(path, f"cannot read: {err.strerror or err}") from None
     lines = []
@@ -98,7 +98,7 @@ def read_pdfgetx_config(path: str | os.PathLike, *, section: str | None = None) 
         raise InputError(path, f"no PDFgetX3 settings (composition, qmax, ...) in section [{name}]")
     mode = values.get("mode", "")
     if mode and mode.lower() != "xray":
-        raise InputError(path, f"mode = {mode}: only X-ray reduction (mode = xray) is supported")
+        raise InputError(path, f"mode = {mode!r}: only X-ray reduction (mode = xray) is supported")
     settings: dict[str, Any] = {}
     if values.get("composition"):
         settings["composition"] = values["composition"]
@@ -112,7 +112,7 @@ def read_pdfgetx_config(path: str | os.PathLike, *, section: str | None = None) 
     if dataformat is not None:
         match = [d for d in DATAFORMATS if d.lower() == dataformat.lower()]
         if not match:
-            raise InputError(path, f"dataformat = {dataformat}: expected one of {', '.join(DATAFORMATS)}")
+            raise InputError(path, f"dataformat = {dataformat!r}: expected one of {', '.join(DATAFORMATS)}")
         dataformat = match[0]
     outputs = tuple(o.strip().lower() for o in values.get("outputtype", "").replace(",", " ").split())
     bad = [o for o in outputs if o not in _OUTPUTS]

@@ -82,27 +82,48 @@ def structure_from_cell(
 
 
 def _value_esd(text: object) -> tuple[float, float | None]:
-    """'0.2081(2)' -> (0.2081, 0.0002); '?' or '.' -> (nan, None)."""
+    """'0.2081(2)' -> (0.2081, 0.0002); '?', '.', or a value or esd beyond the float range -> (nan, None)."""
     s = str(text).strip()
     m = re.fullmatch(r"([-+]?(?:\d+\.?\d*|\.\d+))(?:[eE]([-+]?\d+))?(?:\((\d+)\))?", s)
     if not m:
         return math.nan, None
     mantissa, exponent, err = m.groups()
-    value = float(mantissa) * 10.0 ** int(exponent or 0)
-    if err is None:
-        return value, None
+    value = float(f"{mantissa}e{exponent or 0}")  # float() of the text: inf, not OverflowError, for 1e999
+    if err is None or not math.isfinite(value):
+        return (value, None) if math.isfinite(value) else (math.nan, None)
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    return value, int(err) * 10.0 ** (int(exponent or 0) - decimals)
+    esd = float(f"{err}e{int(exponent or 0) - decimals}")
+    return (value, esd) if math.isfinite(esd) else (math.nan, None)
+
+
+def checked_lattice(path: str | os.PathLike, values: list[float], what: str | None = None) -> Lattice:
+    """The cell (a, b, c, alpha, beta, gamma) a structure file gives; InputError naming the file and ``what`` when
+    the values make no cell (:func:`refine.crystal.lattice.check_cell`) or one whose metric cannot be inverted
+    (a length of 5e-324 Å passes as positive)."""
+    try:
+        lattice = Lattice.from_sequence(values, source=path)
+    except InputError as err:
+        raise InputError(path, f"{what}: {err.problem}" if what else err.problem) from None
+    try:
+        reciprocal = lattice.reciprocal_metric
+    except np.linalg.LinAlgError:
+        reciprocal = np.full((3, 3), np.nan)
+    if not np.all(np.isfinite(reciprocal)):
+        problem = f"cell {' '.join(f'{v:g}' for v in values)} is no usable cell (its metric cannot be inverted)"
+        raise InputError(path, f"{what}: {problem}" if what else problem)
+    return lattice
 
 
 @STRUCTURE_READERS.register("cif")
 def read_cif(path: str | os.PathLike) -> CrystalStructure:
     """Read the first data block with atoms (or with a cell and a space group) of a CIF."""
-    from diffpy.structure.parsers import getParser
+    from CifFile import StarError
     from diffpy.structure.structureerrors import StructureFormatError
 
+    from refine.io.cif_parser import CELL_KEYS, SYMOP_TAGS, cif_parser
+
     path = Path(path)
-    parser = getParser("cif")
+    parser = cif_parser()
     try:
         try:
             stru = parser.parseFile(str(path))
@@ -114,24 +135,30 @@ def read_cif(path: str | os.PathLike) -> CrystalStructure:
                 stru = parser.parse(text)  # an ITA origin choice 2 named by symbol only (diffpy has choice 1)
             else:
                 raise
-    except (StructureFormatError, ValueError, KeyError, IndexError) as err:
-        raise InputError(path, f"not a readable CIF structure: {str(err).strip() or type(err).__name__}") from None
+    except (StructureFormatError, StarError, ValueError, KeyError, IndexError) as err:
+        problem = " ".join(str(err).split()) or type(err).__name__  # StarError messages span lines
+        raise InputError(path, f"not a readable CIF structure: {problem[:200]}") from None
     except OSError as err:
         raise InputError(path, f"cannot read: {err.strerror or err}") from None
-    if stru is None or parser.spacegroup is None:
+    block = next((parser.ciffile[n] for n in parser.ciffile.keys() if "_atom_site_label" in parser.ciffile[n]), None)
+    if stru is None or parser.spacegroup is None or block is None:
         raise InputError(path, "no data block with _atom_site_label and a space group")
-    block = next(parser.ciffile[n] for n in parser.ciffile.keys() if "_atom_site_label" in parser.ciffile[n])
-    lattice_values = [_value_esd(block.get(f"_cell_{k}", "nan")) for k in
-                      ("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma")]
-    if any(not np.isfinite(v) for v, _ in lattice_values):
-        raise InputError(path, "the cell (_cell_length_*, _cell_angle_*) is missing or incomplete")
-    lattice = Lattice.from_sequence([v for v, _ in lattice_values], source=path)
-    explicit_ops = any(k in block for k in ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz"))
+    lattice_values = [_value_esd(block.get(f"_cell_{k}", "nan")) for k in CELL_KEYS]
+    for key, (value, _) in zip(CELL_KEYS, lattice_values, strict=True):
+        if not np.isfinite(value):
+            raise InputError(path, f"_cell_{key} is missing or not a number: {str(block.get(f'_cell_{key}'))[:30]!r}")
+    lattice = checked_lattice(path, [v for v, _ in lattice_values])
+    explicit_ops = any(k in block for k in SYMOP_TAGS)
     sg = _setting_for_cell(from_diffpy(parser.spacegroup), lattice, explicit_ops, path)
     if explicit_ops:
         # diffpy takes a known H-M name's own table even when the file lists other operations (an origin choice 2
         # named 'F d -3 m'): the listed operations decide
-        listed = from_triplets(_listed_triplets(block), source=str(path))
+        try:
+            listed = from_triplets(_listed_triplets(block), source=str(path))
+        except InputError:
+            raise
+        except ValueError as err:  # operations that generate no group
+            raise InputError(path, f"symmetry operations: {err}") from None
         if not same_operations(listed, sg):
             sg = listed
     if sg.number == 0:
@@ -142,7 +169,7 @@ def read_cif(path: str | os.PathLike) -> CrystalStructure:
         name=name,
         lattice=lattice,
         space_group=sg,
-        sites=_cif_sites(block, parser.asymmetric_unit, lattice),
+        sites=_cif_sites(path, block, parser.asymmetric_unit, lattice),
         lattice_esd=tuple(e or 0.0 for _, e in lattice_values) if any(e for _, e in lattice_values) else None,
     )
 
@@ -164,9 +191,12 @@ def _with_origin_choice_ops(path: Path) -> str | None:
 
 
 def _listed_triplets(block: object) -> list[str]:
-    for tag in ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz"):
+    from refine.io.cif_parser import SYMOP_TAGS
+
+    for tag in SYMOP_TAGS:
         if tag in block:
-            return [str(t) for t in block[tag]]
+            values = block[tag]
+            return [values] if isinstance(values, str) else [str(t) for t in values]
     return []
 
 
@@ -215,7 +245,7 @@ def _setting_for_cell(sg: SpaceGroup, lattice: Lattice, explicit_ops: bool, path
     return space_group(f"{sg.symbol.split(':')[0]}:{wanted[0].upper()}", source=str(path))
 
 
-def _cif_sites(block: object, atoms: list, lattice: Lattice) -> tuple[Site, ...]:
+def _cif_sites(path: Path, block: object, atoms: list, lattice: Lattice) -> tuple[Site, ...]:
     loop = {k.lower(): list(v) for k, v in block.GetLoop("_atom_site_label").items()}
     labels = loop["_atom_site_label"]
     aniso: dict[str, dict[str, tuple[float, float | None]]] = {}
@@ -257,7 +287,11 @@ def _cif_sites(block: object, atoms: list, lattice: Lattice) -> tuple[Site, ...]
                 if e is not None:
                     esd[f"u{ij}"] = e
             uaniso = u
-            uiso = u_equivalent(u, lattice)
+            with np.errstate(over="ignore", invalid="ignore"):
+                uiso = u_equivalent(u, lattice) if np.all(np.isfinite(u)) else math.nan
+        values = [*atom.xyz, atom.occupancy] + ([] if uiso is None else [uiso])
+        if not np.all(np.isfinite(np.asarray(values, dtype=float))):
+            raise InputError(path, f"site {lab}: coordinates, occupancy or U are not finite numbers")
         sites.append(Site(label=lab, element=str(atom.element), xyz=tuple(atom.xyz), occupancy=float(atom.occupancy),
                           uiso=uiso, uaniso=uaniso, esd=esd))
     return tuple(sites)
@@ -278,12 +312,22 @@ def read_stru(path: str | os.PathLike) -> CrystalStructure:
     path = Path(path)
     try:
         stru = getParser("pdffit").parseFile(str(path))
+    except StopIteration:  # diffpy's parser runs out of lines inside an atom record
+        raise InputError(path, "not a readable PDFfit structure: the file ends inside an atom record") from None
+    except ArithmeticError as err:  # diffpy builds its lattice from the cell line: a zero or infinite length
+        raise InputError(path, f"the cell line makes no lattice: {err}") from None
+    except TypeError as err:  # diffpy multiplies the ncell values with reduce(): none given
+        problem = "the ncell line holds no numbers" if "reduce" in str(err) else " ".join(str(err).split())[:200]
+        raise InputError(path, f"not a readable PDFfit structure: {problem}") from None
     except (StructureFormatError, ValueError, IndexError) as err:
-        raise InputError(path, f"not a readable PDFfit structure: {str(err).strip() or type(err).__name__}") from None
+        problem = " ".join(str(err).split()) or type(err).__name__
+        raise InputError(path, f"not a readable PDFfit structure: {problem[:200]}") from None
     except OSError as err:
         raise InputError(path, f"cannot read: {err.strerror or err}") from None
-    lattice = Lattice.from_sequence(stru.lattice.abcABG(), source=path)
+    lattice = checked_lattice(path, [float(v) for v in stru.lattice.abcABG()])
     dcell = tuple(float(v) for v in stru.pdffit.get("dcell", [0.0] * 6))
+    if len(dcell) != 6 or not np.all(np.isfinite(dcell)):
+        raise InputError(path, f"dcell (the cell esds) needs 6 finite numbers, got {len(dcell)}: {dcell}"[:200])
     counts: dict[str, int] = {}
     full = []
     for atom in stru:
@@ -291,12 +335,19 @@ def read_stru(path: str | os.PathLike) -> CrystalStructure:
         symbol = element[:1].upper() + element[1:].lower()
         counts[symbol] = counts.get(symbol, 0) + 1
         u = np.array(atom.U, dtype=float)
+        values = np.concatenate([atom.xyz, [atom.occupancy], u.ravel(), atom.sigxyz, [atom.sigo], np.ravel(atom.sigU)])
+        if not np.all(np.isfinite(values)):
+            raise InputError(path, f"atom {len(full) + 1} ({element}): coordinates, occupancy or U (or their esds) "
+                                   "are not finite numbers")
         esd = {n: float(v) for n, v in zip("xyz", atom.sigxyz, strict=True) if v}
         if atom.sigo:
             esd["occupancy"] = float(atom.sigo)
         # Isotropic in the CIF U^ij convention means U^ij = Ueq G*_ij / (a*_i a*_j) (Trueblood et al. 1996): in a
         # hexagonal cell diag(u, u, u) with U12 = 0 is anisotropic (PDFfit2 and diffpy read it so: Ueq > u).
-        ueq = u_equivalent(u, lattice)
+        with np.errstate(over="ignore", invalid="ignore"):
+            ueq = u_equivalent(u, lattice)
+        if not np.isfinite(ueq):  # U of 1e308: the equivalent U overflows
+            raise InputError(path, f"atom {len(full) + 1} ({element}): U gives no finite equivalent Uiso")
         aniso = not np.allclose(u, ueq * _iso_shape(lattice), rtol=1e-6, atol=1e-9)
         sig_u = np.array(atom.sigU, dtype=float)
         if aniso:

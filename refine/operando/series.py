@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from refine.errors import InputError
-from refine.io.fields import is_number
+from refine.io.fields import is_number, shorter_than_rest
 from refine.io.paths import check_regular_file
 
 #: Column aliases of electrochemistry tables -> the names used in results.
@@ -133,7 +133,9 @@ def read_echem(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read an electrochemistry table (CSV, semicolon, tab or whitespace separated, one header line).
 
     Lines starting with ``#`` and blank lines are skipped. Raises :class:`InputError` naming the file and line for
-    a missing header, a non-numeric value or a row with the wrong number of columns.
+    a missing header, a non-numeric or non-finite value, a row with the wrong number of columns, a time that goes
+    back, a scan index that repeats or is not whole, and a last line cut mid-number (no final line break and a last
+    value shorter than every other of its column).
     """
     source = str(path)
     check_regular_file(path, kind="table")
@@ -165,11 +167,32 @@ def read_echem(path: str | os.PathLike) -> dict[str, np.ndarray]:
         try:
             rows.append([float(c) for c in cells])
         except ValueError:
-            raise InputError(source, f"line {lineno}: non-numeric value in {line!r}") from None
+            raise InputError(source, f"line {lineno}: non-numeric value in {line[:80]!r}") from None
+        if not all(np.isfinite(rows[-1])):
+            raise InputError(source, f"line {lineno}: non-finite value in {line[:80]!r}")
+    last_line_of_file = lines[-1][0] == len(text.splitlines()) and not text.endswith(("\n", "\r"))
+    if last_line_of_file and shorter_than_rest([split(line)[-1] for _, line in lines[1:]]):
+        raise InputError(source, f"line {lines[-1][0]}: the last value is shorter than every other of its column and "
+                                 "the file ends without a line break: file cut mid-number? (end the line with a line "
+                                 "break if it is complete)")
     data = np.asarray(rows, dtype=float)
-    if not np.all(np.isfinite(data)):
-        raise InputError(source, "electrochemistry table holds non-finite values")
-    if "time" in names and np.any(np.diff(data[:, names.index("time")]) < 0):
-        raise InputError(source, "time column is not increasing")
+    _check_echem_columns(source, names, data, [n for n, _ in lines[1:]])
     return {n: data[:, i].copy() for i, n in enumerate(names)}
+
+
+def _check_echem_columns(source: str, names: list[str], data: np.ndarray, linenos: list[int]) -> None:
+    """Time never decreases; scan indices are distinct whole numbers (each names one scan)."""
+    if "time" in names:
+        back = np.flatnonzero(np.diff(data[:, names.index("time")]) < 0)
+        if back.size:
+            raise InputError(source, f"line {linenos[back[0] + 1]}: time column is not increasing")
+    if "index" in names:
+        index = data[:, names.index("index")]
+        seen: dict[float, int] = {}
+        for value, lineno in zip(index, linenos, strict=True):
+            if value != round(value):
+                raise InputError(source, f"line {lineno}: scan index {value:g} is not a whole number")
+            if value in seen:
+                raise InputError(source, f"line {lineno}: scan index {value:g} repeats line {seen[value]}")
+            seen[value] = lineno
 

@@ -194,6 +194,13 @@ def test_read_pipeline_rejects_non_utf8(tmp_path):
         read_pipeline(path)
 
 
+def test_read_pipeline_accepts_a_byte_order_mark(tmp_path):
+    """Editors on Windows may start UTF-8 files with a BOM, which tomllib refuses as 'Invalid statement'."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes('schema = "refine.config/1"\n[[step]]\ncommand = "lebail"\n'.encode("utf-8-sig"))
+    assert read_pipeline(path).steps[0].command == ("lebail",)
+
+
 def test_example_pipeline(tmp_path, capsys):
     """example_data/pipeline.toml: integrate the bundled image and Le Bail fit it with the demo's two phases; the
     cells come back to the simulation's (make_example_data.py: a = 4.642 and 3.615 A)."""

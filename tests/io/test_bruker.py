@@ -250,3 +250,15 @@ def test_range_option_as_text_and_wavelength_override(tmp_path):
     assert pat.metadata["wavelengths"]["kalpha1"] == pytest.approx(1.78897, abs=1e-12)  # the file's value is kept
     with pytest.raises(InputError, match="integer"):
         read_pattern(path, bank="two")
+
+
+def test_step_below_float_resolution_is_refused(tmp_path):
+    """A garbled step too small to change the start angle would give repeated 2θ values: refused (found by fuzzing)."""
+    head = bytearray(152)
+    struct.pack_into("<Iff", head, 0, 4, 1.0, 1e-30)
+    struct.pack_into("<f", head, 20, 20.0)
+    path = tmp_path / "tiny.raw"
+    path.write_bytes(b"RAW " + bytes(head) + np.ones(4, "<f4").tobytes())
+    with pytest.raises(InputError, match="does not separate the 2θ values") as info:
+        read_pattern(path)
+    assert str(info.value).startswith(str(path))

@@ -131,6 +131,50 @@ def test_bad_column_files(tmp_path, text, problem):
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("text, problem", [
+    ("1 nan\n2 6\n", r"line 1: non-finite value nan in column 2"),
+    ("# x y sigma\n1 5 1\n2 6 inf\n", r"line 3: non-finite value inf in column 3"),
+    ("1 5 -inf 0.1\n2 6 0 0.2\n", r"line 1: non-finite value -inf in column 3"),
+    ("1 5\n2 6\n2 7\n", r"line 3: x 2 repeats 2 on line 2"),
+    ("3 5\n2 6\n2.5 7\n", r"line 3: x 2.5 goes back from 2 on line 2"),
+    ("1 5 1\n2 6 2\n3 7\n", r"line 3 has 2 columns, most data lines 3 \(file cut mid-line\?\)"),
+    ("1 5\n2 6\n3", r"line 3 has 1 column"),
+    ("1 5 2.236\n2 6 2.449\n3 7 2.645\n4 8 2.8", r"line 4: the last value '2.8' is shorter .* cut mid-number"),
+])
+def test_bad_values_name_the_line(tmp_path, text, problem):
+    """NaN/inf in any column, repeated or unordered x and a file cut mid-line are refused naming the line."""
+    path = tmp_path / "bad.xye"
+    path.write_text(text)
+    with pytest.raises(InputError, match=problem) as info:
+        read_pattern(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_short_last_value_is_read_when_the_line_is_complete(tmp_path):
+    """The cut-mid-number rule needs a missing final line break: with one, a short last value is data."""
+    path = tmp_path / "ok.xye"
+    path.write_text("1 5 2.236\n2 6 2.449\n3 7 2.645\n4 8 2.8\n")
+    assert read_pattern(path).sigma[-1] == 2.8
+    path.write_text("1 5 2.236\n2 6 2.449\n3 7 2.645\n4 8 2.828")  # same width: nothing says it is cut
+    assert read_pattern(path).sigma[-1] == 2.828
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-8"])
+def test_byte_order_marks(tmp_path, encoding):
+    """A UTF-8 byte-order mark used to hide the first data line in the header (seen with the encoding mutations of the
+    fuzz tests); UTF-16 with a BOM reads like UTF-8."""
+    path = tmp_path / "bom.xy"
+    path.write_bytes("10.0 120.5\n10.1 130\n10.2 140\n".encode(encoding))
+    pattern = read_pattern(path)
+    assert pattern.x.tolist() == [10.0, 10.1, 10.2] and pattern.y.tolist() == [120.5, 130.0, 140.0]
+
+
+def test_overflowing_header_wavelength_is_unknown(tmp_path):
+    path = tmp_path / "w.xy"
+    path.write_text("# wavelength: 1e300 m\n1 5\n2 6\n")
+    assert read_pattern(path).wavelength is None
+
+
 def test_descending_x_is_reversed(tmp_path):
     path = tmp_path / "desc.xye"
     path.write_text("# 2theta I sigma\n3 30 3\n2 20 2\n1 10 1\n")

@@ -131,6 +131,13 @@ def test_fxy_counts_and_dropped_esd(tmp_path):
     ("t\nBANK 1 20 2 CONST 1000 5 0 0 STD\n     100     100\n", "truncated"),
     ("t\nBANK 1 2 2 CONS 1000 1 0 0 FXYE\n1000 25 2\n", "truncated"),
     ("t\nBANK 1 2 2 CONS 1000 1 0 0 FXYE\n1000 25 2\n999 25 2\n", "not strictly increasing"),
+    ("t\nBANK 1 3 3 CONS 1000 1 0 0 FXY\n1000 25\n1001 25\n1001 36\n", r"line 5: 2θ 10.01 does not increase"),
+    ("t\nBANK 1 2 2 CONS 1000 1 0 0 FXYE\n1000 25 2\n1001 inf 2\n", "line 4: non-finite"),
+    ("t\nBANK 1 2 1 CONST 1000 5 0 0 ESD\n    25.0    5.00    36.0     nan\n", "line 3: esd field: not a finite"),
+    # cut while written: the last number is incomplete and the file has no final line break
+    ("t\nBANK 1 3 3 CONS 1000 1 0 0 FXYE\n1000 25 5.00\n1001 36 6.00\n1002 49 7", r"line 5: .* cut mid-number"),
+    ("t\nBANK 1 2 1 CONST 1000 5 0 0 ESD\n    25.0    5.00    36.0    6.", "line 3: the last field .* is 14 of 16"),
+    ("t\nBANK 1 3 1 CONST 1000 5 0 0 STD\n     100     121     1", "line 3: the last field '1' is 6 of 8"),
     ("t\nBANK 1 2 2 CONS 1000 1 0 0 FXYE\nnan 25 2\n1001 25 2\n", "non-finite"),
     ("t\nBANK 1 2 1 CONST 1000 0 0 0 STD\n     100     100\n", "positive step"),
     ("t\n 1 2 3\n", "no BANK line"),

@@ -199,6 +199,12 @@ def replace_field(text: str, key: str, start: int, new: str) -> str:
     (lambda t: replace_field(t, "CRS1  AT  1A", 70, "   6"), "multiplicity 6 in the file but 12"),
     (lambda t: replace_field(t, " EXPR NPHAS", 12, "    4"), "macromolecular phase"),
     (lambda t: t.replace("CRS1  AT  2A", "CRS1  AT  3A"), "missing record 'CRS1  AT  2A'"),
+    # found by fuzzing: a gamma of 5e-324 degrees made a singular metric (LinAlgError)
+    (lambda t: replace_field(t, "CRS1  ANGLES", 32, "  4.9e-324"), "90 90 4.94066e-324: the angles make no"),
+    (lambda t: replace_field(t, "CRS1  ABC", 12, " -4.760200"), "CRS1 ABC/ANGLES: cell -4.7602 4.7602"),
+    (lambda t: replace_field(t, "CRS1  ABC", 12, "  4.9e-324"), "4.94066e-324 4.7602 12.9933 90 90 120 is no usable"),
+    (lambda t: replace_field(t, " EXPR NPHAS", 12, "   \u00b21"), "phase 1 type is not an integer"),
+    (lambda t: replace_field(t, "CRS1  AT  1B", 12, "  -1.7e308"), "CRS1 atom 1: U11 ... U23 give no finite"),
 ])
 def test_bad_input_names_the_file(tmp_path, change, message):
     path = write(tmp_path, change(exp_text(CORUNDUM)))

@@ -49,6 +49,23 @@ def test_bad_masks(tmp_path):
         read_mask(tmp_path / "junk.npy")
 
 
+@pytest.mark.parametrize("change", [
+    lambda raw: b"",  # empty file: numpy's EOFError
+    lambda raw: raw.replace(b"(3, 4)", b"(99999999999999999999, 4)"),  # OverflowError in numpy's header parser
+    lambda raw: raw.replace(b"(3, 4)", b"(300000, 400000)"),  # declares 120 GB: refused without allocating it
+    lambda raw: raw.replace(b"'descr'", b"\x00descr'"),  # SyntaxError in numpy's header parser
+    lambda raw: raw.replace(b"}", b"(", 1),  # tokenize.TokenError in numpy's header parser
+])
+def test_garbled_npy_headers(tmp_path, change):
+    """Found by fuzzing: numpy's .npy header parser raises EOFError, OverflowError, SyntaxError, TokenError."""
+    path = tmp_path / "mask.npy"
+    np.save(path, np.zeros((3, 4), dtype=np.uint8))
+    path.write_bytes(change(path.read_bytes()))
+    with pytest.raises(InputError, match="cannot read as a numpy .npy mask") as info:
+        read_mask(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
 def test_dioptas_mask_file():
     path = shared_path("images_2d", "dioptas_CeO2_Pilatus1M", "test.mask")
     got = read_mask(path)

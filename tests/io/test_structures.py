@@ -151,6 +151,89 @@ def test_bad_files_raise_input_error_naming_the_file(tmp_path):
         read_structure(stru)
 
 
+_P1 = """data_p1
+_cell_length_a {a}
+_cell_length_b 4
+_cell_length_c 4(5)
+_cell_angle_alpha 90
+_cell_angle_beta 90
+_cell_angle_gamma {gamma}
+loop_
+_symmetry_equiv_pos_as_xyz
+{op}
+loop_
+_atom_site_label
+_atom_site_fract_x
+_atom_site_fract_y
+_atom_site_fract_z
+_atom_site_occupancy
+Cu1 0 0 0 {occ}
+"""
+
+
+def _p1(tmp_path, a="4", gamma="90", op="x,y,z", occ="1"):
+    path = tmp_path / "p1.cif"
+    path.write_text(_P1.format(a=a, gamma=gamma, op=op, occ=occ))
+    return path
+
+
+def test_cif_symmetry_operation_is_not_evaluated_as_code(tmp_path):
+    """diffpy.structure evaluates the parts of a listed operation with eval(): a CIF could run code. The operations
+    are checked against the triplet grammar first (found by fuzzing: '1/0' gave ZeroDivisionError)."""
+    marker = tmp_path / "marker"
+    path = _p1(tmp_path, op=f"\"__import__('os').mkdir('{marker}')\"")
+    with pytest.raises(InputError, match="is not a symmetry operation") as info:
+        read_structure(path)
+    assert not marker.exists()
+    assert str(info.value).startswith(str(path))
+    for op in ("1/0+x,y,z", "x,y", "1..2+x,y,z", "x,y,z+99999999999999999999/2", "2x,y,z"):
+        with pytest.raises(InputError, match="is not a symmetry operation"):
+            read_structure(_p1(tmp_path, op=f"'{op}'"))
+    assert len(read_structure(_p1(tmp_path, op="x,y,z\n'-x+1/2, Y, 0.5-z'")).space_group) == 2
+
+
+@pytest.mark.parametrize("values, problem", [
+    (dict(a="0"), "makes no lattice"),
+    (dict(a="-4"), "cell -4 4 4 90 90 90: lengths a, b, c must be positive"),
+    (dict(a="4(99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
+            "99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
+            "99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999"
+            "999999)"), "_cell_length_a is missing or not a number"),
+    (dict(a="1e999"), "4 4 4 90 90 1e999|makes no lattice"),
+    (dict(gamma="1e-300"), "90 90 1e-300 makes no lattice"),
+    (dict(gamma="1e-5"), "cell 4 4 4 90 90 1e-05: the angles make a flat cell"),
+    (dict(gamma="180"), "4 4 4.5. 90 90 180 makes no lattice"),
+    (dict(occ="nan"), "site Cu1: coordinates, occupancy or U are not finite"),
+])
+def test_cif_values_that_make_no_structure(tmp_path, values, problem):
+    """Found by fuzzing: each of these ended in ZeroDivisionError, OverflowError, LinAlgError or a NaN site."""
+    path = _p1(tmp_path, **values)
+    with pytest.raises(InputError, match=problem) as info:
+        read_structure(path)
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
+
+
+def test_cif_cell_item_in_a_loop(tmp_path):
+    """A 'loop_' before the cell items makes _cell_length_a a list, on which diffpy failed with AttributeError."""
+    path = tmp_path / "loop.cif"
+    path.write_text(_P1.format(a="4", gamma="90", op="x,y,z", occ="1").replace("_cell_length_a", "loop_\n"
+                                                                                "_cell_length_a", 1))
+    with pytest.raises(InputError, match="makes no lattice|an item diffpy cannot use") as info:
+        read_structure(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_stru_cut_inside_an_atom_record(tmp_path):
+    path = tmp_path / "cut.stru"
+    path.write_text("title t\nformat pdffit\nspcgr P1\ncell 4, 4, 4, 90, 90, 90\nncell 1, 1, 1, 1\natoms\n"
+                    "NI 0.0 0.0 0.0 1.0\n   0.0 0.0 0.0 0.0\n")
+    with pytest.raises(InputError, match="ends inside an atom record"):
+        read_structure(path)
+    path.write_text("title t\nformat pdffit\nspcgr P1\ncell 4, 4, 4, 90, 90, 90\ndcell 0.1, 0.1\n")
+    with pytest.raises(InputError, match="dcell .* needs 6 finite numbers"):
+        read_structure(path)
+
+
 SI_ORIGIN2 = """data_si
 _cell_length_a 5.4309
 _cell_length_b 5.4309

@@ -65,6 +65,11 @@ def test_whitespace_table_by_index(tmp_path):
     ("time,voltage\n", "at least one row"),
     ("time,voltage\n60,3.0\n0,3.1\n", "not increasing"),
     ("time,time\n0,1\n", "distinct"),
+    ("time,voltage\n0,3.0\n60,inf\n", "line 3: non-finite value"),
+    ("time,voltage\n0,3.0\n60,3.1\n30,3.2\n", "line 4: time column is not increasing"),
+    ("index,voltage\n0,3.0\n1,3.1\n1,3.2\n", "line 4: scan index 1 repeats line 3"),
+    ("index,voltage\n0,3.0\n1.5,3.1\n", "line 3: scan index 1.5 is not a whole number"),
+    ("time,voltage\n0,3.015\n60,3.125\n120,3.2", "line 4: the last value is shorter .* cut mid-number"),
 ])
 def test_malformed_tables(tmp_path, text, message):
     table = tmp_path / "bad.csv"
