@@ -14,6 +14,7 @@ import numpy as np
 
 from refine.errors import InputError
 from refine.io.images import ImageFile
+from refine.io.paths import check_regular_file
 
 
 def check_shape(source: str | os.PathLike, shape: tuple[int, ...], detector_shape: tuple[int, ...] | None,
@@ -40,8 +41,9 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         Missing or unreadable file, not 2D, non-finite values, or shape mismatch (both shapes named).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(path, "no such mask file")
+    check_regular_file(path, kind="mask")  # a folder, a device such as /dev/zero, a pipe
     if path.suffix.lower() == ".npy":
         try:
             # memory-mapped: a header declaring more data than the file holds is an error, not an allocation

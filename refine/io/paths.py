@@ -19,7 +19,7 @@ from refine.errors import InputError
 MiB = 1 << 20
 #: Size limits (bytes) of what refine reads, by kind: generous for any real file, small enough for one read.
 MAX_BYTES = {"config": 16 * MiB, "instrument": 16 * MiB, "table": 256 * MiB, "structure": 2048 * MiB,
-             "pattern": 1024 * MiB, "file": 1024 * MiB}
+             "pattern": 1024 * MiB, "PONI": 16 * MiB, "file": 1024 * MiB}
 
 
 def _size(n: int) -> str:

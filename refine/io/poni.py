@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from refine.errors import InputError
+from refine.io.paths import check_regular_file
 
 _REQUIRED = ("distance", "poni1", "poni2", "rot1", "rot2", "rot3")
 
@@ -63,8 +64,9 @@ def read_poni(path: str | os.PathLike):
         non-physical values (distance or pixel size not positive).
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(path, "no such PONI file")
+    check_regular_file(path, kind="PONI")  # a folder, a device such as /dev/zero, a pipe, a huge file
     try:
         text = path.read_text(errors="strict")
     except (OSError, UnicodeDecodeError) as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from fabio.edfimage import EdfImage
@@ -73,3 +75,14 @@ def test_dioptas_mask_file():
     assert int(got.sum()) == 452016
     with pytest.raises(InputError, match=r"\(2048, 2048\) does not match the detector shape \(1043, 981\)"):
         read_mask(path, shape=(1043, 981))
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "folder"])
+def test_device_or_folder_as_mask_is_refused_naming_it(tmp_path, special):
+    """/dev/zero would be read without limit; a folder is not a mask."""
+    path = tmp_path if special == "folder" else Path(special)
+    if not path.exists():
+        pytest.skip(f"{special} does not exist on this system")
+    with pytest.raises(InputError, match="is a folder, not a|is not a regular file") as info:
+        read_mask(path)
+    assert str(path) in str(info.value)

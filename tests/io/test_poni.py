@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -70,3 +72,14 @@ def test_binary_and_missing_poni(tmp_path):
     path.write_bytes(np.arange(256, dtype=np.uint8).tobytes())
     with pytest.raises(InputError, match="bin.poni"):
         read_poni(path)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "folder"])
+def test_device_or_folder_as_poni_is_refused_naming_it(tmp_path, special):
+    """/dev/zero would be read without limit; a folder is not a PONI file."""
+    path = tmp_path if special == "folder" else Path(special)
+    if not path.exists():
+        pytest.skip(f"{special} does not exist on this system")
+    with pytest.raises(InputError, match="is a folder, not a|is not a regular file") as info:
+        read_poni(path)
+    assert str(path) in str(info.value)
