@@ -51,12 +51,16 @@ CU = {"a": 3.615, "B": 0.6, "sites": (("Cu", 1.0, (0, 0, 0)),)}
 F_CENTRING = ((0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0))
 
 
-def reflections(phase: dict, tth_max: float) -> list[tuple[float, float]]:
-    """(2θ in degrees, m|F|² e^{-2Bs²}) of every reflection family below ``tth_max``."""
+def reflections(phase: dict, tth_max: float, wavelength: float = WAVELENGTH_A) -> list[tuple[float, float]]:
+    """(2θ in degrees, m|F|² e^{-2Bs²}) of every reflection family below ``tth_max``.
+
+    ``phase`` holds ``a`` (Å), ``B`` (Å²) and ``sites`` (atom, occupancy, fractional position) of an F-centred
+    cubic structure (the F-centring translations are added here).
+    """
     import xraydb
 
     a = phase["a"]
-    hmax = int(np.ceil(2 * a / WAVELENGTH_A * np.sin(np.radians(tth_max / 2))))
+    hmax = int(np.ceil(2 * a / wavelength * np.sin(np.radians(tth_max / 2))))
     sums: dict[int, float] = {}
     f0: dict[tuple[str, int], float] = {}
     for h, k, l_ in itertools.product(range(-hmax, hmax + 1), repeat=3):
@@ -65,7 +69,7 @@ def reflections(phase: dict, tth_max: float) -> list[tuple[float, float]]:
             continue
         d = a / np.sqrt(n)
         s = 1.0 / (2.0 * d)  # sinθ/λ
-        if 2 * np.degrees(np.arcsin(min(1.0, WAVELENGTH_A * s))) > tth_max:
+        if 2 * np.degrees(np.arcsin(min(1.0, wavelength * s))) > tth_max:
             continue
         F = 0j
         for atom, occ, (x, y, z) in phase["sites"]:
@@ -80,31 +84,40 @@ def reflections(phase: dict, tth_max: float) -> list[tuple[float, float]]:
     for n, intensity in sorted(sums.items()):
         if intensity < 1e-6 * max(sums.values()):
             continue  # systematically absent
-        tth = 2 * np.degrees(np.arcsin(WAVELENGTH_A * np.sqrt(n) / (2 * a)))
+        tth = 2 * np.degrees(np.arcsin(wavelength * np.sqrt(n) / (2 * a)))
         out.append((tth, intensity))
     return out
 
 
-def pattern(tth: np.ndarray, tth_max: float) -> np.ndarray:
-    """Intensity per solid angle (no polarization) at 2θ (degrees); the strongest DRS ring peaks at 1."""
+def ring_profile(tth: np.ndarray, centre: float, wavelength: float = WAVELENGTH_A) -> np.ndarray:
+    """Unit-area pseudo-Voigt (per degree) of a ring at ``centre`` (2θ degrees): Caglioti instrumental FWHM and
+    Scherrer size broadening of DOMAIN_A added in quadrature, Lorentzian fraction ETA."""
+    theta = np.radians(centre / 2)
+    u, v, w = CAGLIOTI_DEG2
+    inst = np.sqrt(u * np.tan(theta) ** 2 + v * np.tan(theta) + w)
+    size = np.degrees(0.9 * wavelength / (DOMAIN_A * np.cos(theta)))  # Scherrer, radians -> deg
+    fwhm = np.hypot(inst, size)
+    dx = (tth - centre) / fwhm
+    gauss = np.sqrt(4 * np.log(2) / np.pi) / fwhm * np.exp(-4 * np.log(2) * dx**2)
+    lorentzian = 2 / (np.pi * fwhm) / (1 + 4 * dx**2)
+    return ETA * lorentzian + (1 - ETA) * gauss
+
+
+def pattern(tth: np.ndarray, tth_max: float, phases: tuple[tuple[dict, float], ...] = ((DRS, 1.0), (CU, CU_FRACTION)),
+            wavelength: float = WAVELENGTH_A) -> np.ndarray:
+    """Intensity per solid angle (no polarization) at 2θ (degrees); the strongest ring of the first phase peaks
+    at 1. ``phases``: (phase, fraction) pairs; a phase's strongest ring has ``fraction`` of the integrated
+    intensity of the first phase's strongest ring."""
     total = np.zeros_like(tth)
     strongest = None
-    for phase, fraction in ((DRS, 1.0), (CU, CU_FRACTION)):
+    for phase, fraction in phases:
         refl = [(t, i / (np.sin(np.radians(t / 2)) ** 2 * np.cos(np.radians(t / 2))))  # Lorentz factor
-                for t, i in reflections(phase, tth_max + 1.0)]
+                for t, i in reflections(phase, tth_max + 1.0, wavelength)]
         top = max(i for _, i in refl)
         strongest = top if strongest is None else strongest
         scale = fraction * strongest / top  # Cu: its strongest ring has 5 % of the strongest DRS ring's area
         for centre, intensity in refl:
-            theta = np.radians(centre / 2)
-            u, v, w = CAGLIOTI_DEG2
-            inst = np.sqrt(u * np.tan(theta) ** 2 + v * np.tan(theta) + w)
-            size = np.degrees(0.9 * WAVELENGTH_A / (DOMAIN_A * np.cos(theta)))  # Scherrer, radians -> deg
-            fwhm = np.hypot(inst, size)
-            dx = (tth - centre) / fwhm
-            gauss = np.sqrt(4 * np.log(2) / np.pi) / fwhm * np.exp(-4 * np.log(2) * dx**2)
-            lorentzian = 2 / (np.pi * fwhm) / (1 + 4 * dx**2)
-            total += scale * intensity * (ETA * lorentzian + (1 - ETA) * gauss)  # unit-area pseudo-Voigt
+            total += scale * intensity * ring_profile(tth, centre, wavelength)  # unit-area pseudo-Voigt
     return total / total.max()
 
 
@@ -113,24 +126,40 @@ def background(tth: np.ndarray) -> np.ndarray:
     return 0.01 + 0.015 * np.exp(-(((tth - 3.5) / 2.5) ** 2))
 
 
-def simulate() -> tuple[np.ndarray, np.ndarray]:
-    """(counts image int32, mask bool)."""
+def integrator(geometry: dict = GEOMETRY, wavelength: float = WAVELENGTH_A):
+    """pyFAI integrator of the simulated 512 x 512, 200 µm-pixel detector at ``geometry`` (pyFAI names, m/rad)."""
     from pyFAI.detectors import Detector
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-    rng = np.random.default_rng(SEED)
-    ai = AzimuthalIntegrator(detector=Detector(PIXEL_M, PIXEL_M, max_shape=SHAPE), wavelength=WAVELENGTH_A * 1e-10,
-                             **GEOMETRY)
-    tth = np.degrees(ai.center_array(SHAPE, unit="2th_rad", scale=False))
-    ideal = (pattern(tth, float(tth.max())) + background(tth)) * ai.polarization(SHAPE, factor=POLARIZATION)
-    ideal *= ai.solidAngleArray(SHAPE) * PEAK_COUNTS
+    return AzimuthalIntegrator(detector=Detector(PIXEL_M, PIXEL_M, max_shape=SHAPE), wavelength=wavelength * 1e-10,
+                               **geometry)
+
+
+def beamstop(geometry: dict = GEOMETRY) -> np.ndarray:
+    """Shadow of the beam stop (disc of 14 px radius around the PONI) and its arm (to the top edge)."""
     rows, cols = np.indices(SHAPE)
-    r0, c0 = GEOMETRY["poni1"] / PIXEL_M - 0.5, GEOMETRY["poni2"] / PIXEL_M - 0.5
-    beamstop = (rows - r0) ** 2 + (cols - c0) ** 2 < 14**2
+    r0, c0 = geometry["poni1"] / PIXEL_M - 0.5, geometry["poni2"] / PIXEL_M - 0.5
+    disc = (rows - r0) ** 2 + (cols - c0) ** 2 < 14**2
     arm = (np.abs(cols - c0) < 4) & (rows < r0)
-    shadow = beamstop | arm
+    return disc | arm
+
+
+def render(ai, profile, rng: np.random.Generator, *, peak_counts: float = PEAK_COUNTS,
+           geometry: dict = GEOMETRY) -> tuple[np.ndarray, np.ndarray]:
+    """(Poisson counts int32, beam-stop mask) of ``profile(2θ degrees, 2θ max)`` (intensity per solid angle,
+    peak 1) times pyFAI's polarization (POLARIZATION) and relative solid angle; the beam stop transmits 2 %."""
+    tth = np.degrees(ai.center_array(SHAPE, unit="2th_rad", scale=False))
+    ideal = profile(tth, float(tth.max())) * ai.polarization(SHAPE, factor=POLARIZATION)
+    ideal *= ai.solidAngleArray(SHAPE) * peak_counts
+    shadow = beamstop(geometry)
     ideal = np.where(shadow, 0.02 * ideal, ideal)
-    counts = rng.poisson(ideal).astype(np.int32)
+    return rng.poisson(ideal).astype(np.int32), shadow
+
+
+def simulate() -> tuple[np.ndarray, np.ndarray]:
+    """(counts image int32, mask bool)."""
+    rng = np.random.default_rng(SEED)
+    counts, shadow = render(integrator(), lambda tth, tth_max: pattern(tth, tth_max) + background(tth), rng)
     hot = rng.choice(counts.size, size=25, replace=False)
     counts.flat[hot] = 2**20
     mask = shadow.copy()
@@ -138,13 +167,15 @@ def simulate() -> tuple[np.ndarray, np.ndarray]:
     return counts, mask
 
 
-def poni_text() -> str:
-    g = GEOMETRY
-    return (f"# Simulated example geometry written by make_example_data.py\nponi_version: 2.1\n"
+def poni_text(geometry: dict = GEOMETRY, wavelength: float = WAVELENGTH_A,
+              comment: str = "Simulated example geometry written by make_example_data.py") -> str:
+    """PONI file text (pyFAI 2.1) of the simulated detector at ``geometry``."""
+    g = geometry
+    return (f"# {comment}\nponi_version: 2.1\n"
             f'Detector: Detector\nDetector_config: {{"pixel1": {PIXEL_M}, "pixel2": {PIXEL_M}, '
             f'"max_shape": [{SHAPE[0]}, {SHAPE[1]}], "orientation": 3}}\n'
             f"Distance: {g['dist']}\nPoni1: {g['poni1']}\nPoni2: {g['poni2']}\nRot1: {g['rot1']}\n"
-            f"Rot2: {g['rot2']}\nRot3: {g['rot3']}\nWavelength: {WAVELENGTH_A * 1e-10}\n")
+            f"Rot2: {g['rot2']}\nRot3: {g['rot3']}\nWavelength: {wavelength * 1e-10}\n")
 
 
 def cu_cif_text() -> str:
@@ -157,15 +188,17 @@ def cu_cif_text() -> str:
         "_atom_site_fract_z", "_atom_site_occupancy", "_atom_site_U_iso_or_equiv", "Cu1 Cu 0 0 0 1.0 0.008", ""])
 
 
-def main() -> None:
+def main(folder: Path = HERE) -> None:
+    """Write the image, PONI, mask and cu.cif into ``folder`` (default: beside this script)."""
     from fabio.tifimage import TifImage
 
+    folder = Path(folder)
     counts, mask = simulate()
-    TifImage(data=counts).write(str(HERE / f"{STEM}.tif"))
-    (HERE / f"{STEM}.poni").write_text(poni_text())
-    (HERE / "cu.cif").write_text(cu_cif_text())
-    np.save(HERE / f"{STEM}_mask.npy", mask)
-    print(f"wrote {STEM}.tif, {STEM}.poni, {STEM}_mask.npy, cu.cif in {HERE} ({int(mask.sum())} masked pixels)")
+    TifImage(data=counts).write(str(folder / f"{STEM}.tif"))
+    (folder / f"{STEM}.poni").write_text(poni_text())
+    (folder / "cu.cif").write_text(cu_cif_text())
+    np.save(folder / f"{STEM}_mask.npy", mask)
+    print(f"wrote {STEM}.tif, {STEM}.poni, {STEM}_mask.npy, cu.cif in {folder} ({int(mask.sum())} masked pixels)")
 
 
 if __name__ == "__main__":
