@@ -89,13 +89,14 @@ def reflections(phase: dict, tth_max: float, wavelength: float = WAVELENGTH_A) -
     return out
 
 
-def ring_profile(tth: np.ndarray, centre: float, wavelength: float = WAVELENGTH_A) -> np.ndarray:
+def ring_profile(tth: np.ndarray, centre: float, wavelength: float = WAVELENGTH_A,
+                 domain_a: float = DOMAIN_A) -> np.ndarray:
     """Unit-area pseudo-Voigt (per degree) of a ring at ``centre`` (2θ degrees): Caglioti instrumental FWHM and
-    Scherrer size broadening of DOMAIN_A added in quadrature, Lorentzian fraction ETA."""
+    Scherrer size broadening of ``domain_a`` (Å) added in quadrature, Lorentzian fraction ETA."""
     theta = np.radians(centre / 2)
     u, v, w = CAGLIOTI_DEG2
     inst = np.sqrt(u * np.tan(theta) ** 2 + v * np.tan(theta) + w)
-    size = np.degrees(0.9 * wavelength / (DOMAIN_A * np.cos(theta)))  # Scherrer, radians -> deg
+    size = np.degrees(0.9 * wavelength / (domain_a * np.cos(theta)))  # Scherrer, radians -> deg
     fwhm = np.hypot(inst, size)
     dx = (tth - centre) / fwhm
     gauss = np.sqrt(4 * np.log(2) / np.pi) / fwhm * np.exp(-4 * np.log(2) * dx**2)
@@ -104,10 +105,11 @@ def ring_profile(tth: np.ndarray, centre: float, wavelength: float = WAVELENGTH_
 
 
 def pattern(tth: np.ndarray, tth_max: float, phases: tuple[tuple[dict, float], ...] = ((DRS, 1.0), (CU, CU_FRACTION)),
-            wavelength: float = WAVELENGTH_A) -> np.ndarray:
+            wavelength: float = WAVELENGTH_A, domain_a: float = DOMAIN_A) -> np.ndarray:
     """Intensity per solid angle (no polarization) at 2θ (degrees); the strongest ring of the first phase peaks
     at 1. ``phases``: (phase, fraction) pairs; a phase's strongest ring has ``fraction`` of the integrated
-    intensity of the first phase's strongest ring."""
+    intensity of the first phase's strongest ring. ``domain_a``: crystallite size (Å) of the rings' Scherrer
+    width."""
     total = np.zeros_like(tth)
     strongest = None
     for phase, fraction in phases:
@@ -117,7 +119,7 @@ def pattern(tth: np.ndarray, tth_max: float, phases: tuple[tuple[dict, float], .
         strongest = top if strongest is None else strongest
         scale = fraction * strongest / top  # Cu: its strongest ring has 5 % of the strongest DRS ring's area
         for centre, intensity in refl:
-            total += scale * intensity * ring_profile(tth, centre, wavelength)  # unit-area pseudo-Voigt
+            total += scale * intensity * ring_profile(tth, centre, wavelength, domain_a)  # unit-area pseudo-Voigt
     return total / total.max()
 
 
@@ -126,12 +128,14 @@ def background(tth: np.ndarray) -> np.ndarray:
     return 0.01 + 0.015 * np.exp(-(((tth - 3.5) / 2.5) ** 2))
 
 
-def integrator(geometry: dict = GEOMETRY, wavelength: float = WAVELENGTH_A):
-    """pyFAI integrator of the simulated 512 x 512, 200 µm-pixel detector at ``geometry`` (pyFAI names, m/rad)."""
+def integrator(geometry: dict = GEOMETRY, wavelength: float = WAVELENGTH_A, oversample: int = 1):
+    """pyFAI integrator of the simulated 512 x 512, 200 µm-pixel detector at ``geometry`` (pyFAI names, m/rad);
+    ``oversample`` k > 1 splits each pixel into k x k sub-pixels (same physical detector)."""
     from pyFAI.detectors import Detector
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-    return AzimuthalIntegrator(detector=Detector(PIXEL_M, PIXEL_M, max_shape=SHAPE), wavelength=wavelength * 1e-10,
+    pixel, shape = PIXEL_M / oversample, (SHAPE[0] * oversample, SHAPE[1] * oversample)
+    return AzimuthalIntegrator(detector=Detector(pixel, pixel, max_shape=shape), wavelength=wavelength * 1e-10,
                                **geometry)
 
 
@@ -147,10 +151,15 @@ def beamstop(geometry: dict = GEOMETRY) -> np.ndarray:
 def render(ai, profile, rng: np.random.Generator, *, peak_counts: float = PEAK_COUNTS,
            geometry: dict = GEOMETRY) -> tuple[np.ndarray, np.ndarray]:
     """(Poisson counts int32, beam-stop mask) of ``profile(2θ degrees, 2θ max)`` (intensity per solid angle,
-    peak 1) times pyFAI's polarization (POLARIZATION) and relative solid angle; the beam stop transmits 2 %."""
-    tth = np.degrees(ai.center_array(SHAPE, unit="2th_rad", scale=False))
-    ideal = profile(tth, float(tth.max())) * ai.polarization(SHAPE, factor=POLARIZATION)
-    ideal *= ai.solidAngleArray(SHAPE) * peak_counts
+    peak 1) times pyFAI's polarization (POLARIZATION) and relative solid angle; the beam stop transmits 2 %.
+    An oversampled ``ai`` (see :func:`integrator`) is averaged over each pixel's sub-pixels."""
+    shape = tuple(ai.detector.max_shape)
+    tth = np.degrees(ai.center_array(shape, unit="2th_rad", scale=False))
+    ideal = profile(tth, float(tth.max())) * ai.polarization(shape, factor=POLARIZATION)
+    ideal *= ai.solidAngleArray(shape) * peak_counts
+    k = shape[0] // SHAPE[0]
+    if k > 1:
+        ideal = ideal.reshape(SHAPE[0], k, SHAPE[1], k).mean(axis=(1, 3))
     shadow = beamstop(geometry)
     ideal = np.where(shadow, 0.02 * ideal, ideal)
     return rng.poisson(ideal).astype(np.int32), shadow
