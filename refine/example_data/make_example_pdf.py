@@ -26,14 +26,17 @@ A = 4.642
 QMAX, QDAMP = 22.0, 0.04
 
 
-def rocksalt_cif(path: Path) -> None:
-    """The average structure, written as a CIF (Fm-3m, mixed 4a site)."""
-    path.write_text(f"""data_drs_rocksalt
+def rocksalt_cif(path: Path, cations: tuple[tuple[str, float], ...] = (("Na", 0.6), ("V", 0.4)), a: float = A,
+                 title: str = "drs_rocksalt") -> None:
+    """The average structure, written as a CIF (Fm-3m, mixed 4a site of ``cations`` (element, occupancy), O on 4b,
+    Uiso 0.010 / 0.012 Å²)."""
+    sites = "".join(f"{el}1 {el} 0 0 0 {occ:.6g} 0.010\n" for el, occ in cations)
+    path.write_text(f"""data_{title}
 _symmetry_space_group_name_H-M 'F m -3 m'
 _symmetry_Int_Tables_number 225
-_cell_length_a {A}
-_cell_length_b {A}
-_cell_length_c {A}
+_cell_length_a {a}
+_cell_length_b {a}
+_cell_length_c {a}
 _cell_angle_alpha 90
 _cell_angle_beta 90
 _cell_angle_gamma 90
@@ -45,9 +48,7 @@ _atom_site_fract_y
 _atom_site_fract_z
 _atom_site_occupancy
 _atom_site_U_iso_or_equiv
-Na1 Na 0 0 0 0.6 0.010
-V1 V 0 0 0 0.4 0.010
-O1 O 0.5 0.5 0.5 1.0 0.012
+{sites}O1 O 0.5 0.5 0.5 1.0 0.012
 """)
 
 
