@@ -1,6 +1,7 @@
 """Write a simulated CeO2 calibrant image with a known geometry, its true PONI and a beam-stop mask.
 
     python refine/example_data/make_example_calibrant.py OUT_DIR
+    python -m refine.example_data.make_example_calibrant OUT_DIR   # the same, from an installed refine
 
 Seeded and deterministic (only the TIFF header time stamp changes between runs). The geometry is the one of the
 bundled DRS example (make_example_data.py: λ = 0.1173 Å, 512 x 512 detector of 200 µm pixels, 0.35 m, small tilts):

@@ -2,6 +2,7 @@
 ``refine pdf reduce``.
 
     python refine/example_data/make_example_iq.py OUT_DIR [COMPOSITION]     # default composition Na3V2O5
+    python -m refine.example_data.make_example_iq OUT_DIR [COMPOSITION]   # the same, from an installed refine
 
 Seeded and deterministic. Model (the truth):
 

@@ -2,6 +2,7 @@
 lattice parameter follows the state of charge, and the cycler's electrochemistry table.
 
     python refine/example_data/make_example_series.py OUT_DIR
+    python -m refine.example_data.make_example_series OUT_DIR   # the same, from an installed refine
 
 Seeded and deterministic. Model (the truth):
 

@@ -74,3 +74,11 @@ def test_sequential_joins_the_cycler_columns(fitted):
     with open(out / "sequential.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [float(r["capacity"]) for r in rows] == pytest.approx([t["capacity"] for t in gen.truth()], abs=1e-5)
+
+
+def test_main_takes_an_output_folder(tmp_path, capsys):
+    gen.main([str(tmp_path)])
+    assert "12 scans" in capsys.readouterr().out
+    assert len(list((tmp_path / "series").glob("scan_*.xye"))) == 12 and (tmp_path / "cycler.txt").is_file()
+    with pytest.raises(SystemExit, match="usage"):
+        gen.main([])
