@@ -91,7 +91,8 @@ class Series:
         """Attach a table's row to each scan.
 
         ``match='index'``: the row whose ``index`` column equals the scan index, or row i for scan i when the
-        table has no index column (then it needs at least one row per scan). ``match='time'``: the row whose
+        table has no index column (then it needs exactly one row per scan: a cycler log with more rows than scans
+        is refused, since taking its first rows would silently join the wrong times). ``match='time'``: the row whose
         ``time`` is nearest to the scan's time stamp in ``times`` (same unit as the table).
         """
         n = len(self.scans)
@@ -104,8 +105,10 @@ class Series:
                     raise InputError(source, f"no row for scan index {missing[0]} in the index column")
                 rows = [lookup[s.index] for s in self.scans]
             else:
-                if nrows < n:
-                    raise InputError(source, f"{nrows} rows for {n} scans (match by index needs one per scan)")
+                if nrows != n:
+                    raise InputError(source, f"{nrows} rows for {n} scans and no index/scan column: matching by "
+                                             "index needs one row per scan; for a cycler log use --echem-match "
+                                             "time with --scan-times START:STEP")
                 rows = list(range(n))
         elif match == "time":
             if "time" not in table:

@@ -56,6 +56,11 @@ def test_whitespace_table_by_index(tmp_path):
     short.write_text("voltage,capacity\n3.0,1\n3.1,2\n")
     with pytest.raises(InputError, match="2 rows for 3 scans"):
         series.with_echem(read_echem(short), source=str(short))
+    # A cycler log with more rows than scans and no index column: its first rows are not the scans' rows.
+    log = tmp_path / "log.csv"
+    log.write_text("time,voltage\n" + "".join(f"{60 * i},{3.0 + 0.01 * i}\n" for i in range(20)))
+    with pytest.raises(InputError, match="20 rows for 3 scans.*--echem-match time"):
+        series.with_echem(read_echem(log), source=str(log))
 
 
 @pytest.mark.parametrize(("text", "message"), [
