@@ -49,6 +49,7 @@ fuzz: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check refine tests benchmarks tools
+	$(BIN)/python tools/check_layers.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[bench]"
