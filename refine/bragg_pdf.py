@@ -16,11 +16,12 @@ from collections.abc import Iterable
 
 import lmfit
 
-from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, lattice_from_parameters, volume_esd
+from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitResult, Objective
+from refine.fit.parameters import lattice_from_parameters
 from refine.instrument import Instrument
 from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model
 from refine.pdf.structure import PDFStructure

@@ -65,12 +65,19 @@ def tth_to_q(*, tth: ArrayLike, wavelength: float) -> np.ndarray:
     return 4.0 * np.pi * np.sin(np.radians(np.asarray(tth, dtype=float)) / 2.0) / lam
 
 
+def _bragg_angle(sin_theta: np.ndarray) -> np.ndarray:
+    """Bragg's law solved for the angle: 2θ (degrees) of sin θ = λ/2d = Qλ/4π; NaN where |sin θ| > 1.
+
+    The one place refine turns a spacing into an angle (every 2θ of a d or Q comes through here).
+    """
+    with np.errstate(invalid="ignore"):
+        return np.degrees(2.0 * np.arcsin(np.where(np.abs(sin_theta) <= 1.0, sin_theta, np.nan)))
+
+
 def q_to_tth(*, q: ArrayLike, wavelength: float) -> np.ndarray:
     """2θ in degrees from Q in Å⁻¹; NaN where Qλ/4π > 1 (not reachable at that wavelength)."""
     lam = _check_wavelength(wavelength)
-    s = np.asarray(q, dtype=float) * lam / (4.0 * np.pi)
-    with np.errstate(invalid="ignore"):
-        return np.degrees(2.0 * np.arcsin(np.where(np.abs(s) <= 1.0, s, np.nan)))
+    return _bragg_angle(np.asarray(q, dtype=float) * lam / (4.0 * np.pi))
 
 
 def q_to_d(*, q: ArrayLike) -> np.ndarray:
@@ -88,13 +95,17 @@ def d_to_q(*, d: ArrayLike) -> np.ndarray:
 
 
 def tth_to_d(*, tth: ArrayLike, wavelength: float) -> np.ndarray:
-    """Bragg's law d = λ / (2 sin θ)."""
-    return q_to_d(q=tth_to_q(tth=tth, wavelength=wavelength))
+    """Bragg's law d = λ / (2 sin θ) (Å), with 2θ in degrees; infinite at 2θ = 0."""
+    lam = _check_wavelength(wavelength)
+    with np.errstate(divide="ignore"):
+        return lam / (2.0 * np.sin(np.radians(np.asarray(tth, dtype=float)) / 2.0))
 
 
 def d_to_tth(*, d: ArrayLike, wavelength: float) -> np.ndarray:
-    """2θ (degrees) of spacing d by Bragg's law; NaN where λ/2d > 1."""
-    return q_to_tth(q=d_to_q(d=d), wavelength=wavelength)
+    """2θ (degrees) of spacing d by Bragg's law λ = 2d sin θ; NaN where λ/2d > 1."""
+    lam = _check_wavelength(wavelength)
+    with np.errstate(divide="ignore"):
+        return _bragg_angle(lam / (2.0 * np.asarray(d, dtype=float)))
 
 
 def convert(x: ArrayLike, *, from_unit: str, to_unit: str, wavelength: float | None = None) -> np.ndarray:

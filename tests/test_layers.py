@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _checker():
     spec = importlib.util.spec_from_file_location("check_layers", ROOT / "tools" / "check_layers.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("check_layers", module)  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 

@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(args.json, args, result)
     if args.plot:
-        from refine.integrate.calibrate import plot_result
+        from refine.plot.calibration import plot_result
 
         plot_result(result, image, args.plot, options)
     return EXIT_OK

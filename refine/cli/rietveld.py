@@ -106,8 +106,8 @@ def _bond(text: str) -> tuple[tuple[str, str], float, float]:
 
 def restraints_for(args: argparse.Namespace, phases: list) -> tuple:
     """Restraint rows from --restrain and --restrain-bond (bond labels looked up in the phases)."""
-    from refine.crystal.positions import StructureParameters, bond_restraint
     from refine.fit import Restraint
+    from refine.fit.parameters import StructureParameters, bond_restraint
     from refine.powder.model import phase_prefix
 
     try:

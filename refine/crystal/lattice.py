@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import lmfit
 import numpy as np
 
 from refine.crystal.spacegroup import SpaceGroup
@@ -197,38 +196,6 @@ def symmetrize(lattice: Lattice, sg: SpaceGroup, *, source: str = "cell", tol: f
             raise InputError(source, f"{name} = {given:g} does not fit the {sg.crystal_system} space group "
                                      f"{sg.symbol} (expected {wanted:g})")
     return fixed
-
-
-def lattice_parameters(prefix: str, sg: SpaceGroup, lattice: Lattice, *, vary: bool = True) -> lmfit.Parameters:
-    """lmfit parameters ``{prefix}_a`` ... ``{prefix}_gamma``: free ones vary, the others are expressions or fixed.
-
-    Example: cubic gives ``nvp_a`` varying, ``nvp_b`` and ``nvp_c`` with expr ``nvp_a``, angles fixed at 90.
-    """
-    rules = cell_constraints(sg)
-    values = dict(zip(PARAMETER_NAMES, symmetrize(lattice, sg).as_tuple(), strict=True))
-    params = lmfit.Parameters()
-    for name, rule in zip(PARAMETER_NAMES, rules.rules, strict=True):
-        full = f"{prefix}_{name}"
-        if rule == "free":
-            bounds = (0.0, np.inf) if name in ("a", "b", "c") else (0.0, 180.0)
-            params.add(full, value=values[name], vary=vary, min=bounds[0], max=bounds[1])
-        elif isinstance(rule, str):
-            params.add(full, expr=f"{prefix}_{rule}")
-        else:
-            params.add(full, value=float(rule), vary=False)
-    return params
-
-
-def lattice_from_parameters(params: lmfit.Parameters, prefix: str) -> Lattice:
-    """The cell held in ``{prefix}_a`` ... ``{prefix}_gamma``; a refinement that drives it to values that make no
-    cell raises :class:`InputError` naming the phase and what to do."""
-    values = [params[f"{prefix}_{n}"].value for n in PARAMETER_NAMES]
-    try:
-        return Lattice(*values)
-    except InputError as err:
-        raise InputError(f"phase {prefix}", f"the refinement drove its cell to values that make no cell "
-                                            f"({err.problem}); start from a closer cell, or refine fewer cell "
-                                            "parameters") from None
 
 
 def volume_gradient(lattice: Lattice) -> np.ndarray:

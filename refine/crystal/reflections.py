@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from refine import units
 from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import SpaceGroup
 from refine.errors import InputError
@@ -73,9 +74,7 @@ class ReflectionList:
 
     def two_theta(self, wavelength: float) -> np.ndarray:
         """Bragg angles 2 theta (degrees) at ``wavelength`` (Å); NaN where lambda / 2d > 1."""
-        s = wavelength / (2.0 * self.d)
-        with np.errstate(invalid="ignore"):
-            return np.degrees(2.0 * np.arcsin(np.where(s <= 1.0, s, np.nan)))
+        return units.d_to_tth(d=self.d, wavelength=wavelength)
 
     def select(self, mask: np.ndarray) -> ReflectionList:
         """The reflections where ``mask`` is true (boolean array or index array)."""

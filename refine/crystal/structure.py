@@ -1,8 +1,6 @@
 """Crystal structures: cell, space group and the asymmetric unit, expanded to the full cell on demand.
 
-Anisotropic displacements are the CIF U^ij (dimensionless-axes convention of Trueblood et al. 1996, Acta Cryst.
-A52, 770): the fractional covariance is N U N with N = diag(a*, b*, c*), and an operation x -> R x + t maps it
-to R (N U N) R^T. An isotropic U corresponds to U^ij = Uiso G*_ij / (a*_i a*_j).
+Anisotropic displacements are the CIF U^ij; their conversions are :mod:`refine.crystal.adp`.
 """
 
 from __future__ import annotations
@@ -11,6 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from refine.crystal.adp import iso_tensor, u_equivalent
 from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import SpaceGroup
 
@@ -182,14 +181,10 @@ def site_uaniso(site: Site, lattice: Lattice) -> np.ndarray:
         return np.array(site.uaniso, dtype=float)
     if site.uiso is None:
         return np.full((3, 3), np.nan)
-    astar = lattice.reciprocal_lengths
-    return site.uiso * lattice.reciprocal_metric / np.outer(astar, astar)
+    return site.uiso * iso_tensor(lattice)
 
 
-def u_equivalent(uaniso: np.ndarray, lattice: Lattice) -> float:
-    """Ueq = (1/3) sum_ij U^ij a*_i a*_j a_i.a_j (Fischer & Tillmanns 1988, Acta Cryst. C44, 775)."""
-    astar = lattice.reciprocal_lengths
-    return float(np.sum(np.asarray(uaniso) * np.outer(astar, astar) * lattice.metric) / 3.0)
+__all__ = ["CrystalStructure", "ExpandedAtoms", "MERGE_TOLERANCE", "Site", "site_uaniso", "u_equivalent"]
 
 
 def _distinct(pos: np.ndarray, cart: np.ndarray, tolerance: float) -> list[int]:

@@ -372,15 +372,27 @@ def result_dict(result: CalibrationResult) -> dict[str, Any]:
 
 
 
-def plot_result(result: CalibrationResult, image: np.ndarray, path: str | os.PathLike,
-                options: CalibrationOptions | None = None) -> Path:
-    """Write the calibration figure (refine.plot.calibration) for an image as read from its file."""
-    from refine.plot.calibration import plot_calibration
+@dataclass(frozen=True, eq=False)
+class CalibrationView:
+    """What the calibration figure shows (:func:`refine.plot.calibration.plot_result`): the image as calibrated
+    (flipped as the options say), 2θ (deg) of every pixel, the control points, the rings' 2θ, the mask, a title."""
 
+    image: np.ndarray
+    tth_deg: np.ndarray
+    control_points: np.ndarray
+    rings_deg: np.ndarray
+    mask: np.ndarray
+    title: str
+
+
+def calibration_view(result: CalibrationResult, image: np.ndarray,
+                     options: CalibrationOptions | None = None) -> CalibrationView:
+    """The figure's data for an image as read from its file."""
     options = options or CalibrationOptions()
     data = flip_image(np.asarray(image, dtype=np.float32), options.flip)
     tth = np.degrees(result.ai.center_array(data.shape, unit="2th_rad", scale=False))
-    return plot_calibration(data, tth, result.control_points, ring_tth_deg(result), path,
-                            mask=_mask(data, result.ai, options), title=f"{result.calibrant}: RMS "
-                            f"{result.rms_tth_deg:.4f} deg = {result.rms_px:.2f} px,  λ = "
-                            f"{result.ai.wavelength * 1e10:.6g} Å")
+    title = (f"{result.calibrant}: RMS {result.rms_tth_deg:.4f} deg = {result.rms_px:.2f} px,  λ = "
+             f"{result.ai.wavelength * 1e10:.6g} Å")
+    return CalibrationView(image=data, tth_deg=tth, control_points=result.control_points,
+                           rings_deg=np.asarray(ring_tth_deg(result)), mask=_mask(data, result.ai, options),
+                           title=title)

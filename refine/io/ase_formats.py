@@ -24,7 +24,7 @@ from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import space_group
 from refine.crystal.structure import CrystalStructure, Site
 from refine.errors import InputError
-from refine.io.structures import STRUCTURE_READERS
+from refine.io.registries import STRUCTURE_READERS
 
 if TYPE_CHECKING:
     from ase import Atoms

@@ -32,7 +32,7 @@ from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.io.gsas import bank_option
-from refine.io.patterns import PATTERN_READERS
+from refine.io.registries import PATTERN_READERS
 
 #: DIFFRAC scan types whose x axis is the detector 2θ (GSAS-II reads the same three).
 TWO_THETA_SCANS = ("Locked Coupled", "Unlocked Coupled", "Detector Scan")

@@ -26,7 +26,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
 from refine.io.fields import shorter_than_rest
-from refine.io.patterns import PATTERN_READERS, PATTERN_WRITERS
+from refine.io.registries import PATTERN_READERS, PATTERN_WRITERS
 
 _COMMENT = ("#", "!", ";", "%")
 _SPLIT = re.compile(r"[,\s]+")

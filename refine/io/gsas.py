@@ -42,7 +42,7 @@ from refine.errors import InputError
 from refine.io.atomic import atomic_open
 from refine.io.columns import _wavelength_from
 from refine.io.fields import finite_float, shorter_than_rest
-from refine.io.patterns import PATTERN_READERS, PATTERN_WRITERS
+from refine.io.registries import PATTERN_READERS, PATTERN_WRITERS
 
 LAYOUTS = ("STD", "ESD", "FXY", "FXYE")
 _TOF_BINTYPES = ("TIME_MAP", "SLOG", "RALF")

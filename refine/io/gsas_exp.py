@@ -33,7 +33,8 @@ from refine.crystal.spacegroup import SpaceGroup, origin_choice, space_group
 from refine.crystal.structure import CrystalStructure, Site, u_equivalent
 from refine.errors import InputError
 from refine.io.fields import finite_float
-from refine.io.structures import STRUCTURE_READERS, _setting_for_cell, checked_lattice
+from refine.io.registries import STRUCTURE_READERS
+from refine.io.structures import _setting_for_cell, checked_lattice
 
 RECORD = 80
 KEY = 12

@@ -17,13 +17,11 @@ from refine.instrument import DEFAULT_SH_L, Instrument, Profile
 from refine.io.atomic import atomic_open
 from refine.io.fields import finite_float
 from refine.io.paths import check_regular_file
-from refine.registry import Registry
+from refine.io.registries import INSTRUMENT_READERS, INSTRUMENT_WRITERS
 
 Reader = Callable[..., Instrument]
 Writer = Callable[[Instrument, Path], None]
 
-INSTRUMENT_READERS: Registry[Reader] = Registry("instrument format")
-INSTRUMENT_WRITERS: Registry[Writer] = Registry("instrument output format")
 EXTENSIONS = {".instprm": "instprm", ".prm": "gsas_prm", ".inst": "gsas_prm", ".iparm": "gsas_prm"}
 
 _GEOMETRY_FROM_G2 = {"bragg-brentano": "bragg_brentano", "debye-scherrer": "debye_scherrer"}

@@ -11,13 +11,10 @@ from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.io.paths import check_regular_file
-from refine.registry import Registry
+from refine.io.registries import PATTERN_READERS, PATTERN_WRITERS, load_formats
 
 Reader = Callable[..., Pattern]
 Writer = Callable[..., None]
-
-PATTERN_READERS: Registry[Reader] = Registry("pattern format")
-PATTERN_WRITERS: Registry[Writer] = Registry("pattern output format")
 
 # extension -> format name; several extensions are ambiguous and are resolved by sniffing (see _sniff).
 _EXTENSIONS = {
@@ -40,16 +37,7 @@ def _sniff(path: Path, fmt: str) -> str:
 
 def _ensure_loaded() -> None:
     # Import the modules that register formats (kept lazy so that importing refine stays cheap).
-    from refine.io import columns  # noqa: F401
-
-    try:
-        from refine.io import gsas  # noqa: F401
-    except ImportError:  # pragma: no cover - module added later
-        pass
-    try:
-        from refine.io import bruker  # noqa: F401
-    except ImportError:  # pragma: no cover
-        pass
+    load_formats("pattern")
 
 
 def format_of(path: str | os.PathLike, format: str | None = None) -> str:

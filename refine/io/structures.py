@@ -25,10 +25,9 @@ from refine.crystal.structure import MERGE_TOLERANCE, CrystalStructure, Site, u_
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
 from refine.io.paths import check_regular_file
-from refine.registry import Registry
+from refine.io.registries import STRUCTURE_READERS, load_formats
 
 Reader = Callable[..., CrystalStructure]
-STRUCTURE_READERS: Registry[Reader] = Registry("structure format")
 _EXTENSIONS = {".cif": "cif", ".stru": "stru", ".exp": "exp", ".vasp": "vasp", ".poscar": "vasp",
                ".xyz": "extxyz", ".extxyz": "extxyz", ".cfg": "cfg"}
 # VASP's own file names, with or without a suffix (POSCAR, CONTCAR, POSCAR_relaxed, CONTCAR.1)
@@ -56,6 +55,7 @@ def read_structure(path: str | os.PathLike, *, format: str | None = None) -> Cry
         known = ", ".join(_EXTENSIONS)
         raise InputError(path, f"unknown structure extension {path.suffix!r}; use {known} or a VASP file named "
                                "POSCAR*/CONTCAR*")
+    load_formats("structure")
     return STRUCTURE_READERS.get(fmt)(path)
 
 
@@ -465,8 +465,3 @@ def write_cif(structure: CrystalStructure, path: str | os.PathLike) -> None:
                 lines.append(" ".join([site.label, *vals]))
     with atomic_open(path) as fh:
         fh.write("\n".join(lines) + "\n")
-
-
-# Registers the GSAS .EXP and the ASE-based readers (they import this module's registry, so they come last).
-from refine.io import ase_formats as _ase_formats  # noqa: E402,F401
-from refine.io import gsas_exp as _gsas_exp  # noqa: E402,F401

@@ -2,8 +2,8 @@
 constrained), symmetry-constrained positions and ADPs").
 
 Parameters (prefix ``p``): ``p_scale``; the free cell parameters of the crystal system (``p_a``, ``p_c`` ... as
-:func:`refine.crystal.lattice.lattice_parameters` makes them); every free coordinate, occupancy and ADP of the
-asymmetric unit along the directions its site symmetry allows (:class:`refine.crystal.positions.StructureParameters`:
+:func:`refine.fit.parameters.lattice_parameters` makes them); every free coordinate, occupancy and ADP of the
+asymmetric unit along the directions its site symmetry allows (:class:`refine.fit.parameters.StructureParameters`:
 ``p_Se1_z``, ``p_Cd1_uiso``, ``p_O1_u11`` ...); ``p_delta1``, ``p_delta2``, ``p_spdiameter``. Each evaluation expands
 the asymmetric unit at the current parameters and computes G(r) by the exact pair sum
 (:func:`refine.pdf.calculate.direct_gr`, PDFfit2's definitions), so any parameter may move; it suits cells of up to a
@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 import lmfit
 import numpy as np
 
-from refine.crystal.lattice import cell_constraints, lattice_from_parameters, lattice_parameters
-from refine.crystal.positions import AXES, StructureParameters
+from refine.crystal.lattice import cell_constraints
+from refine.crystal.positions import AXES
 from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
+from refine.fit.parameters import StructureParameters, lattice_from_parameters, lattice_parameters
 from refine.pdf.calculate import PDFSettings, direct_gr
 from refine.pdf.model import Experiment
 from refine.pdf.pairs import NeighbourList

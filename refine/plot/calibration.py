@@ -8,7 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
+from refine.integrate.calibrate import CalibrationOptions, CalibrationResult, calibration_view
 from refine.plot.figures import new_figure, save_figure
+
+
+def plot_result(result: CalibrationResult, image: np.ndarray, path: str | os.PathLike,
+                options: CalibrationOptions | None = None) -> Path:
+    """Write the calibration figure for an image as read from its file (see
+    :func:`refine.integrate.calibrate.calibration_view`)."""
+    view = calibration_view(result, image, options)
+    return plot_calibration(view.image, view.tth_deg, view.control_points, view.rings_deg, path, mask=view.mask,
+                            title=view.title)
 
 
 def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.ndarray,

@@ -22,18 +22,12 @@ from typing import Any
 
 import lmfit
 
-from refine.crystal.lattice import (
-    PARAMETER_NAMES,
-    cell_constraints,
-    lattice_from_parameters,
-    lattice_parameters,
-    volume_esd,
-)
-from refine.crystal.positions import StructureParameters
+from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitResult, Objective
+from refine.fit.parameters import StructureParameters, lattice_from_parameters, lattice_parameters
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined, run_stages

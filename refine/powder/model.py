@@ -21,12 +21,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from refine import units
-from refine.crystal.lattice import Lattice, lattice_from_parameters, lattice_parameters
+from refine.crystal.lattice import Lattice
 from refine.crystal.reflections import ReflectionList, check_reflection_count, generate_reflections
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit.objective import usable_points
+from refine.fit.parameters import lattice_from_parameters, lattice_parameters
 from refine.instrument import Instrument
 from refine.powder.background import Background
 from refine.powder.peaks import PeakLayout, RowMap, WindowOptions, peak_layout, profile_matrix
@@ -82,7 +83,7 @@ def line_exclusions(structure: CrystalStructure, instrument: Instrument, lo: flo
     if not halfwidth > 0:
         raise InputError("--exclude-phase", f"half-width must be positive, got {halfwidth}")
     lams = [instrument.wavelength] + ([instrument.wavelength2] if instrument.wavelength2 else [])
-    d_min = min(lams) / (2.0 * np.sin(np.radians(min(hi + halfwidth, 179.0) / 2.0)))
+    d_min = float(units.tth_to_d(tth=min(hi + halfwidth, 179.0), wavelength=min(lams)))
     check_reflection_count(structure.lattice, d_min, source=f"--exclude-phase {structure.name}",
                            hint=f"2θ up to {hi:g}° at λ = {min(lams):g} Å; check the wavelength and the cell")
     refl = generate_reflections(structure.lattice, structure.space_group, d_min)
@@ -142,7 +143,7 @@ class PowderModel:
         self.background = bg
         self.background_basis = bg.basis(self.x_fit)
         lam_max = max(w for w, _ in instrument.lines)
-        d_min = lam_max / (2.0 * np.sin(np.radians(min(hi + 1.0, 179.0) / 2.0))) * (1.0 - self.options.d_margin)
+        d_min = float(units.tth_to_d(tth=min(hi + 1.0, 179.0), wavelength=lam_max)) * (1.0 - self.options.d_margin)
         names = [phase_prefix(p.name) for p in phases]
         if len(set(names)) != len(names):
             raise InputError("--phase", f"phase names must differ, got {names}")
@@ -208,10 +209,7 @@ class PowderModel:
         p = self.prefix
         v = params.valuesdict()
         d = self.lattice(params, block).d_spacing(block.reflections.hkl)
-        s = wavelength / (2.0 * d)
-        with np.errstate(invalid="ignore"):
-            tth = np.degrees(2.0 * np.arcsin(np.where(s < 1.0, s, np.nan)))
-        tth = tth + v[f"{p}zero"]
+        tth = units.d_to_tth(d=d, wavelength=wavelength) + v[f"{p}zero"]
         r = self.options.goniometer_radius
         if v[f"{p}shift"] or v[f"{p}transparency"]:
             th = np.radians(tth / 2.0)

@@ -24,12 +24,12 @@ import lmfit
 import numpy as np
 
 from refine.crystal.lattice import PARAMETER_NAMES
-from refine.crystal.positions import StructureParameters
 from refine.crystal.structure import CrystalStructure
 from refine.crystal.structure_factors import StructureFactorModel, scattering_table
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, Restraint, run_fit
+from refine.fit.parameters import StructureParameters
 from refine.instrument import Instrument
 from refine.powder.corrections import (
     HarmonicTexture,
@@ -73,7 +73,7 @@ class RietveldOptions:
     po_axis
         March–Dollase preferred-orientation axis (hkl of the reciprocal-lattice direction).
     restraints
-        Soft restraints (e.g. bond distances from :func:`refine.crystal.positions.bond_restraint`).
+        Soft restraints (e.g. bond distances from :func:`refine.fit.parameters.bond_restraint`).
     staged
         Refine in stages (scale; cell; profile; positions; ADPs/occupancies); False = all at once.
     texture_order

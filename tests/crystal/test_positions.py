@@ -7,17 +7,12 @@ import numpy as np
 import pytest
 
 from refine.crystal.lattice import Lattice
-from refine.crystal.positions import (
-    StructureParameters,
-    adp_constraint,
-    bond_restraint,
-    bond_table,
-    coordinate_constraint,
-)
+from refine.crystal.positions import adp_constraint, bond_table, coordinate_constraint
 from refine.crystal.spacegroup import space_group
 from refine.crystal.structure import CrystalStructure, Site
 from refine.errors import InputError
 from refine.fit import Objective
+from refine.fit.parameters import StructureParameters, bond_restraint
 from refine.io.structures import read_structure
 from tests.conftest import data_file
 
@@ -94,7 +89,7 @@ def test_bond_table_and_restraint_against_pymatgen():
     tetra = [a["angle"] for a in table["angles"]]
     assert 100 < min(tetra) and max(tetra) < 120
     sp = StructureParameters(s, "pb")
-    from refine.crystal.lattice import lattice_parameters
+    from refine.fit.parameters import lattice_parameters
 
     params = lmfit.Parameters()
     params.update(lattice_parameters("pb", s.space_group, s.lattice))
@@ -112,7 +107,7 @@ def test_start_adps_breaking_site_symmetry_are_projected():
     """A hexagonal site on a 3-fold axis given U11 = U22, U12 = 0 (a PDFfit .stru habit) breaks its site symmetry
     (U12 = U11/2 there): the start is averaged over the stabiliser, so the refined tensor obeys the symmetry with no
     constant offset; an allowed tensor is left as it is."""
-    from refine.crystal.positions import StructureParameters, symmetrize_adp
+    from refine.crystal.positions import symmetrize_adp
 
     sg, lat = space_group("P63mc"), Lattice(4.3, 4.3, 7.0, 90, 90, 120)
     xyz = np.array([1 / 3, 2 / 3, 0.0])
