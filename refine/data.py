@@ -18,7 +18,8 @@ from refine.frozen import PicklableProxies
 CORRECTIONS = frozenset({"polarization", "solid_angle", "dark", "flat", "background", "absorption"})
 #: Where the sigma of a pattern came from.
 SIGMA_SOURCES = frozenset({"file", "poisson", "propagated", "unit"})
-RADIATIONS = frozenset({"xray", "neutron"})
+#: The radiations refine models (the one definition; instrument, scattering and the PDF engine import it).
+RADIATIONS = ("xray", "neutron")
 
 
 def _frozen_array(values: ArrayLike, name: str) -> np.ndarray:

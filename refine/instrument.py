@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from refine.data import RADIATIONS
 from refine.errors import InputError
 from refine.frozen import PicklableProxies
 
 SCHEMA = "refine.instrument/1"
-RADIATIONS = ("xray", "neutron")
 GEOMETRIES = ("debye_scherrer", "bragg_brentano", "transmission")
 
 # I(Kα2)/I(Kα1) = 1/2: statistical weights of the 2p1/2 (2 electrons) and 2p3/2 (4 electrons) levels; the

@@ -23,11 +23,11 @@ from functools import cache
 import numpy as np
 from numpy.typing import ArrayLike
 
+from refine.data import RADIATIONS
 from refine.errors import InputError
 
 # hc in eV·Å (CODATA 2018: h c / e × 1e10).
 HC_EV_ANGSTROM = 12398.419843320026
-RADIATIONS = ("xray", "neutron")
 
 _SPECIES = re.compile(r"^([A-Za-z]{1,2})(?:(\d*)([+-])|([+-])(\d*))?$")
 
@@ -59,6 +59,12 @@ def species_name(element: str, charge: int) -> str:
     if charge == 0:
         return element
     return f"{element}{abs(charge)}{'+' if charge > 0 else '-'}"
+
+
+def is_element(symbol: str, *, isotopes: bool = True) -> bool:
+    """True for an element symbol spelled as the periodic table does ('Na', not 'NA'); 'D' and 'T' count only
+    with ``isotopes``."""
+    return symbol in _element_symbols() and (isotopes or symbol not in ("D", "T"))
 
 
 @cache
@@ -93,9 +99,12 @@ def xray_species(species: str, *, ions: bool = True, source: str = "element") ->
     return element
 
 
-def form_factor(species: str, stol: ArrayLike, *, ions: bool = True) -> np.ndarray:
-    """X-ray f0 (electrons) at s = sinθ/λ (Å⁻¹): c + Σ a_i exp(-b_i s²) (Waasmaier & Kirfel 1995)."""
-    c, a, b = _waasmaier()[xray_species(species, ions=ions)]
+def form_factor(species: str, stol: ArrayLike, *, ions: bool = True, source: str = "element") -> np.ndarray:
+    """X-ray f0 (electrons) at s = sinθ/λ (Å⁻¹): c + Σ a_i exp(-b_i s²) (Waasmaier & Kirfel 1995).
+
+    The one X-ray form-factor lookup of refine (structure factors, PDF normalisation); ``source`` names the
+    option or file an unknown species came from."""
+    c, a, b = _waasmaier()[xray_species(species, ions=ions, source=source)]
     s2 = np.asarray(stol, dtype=float)[..., None] ** 2
     return c + np.sum(np.asarray(a) * np.exp(-np.asarray(b) * s2), axis=-1)
 
@@ -120,6 +129,26 @@ def anomalous(species: str, wavelength: float) -> tuple[float, float]:
     f1 = float(np.asarray(xraydb.f1_chantler(element, energy)).ravel()[0])
     f2 = float(np.asarray(xraydb.f2_chantler(element, energy)).ravel()[0])
     return f1, f2
+
+
+def scattering_power(species: str, radiation: str) -> float:
+    """Q = 0 scattering power of a species: electrons Z - charge for X-rays (f(0), as PDFfit2 weights its pairs),
+    the real coherent length b_c (fm) for neutrons."""
+    if radiation not in RADIATIONS:
+        raise InputError("radiation", f"must be one of {RADIATIONS}, got {radiation!r}")
+    if radiation == "neutron":
+        return neutron_length(species).real
+    import periodictable
+
+    element, charge = parse_species(species)
+    return float(periodictable.elements.symbol(element).number - charge)
+
+
+def atomic_mass(species: str) -> float:
+    """Atomic mass (u) of the element of a species (natural isotopic mixture; 'D' and 'T' their isotopes)."""
+    import periodictable
+
+    return float(periodictable.elements.symbol(parse_species(species)[0]).mass)
 
 
 def neutron_length(species: str) -> complex:

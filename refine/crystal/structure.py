@@ -62,9 +62,10 @@ class Site:
 
     @property
     def symbol(self) -> str:
-        """The element without charge ('Ti4+' -> 'Ti')."""
-        letters = "".join(ch for ch in self.element if ch.isalpha())
-        return letters[:1].upper() + letters[1:].lower()
+        """The element without charge ('Ti4+' -> 'Ti'; :func:`refine.crystal.scattering.parse_species`)."""
+        from refine.crystal.scattering import parse_species
+
+        return parse_species(self.element, source=f"site {self.label}")[0]
 
     @property
     def esd_map(self) -> dict[str, float]:

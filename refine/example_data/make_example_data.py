@@ -57,7 +57,8 @@ def reflections(phase: dict, tth_max: float, wavelength: float = WAVELENGTH_A) -
     ``phase`` holds ``a`` (Å), ``B`` (Å²) and ``sites`` (atom, occupancy, fractional position) of an F-centred
     cubic structure (the F-centring translations are added here).
     """
-    import xraydb
+    from refine import units
+    from refine.crystal.scattering import form_factor
 
     a = phase["a"]
     hmax = int(np.ceil(2 * a / wavelength * np.sin(np.radians(tth_max / 2))))
@@ -69,12 +70,12 @@ def reflections(phase: dict, tth_max: float, wavelength: float = WAVELENGTH_A) -
             continue
         d = a / np.sqrt(n)
         s = 1.0 / (2.0 * d)  # sinθ/λ
-        if 2 * np.degrees(np.arcsin(min(1.0, wavelength * s))) > tth_max:
+        if not units.d_to_tth(d=d, wavelength=wavelength) <= tth_max:  # NaN beyond 180 degrees
             continue
         F = 0j
         for atom, occ, (x, y, z) in phase["sites"]:
             if (atom, n) not in f0:
-                f0[atom, n] = float(xraydb.f0(atom, s)[0])
+                f0[atom, n] = float(form_factor(atom, s, ions=False))
             f = f0[atom, n]
             for tx, ty, tz in F_CENTRING:
                 F += occ * f * np.exp(2j * np.pi * (h * (x + tx) + k * (y + ty) + l_ * (z + tz)))
@@ -84,7 +85,7 @@ def reflections(phase: dict, tth_max: float, wavelength: float = WAVELENGTH_A) -
     for n, intensity in sorted(sums.items()):
         if intensity < 1e-6 * max(sums.values()):
             continue  # systematically absent
-        tth = 2 * np.degrees(np.arcsin(wavelength * np.sqrt(n) / (2 * a)))
+        tth = float(units.d_to_tth(d=a / np.sqrt(n), wavelength=wavelength))
         out.append((tth, intensity))
     return out
 

@@ -13,13 +13,13 @@ ASE is imported inside the readers only, so ``refine`` starts without it.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from refine.crystal.adp import B_TO_U
 from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import space_group
 from refine.crystal.structure import CrystalStructure, Site
@@ -143,7 +143,7 @@ def _lattice(atoms: Atoms, path: Path) -> Lattice:
 def _uiso(atoms: Atoms, path: Path) -> np.ndarray | None:
     """Per-atom Uiso (Å²) from a ``uiso`` or ``biso`` column (B = 8π² U, Willis & Pryor 1975), else None."""
     columns = {name.lower(): name for name in atoms.arrays}
-    for names, factor in ((_UISO_NAMES, 1.0), (_BISO_NAMES, 1.0 / (8.0 * math.pi**2))):
+    for names, factor in ((_UISO_NAMES, 1.0), (_BISO_NAMES, B_TO_U)):
         key = next((columns[n] for n in names if n in columns), None)
         if key is None:
             continue

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from refine.crystal.adp import u_equivalent
 from refine.crystal.lattice import Lattice, symmetrize
 from refine.crystal.scattering import parse_species, species_name
 from refine.crystal.spacegroup import SpaceGroup, origin_choice, space_group
-from refine.crystal.structure import CrystalStructure, Site, u_equivalent
+from refine.crystal.structure import CrystalStructure, Site
 from refine.errors import InputError
 from refine.io.fields import finite_float
 from refine.io.registries import STRUCTURE_READERS

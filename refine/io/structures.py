@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from refine import __version__
+from refine.crystal.adp import B_TO_U, iso_tensor, u_equivalent
 from refine.crystal.lattice import Lattice, symmetrize
+from refine.crystal.scattering import parse_species, species_name
 from refine.crystal.spacegroup import SpaceGroup, from_diffpy, from_triplets, same_operations, space_group
-from refine.crystal.structure import MERGE_TOLERANCE, CrystalStructure, Site, u_equivalent
+from refine.crystal.structure import MERGE_TOLERANCE, CrystalStructure, Site
 from refine.errors import InputError
 from refine.io.atomic import atomic_open
 from refine.io.paths import check_regular_file
@@ -32,7 +34,6 @@ _EXTENSIONS = {".cif": "cif", ".stru": "stru", ".exp": "exp", ".vasp": "vasp", "
                ".xyz": "extxyz", ".extxyz": "extxyz", ".cfg": "cfg"}
 # VASP's own file names, with or without a suffix (POSCAR, CONTCAR, POSCAR_relaxed, CONTCAR.1)
 _NAME_PREFIXES = {"POSCAR": "vasp", "CONTCAR": "vasp"}
-_B_TO_U = 1.0 / (8.0 * math.pi**2)
 _UIJ = ("11", "22", "33", "12", "13", "23")
 _UIJ_INDEX = {"11": (0, 0), "22": (1, 1), "33": (2, 2), "12": (0, 1), "13": (0, 2), "23": (1, 2)}
 
@@ -254,7 +255,7 @@ def _cif_sites(path: Path, block: object, atoms: list, lattice: Lattice) -> tupl
         for i, lab in enumerate(aloop["_atom_site_aniso_label"]):
             entry = {}
             for ij in _UIJ:
-                for kind, scale in (("u", 1.0), ("b", _B_TO_U)):
+                for kind, scale in (("u", 1.0), ("b", B_TO_U)):
                     key = f"_atom_site_aniso_{kind}_{ij}"
                     if key in aloop:
                         v, e = _value_esd(aloop[key][i])
@@ -271,7 +272,7 @@ def _cif_sites(path: Path, block: object, atoms: list, lattice: Lattice) -> tupl
                 if e is not None:
                     esd[name] = e
         uiso = None
-        for key, scale in (("_atom_site_u_iso_or_equiv", 1.0), ("_atom_site_b_iso_or_equiv", _B_TO_U)):
+        for key, scale in (("_atom_site_u_iso_or_equiv", 1.0), ("_atom_site_b_iso_or_equiv", B_TO_U)):
             if key in loop:
                 v, e = _value_esd(loop[key][row])
                 if np.isfinite(v):
@@ -295,12 +296,6 @@ def _cif_sites(path: Path, block: object, atoms: list, lattice: Lattice) -> tupl
         sites.append(Site(label=lab, element=str(atom.element), xyz=tuple(atom.xyz), occupancy=float(atom.occupancy),
                           uiso=uiso, uaniso=uaniso, esd=esd))
     return tuple(sites)
-
-
-def _iso_shape(lattice: Lattice) -> np.ndarray:
-    """U^ij of a unit isotropic displacement in the CIF convention: G*_ij / (a*_i a*_j)."""
-    astar = lattice.reciprocal_lengths
-    return lattice.reciprocal_metric / np.outer(astar, astar)
 
 
 @STRUCTURE_READERS.register("stru")
@@ -332,7 +327,7 @@ def read_stru(path: str | os.PathLike) -> CrystalStructure:
     full = []
     for atom in stru:
         element = str(atom.element)
-        symbol = element[:1].upper() + element[1:].lower()
+        symbol = species_name(*parse_species(element, source=str(path)))
         counts[symbol] = counts.get(symbol, 0) + 1
         u = np.array(atom.U, dtype=float)
         values = np.concatenate([atom.xyz, [atom.occupancy], u.ravel(), atom.sigxyz, [atom.sigo], np.ravel(atom.sigU)])
@@ -348,7 +343,7 @@ def read_stru(path: str | os.PathLike) -> CrystalStructure:
             ueq = u_equivalent(u, lattice)
         if not np.isfinite(ueq):  # U of 1e308: the equivalent U overflows
             raise InputError(path, f"atom {len(full) + 1} ({element}): U gives no finite equivalent Uiso")
-        aniso = not np.allclose(u, ueq * _iso_shape(lattice), rtol=1e-6, atol=1e-9)
+        aniso = not np.allclose(u, ueq * iso_tensor(lattice), rtol=1e-6, atol=1e-9)
         sig_u = np.array(atom.sigU, dtype=float)
         if aniso:
             esd.update({f"u{ij}": float(sig_u[_UIJ_INDEX[ij]]) for ij in _UIJ if sig_u[_UIJ_INDEX[ij]]})
@@ -417,11 +412,11 @@ def _format_esd(value: float, esd: float | None) -> str:
 
 
 def _charge(element: str) -> int | None:
-    """Oxidation state written in an ion symbol ('O2-' -> -2, 'Na+' -> 1), None for a neutral symbol."""
-    m = re.fullmatch(r"[A-Za-z]+(\d*)([+-])", element.strip())
-    if not m:
+    """Oxidation state written in an ion symbol ('O2-' -> -2, 'Na+' -> 1), None for a neutral or unknown symbol."""
+    try:
+        return parse_species(element)[1] if any(sign in element for sign in "+-") else None
+    except InputError:
         return None
-    return int(m.group(1) or 1) * (1 if m.group(2) == "+" else -1)
 
 
 def write_cif(structure: CrystalStructure, path: str | os.PathLike) -> None:

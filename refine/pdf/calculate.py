@@ -20,11 +20,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from refine.crystal.adp import iso_tensor
+from refine.data import RADIATIONS
 from refine.errors import InputError
 from refine.pdf.envelopes import qdamp_envelope, shape_envelope
 from refine.pdf.kernels import PEAK_BACKENDS, default_backend, nint, window_points
 from refine.pdf.pairs import (
-    RADIATIONS,
     NeighbourList,
     PairTable,
     default_classes,
@@ -32,7 +33,7 @@ from refine.pdf.pairs import (
     pair_msd,
     scattering_factor,
 )
-from refine.pdf.structure import PDFStructure, iso_tensor
+from refine.pdf.structure import PDFStructure
 
 NRIPPLES = 6  # PDFfit2 DataSet::extendCalculationRange
 
@@ -315,7 +316,7 @@ def direct_gr(structure: PDFStructure, r: np.ndarray, settings: PDFSettings,
         for label, value in s.uiso.items():
             if label not in labels:
                 raise InputError("uiso", f"unknown site class {label!r}")
-            u[np.array([lab == label for lab in labels])] = float(value) * iso_tensor(structure.lattice)
+            u[np.array([lab == label for lab in labels])] = float(value) * iso_tensor(structure.cell)
         structure = structure.replace(u=u)
     if s.lattice_scale != 1.0:
         a, b, c, al, be, ga = structure.lattice

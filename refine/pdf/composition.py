@@ -12,19 +12,10 @@ from collections.abc import Mapping
 from fractions import Fraction
 from types import MappingProxyType
 
+from refine.crystal.scattering import is_element
 from refine.errors import InputError
 
 _TOKEN = re.compile(r"\s*(?:(?P<el>[A-Z][a-z]?)|(?P<open>\()|(?P<close>\))|(?P<num>\d+(?:\.\d*)?(?:/\d+)?|\.\d+))")
-
-
-def _known_element(symbol: str) -> bool:
-    import periodictable
-
-    try:
-        el = getattr(periodictable, symbol)
-    except AttributeError:
-        return False
-    return isinstance(el, periodictable.core.Element) and el.number > 0
 
 
 def _number(text: str) -> float:
@@ -60,7 +51,7 @@ def parse_composition(text: str, *, source: str = "composition") -> Mapping[str,
         pos = match.end()
         if match.group("el"):
             symbol = match.group("el")
-            if not _known_element(symbol):
+            if not is_element(symbol, isotopes=False):
                 raise InputError(source, f"unknown element {symbol!r} in composition {text!r}")
             stack[-1][symbol] = stack[-1].get(symbol, 0.0) + 1.0
             last = symbol

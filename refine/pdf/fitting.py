@@ -21,8 +21,8 @@ from typing import Any
 
 import lmfit
 import numpy as np
-import periodictable
 
+from refine.crystal.scattering import atomic_mass, scattering_power
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
@@ -34,7 +34,7 @@ from refine.pdf.crystal import CrystalPhase, crystal_phase_entry
 from refine.pdf.derivatives import gr_derivatives
 from refine.pdf.difference import difference_dataset, difference_pattern  # noqa: F401 - their home before 2026-11
 from refine.pdf.model import Experiment, Phase, make_parameters
-from refine.pdf.pairs import PairTable, element_of, scattering_factor
+from refine.pdf.pairs import PairTable
 from refine.pdf.structure import PDFStructure
 
 SHARPENING = ("delta1", "delta2", "none")
@@ -425,8 +425,8 @@ def _phase_weights(phase: Phase, radiation: str) -> tuple[float, float]:
     """<b>² and <m> of a phase: occupancy-weighted mean scattering power and atomic mass (PDFfit2)."""
     s = phase.pdf_structure(phase.parameters()) if isinstance(phase, CrystalPhase) else phase.table.structure
     occ = s.occupancy
-    b = np.array([scattering_factor(e, radiation) for e in s.elements])
-    m = np.array([periodictable.elements.symbol(element_of(e)).mass for e in s.elements])
+    b = np.array([scattering_power(e, radiation) for e in s.elements])
+    m = np.array([atomic_mass(e) for e in s.elements])
     return float(np.dot(occ, b) / occ.sum()) ** 2, float(np.dot(occ, m) / occ.sum())
 
 

@@ -1,7 +1,7 @@
 """X-ray atomic form factors and the composition averages the PDF normalisation needs.
 
-Form factors are Waasmaier & Kirfel, Acta Cryst. A51 (1995) 416, from ``xraydb``. xraydb's ``f0(ion, s)``
-takes s = sin(θ)/λ = Q/(4π), not Q.
+Form factors are Waasmaier & Kirfel, Acta Cryst. A51 (1995) 416, through the one lookup of refine,
+:func:`refine.crystal.scattering.form_factor`, which takes s = sin(θ)/λ = Q/(4π), not Q.
 """
 
 from __future__ import annotations
@@ -11,20 +11,14 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from refine.errors import InputError
+from refine.crystal.scattering import form_factor
 from refine.pdf.composition import atomic_fractions
 
 
 def xray_form_factor(element: str, q: ArrayLike) -> np.ndarray:
     """f0(Q) of a neutral atom or ion (electrons), Q in Å⁻¹."""
-    import xraydb
-
     q = np.asarray(q, dtype=float)
-    try:
-        values = xraydb.f0(element, q / (4.0 * np.pi))
-    except (ValueError, KeyError) as exc:  # xraydb raises for unknown ions
-        raise InputError("composition", f"no X-ray form factor for {element!r}: {exc}") from None
-    return np.asarray(values, dtype=float).reshape(q.shape)
+    return np.asarray(form_factor(element, q / (4.0 * np.pi), source="composition"), dtype=float).reshape(q.shape)
 
 
 def form_factor_averages(composition: Mapping[str, float] | str, q: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

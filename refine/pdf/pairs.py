@@ -9,62 +9,25 @@ only rescales the distances.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import periodictable
 
+from refine.crystal.scattering import parse_species
+from refine.crystal.scattering import scattering_power as scattering_factor
 from refine.errors import InputError
 from refine.pdf.structure import PDFStructure
 
-RADIATIONS = ("xray", "neutron")
-_SYMBOL = re.compile(r"^([A-Z][a-z]?)(\d*)([+-]?)(\d*)$")
-
-
-def scattering_factor(symbol: str, radiation: str) -> float:
-    """Q = 0 scattering power of a species: electrons Z - charge for x-rays (f(0), as PDFfit2), b_c (fm) for neutrons.
-
-    Parameters
-    ----------
-    symbol
-        Element or ion symbol ("Ni", "O2-", "Fe3+", "Na+").
-    radiation
-        "xray" or "neutron".
-    """
-    m = _SYMBOL.match(_normalise(symbol).replace("1+", "+").replace("1-", "-"))
-    if not m:
-        raise InputError("element", f"cannot parse species symbol {symbol!r}")
-    name, n1, sign, n2 = m.groups()
-    try:
-        el = periodictable.elements.symbol(name)
-    except ValueError as exc:
-        raise InputError("element", f"unknown element {name!r} in {symbol!r}") from exc
-    charge = 0
-    if sign:
-        charge = int(n1 or n2 or 1) * (1 if sign == "+" else -1)
-    if radiation == "xray":
-        return float(el.number - charge)
-    if radiation == "neutron":
-        b = el.neutron.b_c
-        if b is None:
-            raise InputError("element", f"no neutron scattering length for {name}")
-        return float(b)
-    raise InputError("radiation", f"must be one of {RADIATIONS}, got {radiation!r}")
-
-
-def _normalise(symbol: str) -> str:
-    """'NI' -> 'Ni', 'o2-' -> 'O2-' (PDFfit .stru files write upper case)."""
-    s = symbol.strip()
-    return s[:1].upper() + s[1:].lower()
+__all__ = ["NeighbourList", "PairTable", "default_classes", "element_of", "iter_pairs", "pair_msd",
+           "scattering_factor"]
 
 
 def element_of(symbol: str) -> str:
-    """Element part of a species symbol ("O2-" -> "O", "NI" -> "Ni")."""
-    m = _SYMBOL.match(_normalise(symbol))
-    return m.group(1) if m else symbol
+    """Element part of a species symbol ("O2-" -> "O", "NI" -> "Ni"), by
+    :func:`refine.crystal.scattering.parse_species`."""
+    return parse_species(symbol)[0]
 
 
 def default_classes(structure: PDFStructure) -> tuple[str, ...]:

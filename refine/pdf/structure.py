@@ -1,7 +1,10 @@
-"""A small frozen crystal structure for PDF calculation: lattice, fractional positions, species, occupancies, ADPs.
+"""The PDF engine's P1 view of a crystal: every atom of the cell with its species, occupancy and ADP tensor.
 
-ADPs are stored as U_ij in the CIF convention (components on the reciprocal-length-scaled direct basis, Å²), the
-convention of diffpy.structure, PDFfit2 and CIF files; ``u_cartesian`` gives the Cartesian tensors.
+It is built from the one crystal model, :class:`refine.crystal.structure.CrystalStructure` (:meth:`PDFStructure.
+from_crystal`; files are read by :func:`refine.io.structures.read_structure`), and takes its geometry from
+:class:`refine.crystal.lattice.Lattice` and its ADP conversions from :mod:`refine.crystal.adp`. ADPs are stored as
+U_ij in the CIF convention (Å², the convention of diffpy.structure, PDFfit2 and CIF files); ``u_cartesian`` gives
+the Cartesian tensors.
 """
 
 from __future__ import annotations
@@ -11,21 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from refine.crystal.lattice import check_cell
+from refine.crystal.adp import iso_tensor, u_cartesian, u_equivalent
+from refine.crystal.lattice import Lattice
 from refine.errors import InputError
-
-
-def lattice_base(lattice: tuple[float, ...]) -> np.ndarray:
-    """Cartesian lattice vectors (rows, Å) for ``(a, b, c, alpha, beta, gamma)``, a along x, b in the xy plane."""
-    a, b, c, alpha, beta, gamma = lattice
-    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
-    sg = np.sin(np.radians(gamma))
-    cx = c * cb
-    cy = c * (ca - cb * cg) / sg
-    cz2 = c * c - cx * cx - cy * cy
-    if not cz2 > 0:
-        raise InputError("lattice", f"angles {alpha}, {beta}, {gamma} do not form a cell")
-    return np.array([[a, 0.0, 0.0], [b * cg, b * sg, 0.0], [cx, cy, np.sqrt(cz2)]])
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,11 +45,13 @@ class PDFStructure:
     occupancy: np.ndarray
     u: np.ndarray
     name: str = ""
+    _cell: Lattice = field(init=False, repr=False)
     _base: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         src = self.name or "structure"
-        lattice = check_cell(self.lattice, source=src)
+        cell = Lattice.from_sequence(self.lattice, source=src)
+        lattice = cell.as_tuple()
         xyz = np.array(self.xyz, dtype=float).reshape(-1, 3)
         n = len(xyz)
         if n == 0:
@@ -66,7 +59,7 @@ class PDFStructure:
         occ = np.broadcast_to(np.asarray(self.occupancy, dtype=float), (n,)).copy()
         u = np.asarray(self.u, dtype=float)
         if u.ndim <= 1:  # isotropic Uiso values -> U_ij = Uiso * g*_ij / (a*_i a*_j)
-            u = np.broadcast_to(u, (n,))[:, None, None] * iso_tensor(lattice)[None]
+            u = np.broadcast_to(u, (n,))[:, None, None] * iso_tensor(cell)[None]
         u = np.array(u, dtype=float).reshape(n, 3, 3)
         if len(self.elements) != n:
             raise InputError(src, f"{len(self.elements)} element symbols for {n} sites")
@@ -83,24 +76,28 @@ class PDFStructure:
         object.__setattr__(self, "occupancy", occ)
         object.__setattr__(self, "u", u)
         object.__setattr__(self, "elements", tuple(str(e) for e in self.elements))
-        base = lattice_base(lattice)
+        base = np.ascontiguousarray(cell.cartesian.T)  # rows a, b, c: positions are xyz @ base
         base.flags.writeable = False
+        object.__setattr__(self, "_cell", cell)
         object.__setattr__(self, "_base", base)
 
     # ----------------------------------------------------------------------------------------------- constructors
     @classmethod
     def from_diffpy(cls, stru, name: str = "") -> PDFStructure:
-        """Convert a ``diffpy.structure.Structure`` (CIF or PDFfit .stru as read by ``loadStructure``)."""
+        """Convert a ``diffpy.structure.Structure`` (every atom of the cell, as ``loadStructure`` reads a CIF or
+        PDFfit .stru) through a P1 :class:`~refine.crystal.structure.CrystalStructure`."""
+        from refine.crystal.spacegroup import space_group
+        from refine.crystal.structure import CrystalStructure, Site
+
         if len(stru) == 0:
             raise InputError(name or "structure", "structure has no atoms")
-        return cls(
-            lattice=tuple(stru.lattice.abcABG()),
-            xyz=np.array([a.xyz for a in stru], dtype=float),
-            elements=tuple(a.element for a in stru),
-            occupancy=np.array([a.occupancy for a in stru], dtype=float),
-            u=np.array([a.U for a in stru], dtype=float),
-            name=name or (stru.title or ""),
-        )
+        lattice = Lattice.from_sequence(tuple(stru.lattice.abcABG()), source=name or "structure")
+        sites = tuple(Site(label=f"{a.element}{k}", element=str(a.element), xyz=tuple(a.xyz),
+                           occupancy=float(a.occupancy), uiso=u_equivalent(np.asarray(a.U, float), lattice),
+                           uaniso=np.asarray(a.U, dtype=float)) for k, a in enumerate(stru, start=1))
+        crystal = CrystalStructure(name=name or (stru.title or ""), lattice=lattice, space_group=space_group(1),
+                                   sites=sites)
+        return cls.from_crystal(crystal, name=name or (stru.title or ""))
 
     @classmethod
     def from_crystal(cls, structure, name: str = "") -> PDFStructure:
@@ -128,13 +125,18 @@ class PDFStructure:
         return len(self.xyz)
 
     @property
+    def cell(self) -> Lattice:
+        """The cell as a :class:`~refine.crystal.lattice.Lattice` (the source of all its geometry)."""
+        return self._cell
+
+    @property
     def base(self) -> np.ndarray:
-        """Cartesian lattice vectors as rows (Å)."""
+        """Cartesian lattice vectors as rows (Å): the transpose of :attr:`Lattice.cartesian`."""
         return self._base
 
     @property
     def volume(self) -> float:
-        return float(abs(np.linalg.det(self._base)))
+        return self._cell.volume
 
     @property
     def cartesian(self) -> np.ndarray:
@@ -143,14 +145,13 @@ class PDFStructure:
 
     @property
     def u_cartesian(self) -> np.ndarray:
-        """Cartesian ADP tensors, U_cart = M U M^T with M = A^T diag(a*) (Grosse-Kunstleve & Adams 2002)."""
-        m = self._base.T * _reciprocal_lengths(self._base)[None, :]
-        return np.einsum("ik,nkl,jl->nij", m, self.u, m)
+        """Cartesian ADP tensors (:func:`refine.crystal.adp.u_cartesian`)."""
+        return u_cartesian(self.u, self._cell)
 
     @property
     def uiso(self) -> np.ndarray:
-        """Equivalent isotropic U of each site (trace of U_cart / 3)."""
-        return np.trace(self.u_cartesian, axis1=1, axis2=2) / 3.0
+        """Equivalent isotropic U of each site (Ueq, :func:`refine.crystal.adp.u_equivalent`)."""
+        return np.asarray(u_equivalent(self.u, self._cell), dtype=float).reshape(self.natoms)
 
     @property
     def isotropic(self) -> np.ndarray:
@@ -181,16 +182,3 @@ class PDFStructure:
         return PDFStructure(lattice=lat, xyz=xyz, elements=self.elements * ncell,
                             occupancy=np.tile(self.occupancy, ncell), u=np.tile(self.u, (ncell, 1, 1)),
                             name=f"{self.name} {n1}x{n2}x{n3}".strip())
-
-
-def _reciprocal_lengths(base: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(np.linalg.inv(base), axis=0)
-
-
-def iso_tensor(lattice: tuple[float, ...]) -> np.ndarray:
-    """U_ij (CIF convention) of a unit isotropic displacement: g*_ij / (a*_i a*_j)."""
-    base = lattice_base(lattice)
-    rec = np.linalg.inv(base)  # columns are reciprocal vectors
-    gstar = rec.T @ rec
-    astar = np.sqrt(np.diag(gstar))
-    return gstar / np.outer(astar, astar)

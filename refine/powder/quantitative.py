@@ -13,19 +13,18 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from refine.crystal.scattering import parse_species
+from refine.crystal.scattering import atomic_mass
 from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
 
 
 def cell_mass(structure: CrystalStructure) -> float:
     """Z·M: mass of the unit-cell contents (g/mol, i.e. Da per cell), Σ occupancy × atomic mass over all atoms."""
-    import periodictable
 
     atoms = structure.expand()
     if len(atoms) == 0:
         raise InputError(structure.name, "the phase has no atoms: its cell mass is unknown")
-    masses = {el: periodictable.elements.symbol(parse_species(el)[0]).mass for el in set(atoms.elements)}
+    masses = {el: atomic_mass(el) for el in set(atoms.elements)}
     return float(sum(occ * masses[el] for el, occ in zip(atoms.elements, atoms.occupancy, strict=True)))
 
 
