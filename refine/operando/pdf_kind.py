@@ -16,10 +16,9 @@ import lmfit
 
 from refine.data import Pattern
 from refine.errors import InputError
-from refine.fit import FitResult, Objective, run_fit
+from refine.fit import FitResult
 from refine.io.atomic import sha256_of
-from refine.pdf.fitting import PDF_FIT_OPTIONS, PDFFitSettings, PhaseInput, build_model, finish_result
-from refine.pdf.start import search_lattice
+from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model, fit_pdf
 
 
 def read_gr(path: str | os.PathLike) -> Pattern:
@@ -44,15 +43,9 @@ def fit_gr(pattern: Pattern, phases: Sequence[PhaseInput], instrument: None, *, 
 
     ``instrument`` and ``refine`` are part of the kinds' common call and unused here: the settings decide.
     """
-    fm = build_model(pattern, phases, options)
-    if params is not None:  # values only: which parameters vary and the constraints stay the model's own
-        for name, par in fm.params.items():
-            if name in params and not par.expr:
-                par.set(value=params[name].value)
-    else:  # the user's start (first scan, or every scan with restart_each): make sure its cells are in reach
-        fm = search_lattice(fm)
-    result = finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf", options=PDF_FIT_OPTIONS),
-                           fm)
+    # with params: values only (what varies and the constraints stay the model's own); without (first scan, or every
+    # scan with restart_each): the user's start, its cells brought in reach by the start scan
+    result = fit_pdf(pattern, phases, options, params=params)
     # The sequential table and figure key phases by parameter prefix, as powder results carry it; a PDF phase's
     # name is its prefix.
     return replace(result, phases=tuple({**ph, "prefix": ph.get("prefix", ph["name"])} for ph in result.phases))

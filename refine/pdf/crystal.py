@@ -7,14 +7,17 @@ asymmetric unit along the directions its site symmetry allows (:class:`refine.fi
 ``p_Se1_z``, ``p_Cd1_uiso``, ``p_O1_u11`` ...); ``p_delta1``, ``p_delta2``, ``p_spdiameter``. Each evaluation expands
 the asymmetric unit at the current parameters and computes G(r) by the exact pair sum
 (:func:`refine.pdf.calculate.direct_gr`, PDFfit2's definitions), so any parameter may move; it suits cells of up to a
-few tens of atoms. Fixed supercells use the pair-table path instead (:class:`refine.pdf.model.Phase`).
+few tens of atoms. Fixed supercells use the pair-table path instead (:class:`refine.pdf.model.Phase`); both
+implement :class:`refine.pdf.model.PDFPhase`.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 import lmfit
 import numpy as np
@@ -25,7 +28,7 @@ from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
 from refine.fit.parameters import StructureParameters, lattice_from_parameters, lattice_parameters
 from refine.pdf.calculate import PDFSettings, direct_gr
-from refine.pdf.model import Experiment
+from refine.pdf.model import Experiment, PhaseCache
 from refine.pdf.pairs import NeighbourList
 from refine.pdf.structure import PDFStructure
 
@@ -43,11 +46,22 @@ def polar_axes(sp: StructureParameters, params: lmfit.Parameters) -> list[str]:
 
 @dataclass(frozen=True, eq=False)
 class CrystalPhase:
-    """A crystalline phase of a PDF model: prefix, starting structure and its parameter maker."""
+    """A crystalline phase of a PDF model: prefix, starting structure and its parameter maker (implements
+    :class:`refine.pdf.model.PDFPhase` by the exact pair sum)."""
 
     prefix: str
     structure: CrystalStructure
     neighbours: NeighbourList = field(default_factory=lambda: NeighbourList(compiled=True), repr=False)
+
+    @property
+    def fixed(self) -> bool:
+        """Never: a crystalline phase refines its structure."""
+        return False
+
+    @property
+    def analytic(self) -> bool:
+        """No analytic derivatives: coordinates and ADPs move every pair (the fit takes finite differences)."""
+        return False
 
     @classmethod
     def load(cls, path: str | os.PathLike, prefix: str) -> CrystalPhase:
@@ -119,11 +133,27 @@ class CrystalPhase:
                            delta2=v[f"{p}_delta2"], qdamp=v.get("qdamp", 0.0), qbroad=v.get("qbroad", 0.0),
                            qmax=experiment.qmax, radiation=experiment.radiation, spdiameter=v[f"{p}_spdiameter"])
 
-    def gr(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment) -> np.ndarray:
+    def gr(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment,
+           cache: PhaseCache | None = None) -> np.ndarray:
         """G(r) of this phase at the current parameters (exact pair sum; peaks added by the compiled kernel: a fit
-        evaluates this hundreds of times, numpy took 80 ms of LaMnO3's 85 ms per call)."""
+        evaluates this hundreds of times, numpy took 80 ms of LaMnO3's 85 ms per call). Nothing is cached: the
+        neighbour list already keeps the pairs between calls."""
         return direct_gr(self.pdf_structure(params), r, self.settings(params, experiment), backend="numba",
                          neighbours=self.neighbours)
+
+    def derivatives(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment, cache: PhaseCache,
+                    free: Collection[str]) -> None:
+        return None
+
+    def start_scan_parameter(self) -> None:
+        """None: the cell of a crystalline phase starts where its file puts it."""
+        return None
+
+    def reference_structure(self) -> PDFStructure:
+        return self.pdf_structure(self.parameters())
+
+    def entry(self, result: Any) -> dict[str, Any]:
+        return crystal_phase_entry(result, self)
 
 
 def crystal_phase_entry(result, phase: CrystalPhase) -> dict:

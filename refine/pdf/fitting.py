@@ -29,11 +29,10 @@ from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.fit.constraints import apply_constraints
 from refine.fit.objective import usable_points
-from refine.pdf.calculate import NRIPPLES, PDFSettings, calc_gr, calc_grid
-from refine.pdf.crystal import CrystalPhase, crystal_phase_entry
-from refine.pdf.derivatives import gr_derivatives
+from refine.pdf.calculate import NRIPPLES, PDFSettings
+from refine.pdf.crystal import CrystalPhase
 from refine.pdf.difference import difference_dataset, difference_pattern  # noqa: F401 - their home before 2026-11
-from refine.pdf.model import Experiment, Phase, make_parameters
+from refine.pdf.model import Experiment, PDFPhase, Phase, PhaseCache, make_parameters
 from refine.pdf.pairs import PairTable
 from refine.pdf.structure import PDFStructure
 
@@ -41,7 +40,6 @@ SHARPENING = ("delta1", "delta2", "none")
 #: Minimiser settings of PDF fits: stop when χ² or the step changes by less than 1e-8 relative, PDFfit2's own
 #: criterion (refine()'s toler). 1e-10 (the powder default) costs ~2.7x the evaluations for no change in Rw (1e-6).
 PDF_FIT_OPTIONS = FitOptions(ftol=1e-8, xtol=1e-8)
-_CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -173,26 +171,21 @@ class PDFFitModel:
     """
 
     pattern: Pattern
-    phases: tuple[Phase, ...]
+    phases: tuple[PDFPhase, ...]
     inputs: tuple[PhaseInput, ...]
     settings: PDFFitSettings
     params: lmfit.Parameters
     calc_x: np.ndarray | None = field(default=None, repr=False)
-    _cache: dict = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)  # phase prefix -> PhaseCache
     mask: np.ndarray | None = field(default=None, repr=False)  # fitted points of ``pattern`` (None: all)
     notes: tuple[str, ...] = ()  # e.g. points dropped for an unusable dG
-    _tables: dict = field(default_factory=dict, repr=False)  # pair tables rebuilt for a contracted cell
+
+    def _phase_cache(self, phase: PDFPhase) -> PhaseCache:
+        return self._cache.setdefault(phase.prefix, PhaseCache())
 
     def table(self, phase: Phase, settings: PDFSettings) -> PairTable:
-        """The phase's pair table, rebuilt (once, with room for a further 5 % contraction) when the cell at
-        ``settings`` has contracted beyond the distances it holds; the grid's calculation range needs pair
-        distances to its end + 1 Å."""
-        need = (calc_grid(self.grid, settings.qmax).rcmax + 1.0) / settings.lattice_scale
-        table = self._tables.get(phase.prefix, phase.table)
-        if table.dmax < need:
-            table = table.covering(need / 0.95)
-            self._tables[phase.prefix] = table
-        return table
+        """A pair-table phase's table at ``settings`` (rebuilt once when the cell contracted beyond it)."""
+        return phase.table_for(settings, self.grid, self._phase_cache(phase))
 
     @property
     def grid(self) -> np.ndarray:
@@ -204,21 +197,9 @@ class PDFFitModel:
         """Number of calculation points below the fit range."""
         return len(self.grid) - len(self.pattern.x)
 
-    def _phase_gr(self, phase: Phase, params: lmfit.Parameters) -> np.ndarray:
-        """One phase's G(r).  G is linear in the scale, so the unit-scale curve is cached per phase for the last
-        few parameter sets: a finite-difference Jacobian step in one phase's (or a scale) parameter then
-        recomputes only that phase (or nothing)."""
-        if isinstance(phase, CrystalPhase):  # positions/cell move: the exact pair sum at every call
-            return phase.gr(params, self.grid, self.settings.experiment)[self.lead:]
-        s = phase.settings(params, self.settings.experiment)
-        unit = s.replace(scale=1.0)
-        key = repr(unit)  # floats repr exactly: equal keys mean equal settings
-        store = self._cache.setdefault(phase.prefix, {})
-        if key not in store:
-            if len(store) >= _CACHE_SIZE:
-                store.pop(next(iter(store)))
-            store[key] = calc_gr(self.table(phase, unit), self.grid, unit)[self.lead:]
-        return s.scale * store[key]
+    def _phase_gr(self, phase: PDFPhase, params: lmfit.Parameters) -> np.ndarray:
+        """One phase's G(r) on the fit range (each phase caches what it can, see :meth:`PDFPhase.gr`)."""
+        return phase.gr(params, self.grid, self.settings.experiment, self._phase_cache(phase))[self.lead:]
 
     def model(self, params: lmfit.Parameters) -> np.ndarray:
         return sum(self._phase_gr(ph, params) for ph in self.phases)
@@ -227,36 +208,22 @@ class PDFFitModel:
         return {ph.prefix: self._phase_gr(ph, params) for ph in self.phases}
 
     def dataset(self, name: str = "gr") -> Dataset:
-        # Analytic derivatives exist for pair-table phases; a crystalline phase falls back to finite differences.
-        analytic = not any(isinstance(ph, CrystalPhase) for ph in self.phases)
+        # Analytic derivatives when every phase has them; otherwise finite differences.
+        analytic = all(ph.analytic for ph in self.phases)
         return Dataset(name=name, pattern=self.pattern, model=self.model, kind="pdf", mask=self.mask,
                        jacobian=self.jacobian if analytic else None, notes=self.notes)
 
     def jacobian(self, params: lmfit.Parameters) -> np.ndarray:
         """∂G/∂(varying parameters), shape (len(r), nvary) in the order of ``params``: analytic derivatives of
-        every phase (:func:`~refine.pdf.derivatives.gr_derivatives`) chained through the expression constraints."""
+        every phase (:meth:`PDFPhase.derivatives`) chained through the expression constraints."""
         varying = [n for n, p in params.items() if p.vary]
         free = {n for n, p in params.items() if p.vary or p.expr is not None}
         raw: dict[str, np.ndarray] = {}
-
-        def add(name: str, column: np.ndarray) -> None:
-            if name in free:
-                raw[name] = raw[name] + column if name in raw else column
-
-        values = params.valuesdict()
         for ph in self.phases:
-            s = ph.settings(params, self.settings.experiment)
-            names = _derivative_names(ph, s)
-            wrt = ["scale"] + [k for k, n in names.items() if n in free]
-            _, der = gr_derivatives(self.table(ph, s), self.grid, s, wrt)
-            der = {k: v[self.lead:] for k, v in der.items()}
-            unit = der.pop("scale")
-            p_scale = values[f"{ph.prefix}_scale"]
-            add(f"{ph.prefix}_scale", values.get("dscale", 1.0) * unit)
-            add("dscale", p_scale * unit)
-            for key, column in der.items():
-                factor = 1.0 / ph.table.structure.lattice[0] if key == "lattice_scale" and ph.cubic else 1.0
-                add(names[key], factor * column)
+            der = ph.derivatives(params, self.grid, self.settings.experiment, self._phase_cache(ph), free)
+            for name, column in der.items():
+                column = column[self.lead:]
+                raw[name] = raw[name] + column if name in raw else column
         jac = np.zeros((len(self.pattern.x), len(varying)))
         chain = _constraint_derivatives(params, varying, [n for n in raw if n not in varying])
         for name, column in raw.items():
@@ -265,17 +232,6 @@ class PDFFitModel:
                 if k:
                     jac[:, j] += k * column
         return jac
-
-
-def _derivative_names(phase: Phase, s: PDFSettings) -> dict[str, str]:
-    """gr_derivatives name -> parameter name for one phase (spdiameter only while the sphere is switched on)."""
-    p = phase.prefix
-    names = {"lattice_scale": phase.lattice_name(), "delta1": f"{p}_delta1", "delta2": f"{p}_delta2",
-             "qdamp": "qdamp", "qbroad": "qbroad"}
-    if s.spdiameter > 0:
-        names["spdiameter"] = f"{p}_spdiameter"
-    names.update({f"uiso:{c}": n for c, n in phase.uiso_names().items()})
-    return names
 
 
 def _constraint_derivatives(params: lmfit.Parameters, varying: Sequence[str], derived: Sequence[str]
@@ -315,7 +271,8 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
     prefixes = phase_prefixes(inputs)
     phases = tuple((CrystalPhase(p, ph.crystal) if ph.crystal is not None else CrystalPhase.load(ph.source, p))
                    if ph.refine_structure else
-                   Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed)
+                   Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed,
+                                        space_group=_space_group(ph))
                    for p, ph in zip(prefixes, inputs, strict=True))
     params = make_parameters(phases, qdamp=settings.qdamp, qbroad=settings.qbroad)
     for name, refine, start in (("qdamp", settings.refine_qdamp, 0.04), ("qbroad", settings.refine_qbroad, 0.01)):
@@ -364,12 +321,23 @@ def _linear_start(fm: PDFFitModel, names: Sequence[str]) -> None:
 
 
 def fit_pdf(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSettings,
-            options: FitOptions | None = None) -> FitResult:
-    """Fit G(r) with the given phases (from lattice starts found by :func:`refine.pdf.start.search_lattice`);
-    returns a FitResult of kind 'pdf' with phase entries and phase curves."""
+            options: FitOptions | None = None, *, params: lmfit.Parameters | None = None) -> FitResult:
+    """Fit G(r) with the given phases; returns a FitResult of kind 'pdf' with phase entries and phase curves.
+
+    Without ``params`` the fit starts from the structures, each refined lattice parameter moved to the start found
+    by :func:`refine.pdf.start.search_lattice`. With ``params`` (e.g. the previous scan's result in a sequential
+    run, or :func:`build_model`'s ``params`` edited) the fit starts from their values instead, and no start scan
+    is made; only values are taken: which parameters vary and the constraints stay those ``settings`` make.
+    """
     from refine.pdf.start import search_lattice
 
-    fm = search_lattice(build_model(pattern, inputs, settings))
+    fm = build_model(pattern, inputs, settings)
+    if params is None:
+        fm = search_lattice(fm)
+    else:
+        for name, par in fm.params.items():
+            if name in params and not par.expr:
+                par.set(value=params[name].value)
     return finish_result(run_fit(Objective.single(fm.dataset()), fm.params, kind="pdf",
                                  options=options or PDF_FIT_OPTIONS), fm)
 
@@ -380,9 +348,9 @@ def finish_result(result: FitResult, fm: PDFFitModel) -> FitResult:
     curves = {name: _with_components(c, comps) for name, c in result.curves.items()}
     extra = dict(result.extra)
     extra["fit_range"] = [float(fm.pattern.x[0]), float(fm.pattern.x[-1])]
-    crystals = [ph for ph in fm.phases if isinstance(ph, CrystalPhase)]
-    if crystals:  # refined structures with esds, for CIF output
-        extra["structures"] = {ph.prefix: ph.refined_structure(result) for ph in crystals}
+    structures = {ph.prefix: s for ph in fm.phases if (s := ph.refined_structure(result)) is not None}
+    if structures:  # refined structures with esds, for CIF output
+        extra["structures"] = structures
     return _replace(result, phases=tuple(phase_results(result, fm)), curves=curves, extra=extra)
 
 
@@ -421,16 +389,16 @@ def propagate(result: FitResult, func: Callable[[lmfit.Parameters], np.ndarray])
     return np.sqrt(np.maximum(var, 0.0))
 
 
-def _phase_weights(phase: Phase, radiation: str) -> tuple[float, float]:
+def _phase_weights(phase: PDFPhase, radiation: str) -> tuple[float, float]:
     """<b>² and <m> of a phase: occupancy-weighted mean scattering power and atomic mass (PDFfit2)."""
-    s = phase.pdf_structure(phase.parameters()) if isinstance(phase, CrystalPhase) else phase.table.structure
+    s = phase.reference_structure()
     occ = s.occupancy
     b = np.array([scattering_power(e, radiation) for e in s.elements])
     m = np.array([atomic_mass(e) for e in s.elements])
     return float(np.dot(occ, b) / occ.sum()) ** 2, float(np.dot(occ, m) / occ.sum())
 
 
-def phase_fractions(params: lmfit.Parameters, phases: Sequence[Phase], radiation: str) -> dict[str, np.ndarray]:
+def phase_fractions(params: lmfit.Parameters, phases: Sequence[PDFPhase], radiation: str) -> dict[str, np.ndarray]:
     """PDFfit2's relative phase content in atoms and in mass from the phase scales (sums to 1)."""
     weights = [_phase_weights(ph, radiation) for ph in phases]
     scales = np.array([params[f"{ph.prefix}_scale"].value for ph in phases])
@@ -440,7 +408,11 @@ def phase_fractions(params: lmfit.Parameters, phases: Sequence[Phase], radiation
 
 
 def _space_group(inp: PhaseInput):
-    if inp.fixed or not inp.source:
+    if inp.fixed:
+        return None
+    if inp.crystal is not None:
+        return inp.crystal.space_group
+    if not inp.source:
         return None
     from refine.io.structures import read_structure
 
@@ -451,56 +423,19 @@ def _space_group(inp: PhaseInput):
 
 
 def phase_results(result: FitResult, fm: PDFFitModel) -> list[dict[str, Any]]:
-    """One result-file entry per phase: cell, volume and esds, scale, spdiameter, fractions."""
-    from refine.crystal.lattice import Lattice, volume_esd
-
-    params = result.params
+    """One result-file entry per phase: cell, volume and esds, scale, spdiameter (:meth:`PDFPhase.entry`),
+    fractions."""
     radiation = fm.settings.radiation
-    frac = phase_fractions(params, fm.phases, radiation)
+    frac = phase_fractions(result.params, fm.phases, radiation)
     frac_esd = propagate(result, lambda p: np.concatenate(list(phase_fractions(p, fm.phases, radiation).values())))
     out = []
     n = len(fm.phases)
     for k, (ph, inp) in enumerate(zip(fm.phases, fm.inputs, strict=True)):
-        p = ph.prefix
-        if isinstance(ph, CrystalPhase):
-            entry = crystal_phase_entry(result, ph)
-            entry.update({"source": inp.source or entry["source"],
-                          "weight_fraction": float(frac["mass"][k]) if n > 1 else None,
-                          "atom_fraction": float(frac["atom"][k]) if n > 1 else None})
-            entry["esd"]["weight_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[n + k])
-            entry["esd"]["atom_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[k])
-            out.append(entry)
-            continue
-        s0 = ph.table.structure
-        lname = ph.lattice_name()
-        lat_value, lat_esd = params[lname].value, result.esd(lname)
-        k_scale = lat_value / s0.lattice[0] if ph.cubic else lat_value
-        k_esd = None if lat_esd is None else (lat_esd / s0.lattice[0] if ph.cubic else lat_esd)
-        a, b, c, al, be, ga = s0.lattice
-        volume = s0.volume * k_scale**3
-        sg = _space_group(inp)
-        v_esd = None
-        if k_esd is not None:
-            cov = result.covariance_of([lname])
-            if sg is not None and ph.cubic and cov is not None:
-                v_esd = volume_esd(Lattice(lat_value, lat_value, lat_value, 90, 90, 90), sg, cov)
-            else:  # isotropic scaling: V = V0 s³
-                v_esd = 3.0 * volume / k_scale * k_esd
-        scale_esd = result.esd(f"{p}_scale")
-        entry = {
-            "name": p, "source": inp.source or s0.name, "fixed": inp.fixed,
-            "space_group": None if sg is None else sg.symbol, "natoms": s0.natoms,
-            "a": a * k_scale, "b": b * k_scale, "c": c * k_scale, "alpha": al, "beta": be, "gamma": ga,
-            "volume": volume, "scale": params[f"{p}_scale"].value,
-            "spdiameter": params[f"{p}_spdiameter"].value if params[f"{p}_spdiameter"].vary else None,
-            "weight_fraction": float(frac["mass"][k]) if n > 1 else None,
-            "atom_fraction": float(frac["atom"][k]) if n > 1 else None,
-            "esd": {
-                "a": None if k_esd is None else a * k_esd, "b": None if k_esd is None else b * k_esd,
-                "c": None if k_esd is None else c * k_esd, "volume": v_esd, "scale": scale_esd,
-                "weight_fraction": None if frac_esd is None or n == 1 else float(frac_esd[n + k]),
-                "atom_fraction": None if frac_esd is None or n == 1 else float(frac_esd[k]),
-            },
-        }
+        entry = ph.entry(result)
+        entry.update({"source": inp.source or entry["source"],
+                      "weight_fraction": float(frac["mass"][k]) if n > 1 else None,
+                      "atom_fraction": float(frac["atom"][k]) if n > 1 else None})
+        entry["esd"]["weight_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[n + k])
+        entry["esd"]["atom_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[k])
         out.append(entry)
     return out

@@ -11,19 +11,26 @@ Uiso per species and an isotropic ``p_lattice_scale`` whatever its cell.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import lmfit
 import numpy as np
 
+from refine.crystal.lattice import Lattice, volume_esd
+from refine.crystal.spacegroup import SpaceGroup
+from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
-from refine.pdf.calculate import PDFSettings, calc_gr
+from refine.pdf.calculate import PDFSettings, calc_gr, calc_grid
+from refine.pdf.derivatives import gr_derivatives
 from refine.pdf.pairs import PairTable
 from refine.pdf.structure import PDFStructure
 
 #: distance bin (Å) of the pair tables of fixed phases (see :meth:`Phase.from_structure`)
 FIXED_RESOLUTION = 0.01
+#: unit-scale curves a pair-table phase keeps per fit (the last few parameter sets)
+CURVE_CACHE_SIZE = 8
 _NEUTRAL = re.compile(r"^([A-Z][a-z]?)0[+-]$")  # CIF "Si0+" means neutral Si
 
 
@@ -43,13 +50,66 @@ class Experiment:
     qmax: float = 0.0
 
 
+@dataclass(eq=False)
+class PhaseCache:
+    """What one phase of a fit remembers between evaluations (owned by the fit's model, one per phase): the
+    unit-scale curves of the last few parameter sets and a pair table rebuilt for a contracted cell."""
+
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
+    table: PairTable | None = None
+
+
+class PDFPhase(Protocol):
+    """What a G(r) fit needs of a phase, whichever way it computes G(r): a pair table rebuilt only when the cell
+    contracts (:class:`Phase`: fixed supercells, isotropic cells) or the exact pair sum of the asymmetric unit
+    expanded at every call (:class:`refine.pdf.crystal.CrystalPhase`: refined cells, coordinates and ADPs)."""
+
+    prefix: str
+    fixed: bool
+
+    @property
+    def analytic(self) -> bool:
+        """True when :meth:`derivatives` gives analytic derivatives (else the fit uses finite differences)."""
+
+    def add_parameters(self, params: lmfit.Parameters) -> None:
+        """Add the phase's parameters at their start values."""
+
+    def uiso_names(self) -> dict[str, str]:
+        """Parameter name per isotropic site class (empty when ADPs are per site)."""
+
+    def settings(self, params: lmfit.Parameters, experiment: Experiment) -> PDFSettings:
+        """The calculator's settings at the current parameter values."""
+
+    def gr(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment,
+           cache: PhaseCache | None = None) -> np.ndarray:
+        """G(r) of the phase on the calculation grid ``r``."""
+
+    def derivatives(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment, cache: PhaseCache,
+                    free: Collection[str]) -> dict[str, np.ndarray] | None:
+        """∂G/∂(parameter) on ``r`` for the parameters in ``free`` it depends on, or None (not analytic)."""
+
+    def start_scan_parameter(self) -> str | None:
+        """The lattice parameter a start scan may move (:func:`refine.pdf.start.search_lattice`), or None."""
+
+    def reference_structure(self) -> PDFStructure:
+        """The starting structure (all atoms of the cell), for the phase's scattering and mass averages."""
+
+    def refined_structure(self, result: Any) -> CrystalStructure | None:
+        """The refined asymmetric unit with esds (for CIF output), or None when the phase refines none."""
+
+    def entry(self, result: Any) -> dict[str, Any]:
+        """The phase's result-file entry (cell, volume and esds, scale, spdiameter; fractions left None)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Phase:
-    """One structural phase of the model: a prefix for its parameter names and its pair table."""
+    """One structural phase of the model: a prefix for its parameter names and its pair table (implements
+    :class:`PDFPhase`)."""
 
     prefix: str
     table: PairTable
     fixed: bool = False
+    space_group: SpaceGroup | None = None  # of the source file, for the volume esd of a cubic cell
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z]\w*", self.prefix):
@@ -57,14 +117,14 @@ class Phase:
 
     @classmethod
     def from_structure(cls, prefix: str, structure: PDFStructure, rmax: float, qmax: float = 0.0,
-                       fixed: bool = False) -> Phase:
+                       fixed: bool = False, space_group: SpaceGroup | None = None) -> Phase:
         """Build the pair table once (covers r up to rmax with the Qmax extension).
 
         ``fixed``: one site class per species with isotropic ADPs (the species' mean Uiso, 0.005 Å² when the file
         gives none), as for relaxed (DFT) supercells whose positions are not refined.
         """
         if not fixed:
-            return cls(prefix, PairTable.build(structure, rmax, qmax=qmax))
+            return cls(prefix, PairTable.build(structure, rmax, qmax=qmax), space_group=space_group)
         species = structure.elements
         uiso = structure.uiso
         per = {sp: float(np.mean(uiso[[s == sp for s in species]])) for sp in set(species)}
@@ -75,6 +135,10 @@ class Phase:
         # 81-atom benchmark supercell with delta2 = 3 Å² (sigma down to 0.04 Å), against the unmerged table
         return cls(prefix, PairTable.build(iso, rmax, qmax=qmax, classes=species, resolution=FIXED_RESOLUTION),
                    fixed=True)
+
+    @property
+    def analytic(self) -> bool:
+        return True
 
     @property
     def cubic(self) -> bool:
@@ -119,8 +183,114 @@ class Phase:
                            uiso={c: values[n] for c, n in self.uiso_names().items()},
                            spdiameter=values[f"{p}_spdiameter"])
 
+    # -- the PDFPhase protocol beyond parameters ---------------------------------------------------------------
+    def table_for(self, settings: PDFSettings, r: np.ndarray, cache: PhaseCache | None = None) -> PairTable:
+        """The pair table, rebuilt (once, with room for a further 5 % contraction, kept in ``cache``) when the cell
+        at ``settings`` has contracted beyond the distances it holds; the grid's calculation range needs pair
+        distances to its end + 1 Å."""
+        need = (calc_grid(r, settings.qmax).rcmax + 1.0) / settings.lattice_scale
+        table = self.table if cache is None or cache.table is None else cache.table
+        if table.dmax < need:
+            table = table.covering(need / 0.95)
+            if cache is not None:
+                cache.table = table
+        return table
 
-def make_parameters(phases: Sequence[Phase], qdamp: float = 0.0, qbroad: float = 0.0) -> lmfit.Parameters:
+    def gr(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment,
+           cache: PhaseCache | None = None) -> np.ndarray:
+        """G(r) from the pair table. G is linear in the scale, so the unit-scale curve is kept in ``cache`` for the
+        last few parameter sets: a finite-difference step in another phase's (or a scale) parameter then
+        recomputes nothing here."""
+        s = self.settings(params, experiment)
+        unit = s.replace(scale=1.0)
+        if cache is None:
+            return s.scale * calc_gr(self.table_for(unit, r), r, unit)
+        key = repr(unit)  # floats repr exactly: equal keys mean equal settings
+        store = cache.curves
+        if key not in store:
+            if len(store) >= CURVE_CACHE_SIZE:
+                store.pop(next(iter(store)))
+            store[key] = calc_gr(self.table_for(unit, r, cache), r, unit)
+        return s.scale * store[key]
+
+    def derivative_names(self, s: PDFSettings) -> dict[str, str]:
+        """gr_derivatives name -> parameter name (spdiameter only while the sphere is switched on)."""
+        p = self.prefix
+        names = {"lattice_scale": self.lattice_name(), "delta1": f"{p}_delta1", "delta2": f"{p}_delta2",
+                 "qdamp": "qdamp", "qbroad": "qbroad"}
+        if s.spdiameter > 0:
+            names["spdiameter"] = f"{p}_spdiameter"
+        names.update({f"uiso:{c}": n for c, n in self.uiso_names().items()})
+        return names
+
+    def derivatives(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment, cache: PhaseCache,
+                    free: Collection[str]) -> dict[str, np.ndarray]:
+        """Analytic ∂G/∂(parameter) (:func:`~refine.pdf.derivatives.gr_derivatives`) of the parameters in ``free``:
+        the phase scale, the shared ``dscale``, the cell, sharpening, damping, envelope and Uiso classes."""
+        values = params.valuesdict()
+        s = self.settings(params, experiment)
+        names = self.derivative_names(s)
+        wrt = ["scale"] + [k for k, n in names.items() if n in free]
+        _, der = gr_derivatives(self.table_for(s, r, cache), r, s, wrt)
+        out: dict[str, np.ndarray] = {}
+
+        def add(name: str, column: np.ndarray) -> None:
+            if name in free:
+                out[name] = out[name] + column if name in out else column
+
+        unit = der.pop("scale")
+        add(f"{self.prefix}_scale", values.get("dscale", 1.0) * unit)
+        add("dscale", values[f"{self.prefix}_scale"] * unit)
+        for key, column in der.items():
+            factor = 1.0 / self.table.structure.lattice[0] if key == "lattice_scale" and self.cubic else 1.0
+            add(names[key], factor * column)
+        return out
+
+    def start_scan_parameter(self) -> str | None:
+        return None if self.fixed else self.lattice_name()
+
+    def reference_structure(self) -> PDFStructure:
+        return self.table.structure
+
+    def refined_structure(self, result: Any) -> None:
+        return None
+
+    def entry(self, result: Any) -> dict[str, Any]:
+        """Cell scaled from the table's structure (isotropically, or through ``{p}_a`` for a cubic cell), volume and
+        esds, scale, spdiameter."""
+        params = result.params
+        p = self.prefix
+        s0 = self.table.structure
+        lname = self.lattice_name()
+        lat_value, lat_esd = params[lname].value, result.esd(lname)
+        k_scale = lat_value / s0.lattice[0] if self.cubic else lat_value
+        k_esd = None if lat_esd is None else (lat_esd / s0.lattice[0] if self.cubic else lat_esd)
+        a, b, c, al, be, ga = s0.lattice
+        volume = s0.volume * k_scale**3
+        sg = None if self.fixed else self.space_group
+        v_esd = None
+        if k_esd is not None:
+            cov = result.covariance_of([lname])
+            if sg is not None and self.cubic and cov is not None:
+                v_esd = volume_esd(Lattice(lat_value, lat_value, lat_value, 90, 90, 90), sg, cov)
+            else:  # isotropic scaling: V = V0 s³
+                v_esd = 3.0 * volume / k_scale * k_esd
+        return {
+            "name": p, "source": s0.name, "fixed": self.fixed,
+            "space_group": None if sg is None else sg.symbol, "natoms": s0.natoms,
+            "a": a * k_scale, "b": b * k_scale, "c": c * k_scale, "alpha": al, "beta": be, "gamma": ga,
+            "volume": volume, "scale": params[f"{p}_scale"].value,
+            "spdiameter": params[f"{p}_spdiameter"].value if params[f"{p}_spdiameter"].vary else None,
+            "weight_fraction": None, "atom_fraction": None,
+            "esd": {
+                "a": None if k_esd is None else a * k_esd, "b": None if k_esd is None else b * k_esd,
+                "c": None if k_esd is None else c * k_esd, "volume": v_esd, "scale": result.esd(f"{p}_scale"),
+                "weight_fraction": None, "atom_fraction": None,
+            },
+        }
+
+
+def make_parameters(phases: Sequence[PDFPhase], qdamp: float = 0.0, qbroad: float = 0.0) -> lmfit.Parameters:
     """Parameters of all phases plus the shared ``dscale`` (1), ``qdamp`` and ``qbroad`` (all fixed)."""
     if len({ph.prefix for ph in phases}) != len(phases):
         raise InputError("phase", "phase prefixes must be unique")

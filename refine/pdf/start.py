@@ -13,7 +13,6 @@ import dataclasses
 
 import numpy as np
 
-from refine.pdf.crystal import CrystalPhase
 from refine.pdf.fitting import PDFFitModel
 
 
@@ -36,7 +35,7 @@ def _window(fm: PDFFitModel, width: float) -> PDFFitModel:
         return fm
     grid = fm.grid[fm.grid <= hi + 1e-9]
     return dataclasses.replace(fm, pattern=fm.pattern.crop(None, hi + 1e-9), calc_x=grid,
-                               mask=None if fm.mask is None else fm.mask[keep], _cache={}, _tables={})
+                               mask=None if fm.mask is None else fm.mask[keep], _cache={})
 
 
 def search_lattice(fm: PDFFitModel, *, span: float = 0.15, step: float = 0.0025, min_shift: float = 0.01,
@@ -57,9 +56,9 @@ def search_lattice(fm: PDFFitModel, *, span: float = 0.15, step: float = 0.0025,
     notes = []
     factors = np.arange(1.0 - span, 1.0 + span + step / 2, step)
     for ph in fm.phases:
-        if isinstance(ph, CrystalPhase) or ph.fixed:
+        name = ph.start_scan_parameter()
+        if name is None:
             continue
-        name = ph.lattice_name()
         par = fm.params[name]
         if not par.vary or par.expr:
             continue

@@ -324,3 +324,38 @@ def test_refined_qdamp_qbroad_recovered_from_synthetic_data():
     assert result.converged
     for name, value in (("qdamp", 0.055), ("qbroad", 0.02), ("ni_delta2", 2.2), ("ni_a", 3.524)):
         assert abs(result.value(name) - value) < 3 * result.esd(name), (name, result.value(name), result.esd(name))
+
+
+def test_both_phase_kinds_implement_the_phase_protocol():
+    import inspect
+
+    from refine.pdf.crystal import CrystalPhase
+    from refine.pdf.model import PDFPhase
+
+    wanted = {n for n, v in vars(PDFPhase).items()
+              if not n.startswith("_") and (callable(v) or isinstance(v, property))}
+    assert {"gr", "derivatives", "entry", "reference_structure", "analytic"} <= wanted
+    for kind in (Phase, CrystalPhase):
+        missing = {n for n in wanted if not hasattr(kind, n)}
+        assert not missing, f"{kind.__name__} lacks {missing}"
+        for name in wanted - {"analytic"}:
+            assert list(inspect.signature(getattr(kind, name)).parameters) == \
+                list(inspect.signature(getattr(PDFPhase, name)).parameters), (kind.__name__, name)
+
+
+def test_fit_pdf_starts_from_given_params_without_a_start_scan():
+    r = np.arange(1.5, 12.0 + 1e-9, 0.02)
+    truth = dict(scale=1.0, lattice_scale=1.05, delta2=2.0, uiso={"Na": 0.01, "V": 0.01, "O": 0.008})
+    g = direct_gr(_rocksalt_drs(), r, PDFSettings(**truth, qmax=25.0, qdamp=0.04, radiation="xray"))
+    pat = Pattern(x=r, y=g, sigma=0.01 * np.ones_like(r), unit="r_A", sigma_source="file")
+    inputs = [PhaseInput(_rocksalt_drs(), prefix="rs")]
+    settings = PDFFitSettings(qmax=25.0, qdamp=0.04)
+    scanned = fit_pdf(pat, inputs, settings)  # a = 4.642 is 5 % short: the start scan moves it
+    assert any("a scan of" in w for w in scanned.warnings)
+    assert scanned.value("rs_a") == pytest.approx(4.642 * 1.05, rel=1e-6)
+    # From the converged values: no scan, no note, the same minimum; the phase scale starts where it was given.
+    again = fit_pdf(pat, inputs, settings, params=scanned.params)
+    assert not any("a scan of" in w for w in again.warnings)
+    assert again.value("rs_a") == pytest.approx(scanned.value("rs_a"), rel=1e-8)
+    assert again.statistics.Rw == pytest.approx(scanned.statistics.Rw, rel=1e-6, abs=1e-9)
+    assert again.nfev < scanned.nfev
