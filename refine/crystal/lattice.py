@@ -115,6 +115,11 @@ def check_cell(values: tuple[float, ...] | list[float] | np.ndarray, *, source: 
     return cell  # type: ignore[return-value]
 
 
+def volume_factor(alpha: float, beta: float, gamma: float) -> float:
+    """V/(abc) = sqrt(1 − cos²α − cos²β − cos²γ + 2 cosα cosβ cosγ) of angles in degrees."""
+    return float(np.sqrt(_angle_factor(alpha, beta, gamma)))
+
+
 def _angle_factor(alpha: float, beta: float, gamma: float) -> float:
     ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
     return float(1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg)

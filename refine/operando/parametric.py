@@ -22,7 +22,7 @@ from typing import Any
 import lmfit
 import numpy as np
 
-from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints
+from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_factor
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
@@ -83,12 +83,6 @@ class ParametricResult:
 
 def _scan_prefix(index: int, phase: CrystalStructure) -> str:
     return phase_prefix(f"s{index}_{phase_prefix(phase.name)}")
-
-
-def _angle_factor(alpha: float, beta: float, gamma: float) -> float:
-    """V/(abc) = sqrt(1 − cos²α − cos²β − cos²γ + 2 cosα cosβ cosγ)."""
-    ca, cb, cg = np.cos(np.radians([alpha, beta, gamma]))
-    return float(np.sqrt(1.0 - ca**2 - cb**2 - cg**2 + 2.0 * ca * cb * cg))
 
 
 class _Builder:
@@ -187,10 +181,10 @@ def _apply_constant_volume(builder: _Builder) -> None:
         volumes = []
         for _, pre, _ in scans:
             v = {n: params[f"{pre}_{n}"].value for n in PARAMETER_NAMES}
-            volumes.append(v["a"] * v["b"] * v["c"] * _angle_factor(v["alpha"], v["beta"], v["gamma"]))
+            volumes.append(v["a"] * v["b"] * v["c"] * volume_factor(v["alpha"], v["beta"], v["gamma"]))
         params.add(f"{base}_V0", value=float(np.mean(volumes)), vary=True, min=0.0)
         for _, pre, _ in scans:
-            f = _angle_factor(*(params[f"{pre}_{n}"].value for n in ("alpha", "beta", "gamma")))
+            f = volume_factor(*(params[f"{pre}_{n}"].value for n in ("alpha", "beta", "gamma")))
             others = [f"{pre}_{n}" for n in ("a", "b", "c") if n != cv.dependent]
             set_expression(params, f"{pre}_{cv.dependent}", f"{base}_V0/({others[0]}*{others[1]}*{float(f)!r})",
                            source="--constant-volume")
@@ -248,7 +242,7 @@ def _derived(params: lmfit.Parameters, builder: _Builder) -> np.ndarray:
         for _, pre in members:
             v = [params[f"{pre}_{n}"].value for n in PARAMETER_NAMES]
             out.extend(v)
-            out.append(v[0] * v[1] * v[2] * _angle_factor(*v[3:]))
+            out.append(v[0] * v[1] * v[2] * volume_factor(*v[3:]))
     return np.asarray(out)
 
 
