@@ -49,15 +49,3 @@ def u_equivalent(u: ArrayLike, lattice: Lattice) -> np.ndarray | float:
     astar = lattice.reciprocal_lengths
     out = np.sum(np.asarray(u, dtype=float) * (np.outer(astar, astar) * lattice.metric), axis=(-2, -1)) / 3.0
     return float(out) if np.ndim(out) == 0 else out
-
-
-def fractional_covariance(u: ArrayLike, lattice: Lattice) -> np.ndarray:
-    """N U N (N = diag(a*, b*, c*)): the covariance of the fractional coordinates, which operations rotate."""
-    nstar = lattice.reciprocal_lengths
-    return np.asarray(u, dtype=float) * np.outer(nstar, nstar)
-
-
-def u_from_fractional(cov: ArrayLike, lattice: Lattice) -> np.ndarray:
-    """U^ij of a fractional covariance (shape (..., 3, 3)): N⁻¹ cov N⁻¹."""
-    inv = 1.0 / lattice.reciprocal_lengths
-    return np.asarray(cov, dtype=float) * np.outer(inv, inv)
