@@ -19,6 +19,7 @@ import lmfit
 import numpy as np
 
 from refine.crystal.lattice import Lattice, volume_esd
+from refine.crystal.scattering import parse_species
 from refine.crystal.spacegroup import SpaceGroup
 from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
@@ -31,14 +32,16 @@ from refine.pdf.structure import PDFStructure
 FIXED_RESOLUTION = 0.01
 #: unit-scale curves a pair-table phase keeps per fit (the last few parameter sets)
 CURVE_CACHE_SIZE = 8
-_NEUTRAL = re.compile(r"^([A-Z][a-z]?)0[+-]$")  # CIF "Si0+" means neutral Si
 
 
 def param_label(label: str) -> str:
     """A site-class label as it appears in parameter names ("Si0+" -> "Si", "O2-" -> "O2m")."""
-    m = _NEUTRAL.match(label)
-    if m:
-        return m.group(1)
+    try:
+        element, charge = parse_species(label)
+    except InputError:  # a class label such as "O1"
+        element, charge = label, None
+    if charge == 0 and any(sign in label for sign in "+-"):  # CIF "Si0+" means neutral Si
+        return element
     return re.sub(r"\W", "_", label.replace("+", "p").replace("-", "m"))
 
 
