@@ -139,7 +139,7 @@ class PDFStructure:
         return self._cell.volume
 
     @property
-    def cartesian(self) -> np.ndarray:
+    def positions(self) -> np.ndarray:
         """Cartesian positions (Å), shape (N, 3)."""
         return self.xyz @ self._base
 
