@@ -48,7 +48,7 @@ def test_supercell_keeps_density_and_adps():
     assert big.volume == pytest.approx(6 * cell.volume, rel=1e-12)
     np.testing.assert_allclose(big.u_cartesian[:8], cell.u_cartesian, atol=1e-15)
     # the Cartesian positions of the first cell are unchanged
-    np.testing.assert_allclose(big.cartesian[:8], cell.cartesian, atol=1e-12)
+    np.testing.assert_allclose(big.positions[:8], cell.positions, atol=1e-12)
 
 
 def test_bad_structures_raise_input_error(tmp_path):
