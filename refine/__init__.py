@@ -1,8 +1,36 @@
-"""refine: X-ray powder diffraction and PDF structure refinement."""
+"""refine: X-ray powder diffraction and PDF structure refinement.
+
+The facade (one import, the command line's option names and defaults)::
+
+    import refine
+    fit = refine.lebail("pattern.xye", [refine.phase("Fm-3m", "4.65 4.65 4.65 90 90 90", name="drs")],
+                        wavelength=0.1173)
+    print(fit.report())
+
+``refine.read_pattern``, ``read_structure``, ``phase``, ``integrate``, ``calibrate``, ``lebail``, ``pawley``,
+``rietveld``, ``simulate``, ``pdf_reduce``, ``pdf_fit`` and ``sequential`` are loaded on first use (module
+``__getattr__``), so ``import refine`` stays light: it loads neither lmfit, matplotlib nor pyFAI.
+"""
 
 __version__ = "0.1.0"
 
 from refine.data import Pattern  # noqa: E402
 from refine.errors import InputError, RefineError  # noqa: E402
 
-__all__ = ["Pattern", "InputError", "RefineError", "__version__"]
+#: The facade functions, each defined in a module of refine.api (see refine.api.FUNCTIONS).
+_FACADE = ("read_pattern", "read_structure", "phase", "integrate", "calibrate", "lebail", "pawley", "rietveld",
+           "simulate", "pdf_reduce", "pdf_fit", "sequential")
+
+__all__ = ["Pattern", "InputError", "RefineError", "__version__", *_FACADE]
+
+
+def __getattr__(name: str):
+    if name in _FACADE:
+        from refine import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'refine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -140,6 +140,7 @@ class ReductionResult:
     bgscale: float
     notes: tuple[str, ...]
     settings: Mapping[str, Any]
+    written: tuple[str, ...] = ()  # files written by refine.pdf_reduce (output=, plot=)
 
     def curve(self, kind: str) -> Pattern:
         """The pattern for ``iq``, ``sq``, ``fq`` or ``gr``."""

@@ -1,0 +1,28 @@
+"""The facade: one function per workflow, with the command line's option names and defaults.
+
+``import refine`` exposes these lazily (``refine.lebail`` ...); each module imports its engine only when called.
+"""
+
+from __future__ import annotations
+
+#: Facade function -> module of refine.api that defines it.
+FUNCTIONS = {
+    "read_pattern": "io", "read_structure": "io", "phase": "io",
+    "integrate": "integrate", "calibrate": "integrate",
+    "lebail": "powder", "pawley": "powder", "rietveld": "rietveld", "simulate": "simulate",
+    "pdf_reduce": "pdf", "pdf_fit": "pdf", "sequential": "sequential",
+}
+
+__all__ = sorted(FUNCTIONS)
+
+
+def __getattr__(name: str):
+    if name in FUNCTIONS:
+        import importlib
+
+        return getattr(importlib.import_module(f"refine.api.{FUNCTIONS[name]}"), name)
+    raise AttributeError(f"module 'refine.api' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *FUNCTIONS})

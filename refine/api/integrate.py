@@ -1,0 +1,164 @@
+"""``refine.integrate`` and ``refine.calibrate``: 2D detector images (pyFAI)."""
+
+from __future__ import annotations
+
+import json as _json
+import os
+from pathlib import Path
+from typing import Any
+
+from refine.api._inputs import as_list, check_files
+from refine.api.options import CalibrateOptions, IntegrateOptions
+from refine.errors import InputError
+
+
+def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None, **options: Any):
+    """Integrate 2D images into 1D patterns (x, I, sigma).
+
+    Parameters
+    ----------
+    images
+        One or a list of image files (tif, cbf, edf, HDF5; multi-frame files give one pattern per frame) or 2D
+        arrays.
+    poni
+        pyFAI PONI geometry file (or a pyFAI AzimuthalIntegrator).
+    output
+        Folder: write one ``.xye`` per frame there (resumable) instead of returning the patterns.
+    **options
+        The options of ``refine integrate`` (:class:`refine.api.options.IntegrateOptions`): ``mask``, ``dark``,
+        ``flat``, ``npt=2000``, ``unit="2th_deg"``, ``polarization``, ``method``, ``flip``, ``error_model``,
+        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``.
+
+    Returns
+    -------
+    Pattern | list[Pattern] | list[FrameOutput]
+        Without ``output``: the pattern of a single frame, else one per frame in order. With ``output``: one
+        record per frame (``.output`` path, ``.skipped``, ``.error`` of a frame that failed).
+    """
+    from refine.integrate import IntegrationSettings, Integrator, integrate_series
+
+    opts = IntegrateOptions.from_options(options)
+    if output is not None:
+        check_files({}, {"output": output})
+    settings = IntegrationSettings(
+        npt=opts.npt, unit=opts.unit, method=opts.method, polarization_factor=opts.polarization,
+        solid_angle=not opts.no_solid_angle, dark=opts.dark, flat=opts.flat, mask=opts.mask, flip=opts.flip,
+        error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range)
+    integrator = Integrator(poni, settings)
+    items = as_list(images)
+    if output is not None:
+        paths = [os.fspath(i) for i in items]
+        return integrate_series(paths, integrator, output, resume=not opts.overwrite, progress=not opts.no_progress)
+    patterns = []
+    for item in items:
+        if isinstance(item, (str, os.PathLike)):
+            patterns.extend(integrator.integrate_file(item))
+        else:
+            patterns.append(integrator.integrate(item))
+    return patterns[0] if len(patterns) == 1 else patterns
+
+
+_UNITS = {"dist": ("mm", 1e3), "poni1": ("mm", 1e3), "poni2": ("mm", 1e3), "rot1": ("rad", 1.0),
+          "rot2": ("rad", 1.0), "rot3": ("rad", 1.0), "wavelength": ("Å", 1e10)}
+
+
+def calibrate(image: Any, *, calibrant: str, wavelength: float, output: str | os.PathLike | None = None,
+              **options: Any):
+    """Refine the detector geometry on a calibrant image.
+
+    Parameters
+    ----------
+    image
+        Calibrant image file (first frame used) or a 2D array.
+    calibrant
+        pyFAI calibrant name (CeO2, LaB6, Si ...) or a d-spacing file (Å).
+    wavelength
+        Wavelength (Å).
+    output
+        PONI file to write the refined geometry to (only when given).
+    **options
+        The options of ``refine calibrate`` (:class:`refine.api.options.CalibrateOptions`): the start (``poni``,
+        or ``distance`` (mm) + ``center`` (x, y px) + ``detector`` or ``pixel_size`` (µm)), ``mask``, ``rings``,
+        ``max_rings``, ``refine``, ``flip``, and the files ``plot`` and ``json``.
+
+    Returns
+    -------
+    CalibrationResult
+        Refined geometry (``.geometry``, ``.esd``), control points, residuals, the pyFAI integrator (``.ai``).
+    """
+    from refine.integrate.calibrate import CalibrationOptions
+    from refine.integrate.calibrate import calibrate as run_calibration
+    from refine.io.images import iter_frames
+
+    opts = CalibrateOptions.from_options(options)
+    check_files({"output": output, "plot": opts.plot, "json": opts.json})
+    start = _start(opts)
+    cal = CalibrationOptions(rings=opts.rings, max_rings=opts.max_rings, refine=opts.refine, mask=opts.mask,
+                             flip=opts.flip)
+    source = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
+    frame = next(iter(iter_frames(image)))[1] if source is not None else image
+    result = run_calibration(frame, calibrant=calibrant, wavelength=wavelength, start=start, options=cal,
+                             source=source)
+    if output is not None:
+        from refine.io.poni import write_poni
+
+        write_poni(output, result.ai, {"calibrant": calibrant, "image": source, "flip": opts.flip,
+                                       "rms_2th_deg": f"{result.rms_tth_deg:.6g}"})
+    if opts.json:
+        settings = {"image": source, "calibrant": calibrant, "wavelength": wavelength, "output": output,
+                    **opts.settings()}
+        _write_json(opts.json, source, settings, result, output)
+    if opts.plot:
+        from refine.integrate.calibrate import plot_result
+
+        plot_result(result, frame, opts.plot, cal)
+    return result
+
+
+def _start(opts: CalibrateOptions):
+    from refine.integrate.calibrate import StartGeometry
+
+    guess = (opts.distance, opts.center)
+    if opts.poni is not None:
+        if any(v is not None for v in (*guess, opts.detector, opts.pixel_size)):
+            raise InputError("poni", "give either poni or distance/center/detector, not both")
+        return opts.poni
+    if any(v is None for v in guess) or (opts.detector is None) == (opts.pixel_size is None):
+        raise InputError("distance", "without poni, distance, center and one of detector/pixel_size are needed")
+    return StartGeometry(distance_mm=opts.distance, center_px=opts.center, detector=opts.detector,
+                         pixel_size_um=opts.pixel_size)
+
+
+def calibration_report(result: Any) -> str:
+    """The refined geometry with esds, the Fit2D view, control points and the RMS residual (printable)."""
+    lines = ["refined geometry (esd):"]
+    for name, value in result.geometry.items():
+        unit, scale = _UNITS[name]
+        esd = result.esd.get(name)
+        err = f" ({esd * scale:.2g})" if esd is not None else " (fixed)"
+        lines.append(f"  {name:<10} {value * scale:.6f} {unit}{err}")
+    f2d = result.fit2d
+    lines.append(f"  Fit2D: distance {f2d['directDist']:.3f} mm, centre x={f2d['centerX']:.3f} y={f2d['centerY']:.3f} "
+                 f"px, tilt {f2d['tilt']:.3f} deg, tilt-plane rotation {f2d['tiltPlanRotation']:.3f} deg")
+    counts = ", ".join(f"{k}:{v}" for k, v in result.points_per_ring.items())
+    lines.append(f"  control points {len(result.control_points)} on {len(result.points_per_ring)} rings ({counts})")
+    lines.append(f"  RMS residual {result.rms_tth_deg:.5f} deg 2theta = {result.rms_px:.3f} px")
+    return "\n".join(lines)
+
+
+def _write_json(path: Any, image: str | None, settings: dict, result: Any, poni: Any) -> None:
+    from refine import __version__
+    from refine.fit.result import json_safe
+    from refine.integrate.calibrate import result_dict
+    from refine.io.atomic import atomic_open, sha256_of
+
+    files = (image, settings.get("poni"), settings.get("mask"), settings.get("calibrant"))
+    inputs = [p for p in files if p and Path(p).is_file()]
+    doc = {"schema": "refine.result/1", "kind": "calibration", "data": image, "converged": True,
+           **result_dict(result),
+           "provenance": {"package": "refine", "version": __version__,
+                          "inputs": [{"path": p, "sha256": sha256_of(p)} for p in inputs],
+                          "settings": settings, "poni": None if poni is None else os.fspath(poni)}}
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        _json.dump(json_safe(doc), fh, indent=2, default=str, allow_nan=False)
+        fh.write("\n")

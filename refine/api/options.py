@@ -1,0 +1,332 @@
+"""The options of every facade command, one frozen dataclass per command, shared with the command line.
+
+Field names are the command's long flags with ``-`` -> ``_`` (``--exclude-phase`` -> ``exclude_phase``), defaults
+are the command's defaults: ``refine.lebail(..., range="5:60")`` is ``refine lebail ... --range 5:60``. The
+command line takes its argparse defaults from here (:meth:`CommandOptions.cli_defaults`) and builds the same
+dataclass from its parsed arguments (:meth:`CommandOptions.from_namespace`). Text forms are accepted wherever the
+command line has one (``range="5:60"`` or ``range=(5, 60)``); a repeatable flag takes a list. An unknown keyword or
+a bad value is an :class:`~refine.errors.InputError` naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from refine.api import parsing
+from refine.errors import InputError
+
+RIETVELD_REFINE = "scale,cell,zero,W,X,Y,positions,adp"
+WHOLE_PATTERN_REFINE = "cell,zero,W,X,Y"
+
+
+def _opt(default: Any = None, parse: Callable[[Any], Any] | None = None, *, many: bool = False) -> Any:
+    """A field with its text parser; ``many`` for a repeatable flag (a tuple of parsed items)."""
+    return field(default=() if many else default, metadata={"parse": parse, "many": many})
+
+
+def _items(value: Any) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return (value,)
+    value = tuple(value)
+    if value and isinstance(value[0], (int, float)):  # one range (lo, hi) given for a list of ranges
+        return (value,)
+    return value
+
+
+@dataclass(frozen=True)
+class CommandOptions:
+    """Base of the per-command options: parses text forms, refuses unknown names."""
+
+    command: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            parse, value = f.metadata.get("parse"), getattr(self, f.name)
+            try:
+                if f.metadata.get("many"):
+                    value = tuple(parse(v) if parse else v for v in _items(value))
+                elif parse is not None and value is not None:
+                    value = parse(value)
+            except InputError:
+                raise
+            except ValueError as exc:
+                raise InputError(f.name, str(exc)) from None
+            object.__setattr__(self, f.name, value)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The option names."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> CommandOptions:
+        """The options from keyword arguments; an unknown name is an ``InputError`` naming it."""
+        unknown = [name for name in options if name not in cls.names()]
+        if unknown:
+            raise InputError(unknown[0], f"unknown option of refine.{cls.command}; known: {', '.join(cls.names())}")
+        return cls(**options)
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> CommandOptions:
+        """The options from parsed command-line arguments (every field is an argparse dest)."""
+        return cls(**{name: getattr(args, name) for name in cls.names()})
+
+    @classmethod
+    def cli_defaults(cls) -> dict[str, Any]:
+        """argparse defaults (``parser.set_defaults``): repeatable flags start from a fresh list."""
+        return {f.name: [] if f.metadata.get("many") else f.default for f in fields(cls)}
+
+    def settings(self) -> dict[str, Any]:
+        """The options as plain values (for a result file's provenance)."""
+        return {name: _plain(getattr(self, name)) for name in self.names()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _positive_int(minimum: int, what: str) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if number < minimum:
+            raise ValueError(f"{what} must be >= {minimum}, got {number}")
+        return number
+
+    return parse
+
+
+# -- integrate / calibrate ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IntegrateOptions(CommandOptions):
+    """``refine integrate`` / :func:`refine.integrate`."""
+
+    command: ClassVar[str] = "integrate"
+    mask: str | None = None
+    dark: str | None = None
+    flat: str | None = None
+    npt: int = _opt(2000, _positive_int(2, "number of bins"))
+    unit: str = "2th_deg"
+    polarization: float | None = None
+    method: str = "bbox,csr,cython"
+    flip: str | None = None
+    error_model: str = "poisson"
+    no_solid_angle: bool = False
+    range: tuple[float, float] | None = _opt(None, parsing.parse_range)
+    overwrite: bool = False
+    no_progress: bool = False
+
+
+@dataclass(frozen=True)
+class CalibrateOptions(CommandOptions):
+    """``refine calibrate`` / :func:`refine.calibrate` (``--poni`` or ``--distance --center --detector``)."""
+
+    command: ClassVar[str] = "calibrate"
+    poni: str | None = None
+    distance: float | None = None
+    center: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ",", "X,Y in pixels"))
+    detector: str | None = None
+    pixel_size: float | None = None
+    mask: str | None = None
+    rings: int = 3
+    max_rings: int | None = None
+    refine: tuple[str, ...] = _opt("dist,poni1,poni2,rot1,rot2", parsing.split_list)
+    flip: str | None = None
+    plot: str | None = None
+    json: str | None = None
+
+
+# -- powder fits -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PowderFitOptions(CommandOptions):
+    """Options every powder fit shares (range, exclusions, background, constraints, output files)."""
+
+    bank: int | None = None
+    range: tuple[float, float] | None = _opt(None, parsing.parse_range)
+    exclude: tuple[tuple[float, float], ...] = _opt(parse=parsing.parse_range, many=True)
+    background: Any = _opt(None, parsing.parse_background)
+    exclude_phase: tuple[str, ...] = _opt(parse=str, many=True)
+    constrain: tuple[tuple[str, str], ...] = _opt(parse=parsing.parse_constraint, many=True)
+    json: str | None = None
+    plot: str | None = None
+    hkl: str | None = None
+    plot_hkl: int = _opt(0, parsing.parse_count)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.plot_hkl and not self.plot:
+            raise InputError("plot_hkl", "labels go on the plot figure: give plot too")
+
+
+@dataclass(frozen=True)
+class LebailOptions(PowderFitOptions):
+    """``refine lebail`` / :func:`refine.lebail`."""
+
+    command: ClassVar[str] = "lebail"
+    refine: tuple[str, ...] = _opt(WHOLE_PATTERN_REFINE, parsing.split_list)
+    write_instrument: str | None = None
+
+
+@dataclass(frozen=True)
+class PawleyOptions(LebailOptions):
+    """``refine pawley`` / :func:`refine.pawley` (the options of Le Bail)."""
+
+    command: ClassVar[str] = "pawley"
+
+
+@dataclass(frozen=True)
+class RietveldCommandOptions(PowderFitOptions):
+    """``refine rietveld`` / :func:`refine.rietveld`, with co-refinement against a G(r) (``pdf*``) and joint
+    refinement of more patterns (``joint*``)."""
+
+    command: ClassVar[str] = "rietveld"
+    refine: tuple[str, ...] = _opt(RIETVELD_REFINE, parsing.split_list)
+    no_dispersion: bool = False
+    po_axis: tuple[float, float, float] = _opt((0.0, 0.0, 1.0), parsing.parse_hkl)
+    texture: int = 0
+    restrain: tuple = _opt(parse=parsing.parse_restraint, many=True)
+    restrain_bond: tuple = _opt(parse=parsing.parse_bond, many=True)
+    pdf: str | None = None
+    pdf_qmax: float | None = None
+    pdf_qdamp: float = 0.0
+    pdf_rmin: float | None = None
+    pdf_rmax: float | None = None
+    pdf_weight: float = 1.0
+    joint: tuple[str, ...] = _opt(parse=None, many=True)
+    joint_instrument: tuple[str, ...] = _opt(parse=None, many=True)
+    joint_range: tuple[tuple[float, float], ...] = _opt(parse=parsing.parse_range, many=True)
+    joint_refine: tuple[str, ...] = _opt(parse=None, many=True)
+    cif_out: str | None = None
+
+
+@dataclass(frozen=True)
+class SimulateOptions(CommandOptions):
+    """``refine simulate`` / :func:`refine.simulate`: the 2θ grid, the Gaussian width used without an instrument
+    file, a flat background and Poisson noise."""
+
+    command: ClassVar[str] = "simulate"
+    range: tuple[float, float] | None = _opt(None, parsing.parse_range)
+    step: float = 0.01
+    fwhm: float = 0.05
+    background: float = 0.0
+    noise: float | None = None
+    seed: int | None = None
+    no_dispersion: bool = False
+    output: str | None = None
+
+
+# -- PDF -------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PdfSettingsOptions(CommandOptions):
+    """The G(r) fit settings shared by ``pdf_fit`` and ``sequential(kind="pdf")`` (``PDFFitSettings``)."""
+
+    radiation: str = "xray"
+    qdamp: float = 0.0
+    qbroad: float = 0.0
+    refine_qdamp: bool = False
+    refine_qbroad: bool = False
+    pdfgui_range: bool = False
+    envelope: str | None = None
+    spdiameter: float = 50.0
+    sharpening: str = "delta2"
+    free_scales: bool = False
+    rmin: float | None = None
+    rmax: float | None = None
+    refine_structure: bool = False
+    constrain: tuple[tuple[str, str], ...] = _opt(parse=parsing.parse_constraint, many=True)
+
+
+@dataclass(frozen=True)
+class PdfFitOptions(PdfSettingsOptions):
+    """``refine pdf fit`` / :func:`refine.pdf_fit` (``qmax`` is an argument of the function)."""
+
+    command: ClassVar[str] = "pdf_fit"
+    max_nfev: int | None = None
+    cif_out: str | None = None
+    json: str | None = None
+    plot: str | None = None
+
+
+def _kinds(text: Any) -> tuple[str, ...]:
+    from refine.pdf.reduce import OUTPUT_KINDS
+
+    kinds = tuple(k.lower() for k in parsing.split_list(text))
+    if not kinds or any(k not in OUTPUT_KINDS for k in kinds):
+        raise ValueError(f"expected a comma list of {','.join(OUTPUT_KINDS)}, got {text!r}")
+    return kinds
+
+
+@dataclass(frozen=True)
+class PdfReduceOptions(CommandOptions):
+    """``refine pdf reduce`` / :func:`refine.pdf_reduce`; None = the ``config`` file's value, else the default.
+    ``output`` is the G(r) file (``-o``; a folder for several inputs), ``outputs`` the curves written
+    (``--output gr,sq``)."""
+
+    command: ClassVar[str] = "pdf_reduce"
+    config: str | None = None
+    section: str | None = None
+    qmin: float | None = None
+    qmaxinst: float | None = None
+    rpoly: float | None = None
+    background: str | None = None
+    bgscale: float | str | None = _opt(None, parsing.parse_bgscale)
+    wavelength: float | None = None
+    lorch: bool = False
+    scale: float | None = None
+    rmin: float | None = None
+    rmax: float | None = None
+    rstep: float | None = None
+    outputs: tuple[str, ...] | None = _opt(None, _kinds)
+    poni: str | None = None
+    mask: str | None = None
+    polarization: float = 0.99
+    npt: int = 3000
+    plot: str | None = None
+    output: str | None = None
+    workers: int = 2
+
+
+# -- sequential -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SequentialOptions(PdfSettingsOptions):
+    """``refine sequential`` / :func:`refine.sequential`: the powder options (with ``wavelength`` and
+    ``instrument``), the G(r) options of ``pdf_fit`` (``qmax`` ... for ``kind="pdf"``) and the series' own."""
+
+    command: ClassVar[str] = "sequential"
+    qmax: float | None = None
+    wavelength: float | None = None
+    instrument: str | None = None
+    bank: int | None = None
+    range: tuple[float, float] | None = _opt(None, parsing.parse_range)
+    exclude: tuple[tuple[float, float], ...] = _opt(parse=parsing.parse_range, many=True)
+    background: Any = _opt(None, parsing.parse_background)
+    exclude_phase: tuple[str, ...] = _opt(parse=str, many=True)
+    refine: tuple[str, ...] | None = _opt(None, parsing.split_list)
+    present: tuple = _opt(parse=parsing.parse_presence, many=True)
+    restart_each: bool = False
+    workers: int = 1
+    echem: str | None = None
+    echem_match: str = "index"
+    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
+    json: str | None = None
+    csv: str | None = None
+    plot: str | None = None
+
+
+#: The options of the PDF kind of ``sequential`` (those of ``pdf_fit`` with ``qmax``), refused by powder kinds.
+SEQUENTIAL_PDF_ONLY = ("qmax", "radiation", "qdamp", "qbroad", "refine_qdamp", "refine_qbroad", "pdfgui_range",
+                       "envelope", "spdiameter", "sharpening", "free_scales", "rmin", "rmax", "refine_structure")
+#: The options of the powder kinds of ``sequential``, refused by ``kind="pdf"``.
+SEQUENTIAL_POWDER_ONLY = ("wavelength", "instrument", "bank", "range", "exclude", "background", "present", "refine",
+                          "exclude_phase")

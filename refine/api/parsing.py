@@ -1,0 +1,155 @@
+"""Text forms of the facade's options, shared with the command line: ``"LO:HI"``, ``"NAME=EXPR"``, ``"a,b,c"`` ...
+
+Each parser takes the text (or the value already parsed) and returns the value, or raises ``ValueError`` whose
+message is the problem in one line; :mod:`refine.api.options` names the option in an ``InputError`` and the
+command line turns it into an argparse error on the flag.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def split_list(text: str | Sequence[str]) -> tuple[str, ...]:
+    """The non-empty items of a comma list ('cell, zero,W' -> ('cell', 'zero', 'W')); a sequence is kept."""
+    items = text.split(",") if isinstance(text, str) else text
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def parse_range(text: str | Sequence[float]) -> tuple[float, float]:
+    """``LO:HI`` (or a pair) with LO < HI."""
+    try:
+        lo, hi = (float(v) for v in (text.split(":") if isinstance(text, str) else text))
+    except (ValueError, TypeError):
+        raise ValueError(f"expected LO:HI, got {text!r}") from None
+    if not hi > lo:
+        raise ValueError(f"empty range {text!r} (LO must be below HI)")
+    return lo, hi
+
+
+def parse_constraint(text: str | Sequence[str]) -> tuple[str, str]:
+    """``NAME=EXPR`` (an lmfit constraint), or a (name, expr) pair."""
+    if isinstance(text, str):
+        name, sep, expr = text.partition("=")
+    else:
+        name, expr = (list(text) + ["", ""])[:2] if len(text) == 2 else ("", "")
+        sep = "="
+    if not sep or not str(name).strip() or not str(expr).strip():
+        raise ValueError(f"expected NAME=EXPR, got {text!r}")
+    return str(name).strip(), str(expr).strip()
+
+
+def parse_count(text: str | int) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text) if not isinstance(text, float) or text.is_integer() else -1
+    except (ValueError, TypeError):
+        value = -1
+    if value < 0:
+        raise ValueError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def parse_hkl(text: str | Sequence[float]) -> tuple[float, float, float]:
+    """Three numbers ``"h k l"`` (spaces or commas), not all zero."""
+    try:
+        values = tuple(float(v) for v in (text.replace(",", " ").split() if isinstance(text, str) else text))
+    except (ValueError, TypeError):
+        values = ()
+    if len(values) != 3 or not any(values) or not all(math.isfinite(v) for v in values):
+        raise ValueError(f"expected three numbers 'h k l' (not all zero), got {text!r}")
+    return values
+
+
+def parse_background(text: Any):
+    """``KIND[:N]`` (chebyshev:6, shifted_chebyshev:N, power:N) or a ``Background``."""
+    from refine.powder.background import BACKGROUNDS, Background
+
+    if isinstance(text, Background):
+        return text
+    kind, _, n = str(text).partition(":")
+    if kind not in BACKGROUNDS:
+        raise ValueError(f"unknown background {kind!r}; known: {', '.join(BACKGROUNDS.names())}")
+    try:
+        return Background(kind=kind, nterms=int(n) if n else 6)
+    except ValueError as exc:
+        raise ValueError(getattr(exc, "problem", str(exc))) from None
+
+
+def _target(text: str, what: str) -> tuple[str, float, float]:
+    left, sep, right = text.rpartition("=")
+    target, colon, sigma = right.partition(":")
+    try:
+        values = float(target), float(sigma)
+    except ValueError:
+        values = ()
+    if not sep or not left.strip() or not colon or len(values) != 2 or not values[1] > 0:
+        raise ValueError(f"expected {what}=TARGET:SIGMA with SIGMA > 0, got {text!r}")
+    return left.strip(), values[0], values[1]
+
+
+def parse_restraint(text: str | Sequence[Any]) -> tuple[str, float, float]:
+    """``EXPR=TARGET:SIGMA`` (or an (expr, target, sigma) triple)."""
+    if not isinstance(text, str):
+        expr, target, sigma = text
+        return parse_restraint(f"{expr}={target}:{sigma}")
+    return _target(text, "EXPR")
+
+
+def parse_bond(text: str | Sequence[Any]) -> tuple[tuple[str, str], float, float]:
+    """``SITE1-SITE2=D:SIGMA`` (or a ((site1, site2), d, sigma) triple)."""
+    if not isinstance(text, str):
+        (first, second), target, sigma = text
+        return parse_bond(f"{first}-{second}={target}:{sigma}")
+    pair, target, sigma = _target(text, "SITE1-SITE2")
+    first, dash, second = pair.partition("-")
+    if not dash or not first.strip() or not second.strip():
+        raise ValueError(f"expected SITE1-SITE2=D:SIGMA, got {text!r}")
+    return (first.strip(), second.strip()), target, sigma
+
+
+def parse_pdf_phase(text: str | Sequence[Any]) -> tuple[str, bool]:
+    """``STRUCT`` or ``STRUCT,fixed`` (a G(r) fit phase: path and whether its positions are fixed)."""
+    if not isinstance(text, str):
+        path, fixed = text
+        return str(path), bool(fixed)
+    path, _, flag = text.partition(",")
+    flag = flag.strip().lower()
+    if flag not in ("", "fixed") or not path:
+        raise ValueError(f"expected STRUCT or STRUCT,fixed, got {text!r}")
+    return path, flag == "fixed"
+
+
+def parse_presence(text: Any):
+    """``NAME:FIRST[:LAST]`` scan indices of a phase that appears or vanishes (or a ``Presence``)."""
+    from refine.operando.sequential import Presence
+
+    if isinstance(text, Presence):
+        return text
+    name, _, rest = str(text).partition(":")
+    first, _, last = rest.partition(":")
+    try:
+        return Presence(name=name, first=int(first) if first else 0, last=int(last) if last else None)
+    except ValueError:
+        raise ValueError(f"expected NAME:FIRST[:LAST] scan indices, got {text!r}") from None
+
+
+def float_pair(text: str | Sequence[float], separator: str, form: str) -> tuple[float, float]:
+    """Two numbers joined by ``separator`` (``form`` names them in the message, e.g. 'X,Y')."""
+    try:
+        first, second = (float(v) for v in (text.split(separator) if isinstance(text, str) else text))
+    except (ValueError, TypeError):
+        raise ValueError(f"expected {form}, got {text!r}") from None
+    return first, second
+
+
+def parse_bgscale(text: str | float) -> float | str:
+    """A number or ``auto``."""
+    if isinstance(text, str) and text.lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except (ValueError, TypeError):
+        raise ValueError(f"expected a number or 'auto', got {text!r}") from None

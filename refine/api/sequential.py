@@ -1,0 +1,176 @@
+"""``refine.sequential``: one fit per scan of an operando or temperature series, each from the last good one."""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from refine.api._inputs import as_list, as_structures, check_files, source_of
+from refine.api.options import SEQUENTIAL_PDF_ONLY, SEQUENTIAL_POWDER_ONLY, SequentialOptions
+from refine.errors import InputError
+
+_DEFAULT_REFINE = ("cell", "zero", "W", "X", "Y")
+
+
+def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str | os.PathLike | None = None,
+               **options: Any):
+    """Fit every scan of a series in order (Le Bail, Pawley, Rietveld, or G(r) fits with ``kind="pdf"``).
+
+    Parameters
+    ----------
+    patterns
+        A glob (``"series/*.xye"``) or a list of files, naturally sorted (G(r) files for ``kind="pdf"``).
+    phases
+        Structure files or CrystalStructures (``refine.phase(...)``); for ``kind="pdf"`` paths or ``"path,fixed"``.
+    kind
+        ``lebail`` (default), ``pawley``, ``rietveld`` or ``pdf``.
+    output
+        Folder for the per-scan result files (a rerun resumes), the summary ``sequential.json`` and the table
+        ``sequential.csv``; without it nothing is written.
+    **options
+        :class:`refine.api.options.SequentialOptions`: ``wavelength`` or ``instrument``, ``range``, ``exclude``,
+        ``background``, ``refine``, ``present``, ``restart_each``, ``workers``, ``echem`` ...; the G(r) options of
+        :func:`refine.pdf_fit` with ``qmax`` for ``kind="pdf"``; files ``json``, ``csv``, ``plot``.
+
+    Returns
+    -------
+    The result of :func:`refine.operando.sequential.run_sequential` (one record per scan, in order), with the
+    run's ``notes`` and ``written`` files as attributes where it has them.
+    """
+    from refine.operando.sequential import FIT_KINDS
+
+    opts = SequentialOptions.from_options(options)
+    if kind not in FIT_KINDS:
+        raise InputError("kind", f"unknown fit kind {kind!r}; known: {', '.join(FIT_KINDS.names())}")
+    check_files({"json": opts.json, "csv": opts.csv, "plot": opts.plot}, {"output": output})
+    series = _series(patterns, opts)
+    prepare = _pdf_inputs if kind == "pdf" else _powder_inputs
+    fit_phases, instrument, settings, notes = prepare(series, phases, kind, opts)
+    if output is None:
+        with tempfile.TemporaryDirectory(prefix="refine-sequential-") as tmp:
+            result = _run(series, fit_phases, instrument, settings, Path(tmp), opts, phases, kind)
+        return _annotate(result, notes, [])
+    from refine.io.lock import folder_lock
+
+    out = Path(output)
+    with folder_lock(out, command="sequential"):  # held over the summary, table and figure too
+        result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind)
+        written = _write(result, out, opts, kind, settings, phases, notes)
+    return _annotate(result, notes, written)
+
+
+def _annotate(result: Any, notes: list[str], written: list[tuple[str, str]]) -> Any:
+    for name, value in (("notes", tuple(notes)), ("written", tuple(written))):
+        try:
+            object.__setattr__(result, name, value)
+        except (AttributeError, TypeError):  # a result type without room for them
+            pass
+    return result
+
+
+def _paths(patterns: Any) -> list[str]:
+    out: list[str] = []
+    for item in as_list(patterns):
+        text = os.fspath(item)
+        if glob.has_magic(text):
+            matched = glob.glob(text)
+            if not matched:
+                raise InputError(text, "no file matches this pattern")
+            out.extend(matched)
+        else:
+            out.append(text)
+    return out
+
+
+def _series(patterns: Any, opts: SequentialOptions):
+    from refine.operando.series import Series, read_echem
+
+    series = Series.from_paths(_paths(patterns))
+    if opts.echem:
+        table = read_echem(opts.echem)
+        times = None
+        if opts.echem_match == "time":
+            if opts.scan_times is None:
+                raise InputError("scan_times", "matching by time needs scan_times START:STEP")
+            t0, dt = opts.scan_times
+            times = [t0 + i * dt for i in range(len(series))]
+        series = series.with_echem(table, match=opts.echem_match, times=times, source=opts.echem)
+    return series
+
+
+def _powder_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tuple:
+    """Structures, instrument, settings and notes of a powder kind (refusing G(r) files and PDF options)."""
+    from refine.io import read_powder_pattern
+    from refine.operando.sequential import SequentialSettings
+    from refine.powder.setup import instrument_for, powder_options
+
+    gr = next((scan.path for scan in series if scan.path.suffix.lower() == ".gr"), None)
+    if gr is not None:
+        raise InputError(str(gr), f"is a G(r) file: kind {kind} fits powder patterns; use kind pdf")
+    defaults = SequentialOptions()
+    given = [name for name in SEQUENTIAL_PDF_ONLY if getattr(opts, name) != getattr(defaults, name)]
+    if given:
+        raise InputError(given[0], f"is a PDF option (kind pdf); it has no meaning for kind {kind}")
+    structures = as_structures(phases)
+    first = read_powder_pattern(series.scans[0].path, bank=opts.bank)
+    instrument, notes = instrument_for(first, wavelength=opts.wavelength, instrument=opts.instrument)
+    powder = powder_options(opts, instrument, first)
+    settings = SequentialSettings(kind=kind, refine=opts.refine or _DEFAULT_REFINE, powder=powder,
+                                  restart_each=opts.restart_each, presence=tuple(opts.present), bank=opts.bank)
+    return structures, instrument, settings, notes
+
+
+def _pdf_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tuple:
+    """PhaseInputs, no instrument, settings and notes of ``kind="pdf"`` (refusing powder options)."""
+    from refine.api.pdf import pdf_fit_settings, pdf_phase_inputs
+    from refine.operando.pdf_kind import read_gr
+    from refine.operando.sequential import SequentialSettings
+
+    if opts.qmax is None:
+        raise InputError("qmax", "kind pdf needs qmax (Qmax of the G(r) Fourier transform, 1/A)")
+    given = [name for name in SEQUENTIAL_POWDER_ONLY if getattr(opts, name) not in (None, ())]
+    if given:
+        raise InputError(given[0], "is a powder option; it has no meaning for kind pdf")
+    if not as_list(phases):
+        raise InputError("phases", "kind pdf needs at least one phase STRUCT[,fixed] (CIF or .stru)")
+    read_gr(series.scans[0].path)  # a powder pattern given by mistake is bad input, not a flagged scan
+    inputs = pdf_phase_inputs(phases, refine_structure=opts.refine_structure)
+    pdf = pdf_fit_settings(opts, opts.qmax)
+    settings = SequentialSettings(kind="pdf", refine=(), pdf=pdf, restart_each=opts.restart_each)
+    lo, hi = ("first point" if pdf.rmin is None else pdf.rmin), ("last point" if pdf.rmax is None else pdf.rmax)
+    notes = [f"G(r) fits: {pdf.radiation}, Qmax {pdf.qmax} 1/A, r {lo} to {hi} A"
+             + (", structures refined" if opts.refine_structure else "")]
+    return inputs, None, settings, notes
+
+
+def _run(series, fit_phases, instrument, settings, out: Path, opts: SequentialOptions, phases: Any, kind: str):
+    from refine.operando.sequential import run_sequential
+
+    given = [source_of(p) for p in as_list(phases)] if kind != "pdf" else []
+    files = [p for p in (*given, opts.instrument if isinstance(opts.instrument, str) else None) if p]
+    return run_sequential(series, fit_phases, instrument, settings, out, workers=opts.workers, inputs=files)
+
+
+def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phases: Any,
+           notes: list[str]) -> list[tuple[str, str]]:
+    from refine.operando.sequential import write_csv, write_summary
+
+    summary_settings = {"command": "sequential", "kind": kind, "refine": list(settings.refine),
+                        "phases": [source_of(p) or getattr(p, "name", str(p)) for p in as_list(phases)],
+                        "wavelength": opts.wavelength, "instrument": opts.instrument, "range": opts.range,
+                        "exclude": [list(e) for e in opts.exclude], "echem": opts.echem,
+                        "restart_each": opts.restart_each,
+                        "pdf": None if settings.pdf is None else asdict(settings.pdf), "notes": notes}
+    json_path = write_summary(result, opts.json or out / "sequential.json", summary_settings)
+    csv_path = write_csv(result.records, opts.csv or out / "sequential.csv")
+    written = [("summary", str(json_path)), ("table", str(csv_path))]
+    if opts.plot:
+        from refine.plot.sequential import plot_sequential
+
+        plot_sequential(result.records, opts.plot)
+        written.append(("figure", str(opts.plot)))
+    return written
