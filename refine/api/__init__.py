@@ -1,5 +1,8 @@
 """The facade: one function per workflow, with the command line's option names and defaults.
 
+The modules are named apart from the functions (``images`` holds ``integrate``) so that importing a module never
+hides a function of the same name on this package.
+
 ``import refine`` exposes these lazily (``refine.lebail`` ...); each module imports its engine only when called.
 """
 
@@ -8,9 +11,9 @@ from __future__ import annotations
 #: Facade function -> module of refine.api that defines it.
 FUNCTIONS = {
     "read_pattern": "io", "read_structure": "io", "phase": "io",
-    "integrate": "integrate", "calibrate": "integrate",
-    "lebail": "powder", "pawley": "powder", "rietveld": "rietveld", "simulate": "simulate",
-    "pdf_reduce": "pdf", "pdf_fit": "pdf", "sequential": "sequential",
+    "integrate": "images", "calibrate": "images",
+    "lebail": "powder", "pawley": "powder", "rietveld": "rietveld_fit", "simulate": "simulation",
+    "pdf_reduce": "pdf", "pdf_fit": "pdf", "sequential": "series",
 }
 
 __all__ = sorted(FUNCTIONS)

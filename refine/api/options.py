@@ -330,3 +330,10 @@ SEQUENTIAL_PDF_ONLY = ("qmax", "radiation", "qdamp", "qbroad", "refine_qdamp", "
 #: The options of the powder kinds of ``sequential``, refused by ``kind="pdf"``.
 SEQUENTIAL_POWDER_ONLY = ("wavelength", "instrument", "bank", "range", "exclude", "background", "present", "refine",
                           "exclude_phase")
+
+
+def option_names() -> frozenset[str]:
+    """Every option name of every command (what a library error may name instead of a file)."""
+    classes = (IntegrateOptions, CalibrateOptions, LebailOptions, PawleyOptions, RietveldCommandOptions,
+               SimulateOptions, PdfFitOptions, PdfReduceOptions, SequentialOptions)
+    return frozenset(name for cls in classes for name in cls.names())

@@ -7,17 +7,10 @@ file, optionally a figure (``--plot``) and a JSON summary (``--json``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
-from typing import Any
 
-from refine.cli.main import COMMANDS, EXIT_OK, Command, float_pair
-from refine.errors import InputError
-
-_UNITS = {"dist": ("mm", 1e3), "poni1": ("mm", 1e3), "poni2": ("mm", 1e3), "rot1": ("rad", 1.0),
-          "rot2": ("rad", 1.0), "rot3": ("rad", 1.0), "wavelength": ("Å", 1e10)}
-
+from refine.api.options import CalibrateOptions
+from refine.cli.main import COMMANDS, EXIT_OK, Command, float_pair, options_of
 
 parse_center = float_pair(",", "X,Y in pixels")
 
@@ -43,55 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="OUT.poni", help="refined PONI file")
     parser.add_argument("--plot", metavar="OUT.png", help="image with control points and refined rings")
     parser.add_argument("--json", metavar="OUT.json", help="refined geometry, esds and residuals as JSON")
-
-
-def _start(args: argparse.Namespace):
-    from refine.integrate.calibrate import StartGeometry
-
-    guess = (args.distance, args.center)
-    if args.poni is not None:
-        if any(v is not None for v in (*guess, args.detector, args.pixel_size)):
-            raise InputError("--poni", "give either --poni or --distance/--center/--detector, not both")
-        return args.poni
-    if any(v is None for v in guess) or (args.detector is None) == (args.pixel_size is None):
-        raise InputError("--distance", "without --poni, --distance, --center and one of --detector/--pixel-size "
-                                       "are needed")
-    return StartGeometry(distance_mm=args.distance, center_px=args.center, detector=args.detector,
-                         pixel_size_um=args.pixel_size)
-
-
-def _report(result: Any) -> str:
-    lines = ["refined geometry (esd):"]
-    for name, value in result.geometry.items():
-        unit, scale = _UNITS[name]
-        esd = result.esd.get(name)
-        err = f" ({esd * scale:.2g})" if esd is not None else " (fixed)"
-        lines.append(f"  {name:<10} {value * scale:.6f} {unit}{err}")
-    f2d = result.fit2d
-    lines.append(f"  Fit2D: distance {f2d['directDist']:.3f} mm, centre x={f2d['centerX']:.3f} y={f2d['centerY']:.3f} "
-                 f"px, tilt {f2d['tilt']:.3f} deg, tilt-plane rotation {f2d['tiltPlanRotation']:.3f} deg")
-    counts = ", ".join(f"{k}:{v}" for k, v in result.points_per_ring.items())
-    lines.append(f"  control points {len(result.control_points)} on {len(result.points_per_ring)} rings ({counts})")
-    lines.append(f"  RMS residual {result.rms_tth_deg:.5f} deg 2theta = {result.rms_px:.3f} px")
-    return "\n".join(lines)
-
-
-def _write_json(path: str, args: argparse.Namespace, result: Any) -> None:
-    from refine import __version__
-    from refine.fit.result import json_safe
-    from refine.integrate.calibrate import result_dict
-    from refine.io.atomic import atomic_open, sha256_of
-
-    inputs = [p for p in (args.image, args.poni, args.mask, args.calibrant) if p and Path(p).is_file()]
-    doc = {"schema": "refine.result/1", "kind": "calibration", "data": args.image, "converged": True,
-           **result_dict(result),
-           "provenance": {"package": "refine", "version": __version__,
-                          "inputs": [{"path": p, "sha256": sha256_of(p)} for p in inputs],
-                          "settings": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-                          "poni": args.output}}
-    with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(json_safe(doc), fh, indent=2, default=str, allow_nan=False)
-        fh.write("\n")
+    parser.set_defaults(**CalibrateOptions.cli_defaults())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,29 +48,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from refine.integrate.calibrate import CalibrationOptions, calibrate
-    from refine.io.images import iter_frames
-    from refine.io.paths import check_outputs
-    from refine.io.poni import write_poni
+    from refine.api.images import calibrate, calibration_report
 
-    check_outputs(files={"-o": args.output, "--plot": args.plot, "--json": args.json})
-    start = _start(args)
-    refine = tuple(p.strip() for p in args.refine.split(",") if p.strip())
-    options = CalibrationOptions(rings=args.rings, max_rings=args.max_rings, refine=refine, mask=args.mask,
-                                 flip=args.flip)
-    _, image = next(iter(iter_frames(args.image)))
-    result = calibrate(image, calibrant=args.calibrant, wavelength=args.wavelength, start=start, options=options,
-                       source=args.image)
-    write_poni(args.output, result.ai, {"calibrant": args.calibrant, "image": args.image,
-                                        "flip": args.flip, "rms_2th_deg": f"{result.rms_tth_deg:.6g}"})
-    print(_report(result), file=sys.stdout)
+    result = calibrate(args.image, calibrant=args.calibrant, wavelength=args.wavelength, output=args.output,
+                       **options_of(CalibrateOptions, args))
+    print(calibration_report(result), file=sys.stdout)
     print(f"refine calibrate: wrote {args.output}", file=sys.stdout)
-    if args.json:
-        _write_json(args.json, args, result)
-    if args.plot:
-        from refine.plot.calibration import plot_result
-
-        plot_result(result, image, args.plot, options)
     return EXIT_OK
 
 

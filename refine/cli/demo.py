@@ -31,41 +31,27 @@ def _say(lines: list[str], text: str) -> None:
 
 
 def _integrate(data: Path, out: Path, lines: list[str]) -> Path:
-    from refine.integrate.integrator import Integrator
-    from refine.integrate.series import integrate_series
-    from refine.integrate.settings import IntegrationSettings
+    from refine.api import integrate
 
     image, poni, mask = (data / f"drs_na3v2o5_cu{s}" for s in (".tif", ".poni", "_mask.npy"))
     _say(lines, f"$ refine integrate {image} --poni {poni} --mask {mask} --polarization 0.99 --npt 3000 "
                 f"-o {out / 'integrated'}")
-    settings = IntegrationSettings(npt=3000, polarization_factor=0.99, mask=str(mask))
-    outputs = integrate_series([image], Integrator(poni, settings), out / "integrated", resume=False,
-                               progress=False)
+    outputs = integrate(image, poni=poni, output=out / "integrated", mask=str(mask), polarization=0.99, npt=3000,
+                        overwrite=True, no_progress=True)
     _say(lines, f"  pattern: {outputs[0].output}")
     return outputs[0].output
 
 
 def _lebail(pattern_path: Path, out: Path, lines: list[str]) -> bool:
-    from refine.cli.powder import plot_powder_fit, starting_profile
-    from refine.fit import write_result
-    from refine.instrument import Instrument
-    from refine.io import read_pattern
-    from refine.io.structures import structure_from_cell
-    from refine.powder.background import Background
-    from refine.powder.lebail import fit_lebail
-    from refine.powder.model import PowderOptions
+    from refine.api import lebail, phase
 
     _say(lines, f"$ refine lebail {pattern_path} --spacegroup Fm-3m --cell '4.65 4.65 4.65 90 90 90' --name drs "
                 "--spacegroup Fm-3m --cell '3.62 3.62 3.62 90 90 90' --name cu --range 1:11.8 "
                 "--background chebyshev:8 --refine cell,zero,W,Y,size --json lebail.json --plot lebail.png")
-    pattern = read_pattern(pattern_path)
-    phases = [structure_from_cell("Fm-3m", "4.65 4.65 4.65 90 90 90", name="drs"),
-              structure_from_cell("Fm-3m", "3.62 3.62 3.62 90 90 90", name="cu")]
-    instrument = Instrument.synchrotron(pattern.wavelength, profile=starting_profile(pattern))
-    result = fit_lebail(pattern, phases, instrument, refine=("cell", "zero", "W", "Y", "size"),
-                        options=PowderOptions(fit_range=(1.0, 11.8), background=Background("chebyshev", nterms=8)))
-    write_result(result, out / "lebail.json", data=str(pattern_path), settings={"demo": "lebail"})
-    plot_powder_fit(result, str(out / "lebail.png"), instrument, title="Le Bail, DRS + Cu")
+    phases = [phase("Fm-3m", "4.65 4.65 4.65 90 90 90", name="drs"),
+              phase("Fm-3m", "3.62 3.62 3.62 90 90 90", name="cu")]
+    result = lebail(pattern_path, phases, range="1:11.8", background="chebyshev:8", refine="cell,zero,W,Y,size",
+                    json=out / "lebail.json", plot=out / "lebail.png")
     s = result.statistics
     state = "converged" if result.converged else "NOT converged"
     _say(lines, f"  Rwp {format_percent(s.Rwp)}, GOF {s.GOF:.2f}, {state}")
@@ -82,25 +68,14 @@ def _lebail(pattern_path: Path, out: Path, lines: list[str]) -> bool:
 
 
 def _rietveld(pattern_path: Path, data: Path, out: Path, lines: list[str]) -> bool:
-    from refine.cli.powder import plot_powder_fit, starting_profile
-    from refine.fit import write_result
-    from refine.instrument import Instrument
-    from refine.io import read_pattern
-    from refine.io.structures import read_structure
-    from refine.powder.background import Background
-    from refine.powder.model import PowderOptions
-    from refine.powder.rietveld import fit_rietveld
+    from refine.api import rietveld
 
     drs, cu = data / "drs_rocksalt.cif", data / "cu.cif"
     refine = ("scale", "cell", "zero", "W", "Y", "size", "uiso")
     _say(lines, f"$ refine rietveld {pattern_path} --phase {drs} --phase {cu} --range 1:11.8 "
                 f"--background chebyshev:8 --refine {','.join(refine)} --json rietveld.json --plot rietveld.png")
-    pattern = read_pattern(pattern_path)
-    instrument = Instrument.synchrotron(pattern.wavelength, profile=starting_profile(pattern))
-    result = fit_rietveld(pattern, [read_structure(drs), read_structure(cu)], instrument, refine=refine,
-                          options=PowderOptions(fit_range=(1.0, 11.8), background=Background("chebyshev", nterms=8)))
-    write_result(result, out / "rietveld.json", data=str(pattern_path), settings={"demo": "rietveld"})
-    plot_powder_fit(result, str(out / "rietveld.png"), instrument, title="Rietveld, DRS + Cu")
+    result = rietveld(pattern_path, [drs, cu], range="1:11.8", background="chebyshev:8", refine=refine,
+                      json=out / "rietveld.json", plot=out / "rietveld.png")
     s = result.statistics
     state = "converged" if result.converged else "NOT converged"
     _say(lines, f"  Rwp {format_percent(s.Rwp)}, GOF {s.GOF:.2f}, {state} "
@@ -118,19 +93,12 @@ def _rietveld(pattern_path: Path, data: Path, out: Path, lines: list[str]) -> bo
 
 
 def _pdf(data: Path, out: Path, lines: list[str]) -> bool:
-    from refine.fit import write_result
-    from refine.io import read_pattern
-    from refine.pdf.fitting import PDFFitSettings, PhaseInput, fit_pdf
-    from refine.plot.pdf import plot_pdf_fit
+    from refine.api import pdf_fit
 
     gr, avg, sup = data / "drs_two_phase.gr", data / "drs_rocksalt.cif", data / "drs_supercell.cif"
     _say(lines, f"$ refine pdf fit {gr} --phase {avg} --phase {sup},fixed --qmax 22 --qdamp 0.04 "
                 "--json pdf.json --plot pdf.png")
-    pattern = read_pattern(gr)
-    settings = PDFFitSettings(qmax=22.0, qdamp=0.04)
-    result = fit_pdf(pattern, [PhaseInput.load(avg), PhaseInput.load(sup, fixed=True)], settings)
-    write_result(result, out / "pdf.json", data=str(gr), settings={"demo": "pdf"})
-    plot_pdf_fit(result, out / "pdf.png")
+    result = pdf_fit(gr, [avg, f"{sup},fixed"], qmax=22.0, qdamp=0.04, json=out / "pdf.json", plot=out / "pdf.png")
     _say(lines, f"  Rw {format_percent(result.statistics.Rw)}, "
                 f"{'converged' if result.converged else 'NOT converged'}")
     for ph in result.phases:

@@ -11,8 +11,8 @@ import logging
 import sys
 from collections.abc import Iterator
 
-from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, Command, parse_range
-from refine.errors import InputError
+from refine.api.options import IntegrateOptions
+from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, Command, options_of, parse_range
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +43,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="integrate every frame again (default: skip frames whose output is complete)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.set_defaults(**IntegrateOptions.cli_defaults())
 
 
 @contextlib.contextmanager
@@ -66,19 +67,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from refine.integrate import IntegrationSettings, Integrator, integrate_series
-    from refine.io.paths import check_output_folder
+    from refine.api.images import integrate
 
-    check_output_folder(args.output, "-o")
-    if args.npt < 2:
-        raise InputError("--npt", f"number of bins must be >= 2, got {args.npt}")
-    settings = IntegrationSettings(
-        npt=args.npt, unit=args.unit, method=args.method, polarization_factor=args.polarization,
-        solid_angle=not args.no_solid_angle, dark=args.dark, flat=args.flat, mask=args.mask, flip=args.flip,
-        error_model=None if args.error_model == "none" else args.error_model, radial_range=args.range)
-    integrator = Integrator(args.poni, settings)
-    results = integrate_series(args.images, integrator, args.output, resume=not args.overwrite,
-                               progress=not args.no_progress)
+    results = integrate(args.images, poni=args.poni, output=args.output, **options_of(IntegrateOptions, args))
     failed = [r for r in results if r.failed]
     for r in failed:  # one line per bad file or frame; the others are written
         print(f"refine integrate: error: {r.error}", file=sys.stderr)

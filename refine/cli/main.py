@@ -14,8 +14,10 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from refine import __version__
+from refine.api import parsing
 from refine.errors import InputError, RefineError, UnknownNameError
 from refine.registry import Registry
 
@@ -40,17 +42,22 @@ _COMMAND_MODULES = ("refine.cli.integrate", "refine.cli.demo", "refine.cli.powde
                     "refine.cli.rietveld", "refine.cli.sequential", "refine.cli.calibrate", "refine.cli.run")
 
 
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser of :mod:`refine.api.parsing` (its ValueError becomes the argparse error)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(getattr(exc, "problem", None) or str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
 def float_pair(separator: str, form: str):
     """An argparse type for two numbers joined by ``separator`` (``form`` names them in the error, e.g. 'X,Y')."""
-
-    def parse(text: str) -> tuple[float, float]:
-        try:
-            first, second = (float(v) for v in text.split(separator))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {form}, got {text!r}") from None
-        return first, second
-
-    return parse
+    return argument_type(lambda text: parsing.float_pair(text, separator, form))
 
 
 class LazyChoices:
@@ -68,28 +75,41 @@ class LazyChoices:
         return iter(self._names())
 
 
-def split_list(text: str) -> tuple[str, ...]:
-    """The non-empty items of a comma list ('cell, zero,W' -> ('cell', 'zero', 'W'))."""
-    return tuple(item.strip() for item in text.split(",") if item.strip())
+split_list = parsing.split_list
+parse_range = argument_type(parsing.parse_range)
+parse_constraint = argument_type(parsing.parse_constraint)
 
 
-def parse_range(text: str) -> tuple[float, float]:
-    """An argparse type for ``LO:HI`` with LO < HI."""
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LO:HI, got {text!r}") from None
-    if not hi > lo:
-        raise argparse.ArgumentTypeError(f"empty range {text!r} (LO must be below HI)")
-    return lo, hi
+#: Library option names (``refine.api.options``) whose flag is not ``--`` + the name with ``_`` -> ``-``.
+FLAG_OF = {"output": "-o", "outputs": "--output", "phases": "--phase"}
+#: Further names the library uses as the source of an InputError about an option (besides the facade's options).
+_LIBRARY_NAMES = ("wavelength", "instrument", "qmax", "composition", "calibrant", "kind", "spacegroup", "cell",
+                  "trend", "constant_volume", "max_nfev", "restrain", "restrain_bond", "bonds")
 
 
-def parse_constraint(text: str) -> tuple[str, str]:
-    """An argparse type for ``NAME=EXPR`` (an lmfit constraint)."""
-    name, sep, expr = text.partition("=")
-    if not sep or not name.strip() or not expr.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=EXPR, got {text!r}")
-    return name.strip(), expr.strip()
+def flag_of(source: str | None) -> str | None:
+    """The command-line flag of an option named by the library (``range`` -> ``--range``, ``output`` -> ``-o``);
+    any other source (a file path, a flag already) is returned as it is."""
+    if source is None or source.startswith("-"):
+        return source
+    if source in FLAG_OF:
+        return FLAG_OF[source]
+    from refine.api.options import option_names
+
+    if source in option_names() or source in _LIBRARY_NAMES:
+        return "--" + source.replace("_", "-")
+    return source
+
+
+def cli_message(exc: InputError) -> str:
+    """The one-line message of a library error with the option named by its flag ("--range: ...")."""
+    flag = flag_of(exc.source)
+    return str(exc) if flag == exc.source else str(InputError(flag, exc.problem))
+
+
+def options_of(cls: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The facade keyword options of ``cls`` (a ``refine.api.options`` dataclass) from the parsed arguments."""
+    return {name: getattr(args, name) for name in cls.names()}
 
 
 STRICT_HELP = ("exit 3 when a fit finishes with any warning (undetermined parameters, a parameter on a bound, "
@@ -202,7 +222,8 @@ def _run(args: argparse.Namespace) -> int:
     except (InputError, UnknownNameError) as exc:
         if args.debug:
             raise
-        print(f"refine {args.command}: error: {exc}", file=sys.stderr)
+        message = cli_message(exc) if isinstance(exc, InputError) else str(exc)
+        print(f"refine {args.command}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RefineError as exc:
         if args.debug:

@@ -7,8 +7,18 @@ from __future__ import annotations
 
 import argparse
 
-from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_OK, Command, add_subcommands, load_modules, split_list
-from refine.errors import InputError
+from refine.api import parsing
+from refine.api.options import PdfReduceOptions
+from refine.cli.main import (
+    COMMANDS,
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    Command,
+    add_subcommands,
+    argument_type,
+    load_modules,
+    options_of,
+)
 from refine.registry import Registry
 
 #: Sub-commands of ``refine pdf``.
@@ -37,23 +47,8 @@ COMMANDS.register("pdf", Command(help="pair distribution functions: reduce I(Q) 
 
 
 # -- refine pdf reduce -------------------------------------------------------------------------------------
-def _bgscale(text: str) -> float | str:
-    if text.lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
-
-
-def _outputs(text: str) -> tuple[str, ...]:
-    kinds = tuple(k.lower() for k in split_list(text))
-    from refine.pdf.reduce import OUTPUT_KINDS
-
-    bad = [k for k in kinds if k not in OUTPUT_KINDS]
-    if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"expected a comma list of {','.join(OUTPUT_KINDS)}, got {text!r}")
-    return kinds
+_bgscale = argument_type(parsing.parse_bgscale)
+_outputs = argument_type(lambda text: PdfReduceOptions(outputs=text).outputs)
 
 
 def configure_reduce(parser: argparse.ArgumentParser) -> None:
@@ -91,120 +86,28 @@ def configure_reduce(parser: argparse.ArgumentParser) -> None:
                         help="with --poni: pyFAI polarization factor (default 0.99, horizontal synchrotron beam)")
     parser.add_argument("--npt", type=int, default=3000, help="with --poni: number of Q bins (default 3000)")
     parser.add_argument("--plot", metavar="OUT.png", help="figure with I(Q), S(Q), F(Q) and G(r)")
-    parser.add_argument("-o", dest="out", required=True, metavar="OUT.gr",
+    parser.add_argument("-o", dest="output", required=True, metavar="OUT.gr",
                         help="output G(r) file (a folder when several inputs are given)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes for several inputs (default 2)")
-
-
-def image_reader(args: argparse.Namespace):
-    """A reader that integrates a 2D image to I(Q) with the PONI (frames averaged, sigma propagated)."""
-    from refine.integrate.integrator import Integrator
-    from refine.integrate.settings import IntegrationSettings
-
-    settings = IntegrationSettings(npt=args.npt, unit="q_A^-1", polarization_factor=args.polarization, mask=args.mask)
-    integrator = Integrator(args.poni, settings)
-
-    def read(path):
-        import numpy as np
-
-        frames = integrator.integrate_file(path)
-        if len(frames) == 1:
-            return frames[0]
-        y = np.mean([f.y for f in frames], axis=0)
-        sigma = np.sqrt(np.sum([f.sigma**2 for f in frames], axis=0)) / len(frames)
-        return frames[0].replace(y=y, sigma=sigma).with_metadata(frames_averaged=len(frames))
-
-    return read
-
-
-def _run_series(args: argparse.Namespace, config) -> int:
-    from refine.pdf.reduce import reduce_series
-
-    if args.poni or args.plot:
-        raise InputError("--poni" if args.poni else "--plot", "works with one input at a time")
-    done = reduce_series(args.inputs, config, args.out, background=args.background, outputs=args.outputs,
-                         workers=max(args.workers, 1))
-    for src, paths in done.items():
-        print(f"{src} -> {', '.join(str(p) for p in paths)}")
-    return EXIT_OK
-
-
-_DEFAULTS = {"qmin": 0.0, "rpoly": 0.9, "bgscale": 1.0, "rmin": 0.0, "rmax": 30.0, "rstep": 0.01}
-_UNITS = {"QA": "q_A^-1", "Qnm": "q_nm^-1", "twotheta": "2th_deg"}
-
-
-def _merge_config(args: argparse.Namespace) -> tuple[dict, str | None]:
-    """ReductionConfig keywords: the options given, else the --config file's, else the defaults; fills
-    ``args.background`` and ``args.outputs`` the same way. Returns (keywords, the file's dataformat)."""
-    from refine.io.pdfgetx_config import read_pdfgetx_config
-
-    cfg = read_pdfgetx_config(args.config, section=args.section) if args.config else None
-    found = dict(cfg.settings) if cfg else {}
-    keys = ("composition", "qmax", "qmin", "qmaxinst", "rpoly", "bgscale", "rmin", "rmax", "rstep", "wavelength")
-    kwargs = {}
-    for key in keys:
-        value = getattr(args, key)
-        kwargs[key] = value if value is not None else found.get(key, _DEFAULTS.get(key))
-    for key, option in (("composition", "--composition"), ("qmax", "--qmax")):
-        if kwargs[key] is None:
-            raise InputError(option, "is required (give it, or a --config that sets it)")
-    if args.background is None and cfg is not None and cfg.background is not None:
-        args.background = str(cfg.background)
-    if args.outputs is None:
-        args.outputs = cfg.outputs if cfg is not None and cfg.outputs else ("gr",)
-    return kwargs, (cfg.dataformat if cfg else None)
-
-
-def _dataformat_reader(dataformat: str):
-    """Read a pattern with its x column taken as PDFgetX3's ``dataformat`` says; a file header naming another
-    unit is bad input rather than silently overridden."""
-    from refine import units
-    from refine.io import read_pattern
-
-    unit = _UNITS[dataformat]
-
-    def read(path):
-        plain = read_pattern(path)
-        wanted = units.normalize_unit(unit)[0]
-        if plain.metadata.get("unit_from") == "header" and plain.unit != wanted:
-            raise InputError(path, f"the header says x is {plain.unit} but the configuration says dataformat = "
-                                   f"{dataformat}")
-        return read_pattern(path, unit=unit)
-
-    return read
+    parser.set_defaults(**PdfReduceOptions.cli_defaults())
 
 
 def run_reduce(args: argparse.Namespace) -> int:
-    """Reduce one pattern (or image, with --poni) and write the requested curves."""
-    from refine.io.paths import check_outputs
-    from refine.pdf.reduce import ReductionConfig, reduce_file, write_results
+    """Reduce through :func:`refine.api.pdf_reduce` and say what was written."""
+    from refine.api.pdf import pdf_reduce
 
-    several = len(args.inputs) > 1
-    check_outputs(files={"--plot": args.plot, **({} if several else {"-o": args.out})},
-                  folders={"-o": args.out} if several else {})
-    kwargs, dataformat = _merge_config(args)
-    config = ReductionConfig(**kwargs, lorch=args.lorch, scale=args.scale)
-    if len(args.inputs) > 1:
-        if dataformat not in (None, "QA"):
-            raise InputError("--config", f"dataformat = {dataformat} works with one input at a time")
-        return _run_series(args, config)
-    reader = image_reader(args) if args.poni else (_dataformat_reader(dataformat) if dataformat else None)
-    result = reduce_file(args.inputs[0], config, args.background, reader=reader)
-    if args.config:
-        from dataclasses import replace
-
-        from refine.io.atomic import sha256_of
-
-        result = replace(result, notes=(f"settings from {args.config} (sha256={sha256_of(args.config)}); options "
-                                        "given on the command line win", *result.notes))
-    for path in write_results(result, args.out, args.outputs):
+    options = options_of(PdfReduceOptions, args)
+    result = pdf_reduce(args.inputs, composition=args.composition, qmax=args.qmax, **options)
+    if isinstance(result, dict):  # several inputs: {input: [outputs]}
+        for src, paths in result.items():
+            print(f"{src} -> {', '.join(str(p) for p in paths)}")
+        return EXIT_OK
+    written = list(result.written)
+    for path in written[:len(written) - bool(args.plot)]:
         print(f"wrote {path}")
     for note in result.notes:
         print(f"note: {note}")
     if args.plot:
-        from refine.plot.pdf import plot_reduction
-
-        plot_reduction(result, args.plot)
         print(f"wrote {args.plot}")
     return EXIT_OK
 

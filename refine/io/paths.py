@@ -76,7 +76,7 @@ def check_output_folder(path: str | os.PathLike, option: str) -> Path:
     file."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError(option, f"{path} is an existing file; {option} needs a folder")
+        raise InputError(option, f"{path} is an existing file, not a folder")
     _check_parent(path, option)
     return path
 

@@ -101,8 +101,8 @@ def restraints_for(restrain: Sequence[tuple[str, float, float]],
                    restrain_bond: Sequence[tuple[tuple[str, str], float, float]], phases: Sequence) -> tuple:
     """Restraint rows from (expr, target, sigma) and ((site1, site2), distance, sigma) (bond labels looked up in the
     phases)."""
-    from refine.crystal.positions import StructureParameters, bond_restraint
     from refine.fit import Restraint
+    from refine.fit.parameters import StructureParameters, bond_restraint
     from refine.powder.model import phase_prefix
 
     try:

@@ -177,7 +177,7 @@ def test_outputs_under_a_file_and_an_o_folder_that_is_a_file(data, tmp_path, cap
     bad(["lebail", data / "drs.xye", *CELL, "--wavelength", LAM, "--plot", tmp_path / "f" / "fig.png"], capsys,
         "--plot", "is a file, not a folder")
     bad(["sequential", data / "drs.xye", *CELL, "--wavelength", LAM, "-o", tmp_path / "f"], capsys, "-o",
-        "is an existing file; -o needs a folder")
+        "is an existing file, not a folder")
     assert (tmp_path / "f").read_text() == "not a folder"
 
 

@@ -36,7 +36,7 @@ def test_outputs_are_checked_for_their_kind(tmp_path):
     assert check_output_folder(tmp_path / "new_dir", "-o") == tmp_path / "new_dir"
     with pytest.raises(InputError, match="^--json: .*out is a folder; give a file name"):
         check_output_file(folder, "--json")
-    with pytest.raises(InputError, match="^-o: .*file.txt is an existing file; -o needs a folder"):
+    with pytest.raises(InputError, match="^-o: .*file.txt is an existing file, not a folder"):
         check_output_folder(file, "-o")
     with pytest.raises(InputError, match="^--plot: cannot write .*file.txt is a file, not a folder"):
         check_output_file(file / "sub" / "fig.png", "--plot")

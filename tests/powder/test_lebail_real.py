@@ -16,7 +16,7 @@ from tests.conftest import shared_path
 
 
 def _starting_profile(pattern):
-    from refine.cli.powder import starting_profile
+    from refine.powder.setup import starting_profile
 
     return starting_profile(pattern)
 

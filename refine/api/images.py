@@ -109,7 +109,7 @@ def calibrate(image: Any, *, calibrant: str, wavelength: float, output: str | os
                     **opts.settings()}
         _write_json(opts.json, source, settings, result, output)
     if opts.plot:
-        from refine.integrate.calibrate import plot_result
+        from refine.plot.calibration import plot_result
 
         plot_result(result, frame, opts.plot, cal)
     return result
@@ -123,8 +123,12 @@ def _start(opts: CalibrateOptions):
         if any(v is not None for v in (*guess, opts.detector, opts.pixel_size)):
             raise InputError("poni", "give either poni or distance/center/detector, not both")
         return opts.poni
-    if any(v is None for v in guess) or (opts.detector is None) == (opts.pixel_size is None):
-        raise InputError("distance", "without poni, distance, center and one of detector/pixel_size are needed")
+    missing = next((name for name, value in zip(("distance", "center"), guess, strict=True) if value is None), None)
+    if missing is not None:
+        raise InputError(missing, "is needed without poni (a start geometry: distance, center and one of detector "
+                                  "and pixel_size)")
+    if (opts.detector is None) == (opts.pixel_size is None):
+        raise InputError("detector", "give one of detector and pixel_size (without poni)")
     return StartGeometry(distance_mm=opts.distance, center_px=opts.center, detector=opts.detector,
                          pixel_size_um=opts.pixel_size)
 
