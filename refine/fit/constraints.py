@@ -11,7 +11,7 @@ from refine.errors import InputError
 from refine.fit.expressions import check_expression
 
 
-def set_expression(params: lmfit.Parameters, name: str, expr: str, *, source: str = "--constrain") -> None:
+def set_expression(params: lmfit.Parameters, name: str, expr: str, *, source: str = "constrain") -> None:
     """``params[name].set(expr=expr)`` after :func:`~refine.fit.expressions.check_expression` accepted ``expr``
     as arithmetic over the names in ``params`` (lmfit's interpreter never sees anything else)."""
     check_expression(expr, params.keys(), source=source)
@@ -19,7 +19,7 @@ def set_expression(params: lmfit.Parameters, name: str, expr: str, *, source: st
 
 
 def apply_constraints(params: lmfit.Parameters, constraints: Iterable[tuple[str, str]], *,
-                      source: str = "--constrain") -> lmfit.Parameters:
+                      source: str = "constrain") -> lmfit.Parameters:
     """Set each (name, lmfit expression) constraint on a copy of ``params`` (the name stops varying); a name or
     expression that does not work raises :class:`InputError` naming it (``source``: the option or field)."""
     constraints = tuple(constraints)

@@ -39,7 +39,7 @@ class FitOptions:
 
     def __post_init__(self) -> None:
         if self.max_nfev is not None and not (isinstance(self.max_nfev, (int, np.integer)) and self.max_nfev >= 1):
-            raise InputError("--max-nfev", f"must be a whole number >= 1 (or not given), got {self.max_nfev!r}")
+            raise InputError("max_nfev", f"must be a whole number >= 1 (or not given), got {self.max_nfev!r}")
         for name in ("xtol", "ftol"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value > 0):

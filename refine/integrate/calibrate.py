@@ -89,11 +89,11 @@ class CalibrationOptions:
     def __post_init__(self) -> None:
         unknown = [p for p in self.refine if p not in PARAMETERS]
         if unknown:
-            raise InputError("--refine", f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETERS)}")
+            raise InputError("refine", f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(PARAMETERS)}")
         if self.rings < 1 or (self.max_rings is not None and self.max_rings < self.rings):
-            raise InputError("--rings", f"need 1 <= rings <= max_rings, got {self.rings}, {self.max_rings}")
+            raise InputError("rings", f"need 1 <= rings <= max_rings, got {self.rings}, {self.max_rings}")
         if self.flip not in _FLIPS:
-            raise InputError("--flip", f"expected ud or lr, got {self.flip!r}")
+            raise InputError("flip", f"expected ud or lr, got {self.flip!r}")
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def load_calibrant(name: str | os.PathLike, wavelength_m: float) -> Any:
             raise InputError(text, "d-spacing file holds no positive d values")
     else:
         known = ", ".join(n for n in ("CeO2", "LaB6", "Si", "alpha_Al2O3", "Ni", "Au") if n in CALIBRANT_FACTORY)
-        raise InputError("--calibrant", f"unknown calibrant {text!r}; known include {known} "
+        raise InputError("calibrant", f"unknown calibrant {text!r}; known include {known} "
                                         "(pyFAI's registry) or a d-spacing file")
     calibrant.wavelength = wavelength_m
     return calibrant
@@ -166,12 +166,12 @@ def _detector(start: StartGeometry, shape: tuple[int, int]) -> Any:
         try:
             detector = detector_factory(start.detector)
         except Exception:
-            raise InputError("--detector", f"unknown pyFAI detector {start.detector!r}") from None
+            raise InputError("detector", f"unknown pyFAI detector {start.detector!r}") from None
         if detector.pixel1 is None:
-            raise InputError("--detector", f"pyFAI detector {start.detector!r} has no pixel size")
+            raise InputError("detector", f"pyFAI detector {start.detector!r} has no pixel size")
         return detector
     if start.pixel_size_um is None or not start.pixel_size_um > 0:
-        raise InputError("--pixel-size", "a detector name or a positive pixel size is needed")
+        raise InputError("pixel_size", "a detector name or a positive pixel size is needed")
     size = start.pixel_size_um * 1e-6
     return Detector(pixel1=size, pixel2=size, max_shape=shape)
 
@@ -184,7 +184,7 @@ def _start_integrator(start: str | os.PathLike | StartGeometry, shape: tuple[int
 
     if isinstance(start, StartGeometry):
         if not start.distance_mm > 0:
-            raise InputError("--distance", f"distance must be positive, got {start.distance_mm}")
+            raise InputError("distance", f"distance must be positive, got {start.distance_mm}")
         ai = AzimuthalIntegrator(detector=_detector(start, shape), wavelength=wavelength_m)
         x, y = start.center_px
         ai.setFit2D(start.distance_mm, x, y)
@@ -193,7 +193,7 @@ def _start_integrator(start: str | os.PathLike | StartGeometry, shape: tuple[int
         ai.wavelength = wavelength_m
     det_shape = ai.detector.shape
     if det_shape is not None and tuple(det_shape) != tuple(shape):
-        raise InputError(os.fspath(start) if not isinstance(start, StartGeometry) else "--detector",
+        raise InputError(os.fspath(start) if not isinstance(start, StartGeometry) else "detector",
                          f"detector shape {tuple(det_shape)} does not match the image shape {tuple(shape)}")
     if ai.detector.max_shape is None:
         ai.detector.max_shape = shape
@@ -311,7 +311,7 @@ def calibrate(image: np.ndarray, *, calibrant: str | os.PathLike, wavelength: fl
     options = options or CalibrationOptions()
     name = os.fspath(source) if source is not None else "image"
     if not (math.isfinite(wavelength) and wavelength > 0):
-        raise InputError("--wavelength", f"wavelength must be a positive number of Å, got {wavelength}")
+        raise InputError("wavelength", f"wavelength must be a positive number of Å, got {wavelength}")
     data = np.ascontiguousarray(flip_image(np.asarray(image, dtype=np.float32), options.flip))
     if data.ndim != 2:
         raise InputError(name, f"expected a 2D image, got shape {data.shape}")

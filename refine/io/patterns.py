@@ -68,7 +68,7 @@ def read_pattern(path: str | os.PathLike, *, format: str | None = None, **option
     fmt = format_of(path, format)
     reader = PATTERN_READERS.get(fmt)
     if options.get("bank") is not None and "bank" not in inspect.signature(reader).parameters:
-        raise InputError("--bank", f"{path} is a {fmt} file with one pattern; banks are read from multi-bank GSAS "
+        raise InputError("bank", f"{path} is a {fmt} file with one pattern; banks are read from multi-bank GSAS "
                                    "and Bruker RAW files")
     return reader(path, **options)
 

@@ -73,13 +73,13 @@ def structure_from_cell(
 
     The cell must obey the space group's constraints (to 1e-3); it is then made to obey them exactly.
     """
-    sg = space_group(spacegroup, source="--spacegroup")
+    sg = space_group(spacegroup, source="spacegroup")
     try:
         values = [float(v) for v in (cell.replace(",", " ").split() if isinstance(cell, str) else cell)]
     except ValueError as err:
-        raise InputError("--cell", f"{cell!r} is not a cell 'a b c alpha beta gamma': {err}") from None
-    lattice = Lattice.from_sequence(values, source="--cell")
-    return CrystalStructure(name=name, lattice=symmetrize(lattice, sg, source="--cell"), space_group=sg)
+        raise InputError("cell", f"{cell!r} is not a cell 'a b c alpha beta gamma': {err}") from None
+    lattice = Lattice.from_sequence(values, source="cell")
+    return CrystalStructure(name=name, lattice=symmetrize(lattice, sg, source="cell"), space_group=sg)
 
 
 def _value_esd(text: object) -> tuple[float, float | None]:

@@ -43,7 +43,7 @@ def check_pdf(pattern: Pattern, phases: list, instrument: None, settings: Sequen
     from refine.operando.pdf_kind import gr_parameters
 
     if settings.pdf is None:
-        raise InputError("--qmax", "kind pdf needs PDF settings (SequentialSettings.pdf; on the command line --qmax)")
+        raise InputError("qmax", "kind pdf needs PDF settings (SequentialSettings.pdf; on the command line --qmax)")
     gr_parameters(pattern, phases, instrument, settings.pdf)
 
 

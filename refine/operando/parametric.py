@@ -148,14 +148,14 @@ def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -
         base = phase_prefix(trend.phase)
         free = cell_constraints(scans[0][2].space_group).free
         if trend.parameter not in free:
-            raise InputError("--trend", f"{trend.parameter} is not a free cell parameter of {trend.phase} ({free})")
+            raise InputError("trend", f"{trend.parameter} is not a free cell parameter of {trend.phase} ({free})")
         if trend.variable not in variables:
-            raise InputError("--trend", f"unknown variable {trend.variable!r}; known: {sorted(variables)}")
+            raise InputError("trend", f"unknown variable {trend.variable!r}; known: {sorted(variables)}")
         if not 0 <= trend.order < len(scans):
-            raise InputError("--trend", f"order {trend.order} needs more than {trend.order} scans with {trend.phase}")
+            raise InputError("trend", f"order {trend.order} needs more than {trend.order} scans with {trend.phase}")
         t = np.array([float(variables[trend.variable][i]) for i, _, _ in scans])
         if not np.all(np.isfinite(t)):
-            raise InputError("--trend", f"variable {trend.variable!r} is not a finite number in every scan with "
+            raise InputError("trend", f"variable {trend.variable!r} is not a finite number in every scan with "
                                         f"{trend.phase}")
         y = np.array([params[f"{pre}_{trend.parameter}"].value for _, pre, _ in scans])
         coef = np.polynomial.polynomial.polyfit(t, y, trend.order) if np.ptp(y) else [y[0]] + [0.0] * trend.order
@@ -164,7 +164,7 @@ def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -
             params.add(name, value=float(value), vary=True)
         for (_, pre, _), ti in zip(scans, t, strict=True):
             expr = " + ".join(f"{n}*({float(ti)!r})**{k}" if k else n for k, n in enumerate(names))
-            set_expression(params, f"{pre}_{trend.parameter}", expr, source="--trend")
+            set_expression(params, f"{pre}_{trend.parameter}", expr, source="trend")
 
 
 def _apply_constant_volume(builder: _Builder) -> None:
@@ -174,9 +174,9 @@ def _apply_constant_volume(builder: _Builder) -> None:
         sg = scans[0][2].space_group
         free = cell_constraints(sg).free
         if any(n in free for n in ("alpha", "beta", "gamma")):
-            raise InputError("--constant-volume", f"{cv.phase}: constant volume needs fixed angles ({sg.symbol})")
+            raise InputError("constant_volume", f"{cv.phase}: constant volume needs fixed angles ({sg.symbol})")
         if cv.dependent not in free or cv.dependent not in ("a", "b", "c"):
-            raise InputError("--constant-volume", f"{cv.phase}: {cv.dependent} is not a free length ({free})")
+            raise InputError("constant_volume", f"{cv.phase}: {cv.dependent} is not a free length ({free})")
         base = phase_prefix(cv.phase)
         volumes = []
         for _, pre, _ in scans:
@@ -187,7 +187,7 @@ def _apply_constant_volume(builder: _Builder) -> None:
             f = volume_factor(*(params[f"{pre}_{n}"].value for n in ("alpha", "beta", "gamma")))
             others = [f"{pre}_{n}" for n in ("a", "b", "c") if n != cv.dependent]
             set_expression(params, f"{pre}_{cv.dependent}", f"{base}_V0/({others[0]}*{others[1]}*{float(f)!r})",
-                           source="--constant-volume")
+                           source="constant_volume")
 
 
 def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructure], instrument: Instrument,

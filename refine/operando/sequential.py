@@ -146,7 +146,7 @@ def _read_gr(scan: Scan, settings: SequentialSettings) -> Pattern:
 
 def _pdf_options(settings: SequentialSettings) -> PDFFitSettings:
     if settings.pdf is None:
-        raise InputError("--qmax", "kind pdf needs PDF settings (SequentialSettings.pdf; on the command line --qmax)")
+        raise InputError("qmax", "kind pdf needs PDF settings (SequentialSettings.pdf; on the command line --qmax)")
     return settings.pdf
 
 
@@ -230,7 +230,7 @@ def phases_for(index: int, phases: Sequence[CrystalStructure], presence: Sequenc
     rules = {p.name: p for p in presence}
     unknown = set(rules) - {ph.name for ph in phases}
     if unknown:
-        raise InputError("--present", f"no phase named {sorted(unknown)[0]!r}; phases: {[p.name for p in phases]}")
+        raise InputError("present", f"no phase named {sorted(unknown)[0]!r}; phases: {[p.name for p in phases]}")
     out = [ph for ph in phases if ph.name not in rules or rules[ph.name].includes(index)]
     return out
 
@@ -354,9 +354,9 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
     custom = kind is not None
     kind = kind or FIT_KINDS.get(settings.kind)
     if settings.presence and not kind.presence:
-        raise InputError("--present", f"kind {settings.kind} fits every phase in every scan")
+        raise InputError("present", f"kind {settings.kind} fits every phase in every scan")
     if workers < 1:
-        raise InputError("--workers", f"must be at least 1, got {workers}")
+        raise InputError("workers", f"must be at least 1, got {workers}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
     if kind.check is not None and len(series):
         check_first(kind, series.scans[0], phases, instrument, settings)

@@ -87,7 +87,7 @@ class Series:
         return iter(self.scans)
 
     def with_echem(self, table: Mapping[str, np.ndarray], *, match: str = "index",
-                   times: Sequence[float] | None = None, source: str = "--echem") -> Series:
+                   times: Sequence[float] | None = None, source: str = "echem") -> Series:
         """Attach a table's row to each scan.
 
         ``match='index'``: the row whose ``index`` column equals the scan index, or row i for scan i when the
@@ -114,11 +114,11 @@ class Series:
             if "time" not in table:
                 raise InputError(source, "matching by time needs a time column")
             if times is None or len(times) != n:
-                raise InputError("--scan-times", f"need {n} scan time stamps, got {0 if times is None else len(times)}")
+                raise InputError("scan_times", f"need {n} scan time stamps, got {0 if times is None else len(times)}")
             t = np.asarray(table["time"], dtype=float)
             rows = [int(np.argmin(np.abs(t - float(ts)))) for ts in times]
         else:
-            raise InputError("--echem-match", f"match must be 'index' or 'time', got {match!r}")
+            raise InputError("echem_match", f"match must be 'index' or 'time', got {match!r}")
         scans = tuple(Scan(index=s.index, path=s.path,
                            echem={k: float(v[r]) for k, v in table.items() if k != "index"})
                       for s, r in zip(self.scans, rows, strict=True))

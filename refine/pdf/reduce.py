@@ -98,28 +98,28 @@ class ReductionConfig:
     scale: float | None = None
 
     def __post_init__(self) -> None:
-        parse_composition(self.composition, source="--composition")
+        parse_composition(self.composition, source="composition")
         checks = (
-            (self.qmax > 0, "--qmax", "must be positive"),
-            (self.qmin >= 0 and self.qmin < self.qmax, "--qmin", f"must lie in [0, qmax={self.qmax:g})"),
-            (self.qmaxinst is None or self.qmaxinst >= self.qmax, "--qmaxinst",
+            (self.qmax > 0, "qmax", "must be positive"),
+            (self.qmin >= 0 and self.qmin < self.qmax, "qmin", f"must lie in [0, qmax={self.qmax:g})"),
+            (self.qmaxinst is None or self.qmaxinst >= self.qmax, "qmaxinst",
              f"must not be below qmax={self.qmax:g}"),
-            (self.rpoly >= 0, "--rpoly", "must not be negative"),
-            (self.rstep > 0, "--rstep", "must be positive"),
-            (self.rmax > self.rmin >= 0, "--rmax", "must exceed rmin >= 0"),
-            (self.rstep <= 0 or (self.rmax - self.rmin) / self.rstep <= 1e6, "--rstep",
+            (self.rpoly >= 0, "rpoly", "must not be negative"),
+            (self.rstep > 0, "rstep", "must be positive"),
+            (self.rmax > self.rmin >= 0, "rmax", "must exceed rmin >= 0"),
+            (self.rstep <= 0 or (self.rmax - self.rmin) / self.rstep <= 1e6, "rstep",
              "gives more than 10^6 r points"),
-            (self.wavelength is None or self.wavelength > 0, "--wavelength", "must be positive"),
-            (self.scale is None or self.scale > 0, "--scale", "must be positive"),
+            (self.wavelength is None or self.wavelength > 0, "wavelength", "must be positive"),
+            (self.scale is None or self.scale > 0, "scale", "must be positive"),
         )
         for ok, option, problem in checks:
             if not ok:
                 raise InputError(option, problem)
         if isinstance(self.bgscale, str):
             if self.bgscale.lower() != "auto":
-                raise InputError("--bgscale", f"must be a number or 'auto', got {self.bgscale!r}")
+                raise InputError("bgscale", f"must be a number or 'auto', got {self.bgscale!r}")
         elif not (math.isfinite(self.bgscale) and self.bgscale >= 0):
-            raise InputError("--bgscale", "must be a non-negative number or 'auto'")
+            raise InputError("bgscale", "must be a non-negative number or 'auto'")
 
     def settings(self) -> dict[str, Any]:
         """The settings as a plain dict (header and provenance)."""
@@ -145,7 +145,7 @@ class ReductionResult:
     def curve(self, kind: str) -> Pattern:
         """The pattern for ``iq``, ``sq``, ``fq`` or ``gr``."""
         if kind not in OUTPUT_KINDS:
-            raise InputError("--output", f"unknown output {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
+            raise InputError("outputs", f"unknown output {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
         return getattr(self, kind)
 
 
@@ -167,7 +167,7 @@ def fit_correction_polynomial(q: np.ndarray, fm: np.ndarray, degree: int, *, qmi
         return np.zeros(0), np.zeros_like(q)
     mask = (q >= qmin) & (q <= qmaxinst)
     if np.count_nonzero(mask) <= degree:
-        raise InputError("--rpoly", f"polynomial degree {degree} needs more than {np.count_nonzero(mask)} points")
+        raise InputError("rpoly", f"polynomial degree {degree} needs more than {np.count_nonzero(mask)} points")
     powers = np.arange(1, degree + 1)
     x = q / qmaxinst
     design = x[:, None] ** powers[None, :]
@@ -183,7 +183,7 @@ def sine_transform(q: np.ndarray, fq: np.ndarray, r: np.ndarray,
     """
     q = np.asarray(q, float)
     if q.size < 2:
-        raise InputError("--qmin", "fewer than two Q points in the transform range")
+        raise InputError("qmin", "fewer than two Q points in the transform range")
     dq = np.empty_like(q)
     dq[1:-1] = 0.5 * (q[2:] - q[:-2])
     dq[0], dq[-1] = q[1] - q[0], q[-1] - q[-2]
@@ -209,7 +209,7 @@ def auto_background_scale(q: np.ndarray, sample: np.ndarray, background: np.ndar
     """The largest b ≥ 0 with sample − b·background ≥ 0 for qlo ≤ Q ≤ qhi (where background > 0)."""
     mask = (q >= qlo) & (q <= qhi) & (background > 0) & np.isfinite(sample)
     if not np.any(mask):
-        raise InputError("--bgscale", f"auto: background is not positive anywhere in {qlo:g}..{qhi:g} 1/A")
+        raise InputError("bgscale", f"auto: background is not positive anywhere in {qlo:g}..{qhi:g} 1/A")
     return float(max(0.0, np.min(sample[mask] / background[mask])))
 
 
@@ -217,7 +217,7 @@ def _selfscattering_scale(q: np.ndarray, poly: np.ndarray, ratio: np.ndarray, ma
     g = q[mask] * ratio[mask]
     a = float(poly[mask] @ g / (g @ g))
     if not (math.isfinite(a) and a > 0):
-        raise InputError("--scale", "the smooth part of Q*I/<f>^2 is not positive, so the self-scattering "
+        raise InputError("scale", "the smooth part of Q*I/<f>^2 is not positive, so the self-scattering "
                                     "rule cannot fix the scale; check bgscale or pass --scale")
     return a
 
@@ -271,11 +271,11 @@ def reduce_pattern(sample: Pattern, config: ReductionConfig, background: Pattern
     qlast = float(q[nonzero[-1]])  # trailing zero padding (beyond the detector edge) is not data
     qmaxinst = qlast if config.qmaxinst is None else float(config.qmaxinst)
     if qmaxinst > qlast + 1e-9:
-        raise InputError("--qmaxinst", f"{qmaxinst:g} is above the data (last measured Q {qlast:g} 1/A in {src})")
+        raise InputError("qmaxinst", f"{qmaxinst:g} is above the data (last measured Q {qlast:g} 1/A in {src})")
     if config.qmax > qlast + 1e-9:
-        raise InputError("--qmax", f"{config.qmax:g} is above the data (last measured Q {qlast:g} 1/A in {src})")
+        raise InputError("qmax", f"{config.qmax:g} is above the data (last measured Q {qlast:g} 1/A in {src})")
     if config.qmax > qmaxinst + 1e-9:
-        raise InputError("--qmax", f"{config.qmax:g} is above qmaxinst {qmaxinst:g}")
+        raise InputError("qmax", f"{config.qmax:g} is above qmaxinst {qmaxinst:g}")
     used = (q >= config.qmin) & (q <= qmaxinst)
     if np.count_nonzero(used) < _MIN_POINTS:
         raise InputError(src, f"fewer than {_MIN_POINTS} points between qmin {config.qmin:g} and {qmaxinst:g}")
@@ -388,7 +388,7 @@ def output_paths(out: str | Path, outputs: Sequence[str]) -> dict[str, Path]:
     paths = {}
     for kind in outputs:
         if kind not in OUTPUT_KINDS:
-            raise InputError("--output", f"unknown output {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
+            raise InputError("outputs", f"unknown output {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
         paths[kind] = out if kind == "gr" and out.suffix.lower() == ".gr" else out.with_suffix(f".{kind}")
     return paths
 

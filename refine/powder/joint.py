@@ -83,11 +83,11 @@ class JointModel:
         if len(set(prefixes)) != len(prefixes):
             raise InputError("joint", f"dataset prefixes must differ, got {prefixes}")
         if not phases:
-            raise InputError("--phase", "at least one phase is needed")
+            raise InputError("phases", "at least one phase is needed")
         self.phases = tuple(phases)
         self.prefixes = tuple(phase_prefix(p.name) for p in phases)
         if len(set(self.prefixes)) != len(self.prefixes):
-            raise InputError("--phase", f"phase names must differ, got {self.prefixes}")
+            raise InputError("phases", f"phase names must differ, got {self.prefixes}")
         self.histograms = tuple(histograms)
         self.atoms = tuple(StructureParameters(p, ph) for p, ph in zip(phases, self.prefixes, strict=True))
         self.engines = []
@@ -148,14 +148,14 @@ class JointModel:
             elif item in params and not params[item].expr:
                 names = [item]
             else:
-                raise InputError("--refine", f"unknown shared group or parameter {item!r}; groups: "
+                raise InputError("refine", f"unknown shared group or parameter {item!r}; groups: "
                                              f"{', '.join(SHARED_GROUPS)}")
             for name in names:
                 params[name].set(vary=True)
         for hist, engine in zip(self.histograms, self.engines, strict=True):
             bad = [g for g in hist.refine if g in SHARED_GROUPS]
             if bad:
-                raise InputError("--refine", f"{bad[0]!r} is shared by all datasets: give it to the joint refine, "
+                raise InputError("refine", f"{bad[0]!r} is shared by all datasets: give it to the joint refine, "
                                              f"not to dataset {hist.prefix!r}")
             params = mark_refined(params, engine, [g for g in hist.refine if g != "hstrain"])
             if "hstrain" in hist.refine:

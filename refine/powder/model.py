@@ -81,7 +81,7 @@ def line_exclusions(structure: CrystalStructure, instrument: Instrument, lo: flo
     instrument's wavelength(s) within [lo, hi]: 2θ = 2 asin(λ / 2d) ± ``halfwidth``, overlapping regions merged.
     The positions come from the phase's cell, never from a table of angles."""
     if not halfwidth > 0:
-        raise InputError("--exclude-phase", f"half-width must be positive, got {halfwidth}")
+        raise InputError("exclude_phase", f"half-width must be positive, got {halfwidth}")
     lams = [instrument.wavelength] + ([instrument.wavelength2] if instrument.wavelength2 else [])
     d_min = float(units.tth_to_d(tth=min(hi + halfwidth, 179.0), wavelength=min(lams)))
     check_reflection_count(structure.lattice, d_min, source=f"--exclude-phase {structure.name}",
@@ -119,7 +119,7 @@ class PowderModel:
         if pattern.unit != "2th_deg":
             raise InputError(pattern.source, f"powder fits need x in 2th_deg, got {pattern.unit}")
         if not phases:
-            raise InputError("--phase", "at least one phase is needed")
+            raise InputError("phases", "at least one phase is needed")
         self.pattern = pattern
         self.instrument = instrument
         self.options = options or PowderOptions()
@@ -127,7 +127,7 @@ class PowderModel:
         x = pattern.x
         lo, hi = self.options.fit_range or (float(x.min()), float(x.max()))
         if not hi > lo:
-            raise InputError("--range", f"empty fit range {lo}:{hi}")
+            raise InputError("range", f"empty fit range {lo}:{hi}")
         mask = (x >= lo) & (x <= hi)
         for a, b in self.options.exclusions:
             mask &= ~((x >= min(a, b)) & (x <= max(a, b)))
@@ -146,7 +146,7 @@ class PowderModel:
         d_min = float(units.tth_to_d(tth=min(hi + 1.0, 179.0), wavelength=lam_max)) * (1.0 - self.options.d_margin)
         names = [phase_prefix(p.name) for p in phases]
         if len(set(names)) != len(names):
-            raise InputError("--phase", f"phase names must differ, got {names}")
+            raise InputError("phases", f"phase names must differ, got {names}")
         self.phases = tuple(PhaseBlock(prefix=n, structure=p, reflections=self._reflections(p, d_min, lo, hi))
                             for n, p in zip(names, phases, strict=True))
         self.offsets = np.cumsum([0] + [len(b.reflections) for b in self.phases])

@@ -92,7 +92,7 @@ class RietveldOptions:
     def __post_init__(self) -> None:
         order = self.texture_order
         if not isinstance(order, (int, np.integer)) or order < 0 or order % 2 or order > 20:
-            raise InputError("--texture", f"spherical-harmonics order must be 0 (none) or even, 2 to 20 (odd orders "
+            raise InputError("texture", f"spherical-harmonics order must be 0 (none) or even, 2 to 20 (odd orders "
                                           f"vanish for a powder's centrosymmetric Laue class), got {order!r}")
 
 
@@ -310,12 +310,12 @@ def mark_refined(params: lmfit.Parameters, engine: RietveldEngine, refine: Itera
         elif item == "texture":
             names = [n for t in engine.textures if t is not None for n in t[0]]
             if not names:
-                raise InputError("--refine", "'texture' needs a spherical-harmonics order (--texture ORDER)")
+                raise InputError("refine", "'texture' needs a spherical-harmonics order (--texture ORDER)")
         elif item == "absorption":
             names = [f"{engine.model.prefix}absorption"]
         elif item == "roughness":
             if engine.model.instrument.geometry != "bragg_brentano":
-                raise InputError("--refine", "surface roughness (Suortti) is a Bragg-Brentano correction; the "
+                raise InputError("refine", "surface roughness (Suortti) is a Bragg-Brentano correction; the "
                                              f"instrument's geometry is {engine.model.instrument.geometry}")
             names = [f"{engine.model.prefix}surf_p", f"{engine.model.prefix}surf_q"]
         else:
@@ -324,7 +324,7 @@ def mark_refined(params: lmfit.Parameters, engine: RietveldEngine, refine: Itera
             params[name].set(vary=True)
     bad = [r for r in rest if r not in REFINE_GROUPS and r not in params]
     if bad:
-        raise InputError("--refine", f"unknown parameter or group {bad[0]!r}; groups: "
+        raise InputError("refine", f"unknown parameter or group {bad[0]!r}; groups: "
                                      f"{', '.join(RIETVELD_GROUPS + REFINE_GROUPS)}")
     return set_vary(params, engine.model, rest)
 

@@ -49,7 +49,7 @@ def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]
         elif item in params:
             names = [item]
         else:
-            raise InputError("--refine", f"unknown parameter or group {item!r}; groups: {', '.join(REFINE_GROUPS)}")
+            raise InputError("refine", f"unknown parameter or group {item!r}; groups: {', '.join(REFINE_GROUPS)}")
         for name in names:
             if params[name].expr:
                 continue

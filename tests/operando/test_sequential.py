@@ -193,7 +193,7 @@ def test_settings_no_scan_can_use_stop_the_run_before_any_fit(series_paths, tmp_
     out = tmp_path / "out"
     with pytest.raises(InputError, match="unknown parameter or group 'bogus'"):
         run_sequential(series, phases(), instrument(), settings(refine=("cell", "bogus")), out)
-    with pytest.raises(InputError, match="^--constrain: no parameter 'nope_a'"):
+    with pytest.raises(InputError, match="^constrain: no parameter 'nope_a'"):
         run_sequential(series, phases(), instrument(),
                        settings(powder=PowderOptions(constraints=(("nope_a", "1.0"),))), out)
     assert not (out / "scans").exists()  # no scan fitted or written
