@@ -1,0 +1,90 @@
+"""One options dataclass per command: the command line's names and defaults, text forms, unknown names refused."""
+
+import inspect
+
+import pytest
+
+import refine
+from refine.api import options as opt
+from refine.cli.main import build_parser
+from refine.errors import InputError
+
+#: Command -> (options class, a minimal command line).
+COMMANDS = {
+    "integrate": (opt.IntegrateOptions, ["integrate", "x.tif", "--poni", "p.poni", "-o", "out"]),
+    "calibrate": (opt.CalibrateOptions, ["calibrate", "x.tif", "--calibrant", "CeO2", "--wavelength", "0.4",
+                                         "-o", "o.poni"]),
+    "lebail": (opt.LebailOptions, ["lebail", "p.xye"]),
+    "pawley": (opt.PawleyOptions, ["pawley", "p.xye"]),
+    "rietveld": (opt.RietveldCommandOptions, ["rietveld", "p.xye"]),
+    "simulate": (opt.SimulateOptions, ["simulate", "a.cif", "--wavelength", "1", "--range", "5:10", "-o", "s.xye"]),
+    "pdf fit": (opt.PdfFitOptions, ["pdf", "fit", "g.gr", "--phase", "a.cif", "--qmax", "20"]),
+    "pdf reduce": (opt.PdfReduceOptions, ["pdf", "reduce", "i.chi", "-o", "g.gr"]),
+    "sequential": (opt.SequentialOptions, ["sequential", "p.xye", "-o", "out"]),
+}
+#: Options the minimal command line above sets itself.
+GIVEN = {"simulate": {"range", "output"}, "pdf reduce": {"output"}}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_command_line_uses_the_dataclass_names_and_defaults(command):
+    """Every field is an argparse dest of the command, and parsing a minimal command line gives the dataclass
+    defaults (after the dataclass parses the text forms)."""
+    cls, argv = COMMANDS[command]
+    args = build_parser().parse_args(argv)
+    from_cli, default = cls.from_namespace(args), cls()
+    for name in cls.names():
+        if name not in GIVEN.get(command, ()):
+            assert getattr(from_cli, name) == getattr(default, name), (command, name)
+
+
+@pytest.mark.parametrize("func", ["integrate", "calibrate", "lebail", "pawley", "rietveld", "simulate", "pdf_reduce",
+                                  "pdf_fit", "sequential", "phase", "read_pattern", "read_structure"])
+def test_at_most_eight_explicit_arguments(func):
+    params = [p for p in inspect.signature(getattr(refine, func)).parameters.values()
+              if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    assert len(params) <= 8
+
+
+@pytest.mark.parametrize("func, args", [
+    ("lebail", ("p.xye", "a.cif")), ("rietveld", ("p.xye", "a.cif")), ("simulate", ("a.cif",)),
+    ("pdf_fit", ("g.gr", "a.cif")), ("sequential", ("*.xye", "a.cif")), ("integrate", ("x.tif",)),
+])
+def test_an_unknown_keyword_is_refused_naming_it_before_any_file_is_read(func, args):
+    kwargs = {"qmax": 20} if func == "pdf_fit" else {"poni": "p.poni"} if func == "integrate" else {}
+    with pytest.raises(InputError, match=f"^rnage: unknown option of refine.{func}; known: "):
+        getattr(refine, func)(*args, rnage="5:60", **kwargs)
+
+
+def test_text_forms_and_values_give_the_same_options():
+    text = opt.RietveldCommandOptions(range="5:60", exclude=["10:11", "20:21"], refine="scale,cell",
+                                      constrain=["a_b=1"], po_axis="1 1 0", restrain=["x+y=1:0.1"],
+                                      restrain_bond=["Na1-O1=2.4:0.01"], background="chebyshev:8")
+    values = opt.RietveldCommandOptions(range=(5, 60), exclude=[(10, 11), (20, 21)], refine=["scale", "cell"],
+                                        constrain=[("a_b", "1")], po_axis=(1, 1, 0), restrain=[("x+y", 1, 0.1)],
+                                        restrain_bond=[(("Na1", "O1"), 2.4, 0.01)], background=text.background)
+    assert text == values
+    assert text.range == (5.0, 60.0) and text.refine == ("scale", "cell") and text.background.nterms == 8
+    assert opt.LebailOptions(exclude=(10, 11)).exclude == ((10.0, 11.0),)  # one range for the list of ranges
+
+
+@pytest.mark.parametrize("kwargs, name, problem", [
+    ({"range": "60:5"}, "range", "empty range"),
+    ({"range": "x"}, "range", "expected LO:HI"),
+    ({"constrain": ["nonsense"]}, "constrain", "expected NAME=EXPR"),
+    ({"background": "bogus:3"}, "background", "unknown background"),
+    ({"plot_hkl": -1}, "plot_hkl", "whole number"),
+    ({"plot_hkl": 3}, "plot_hkl", "give plot"),
+])
+def test_a_bad_value_names_the_option(kwargs, name, problem):
+    with pytest.raises(InputError, match=f"^{name}: .*{problem}"):
+        opt.LebailOptions(**kwargs)
+
+
+def test_the_command_line_shows_its_flag_for_an_option_the_library_names():
+    from refine.cli.main import cli_message, flag_of
+
+    assert flag_of("range") == "--range" and flag_of("exclude_phase") == "--exclude-phase"
+    assert flag_of("output") == "-o" and flag_of("phases") == "--phase" and flag_of("outputs") == "--output"
+    assert flag_of("/data/range.xye") == "/data/range.xye" and flag_of("--json") == "--json"
+    assert cli_message(InputError("refine", "unknown group 'x'")) == "--refine: unknown group 'x'"
