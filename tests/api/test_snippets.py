@@ -106,23 +106,21 @@ def test_two_phase_pdf_fit(folder, capsys):
 
 
 def test_sequential_series(folder, capsys):
-    """Five simulated scans of the rock salt whose cell grows 0.05 % a scan: the table follows it."""
-    series = folder / "series"
-    series.mkdir(exist_ok=True)
-    truth = refine.read_structure(folder / "drs_rocksalt.cif")
-    cells = [A_DRS * (1 + 0.0005 * i) for i in range(5)]
-    for i, a in enumerate(cells):
-        structure = truth.replace(lattice=truth.lattice.__class__.from_sequence([a] * 3 + [90.0] * 3))
-        refine.simulate(structure, wavelength=0.1173, range="2:10", step=0.005, noise=5000, seed=i, background=100,
-                        output=series / f"scan_{i:02d}.xye")
+    """The generator's operando series (12 scans, the rock salt contracting with the charge passed and back): every
+    scan's fitted a within 3 esd of the simulated one (the Cu lines, 5 % of the strongest, left unmodelled)."""
+    from refine.example_data import make_example_series
+
+    make_example_series.make(folder)
+    truth = np.array([row["a"] for row in make_example_series.truth()])
     env, exc = run_snippet(snippets()[3], folder)
     with open(folder / "series_out" / "sequential.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     column = next(c for c in rows[0] if c.endswith("_a"))
     esd_column = next(c for c in rows[0] if c.startswith(column) and "esd" in c)
     fitted, esd = (np.array([float(r[c]) for r in rows]) for c in (column, esd_column))
-    assert len(rows) == 5 and np.all(np.abs(fitted - cells) < 3 * esd), (fitted, esd)  # Poisson noise: 3 esd
-    assert np.all(np.diff(fitted) > 0)  # the cell grows scan by scan (steps of 2.3e-3 Å)
+    assert len(rows) == len(truth) == 12 and np.all(np.abs(fitted - truth) < 3 * esd), (fitted - truth, esd)
+    assert np.ptp(truth) > 50 * esd.max()  # the series' change is far above the tolerance
     needs_typed_results(exc)
     table = env["series"].table()
-    assert len(table) == 5 and "refine" not in capsys.readouterr().err
+    assert len(table) == 12
+    capsys.readouterr()
