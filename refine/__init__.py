@@ -25,6 +25,10 @@ __all__ = ["Pattern", "InputError", "RefineError", "__version__", *_FACADE]
 
 
 def __getattr__(name: str):
+    if name == "integrate":  # the subpackage, callable as the facade function (refine/integrate/__init__.py)
+        import importlib
+
+        return importlib.import_module("refine.integrate")
     if name in _FACADE:
         from refine import api
 
