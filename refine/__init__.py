@@ -14,6 +14,8 @@ The facade (one import, the command line's option names and defaults)::
 
 __version__ = "0.1.0"
 
+import types as _types  # noqa: E402
+
 from refine.data import Pattern  # noqa: E402
 from refine.errors import InputError, RefineError  # noqa: E402
 
@@ -22,6 +24,25 @@ _FACADE = ("read_pattern", "read_structure", "phase", "integrate", "calibrate", 
            "simulate", "pdf_reduce", "pdf_fit", "sequential")
 
 __all__ = ["Pattern", "InputError", "RefineError", "__version__", *_FACADE]
+
+
+class CallablePackage(_types.ModuleType):
+    """The class of the subpackage ``refine.integrate``: still the package, and called, the facade function
+    :func:`refine.api.images.integrate` (``refine.integrate("frame.tif", poni="detector.poni")``). A function of that
+    name on ``refine`` would be replaced by the package as soon as anything imports it."""
+
+    def __call__(self, *args, **kwargs):
+        from refine.api.images import integrate
+
+        return integrate(*args, **kwargs)
+
+    @property
+    def __signature__(self):
+        import inspect
+
+        from refine.api.images import integrate
+
+        return inspect.signature(integrate)
 
 
 def __getattr__(name: str):
