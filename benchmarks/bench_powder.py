@@ -222,11 +222,11 @@ def main() -> None:
             model_module.profile_matrix = profile_matrix
         print(f"Le Bail fit, baseline (numpy matrix, unbounded cycles): median {statistics.median(before):.3f} s "
               f"over {args.fits} (min {min(before):.3f} s)")
-    p = result.phases[0]
+    (p,) = result.phases.values()
     print(f"Le Bail fit from a cell 0.3 % off: median {statistics.median(times):.3f} s over {args.fits} "
           f"(min {min(times):.3f} s); {count_evaluations(pattern, start, instrument)} peak-matrix evaluations, "
           f"{len(result.extra['rwp_history'])} cycles")
-    print(f"  a = {p['a']:.5f}({p['esd']['a']:.1e}) vs {a:.5f}, c = {p['c']:.5f}({p['esd']['c']:.1e}) vs {c:.5f}, "
+    print(f"  a = {p.a:.5f}({p.a.esd:.1e}) vs {a:.5f}, c = {p.c:.5f}({p.c.esd:.1e}) vs {c:.5f}, "
           f"Rwp {result.statistics.Rwp:.4f}, GOF {result.statistics.GOF:.3f}")
 
     if args.large:

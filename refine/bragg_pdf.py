@@ -16,17 +16,17 @@ from collections.abc import Iterable
 
 import lmfit
 
-from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitResult, Objective
-from refine.fit.parameters import lattice_from_parameters
+from refine.fit.phase_result import Value
 from refine.instrument import Instrument
 from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model
 from refine.pdf.structure import PDFStructure
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.rietveld import DEFAULT_REFINE, RietveldEngine, RietveldOptions, mark_refined, run_stages
+from refine.powder.wholepattern import powder_phase
 
 #: Per-phase PDF parameters that stay the PDF's own (everything else structural is tied to the Rietveld side).
 PDF_OWN = ("scale", "delta1", "delta2", "spdiameter")
@@ -84,16 +84,12 @@ def fit_bragg_pdf(pattern: Pattern, gr: Pattern, structure: CrystalStructure, in
     varied = {n for n, p in params.items() if p.vary}
     result = run_stages(objective, params, [varied], [engine], passes=max(rietveld.passes, 1), kind="bragg_pdf",
                         options=rietveld.fit)
-    lat = lattice_from_parameters(result.params, prefix)
-    esd = {n: result.esd(f"{prefix}_{n}") for n in PARAMETER_NAMES}
-    free = [f"{prefix}_{n}" for n in cell_constraints(structure.space_group).free]
-    cov = result.covariance_of(free)
-    esd["volume"] = volume_esd(lat, structure.space_group, cov) if cov is not None else None
-    phase = {"name": structure.name, "prefix": prefix, "space_group": structure.space_group.symbol,
-             **{n: float(v) for n, v in zip(PARAMETER_NAMES, lat.as_tuple(), strict=True)}, "volume": lat.volume,
-             "esd": esd, "scale": result.value(f"{prefix}_scale"), "pdf_scale": result.value(f"{pdf_prefix}_scale")}
     tables = engine.reflection_tables(result.params)
-    phase["reflections"] = tables[0]
+    phase = powder_phase(result, model, 0, reflections=tables[0])
+    phase = phase.replace(scale=Value(result.value(f"{prefix}_scale"), result.esd(f"{prefix}_scale")),
+                          extra={**phase.extra, "pdf_scale": Value(result.value(f"{pdf_prefix}_scale"),
+                                                                   result.esd(f"{pdf_prefix}_scale"))})
+    lat = model.lattice(result.params, model.phases[0])
     return dataclasses.replace(result, phases=(phase,),
                                extra={**result.extra, "structure": engine.atoms[0].structure_at(result.params, lat),
                                       "reflections": tables})

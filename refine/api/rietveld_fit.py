@@ -124,7 +124,7 @@ def _bragg_pdf(opts, pattern, phases, instrument, powder, run: _Run):
     run_settings = {"command": "rietveld", "pdf": opts.pdf, "pdf_qmax": opts.pdf_qmax, "pdf_qdamp": opts.pdf_qdamp,
                     "pdf_weight": opts.pdf_weight, "phases": run.phases, "refine": list(opts.refine),
                     "notes": run.notes}
-    name = result.phases[0]["name"]
+    name = next(iter(result.phases.values())).structure
     written = write_powder_files(result, opts, data=run.data, settings=run_settings, instrument=instrument,
                                  title=f"Rietveld + PDF: {name}", structures=[result.extra["structure"]])
     return with_extra(result, notes=run.notes, written=written)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,9 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
 
     Returns
     -------
-    The result of :func:`refine.operando.sequential.run_sequential` (one record per scan, in order), with the
-    run's ``notes`` and ``written`` files as attributes where it has them.
+    SeriesResult
+        :func:`refine.operando.sequential.run_sequential`'s result (each scan's FitResult in order, ``table()``),
+        with the run's ``notes`` and ``written`` files as attributes.
     """
     from refine.operando.sequential import FIT_KINDS
 
@@ -50,10 +50,8 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
     series = _series(patterns, opts)
     prepare = _pdf_inputs if kind == "pdf" else _powder_inputs
     fit_phases, instrument, settings, notes = prepare(series, phases, kind, opts)
-    if output is None:
-        with tempfile.TemporaryDirectory(prefix="refine-sequential-") as tmp:
-            result = _run(series, fit_phases, instrument, settings, Path(tmp), opts, phases, kind)
-        return _annotate(result, notes, [])
+    if output is None:  # run_sequential writes nothing without an output folder
+        return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind), notes, [])
     from refine.io.lock import folder_lock
 
     out = Path(output)
@@ -147,7 +145,8 @@ def _pdf_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tupl
     return inputs, None, settings, notes
 
 
-def _run(series, fit_phases, instrument, settings, out: Path, opts: SequentialOptions, phases: Any, kind: str):
+def _run(series, fit_phases, instrument, settings, out: Path | None, opts: SequentialOptions, phases: Any,
+         kind: str):
     from refine.operando.sequential import run_sequential
 
     given = [source_of(p) for p in as_list(phases)] if kind != "pdf" else []

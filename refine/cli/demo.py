@@ -55,7 +55,7 @@ def _lebail(pattern_path: Path, out: Path, lines: list[str]) -> bool:
     s = result.statistics
     state = "converged" if result.converged else "NOT converged"
     _say(lines, f"  Rwp {format_percent(s.Rwp)}, GOF {s.GOF:.2f}, {state}")
-    for ph in result.phases:
+    for ph in (p.to_dict(reflections=False) for p in result.phases.values()):
         size = f", size {ph['size_nm']:.1f} nm" if ph.get("size_nm") else ""
         _say(lines, f"  {ph['name']}: a = {format_esd(ph['a'], ph['esd']['a'])} Å{size}  (simulated: "
                     f"{'4.642' if ph['name'] == 'drs' else '3.615'} Å)")
@@ -80,7 +80,7 @@ def _rietveld(pattern_path: Path, data: Path, out: Path, lines: list[str]) -> bo
     state = "converged" if result.converged else "NOT converged"
     _say(lines, f"  Rwp {format_percent(s.Rwp)}, GOF {s.GOF:.2f}, {state} "
                 "(the simulation's pseudo-Voigt rings are not TCH profiles)")
-    for ph in result.phases:
+    for ph in (p.to_dict(reflections=False) for p in result.phases.values()):
         uiso = [v for n, v in result.params.valuesdict().items() if n.startswith(ph["name"]) and n.endswith("_uiso")]
         _say(lines, f"  {ph['name']}: a = {format_esd(ph['a'], ph['esd']['a'])} Å, Uiso {uiso[0]:.4f} Å², "
                     f"R_Bragg {format_percent(ph['R_Bragg'])}, weight fraction "
@@ -101,7 +101,7 @@ def _pdf(data: Path, out: Path, lines: list[str]) -> bool:
     result = pdf_fit(gr, [avg, f"{sup},fixed"], qmax=22.0, qdamp=0.04, json=out / "pdf.json", plot=out / "pdf.png")
     _say(lines, f"  Rw {format_percent(result.statistics.Rw)}, "
                 f"{'converged' if result.converged else 'NOT converged'}")
-    for ph in result.phases:
+    for ph in (p.to_dict(reflections=False) for p in result.phases.values()):
         wf = ph.get("weight_fraction")
         _say(lines, f"  {ph['name']}: a = {ph['a']:.5f} Å, scale {ph['scale']:.3f}"
                     + (f", mass fraction {wf:.3f}" if wf is not None else ""))

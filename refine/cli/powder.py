@@ -105,10 +105,10 @@ def print_fit(result, *, lines: Sequence[str] = ()) -> None:
     """Notes, the report (warnings go to stderr), any extra lines, one line per phase."""
     for note in result.extra.get("notes", ()):
         print(note)
-    print(result.report(warnings=False))
+    print(result.report(warnings=False, phases=False))
     for line in lines:
         print(line)
-    for ph in result.phases:
+    for ph in result.phases.values():
         print(phase_line(ph))
 
 

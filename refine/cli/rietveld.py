@@ -91,12 +91,12 @@ def run(args: argparse.Namespace) -> int:
                  for name, st in result.dataset_statistics.items()]
         for note in result.extra.get("notes", ()):
             print(note)
-        print(result.report(warnings=False))
+        print(result.report(warnings=False, phases=False))
         for line in lines:
             print(line)
-        for ph in result.phases:
+        for ph in result.phases.values():
             print(phase_line(ph) + "  R_Bragg " + " ".join(f"{h}={format_percent(v['R_Bragg'])}"
-                                                           for h, v in ph["histograms"].items()))
+                                                           for h, v in ph.extra["histograms"].items()))
         print_written(result)
         return fit_exit_code(result, "rietveld --joint", strict=args.strict)
     if args.pdf or args.pdf_qmax is not None:

@@ -1,4 +1,10 @@
-"""FitResult: what every fit returns, and the ``refine.result/1`` JSON file (CONVENTIONS.md)."""
+"""FitResult: what every fit returns, and the ``refine.result/1`` JSON file (CONVENTIONS.md).
+
+A result is frozen and typed: ``phases`` is a read-only mapping name -> :class:`~refine.fit.phase_result.PhaseResult`
+(the same fields for every engine), ``statistics`` a :class:`~refine.fit.statistics.Statistics`. The result file is
+one serializer over it (:meth:`FitResult.to_dict` plus a JSON dump, :func:`write_result`), read back by
+:meth:`FitResult.from_dict`.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import numpy as np
 
 from refine import __version__
 from refine.errors import InputError
+from refine.fit.phase_result import PhaseResult, Phases
 from refine.fit.statistics import Statistics
 from refine.io.atomic import atomic_open, sha256_of
 from refine.notation import format_esd, format_percent
@@ -40,7 +47,9 @@ class FitResult:
     """The outcome of a fit.
 
     ``params`` holds the refined lmfit.Parameters (value, stderr, correl); ``statistics`` the joint agreement
-    factors, ``dataset_statistics`` those of each dataset; ``warnings`` says when esds cannot be trusted.
+    factors, ``dataset_statistics`` those of each dataset; ``warnings`` says when esds cannot be trusted;
+    ``phases`` maps each phase's name (its parameter prefix) to its :class:`PhaseResult` (given as any iterable of
+    them, kept as a read-only :class:`Phases` mapping in phase order).
     """
 
     kind: str
@@ -52,10 +61,14 @@ class FitResult:
     curves: Mapping[str, Curves]
     warnings: tuple[str, ...] = ()
     nfev: int = 0
-    phases: tuple[Mapping[str, Any], ...] = ()
+    phases: Phases = field(default_factory=Phases)
     extra: Mapping[str, Any] = field(default_factory=dict)
     covariance: np.ndarray | None = None
     var_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.phases, Phases):
+            object.__setattr__(self, "phases", Phases(self.phases))
 
     @property
     def nvary(self) -> int:
@@ -89,9 +102,10 @@ class FitResult:
         err = self.params[name].stderr
         return None if err is None or not math.isfinite(err) else float(err)
 
-    def report(self, *, warnings: bool = True) -> str:
-        """A short human-readable summary: R-factors in percent, values as ``value(esd)``; the warnings last
-        (``warnings=False`` leaves them out, for callers that print them elsewhere)."""
+    def report(self, *, warnings: bool = True, phases: bool = True) -> str:
+        """A short human-readable summary: R-factors in percent, values as ``value(esd)``, one line per phase; the
+        warnings last (``warnings=False`` / ``phases=False`` leave them out, for callers that print them
+        elsewhere)."""
         s = self.statistics
         lines = [f"{self.kind} fit: {'converged' if self.converged else 'NOT converged'} ({self.message})"]
         factors = [f"{key} {format_percent(getattr(s, key))}" for key in ("Rwp", "Rp", "Rexp", "Rw")
@@ -102,9 +116,49 @@ class FitResult:
             if p.vary or p.expr:
                 tag = "" if p.vary else "  (constrained)"
                 lines.append(f"  {name:24s} {format_esd(p.value, self.esd(name))}{tag}")
+        if phases:
+            lines.extend(ph.line() for ph in self.phases.values())
         if warnings:
             lines.extend(f"  warning: {w}" for w in self.warnings)
         return "\n".join(lines)
+
+
+    # -- serialization and views ----------------------------------------------------------------------------------
+    def to_dict(self, *, data: str | Sequence[str] | None = None, settings: Mapping[str, Any] | None = None,
+                curve_files: Sequence[str] = (), reflections: bool = True) -> dict:
+        """The ``refine.result/1`` dictionary (CONVENTIONS.md; JSON-safe: NaN and inf become None). ``data`` are the
+        input files (hashed into the provenance); by default those of a result read by :meth:`from_dict`.
+        ``reflections=False`` leaves the phases' reflection lists out (summaries of long series)."""
+        return result_to_dict(self, data=data, settings=settings, curve_files=curve_files, reflections=reflections)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], *, curves: Mapping[str, Curves] | None = None) -> FitResult:
+        """A result read back from its ``refine.result/1`` dictionary: kind, convergence, statistics, phases,
+        parameters with esds and correlations, warnings. The curves live in sidecar files (give them as
+        ``curves``, e.g. from :func:`read_curves`); the provenance and any other keys are kept in ``extra`` and
+        written again by :meth:`to_dict`."""
+        return result_from_dict(doc, curves=curves)
+
+    def to_pandas(self):
+        """The parameters as a pandas DataFrame indexed by name: value, esd, vary, expr, min, max."""
+        import pandas as pd
+
+        rows = [{"name": n, "value": float(p.value), "esd": self.esd(n) if (p.vary or p.expr) else None,
+                 "vary": bool(p.vary), "expr": p.expr, "min": float(p.min), "max": float(p.max)}
+                for n, p in self.params.items()]
+        return pd.DataFrame(rows, columns=["name", "value", "esd", "vary", "expr", "min", "max"]).set_index("name")
+
+    def plot(self, **options: Any):
+        """The observed/calculated/difference figure as a :class:`matplotlib.figure.Figure`, made without pyplot
+        (the caller's backend is not touched). PDF fits get :func:`refine.plot.pdf.pdf_fit_figure`, the others
+        :func:`refine.plot.figures.fit_figure` (``options`` are passed on)."""
+        if self.kind == "pdf":
+            from refine.plot.pdf import pdf_fit_figure
+
+            return pdf_fit_figure(self, **options)
+        from refine.plot.figures import fit_figure
+
+        return fit_figure(self, **options)
 
 
 def _num(x: Any) -> Any:
@@ -127,16 +181,6 @@ def curve_column_names(curves: Curves) -> list[str]:
     """Column names of the curves file: x, observed, sigma, calculated, fitted, then each component (whitespace in a
     component's name becomes '_', so the names stay one token each)."""
     return ["x", "observed", "sigma", "calculated", "fitted", *("_".join(str(k).split()) for k in curves.components)]
-
-
-def _json_value(value: Any) -> Any:
-    """A phase entry's value for the result file: objects with ``to_rows()`` (a reflection table) become their rows,
-    a list of them (one per pattern of a joint fit) the rows of all; everything else is kept."""
-    if callable(getattr(value, "to_rows", None)):
-        return value.to_rows()
-    if isinstance(value, (list, tuple)) and value and all(callable(getattr(v, "to_rows", None)) for v in value):
-        return [row for v in value for row in v.to_rows()]
-    return value
 
 
 def json_safe(obj: Any) -> Any:
@@ -181,50 +225,121 @@ def read_curves(path: str | os.PathLike) -> Curves:
                   components={name: data[:, 5 + i] for i, name in enumerate(names[5:])})
 
 
-def result_to_dict(result: FitResult, *, data: str | Sequence[str], settings: Mapping[str, Any] | None = None,
-                   curve_files: Sequence[str] = ()) -> dict:
+#: Top-level keys of a result document that the typed result holds itself (others are kept in ``extra``).
+DOCUMENT_KEYS = ("schema", "kind", "converged", "message", "statistics", "dataset_statistics", "phases", "parameters",
+             "correlations", "warnings", "nfev")
+
+
+def result_to_dict(result: FitResult, *, data: str | Sequence[str] | None = None,
+                   settings: Mapping[str, Any] | None = None, curve_files: Sequence[str] = (),
+                   reflections: bool = True) -> dict:
     """The ``refine.result/1`` dictionary (CONVENTIONS.md); keys that do not apply are null."""
-    stats = result.statistics.to_dict()
-    paths = [data] if isinstance(data, str) else list(data)
+    stored = dict(result.extra.get("document") or {})
+    reuse = data is None and settings is None and not curve_files and "provenance" in stored
+    if data is None:
+        data = stored.get("data")
+    paths = [] if data is None else [data] if isinstance(data, (str, os.PathLike)) else list(data)
     params = {
         name: {"value": _num(p.value), "esd": _num(p.stderr) if p.vary or p.expr else None, "vary": bool(p.vary),
                "expr": p.expr}
         for name, p in result.params.items()
     }
-    return json_safe({
+    doc = {
         "schema": RESULT_SCHEMA,
         "kind": result.kind,
-        "data": paths[0] if len(paths) == 1 else paths,
+        "data": None if not paths else str(paths[0]) if len(paths) == 1 else [str(p) for p in paths],
         "converged": bool(result.converged),
         "message": result.message,
-        "statistics": {k: _num(v) for k, v in stats.items()},
-        "dataset_statistics": {k: {kk: _num(vv) for kk, vv in v.to_dict().items()}
-                               for k, v in result.dataset_statistics.items()},
-        "phases": [{k: _json_value(v) for k, v in p.items()} for p in result.phases],
+        "statistics": None if result.statistics is None else result.statistics.to_dict(),
+        "dataset_statistics": {k: v.to_dict() for k, v in result.dataset_statistics.items()},
+        "phases": [ph.to_dict(reflections=reflections) for ph in result.phases.values()],
         "parameters": params,
         "correlations": {f"{a}|{b}": round(v, 6) for (a, b), v in result.correlations().items()},
         "warnings": list(result.warnings),
-        "provenance": {
+        "nfev": int(result.nfev),
+        "provenance": stored["provenance"] if reuse else {
             "package": "refine",
             "version": __version__,
             "inputs": [{"path": str(p), "sha256": sha256_of(p)} for p in paths],
             "settings": dict(settings or {}),
             "curves": list(curve_files),
         },
-    })
+    }
+    doc.update({k: v for k, v in stored.items() if k not in doc})
+    return json_safe(doc)
 
 
-def write_result(result: FitResult, path: str | os.PathLike, *, data: str | Sequence[str],
+def _parameters_from(entries: Mapping[str, Mapping[str, Any]], correlations: Mapping[str, float]
+                     ) -> lmfit.Parameters:
+    """lmfit Parameters from the result file's ``parameters`` (value, esd, vary, expression) and correlations."""
+    params = lmfit.Parameters()
+    for name, p in entries.items():
+        value = p.get("value")
+        params.add(name, value=math.nan if value is None else float(value), vary=bool(p.get("vary")))
+    for name, p in entries.items():
+        if p.get("expr"):
+            value = params[name].value
+            try:
+                params[name].set(expr=p["expr"])
+            except Exception:  # noqa: BLE001 - an expression lmfit cannot evaluate alone: keep the stored value
+                params[name].set(expr=None, vary=False, value=value)
+    for name, p in entries.items():
+        params[name].stderr = None if p.get("esd") is None else float(p["esd"])
+    for pair, rho in correlations.items():
+        a, _, b = pair.partition("|")
+        if a in params and b in params and rho is not None:
+            params[a].correl = {**(params[a].correl or {}), b: float(rho)}
+            params[b].correl = {**(params[b].correl or {}), a: float(rho)}
+    return params
+
+
+def result_from_dict(doc: Mapping[str, Any], *, curves: Mapping[str, Curves] | None = None) -> FitResult:
+    """:meth:`FitResult.from_dict`; :class:`InputError` for a document that is not ``refine.result/1``."""
+    if not isinstance(doc, Mapping) or doc.get("schema") != RESULT_SCHEMA:
+        found = doc.get("schema") if isinstance(doc, Mapping) else type(doc).__name__
+        raise InputError("result", f"not a {RESULT_SCHEMA} document (schema {found!r})")
+    params = _parameters_from(doc.get("parameters") or {}, doc.get("correlations") or {})
+    stats = doc.get("statistics")
+    return FitResult(
+        kind=str(doc.get("kind")), converged=bool(doc.get("converged")), message=str(doc.get("message") or ""),
+        params=params, statistics=None if stats is None else Statistics.from_dict(stats),
+        dataset_statistics={k: Statistics.from_dict(v) for k, v in (doc.get("dataset_statistics") or {}).items()},
+        curves=dict(curves or {}), warnings=tuple(doc.get("warnings") or ()), nfev=int(doc.get("nfev") or 0),
+        phases=[PhaseResult.from_dict(ph) for ph in doc.get("phases") or ()],
+        extra={"document": {k: v for k, v in doc.items() if k not in DOCUMENT_KEYS}},
+        var_names=tuple(n for n, p in params.items() if p.vary))
+
+
+def write_result(result: FitResult, path: str | os.PathLike, *, data: str | Sequence[str] | None = None,
                  settings: Mapping[str, Any] | None = None) -> Path:
     """Write the JSON result and one curves sidecar per dataset (``OUT.<dataset>.curves.dat``), atomically."""
     path = Path(path)
-    curve_files = []
+    curve_files = write_curve_files(result, path)
+    write_document(result.to_dict(data=data, settings=settings, curve_files=curve_files), path)
+    return path
+
+
+def write_curve_files(result: FitResult, path: str | os.PathLike) -> list[str]:
+    """One curves sidecar per dataset of ``result`` next to the result file ``path`` (``OUT.<dataset>.curves.dat``);
+    returns their names."""
+    path = Path(path)
+    names = []
     for name, curves in result.curves.items():
         side = path.with_name(f"{path.stem}.{name}.curves.dat")
         write_curves(curves, side)
-        curve_files.append(side.name)
-    doc = result_to_dict(result, data=data, settings=settings, curve_files=curve_files)
+        names.append(side.name)
+    return names
+
+
+def _plain(x: Any) -> Any:
+    """JSON fallback: numbers as :func:`_num` makes them, anything else (paths ...) as its text."""
+    value = _num(x)
+    return str(x) if value is x else value
+
+
+def write_document(doc: Mapping[str, Any], path: str | os.PathLike, *, indent: int = 2) -> Path:
+    """Write a result document as JSON, atomically (no NaN: :func:`json_safe` first)."""
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=2, default=_num, allow_nan=False)
+        json.dump(json_safe(doc), fh, indent=indent, default=_plain, allow_nan=False)
         fh.write("\n")
-    return path
+    return Path(path)

@@ -29,8 +29,17 @@ class Statistics:
     Rw: float | None = None
 
     def to_dict(self) -> dict:
-        """Plain dict for the result file."""
-        return asdict(self)
+        """Plain dict for the result file (NaN and inf as None: JSON has no NaN)."""
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> Statistics:
+        """Statistics back from :meth:`to_dict` (a missing χ² reads as NaN)."""
+        nan = float("nan")
+        return cls(npoints=int(doc.get("npoints") or 0), nvary=int(doc.get("nvary") or 0),
+                   chi2=nan if doc.get("chi2") is None else float(doc["chi2"]),
+                   chi2_red=nan if doc.get("chi2_red") is None else float(doc["chi2_red"]),
+                   **{k: None if doc.get(k) is None else float(doc[k]) for k in ("Rwp", "Rp", "Rexp", "GOF", "Rw")})
 
 
 def _prepare(yobs: ArrayLike, ycalc: ArrayLike, sigma: ArrayLike | None) -> tuple[np.ndarray, ...]:

@@ -9,11 +9,10 @@ from refine.operando.sequential import (
     SequentialResult,
     SequentialSettings,
     run_sequential,
-    write_csv,
-    write_summary,
 )
 from refine.operando.series import Scan, Series, read_echem
+from refine.operando.series_result import ScanFailure, SeriesResult, write_csv, write_summary
 
 __all__ = ["FIT_KINDS", "ConstantVolume", "FitKind", "ParametricResult", "ParametricSettings", "Presence", "Scan",
-           "SequentialResult", "SequentialSettings", "Series", "Trend", "fit_parametric", "read_echem",
-           "run_sequential", "write_csv", "write_summary"]
+           "ScanFailure", "SequentialResult", "SequentialSettings", "Series", "SeriesResult", "Trend", "fit_parametric",
+           "read_echem", "run_sequential", "write_csv", "write_summary"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import replace
 
 import lmfit
 
@@ -45,10 +44,7 @@ def fit_gr(pattern: Pattern, phases: Sequence[PhaseInput], instrument: None, *, 
     """
     # with params: values only (what varies and the constraints stay the model's own); without (first scan, or every
     # scan with restart_each): the user's start, its cells brought in reach by the start scan
-    result = fit_pdf(pattern, phases, options, params=params)
-    # The sequential table and figure key phases by parameter prefix, as powder results carry it; a PDF phase's
-    # name is its prefix.
-    return replace(result, phases=tuple({**ph, "prefix": ph.get("prefix", ph["name"])} for ph in result.phases))
+    return fit_pdf(pattern, phases, options, params=params)
 
 
 def describe_inputs(phases: Sequence[PhaseInput]) -> list:

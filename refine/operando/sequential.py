@@ -7,6 +7,9 @@ and does not become a starting point. Each finished scan is written atomically t
 (a ``refine.result/1`` document carrying a fingerprint of the settings), so a run that stops can be started again
 and skips every scan whose file exists with the same settings and the same data (sha256).
 
+Without an output folder nothing is written and every scan is fitted; the run returns a
+:class:`~refine.operando.series_result.SeriesResult` either way (each scan's FitResult, in order, and the table).
+
 Fit kinds are entries of :data:`FIT_KINDS` (Le Bail, Pawley, Rietveld on powder patterns; ``pdf``, a real-space
 fit of each G(r) file, :mod:`refine.operando.pdf_kind`), so a new method is one registration, not a change to the
 loop: a kind says how a scan is read, which options object its fit takes and how its phases enter the fingerprint.
@@ -14,6 +17,7 @@ loop: a kind says how a scan is read, which options object its fit takes and how
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,16 +30,26 @@ from typing import TYPE_CHECKING, Any
 import lmfit
 import numpy as np
 
-from refine import __version__
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
-from refine.fit import FitResult, write_result
-from refine.fit.result import RESULT_SCHEMA, json_safe
+from refine.fit import FitResult
+from refine.fit.result import write_curve_files, write_document
 from refine.instrument import Instrument
-from refine.io.atomic import atomic_open, sha256_of
+from refine.io.atomic import sha256_of
 from refine.operando.checks import check_first, check_pdf, check_powder, check_rietveld
 from refine.operando.series import Scan, Series
+from refine.operando.series_result import (  # noqa: F401 - the summary files' home before 2026-12
+    PHASE_COLUMNS,
+    STAT_COLUMNS,
+    ScanFailure,
+    SeriesResult,
+    scan_result,
+    summary,
+    table,
+    write_csv,
+    write_summary,
+)
 from refine.powder.model import PowderModel, PowderOptions
 from refine.registry import Registry
 
@@ -205,19 +219,8 @@ class SequentialSettings:
     pdf: PDFFitSettings | None = None
 
 
-@dataclass(frozen=True)
-class SequentialResult:
-    """Records (one dict per scan, in order) and what the run did."""
-
-    records: tuple[dict, ...]
-    out_dir: Path
-    fitted: int
-    skipped: int
-
-    @property
-    def converged(self) -> bool:
-        """True when every scan converged."""
-        return all(r.get("converged") for r in self.records)
+#: The result of a sequential run (the name before typed results).
+SequentialResult = SeriesResult
 
 
 def scan_result_path(out_dir: str | os.PathLike, scan: Scan) -> Path:
@@ -277,14 +280,20 @@ def _start(kind: FitKind, pattern: Pattern, phases: list, instrument: Instrument
 
 
 def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) -> dict:
+    """A scan's record: where it is (index, file, electrochemistry), its status and result file, then its result
+    document (without reflection lists: copied into the summary they would make a long series hundreds of MB)."""
     rec = {"index": scan.index, "file": str(scan.path), **dict(scan.echem), "status": status,
            "result_file": None if path is None else str(path)}
     rec.update({k: v for k, v in doc.items() if k not in rec})
-    # Each scan's reflection lists stay in its own result file: copied here they would make the summary of a long
-    # series hundreds of MB.
     if rec.get("phases"):
-        rec["phases"] = [{k: v for k, v in ph.items() if k != "reflections"} for ph in rec["phases"]]
+        rec["phases"] = [{k: v for k, v in ph.items() if k not in ("reflections", "reflection_lists")}
+                         for ph in rec["phases"]]
     return rec
+
+
+#: What a scan's FitResult keeps of the engine's ``extra`` (the rest are engine objects, not worth keeping
+#: per scan of a long series nor sending between processes).
+_KEPT_EXTRA = ("structures", "structure", "fit_range", "reflections")
 
 
 @dataclass(frozen=True)
@@ -298,11 +307,12 @@ class _Job:
     settings: SequentialSettings
     carry: Mapping[str, float] | None
     run_settings: Mapping[str, Any]
-    path: Path
+    path: Path | None
 
 
-def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, str | None]:
-    """Fit one scan and write its result file; (result document, None) or (None, error text)."""
+def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitResult | None, str | None]:
+    """Fit one scan and write its result file when the run has an output folder; (result document, the fit with
+    only the picklable part of its ``extra``, None) or (None, None, error text)."""
     kind = kind or FIT_KINDS.get(job.kind)
     settings, scan = job.settings, job.scan
     active = phases_for(scan.index, job.phases, settings.presence) if settings.presence else list(job.phases)
@@ -313,10 +323,15 @@ def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, str 
         result = kind.fit(pattern, active, job.instrument, refine=settings.refine, options=kind.options(settings),
                           params=params)
     except Exception as exc:  # noqa: BLE001 - one bad scan must not stop a thousand-scan run
-        return None, f"{type(exc).__name__}: {exc}"
-    write_result(result, job.path, data=str(scan.path),
-                 settings={**job.run_settings, "index": scan.index, "echem": dict(scan.echem)})
-    return json.loads(job.path.read_text(encoding="utf-8")), None
+        return None, None, f"{type(exc).__name__}: {exc}"
+    curve_files = [] if job.path is None else write_curve_files(result, job.path)
+    doc = result.to_dict(data=str(scan.path), settings={**job.run_settings, "index": scan.index,
+                                                        "echem": dict(scan.echem)}, curve_files=curve_files)
+    if job.path is not None:
+        write_document(doc, job.path)
+        doc = json.loads(job.path.read_text(encoding="utf-8"))
+    light = dataclasses.replace(result, extra={k: v for k, v in result.extra.items() if k in _KEPT_EXTRA})
+    return doc, light, None
 
 
 def _carry_of(doc: Mapping[str, Any]) -> dict[str, float]:
@@ -324,15 +339,16 @@ def _carry_of(doc: Mapping[str, Any]) -> dict[str, float]:
 
 
 def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument | None,
-                   settings: SequentialSettings, out_dir: str | os.PathLike, *,
+                   settings: SequentialSettings, output: str | os.PathLike | None = None, *,
                    kind: FitKind | None = None, workers: int = 1,
-                   inputs: Sequence[str | os.PathLike] = ()) -> SequentialResult:
-    """Fit every scan of ``series`` in order, writing ``OUT/scans/*.json`` as each one finishes.
+                   inputs: Sequence[str | os.PathLike] = ()) -> SeriesResult:
+    """Fit every scan of ``series`` in order; with an ``output`` folder, write ``OUTPUT/scans/*.json`` as each one
+    finishes (and resume: scans whose result file exists with the same fingerprint and data are not fitted again;
+    their refined values still carry over). Without one nothing is written.
 
     ``phases`` and ``instrument`` are what the kind's fit takes: CrystalStructures and an Instrument for the
     powder kinds, ``refine.pdf.fitting.PhaseInput`` s and None for ``pdf``. ``kind`` overrides the registry entry
-    of ``settings.kind`` (for instrumented runs; one process). Scans whose result file exists with the same
-    fingerprint and data are not fitted again; their refined values still carry over.
+    of ``settings.kind`` (for instrumented runs; one process).
 
     ``workers`` > 1 fits scans in that many processes at once: the scans up to the first that converges run one
     by one as usual; every later scan then starts from *that* scan's refined values (or from the user's start with
@@ -341,16 +357,23 @@ def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument
 
     ``inputs`` are the files the phases and instrument were read from; their sha256 enter the fingerprint. The
     output folder is locked for the run (:func:`refine.io.lock.folder_lock`): a second run into it is bad input.
+
+    Returns
+    -------
+    SeriesResult
+        Each scan's FitResult (or :class:`ScanFailure`) in order, with the per-scan table (``table()``).
     """
+    if output is None:
+        return _run_series(series, phases, instrument, settings, None, kind=kind, workers=workers, inputs=inputs)
     from refine.io.lock import folder_lock
 
-    with folder_lock(out_dir, command="sequential"):
-        return _run_series(series, phases, instrument, settings, out_dir, kind=kind, workers=workers, inputs=inputs)
+    with folder_lock(output, command="sequential"):
+        return _run_series(series, phases, instrument, settings, output, kind=kind, workers=workers, inputs=inputs)
 
 
 def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | None, settings: SequentialSettings,
-                out_dir: str | os.PathLike, *, kind: FitKind | None, workers: int,
-                inputs: Sequence[str | os.PathLike]) -> SequentialResult:
+                out_dir: str | os.PathLike | None, *, kind: FitKind | None, workers: int,
+                inputs: Sequence[str | os.PathLike]) -> SeriesResult:
     custom = kind is not None
     kind = kind or FIT_KINDS.get(settings.kind)
     if settings.presence and not kind.presence:
@@ -366,27 +389,29 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
                     "presence": [repr(p) for p in settings.presence]}
     if settings.pdf is not None:
         run_settings["pdf"] = repr(settings.pdf)
-    records: dict[int, dict] = {}
+    scans: dict[int, FitResult | ScanFailure] = {}
     carry: dict[str, float] | None = None
     fitted = skipped = 0
     pending: list[_Job] = []
     bar = _progress(len(series))
 
-    def finish(scan: Scan, path: Path, doc: dict | None, error: str | None) -> None:
+    def finish(scan: Scan, path: Path | None, doc: dict | None, fit: FitResult | None, error: str | None) -> None:
         if doc is None:
-            records[scan.index] = _record({"converged": False, "error": error}, scan, None, "failed")
+            scans[scan.index] = ScanFailure(index=scan.index, file=str(scan.path), error=str(error),
+                                            echem=dict(scan.echem))
         else:
             ok = bool(doc.get("converged"))
-            records[scan.index] = _record(doc, scan, path, "converged" if ok else "not converged")
+            record = _record(doc, scan, path, "converged" if ok else "not converged")
+            scans[scan.index] = scan_result(record, fit if fit is not None else FitResult.from_dict(doc))
         bar.update(1)
 
     try:
         for scan in series:
-            path = scan_result_path(out_dir, scan)
-            doc = _load_finished(path, scan, fp)
+            path = None if out_dir is None else scan_result_path(out_dir, scan)
+            doc = None if path is None else _load_finished(path, scan, fp)
             if doc is not None:
                 skipped += 1
-                finish(scan, path, doc, None)
+                finish(scan, path, doc, None, None)
                 if doc.get("converged") and not pending:
                     carry = _carry_of(doc)
                 continue
@@ -395,22 +420,23 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
             if workers > 1 and not custom and seeded:
                 pending.append(job)  # fitted below, all at once, from the same start
                 continue
-            doc, error = _fit_scan(job, kind)
+            doc, fit, error = _fit_scan(job, kind)
             fitted += doc is not None
-            finish(scan, path, doc, error)
+            finish(scan, path, doc, fit, error)
             if doc is not None and doc.get("converged"):
                 carry = _carry_of(doc)
         if pending:
             from concurrent.futures import ProcessPoolExecutor
 
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for job, (doc, error) in zip(pending, pool.map(_fit_scan, pending), strict=True):
+                for job, (doc, fit, error) in zip(pending, pool.map(_fit_scan, pending), strict=True):
                     fitted += doc is not None
-                    finish(job.scan, job.path, doc, error)
+                    finish(job.scan, job.path, doc, fit, error)
     finally:
         bar.close()
-    ordered = tuple(records[scan.index] for scan in series)
-    return SequentialResult(records=ordered, out_dir=Path(out_dir), fitted=fitted, skipped=skipped)
+    ordered = tuple(scans[scan.index] for scan in series)
+    return SeriesResult(scans=ordered, output=None if out_dir is None else Path(out_dir), fitted=fitted,
+                        skipped=skipped)
 
 
 class _NoBar:
@@ -429,94 +455,3 @@ def _progress(total: int):
     except ImportError:  # pragma: no cover - tqdm is a dependency, but a bar is not essential
         return _NoBar()
     return tqdm(total=total, unit="scan", desc="sequential", file=sys.stderr)
-
-
-# -- summary files ---------------------------------------------------------------------------------------------
-def summary(result: SequentialResult, settings: Mapping[str, Any] | None = None) -> dict:
-    """The ``kind: sequential`` result document: ``scans`` holds one result object per scan, in order."""
-    flagged = [r["index"] for r in result.records if not r.get("converged")]
-    return {
-        "schema": RESULT_SCHEMA, "kind": "sequential", "data": [r["file"] for r in result.records],
-        "converged": result.converged,
-        "message": "all scans converged" if not flagged else f"{len(flagged)} scan(s) flagged: {flagged}",
-        "statistics": None, "phases": [], "parameters": {}, "correlations": {},
-        "warnings": [f"scan {r['index']} ({Path(r['file']).name}): {r['status']}"
-                     + (f" - {r['error']}" if r.get("error") else "")
-                     for r in result.records if not r.get("converged")],
-        "scans": list(result.records),
-        "provenance": {"package": "refine", "version": __version__, "settings": dict(settings or {}),
-                       "fitted": result.fitted, "skipped": result.skipped},
-    }
-
-
-def write_summary(result: SequentialResult, path: str | os.PathLike, settings: Mapping[str, Any] | None = None) -> Path:
-    """Write :func:`summary` atomically as JSON."""
-    with atomic_open(path, "w", encoding="utf-8") as fh:
-        json.dump(json_safe(summary(result, settings)), fh, indent=1, default=str, allow_nan=False)
-        fh.write("\n")
-    return Path(path)
-
-
-STAT_COLUMNS = ("Rwp", "Rp", "Rexp", "GOF", "chi2_red", "Rw")
-PHASE_COLUMNS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")
-
-
-def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Columns and rows of the per-scan table: index, file, electrochemistry, converged, status, R-factors, each
-    phase's lattice and volume with esd and weight fraction, then every other refined parameter with its esd."""
-    echem: list[str] = []
-    prefixes: list[str] = []
-    refined: list[str] = []
-    reserved = {"index", "file", "status", "result_file", "converged", "error", *_DOC_KEYS}
-    for r in records:
-        for k in r:
-            if k not in reserved and k not in echem:
-                echem.append(k)
-        for ph in r.get("phases") or []:
-            if ph["prefix"] not in prefixes:
-                prefixes.append(ph["prefix"])
-        for name, p in (r.get("parameters") or {}).items():
-            if p.get("vary") and name not in refined:
-                refined.append(name)
-    cols = ["index", "file", *echem, "converged", "status", *STAT_COLUMNS]
-    for pre in prefixes:
-        for n in PHASE_COLUMNS:
-            cols += [f"{pre}_{n}", f"{pre}_{n}_esd"]
-        cols += [f"{pre}_weight_fraction", f"{pre}_weight_fraction_esd"]
-    cols += [c for name in refined if f"{name}" not in cols for c in (name, f"{name}_esd")]
-    rows = []
-    for r in records:
-        row: dict[str, Any] = {"index": r["index"], "file": r["file"], "converged": bool(r.get("converged")),
-                               "status": r.get("status")}
-        row.update({k: r.get(k) for k in echem})
-        row.update({k: (r.get("statistics") or {}).get(k) for k in STAT_COLUMNS})
-        for ph in r.get("phases") or []:
-            esd = ph.get("esd") or {}
-            for n in PHASE_COLUMNS:
-                row[f"{ph['prefix']}_{n}"] = ph.get(n)
-                row[f"{ph['prefix']}_{n}_esd"] = esd.get(n)
-            row[f"{ph['prefix']}_weight_fraction"] = ph.get("weight_fraction")
-            row[f"{ph['prefix']}_weight_fraction_esd"] = esd.get("weight_fraction")
-        for name, p in (r.get("parameters") or {}).items():
-            if name in refined and name not in row:
-                row[name] = p.get("value")
-                row[f"{name}_esd"] = p.get("esd")
-        rows.append([row.get(c) for c in cols])
-    return cols, rows
-
-
-_DOC_KEYS = ("schema", "kind", "data", "message", "statistics", "dataset_statistics", "phases", "parameters",
-             "correlations", "warnings", "provenance")
-
-
-def write_csv(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
-    """The per-scan table as CSV (empty cells for values that do not apply), written atomically."""
-    import csv
-
-    cols, rows = table(records)
-    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(cols)
-        for row in rows:
-            writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
-    return Path(path)

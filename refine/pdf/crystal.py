@@ -27,6 +27,7 @@ from refine.crystal.positions import AXES
 from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
 from refine.fit.parameters import StructureParameters, lattice_from_parameters, lattice_parameters
+from refine.fit.phase_result import PhaseResult, Value, refined_cell
 from refine.pdf.calculate import PDFSettings, direct_gr
 from refine.pdf.model import Experiment, PhaseCache
 from refine.pdf.pairs import NeighbourList
@@ -152,25 +153,22 @@ class CrystalPhase:
     def reference_structure(self) -> PDFStructure:
         return self.pdf_structure(self.parameters())
 
-    def entry(self, result: Any) -> dict[str, Any]:
-        return crystal_phase_entry(result, self)
+    def entry(self, result: Any) -> PhaseResult:
+        return crystal_phase_result(result, self)
 
 
-def crystal_phase_entry(result, phase: CrystalPhase) -> dict:
-    """The result-file entry of a crystalline phase: cell with esds, volume and its esd, scale, spdiameter."""
-    from refine.crystal.lattice import PARAMETER_NAMES, volume_esd
+def crystal_phase_result(result, phase: CrystalPhase, source: str | None = None):
+    """The :class:`~refine.fit.phase_result.PhaseResult` of a crystalline phase: cell with esds, volume and its
+    esd, scale, spdiameter (fractions are added by the caller)."""
 
     params = result.params
     p = phase.prefix
     lattice = lattice_from_parameters(params, p)
-    cov = result.covariance_of(phase.free_cell())
-    esd = {n: result.esd(f"{p}_{n}") for n in PARAMETER_NAMES}
-    esd["volume"] = volume_esd(lattice, phase.structure.space_group, cov) if cov is not None else None
-    esd["scale"] = result.esd(f"{p}_scale")
     sp = params[f"{p}_spdiameter"]
-    return {"name": p, "source": phase.structure.name, "fixed": False, "refine_structure": True,
-            "space_group": phase.structure.space_group.symbol,
-            "natoms": len(phase.structure.expand()),
-            **{n: float(v) for n, v in zip(PARAMETER_NAMES, lattice.as_tuple(), strict=True)},
-            "volume": lattice.volume, "scale": params[f"{p}_scale"].value,
-            "spdiameter": sp.value if sp.vary else None, "weight_fraction": None, "atom_fraction": None, "esd": esd}
+    return PhaseResult(
+        name=p, structure=source or phase.structure.name, space_group=phase.structure.space_group.symbol,
+        **refined_cell(result, p, lattice, phase.structure.space_group, free=phase.free_cell()),
+        scale=Value(params[f"{p}_scale"].value, result.esd(f"{p}_scale")),
+        spdiameter=Value(sp.value, result.esd(sp.name)) if sp.vary else None,
+        extra={"source": source or phase.structure.name, "fixed": False, "refine_structure": True,
+               "natoms": len(phase.structure.expand())})

@@ -29,6 +29,7 @@ from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.fit.constraints import apply_constraints
 from refine.fit.objective import usable_points
+from refine.fit.phase_result import PhaseResult, Value
 from refine.pdf.calculate import NRIPPLES, PDFSettings
 from refine.pdf.crystal import CrystalPhase
 from refine.pdf.difference import difference_dataset, difference_pattern  # noqa: F401 - their home before 2026-11
@@ -351,7 +352,7 @@ def finish_result(result: FitResult, fm: PDFFitModel) -> FitResult:
     structures = {ph.prefix: s for ph in fm.phases if (s := ph.refined_structure(result)) is not None}
     if structures:  # refined structures with esds, for CIF output
         extra["structures"] = structures
-    return _replace(result, phases=tuple(phase_results(result, fm)), curves=curves, extra=extra)
+    return _replace(result, phases=phase_results(result, fm), curves=curves, extra=extra)
 
 
 def _with_components(curves, comps):
@@ -422,20 +423,23 @@ def _space_group(inp: PhaseInput):
         return None
 
 
-def phase_results(result: FitResult, fm: PDFFitModel) -> list[dict[str, Any]]:
-    """One result-file entry per phase: cell, volume and esds, scale, spdiameter (:meth:`PDFPhase.entry`),
-    fractions."""
+def phase_results(result: FitResult, fm: PDFFitModel) -> list[PhaseResult]:
+    """One :class:`PhaseResult` per phase (named by its prefix, :meth:`PDFPhase.entry`): cell, volume and esds,
+    scale, spdiameter; with several phases the weight (mass) fraction and, in ``extra``, the atom fraction, each with
+    its esd."""
     radiation = fm.settings.radiation
     frac = phase_fractions(result.params, fm.phases, radiation)
     frac_esd = propagate(result, lambda p: np.concatenate(list(phase_fractions(p, fm.phases, radiation).values())))
-    out = []
     n = len(fm.phases)
+    out = []
     for k, (ph, inp) in enumerate(zip(fm.phases, fm.inputs, strict=True)):
+        mass = atom = None
+        if n > 1:
+            mass = Value(frac["mass"][k], None if frac_esd is None else frac_esd[n + k])
+            atom = Value(frac["atom"][k], None if frac_esd is None else frac_esd[k])
         entry = ph.entry(result)
-        entry.update({"source": inp.source or entry["source"],
-                      "weight_fraction": float(frac["mass"][k]) if n > 1 else None,
-                      "atom_fraction": float(frac["atom"][k]) if n > 1 else None})
-        entry["esd"]["weight_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[n + k])
-        entry["esd"]["atom_fraction"] = None if frac_esd is None or n == 1 else float(frac_esd[k])
-        out.append(entry)
+        source = inp.source or entry.extra.get("source") or entry.structure
+        out.append(entry.replace(structure=source, weight_fraction=mass,
+                                 extra={**entry.extra, "source": source, "atom_fraction": atom}))
     return out
+

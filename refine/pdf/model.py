@@ -23,6 +23,7 @@ from refine.crystal.scattering import parse_species
 from refine.crystal.spacegroup import SpaceGroup
 from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
+from refine.fit.phase_result import PhaseResult, Value
 from refine.pdf.calculate import PDFSettings, calc_gr, calc_grid
 from refine.pdf.derivatives import gr_derivatives
 from refine.pdf.pairs import PairTable
@@ -100,8 +101,9 @@ class PDFPhase(Protocol):
     def refined_structure(self, result: Any) -> CrystalStructure | None:
         """The refined asymmetric unit with esds (for CIF output), or None when the phase refines none."""
 
-    def entry(self, result: Any) -> dict[str, Any]:
-        """The phase's result-file entry (cell, volume and esds, scale, spdiameter; fractions left None)."""
+    def entry(self, result: Any) -> PhaseResult:
+        """The phase's :class:`~refine.fit.phase_result.PhaseResult` (cell, volume and esds, scale, spdiameter;
+        fractions left None)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -258,7 +260,7 @@ class Phase:
     def refined_structure(self, result: Any) -> None:
         return None
 
-    def entry(self, result: Any) -> dict[str, Any]:
+    def entry(self, result: Any) -> PhaseResult:
         """Cell scaled from the table's structure (isotropically, or through ``{p}_a`` for a cubic cell), volume and
         esds, scale, spdiameter."""
         params = result.params
@@ -278,19 +280,17 @@ class Phase:
                 v_esd = volume_esd(Lattice(lat_value, lat_value, lat_value, 90, 90, 90), sg, cov)
             else:  # isotropic scaling: V = V0 s³
                 v_esd = 3.0 * volume / k_scale * k_esd
-        return {
-            "name": p, "source": s0.name, "fixed": self.fixed,
-            "space_group": None if sg is None else sg.symbol, "natoms": s0.natoms,
-            "a": a * k_scale, "b": b * k_scale, "c": c * k_scale, "alpha": al, "beta": be, "gamma": ga,
-            "volume": volume, "scale": params[f"{p}_scale"].value,
-            "spdiameter": params[f"{p}_spdiameter"].value if params[f"{p}_spdiameter"].vary else None,
-            "weight_fraction": None, "atom_fraction": None,
-            "esd": {
-                "a": None if k_esd is None else a * k_esd, "b": None if k_esd is None else b * k_esd,
-                "c": None if k_esd is None else c * k_esd, "volume": v_esd, "scale": result.esd(f"{p}_scale"),
-                "weight_fraction": None, "atom_fraction": None,
-            },
-        }
+
+        def length(x: float) -> Value:
+            return Value(x * k_scale, None if k_esd is None else x * k_esd)
+
+        spd = params[f"{p}_spdiameter"]
+        return PhaseResult(
+            name=p, structure=s0.name, space_group=None if sg is None else sg.symbol,
+            a=length(a), b=length(b), c=length(c), alpha=Value(al), beta=Value(be), gamma=Value(ga),
+            volume=Value(volume, v_esd), scale=Value(params[f"{p}_scale"].value, result.esd(f"{p}_scale")),
+            spdiameter=Value(spd.value, result.esd(spd.name)) if spd.vary else None,
+            extra={"source": s0.name, "fixed": self.fixed, "natoms": s0.natoms})
 
 
 def make_parameters(phases: Sequence[PDFPhase], qdamp: float = 0.0, qbroad: float = 0.0) -> lmfit.Parameters:

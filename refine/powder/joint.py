@@ -22,16 +22,17 @@ from typing import Any
 
 import lmfit
 
-from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
+from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitResult, Objective
 from refine.fit.parameters import StructureParameters, lattice_from_parameters, lattice_parameters
+from refine.fit.phase_result import PhaseResult, Value, refined_cell
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined, run_stages
-from refine.powder.wholepattern import check_enough_points, is_positional, phase_summaries
+from refine.powder.wholepattern import check_enough_points, is_positional, powder_phase
 
 #: Structure groups shared by all datasets (refined once, on the master parameters).
 SHARED_GROUPS = ("cell", "positions", "adp", "uiso", "occupancy")
@@ -254,10 +255,10 @@ def _assemble(result: FitResult, joint: JointModel) -> FitResult:
             comps[block.prefix] = model.full(mat[rows].T @ inten[rows])
         curves[name] = dataclasses.replace(result.curves[name], components=comps)
         bragg = engine.bragg_r(params)
-        summaries = phase_summaries(result, model)
-        for summary, b, block in zip(summaries, bragg, model.phases, strict=True):
-            summary.update(scale=float(params[f"{block.prefix}_scale"].value),
-                           scale_esd=result.esd(f"{block.prefix}_scale"), R_Bragg=b["R_Bragg"], R_F=b["R_F"])
+        summaries = [powder_phase(result, model, i).replace(
+            scale=Value(params[f"{block.prefix}_scale"].value, result.esd(f"{block.prefix}_scale")),
+            R_Bragg=Value.of(b["R_Bragg"]), R_F=Value.of(b["R_F"]))
+            for i, (b, block) in enumerate(zip(bragg, model.phases, strict=True))]
         # The dataset's phase copies are named '{dataset}{phase}': the tables name the shared phase and the dataset.
         own = engine.reflection_tables(params)
         tables = tuple(dataclasses.replace(t, phase=st.name, prefix=ph, dataset=name)
@@ -268,19 +269,17 @@ def _assemble(result: FitResult, joint: JointModel) -> FitResult:
     phases = []
     for k, (ph, s, atoms) in enumerate(zip(joint.prefixes, joint.phases, joint.atoms, strict=True)):
         lat = lattice_from_parameters(params, ph)
-        esd = {n: result.esd(f"{ph}_{n}") for n in PARAMETER_NAMES}
+        cell = refined_cell(result, ph, lat, s.space_group)
         structures[ph] = atoms.structure_at(params, lat).replace(
-            lattice_esd=tuple(e or 0.0 for e in esd.values()))
-        free = [f"{ph}_{n}" for n in cell_constraints(s.space_group).free]
-        cov = result.covariance_of(free)
-        esd["volume"] = volume_esd(lat, s.space_group, cov) if cov is not None else None
-        per = {h: next(p for p in v["phases"] if p["prefix"] == f"{h}_{ph}") for h, v in hist_extra.items()}
-        phases.append({"name": s.name, "prefix": ph, "space_group": s.space_group.symbol,
-                       **{n: float(v) for n, v in zip(PARAMETER_NAMES, lat.as_tuple(), strict=True)},
-                       "volume": lat.volume, "esd": esd,
-                       "histograms": {h: {k: p[k] for k in ("scale", "scale_esd", "R_Bragg", "R_F", "size_nm",
-                                                            "microstrain_percent")} for h, p in per.items()},
-                       "reflections": tuple(v["reflections"][k] for v in hist_extra.values())})
+            lattice_esd=tuple(cell[n].esd or 0.0 for n in PARAMETER_NAMES))
+        per = {h: next(p for p in v["phases"] if p.name == f"{h}_{ph}") for h, v in hist_extra.items()}
+        histograms = {h: {"scale": p.scale.value, "scale_esd": p.scale.esd, "R_Bragg": p.R_Bragg and p.R_Bragg.value,
+                          "R_F": p.R_F and p.R_F.value, "size_nm": p.size_nm and p.size_nm.value,
+                          "microstrain_percent": p.microstrain_percent and p.microstrain_percent.value}
+                      for h, p in per.items()}
+        phases.append(PhaseResult(name=ph, structure=s.name, space_group=s.space_group.symbol, **cell,
+                                  reflections=tuple(v["reflections"][k] for v in hist_extra.values()),
+                                  extra={"histograms": histograms}))
     tables = tuple(t for v in hist_extra.values() for t in v["reflections"])
     extra = {"joint": joint, "structures": structures, "histograms": hist_extra, "reflections": tables}
-    return dataclasses.replace(result, curves=curves, phases=tuple(phases), extra=extra)
+    return dataclasses.replace(result, curves=curves, phases=phases, extra=extra)

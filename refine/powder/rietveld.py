@@ -30,6 +30,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, Restraint, run_fit
 from refine.fit.parameters import StructureParameters
+from refine.fit.phase_result import Value
 from refine.instrument import Instrument
 from refine.powder.corrections import (
     HarmonicTexture,
@@ -415,12 +416,8 @@ def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
     extra = {"model": model, "engine": engine, "structures": structures, "bragg": bragg,
              "reflections": engine.reflection_tables(params)}
     result = finish(result, model, components=components, extra=extra, warnings=warnings)
-    phases = []
-    for i, summary in enumerate(result.phases):
-        summary = dict(summary)
-        summary.update(scale=float(params[scale_names[i]].value), scale_esd=result.esd(scale_names[i]),
-                       R_Bragg=bragg[i]["R_Bragg"], R_F=bragg[i]["R_F"],
-                       weight_fraction=None if wf is None else float(wf.fractions[i]),
-                       weight_fraction_esd=None if wf is None else float(wf.esd[i]))
-        phases.append(summary)
-    return dataclasses.replace(result, phases=tuple(phases))
+    phases = [ph.replace(scale=Value(params[scale_names[i]].value, result.esd(scale_names[i])),
+                         R_Bragg=Value.of(bragg[i]["R_Bragg"]), R_F=Value.of(bragg[i]["R_F"]),
+                         weight_fraction=None if wf is None else Value(wf.fractions[i], wf.esd[i]))
+              for i, ph in enumerate(result.phases.values())]
+    return dataclasses.replace(result, phases=phases)

@@ -11,13 +11,15 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints, volume_esd
+from refine.crystal.lattice import PARAMETER_NAMES, cell_constraints
 from refine.errors import InputError
 from refine.fit.constraints import apply_constraints
 from refine.fit.objective import check_determined
+from refine.fit.phase_result import PhaseResult, Value, refined_cell
 from refine.fit.result import FitResult
 from refine.powder.model import PROFILE_NAMES, PowderModel
 from refine.powder.peakshape import microstrain_percent, scherrer_size_nm
+from refine.powder.reflection_table import ReflectionTable
 
 #: Names a user may ask to refine (besides explicit parameter names).
 REFINE_GROUPS = ("cell", "zero", "U", "V", "W", "X", "Y", "Z", "SH_L", "ka2_ratio", "shift", "transparency",
@@ -102,48 +104,38 @@ def linear_esds(normal: sp.csc_matrix, chi2_red: float, *, block: int = 512) -> 
     return np.sqrt(np.maximum(diag, 0.0) * chi2_red)
 
 
-def phase_summaries(result: FitResult, model: PowderModel) -> list[dict[str, Any]]:
-    """The per-phase block of the result file: cell, esds, volume ± esd, size and strain where refined."""
-    out = []
+def powder_phase(result: FitResult, model: PowderModel, index: int, *,
+                 reflections: ReflectionTable | None = None) -> PhaseResult:
+    """The :class:`PhaseResult` of phase ``index`` of a powder fit (Le Bail, Pawley, Rietveld, Bragg + PDF): cell with
+    esds, volume ± esd, size and strain where refined (esds scaled from those of LX and LY), the reflection list.
+    Engines add what only they have (scale, R_Bragg ...) with :meth:`PhaseResult.replace`."""
     params = result.params
-    for block in model.phases:
-        sg = block.structure.space_group
-        lat = model.lattice(params, block)
-        free = [f"{block.prefix}_{n}" for n in cell_constraints(sg).free]
-        cov = result.covariance_of(free)
-        esd: dict[str, float | None] = {}
-        for name in PARAMETER_NAMES:
-            esd[name] = result.esd(f"{block.prefix}_{name}")
-        esd["volume"] = volume_esd(lat, sg, cov) if cov is not None else None
-        lx = params[f"{block.prefix}_LX"]
-        ly = params[f"{block.prefix}_LY"]
-        size = scherrer_size_nm(lx.value, model.instrument.wavelength) if (lx.vary or lx.value) else None
-        strain = microstrain_percent(ly.value) if (ly.vary or ly.value) else None
-        out.append({
-            "name": block.structure.name, "prefix": block.prefix, "space_group": sg.symbol,
-            **{n: float(v) for n, v in zip(PARAMETER_NAMES, lat.as_tuple(), strict=True)},
-            "volume": lat.volume, "esd": esd, "scale": None, "weight_fraction": None, "spdiameter": None,
-            "size_nm": size, "microstrain_percent": strain, "R_Bragg": None, "R_F": None,
-            "nreflections": len(block.reflections),
-        })
-    return out
+    block = model.phases[index]
+    sg = block.structure.space_group
+    lx, ly = params[f"{block.prefix}_LX"], params[f"{block.prefix}_LY"]
+    size = scherrer_size_nm(lx.value, model.instrument.wavelength) if (lx.vary or lx.value) else None
+    strain = microstrain_percent(ly.value) if (ly.vary or ly.value) else None
+    lx_esd, ly_esd = result.esd(lx.name), result.esd(ly.name)
+    return PhaseResult(
+        name=block.prefix, structure=block.structure.name, space_group=sg.symbol,
+        **refined_cell(result, block.prefix, model.lattice(params, block), sg),
+        size_nm=Value.of(size, None if size is None or lx_esd is None else size * lx_esd / abs(lx.value)),
+        microstrain_percent=Value.of(strain, None if strain is None or ly_esd is None else microstrain_percent(ly_esd)),
+        reflections=reflections, extra={"nreflections": len(block.reflections)})
 
 
 def finish(result: FitResult, model: PowderModel, *, components: Mapping[str, np.ndarray],
            extra: Mapping[str, Any], warnings: Iterable[str] = ()) -> FitResult:
-    """Attach components (full grid), phase summaries, extra data and warnings to a fit result.
+    """Attach components (full grid), phase results, extra data and warnings to a fit result.
 
     ``extra['reflections']`` (one :class:`~refine.powder.reflection_table.ReflectionTable` per phase, in order), when
-    given, also goes into each phase summary as ``reflections`` (the result file's per-phase reflection list)."""
+    given, also becomes each phase's ``reflections``."""
     name = next(iter(result.curves))
     curves = dataclasses.replace(result.curves[name],
                                  components={k: model.full(v) for k, v in components.items()})
-    phases = phase_summaries(result, model)
-    tables = extra.get("reflections")
-    if tables:
-        for summary, table in zip(phases, tables, strict=True):
-            summary["reflections"] = table
-    return dataclasses.replace(result, curves={name: curves}, phases=tuple(phases),
+    tables = extra.get("reflections") or [None] * len(model.phases)
+    phases = [powder_phase(result, model, i, reflections=t) for i, t in enumerate(tables)]
+    return dataclasses.replace(result, curves={name: curves}, phases=phases,
                                extra=dict(extra), warnings=tuple(result.warnings) + tuple(warnings))
 
 

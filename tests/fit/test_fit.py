@@ -209,6 +209,7 @@ def test_result_files_never_hold_nan_or_infinity(tmp_path):
     """JSON has no NaN: every non-finite number (statistics, phases, parameters, esds) is written as null."""
     from dataclasses import replace
 
+    from refine.fit.phase_result import PhaseResult, Value
     from refine.fit.result import json_safe, result_to_dict
 
     rng = np.random.default_rng(3)
@@ -217,14 +218,17 @@ def test_result_files_never_hold_nan_or_infinity(tmp_path):
                   make_params(), kind="rietveld")
     params = res.params.copy()
     params["bkg"].stderr = float("nan")
-    res = replace(res, params=params, statistics=replace(res.statistics, GOF=float("inf")),
-                  phases=({"name": "empty", "a": np.float64("nan"), "esd": {"a": float("-inf")},
-                           "hkl": np.array([1.0, np.nan]), "n": np.int64(3), "ok": np.bool_(True)},))
+    one = Value(1.0)
+    phase = PhaseResult(name="empty", structure=None, space_group=None, a=Value(np.float64("nan"), float("-inf")),
+                        b=one, c=one, alpha=one, beta=one, gamma=one, volume=Value(float("inf")),
+                        extra={"hkl": np.array([1.0, np.nan]), "n": np.int64(3), "ok": np.bool_(True)})
+    res = replace(res, params=params, statistics=replace(res.statistics, GOF=float("inf")), phases=[phase])
     doc = result_to_dict(res, data="in.xye")
     json.dumps(doc, allow_nan=False)  # would raise on NaN/inf
     assert doc["statistics"]["GOF"] is None and doc["parameters"]["bkg"]["esd"] is None
-    assert doc["phases"][0] == {"name": "empty", "a": None, "esd": {"a": None}, "hkl": [1.0, None], "n": 3,
-                                "ok": True}
+    entry = doc["phases"][0]
+    assert entry["name"] == "empty" and entry["a"] is None and entry["esd"]["a"] is None and entry["volume"] is None
+    assert (entry["hkl"], entry["n"], entry["ok"]) == ([1.0, None], 3, True)
     out = write_result(res, tmp_path / "r.json", data="in.xye")
     json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the result file"))
     assert json_safe({"x": (np.float32(1.5), float("nan"))}) == {"x": [1.5, None]}

@@ -176,7 +176,7 @@ def test_crystalline_and_fixed_phases_in_one_fit(tmp_path):
     assert res.converged
     for name, value in (("wurtzite_a", 4.299), ("wurtzite_c", 7.012), ("wurtzite_Se1_z", 0.3772)):
         assert abs(res.value(name) - value) < 3 * res.esd(name), (name, res.value(name), res.esd(name))
-    ph = {p["name"]: p for p in res.phases}
-    assert ph["wurtzite"]["space_group"] == "P63mc" and ph["wurtzite"]["esd"]["volume"] > 0
-    assert ph["wurtzite"]["scale"] == pytest.approx(0.6, abs=3 * ph["wurtzite"]["esd"]["scale"])
+    ph = res.phases["wurtzite"]
+    assert ph.space_group == "P63mc" and ph.volume.esd > 0
+    assert ph.scale.value == pytest.approx(0.6, abs=3 * ph.scale.esd)
     assert "wurtzite" in res.extra["structures"]

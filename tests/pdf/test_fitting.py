@@ -42,11 +42,11 @@ def test_sini_way2_reproduces_pdfgui():
     res = fit_pdf(pat, inputs, settings)
     assert res.converged and res.kind == "pdf"
     # README way2: a(Si) 5.4293(38), a(Ni) 3.52245(47), mass fraction Ni 0.113426(24), Rw 0.116006
-    si, ni = res.phases
-    assert si["a"] == pytest.approx(5.4293, abs=3 * 0.00038)
-    assert ni["a"] == pytest.approx(3.52245, abs=3 * 0.00047)
-    assert ni["weight_fraction"] == pytest.approx(0.113, abs=0.01)
-    assert si["weight_fraction"] + ni["weight_fraction"] == pytest.approx(1.0, abs=1e-12)
+    si, ni = res.phases["si"], res.phases["ni"]
+    assert si.a.value == pytest.approx(5.4293, abs=3 * 0.00038)
+    assert ni.a.value == pytest.approx(3.52245, abs=3 * 0.00047)
+    assert ni.weight_fraction.value == pytest.approx(0.113, abs=0.01)
+    assert si.weight_fraction.value + ni.weight_fraction.value == pytest.approx(1.0, abs=1e-12)
     assert res.statistics.Rw == pytest.approx(0.116006, abs=5e-7)  # PDFgui's printed digits
     assert res.value("si_scale") + res.value("ni_scale") == pytest.approx(1.0, abs=1e-12)
     # the same minimum to well inside PDFfit2's own convergence: every printed value within 0.01 esd
@@ -63,9 +63,9 @@ def test_sini_way2_reproduces_pdfgui():
     # independent; the constraint makes them fully anti-correlated.)
     c_si, c_ni, s = 28.0855 / 14**2, 58.6934 / 28**2, res.value("si_scale")
     d_f = c_si * c_ni / (s * c_si + (1 - s) * c_ni) ** 2 * res.esd("si_scale")
-    assert ni["esd"]["weight_fraction"] == pytest.approx(d_f, rel=1e-3)
-    assert si["space_group"] == "Fd-3m" and si["volume"] == pytest.approx(si["a"] ** 3, rel=1e-12)
-    assert si["esd"]["volume"] == pytest.approx(3 * si["a"] ** 2 * si["esd"]["a"], rel=1e-9)
+    assert ni.weight_fraction.esd == pytest.approx(d_f, rel=1e-3)
+    assert si.space_group == "Fd-3m" and si.volume.value == pytest.approx(si.a.value ** 3, rel=1e-12)
+    assert si.volume.esd == pytest.approx(3 * si.a.value ** 2 * si.a.esd, rel=1e-9)
     assert any("no uncertainties" in w for w in res.warnings)
     comps = res.curves["gr"].components
     np.testing.assert_allclose(comps["si"] + comps["ni"], res.curves["gr"].calculated, atol=1e-12)
@@ -76,8 +76,8 @@ def test_ni_alone_reproduces_pdfgui():
     settings = PDFFitSettings(qmax=27.0, qdamp=0.05, rmin=1.49, rmax=20.0, sharpening="delta1", extend_below=False)
     res = fit_pdf(pat, [PhaseInput.load(shared_path(*FOLDER, "Ni_Fm-3m.cif"))], settings)
     assert res.converged
-    (ni,) = res.phases
-    assert ni["a"] == pytest.approx(3.52392, abs=5e-6)  # the printed digits
+    ni = res.phases["ni"]
+    assert ni.a.value == pytest.approx(3.52392, abs=5e-6)  # the printed digits
     assert res.value("ni_uiso_Ni") == pytest.approx(0.00688342, abs=0.01 * 0.000073)
     assert res.value("ni_delta1") == pytest.approx(1.24733, abs=0.01 * 0.038)
     assert res.value("ni_scale") == pytest.approx(1.00015, abs=0.01 * 0.0067)
@@ -96,7 +96,7 @@ def test_ni_alone_reproduces_pdfgui():
         assert extended.value(name) == pytest.approx(ref[key], abs=0.01 * esd), (name, extended.value(name), ref)
     assert extended.statistics.Rw == pytest.approx(ref["Rw"], abs=2e-6)
     assert extended.statistics.Rw < res.statistics.Rw  # the extension lets the first peak be fitted whole
-    assert ni["weight_fraction"] is None and ni["esd"]["a"] > 0
+    assert ni.weight_fraction is None and ni.a.esd > 0
     assert res.curves["gr"].x[0] == pytest.approx(1.49, abs=1e-6)
     assert res.curves["gr"].x[-1] == pytest.approx(20.0, abs=1e-6)
 

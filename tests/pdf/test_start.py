@@ -30,7 +30,8 @@ def test_a_ni_fit_from_a_cell_10_percent_small_converges_to_the_right_cell(tmp_p
     pat = read_pattern(shared_path(*FOLDER, "ni.gr"))
     res = fit_pdf(pat, [PhaseInput.load(_small_ni(tmp_path))], SETTINGS)
     assert res.converged
-    assert res.phases[0]["a"] == pytest.approx(3.52392, abs=3 * 0.00016)
+    (ni,) = res.phases.values()
+    assert ni.a.value == pytest.approx(3.52392, abs=3 * 0.00016)
     assert res.statistics.Rw < 0.075  # PDFgui: 0.0703 (calculated on the fit range only)
     assert any("a scan of ±15%" in w and "ni_a = 3.168" in w for w in res.warnings)
 

@@ -55,8 +55,8 @@ def test_joint_cell_matches_tutorial(joint_fit):
         assert abs(value - ref) < 3 * esd, (name, value, ref, esd)
         # Our esd is the same least-squares esd of the same data: within a factor 1.5 of GSAS-II's.
         assert esd / 1.5 < res.esd(f"pbso4_{name}") < 1.5 * esd, (name, res.esd(f"pbso4_{name}"), esd)
-    ph = res.phases[0]
-    assert ph["esd"]["volume"] is not None and ph["volume"] == pytest.approx(318.640, abs=3 * 0.007)
+    ph = res.phases["pbso4"]
+    assert ph.volume.esd is not None and ph.volume.value == pytest.approx(318.640, abs=3 * 0.007)
 
 
 def test_joint_neutron_strain_and_rwp(joint_fit):
@@ -73,7 +73,7 @@ def test_joint_neutron_strain_and_rwp(joint_fit):
     for label, key in (("Pb", "Pb"), ("S", "S"), ("O3", "O3")):
         assert np.max(np.abs(np.array(sites[label].xyz) - TUTORIAL_XYZ[key])) < 0.002, (label, sites[label].xyz)
     # Scale, size/strain and profile stay per dataset: distinct parameters in each histogram.
-    hist = res.phases[0]["histograms"]
+    hist = res.phases["pbso4"].extra["histograms"]
     assert set(hist) == {"x", "n"} and hist["x"]["scale"] != hist["n"]["scale"]
     assert hist["x"]["R_Bragg"] < 0.1 and hist["n"]["R_Bragg"] < 0.1, hist
 
@@ -102,7 +102,7 @@ def test_joint_input_errors():
 
 def test_joint_reflection_lists_per_pattern(joint_fit):
     res = joint_fit
-    x, n = res.phases[0]["reflections"]
+    x, n = res.phases["pbso4"].reflections
     assert (x.dataset, x.radiation, n.dataset, n.radiation) == ("x", "xray", "n", "neutron")
     assert res.extra["reflections"] == (x, n) and x.phase == n.phase == "PbSO4"
     # Each pattern's d are its own cell's: the neutron one carries the hydrostatic strain, 1/d² gains D11 h² + D22 k²

@@ -73,11 +73,12 @@ def test_cell_within_3_esd_and_esd_matches_scatter(name):
     for seed in range(10):
         res = fit_lebail(make(seed), [start], _instrument(lam), refine=REFINE, options=OPTIONS)
         assert res.converged, res.message
-        ph = res.phases[0]
+        (ph,) = res.phases.values()
         for k, v in truth.items():
-            assert abs(ph[k] - v) < 3 * ph["esd"][k], (name, seed, k, ph[k], ph["esd"][k])
-            values[k].append(ph[k])
-            esds[k].append(ph["esd"][k])
+            value = getattr(ph, k)
+            assert abs(value.value - v) < 3 * value.esd, (name, seed, k, value)
+            values[k].append(value.value)
+            esds[k].append(value.esd)
     for k in truth:
         scatter = np.std(values[k], ddof=1)
         # Ten draws estimate the scatter to about ±25 % (1 sigma); a factor 2 either way is the acceptance.
@@ -96,12 +97,12 @@ def test_nasicon_r3c_hexagonal_cell(fitter):
     truth = phase.lattice
     start = phase.replace(lattice=_off(truth, (1.003, 1.003, 0.997)), name="nvp")
     res = fitter(pat, [start], _instrument(lam), refine=REFINE, options=OPTIONS)
-    p = res.phases[0]
+    p = res.phases["nvp"]
     assert res.converged
-    assert abs(p["a"] - truth.a) < 3 * p["esd"]["a"]
-    assert abs(p["c"] - truth.c) < 3 * p["esd"]["c"]
-    assert abs(p["volume"] - truth.volume) < 3 * p["esd"]["volume"]
-    assert p["gamma"] == 120.0 and p["b"] == p["a"]
+    assert abs(p.a.value - truth.a) < 3 * p.a.esd
+    assert abs(p.c.value - truth.c) < 3 * p.c.esd
+    assert abs(p.volume.value - truth.volume) < 3 * p.volume.esd
+    assert p.gamma.value == 120.0 and p.b.value == p.a.value
     assert res.statistics.GOF < 1.1
 
 
@@ -118,8 +119,8 @@ def test_two_phases_and_excluded_region():
     drs = structure_from_cell("Fm-3m", [4.642 * 1.002] * 3 + [90] * 3, name="drs")
     cu_phase = structure_from_cell("Fm-3m", [3.615 * 0.999] * 3 + [90] * 3, name="cu")
     both = fit_lebail(pat, [drs, cu_phase], _instrument(lam), refine=REFINE, options=OPTIONS)
-    a_drs, a_cu = both.phases[0], both.phases[1]
-    assert abs(a_drs["a"] - 4.642) < 3 * a_drs["esd"]["a"] and abs(a_cu["a"] - 3.615) < 3 * a_cu["esd"]["a"]
+    a_drs, a_cu = both.phases["drs"].a, both.phases["cu"].a
+    assert abs(a_drs.value - 4.642) < 3 * a_drs.esd and abs(a_cu.value - 3.615) < 3 * a_cu.esd
     # Exclusions from Cu's own reflection list: ±0.05° around each Cu line in range.
     from refine.crystal.reflections import generate_reflections
 
@@ -127,7 +128,7 @@ def test_two_phases_and_excluded_region():
     windows = tuple((t - 0.05, t + 0.05) for t in cu_lines if 1.0 < t < 9.0)
     opts = PowderOptions(background=Background("chebyshev", nterms=4), exclusions=windows)
     only = fit_lebail(pat, [drs], _instrument(lam), refine=REFINE, options=opts)
-    assert abs(only.phases[0]["a"] - 4.642) < 3 * only.phases[0]["esd"]["a"]
+    assert abs(only.phases["drs"].a.value - 4.642) < 3 * only.phases["drs"].a.esd
     assert only.statistics.npoints < both.statistics.npoints
 
 

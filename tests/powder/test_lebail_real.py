@@ -34,7 +34,7 @@ def test_ceo2_pilatus_cell_consistency():
     instrument = Instrument.synchrotron(pattern.wavelength, profile=_starting_profile(pattern))
     res = fit_lebail(pattern, [start], instrument, refine=("cell", "zero", "W", "X", "Y"))
     assert res.converged
-    assert abs(res.phases[0]["a"] - 5.4117) < 0.001
+    assert abs(res.phases["ceo2"].a.value - 5.4117) < 0.001
 
 
 def test_lab6_calibration_written_and_reused(tmp_path):
@@ -58,7 +58,7 @@ def test_lab6_calibration_written_and_reused(tmp_path):
     # A user's nominal start for the cell, then only the cell refines with the calibrated instrument.
     start = structure_from_cell("Pm-3m", "4.1575 4.1575 4.1575 90 90 90", name="lab6")
     second = fit_lebail(pattern, [start], reread, refine=("cell",), options=options)
-    assert abs(second.phases[0]["a"] - 4.15689) < 2e-4
+    assert abs(second.phases["lab6"].a.value - 4.15689) < 2e-4
     assert second.statistics.Rwp < 1.2 * calib.statistics.Rwp
 
 
@@ -74,8 +74,8 @@ def test_lab6_gsas_file_with_lab_instrument():
     inst2 = instrument_from(calib.params, calib.extra["model"])
     start = structure_from_cell("Pm-3m", "4.1575 4.1575 4.1575 90 90 90", name="lab6")
     second = fit_lebail(pattern, [start], inst2, refine=("cell",), options=options)
-    assert abs(second.phases[0]["a"] - 4.15689) < 2e-4
-    assert np.isfinite(second.phases[0]["esd"]["a"])
+    assert abs(second.phases["lab6"].a.value - 4.15689) < 2e-4
+    assert np.isfinite(second.phases["lab6"].a.esd)
 
 
 def test_sucrose_11bm_lebail_rwp():
@@ -93,5 +93,5 @@ def test_sucrose_11bm_lebail_rwp():
     assert res.converged
     assert res.statistics.Rwp <= 0.06
     # Monoclinic unique axis b: alpha and gamma stay 90, beta refines.
-    ph = res.phases[0]
-    assert ph["alpha"] == 90.0 and ph["gamma"] == 90.0 and ph["esd"]["beta"] > 0
+    ph = res.phases["sucrose"]
+    assert ph.alpha.value == 90.0 and ph.gamma.value == 90.0 and ph.beta.esd > 0

@@ -119,7 +119,7 @@ def test_rietveld_fc2_is_the_unscaled_f2_of_the_cell(rietveld_fit):
     res = rietveld_fit
     assert res.converged, res.message
     (table,) = res.extra["reflections"]
-    assert table.phase == res.phases[0]["name"] and res.phases[0]["reflections"] is table
+    assert table.phase == res.phases["nacl"].structure and res.phases["nacl"].reflections is table
     truth = _f2_by_hand(res.value("nacl_a"), LAM, 45.0)
     # 333 and 511 are one line each in the table (different multiplicity), one entry by hand: same |F|².
     expected = np.array([truth[n][2] for n in _big_n(table)])

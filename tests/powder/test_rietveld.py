@@ -73,8 +73,8 @@ def test_nasicon_cell_and_na2_occupancy():
     # The mixed 12c site keeps its total and stays fixed.
     assert res.value("nvp_Fe1_occ") == pytest.approx(0.25, abs=1e-12)
     assert res.statistics.GOF < 1.5, res.statistics
-    ph = res.phases[0]
-    assert ph["R_Bragg"] is not None and ph["R_Bragg"] < 0.05, ph["R_Bragg"]
+    (ph,) = res.phases.values()
+    assert ph.R_Bragg is not None and ph.R_Bragg.value < 0.05, ph.R_Bragg
 
 
 def test_two_phase_weight_fractions(tmp_path):
@@ -98,10 +98,10 @@ def test_two_phase_weight_fractions(tmp_path):
     res = fit_rietveld(pattern, phases, _instrument(), refine=("scale", "cell", "W", "X", "Y"), options=OPTIONS,
                        rietveld=NO_DISPERSION)
     assert res.converged, res.message
-    for ph in res.phases:
-        assert abs(ph["weight_fraction"] - truth_w[ph["prefix"]]) < 0.01, (ph["prefix"], ph["weight_fraction"])
-        assert 0 < ph["weight_fraction_esd"] < 0.01
-    assert sum(ph["weight_fraction"] for ph in res.phases) == pytest.approx(1.0, abs=1e-12)
+    for name, ph in res.phases.items():
+        assert abs(ph.weight_fraction.value - truth_w[name]) < 0.01, (name, ph.weight_fraction)
+        assert 0 < ph.weight_fraction.esd < 0.01
+    assert sum(ph.weight_fraction.value for ph in res.phases.values()) == pytest.approx(1.0, abs=1e-12)
 
 
 PBSO4 = ("powder_rietveld", "gsas2_PbSO4_CPD_xray_neutron")
@@ -139,7 +139,8 @@ def test_pbso4_xray_rwp_and_positions(pbso4_fit):
     assert set(TUTORIAL) <= set(sites)  # the comparison below covers every tutorial site
     for label, xyz in TUTORIAL.items():
         assert np.max(np.abs(np.array(sites[label].xyz) - xyz)) < 0.005, (label, sites[label].xyz)
-    assert res.phases[0]["R_Bragg"] < 0.1, res.phases[0]["R_Bragg"]
+    (ph,) = res.phases.values()
+    assert ph.R_Bragg.value < 0.1, ph.R_Bragg
 
 
 def test_pbso4_xray_cell_against_gsas2(pbso4_fit):

@@ -1,0 +1,221 @@
+"""The result of a sequential run: :class:`SeriesResult` (each scan's FitResult, or a :class:`ScanFailure`, in
+order), its per-scan table (``table()``, the ``--csv`` columns) and the ``kind: sequential`` summary document."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from refine import __version__
+from refine.fit import FitResult
+from refine.fit.result import DOCUMENT_KEYS, RESULT_SCHEMA, write_document
+from refine.io.atomic import atomic_open
+
+#: Keys of a scan record that say where the scan is and how it went (before its result document).
+_WHERE = ("index", "file", "status", "result_file")
+
+
+@dataclass(frozen=True)
+class ScanFailure:
+    """A scan whose fit raised: its position, file, electrochemistry and the error."""
+
+    index: int
+    file: str
+    error: str
+    echem: Mapping[str, float] = field(default_factory=dict)
+
+    converged = False
+    status = "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scan's record in the summary (as a failed scan always had)."""
+        return {"index": self.index, "file": self.file, **dict(self.echem), "status": "failed", "result_file": None,
+                "converged": False, "error": self.error}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> ScanFailure:
+        """Read :meth:`to_dict` back."""
+        echem = {k: v for k, v in record.items() if k not in (*_WHERE, "converged", "error")}
+        return cls(index=int(record["index"]), file=str(record["file"]), error=str(record.get("error")),
+                   echem=echem)
+
+
+def scan_result(record: Mapping[str, Any], fit: FitResult | None = None) -> FitResult:
+    """A scan's FitResult: ``fit`` (or the one ``record`` holds) with the record's index, file, electrochemistry,
+    status, result file and provenance kept in ``extra['document']`` (so ``to_dict()`` gives the record back)."""
+    base = fit if fit is not None else FitResult.from_dict(record)
+    document = {k: v for k, v in record.items() if k not in DOCUMENT_KEYS}
+    return dataclasses.replace(base, extra={**base.extra, "document": document})
+
+
+def scan_record(scan: FitResult | ScanFailure) -> dict[str, Any]:
+    """The summary's record of one scan: index, file, electrochemistry, status, result file, then its result
+    document without reflection lists."""
+    if isinstance(scan, ScanFailure):
+        return scan.to_dict()
+    document = dict(scan.extra.get("document") or {})
+    keys = list(document)
+    head = keys[:keys.index("result_file") + 1] if "result_file" in keys else [k for k in keys if k in _WHERE]
+    rec = {k: document[k] for k in head}
+    rec.update({k: v for k, v in scan.to_dict(reflections=False).items() if k not in rec})
+    return rec
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    """The fits of a series, in scan order.
+
+    Attributes
+    ----------
+    scans
+        One :class:`~refine.fit.result.FitResult` per scan (its ``extra['document']`` holds index, file,
+        electrochemistry, status, result file), or a :class:`ScanFailure` where the fit raised.
+    output
+        The folder the run wrote into (None when nothing was written).
+    fitted, skipped
+        Scans fitted in this run, and scans resumed from their result files.
+    """
+
+    scans: tuple[FitResult | ScanFailure, ...]
+    output: Path | None = None
+    fitted: int = 0
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scans", tuple(self.scans))
+
+    def __len__(self) -> int:
+        return len(self.scans)
+
+    @property
+    def out_dir(self) -> Path | None:
+        """The output folder (the name before typed results)."""
+        return self.output
+
+    @property
+    def converged(self) -> bool:
+        """True when every scan converged."""
+        return all(bool(s.converged) for s in self.scans)
+
+    @cached_property
+    def records(self) -> tuple[dict[str, Any], ...]:
+        """One plain record per scan (the ``scans`` of the summary document), in order."""
+        return tuple(scan_record(s) for s in self.scans)
+
+    def table(self):
+        """The per-scan table as a pandas DataFrame, one row per scan, with the columns of ``--csv``: index, file,
+        electrochemistry, converged, status, R-factors, each phase's lattice and volume with esd and weight
+        fraction, every other refined parameter with its esd."""
+        import pandas as pd
+
+        cols, rows = table(self.records)
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_dict(self, settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The ``kind: sequential`` result document (CONVENTIONS.md)."""
+        return summary(self, settings)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> SeriesResult:
+        """A series read back from its summary document (scans without reflection lists or curves)."""
+        scans = tuple(ScanFailure.from_dict(r) if r.get("status") == "failed" or "schema" not in r else scan_result(r)
+                      for r in doc.get("scans") or ())
+        prov = doc.get("provenance") or {}
+        return cls(scans=scans, fitted=int(prov.get("fitted") or 0), skipped=int(prov.get("skipped") or 0))
+
+    def plot(self, **options: Any):
+        """Lattice parameters, volume, weight fractions and R-factor per scan (and against the electrochemistry)
+        as a :class:`matplotlib.figure.Figure`, made without pyplot."""
+        from refine.plot.sequential import sequential_figure
+
+        return sequential_figure(self.records, **options)
+
+
+# -- summary files ---------------------------------------------------------------------------------------------
+def summary(result: SeriesResult, settings: Mapping[str, Any] | None = None) -> dict:
+    """The ``kind: sequential`` result document: ``scans`` holds one result object per scan, in order."""
+    flagged = [r["index"] for r in result.records if not r.get("converged")]
+    return {
+        "schema": RESULT_SCHEMA, "kind": "sequential", "data": [r["file"] for r in result.records],
+        "converged": result.converged,
+        "message": "all scans converged" if not flagged else f"{len(flagged)} scan(s) flagged: {flagged}",
+        "statistics": None, "phases": [], "parameters": {}, "correlations": {},
+        "warnings": [f"scan {r['index']} ({Path(r['file']).name}): {r['status']}"
+                     + (f" - {r['error']}" if r.get("error") else "")
+                     for r in result.records if not r.get("converged")],
+        "scans": list(result.records),
+        "provenance": {"package": "refine", "version": __version__, "settings": dict(settings or {}),
+                       "fitted": result.fitted, "skipped": result.skipped},
+    }
+
+
+def write_summary(result: SeriesResult, path: str | os.PathLike, settings: Mapping[str, Any] | None = None) -> Path:
+    """Write :func:`summary` atomically as JSON."""
+    return write_document(summary(result, settings), path, indent=1)
+
+
+STAT_COLUMNS = ("Rwp", "Rp", "Rexp", "GOF", "chi2_red", "Rw")
+PHASE_COLUMNS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")
+#: Record keys that are not electrochemistry columns.
+_RESERVED = ("index", "file", "status", "result_file", "converged", "error", *DOCUMENT_KEYS, "data", "provenance")
+
+
+def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the per-scan table: index, file, electrochemistry, converged, status, R-factors, each
+    phase's lattice and volume with esd and weight fraction, then every other refined parameter with its esd."""
+    echem: list[str] = []
+    prefixes: list[str] = []
+    refined: list[str] = []
+    for r in records:
+        for k in r:
+            if k not in _RESERVED and k not in echem:
+                echem.append(k)
+        for ph in r.get("phases") or []:
+            if ph["prefix"] not in prefixes:
+                prefixes.append(ph["prefix"])
+        for name, p in (r.get("parameters") or {}).items():
+            if p.get("vary") and name not in refined:
+                refined.append(name)
+    cols = ["index", "file", *echem, "converged", "status", *STAT_COLUMNS]
+    for pre in prefixes:
+        for n in PHASE_COLUMNS:
+            cols += [f"{pre}_{n}", f"{pre}_{n}_esd"]
+        cols += [f"{pre}_weight_fraction", f"{pre}_weight_fraction_esd"]
+    cols += [c for name in refined if f"{name}" not in cols for c in (name, f"{name}_esd")]
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {"index": r["index"], "file": r["file"], "converged": bool(r.get("converged")),
+                               "status": r.get("status")}
+        row.update({k: r.get(k) for k in echem})
+        row.update({k: (r.get("statistics") or {}).get(k) for k in STAT_COLUMNS})
+        for ph in r.get("phases") or []:
+            esd = ph.get("esd") or {}
+            for n in PHASE_COLUMNS:
+                row[f"{ph['prefix']}_{n}"] = ph.get(n)
+                row[f"{ph['prefix']}_{n}_esd"] = esd.get(n)
+            row[f"{ph['prefix']}_weight_fraction"] = ph.get("weight_fraction")
+            row[f"{ph['prefix']}_weight_fraction_esd"] = esd.get("weight_fraction")
+        for name, p in (r.get("parameters") or {}).items():
+            if name in refined and name not in row:
+                row[name] = p.get("value")
+                row[f"{name}_esd"] = p.get("esd")
+        rows.append([row.get(c) for c in cols])
+    return cols, rows
+
+
+def write_csv(records: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """The per-scan table as CSV (empty cells for values that do not apply), written atomically."""
+    import csv
+
+    cols, rows = table(records)
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(cols)
+        for row in rows:
+            writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in row])
+    return Path(path)
