@@ -118,8 +118,29 @@ def plot_fit(result: FitResult, path: str | os.PathLike, *,
              ticks: Mapping[str, Sequence[float]] | None = None, title: str | None = None,
              reflections: Sequence | None = None, hkl_labels: int = 0,
              wavelength: float | Mapping[str, float] | None = None) -> Path:
-    """One panel per dataset: observed (points), calculated, components, difference below, tick marks per
-    phase, excluded regions shaded. Returns the path written.
+    """Write :func:`fit_figure` to ``path``; returns the path written."""
+    return save_figure(fit_figure(result, ticks=ticks, title=title, reflections=reflections, hkl_labels=hkl_labels,
+                                  wavelength=wavelength), path)
+
+
+def _result_tables(result: FitResult) -> list:
+    """The reflection tables of a result: ``extra['reflections']``, else those its phases hold (a result read back
+    from its file)."""
+    tables = (result.extra or {}).get("reflections")
+    if tables:
+        return list(tables)
+    out = []
+    for ph in result.phases.values():
+        refl = ph.reflections
+        out.extend(refl if isinstance(refl, (list, tuple)) else [] if refl is None else [refl])
+    return out
+
+
+def fit_figure(result: FitResult, *, ticks: Mapping[str, Sequence[float]] | None = None, title: str | None = None,
+               reflections: Sequence | None = None, hkl_labels: int = 0,
+               wavelength: float | Mapping[str, float] | None = None):
+    """The figure of a fit (a :class:`matplotlib.figure.Figure`, made without pyplot): one panel per dataset,
+    observed (points), calculated, components, difference below, tick marks per phase, excluded regions shaded.
 
     Parameters
     ----------
@@ -133,8 +154,11 @@ def plot_fit(result: FitResult, path: str | os.PathLike, *,
     wavelength
         Å, or one per dataset name, shown on every 2θ axis; by default the tables' (Kα1) wavelength.
     """
-    tables = list(reflections if reflections is not None else (result.extra or {}).get("reflections") or ())
+    tables = list(reflections) if reflections is not None else _result_tables(result)
     curves = list(result.curves.items())
+    if not curves:
+        raise ValueError("the result has no curves to plot (read its curves files with refine.fit.result.read_curves "
+                         "and give them to FitResult.from_dict)")
     fig = new_figure(figsize=(9, 4.5 * len(curves)))
     axes = fig.subplots(len(curves), 1, squeeze=False)
     for ax, (name, c) in zip(axes[:, 0], curves, strict=True):
@@ -166,7 +190,8 @@ def plot_fit(result: FitResult, path: str | os.PathLike, *,
                  else f"Rwp = {format_percent(s.Rwp)}, GOF = {s.GOF:.3g}")
         ax.set_title(f"{title or result.kind}: {name}  ({label})", fontsize=10)
         ax.legend(fontsize=8, loc="upper right")
-    return save_figure(fig, path)
+    fig.tight_layout()
+    return fig
 
 
 def plot_pattern(patterns: Sequence[Pattern], path: str | os.PathLike, *, title: str | None = None) -> Path:

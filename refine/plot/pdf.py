@@ -17,10 +17,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
                  partials: Mapping[str, np.ndarray] | None = None, title: str | None = None) -> Path:
-    """Top: G(r) observed (points), calculated, each phase (offset below), difference.  Bottom (when
-    ``partials`` is given, curves on the same r grid): the partial PDFs.  Returns the path written."""
-    from refine.plot.figures import new_figure, save_figure
+    """Write :func:`pdf_fit_figure` to ``path``; returns the path written."""
+    from refine.plot.figures import save_figure
 
+    return save_figure(pdf_fit_figure(result, partials=partials, title=title), path)
+
+
+def pdf_fit_figure(result: FitResult, *, partials: Mapping[str, np.ndarray] | None = None, title: str | None = None):
+    """The figure of a PDF fit (a :class:`matplotlib.figure.Figure`, made without pyplot). Top: G(r) observed
+    (points), calculated, each phase (offset below), difference.  Bottom (when ``partials`` is given, curves on
+    the same r grid): the partial PDFs."""
+    from refine.plot.figures import new_figure
+
+    if not result.curves:
+        raise ValueError("the result has no curves to plot")
     name, c = next(iter(result.curves.items()))
     rows = 2 if partials else 1
     fig = new_figure(figsize=(9, 4.5 * rows))
@@ -51,7 +61,8 @@ def plot_pdf_fit(result: FitResult, path: str | os.PathLike, *,
         bx.set_ylabel("partial G(r) (Å$^{-2}$)")
         bx.legend(fontsize=7, loc="upper right", ncol=2)
     axes[-1, 0].set_xlabel("r (Å)")
-    return save_figure(fig, path)
+    fig.tight_layout()
+    return fig
 
 
 def plot_reduction(result, path: str | os.PathLike) -> Path:

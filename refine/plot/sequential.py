@@ -72,9 +72,15 @@ def _r_factor(records: Sequence[Mapping[str, Any]]) -> str:
 
 def plot_sequential(records: Sequence[Mapping[str, Any]], path: str | os.PathLike, *,
                     title: str | None = None) -> Path:
-    """Write the figure: one row per quantity (each phase's lattice parameters, volume, weight fraction, then
-    Rwp, or Rw for PDF fits), left column against scan index, right column against the electrochemistry when
-    every scan has it. Scans that did not converge are drawn as open red markers."""
+    """Write :func:`sequential_figure` to ``path``; returns the path written."""
+    return save_figure(sequential_figure(records, title=title), path)
+
+
+def sequential_figure(records: Sequence[Mapping[str, Any]], *, title: str | None = None):
+    """The figure of a series (a :class:`matplotlib.figure.Figure`, made without pyplot): one row per quantity
+    (each phase's lattice parameters, volume, weight fraction, then Rwp, or Rw for PDF fits), left column against
+    scan index, right column against the electrochemistry when every scan has it. Scans that did not converge are
+    drawn as open red markers. ``records`` are the scans' records (:attr:`SeriesResult.records`)."""
     panels = _quantities(records)
     echem = _echem_axis(records)
     ncols = 2 if echem else 1
@@ -105,4 +111,5 @@ def plot_sequential(records: Sequence[Mapping[str, Any]], path: str | os.PathLik
         ax.set_xlabel("scan index" if col == 0 else _ECHEM_LABELS.get(echem or "", echem))
     if title:
         fig.suptitle(title)
-    return save_figure(fig, path)
+    fig.tight_layout()
+    return fig
