@@ -36,6 +36,9 @@ def main() -> None:
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
         _run([*pip, "-c", str(constraints), str(wheels[0])], work)
         _run([str(venv / "bin" / "refine"), "--version"], work)
+        # The result file's JSON Schema is package data: it must be in the wheel.
+        _run([str(venv / "bin" / "python"), "-c", "from refine.schemas import result_schema; "
+              "assert result_schema()['title'] == 'refine.result/1'"], work)
         _run([str(venv / "bin" / "refine"), "demo", "-o", "demo_output"], work)
         made = sorted(p.name for p in (work / "demo_output").glob("*.json"))
         if not made:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json as _json
 import os
 from pathlib import Path
 from typing import Any
@@ -151,18 +150,10 @@ def calibration_report(result: Any) -> str:
 
 
 def _write_json(path: Any, image: str | None, settings: dict, result: Any, poni: Any) -> None:
-    from refine import __version__
-    from refine.fit.result import json_safe
-    from refine.integrate.calibrate import result_dict
-    from refine.io.atomic import atomic_open, sha256_of
+    """The calibration's ``refine.result/1`` document (:meth:`CalibrationResult.to_dict`), written atomically."""
+    from refine.fit.result import write_document
 
     files = (image, settings.get("poni"), settings.get("mask"), settings.get("calibrant"))
     inputs = [p for p in files if p and Path(p).is_file()]
-    doc = {"schema": "refine.result/1", "kind": "calibration", "data": image, "converged": True,
-           **result_dict(result),
-           "provenance": {"package": "refine", "version": __version__,
-                          "inputs": [{"path": p, "sha256": sha256_of(p)} for p in inputs],
-                          "settings": settings, "poni": None if poni is None else os.fspath(poni)}}
-    with atomic_open(path, "w", encoding="utf-8") as fh:
-        _json.dump(json_safe(doc), fh, indent=2, default=str, allow_nan=False)
-        fh.write("\n")
+    doc = result.to_dict(data=image, inputs=inputs, settings=settings, poni=None if poni is None else os.fspath(poni))
+    write_document(doc, path)

@@ -24,6 +24,9 @@ import numpy as np
 from refine.errors import InputError
 from refine.integrate.integrator import flip_image
 
+#: The result-file schema (``refine.fit.result.RESULT_SCHEMA``; integrate sits below the fit layer).
+RESULT_SCHEMA = "refine.result/1"
+
 #: pyFAI's geometry parameters, in GeometryRefinement.PARAM_ORDER (metres, radians; wavelength in metres).
 PARAMETERS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
 _TILTS = ("rot1", "rot2", "rot3")
@@ -129,11 +132,45 @@ class CalibrationResult:
     control_points: np.ndarray = field(repr=False)
     ai: Any = field(repr=False)
     calibrant: str = ""
+    stored_fit2d: dict[str, float] | None = field(default=None, repr=False)
 
     @property
     def fit2d(self) -> dict[str, float]:
         """pyFAI's Fit2D view of the geometry (directDist mm, centerX/centerY px, tilt deg ...)."""
+        if self.ai is None:  # read back from a result file
+            return dict(self.stored_fit2d or {})
         return dict(self.ai.getFit2D())
+
+    def to_dict(self, *, data: str | None = None, inputs: Any = (), settings: dict[str, Any] | None = None,
+                poni: str | None = None) -> dict[str, Any]:
+        """The ``refine.result/1`` document of kind ``calibration`` (CONVENTIONS.md): geometry parameters with
+        esds, control points per ring, RMS residuals as statistics, the Fit2D view; ``inputs`` (existing files)
+        are hashed into the provenance, ``poni`` names the PONI file written."""
+        from refine import __version__
+        from refine.io.atomic import sha256_of
+
+        return {"schema": RESULT_SCHEMA, "kind": "calibration", "data": data, "converged": True,
+                **result_dict(self),
+                "provenance": {"package": "refine", "version": __version__,
+                               "inputs": [{"path": str(p), "sha256": sha256_of(p)} for p in inputs],
+                               "settings": dict(settings or {}), "poni": poni}}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> CalibrationResult:
+        """A calibration read back from its result document (no control points, no integrator: the geometry,
+        its esds, the ring counts, RMS and Fit2D view as written)."""
+        if doc.get("schema") != RESULT_SCHEMA or doc.get("kind") != "calibration":
+            raise InputError("result", f"not a {RESULT_SCHEMA} calibration document "
+                                       f"(schema {doc.get('schema')!r}, kind {doc.get('kind')!r})")
+        params = doc.get("parameters") or {}
+        stats = doc.get("statistics") or {}
+        return cls(geometry={k: float(p["value"]) for k, p in params.items()},
+                   esd={k: p["esd"] for k, p in params.items() if p.get("esd") is not None},
+                   refined=tuple(k for k, p in params.items() if p.get("vary")),
+                   points_per_ring={int(k): int(v) for k, v in (doc.get("points_per_ring") or {}).items()},
+                   rms_tth_deg=float(stats["rms_2th_deg"]), rms_px=float(stats["rms_px"]),
+                   control_points=np.empty((0, 3)), ai=None, calibrant=str(doc.get("calibrant") or ""),
+                   stored_fit2d=dict(doc.get("fit2d") or {}))
 
 
 def load_calibrant(name: str | os.PathLike, wavelength_m: float) -> Any:
@@ -364,9 +401,10 @@ def result_dict(result: CalibrationResult) -> dict[str, Any]:
     """JSON-able summary: geometry with esds, control points per ring, RMS, Fit2D view."""
     params = {k: {"value": v, "esd": result.esd.get(k), "vary": k in result.refined}
               for k, v in result.geometry.items()}
+    npoints = int(len(result.control_points)) if len(result.control_points) else sum(result.points_per_ring.values())
     return {"parameters": params, "points_per_ring": {str(k): v for k, v in result.points_per_ring.items()},
             "statistics": {"rms_2th_deg": result.rms_tth_deg, "rms_px": result.rms_px,
-                           "npoints": int(len(result.control_points)), "nvary": len(result.refined)},
+                           "npoints": npoints, "nvary": len(result.refined)},
             "fit2d": {k: float(v) for k, v in result.fit2d.items() if isinstance(v, (int, float))},
             "calibrant": result.calibrant}
 

@@ -28,6 +28,8 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.fit.constraints import set_expression
+from refine.fit.phase_result import PhaseResult, Phases, Value
+from refine.fit.result import json_safe
 from refine.instrument import Instrument
 from refine.operando.sequential import Presence, phases_for
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
@@ -70,7 +72,12 @@ class ParametricSettings:
 @dataclass(frozen=True)
 class ParametricResult:
     """The joint fit, each scan's cells (value and esd propagated through the constraints) and the trend
-    coefficients."""
+    coefficients.
+
+    ``scans`` holds one dict per scan: ``index``, ``phases`` (a :class:`~refine.fit.phase_result.Phases` mapping,
+    each phase by its prefix as in a single fit; ``extra['scan_prefix']`` names its parameters in the joint fit)
+    and ``statistics`` (that scan's agreement factors as a dict).
+    """
 
     fit: FitResult
     scans: tuple[dict, ...]
@@ -79,6 +86,24 @@ class ParametricResult:
     @property
     def converged(self) -> bool:
         return self.fit.converged
+
+    def to_dict(self, *, data: Sequence[str] | None = None, settings: Mapping[str, Any] | None = None) -> dict:
+        """The ``refine.result/1`` document of kind ``parametric``: the joint fit's parameters and statistics, each
+        scan's phases and statistics under ``scans``, the trend coefficients with their esds."""
+        doc = self.fit.to_dict(data=data, settings=settings)
+        doc["scans"] = [{"index": s["index"], "phases": [ph.to_dict() for ph in s["phases"].values()],
+                         "statistics": dict(s["statistics"])} for s in self.scans]
+        doc["coefficients"] = {n: {"value": v, "esd": e} for n, (v, e) in self.coefficients.items()}
+        return json_safe(doc)
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ParametricResult:
+        """Read :meth:`to_dict` back."""
+        rest = {k: v for k, v in doc.items() if k not in ("scans", "coefficients")}
+        scans = tuple({"index": s["index"], "phases": Phases(PhaseResult.from_dict(p) for p in s["phases"]),
+                       "statistics": dict(s["statistics"])} for s in doc.get("scans") or ())
+        coefficients = {n: (c["value"], c["esd"]) for n, c in (doc.get("coefficients") or {}).items()}
+        return cls(fit=FitResult.from_dict(rest), scans=scans, coefficients=coefficients)
 
 
 def _scan_prefix(index: int, phase: CrystalStructure) -> str:
@@ -273,14 +298,12 @@ def _summaries(builder: _Builder, result: FitResult) -> tuple[tuple[dict, ...], 
     for i, members in enumerate(builder.members):
         phases = []
         for ph, pre in members:
-            values = dict(zip(keys, base[k:k + 7].tolist(), strict=True))
-            errors = dict(zip(keys, esd[k:k + 7].tolist(), strict=True))
+            cell = {n: Value(v, e) for n, v, e in zip(keys, base[k:k + 7], esd[k:k + 7], strict=True)}
             k += 7
-            phases.append({"name": ph.name, "prefix": phase_prefix(ph.name), "scan_prefix": pre,
-                           "space_group": ph.space_group.symbol, **values,
-                           "esd": {n: (None if not np.isfinite(e) else e) for n, e in errors.items()}})
+            phases.append(PhaseResult(name=phase_prefix(ph.name), structure=ph.name,
+                                      space_group=ph.space_group.symbol, **cell, extra={"scan_prefix": pre}))
         stats = result.dataset_statistics[f"scan{i}"].to_dict()
-        scans.append({"index": i, "phases": phases, "statistics": stats})
+        scans.append({"index": i, "phases": Phases(phases), "statistics": stats})
     coefficients: dict[str, Any] = {
         n: (float(p.value), result.esd(n)) for n, p in params.items()
         if any(n.startswith(f"{phase_prefix(t.phase)}_{t.parameter}_p") for t in builder.settings.trends)

@@ -53,20 +53,20 @@ def test_linear_trend_slope_within_3_esd_and_tighter_than_sequential(parametric,
     assert abs(seq_slope - true_slope) < 3 * seq_esd
     assert esd < seq_esd, (esd, seq_esd)
     for scan, rec in zip(result.scans, records, strict=True):  # every scan's cell: closer to the truth, tighter
-        ph = scan["phases"][0]
+        value = getattr(scan["phases"]["nvp"], key)
         true = sd.truth(scan["index"])[0 if key == "a" else 1]
-        assert abs(ph[key] - true) < 3 * ph["esd"][key]
-        assert ph["esd"][key] < rec["phases"][0]["esd"][key]
+        assert abs(value.value - true) < 3 * value.esd
+        assert value.esd < rec["phases"][0]["esd"][key]
 
 
 def test_constant_volume_holds_in_every_scan(parametric):
     result, _ = parametric
     v0, v0_esd = result.coefficients["nvp2_V0"]
-    held = [s["phases"][1] for s in result.scans if s["index"] >= sd.SECOND_FROM]
+    held = [s["phases"]["nvp2"] for s in result.scans if s["index"] >= sd.SECOND_FROM]
     assert len(held) == sd.NSCANS - sd.SECOND_FROM
     for ph in held:
-        assert abs(ph["volume"] / v0 - 1.0) < 1e-9
-        assert abs(ph["a"] - sd.A2) < 3 * ph["esd"]["a"]
+        assert abs(ph.volume.value / v0 - 1.0) < 1e-9
+        assert abs(ph.a.value - sd.A2) < 3 * ph.a.esd
     assert abs(v0 - Lattice(sd.A2, sd.A2, sd.C2, 90, 90, 120).volume) < 3 * v0_esd
 
 
