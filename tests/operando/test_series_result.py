@@ -1,0 +1,87 @@
+"""SeriesResult (refine.operando.series_result): a run without an output folder writes nothing and returns the same
+scans as a run that writes; table() is the --csv table as a DataFrame; the summary reads back; plot() gives a Figure
+without touching the matplotlib backend."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from refine.fit import FitResult
+from refine.operando.sequential import run_sequential
+from refine.operando.series import Series
+from refine.operando.series_result import ScanFailure, SeriesResult, write_csv
+from tests.operando import series_data as sd
+from tests.operando.conftest import instrument, phases, settings
+
+pd = pytest.importorskip("pandas")
+
+
+@pytest.fixture(scope="module")
+def in_memory(series_paths, tmp_path_factory):
+    """The first two scans fitted without an output folder, from inside an empty working folder."""
+    folder = tmp_path_factory.mktemp("nothing_written")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        result = run_sequential(Series.from_paths(series_paths[:2]), phases()[:1], instrument(),
+                                settings(presence=()))
+    return result, folder
+
+
+def test_without_output_nothing_is_written_and_scans_are_fit_results(in_memory):
+    result, folder = in_memory
+    assert list(folder.iterdir()) == [] and result.output is None
+    assert result.converged and (result.fitted, result.skipped) == (2, 0) and len(result) == 2
+    assert all(isinstance(s, FitResult) for s in result.scans)
+    first = result.scans[0]
+    assert abs(first.phases["nvp"].a.value - sd.truth(0)[0]) < 3 * first.phases["nvp"].a.esd
+    assert [r["index"] for r in result.records] == [0, 1] and result.records[0]["result_file"] is None
+
+
+def test_table_is_the_csv_table(in_memory, tmp_path):
+    result, _ = in_memory
+    frame = result.table()
+    with open(write_csv(result.records, tmp_path / "t.csv"), newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows) == 2
+    for i, row in enumerate(rows):
+        for col in ("nvp_a", "nvp_a_esd", "nvp_volume", "Rwp", "zero", "W_esd"):
+            assert float(row[col]) == frame.loc[i, col], col
+    assert frame["converged"].tolist() == [True, True]
+
+
+def test_summary_round_trips(in_memory):
+    result, _ = in_memory
+    doc = json.loads(json.dumps(result.to_dict({"command": "test"}), allow_nan=False))
+    back = SeriesResult.from_dict(doc)
+    assert back.records == tuple(doc["scans"]) and (back.fitted, back.skipped) == (2, 0)
+    assert back.scans[1].phases["nvp"].volume == result.scans[1].phases["nvp"].volume
+
+
+def test_failed_scans_are_failure_records():
+    failure = ScanFailure(index=4, file="s_4.xye", error="RuntimeError: boom", echem={"capacity": 1.5})
+    record = failure.to_dict()
+    assert record == {"index": 4, "file": "s_4.xye", "capacity": 1.5, "status": "failed", "result_file": None,
+                      "converged": False, "error": "RuntimeError: boom"}
+    assert ScanFailure.from_dict(record) == failure and not failure.converged
+    series = SeriesResult(scans=(failure,))
+    assert not series.converged and series.table()["status"].tolist() == ["failed"]
+    assert pd.isna(series.table()["Rwp"].iloc[0])
+
+
+def test_plots_return_figures_without_touching_the_backend(in_memory):
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    result, _ = in_memory
+    series_fig = result.plot()
+    fit_fig = result.scans[0].plot(hkl_labels=3)
+    assert type(series_fig).__name__ == type(fit_fig).__name__ == "Figure"
+    assert len(series_fig.axes) >= 3 and fit_fig.axes[0].get_title().startswith("lebail: pattern")
+    assert matplotlib.get_backend() == backend
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:  # another test may have imported pyplot: no figure of ours is open
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
