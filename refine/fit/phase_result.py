@@ -314,3 +314,18 @@ class Phases(Mapping[str, PhaseResult]):
 
     def __repr__(self) -> str:
         return f"Phases({list(self._items)})"
+
+    def to_pandas(self):
+        """One row per phase (indexed by name): structure, space group, then every value and its ``_esd``."""
+        import pandas as pd
+
+        rows = []
+        for ph in self._items.values():
+            row: dict[str, Any] = {"name": ph.name, "structure": ph.structure, "space_group": ph.space_group}
+            for key in (*CELL_FIELDS, *VALUE_FIELDS):
+                v = getattr(ph, key)
+                row[key], row[f"{key}_esd"] = (None, None) if v is None else (v.value, v.esd)
+            rows.append(row)
+        columns = ["name", "structure", "space_group",
+                   *(c for key in (*CELL_FIELDS, *VALUE_FIELDS) for c in (key, f"{key}_esd"))]
+        return pd.DataFrame(rows, columns=columns).set_index("name")

@@ -208,10 +208,8 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     for i, block in enumerate(model.phases):
         rows = model.phase_rows(i)
         components[block.prefix] = mat[rows].T @ state.intensities[rows]
-    extra = {"intensities": {b.prefix: state.intensities[model.phase_rows(i)].copy()
-                             for i, b in enumerate(model.phases)},
-             "rwp_history": history, "model": model,
-             "reflections": intensity_tables(model, current, state.intensities)}
+    # The partitioned intensities live in each phase's reflection table, as Pawley's refined ones do.
+    extra = {"rwp_history": history, "model": model, "reflections": intensity_tables(model, current, state.intensities)}
     return finish(result, model, components=components, extra=extra, warnings=warnings)
 
 

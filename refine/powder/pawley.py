@@ -127,15 +127,14 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     bkg = model.background_basis @ coef[:nb]
     mat = model.peak_matrix(current, solver.layout)
     components = {"background": bkg}
-    per_phase = {}
     for i, block in enumerate(model.phases):
         rows = model.phase_rows(i)
         components[block.prefix] = mat[rows].T @ intensities[rows]
-        per_phase[block.prefix] = {"intensity": intensities[rows], "esd": intensity_esd[rows]}
     warnings = []
     if np.any(intensities < -3 * np.maximum(intensity_esd, 1e-300)):
         warnings.append("some Pawley intensities are negative by more than 3 esd (overlaps or a wrong cell)")
-    extra = {"intensities": per_phase, "background": {"coefficients": coef[:nb], "esd": esd[:nb]}, "model": model,
+    # The refined intensities (with esds) live in each phase's reflection table, as Le Bail's partitioned ones do.
+    extra = {"background": {"coefficients": coef[:nb], "esd": esd[:nb]}, "model": model,
              "reflections": intensity_tables(model, current, intensities, intensity_esd)}
     result = finish(result, model, components=components, extra=extra, warnings=warnings)
     return dataclasses.replace(result, kind="pawley")

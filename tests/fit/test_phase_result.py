@@ -69,6 +69,9 @@ def test_phases_is_a_read_only_mapping_in_phase_order():
     with pytest.raises(ValueError, match="two phases named"):
         Phases([_phase(), _phase()])
     assert pickle.loads(pickle.dumps(phases)) == phases
+    frame = phases.to_pandas()
+    assert list(frame.index) == ["drs", "cu"] and frame.loc["cu", "a"] == 4.641953
+    assert frame.loc["cu", "a_esd"] == 0.000062 and frame["R_Bragg"].isna().all()
 
 
 def test_phase_line_names_powder_phases_by_structure_and_pdf_phases_by_name():
