@@ -25,7 +25,8 @@ def test_a_simulated_pattern_refines_back_to_its_cell(rocksalt):
     a0 = rocksalt.lattice.a
     start = rocksalt.replace(lattice=Lattice.from_sequence([a0 * 1.003] * 3 + [90.0] * 3))
     fit = refine.rietveld(pattern, start, wavelength=LAM, refine="scale,cell,W")
-    a, esd = fit.phases[0]["a"], fit.phases[0]["esd"]["a"]
+    (phase,) = fit.phases.values()
+    a, esd = phase.a.value, phase.a.esd
     assert fit.converged and abs(a - a0) < 3 * esd, (a, esd)
     assert 0.9 < fit.statistics.GOF < 1.2  # noise only: the fit explains the pattern to its Poisson sigma
 
