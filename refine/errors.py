@@ -7,6 +7,7 @@ the problem in one line; the command line turns it into exit code 2.
 from __future__ import annotations
 
 import os
+import re
 
 
 class RefineError(Exception):
@@ -26,7 +27,8 @@ class InputError(RefineError, ValueError):
 
     def __init__(self, source: str | os.PathLike | None, problem: str) -> None:
         self.source = None if source is None else os.fspath(source)
-        self.problem = problem
+        # one line always: third-party texts quoted in a problem (fabio's XML parser, pyFAI) may hold line breaks
+        self.problem = problem = re.sub(r"\s*[\r\n]+\s*", " ", problem).strip()
         super().__init__(f"{self.source}: {problem}" if self.source else problem)
 
 
