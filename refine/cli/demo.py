@@ -112,6 +112,24 @@ def _pdf(data: Path, out: Path, lines: list[str]) -> bool:
     return result.converged
 
 
+def _simulate(data: Path, out: Path, lines: list[str]) -> None:
+    import numpy as np
+
+    from refine.api import simulate
+
+    drs, cu = data / "drs_rocksalt.cif", data / "cu.cif"
+    _say(lines, f"$ refine simulate {drs} {cu} --wavelength 0.1173 --range 1:11.8 --step 0.004 --fwhm 0.03 "
+                "-o simulated.xye")
+    pattern = simulate([drs, cu], wavelength=0.1173, range="1:11.8", step=0.004, fwhm=0.03,
+                       output=out / "simulated.xye")
+    y = pattern.y
+    peaks = np.flatnonzero((y[1:-1] > y[:-2]) & (y[1:-1] >= y[2:]) & (y[1:-1] > 0.05 * y.max())) + 1
+    strongest = peaks[np.argsort(y[peaks])[::-1][:3]]
+    _say(lines, f"  {len(peaks)} peaks above 5 % of the strongest; strongest at 2θ "
+                + ", ".join(f"{pattern.x[i]:.3f}°" for i in sorted(strongest)))
+    _say(lines, f"  pattern: {out / 'simulated.xye'} (the phases' Rietveld intensities, Gaussian peaks, no noise)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run every demo step; exit 3 if a fit did not converge."""
     data = Path(args.data)
@@ -122,14 +140,16 @@ def run(args: argparse.Namespace) -> int:
     lines: list[str] = []
     start = time.perf_counter()
     _say(lines, f"refine demo: example data in {data}, results in {out.resolve()}")
-    _say(lines, "\n[1/4] integrate the 2D image (pyFAI)")
+    _say(lines, "\n[1/5] integrate the 2D image (pyFAI)")
     pattern = _integrate(data, out, lines)
-    _say(lines, "\n[2/4] Le Bail fit, two phases")
+    _say(lines, "\n[2/5] Le Bail fit, two phases")
     ok = _lebail(pattern, out, lines)
-    _say(lines, "\n[3/4] Rietveld fit, two phases from CIFs")
+    _say(lines, "\n[3/5] Rietveld fit, two phases from CIFs")
     ok = _rietveld(pattern, data, out, lines) and ok
-    _say(lines, "\n[4/4] PDF fit, crystalline rock salt + fixed distorted supercell")
+    _say(lines, "\n[4/5] PDF fit, crystalline rock salt + fixed distorted supercell")
     ok = _pdf(data, out, lines) and ok
+    _say(lines, "\n[5/5] simulate the two phases' pattern at the same wavelength")
+    _simulate(data, out, lines)
     _say(lines, f"\ndone in {time.perf_counter() - start:.1f} s; summary: {out.resolve() / 'summary.txt'}")
     (out / "summary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return EXIT_OK if ok else EXIT_NOT_CONVERGED

@@ -2,7 +2,9 @@
 simulation's truth (example_data/make_example_data.py, make_example_pdf.py)."""
 
 import json
+import math
 
+import numpy as np
 import pytest
 
 from refine.cli.main import main
@@ -12,7 +14,7 @@ def test_demo_runs_every_step_and_recovers_the_simulation(tmp_path):
     assert main(["demo", "-o", str(tmp_path)]) == 0
     for name in ("lebail", "rietveld", "pdf"):
         assert (tmp_path / f"{name}.json").is_file() and (tmp_path / f"{name}.png").stat().st_size > 10_000
-    assert "[4/4]" in (tmp_path / "summary.txt").read_text()
+    assert "[5/5]" in (tmp_path / "summary.txt").read_text()
     lebail = json.loads((tmp_path / "lebail.json").read_text())
     assert [round(p["a"], 3) for p in lebail["phases"]] == [4.642, 3.615]
     rietveld = json.loads((tmp_path / "rietveld.json").read_text())
@@ -28,3 +30,7 @@ def test_demo_runs_every_step_and_recovers_the_simulation(tmp_path):
     pdf = json.loads((tmp_path / "pdf.json").read_text())
     assert pdf["phases"][0]["a"] == pytest.approx(4.642, abs=0.002)
     assert pdf["phases"][0]["scale"] == pytest.approx(0.7, abs=0.03)
+    # the simulate step: its strongest line is Cu 111 of cu.cif (a = 3.620 A) at lambda = 0.1173 A, to one step
+    sim = np.loadtxt(tmp_path / "simulated.xye", comments="#")
+    cu111 = 2 * math.degrees(math.asin(0.1173 / (2 * 3.620 / math.sqrt(3))))
+    assert sim[np.argmax(sim[:, 1]), 0] == pytest.approx(cu111, abs=0.004)
