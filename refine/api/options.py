@@ -297,6 +297,16 @@ class PdfReduceOptions(CommandOptions):
     workers: int = 2
 
 
+@dataclass(frozen=True)
+class PdfDiffOptions(CommandOptions):
+    """``refine pdf diff`` / :func:`refine.pdf_diff` (``output`` is an argument of the function)."""
+
+    command: ClassVar[str] = "pdf_diff"
+    rmin: float | None = None
+    rmax: float | None = None
+    plot: str | None = None
+
+
 # -- sequential -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SequentialOptions(PdfSettingsOptions):
@@ -335,5 +345,5 @@ SEQUENTIAL_POWDER_ONLY = ("wavelength", "instrument", "bank", "range", "exclude"
 def option_names() -> frozenset[str]:
     """Every option name of every command (what a library error may name instead of a file)."""
     classes = (IntegrateOptions, CalibrateOptions, LebailOptions, PawleyOptions, RietveldCommandOptions,
-               SimulateOptions, PdfFitOptions, PdfReduceOptions, SequentialOptions)
+               SimulateOptions, PdfFitOptions, PdfReduceOptions, PdfDiffOptions, SequentialOptions)
     return frozenset(name for cls in classes for name in cls.names())

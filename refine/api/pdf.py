@@ -1,4 +1,5 @@
-"""``refine.pdf_reduce`` (I(Q) -> G(r)) and ``refine.pdf_fit`` (real-space fit of one or more phases)."""
+"""``refine.pdf_reduce`` (I(Q) -> G(r)), ``refine.pdf_fit`` (real-space fit of one or more phases) and
+``refine.pdf_diff`` (the differential G_B - G_A of two states)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from refine.api import parsing
 from refine.api._inputs import as_list, check_files, numbered, source_of
-from refine.api.options import PdfFitOptions, PdfReduceOptions, PdfSettingsOptions
+from refine.api.options import PdfDiffOptions, PdfFitOptions, PdfReduceOptions, PdfSettingsOptions
 from refine.api.powder import with_extra
 from refine.errors import InputError
 
@@ -284,3 +285,62 @@ def _partials(fm, params) -> dict:
     if len(out) > 12:
         return {}
     return {k: partial_gr(fm.table(ph, s), fm.grid, s, e1, e2)[fm.lead:] for k, (ph, e1, e2, s) in out.items()}
+
+
+# -- difference --------------------------------------------------------------------------------------------------
+def pdf_diff(first: Any, second: Any, *, output: str | os.PathLike | None = None, **options: Any):
+    """The differential PDF ΔG = G_B − G_A of two states (e.g. two states of charge) on A's r grid.
+
+    B is interpolated onto A's grid with a cubic spline (G is band-limited); dG is propagated where the inputs
+    carry it (:func:`refine.pdf.difference.difference_pattern`).
+
+    Parameters
+    ----------
+    first, second
+        G_A (the reference) and G_B: .gr files (r, G[, dG]) or Patterns in r.
+    output
+        File to write ΔG to (only when given).
+    **options
+        :class:`refine.api.options.PdfDiffOptions`: ``rmin``, ``rmax`` (keep that r range, Å) and the figure file
+        ``plot`` (G_A, G_B and ΔG).
+
+    Returns
+    -------
+    Pattern
+        ΔG in r (``sigma_source`` "propagated" when an input has dG, else "unit").
+    """
+    from refine.pdf.difference import difference_pattern
+
+    opts = PdfDiffOptions.from_options(options)
+    check_files({"output": output, "plot": opts.plot})
+    a, b = read_gr(first), read_gr(second)
+    delta = difference_pattern(a, b)
+    lo = delta.x[0] if opts.rmin is None else opts.rmin
+    hi = delta.x[-1] if opts.rmax is None else opts.rmax
+    delta = delta.crop(lo - 1e-9, hi + 1e-9)
+    if len(delta) < 2:
+        raise InputError("rmin" if opts.rmin is not None else "rmax",
+                         f"no points of the difference between {lo:g} and {hi:g} A")
+    if output is not None:
+        from pathlib import Path
+
+        from refine.io.columns import write_columns
+
+        write_columns(delta, Path(output), header=_diff_header(first, second, delta))
+    if opts.plot:
+        from refine.plot.pdf import plot_difference
+
+        plot_difference(a, b, delta, opts.plot)
+    return delta
+
+
+def _diff_header(first: Any, second: Any, delta) -> list[str]:
+    from refine.io.atomic import sha256_of
+
+    def named(item: Any, tag: str) -> str:
+        path = source_of(item)
+        return f"{path} sha256={sha256_of(path)}" if path else f"{getattr(item, 'source', None) or tag} (in memory)"
+
+    return [f"differential PDF: G_B - G_A; A = {named(first, 'A')}",
+            f"B = {named(second, 'B')} (cubic spline onto A's r grid)",
+            f"dG: {'propagated from both files' if delta.has_sigma else 'none (no dG in the inputs)'}"]

@@ -8,11 +8,9 @@ against state A's fixed fit) is :func:`refine.pdf.difference.difference_dataset`
 from __future__ import annotations
 
 import argparse
-import os
 
 from refine.cli.main import EXIT_OK, Command
 from refine.cli.pdf import PDF_COMMANDS
-from refine.errors import InputError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,43 +23,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="OUT.png", help="G_A, G_B and ΔG in one figure")
 
 
-def _read_gr(path: str):
-    from refine.io.patterns import read_pattern
-
-    if not os.path.isfile(path):
-        raise InputError(path, "file not found")
-    pattern = read_pattern(path)
-    if pattern.unit != "r_A":
-        raise InputError(path, f"read as {pattern.unit}, not G(r): give the file a .gr extension")
-    return pattern
-
-
 def run(args: argparse.Namespace) -> int:
-    """Compute, write and optionally plot ΔG."""
-    from pathlib import Path
+    """Compute, write and optionally plot ΔG through :func:`refine.api.pdf.pdf_diff`."""
+    from refine.api.pdf import pdf_diff
 
-    from refine.io.atomic import sha256_of
-    from refine.io.columns import write_columns
-    from refine.io.paths import check_outputs
-    from refine.pdf.difference import difference_pattern
-
-    check_outputs(files={"-o": args.output, "--plot": args.plot})
-    a, b = _read_gr(args.first), _read_gr(args.second)
-    delta = difference_pattern(a, b)
-    lo = delta.x[0] if args.rmin is None else args.rmin
-    hi = delta.x[-1] if args.rmax is None else args.rmax
-    delta = delta.crop(lo - 1e-9, hi + 1e-9)
-    if len(delta) < 2:
-        raise InputError("--rmin/--rmax", f"no points of the difference between {lo:g} and {hi:g} A")
-    header = [f"differential PDF: G_B - G_A; A = {args.first} sha256={sha256_of(args.first)}",
-              f"B = {args.second} sha256={sha256_of(args.second)} (cubic spline onto A's r grid)",
-              f"dG: {'propagated from both files' if delta.has_sigma else 'none (no dG in the inputs)'}"]
-    write_columns(delta, Path(args.output), header=header)
+    delta = pdf_diff(args.first, args.second, output=args.output, rmin=args.rmin, rmax=args.rmax, plot=args.plot)
     print(f"wrote {args.output} ({len(delta)} points, r {delta.x[0]:g}-{delta.x[-1]:g} A)")
     if args.plot:
-        from refine.plot.pdf import plot_difference
-
-        plot_difference(a, b, delta, args.plot)
         print(f"wrote {args.plot}")
     return EXIT_OK
 

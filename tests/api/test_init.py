@@ -9,7 +9,7 @@ import pytest
 import refine
 
 FACADE = ("read_pattern", "read_structure", "phase", "integrate", "calibrate", "lebail", "pawley", "rietveld",
-          "simulate", "pdf_reduce", "pdf_fit", "sequential")
+          "simulate", "pdf_reduce", "pdf_fit", "pdf_diff", "sequential")
 HEAVY = ("lmfit", "matplotlib", "pyFAI")
 
 
