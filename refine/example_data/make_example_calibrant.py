@@ -16,7 +16,7 @@ this is the calibrant image a user would have calibrated to obtain ``drs_na3v2o5
 
 Calibrate it with, e.g., a start 5 % off in distance and a few pixels off in centre::
 
-    refine calibrate OUT_DIR/ceo2.tif --calibrant CeO2 --wavelength 0.1173 --distance 367 --center 256,254 \\
+    refine calibrate OUT_DIR/ceo2.tif --calibrant CeO2 --wavelength 0.1173 --distance 367.5 --center 255,244 \\
         --pixel-size 200 --mask OUT_DIR/ceo2_mask.npy -o calibrated.poni
 
 and compare with ``OUT_DIR/ceo2_true.poni``.
