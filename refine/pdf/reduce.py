@@ -148,6 +148,13 @@ class ReductionResult:
             raise InputError("outputs", f"unknown output {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
         return getattr(self, kind)
 
+    def plot(self):
+        """I(Q), S(Q), F(Q) and G(r) as a :class:`matplotlib.figure.Figure`, made without pyplot (the caller's
+        backend is not touched)."""
+        from refine.plot.pdf import reduction_figure
+
+        return reduction_figure(self)
+
 
 # -- building blocks ---------------------------------------------------------------------------------------
 def polynomial_degree(rpoly: float, qmaxinst: float) -> int:

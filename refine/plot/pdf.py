@@ -66,8 +66,16 @@ def pdf_fit_figure(result: FitResult, *, partials: Mapping[str, np.ndarray] | No
 
 
 def plot_reduction(result, path: str | os.PathLike) -> Path:
-    """I(Q), S(Q), F(Q) and G(r) of a :class:`~refine.pdf.reduce.ReductionResult` in one figure."""
-    from refine.plot.figures import new_figure, save_figure
+    """Write :func:`reduction_figure` to ``path``; returns the path written."""
+    from refine.plot.figures import save_figure
+
+    return save_figure(reduction_figure(result), path)
+
+
+def reduction_figure(result):
+    """I(Q), S(Q), F(Q) and G(r) of a :class:`~refine.pdf.reduce.ReductionResult` in one figure (a
+    :class:`matplotlib.figure.Figure`, made without pyplot)."""
+    from refine.plot.figures import new_figure
 
     fig = new_figure(figsize=(8, 11))
     axes = fig.subplots(4, 1)
@@ -79,7 +87,8 @@ def plot_reduction(result, path: str | os.PathLike) -> Path:
         ax.set_xlabel(xlabel)
     axes[0].set_title(f"{Path(str(result.settings.get('input', ''))).name.split(' ')[0]}  "
                       f"{result.settings['composition']}  qmax={result.settings['qmax']:g}")
-    return save_figure(fig, path)
+    fig.tight_layout()
+    return fig
 
 
 def plot_difference(a, b, delta, path: str | os.PathLike) -> Path:
