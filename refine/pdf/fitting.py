@@ -409,8 +409,6 @@ def phase_fractions(params: lmfit.Parameters, phases: Sequence[PDFPhase], radiat
 
 
 def _space_group(inp: PhaseInput):
-    if inp.fixed:
-        return None
     if inp.crystal is not None:
         return inp.crystal.space_group
     if not inp.source:

@@ -139,7 +139,7 @@ class Phase:
         # moments (PairTable.build) makes the table ~20 times smaller; measured error 2.5e-5 of max|G| on the
         # 81-atom benchmark supercell with delta2 = 3 Å² (sigma down to 0.04 Å), against the unmerged table
         return cls(prefix, PairTable.build(iso, rmax, qmax=qmax, classes=species, resolution=FIXED_RESOLUTION),
-                   fixed=True)
+                   fixed=True, space_group=space_group)
 
     @property
     def analytic(self) -> bool:
@@ -286,7 +286,8 @@ class Phase:
 
         spd = params[f"{p}_spdiameter"]
         return PhaseResult(
-            name=p, structure=s0.name, space_group=None if sg is None else sg.symbol,
+            name=p, structure=s0.name,
+            space_group=None if self.space_group is None else self.space_group.symbol,  # of the source, also when fixed
             a=length(a), b=length(b), c=length(c), alpha=Value(al), beta=Value(be), gamma=Value(ga),
             volume=Value(volume, v_esd), scale=Value(params[f"{p}_scale"].value, result.esd(f"{p}_scale")),
             spdiameter=Value(spd.value, result.esd(spd.name)) if spd.vary else None,

@@ -102,6 +102,8 @@ def test_two_phase_pdf_fit(folder, capsys):
     assert fit.converged and fit.statistics.Rw < 0.02  # simulated data, the simulation's model
     assert fit.value("drs_a") == pytest.approx(A_DRS, abs=1e-3)
     assert fit.value("drs_scale") == pytest.approx(0.7, abs=0.02)  # truth: scales 0.7 / 0.3
+    # each phase reports its source's space group, the fixed supercell too
+    assert [ph.space_group for ph in fit.phases.values()] == ["Fm-3m", "P1"]
     assert "pdf fit: converged" in capsys.readouterr().out
 
 
