@@ -149,7 +149,7 @@ def bond_table(structure: CrystalStructure, label: str, max_distance: float = 3.
     """
     sites = {site.label: site for site in structure.sites}
     if label not in sites:
-        raise InputError("--bonds", f"no site {label!r}; sites: {', '.join(sites)}")
+        raise InputError("bonds", f"no site {label!r}; sites: {', '.join(sites)}")
     atoms = structure.expand()
     cart = structure.lattice.cartesian
     centre = np.asarray(sites[label].xyz, dtype=float)

@@ -165,7 +165,7 @@ def from_diffpy(group: object, symbol: str | None = None) -> SpaceGroup:
     return sg
 
 
-def space_group(symbol: str | int, *, source: str = "--spacegroup") -> SpaceGroup:
+def space_group(symbol: str | int, *, source: str = "spacegroup") -> SpaceGroup:
     """The space group of a symbol or number in its standard setting.
 
     Parameters
@@ -217,7 +217,7 @@ def _candidates(symbol: str | int) -> list[str | int]:
     return out
 
 
-def origin_choice(symbol: str, choice: int, *, source: str = "--spacegroup") -> SpaceGroup:
+def origin_choice(symbol: str, choice: int, *, source: str = "spacegroup") -> SpaceGroup:
     """A group with two origin choices in the International Tables (e.g. Fd-3m, P4/nmm, Pn-3) in origin choice
     ``choice`` (2: origin at a centre of symmetry), operations from gemmi's tables.
 

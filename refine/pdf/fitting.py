@@ -92,9 +92,9 @@ class PDFFitSettings:
         others = {"qdamp": self.qdamp, "qbroad": self.qbroad, "rmin": self.rmin, "rmax": self.rmax}  # may be 0
         for name, value in {**positive, **others}.items():
             if value is not None and not (np.isfinite(value) and (value > 0 if name in positive else value >= 0)):
-                raise InputError(f"--{name}", f"must be {'> 0' if name in positive else '>= 0'}, got {value}")
+                raise InputError(name, f"must be {'> 0' if name in positive else '>= 0'}, got {value}")
         if self.rmin is not None and self.rmax is not None and not self.rmin < self.rmax:
-            raise InputError("--rmin", f"must be below --rmax, got {self.rmin} and {self.rmax}")
+            raise InputError("rmin", f"must be below rmax, got {self.rmin} and {self.rmax}")
 
     @property
     def experiment(self) -> Experiment:
@@ -267,7 +267,7 @@ def _constraint_derivatives(params: lmfit.Parameters, varying: Sequence[str], de
 def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFitSettings) -> PDFFitModel:
     """Pair tables (once), parameters with start values, for the observed G(r) cropped to the fit range."""
     if not inputs:
-        raise InputError("--phase", "at least one phase is needed")
+        raise InputError("phases", "at least one phase is needed")
     pat = prepare_pattern(pattern, settings)
     prefixes = phase_prefixes(inputs)
     phases = tuple((CrystalPhase(p, ph.crystal) if ph.crystal is not None else CrystalPhase.load(ph.source, p))

@@ -75,7 +75,7 @@ def test_operations_are_read_only_arrays():
 
 @pytest.mark.parametrize("bad", ["Xyz", "231", 0, "P 7"])
 def test_unknown_symbol_is_input_error(bad):
-    with pytest.raises(InputError, match="--spacegroup"):
+    with pytest.raises(InputError, match="^spacegroup: "):
         space_group(bad)
 
 
