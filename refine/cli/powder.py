@@ -101,15 +101,16 @@ def cli_phases(args: argparse.Namespace) -> list:
     return phases
 
 
-def print_fit(result, *, lines: Sequence[str] = ()) -> None:
-    """Notes, the report (warnings go to stderr), any extra lines, one line per phase."""
+def print_fit(result, *, lines: Sequence[str] = (), phase_suffix=None) -> None:
+    """Notes, the report (warnings go to stderr), any extra lines, one line per phase (``phase_suffix(phase)``
+    appended when given)."""
     for note in result.extra.get("notes", ()):
         print(note)
     print(result.report(warnings=False, phases=False))
     for line in lines:
         print(line)
     for ph in result.phases.values():
-        print(phase_line(ph))
+        print(phase_line(ph) + (phase_suffix(ph) if phase_suffix else ""))
 
 
 def print_written(result, *, verb: str | None = None) -> None:

@@ -7,7 +7,6 @@ import argparse
 from refine.api import parsing
 from refine.api.options import RIETVELD_REFINE as DEFAULT
 from refine.api.options import RietveldCommandOptions
-from refine.cli.format import phase_line
 from refine.cli.main import COMMANDS, Command, argument_type, fit_exit_code, options_of, parse_range
 from refine.cli.powder import (
     add_phase_arguments,
@@ -89,14 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if args.joint or args.joint_instrument or args.joint_range or args.joint_refine:
         lines = [f"  {name}: Rwp {format_percent(st.Rwp)}  GOF {st.GOF:.3f}"
                  for name, st in result.dataset_statistics.items()]
-        for note in result.extra.get("notes", ()):
-            print(note)
-        print(result.report(warnings=False, phases=False))
-        for line in lines:
-            print(line)
-        for ph in result.phases.values():
-            print(phase_line(ph) + "  R_Bragg " + " ".join(f"{h}={format_percent(v['R_Bragg'])}"
-                                                           for h, v in ph.extra["histograms"].items()))
+        print_fit(result, lines=lines, phase_suffix=lambda ph: "  R_Bragg " + " ".join(
+            f"{h}={format_percent(v['R_Bragg'])}" for h, v in ph.extra["histograms"].items()))
         print_written(result)
         return fit_exit_code(result, "rietveld --joint", strict=args.strict)
     if args.pdf or args.pdf_qmax is not None:
