@@ -32,23 +32,17 @@ def run_snippet(code: str, folder: Path) -> tuple[dict, Exception | None]:
     env: dict = {}
     try:
         exec(compile(code, "README snippet", "exec"), env)  # noqa: S102 - the README's own code is the test
-    except Exception as exc:  # noqa: BLE001 - returned, judged by the test (needs_typed_results)
+    except Exception as exc:  # noqa: BLE001 - returned, judged by the test (raise_failure)
         return env, exc
     finally:
         os.chdir(here)
     return env, None
 
 
-def needs_typed_results(exc: Exception | None) -> None:
-    """xfail when a snippet failed only because typed results (FitResult.phases as a mapping of PhaseResult,
-    SeriesResult.table()) have not landed in this tree; re-raise any other error."""
-    from refine.fit.result import FitResult
-
-    if exc is None:
-        return
-    if isinstance(exc, (TypeError, AttributeError, KeyError)) and not hasattr(FitResult, "to_dict"):
-        pytest.xfail(f"typed results (issue 12, branch results) not merged yet: {exc}")
-    raise exc
+def raise_failure(exc: Exception | None) -> None:
+    """Re-raise the snippet's exception, if it raised one."""
+    if exc is not None:
+        raise exc
 
 
 def test_four_snippets_one_import_at_most_four_lines():
@@ -91,7 +85,7 @@ def test_lebail_one_pattern(folder, capsys):
     assert fit.converged and fit.value("drs_a") == pytest.approx(A_DRS, abs=1e-3)  # the image's simulated cell
     assert fit.value("cu_a") == pytest.approx(3.615, abs=1e-3)
     assert "drs_a" in capsys.readouterr().out  # the report was printed
-    needs_typed_results(exc)
+    raise_failure(exc)
     assert float(fit.phases["drs"].a) == pytest.approx(fit.value("drs_a"), rel=1e-12)
 
 
@@ -122,7 +116,7 @@ def test_sequential_series(folder, capsys):
     fitted, esd = (np.array([float(r[c]) for r in rows]) for c in (column, esd_column))
     assert len(rows) == len(truth) == 12 and np.all(np.abs(fitted - truth) < 3 * esd), (fitted - truth, esd)
     assert np.ptp(truth) > 50 * esd.max()  # the series' change is far above the tolerance
-    needs_typed_results(exc)
+    raise_failure(exc)
     table = env["series"].table()
     assert len(table) == 12
     capsys.readouterr()
