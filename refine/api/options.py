@@ -282,6 +282,8 @@ class PdfReduceOptions(CommandOptions):
     background: str | None = None
     bgscale: float | str | None = _opt(None, parsing.parse_bgscale)
     wavelength: float | None = None
+    twothetazero: float | None = None
+    mode: str | None = None
     lorch: bool = False
     scale: float | None = None
     rmin: float | None = None

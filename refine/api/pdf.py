@@ -13,14 +13,16 @@ from refine.api.options import PdfDiffOptions, PdfFitOptions, PdfReduceOptions, 
 from refine.api.powder import with_extra
 from refine.errors import InputError
 
-_DEFAULTS = {"qmin": 0.0, "rpoly": 0.9, "bgscale": 1.0, "rmin": 0.0, "rmax": 30.0, "rstep": 0.01}
-_UNITS = {"QA": "q_A^-1", "Qnm": "q_nm^-1", "twotheta": "2th_deg"}
-_CONFIG_KEYS = ("composition", "qmax", "qmin", "qmaxinst", "rpoly", "bgscale", "rmin", "rmax", "rstep", "wavelength")
+_DEFAULTS = {"qmin": 0.0, "rpoly": 0.9, "bgscale": 1.0, "rmin": 0.0, "rmax": 30.0, "rstep": 0.01, "mode": "xray",
+             "twothetazero": 0.0}
+_CONFIG_KEYS = ("composition", "qmax", "qmin", "qmaxinst", "rpoly", "bgscale", "rmin", "rmax", "rstep", "wavelength",
+                "mode", "twothetazero")
 
 
 # -- reduce ------------------------------------------------------------------------------------------------------
 def pdf_reduce(iq: Any, *, composition: str | None = None, qmax: float | None = None, **options: Any):
-    """Reduce an integrated I(Q) (or I(2θ) with ``wavelength``) to S(Q), F(Q) and G(r), PDFgetX3-style.
+    """Reduce an integrated I(Q) (or I(2θ) with ``wavelength``) to S(Q), F(Q) and G(r) as PDFgetX3 (X-rays) or
+    PDFgetN3 (``mode="neutron"``) do, in scale and shape (:mod:`refine.pdf.reduce`).
 
     Parameters
     ----------
@@ -30,8 +32,9 @@ def pdf_reduce(iq: Any, *, composition: str | None = None, qmax: float | None = 
     composition, qmax
         Chemical formula and the upper Q of the sine transform (1/Å); may come from a ``config`` file instead.
     **options
-        :class:`refine.api.options.PdfReduceOptions`: ``config``, ``qmin``, ``qmaxinst``, ``rpoly``,
-        ``background`` (file), ``bgscale`` (number or "auto"), ``wavelength``, ``lorch``, ``scale``, ``rmin``,
+        :class:`refine.api.options.PdfReduceOptions`: ``config`` (pdfgetx3.cfg / pdfgetn3.cfg), ``qmin``,
+        ``qmaxinst``, ``rpoly``, ``background`` (file), ``bgscale`` (number or "auto"), ``wavelength``,
+        ``twothetazero``, ``mode`` ("xray" or "neutron"), ``lorch``, ``scale`` (fixed k), ``rmin``,
         ``rmax``, ``rstep``, ``poni`` ...; files written only when given: ``output`` (the G(r) file; ``outputs``
         = the curves written beside it, "gr,sq,fq,iq") and ``plot``.
 
@@ -41,7 +44,7 @@ def pdf_reduce(iq: Any, *, composition: str | None = None, qmax: float | None = 
         The curves (``.gr``, ``.sq``, ``.fq``, ``.iq`` Patterns) and how they were made (``extra`` files in
         ``.written``); for a list of inputs, {input: [written files]}.
     """
-    from refine.pdf.reduce import ReductionConfig, reduce_file, write_results
+    from refine.pdf.reduce_files import DATAFORMAT_UNITS, reduce_file, unit_reader, write_results
 
     opts = PdfReduceOptions.from_options(options)
     inputs = as_list(iq)
@@ -51,10 +54,10 @@ def pdf_reduce(iq: Any, *, composition: str | None = None, qmax: float | None = 
     check_files({"plot": opts.plot, **({} if several else {"output": opts.output})},
                 {"output": opts.output} if several else {})
     kwargs, dataformat, background, outputs = _merge_config(opts, composition, qmax)
-    config = ReductionConfig(**kwargs, lorch=opts.lorch, scale=opts.scale)
+    config = _reduction_config(kwargs, opts, composition)
     if several:
         return _reduce_series(inputs, opts, config, dataformat, background, outputs)
-    reader = _image_reader(opts) if opts.poni else (_dataformat_reader(dataformat) if dataformat else None)
+    reader = _image_reader(opts) if opts.poni else (unit_reader(DATAFORMAT_UNITS[dataformat]) if dataformat else None)
     if not isinstance(inputs[0], (str, os.PathLike)):
         pattern = inputs[0]
         reader, path = (lambda _: pattern), getattr(pattern, "source", None) or "pattern"
@@ -73,6 +76,20 @@ def pdf_reduce(iq: Any, *, composition: str | None = None, qmax: float | None = 
         plot_reduction(result, opts.plot)
         written.append(str(opts.plot))
     return replace(result, written=tuple(written))
+
+
+def _reduction_config(kwargs: dict, opts: PdfReduceOptions, composition: str | None):
+    """The ReductionConfig; a bad composition or mode that came from the ``config`` file (e.g. an element without a
+    neutron scattering length in a pdfgetn3.cfg) is reported against that file."""
+    from refine.pdf.reduce import ReductionConfig
+
+    try:
+        return ReductionConfig(**kwargs, lorch=opts.lorch, scale=opts.scale)
+    except InputError as err:
+        given = {"composition": composition, "mode": opts.mode}
+        if opts.config and err.source in given and given[err.source] is None:
+            raise InputError(opts.config, f"{err.source} = {kwargs[err.source]}: {err.problem}") from None
+        raise
 
 
 def _merge_config(opts: PdfReduceOptions, composition: str | None, qmax: float | None) -> tuple:
@@ -96,14 +113,13 @@ def _merge_config(opts: PdfReduceOptions, composition: str | None, qmax: float |
 
 
 def _reduce_series(inputs: list, opts: PdfReduceOptions, config, dataformat, background, outputs) -> dict:
-    from refine.pdf.reduce import reduce_series
+    from refine.pdf.reduce_files import DATAFORMAT_UNITS, reduce_series
 
-    if dataformat not in (None, "QA"):
-        raise InputError("config", f"dataformat = {dataformat} works with one input at a time")
     if opts.poni or opts.plot:
         raise InputError("poni" if opts.poni else "plot", "works with one input at a time")
+    unit = DATAFORMAT_UNITS[dataformat] if dataformat else None
     return reduce_series([os.fspath(p) for p in inputs], config, opts.output, background=background,
-                         outputs=outputs, workers=max(opts.workers, 1))
+                         outputs=outputs, unit=unit, workers=max(opts.workers, 1))
 
 
 def _image_reader(opts: PdfReduceOptions):
@@ -123,25 +139,6 @@ def _image_reader(opts: PdfReduceOptions):
         y = np.mean([f.y for f in frames], axis=0)
         sigma = np.sqrt(np.sum([f.sigma**2 for f in frames], axis=0)) / len(frames)
         return frames[0].replace(y=y, sigma=sigma).with_metadata(frames_averaged=len(frames))
-
-    return read
-
-
-def _dataformat_reader(dataformat: str):
-    """Read a pattern with its x column taken as PDFgetX3's ``dataformat`` says; a file header naming another
-    unit is bad input rather than silently overridden."""
-    from refine import units
-    from refine.io import read_pattern
-
-    unit = _UNITS[dataformat]
-
-    def read(path):
-        plain = read_pattern(path)
-        wanted = units.normalize_unit(unit)[0]
-        if plain.metadata.get("unit_from") == "header" and plain.unit != wanted:
-            raise InputError(path, f"the header says x is {plain.unit} but the configuration says dataformat = "
-                                   f"{dataformat}")
-        return read_pattern(path, unit=unit)
 
     return read
 

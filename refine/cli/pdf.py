@@ -57,8 +57,9 @@ def configure_reduce(parser: argparse.ArgumentParser) -> None:
                         help="integrated I(Q) or I(2theta) pattern(s) (.chi, .xy, .xye, ...); with several, -o is a "
                              "folder and they are reduced in parallel with one configuration (resumable)")
     parser.add_argument("--config", metavar="CFG",
-                        help="PDFgetX3 configuration (pdfgetx3.cfg, or a PDFgetX3/xPDFsuite .gr whose header holds "
-                             "one): its settings, background file and outputtype; options given here win")
+                        help="PDFgetX3/PDFgetN3 configuration (pdfgetx3.cfg, pdfgetn3.cfg, or a PDFgetX3/xPDFsuite .gr "
+                             "whose header holds one): its settings, background file, dataformat and outputtype; "
+                             "options given here win")
     parser.add_argument("--section", help="with --config: the section to read (default [PDF], else [DEFAULT])")
     parser.add_argument("--composition", help="chemical formula, e.g. Na3V2O5 or 'Pb 1 Ti 1/2 O 3'")
     parser.add_argument("--qmax", type=float, help="upper Q of the sine transform (1/A)")
@@ -66,14 +67,22 @@ def configure_reduce(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qmaxinst", type=float, default=None,
                         help="upper Q of reliable data and of the polynomial fit (default: last data point)")
     parser.add_argument("--rpoly", type=float, default=None,
-                        help="r limit of the correction polynomial, degree round(rpoly*qmaxinst/pi) (default 0.9)")
+                        help="r limit of the correction polynomial, fractional degree rpoly*(Qhi-Qlo)/pi "
+                             "(default 0.9)")
     parser.add_argument("--background", metavar="FILE", help="container/Kapton background pattern")
     parser.add_argument("--bgscale", type=_bgscale, default=None,
                         help="background scale, or 'auto' (largest keeping I - b*B >= 0 at high Q; default 1)")
     parser.add_argument("--wavelength", type=float, default=None, help="wavelength (A) for I(2theta) input")
+    parser.add_argument("--twothetazero", type=float, default=None,
+                        help="zero of the diffractometer's 2theta (degrees), subtracted from I(2theta) input "
+                             "(default 0)")
+    parser.add_argument("--mode", choices=("xray", "neutron"), default=None,
+                        help="xray (form factors, PDFgetX3) or neutron (scattering lengths from periodictable, "
+                             "PDFgetN3); default xray")
     parser.add_argument("--lorch", action="store_true", help="apply the Lorch modification function")
     parser.add_argument("--scale", type=float, default=None,
-                        help="fixed divisor of F(Q) (default: self-scattering rule, see the header)")
+                        help="fixed intensity scale k (default: least squares of k*I/<f>^2 onto <f^2>/<f>^2; "
+                             "recorded in the header)")
     parser.add_argument("--rmin", type=float, default=None, help="first r of G(r) (A, default 0)")
     parser.add_argument("--rmax", type=float, default=None, help="last r of G(r) (A, default 30)")
     parser.add_argument("--rstep", type=float, default=None, help="r step of G(r) (A, default 0.01)")
@@ -112,5 +121,5 @@ def run_reduce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-PDF_COMMANDS.register("reduce", Command(help="reduce I(Q) to S(Q), F(Q), G(r) (PDFgetX3-style ad hoc corrections)",
+PDF_COMMANDS.register("reduce", Command(help="reduce I(Q) to S(Q), F(Q), G(r) as PDFgetX3 / PDFgetN3 do",
                                         configure=configure_reduce, run=run_reduce))

@@ -1,11 +1,12 @@
-"""PDFgetX3 configuration files (``pdfgetx3.cfg``) and the configuration headers PDFgetX3 / xPDFsuite write at
-the top of their ``.gr`` files, read as settings for :class:`refine.pdf.reduce.ReductionConfig`.
+"""PDFgetX3 / PDFgetN3 configuration files (``pdfgetx3.cfg``, ``pdfgetn3.cfg``) and the configuration headers
+PDFgetX3 / PDFgetN3 / xPDFsuite write at the top of their ``.gr`` files, read as settings for
+:class:`refine.pdf.reduce.ReductionConfig`.
 
 The format is an INI file: keys in ``[DEFAULT]`` (pdfgetx3.cfg, PDFgetX3 ``.gr`` headers) or ``[PDF]`` (xPDFsuite
 headers); ``#`` starts a comment; a ``.gr`` file's data after ``#### start data`` is ignored. Keys read:
 ``composition``, ``qmin``, ``qmax``, ``qmaxinst``, ``rpoly``, ``bgscale``, ``rmin``, ``rmax``, ``rstep``,
-``wavelength``, ``backgroundfile``, ``outputtype``, ``dataformat`` (``QA``, ``Qnm``, ``twotheta``) and ``mode``
-(``xray`` only). Empty values count as not given.
+``wavelength``, ``twothetazero``, ``backgroundfile``, ``outputtype``, ``dataformat`` (``QA``, ``Qnm``,
+``twotheta``) and ``mode`` (``xray``, or ``neutron`` as PDFgetN3 writes it). Empty values count as not given.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from refine.errors import InputError
 from refine.io.fields import finite_float
 from refine.io.paths import check_regular_file
 
-_FLOATS = ("qmin", "qmax", "qmaxinst", "rpoly", "rmin", "rmax", "rstep", "wavelength")
+_FLOATS = ("qmin", "qmax", "qmaxinst", "rpoly", "rmin", "rmax", "rstep", "wavelength", "twothetazero")
+_MODES = ("xray", "neutron")
 DATAFORMATS = ("QA", "Qnm", "twotheta")
 _OUTPUTS = ("iq", "sq", "fq", "gr")
 
@@ -97,9 +99,11 @@ def read_pdfgetx_config(path: str | os.PathLike, *, section: str | None = None) 
     if not any(k in values for k in ("composition", "qmax", "qmaxinst", "rpoly")):
         raise InputError(path, f"no PDFgetX3 settings (composition, qmax, ...) in section [{name}]")
     mode = values.get("mode", "")
-    if mode and mode.lower() != "xray":
-        raise InputError(path, f"mode = {mode!r}: only X-ray reduction (mode = xray) is supported")
     settings: dict[str, Any] = {}
+    if mode:
+        if mode.lower() not in _MODES:
+            raise InputError(path, f"mode = {mode!r}: expected one of {', '.join(_MODES)}")
+        settings["mode"] = mode.lower()
     if values.get("composition"):
         settings["composition"] = values["composition"]
     for key in _FLOATS:

@@ -1,46 +1,34 @@
-"""PDF reduction I(Q) → S(Q), F(Q), G(r) with PDFgetX3's ad hoc corrections.
+"""PDF reduction I(Q) → S(Q), F(Q), G(r) as PDFgetX3 / PDFgetN3 do it (scale and shape).
 
-Method (Juhás, Davis, Farrow & Billinge, J. Appl. Cryst. 46 (2013) 560, "PDFgetX3"):
+Method: Juhás, Davis, Farrow & Billinge, J. Appl. Cryst. 46 (2013) 560, §1 eq. 4 and the sentence after it
+("the raw sample intensities are rescaled by a least-squares procedure to approach the normal scattering factor
+curve"), eqs. 5–10. Steps (checked against nine PDFgetX3/PDFgetN3 outputs, tests/pdf/test_reduce.py):
 
-1. I(Q) = I_sample(Q) − bgscale · I_background(Q) (the background interpolated onto the sample grid when the
-   grids differ; ``bgscale='auto'`` takes the largest scale that keeps I(Q) ≥ 0 over the upper half of
-   [qmin, qmaxinst]).
-2. F_m(Q) = Q · I(Q) / ⟨f⟩², with ⟨f⟩ = Σ c_i f_i(Q) from Waasmaier–Kirfel form factors.
-3. The measured intensity is a(Q)·I_c(Q) + b(Q) with slowly varying a, b; every structure-independent term
-   of F_m (self scattering Q⟨f²⟩/⟨f⟩², Compton, residual background) is smooth and is removed by a polynomial
-   P(Q) = Σ_{k=1..n} c_k Q^k without constant term, fitted by least squares to F_m over qmin ≤ Q ≤ qmaxinst.
-   The degree follows PDFgetX3's rule n = round(rpoly · qmaxinst / π): a polynomial of degree n on
-   [0, qmaxinst] holds no Fourier component beyond r ≈ rpoly. F(Q) = (F_m − P) / a.
-4. G(r) = (2/π) Σ F(Q) sin(Qr) ΔQ over qmin ≤ Q ≤ qmax on the data grid, optionally with the Lorch
-   modification function sin(πQ/Qmax)/(πQ/Qmax) (Lorch, J. Phys. C 2 (1969) 229). dG comes from the
-   propagated sigma of I (the fitted polynomial's own uncertainty is neglected).
+1. Grid. Q of the measured points (2θ converted with the wavelength after subtracting ``twothetazero``); the
+   points with qmin < Q ≤ qmaxinst set the step ΔQ = (Q_last − Q_first)/(n − 1). The grid is the multiples of
+   ΔQ from the first one ≥ qmin to Q_last, and the intensity is interpolated linearly onto it; below the first
+   measured point it holds that point's value (PDFgetN3's sapphire F(Q) from Q = 0 shows exactly this).
+2. I(Q) = I_sample − bgscale·I_background (the background interpolated onto the same grid; ``bgscale='auto'``
+   takes the largest scale that keeps I ≥ 0 over the upper half of the grid).
+3. Scale. One number k minimising Σ (k·I/⟨f⟩² − ⟨f²⟩/⟨f⟩²)² over the grid: with y = I/⟨f⟩², t = ⟨f²⟩/⟨f⟩²,
+   k = Σ y·t / Σ y². F_m(Q) = Q·(k·I − ⟨f²⟩)/⟨f⟩². ⟨f⟩ = Σ c_i f_i(Q) (Waasmaier–Kirfel) for X-rays; for
+   neutrons the coherent scattering lengths b_i of periodictable, constant in Q.
+4. Polynomial. n_r = rpoly·(Q_hi − Q_lo)/π over the grid (a real number). Polynomials Σ_{j=1..m} c_j Q^j (no
+   constant term, unweighted least squares over the grid) for m = ⌊n_r⌋ and ⌊n_r⌋ + 1 are blended with weight
+   n_r − ⌊n_r⌋ on the higher one; F = F_m − P. Nothing is rescaled afterwards.
+5. G(r) = (2/π) Σ_{qmin ≤ Q ≤ qmax} F(Q) sin(Qr) ΔQ, optionally with the Lorch modification function
+   sin(πQ/Qmax)/(πQ/Qmax) (Lorch, J. Phys. C 2 (1969) 229).
 
-Scale rule (``scale=None``): the ad hoc assumption applied to the scale itself. With b(Q) ≪ a⟨f²⟩ the smooth
-part is P(Q) ≈ a · Q⟨f²⟩/⟨f⟩², so a is the least-squares coefficient of Q⟨f²⟩/⟨f⟩² in P over the fit range.
-This is *not* PDFgetX3's scale rule, which neither the paper's public abstract nor the diffpy.pdfgetx 2.x
-manual (options: rpoly, qmaxinst "upper boundary for the polynomial fit correction of the S(Q) data")
-states. On the Ni reference data (pdfttp ch. 4) PDFgetX3's G is 0.480× ours at bgscale 1 and 0.693× at
-bgscale 0.4: implied divisors a = 1435 and 1548 against ours 689 and 1073. Standard rules tried and
-rejected (a for bgscale 1 / 0.4): mean (I − bB)/⟨f²⟩ over the top half of Q 710/1049, over the top 10 %
-640/1170; ∫Q²(I − bB)/∫Q²⟨f²⟩ 690/977; Krogh-Moe with ρ0(Ni) 689/1073; raw I/⟨f²⟩ over the top 10 %
-1516/1492 (ignores bgscale). The low-r check G ≈ −4πρ0 r (−1.149 r for Ni) cannot settle it to 10 %: with
-an intercept, the slope of PDFgetX3's own G over 1.0–2.2 / 1.2–2.2 / 1.4–2.2 Å is 0.94/0.78/0.67 (Ni.gr)
-and 0.71/0.67/0.61 (Ni-hires.gr) of −4πρ0; ours is 2.00/1.65/1.41 and 1.00/0.95/0.87. Session 2 measurements:
-the divisor is one constant (F(Q) back-transformed from PDFgetX3's G(r) is ours × 1/a to 0.3 % from Q 2 to 22
-Å⁻¹: test_pdfgetx3_ni_fq_differs_by_one_constant) and it does not depend on qmax (Ni-hires and Ni-lownoise agree to
-0.02 %). Rules on the *unsubtracted* sample come closest: its high-Q level I/⟨f²⟩ over the last 0.5 Å⁻¹ below
-qmaxinst is 0.986/0.989 of PDFgetX3's a, over the top 10 % 1.056/0.964, the self-scattering rule applied to it
-0.943/0.849 — but no window or weighting among ~300 tried (Q^k-weighted means, percentiles, ratios of integrals of
-sample, sample − b·background and background over ⟨f²⟩, Z², ⟨f²⟩+Z) reproduces both to 1 %, so none is adopted:
-picking one by its agreement would be fitting the answer. Pass ``scale=`` to impose a known factor.
+Outputs on the grid: I(Q) (after the background, before k), F(Q), S(Q) = 1 + F/Q (Q > 0). σ(F) = Q·k·σ(I)/⟨f⟩²
+with the same k (σ(I) interpolated like I, the background's σ added in quadrature; k and the polynomial are taken
+as exact), and dG propagated from σ(F) through the transform.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -49,11 +37,13 @@ import numpy as np
 from refine import units
 from refine.data import Pattern
 from refine.errors import InputError
-from refine.pdf.composition import format_composition, parse_composition
+from refine.pdf.composition import atomic_fractions, parse_composition
 from refine.pdf.formfactors import form_factor_averages
 
 #: Output kinds and their file extensions.
 OUTPUT_KINDS = ("iq", "sq", "fq", "gr")
+#: Radiation modes (PDFgetX3 / PDFgetN3 ``mode``).
+MODES = ("xray", "neutron")
 _MIN_POINTS = 10
 
 
@@ -64,14 +54,14 @@ class ReductionConfig:
     Parameters
     ----------
     composition
-        Chemical formula, e.g. ``"Ni"`` or ``"Na3V2O5"``.
+        Chemical formula, e.g. ``"Ni"``, ``"Si 0.95 Ni 0.05"`` or ``"Al2O3"``.
     qmax, qmin
-        Q range of the sine transform (Å⁻¹).
+        Q range of the sine transform (Å⁻¹); qmin also starts the grid.
     qmaxinst
-        Upper end of the reliable data and of the polynomial fit (Å⁻¹); None: last point with non-zero
-        intensity (trailing zero padding is ignored).
+        Upper end of the data used (grid, scale and polynomial), Å⁻¹; None: the last point with non-zero intensity
+        (trailing zero padding is ignored).
     rpoly
-        r limit (Å) of the correction polynomial's frequency content; degree round(rpoly·qmaxinst/π).
+        r limit (Å) of the correction polynomial; its fractional degree is rpoly·(Q_hi − Q_lo)/π.
     bgscale
         Background scale, or ``"auto"``.
     lorch
@@ -81,7 +71,11 @@ class ReductionConfig:
     wavelength
         Wavelength (Å) for I(2θ) input; overrides the file's value.
     scale
-        Fixed divisor a of F(Q); None uses the self-scattering rule (module docstring).
+        Fixed intensity scale k; None: the least-squares k (module docstring, step 3).
+    mode
+        ``"xray"`` (form factors) or ``"neutron"`` (scattering lengths).
+    twothetazero
+        Position of zero scattering angle in diffractometer degrees (subtracted from 2θ input).
     """
 
     composition: str
@@ -96,21 +90,27 @@ class ReductionConfig:
     rstep: float = 0.01
     wavelength: float | None = None
     scale: float | None = None
+    mode: str = "xray"
+    twothetazero: float = 0.0
 
     def __post_init__(self) -> None:
-        parse_composition(self.composition, source="composition")
+        if self.mode not in MODES:
+            raise InputError("mode", f"must be one of {', '.join(MODES)}, got {self.mode!r}")
+        scattering_averages(self.composition, np.zeros(1), self.mode)  # unknown elements/lengths fail here
         checks = (
             (self.qmax > 0, "qmax", "must be positive"),
             (self.qmin >= 0 and self.qmin < self.qmax, "qmin", f"must lie in [0, qmax={self.qmax:g})"),
             (self.qmaxinst is None or self.qmaxinst >= self.qmax, "qmaxinst",
              f"must not be below qmax={self.qmax:g}"),
-            (self.rpoly >= 0, "rpoly", "must not be negative"),
+            (math.isfinite(self.rpoly) and self.rpoly >= 0, "rpoly", "must not be negative"),
             (self.rstep > 0, "rstep", "must be positive"),
             (self.rmax > self.rmin >= 0, "rmax", "must exceed rmin >= 0"),
             (self.rstep <= 0 or (self.rmax - self.rmin) / self.rstep <= 1e6, "rstep",
              "gives more than 10^6 r points"),
             (self.wavelength is None or self.wavelength > 0, "wavelength", "must be positive"),
-            (self.scale is None or self.scale > 0, "scale", "must be positive"),
+            (self.scale is None or (math.isfinite(self.scale) and self.scale > 0), "scale", "must be positive"),
+            (math.isfinite(self.twothetazero) and abs(self.twothetazero) < 90, "twothetazero",
+             "must be a finite angle below 90 degrees"),
         )
         for ok, option, problem in checks:
             if not ok:
@@ -128,19 +128,24 @@ class ReductionConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ReductionResult:
-    """The curves of one reduction and how they were made."""
+    """The curves of one reduction and how they were made.
+
+    ``degree`` is the fractional polynomial degree n_r, ``coefficients`` the blended c_1..c_m (Q in Å⁻¹),
+    ``scale`` the intensity scale k, ``qstep`` the grid step ΔQ.
+    """
 
     iq: Pattern
     sq: Pattern
     fq: Pattern
     gr: Pattern
-    degree: int
+    degree: float
     coefficients: tuple[float, ...]
     scale: float
     bgscale: float
     notes: tuple[str, ...]
     settings: Mapping[str, Any]
     written: tuple[str, ...] = ()  # files written by refine.pdf_reduce (output=, plot=)
+    qstep: float = 0.0
 
     def curve(self, kind: str) -> Pattern:
         """The pattern for ``iq``, ``sq``, ``fq`` or ``gr``."""
@@ -157,29 +162,88 @@ class ReductionResult:
 
 
 # -- building blocks ---------------------------------------------------------------------------------------
-def polynomial_degree(rpoly: float, qmaxinst: float) -> int:
-    """PDFgetX3's degree of the correction polynomial, round(rpoly·qmaxinst/π) (halves round up)."""
-    return int(math.floor(rpoly * qmaxinst / math.pi + 0.5))
+def scattering_averages(composition: Mapping[str, float] | str, q: np.ndarray,
+                        mode: str = "xray") -> tuple[np.ndarray, np.ndarray]:
+    """``(⟨f⟩², ⟨f²⟩)`` at each Q: X-ray form factors, or neutron coherent lengths b_c (fm) from periodictable.
 
-
-def fit_correction_polynomial(q: np.ndarray, fm: np.ndarray, degree: int, *, qmin: float,
-                              qmaxinst: float) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares Σ_{k=1..degree} c_k Q^k (no constant) to ``fm`` over qmin ≤ Q ≤ qmaxinst.
-
-    Returns the coefficients c_k (for Q in Å⁻¹) and the polynomial on the whole ``q`` grid. The fit is done
-    in x = Q/qmaxinst: raw powers of Q up to 31⁹ are ill-conditioned enough for SVD truncation to change the
-    answer.
+    Raises
+    ------
+    InputError
+        An element without a tabulated neutron scattering length (``mode="neutron"``), named with the
+        composition.
     """
-    if degree <= 0:
+    q = np.asarray(q, dtype=float)
+    if mode == "xray":
+        return form_factor_averages(composition, q)
+    from refine.crystal.scattering import neutron_length
+
+    fractions = atomic_fractions(parse_composition(composition) if isinstance(composition, str) else composition)
+    lengths = {}
+    for element in fractions:
+        try:
+            lengths[element] = neutron_length(element).real
+        except InputError:
+            raise InputError("composition", f"periodictable has no neutron scattering length for {element!r}; "
+                                            "mode = neutron needs one for every element") from None
+    bavg = sum(c * lengths[e] for e, c in fractions.items())
+    b2avg = sum(c * lengths[e] ** 2 for e, c in fractions.items())
+    if bavg == 0:
+        raise InputError("composition", "the mean neutron scattering length <b> is zero: F(Q) is undefined")
+    return np.full_like(q, bavg * bavg), np.full_like(q, b2avg)
+
+
+def polynomial_degree(rpoly: float, qlo: float, qhi: float) -> float:
+    """PDFgetX3's fractional degree of the correction polynomial, n_r = rpoly·(qhi − qlo)/π."""
+    return rpoly * (qhi - qlo) / math.pi
+
+
+def regular_grid(q: np.ndarray, qmin: float, qmaxinst: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Step 1: ``(grid, mask of the measured points used, step)``; see the module docstring."""
+    used = (q > qmin) & (q <= qmaxinst * (1 + 1e-12))
+    n = int(np.count_nonzero(used))
+    if n < _MIN_POINTS:
+        raise InputError("qmin", f"fewer than {_MIN_POINTS} data points with {qmin:g} < Q <= {qmaxinst:g} 1/A")
+    qs = q[used]
+    step = float(qs[-1] - qs[0]) / (n - 1)
+    first = math.ceil(qmin / step - 1e-9)
+    last = math.floor(qs[-1] / step + 1e-9)
+    return step * np.arange(first, last + 1), used, step
+
+
+def fit_correction_polynomial(q: np.ndarray, fm: np.ndarray, degree: float) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4: the blend of the least-squares Σ_{j=1..m} c_j Q^j (no constant) fits to ``fm`` for m = ⌊degree⌋ and
+    ⌊degree⌋ + 1, weight degree − ⌊degree⌋ on the higher one.
+
+    Returns the blended coefficients c_j (Q in Å⁻¹) and the polynomial on ``q``. The fits are done in x = Q/Q_hi:
+    raw powers of Q up to 31⁹ are ill-conditioned enough for SVD truncation to change the answer.
+    """
+    low = int(math.floor(degree))
+    weight = degree - low
+    top = low + (1 if weight > 0 else 0)
+    if top == 0:
         return np.zeros(0), np.zeros_like(q)
-    mask = (q >= qmin) & (q <= qmaxinst)
-    if np.count_nonzero(mask) <= degree:
-        raise InputError("rpoly", f"polynomial degree {degree} needs more than {np.count_nonzero(mask)} points")
-    powers = np.arange(1, degree + 1)
-    x = q / qmaxinst
+    if q.size <= top:
+        raise InputError("rpoly", f"polynomial degree {top} needs more than {q.size} points")
+    qhi = float(q[-1])
+    x = q / qhi
+    powers = np.arange(1, top + 1)
     design = x[:, None] ** powers[None, :]
-    coef_x, *_ = np.linalg.lstsq(design[mask], fm[mask], rcond=1e-15)
-    return coef_x / qmaxinst**powers, design @ coef_x
+    coef = np.zeros(top)
+    for m, w in ((low, 1.0 - weight), (top, weight)):
+        if m > 0 and w > 0:
+            c, *_ = np.linalg.lstsq(design[:, :m], fm, rcond=1e-15)
+            coef[:m] += w * c
+    return coef / qhi**powers, design @ coef
+
+
+def intensity_scale(intensity: np.ndarray, favg2: np.ndarray, f2avg: np.ndarray) -> float:
+    """Step 3: k = Σ y·t / Σ y² with y = I/⟨f⟩², t = ⟨f²⟩/⟨f⟩² (least squares of k·y onto t)."""
+    y, t = intensity / favg2, f2avg / favg2
+    k = float(y @ t / (y @ y)) if np.any(y) else float("nan")
+    if not (math.isfinite(k) and k > 0):
+        raise InputError("scale", "the least-squares scale of I/<f>^2 onto <f^2>/<f>^2 is not positive (is the "
+                                  "background larger than the sample? check bgscale), or pass a fixed --scale")
+    return k
 
 
 def sine_transform(q: np.ndarray, fq: np.ndarray, r: np.ndarray,
@@ -220,54 +284,39 @@ def auto_background_scale(q: np.ndarray, sample: np.ndarray, background: np.ndar
     return float(max(0.0, np.min(sample[mask] / background[mask])))
 
 
-def _selfscattering_scale(q: np.ndarray, poly: np.ndarray, ratio: np.ndarray, mask: np.ndarray) -> float:
-    g = q[mask] * ratio[mask]
-    a = float(poly[mask] @ g / (g @ g))
-    if not (math.isfinite(a) and a > 0):
-        raise InputError("scale", "the smooth part of Q*I/<f>^2 is not positive, so the self-scattering "
-                                    "rule cannot fix the scale; check bgscale or pass --scale")
-    return a
-
-
-def _interpolate_background(sample: Pattern, background: Pattern, lo: float, hi: float) -> tuple[Pattern, str]:
-    bq = background.to_unit(units.Q_A) if background.unit != units.Q_A else background
-    if bq.x.size < 2:
-        raise InputError(background.source, "background has fewer than two points")
-    same = bq.x.size == sample.x.size and np.allclose(bq.x, sample.x, rtol=0, atol=1e-6)
-    if same:
-        return bq, ""
-    if bq.x[0] > lo + 1e-9 or bq.x[-1] < hi - 1e-9:
-        raise InputError(background.source, f"background covers Q {bq.x[0]:g}..{bq.x[-1]:g} 1/A, which does "
-                                            f"not span the range used, {lo:g}..{hi:g} 1/A")
-    y = np.interp(sample.x, bq.x, bq.y)
-    s = np.interp(sample.x, bq.x, bq.sigma)
-    note = (f"background interpolated linearly from its own Q grid ({bq.x.size} points, "
-            f"{bq.x[0]:g}..{bq.x[-1]:g} 1/A) onto the sample grid ({sample.x.size} points)")
-    return bq.replace(x=sample.x, y=y, sigma=s), note
-
-
-def to_q(pattern: Pattern, wavelength: float | None = None) -> Pattern:
-    """The pattern on a Q axis (2θ converted with ``wavelength`` or the pattern's own)."""
+def to_q(pattern: Pattern, wavelength: float | None = None, twothetazero: float = 0.0) -> Pattern:
+    """The pattern on a Q axis (2θ − twothetazero converted with ``wavelength`` or the pattern's own)."""
     if pattern.unit == units.Q_A:
         return pattern
     if pattern.unit == units.R_A:
         raise InputError(pattern.source or "input", "is a real-space (r) pattern, not I(Q) or I(2theta)")
     if wavelength is not None:
         pattern = pattern.replace(wavelength=wavelength)
-    if pattern.unit == units.TTH_DEG and pattern.wavelength is None:
-        raise InputError(pattern.source or "input",
-                         "is I(2theta) without a wavelength in its header: pass --wavelength")
+    if pattern.unit == units.TTH_DEG:
+        if pattern.wavelength is None:
+            raise InputError(pattern.source or "input",
+                             "is I(2theta) without a wavelength in its header: pass --wavelength")
+        if twothetazero:
+            pattern = pattern.replace(x=pattern.x - twothetazero)
     return pattern.to_unit(units.Q_A)
 
 
 # -- the reduction -----------------------------------------------------------------------------------------
-def reduce_pattern(sample: Pattern, config: ReductionConfig, background: Pattern | None = None) -> ReductionResult:
-    """Reduce one I(Q) (or I(2θ)) pattern to S(Q), F(Q) and G(r); see the module docstring."""
-    src = sample.source
-    sample = to_q(sample, config.wavelength)
-    if background is not None:
-        background = to_q(background, config.wavelength if background.unit == units.TTH_DEG else None)
-    q = sample.x
+@dataclasses.dataclass(frozen=True)
+class _Gridded:
+    """Sample (minus background) on the regular grid: Q, I, var(I) and what was done to get there."""
+
+    q: np.ndarray
+    intensity: np.ndarray
+    var: np.ndarray
+    step: float
+    qmaxinst: float
+    bgscale: float
+    notes: tuple[str, ...]
+
+
+def _data_range(sample: Pattern, config: ReductionConfig) -> float:
+    src, q = sample.source, sample.x
     if q.size < _MIN_POINTS:
         raise InputError(src, f"only {q.size} data points")
     if not np.all(np.diff(q) > 0):
@@ -283,190 +332,97 @@ def reduce_pattern(sample: Pattern, config: ReductionConfig, background: Pattern
         raise InputError("qmax", f"{config.qmax:g} is above the data (last measured Q {qlast:g} 1/A in {src})")
     if config.qmax > qmaxinst + 1e-9:
         raise InputError("qmax", f"{config.qmax:g} is above qmaxinst {qmaxinst:g}")
-    used = (q >= config.qmin) & (q <= qmaxinst)
-    if np.count_nonzero(used) < _MIN_POINTS:
-        raise InputError(src, f"fewer than {_MIN_POINTS} points between qmin {config.qmin:g} and {qmaxinst:g}")
-    notes: list[str] = []
-    intensity, var = sample.y.astype(float), sample.sigma.astype(float) ** 2
+    return qmaxinst
+
+
+def _on_grid(sample: Pattern, config: ReductionConfig, background: Pattern | None) -> _Gridded:
+    """Steps 1 and 2."""
+    qmaxinst = _data_range(sample, config)
+    q, used, step = regular_grid(sample.x, config.qmin, qmaxinst)
+    qs = sample.x[used]
+    notes = []
+    if np.max(np.abs(qs / step - np.round(qs / step))) > 1e-6:
+        notes.append(f"sample interpolated onto the regular grid Q = n*{step:.8g} 1/A, {q[0]:.6g}..{q[-1]:.6g} 1/A "
+                     f"({q.size} points from {qs.size} measured)")
+    below = int(np.count_nonzero(q < qs[0] - 1e-6 * step))
+    if below:
+        notes.append(f"{below} grid points from {q[0]:.6g} 1/A below the first measured Q {qs[0]:.6g} 1/A hold its "
+                     "intensity (as PDFgetX3 does)")
+    intensity = np.interp(q, qs, sample.y[used].astype(float))
+    var = np.interp(q, qs, sample.sigma[used].astype(float)) ** 2
     bgscale = 0.0
     if background is not None:
-        bg, note = _interpolate_background(sample, background, config.qmin, qmaxinst)
+        bg_y, bg_s, note = _background_on_grid(background, qs, q)
         if note:
             notes.append(note)
         if isinstance(config.bgscale, str):
-            mid = config.qmin + 0.5 * (qmaxinst - config.qmin)
-            bgscale = auto_background_scale(q, intensity, bg.y, qlo=mid, qhi=qmaxinst)
+            mid = q[0] + 0.5 * (q[-1] - q[0])
+            bgscale = auto_background_scale(q, intensity, bg_y, qlo=mid, qhi=q[-1])
             notes.append(f"bgscale auto = {bgscale:.6g} (largest keeping I - b*B >= 0 for {mid:g} <= Q <= "
-                         f"{qmaxinst:g})")
+                         f"{q[-1]:g})")
         else:
             bgscale = float(config.bgscale)
-        intensity = intensity - bgscale * bg.y
-        var = var + (bgscale * bg.sigma) ** 2
-    favg2, f2avg = form_factor_averages(parse_composition(config.composition), q)
-    fm = q * intensity / favg2
-    degree = polynomial_degree(config.rpoly, qmaxinst)
-    coef, poly = fit_correction_polynomial(q, fm, degree, qmin=config.qmin, qmaxinst=qmaxinst)
-    if config.scale is not None:
-        a = float(config.scale)
-    else:
-        a = _selfscattering_scale(q, poly, f2avg / favg2, used)
-    fq_all = (fm - poly) / a
-    sigma_f = q * np.sqrt(var) / favg2 / a
+        intensity = intensity - bgscale * bg_y
+        var = var + (bgscale * bg_s) ** 2
+    return _Gridded(q, intensity, var, step, qmaxinst, bgscale, tuple(notes))
+
+
+def _background_on_grid(background: Pattern, qs: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    bq = background.x
+    if bq.size < 2:
+        raise InputError(background.source, "background has fewer than two points")
+    tol = 1e-6 * max(1.0, float(qs[-1]))
+    if bq[0] > qs[0] + tol or bq[-1] < qs[-1] - tol:
+        raise InputError(background.source, f"background covers Q {bq[0]:g}..{bq[-1]:g} 1/A, which does not span "
+                                            f"the sample data used, {qs[0]:g}..{qs[-1]:g} 1/A")
+    note = ""
+    inside = bq[(bq >= qs[0] - tol) & (bq <= qs[-1] + tol)]
+    if inside.size != qs.size or not np.allclose(inside, qs, rtol=0, atol=1e-6):
+        note = (f"background interpolated linearly from its own Q grid ({bq.size} points, {bq[0]:g}..{bq[-1]:g} "
+                f"1/A) onto the sample's")
+    return np.interp(q, bq, background.y), np.interp(q, bq, background.sigma), note
+
+
+def reduce_pattern(sample: Pattern, config: ReductionConfig, background: Pattern | None = None) -> ReductionResult:
+    """Reduce one I(Q) (or I(2θ)) pattern to S(Q), F(Q) and G(r); see the module docstring."""
+    src = sample.source
+    sample = to_q(sample, config.wavelength, config.twothetazero)
+    if background is not None:
+        tth = background.unit == units.TTH_DEG
+        background = to_q(background, config.wavelength if tth else None, config.twothetazero)
+    grid = _on_grid(sample, config, background)
+    q, intensity = grid.q, grid.intensity
+    favg2, f2avg = scattering_averages(config.composition, q, config.mode)
+    k = float(config.scale) if config.scale is not None else intensity_scale(intensity, favg2, f2avg)
+    fm = q * (k * intensity - f2avg) / favg2
+    degree = polynomial_degree(config.rpoly, float(q[0]), float(q[-1]))
+    coef, poly = fit_correction_polynomial(q, fm, degree)
+    fq = fm - poly
+    sigma_f = q * k * np.sqrt(grid.var) / favg2
     has_sigma = sample.has_sigma
-    tr = (q >= config.qmin) & (q <= config.qmax)
-    qt, ft, st = q[tr], fq_all[tr], sigma_f[tr]
+    tr = q <= config.qmax * (1 + 1e-12)
+    qt, ft, st = q[tr], fq[tr], sigma_f[tr]
     if config.lorch:
         w = lorch(qt, config.qmax)
         ft, st = ft * w, st * w
     nr = int(math.floor((config.rmax - config.rmin) / config.rstep + 1e-9)) + 1
     r = config.rmin + config.rstep * np.arange(nr)
     g, dg = sine_transform(qt, ft, r, st if has_sigma else None)
-    settings = {**config.settings(), "qmaxinst": qmaxinst, "bgscale": bgscale if background is not None else None}
+    settings = {**config.settings(), "qmaxinst": grid.qmaxinst,
+                "bgscale": grid.bgscale if background is not None else None}
     meta = {"source": src, "header": [], "settings": settings}
-    sig_src = "propagated" if has_sigma else "unit"
-    ones = np.ones_like
+    radiation = "neutron" if config.mode == "neutron" else "xray"
 
-    def pat(x: np.ndarray, y: np.ndarray, s: np.ndarray | None, unit: str) -> Pattern:
-        return Pattern(x=x, y=y, sigma=s if has_sigma and s is not None else ones(y), unit=unit,
-                       sigma_source=sig_src, radiation="xray", metadata=meta)
+    def pat(x: np.ndarray, y: np.ndarray, s: np.ndarray, unit: str) -> Pattern:
+        return Pattern(x=x, y=y, sigma=s if has_sigma else np.ones_like(y), unit=unit,
+                       sigma_source="propagated" if has_sigma else "unit", radiation=radiation,
+                       wavelength=sample.wavelength, metadata=meta)
 
-    qs = q[used]
-    pos = qs > 0
-    sq_sigma = (sigma_f[used][pos] / qs[pos])
-    iq = pat(q[used], intensity[used], np.sqrt(var[used]), units.Q_A)
+    pos = q > 0
+    iq = pat(q, intensity, np.sqrt(grid.var), units.Q_A)
     iq = iq.replace(corrections=sample.corrections | ({"background"} if background is not None else set()))
     return ReductionResult(
-        iq=iq,
-        sq=pat(qs[pos], 1.0 + fq_all[used][pos] / qs[pos], sq_sigma, units.Q_A),
-        fq=pat(qs, fq_all[used], sigma_f[used], units.Q_A),
-        gr=pat(r, g, dg, units.R_A),
-        degree=degree, coefficients=tuple(float(c) for c in coef), scale=a,
-        bgscale=bgscale, notes=tuple(notes), settings=MappingProxyType(settings))
-
-
-# -- files -------------------------------------------------------------------------------------------------
-def reduce_file(path: str | Path, config: ReductionConfig, background: str | Path | None = None, *,
-                reader: Callable[[str | Path], Pattern] | None = None) -> ReductionResult:
-    """Read ``path`` (and ``background``) and reduce it; the header records both files with their sha256.
-
-    ``reader`` turns a file into a pattern: :func:`refine.io.read_pattern` by default, or e.g. an integrator's
-    image reader for 2D images.
-    """
-    from refine.io import read_pattern
-    from refine.io.atomic import sha256_of
-
-    reader = reader or read_pattern
-    sample = reader(path)
-    bg = reader(background) if background is not None else None
-    result = reduce_pattern(sample, config, bg)
-    inputs = {"input": f"{Path(path)} sha256={sha256_of(path)}"}
-    if background is not None:
-        inputs["background"] = f"{Path(background)} sha256={sha256_of(background)}"
-    return dataclasses.replace(result, settings=MappingProxyType({**result.settings, **inputs}))
-
-
-def header_lines(result: ReductionResult, kind: str) -> list[str]:
-    """Header recording every setting, the input files and the derived quantities."""
-    from refine import __version__
-
-    s = dict(result.settings)
-    comp = format_composition(parse_composition(s["composition"]))
-    lines = [f"refine {__version__} pdf reduce: {kind} (PDFgetX3-style ad hoc corrections, Juhas et al. "
-             "J. Appl. Cryst. 46 (2013) 560)"]
-    for key in ("input", "background"):
-        if key in s:
-            lines.append(f"{key}file = {s.pop(key)}")
-    s["composition"] = comp
-    lines.extend(f"note: {n}" for n in result.notes)
-    for key, value in s.items():
-        lines.append(f"{key} = {value}")
-    lines.append(f"polynomial degree = {result.degree} (round(rpoly*qmaxinst/pi)); coefficients c1..cn (Q in "
-                 f"1/A) = {' '.join(f'{c:.8g}' for c in result.coefficients) or 'none'}")
-    rule = "fixed by --scale" if s.get("scale") else "self-scattering rule: smooth part ~ a*Q*<f^2>/<f>^2"
-    lines.append(f"F(Q) scale divisor a = {result.scale:.8g} ({rule})")
-    lines.append("form factors: Waasmaier-Kirfel (xraydb); F(Q) = (Q*I/<f>^2 - P(Q))/a; "
-                 "G(r) = (2/pi) sum F(Q) sin(Qr) dQ over qmin..qmax" + ("; Lorch window" if s["lorch"] else ""))
-    return lines
-
-
-def output_paths(out: str | Path, outputs: Sequence[str]) -> dict[str, Path]:
-    """``{kind: path}``: ``gr`` goes to ``out``, the others beside it with their own extension."""
-    out = Path(out)
-    paths = {}
-    for kind in outputs:
-        if kind not in OUTPUT_KINDS:
-            raise InputError("outputs", f"unknown output {kind!r}; choose from {', '.join(OUTPUT_KINDS)}")
-        paths[kind] = out if kind == "gr" and out.suffix.lower() == ".gr" else out.with_suffix(f".{kind}")
-    return paths
-
-
-def write_results(result: ReductionResult, out: str | Path, outputs: Sequence[str] = ("gr",)) -> list[Path]:
-    """Write the requested curves atomically (column files readable by :func:`refine.io.read_pattern`)."""
-    from refine.io.columns import write_columns
-
-    written = []
-    for kind, path in output_paths(out, outputs).items():
-        write_columns(result.curve(kind), path, header=header_lines(result, kind))
-        written.append(path)
-    return written
-
-
-# -- batch -------------------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class _Job:
-    path: str
-    out: str
-    config: ReductionConfig
-    background: str | None
-    outputs: tuple[str, ...]
-
-
-def _run_job(job: _Job) -> list[str]:
-    result = reduce_file(job.path, job.config, job.background)
-    return [str(p) for p in write_results(result, job.out, job.outputs)]
-
-
-def reduce_series(paths: Sequence[str | Path], config: ReductionConfig, out_dir: str | Path, *,
-                  background: str | Path | None = None, outputs: Sequence[str] = ("gr",), workers: int = 2,
-                  overwrite: bool = False) -> dict[str, list[Path]]:
-    """Reduce many patterns with one configuration, in parallel, writing ``out_dir/<stem>.gr`` (etc.).
-
-    Resumable: a file whose outputs all exist is skipped unless ``overwrite`` (writes are atomic, so an
-    existing output is complete). Returns ``{input path: [written or existing output paths]}`` in input
-    order. The first bad input raises its :class:`InputError` after the running jobs finish. The output folder
-    is locked for the run (:func:`refine.io.lock.folder_lock`): a second run into it is bad input.
-    """
-    from refine.io.lock import folder_lock
-
-    stems = [Path(p).stem for p in paths]
-    if len(set(stems)) != len(stems):
-        raise InputError(str(out_dir), "two inputs share a file name stem; their outputs would collide")
-    with folder_lock(out_dir, command="pdf reduce"):
-        return _reduce_all(paths, config, Path(out_dir), background=background, outputs=tuple(outputs),
-                           workers=workers, overwrite=overwrite)
-
-
-def _reduce_all(paths: Sequence[str | Path], config: ReductionConfig, out_dir: Path, *,
-                background: str | Path | None, outputs: tuple[str, ...], workers: int,
-                overwrite: bool) -> dict[str, list[Path]]:
-    from concurrent.futures import ProcessPoolExecutor
-
-    done: dict[str, list[Path]] = {}
-    jobs = []
-    for p in paths:
-        stem = Path(p).stem
-        target = out_dir / f"{stem}.gr"
-        existing = list(output_paths(target, outputs).values())
-        if not overwrite and all(e.exists() for e in existing):
-            done[str(p)] = existing
-        else:
-            jobs.append(_Job(str(p), str(target), config, None if background is None else str(background), outputs))
-    if jobs:
-        if workers <= 1 or len(jobs) == 1:
-            results = [_run_job(j) for j in jobs]
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                results = list(pool.map(_run_job, jobs))
-        for job, written in zip(jobs, results, strict=True):
-            done[job.path] = [Path(w) for w in written]
-    return {str(p): done[str(p)] for p in paths}
+        iq=iq, sq=pat(q[pos], 1.0 + fq[pos] / q[pos], sigma_f[pos] / q[pos], units.Q_A),
+        fq=pat(q, fq, sigma_f, units.Q_A), gr=pat(r, g, dg, units.R_A),
+        degree=degree, coefficients=tuple(float(c) for c in coef), scale=k, bgscale=grid.bgscale,
+        notes=grid.notes, settings=MappingProxyType(settings), qstep=grid.step)

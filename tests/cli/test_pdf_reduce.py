@@ -177,19 +177,21 @@ def _synthetic_chi(folder):
 
 
 def test_config_file_sets_outputs_and_rpoly(tmp_path):
-    """pdfgetx3.cfg with outputtype = iq, sq, fq, gr and rpoly = 2.0 over qmaxinst 25: four files, degree 16."""
+    """pdfgetx3.cfg with outputtype = iq, sq, fq, gr and rpoly = 2.0 over the grid 0-25: four files, degree 15.9."""
     cfg = tmp_path / "pdfgetx3.cfg"
     cfg.write_text(PDFGETX3_CFG)
     out = tmp_path / "ni.gr"
     assert main(["pdf", "reduce", str(_synthetic_chi(tmp_path)), "--config", str(cfg), "-o", str(out)]) == 0
     assert all((tmp_path / f"ni.{k}").is_file() for k in ("iq", "sq", "fq", "gr"))
     text = out.read_text()
-    assert "polynomial degree = 16" in text  # round(2.0 * 25 / pi) = 16
+    assert "polynomial degree = 15.9155" in text  # 2.0 * 25 / pi
     assert "qmax = 24.0" in text and "rmax = 60.0" in text
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[DEFAULT]\nmode = neutron\ncomposition = Ni\nqmax = 20\n", "only X-ray"),
+    ("[DEFAULT]\nmode = electron\ncomposition = Ni\nqmax = 20\n", "expected one of xray, neutron"),
+    ("[DEFAULT]\nmode = neutron\ncomposition = Po\nqmax = 20\n", "bad.cfg: composition = Po: periodictable has no "
+                                                                  "neutron scattering length for 'Po'"),
     ("[DEFAULT]\nrmax = 30\n", "no PDFgetX3 settings"),
     ("[DEFAULT]\ncomposition = Ni\nrpoly = 0.9\n", "--qmax"),
     ("[DEFAULT]\ncomposition = Ni\nqmax = abc\n", "qmax"),
@@ -204,3 +206,26 @@ def test_bad_config_exit_2(tmp_path, capsys, text, message):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.gr").exists()
+
+
+def test_neutron_config_with_an_element_without_length_on_the_command_line(tmp_path, capsys):
+    """--mode neutron with --composition naming the element: the message names the option instead of a file."""
+    assert main(["pdf", "reduce", str(_synthetic_chi(tmp_path)), "--composition", "FrCl", "--qmax", "20",
+                 "--mode", "neutron", "-o", str(tmp_path / "x.gr")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "composition: periodictable has no neutron scattering length for 'Fr'" in err
+
+
+def test_pdfgetn3_sapphire_from_the_command_line(tmp_path, capsys):
+    """refine pdf reduce sapphire755.dat --config pdfgetn3.cfg writes the .fq and .gr the config asks for, with k in
+    the header; the G(r) is PDFgetN3's to 0.5 % of max|G| without any scale."""
+    folder = shared_path("pdf_reduction", "pdfgetx3_examples", "n-Sapphire", "pdfgetn3.cfg").parent
+    out = tmp_path / "sapphire755.gr"
+    assert main(["pdf", "reduce", str(folder / "sapphire755.dat"), "--config", str(folder / "pdfgetn3.cfg"),
+                 "-o", str(out)]) == 0, capsys.readouterr().err
+    assert out.with_suffix(".fq").is_file()
+    gr, ref = read_pattern(out), read_pattern(folder / "sapphire755-expected.gr")
+    np.testing.assert_allclose(gr.x, ref.x, atol=1e-9)
+    assert np.max(np.abs(gr.y - ref.y)) < 0.005 * np.max(np.abs(ref.y))
+    text = out.read_text()
+    assert "mode = neutron" in text and "twothetazero = -0.38" in text and "scale k = " in text
