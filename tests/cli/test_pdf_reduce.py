@@ -229,3 +229,18 @@ def test_pdfgetn3_sapphire_from_the_command_line(tmp_path, capsys):
     assert np.max(np.abs(gr.y - ref.y)) < 0.005 * np.max(np.abs(ref.y))
     text = out.read_text()
     assert "mode = neutron" in text and "twothetazero = -0.38" in text and "scale k = " in text
+
+
+def test_pt_ramp_series_on_the_command_line(tmp_path, capsys):
+    """`refine pdf reduce series/*.chi --config Pt/pdfgetx3.cfg -o DIR`: six 2theta frames (dataformat twotheta),
+    one line per frame, and a second run with every output present rewrites nothing."""
+    folder = shared_path("pdf_reduction", "pdfgetx3_examples", "Pt", "series").parent
+    frames = sorted(str(p) for p in (folder / "series").glob("*.chi"))
+    args = ["pdf", "reduce", *frames, "--config", str(folder / "pdfgetx3.cfg"), "-o", str(tmp_path / "gr")]
+    assert main(args) == 0, capsys.readouterr().err
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6 and all(" -> " in line and line.endswith(".gr") for line in lines)
+    stamps = sorted(p.stat().st_mtime_ns for p in (tmp_path / "gr").glob("*.gr"))
+    assert len(stamps) == 6
+    assert main(args) == 0
+    assert sorted(p.stat().st_mtime_ns for p in (tmp_path / "gr").glob("*.gr")) == stamps
