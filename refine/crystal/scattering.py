@@ -126,8 +126,12 @@ def anomalous(species: str, wavelength: float) -> tuple[float, float]:
     energy = energy_ev(wavelength)
     if not 10.0 <= energy <= 1e6:
         raise InputError("wavelength", f"{wavelength} Å ({energy:.4g} eV) is outside Chantler's 10 eV-1 MeV range")
-    f1 = float(np.asarray(xraydb.f1_chantler(element, energy)).ravel()[0])
-    f2 = float(np.asarray(xraydb.f2_chantler(element, energy)).ravel()[0])
+    try:
+        f1 = float(np.asarray(xraydb.f1_chantler(element, energy)).ravel()[0])
+        f2 = float(np.asarray(xraydb.f2_chantler(element, energy)).ravel()[0])
+    except (IndexError, KeyError, ValueError):  # Chantler's tables end at U (Z = 92)
+        raise InputError(species, f"Chantler's tables (xraydb) have no f'/f'' for {element}; refine without "
+                                  "anomalous dispersion (--no-dispersion)") from None
     return f1, f2
 
 
