@@ -211,6 +211,27 @@ class RietveldCommandOptions(PowderFitOptions):
 
 
 @dataclass(frozen=True)
+class IdentifyOptions(CommandOptions):
+    """``refine identify`` / :func:`refine.identify`: the library, the search and the fit of the best mixture."""
+
+    command: ClassVar[str] = "identify"
+    library: str | None = None
+    elements: tuple[str, ...] = _opt((), parsing.split_list)
+    index: str | None = None
+    max_phases: int = _opt(4, parsing.parse_count)
+    strain: float = 0.02
+    range: tuple[float, float] | None = _opt(None, parsing.parse_range)
+    fit: str = "rietveld"
+    top: int = _opt(10, parsing.parse_count)
+    json: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.fit not in ("rietveld", "lebail", "none"):
+            raise InputError("fit", f"must be rietveld, lebail or none, got {self.fit!r}")
+
+
+@dataclass(frozen=True)
 class SimulateOptions(CommandOptions):
     """``refine simulate`` / :func:`refine.simulate`: the 2θ grid, the Gaussian width used without an instrument
     file, a flat background and Poisson noise."""

@@ -9,6 +9,7 @@ import numpy as np
 from refine.api._inputs import as_structures, check_files
 from refine.api.options import SimulateOptions
 from refine.errors import InputError
+from refine.powder.calculated import calculated_peaks
 
 #: Height of the strongest peak (above the background) of a pattern simulated without noise.
 PEAK_HEIGHT = 1000.0
@@ -86,17 +87,3 @@ def _instrument(wavelength: float | None, instrument: Any, opts: SimulateOptions
         raise InputError("fwhm", f"a peak width must be > 0 deg, got {opts.fwhm}")
     sigma_centideg = opts.fwhm * 100.0 / np.sqrt(8.0 * np.log(2.0))
     return Instrument.synchrotron(wavelength, profile=Profile(W=sigma_centideg**2, sh_l=0.0))
-
-
-def calculated_peaks(x: np.ndarray, structures: list, instrument: Any, *, dispersion: bool = True) -> np.ndarray:
-    """The Bragg intensity (no background) of the phases at scale 1 on the 2θ grid ``x``."""
-    from refine.data import Pattern
-    from refine.powder.model import PowderModel
-    from refine.powder.rietveld import RietveldEngine, RietveldOptions
-
-    blank = Pattern(x=x, y=np.zeros_like(x), sigma=np.ones_like(x), sigma_source="unit",
-                    radiation=instrument.radiation, wavelength=instrument.wavelength)
-    model = PowderModel(blank, list(structures), instrument)
-    engine = RietveldEngine(model, RietveldOptions(dispersion=dispersion))
-    params = engine.parameters()
-    return model.full(model.peak_matrix(params).T @ engine.intensities(params))
