@@ -368,5 +368,5 @@ SEQUENTIAL_POWDER_ONLY = ("wavelength", "instrument", "bank", "range", "exclude"
 def option_names() -> frozenset[str]:
     """Every option name of every command (what a library error may name instead of a file)."""
     classes = (IntegrateOptions, CalibrateOptions, LebailOptions, PawleyOptions, RietveldCommandOptions,
-               SimulateOptions, PdfFitOptions, PdfReduceOptions, PdfDiffOptions, SequentialOptions)
+               SimulateOptions, PdfFitOptions, PdfReduceOptions, PdfDiffOptions, SequentialOptions, IdentifyOptions)
     return frozenset(name for cls in classes for name in cls.names())

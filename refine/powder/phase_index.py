@@ -155,23 +155,24 @@ def build_index(folder: str | os.PathLike, *, cache: str | os.PathLike | None = 
         raise InputError(str(folder), f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}) in the folder")
     cache_path = None if cache == "" else Path(cache) if cache is not None else default_cache(folder)
     old = _load(cache_path, d_min) if cache_path is not None else {}
-    entries, skipped, stamps = [], [], {}
+    entries, skipped, stamps, changed = [], [], {}, set(old) != {str(p) for p in files}
     for path in files:
         stamp = _stamp(path)
         stamps[str(path)] = stamp
         known = old.get(str(path))
         if known is not None and known[0] == stamp:
-            entry = known[1]
-        else:
-            try:
-                entry = index_entry(path, d_min=d_min)
-            except InputError as exc:
-                skipped.append((str(path), str(exc)))
-                continue
-        entries.append(entry)
+            if isinstance(known[1], str):  # a file that could not be read, unchanged since
+                skipped.append((str(path), known[1]))
+            else:
+                entries.append(known[1])
+            continue
+        changed = True
+        try:
+            entries.append(index_entry(path, d_min=d_min))
+        except InputError as exc:
+            skipped.append((str(path), str(exc)))
     index = PhaseIndex(str(folder), tuple(entries), tuple(skipped))
-    if cache_path is None or all(str(p) in old and old[str(p)][0] == stamps[str(p)] for p in files if str(p) in
-                                 stamps) and len(old) == len(entries):
+    if cache_path is None or not changed:
         return index
     try:
         _save(index, stamps, cache_path, d_min)
@@ -188,7 +189,8 @@ def _stamp(path: Path) -> str:
 def _save(index: PhaseIndex, stamps: dict[str, str], path: Path, d_min: float) -> None:
     meta = {"schema": INDEX_SCHEMA, "d_min": d_min, "entries": [
         {"name": e.name, "path": e.path, "stamp": stamps[e.path], "elements": list(e.elements), "formula": e.formula,
-         "space_group": e.space_group, "cell": list(e.cell), "zmv": e.zmv, "n": len(e.d)} for e in index.entries]}
+         "space_group": e.space_group, "cell": list(e.cell), "zmv": e.zmv, "n": len(e.d)} for e in index.entries],
+        "skipped": [{"path": path, "stamp": stamps[path], "reason": reason} for path, reason in index.skipped]}
     d = np.concatenate([e.d for e in index.entries]) if index.entries else np.zeros(0)
     intensity = np.concatenate([e.intensity for e in index.entries]) if index.entries else np.zeros(0)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,8 +198,9 @@ def _save(index: PhaseIndex, stamps: dict[str, str], path: Path, d_min: float) -
         np.savez(handle, meta=np.array(json.dumps(meta)), d=d, intensity=intensity)
 
 
-def _load(path: Path, d_min: float) -> dict[str, tuple[str, IndexEntry]]:
-    """{file path: (stamp, entry)} of a cached index, or {} when absent, unreadable or of other settings."""
+def _load(path: Path, d_min: float) -> dict[str, tuple[str, IndexEntry | str]]:
+    """{file path: (stamp, entry or the reason it was skipped)} of a cached index, or {} when absent, unreadable or
+    of other settings."""
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
@@ -214,4 +217,6 @@ def _load(path: Path, d_min: float) -> dict[str, tuple[str, IndexEntry]]:
             space_group=item["space_group"], cell=tuple(item["cell"]), zmv=float(item["zmv"]),
             d=np.array(d[start:stop]), intensity=np.array(intensity[start:stop])))
         start = stop
+    for item in meta.get("skipped", []):
+        out[item["path"]] = (item["stamp"], str(item["reason"]))
     return out
