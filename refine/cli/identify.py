@@ -1,6 +1,6 @@
 """``refine identify PATTERN --library FOLDER [--elements Na,Sn] (--instrument PRM | --wavelength A)``: which
 library phases make up a powder pattern (search–match), then a Rietveld fit of the best mixture with weight
-fractions (:func:`refine.api.identify`)."""
+fractions (:func:`refine.api.phase_search.identify`)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search, fit, print the ranked table and the weight fractions."""
-    from refine.api.identify import identify
+    from refine.api.phase_search import identify
 
     result = identify(args.pattern, wavelength=args.wavelength, instrument=args.instrument,
                       **options_of(IdentifyOptions, args))

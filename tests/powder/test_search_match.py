@@ -57,6 +57,7 @@ def test_true_phases_in_the_top_three_in_90_percent_of_30_mixtures(library, outc
     for mixture, search in outcomes:
         top = [m.name for m in search.matches[:3]]
         hits.append(all(any(_same_phase(name, truth, index) for name in top) for truth in mixture.names))
+    print(f"search-match: all true phases in the top 3 in {sum(hits)} of {CASES} mixtures")
     assert sum(hits) >= 0.9 * CASES, [(m.names, [x.name for x in s.matches[:4]]) for (m, s), h in
                                       zip(outcomes, hits, strict=True) if not h]
 
