@@ -37,6 +37,8 @@ _FWHM_PER_SIGMA = np.sqrt(8.0 * np.log(2.0))
 _CLOSE_LOOKS = 5
 #: A new phase must lower χ² by this many times χ²/dof (an F-test far beyond chance).
 _SIGNIFICANCE = 50.0
+#: Memory for the coarse profiles kept between the scans of one search (later scans reuse them).
+_COARSE_CACHE_BYTES = 400 * 2**20
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ class _Search:
         self.total = float(np.sum(grid.weight * grid.net**2))
         self.sw = np.sqrt(grid.weight)
         self.fine: dict[int, np.ndarray] = {}
+        self.coarse_cache: dict[int, np.ndarray] = {}
         self.chosen: list[int] = []
         self.at: dict[int, int] = {}
         self.gains: dict[int, float] = {}
@@ -219,10 +222,19 @@ class _Search:
         """Every entry's best single gain (fraction of the signal) on ``target`` over the coarse strains."""
         scores, scales = np.zeros(len(self.index)), np.ones(len(self.index))
         for i, entry in enumerate(self.index.entries):
-            gain = _single_gains(_columns(entry, self.coarse, self.grid, self.instrument), target, self.grid.weight)
+            gain = _single_gains(self._coarse_columns(i, entry), target, self.grid.weight)
             best = int(np.argmax(gain))
             scores[i], scales[i] = gain[best] / self.total, 1 + self.coarse[best]
         return scores, scales
+
+    def _coarse_columns(self, i: int, entry: IndexEntry) -> np.ndarray:
+        """The coarse-strain profiles of entry ``i``, kept (float32) while they fit in _COARSE_CACHE_BYTES."""
+        if i in self.coarse_cache:
+            return self.coarse_cache[i]
+        columns = _columns(entry, self.coarse, self.grid, self.instrument)
+        if (len(self.coarse_cache) + 1) * columns.size * 4 <= _COARSE_CACHE_BYTES:
+            self.coarse_cache[i] = columns.astype(np.float32)
+        return columns
 
     def mixture(self, first_scores: np.ndarray) -> None:
         """Greedy: each step scans what the phases found so far leave, looks closely at the best few (fast model)
@@ -328,18 +340,18 @@ def _joint(chosen, at, columns, net, sw) -> tuple[float, np.ndarray]:
     return float(norm**2), amplitudes
 
 
-def _refine_strains(chosen, at, columns, net, sw, passes: int = 2) -> dict[int, int]:
-    """Each phase's lattice scale searched again with the others' amplitudes refitted (coordinate descent)."""
+def _refine_strains(chosen, at, columns, net, sw, window: int = 4) -> dict[int, int]:
+    """Each phase's lattice scale searched again within ``window`` steps, the others' amplitudes refitted (one pass
+    of coordinate descent; the exact stage refines the scale continuously afterwards)."""
     at = dict(at)
-    for _ in range(passes):
-        for i in chosen:
-            others = [j for j in chosen if j != i]
-            best_k, best_ss = at[i], np.inf
-            for k in range(len(columns(i))):
-                ss, _ = _joint(others + [i], {**at, i: k}, columns, net, sw)
-                if ss < best_ss:
-                    best_k, best_ss = k, ss
-            at[i] = best_k
+    for i in chosen:
+        others = [j for j in chosen if j != i]
+        best_k, best_ss = at[i], np.inf
+        for k in range(max(at[i] - window, 0), min(at[i] + window + 1, len(columns(i)))):
+            ss, _ = _joint(others + [i], {**at, i: k}, columns, net, sw)
+            if ss < best_ss:
+                best_k, best_ss = k, ss
+        at[i] = best_k
     return at
 
 
