@@ -1,7 +1,7 @@
 """Search–match speed: building the library index and one query (refine identify's search, without the fit).
 
 Run from the repository root: ``python benchmarks/bench_identify.py [--n 1000]``. Two libraries: the COD CIFs the
-``crystals`` package ships (+ ../shared/data/cif), and N CIFs made from them by straining the cell (±5 %) and
+``crystals`` package ships (+ ../shared/data/cif), and N CIFs made from them by scaling the cell (±5 %, isotropic) and
 substituting elements (each element of a structure by a random other of the library's elements), written with
 refine's CIF writer. For each: a cold index build (no cache), a warm build (cache, nothing changed), and the search
 of a synthetic Mo Kα mixture of two library phases (median of 3). Goals: build under a minute, query under 5 s on
@@ -33,7 +33,7 @@ def _variants(library: Path, out: Path, n: int, seed: int = 7) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for k in range(n):
         base = structures[k % len(structures)]
-        s = rng.uniform(0.95, 1.05, 3)
+        s = np.full(3, rng.uniform(0.95, 1.05))  # isotropic: the variant keeps its space group's metric
         lat = base.lattice
         swap = {el: str(rng.choice(elements)) for el in {site.element for site in base.sites}}
         sites = tuple(Site(label=f"{swap.get(site.element, site.element)}{i}", element=swap.get(site.element,

@@ -133,7 +133,7 @@ def default_cache(folder: str | os.PathLike) -> Path:
 
 
 def build_index(folder: str | os.PathLike, *, cache: str | os.PathLike | None = None,
-                d_min: float = D_MIN) -> PhaseIndex:
+                d_min: float = D_MIN, workers: int | None = None) -> PhaseIndex:
     """Index every structure file under ``folder``, reusing the cached entries of unchanged files.
 
     Parameters
@@ -144,6 +144,8 @@ def build_index(folder: str | os.PathLike, *, cache: str | os.PathLike | None = 
         The index file (``.npz``); default :func:`default_cache`. ``False``-like empty string: no cache.
     d_min
         Shortest d of the lines kept (Å).
+    workers
+        Processes reading new or changed files (default: the cores available, when more than 20 files are read).
 
     Returns
     -------
@@ -155,22 +157,17 @@ def build_index(folder: str | os.PathLike, *, cache: str | os.PathLike | None = 
         raise InputError(str(folder), f"no structure files ({', '.join(STRUCTURE_SUFFIXES)}) in the folder")
     cache_path = None if cache == "" else Path(cache) if cache is not None else default_cache(folder)
     old = _load(cache_path, d_min) if cache_path is not None else {}
-    entries, skipped, stamps, changed = [], [], {}, set(old) != {str(p) for p in files}
-    for path in files:
-        stamp = _stamp(path)
-        stamps[str(path)] = stamp
-        known = old.get(str(path))
-        if known is not None and known[0] == stamp:
-            if isinstance(known[1], str):  # a file that could not be read, unchanged since
-                skipped.append((str(path), known[1]))
-            else:
-                entries.append(known[1])
-            continue
-        changed = True
-        try:
-            entries.append(index_entry(path, d_min=d_min))
-        except InputError as exc:
-            skipped.append((str(path), str(exc)))
+    stamps = {str(path): _stamp(path) for path in files}
+    fresh = [path for path in files if old.get(str(path), ("",))[0] != stamps[str(path)]]
+    read = dict(zip(map(str, fresh), _read_entries(fresh, d_min, workers), strict=True))
+    entries, skipped = [], []
+    for path in map(str, files):
+        item = read[path] if path in read else old[path][1]
+        if isinstance(item, str):  # the reason a file could not be read
+            skipped.append((path, item))
+        else:
+            entries.append(item)
+    changed = bool(fresh) or set(old) != set(stamps)
     index = PhaseIndex(str(folder), tuple(entries), tuple(skipped))
     if cache_path is None or not changed:
         return index
@@ -179,6 +176,26 @@ def build_index(folder: str | os.PathLike, *, cache: str | os.PathLike | None = 
     except (InputError, OSError) as exc:  # a cache that cannot be written costs time, not results
         return PhaseIndex(index.folder, index.entries, index.skipped, (f"index not cached: {exc}",))
     return index
+
+
+def _entry_or_reason(path: Path, d_min: float) -> IndexEntry | str:
+    try:
+        return index_entry(path, d_min=d_min)
+    except InputError as exc:
+        return str(exc)
+
+
+def _read_entries(paths: list[Path], d_min: float, workers: int | None) -> list[IndexEntry | str]:
+    """Index entries (or the reason a file was skipped) of ``paths``, in processes when there are many."""
+    workers = workers if workers is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                                                   else os.cpu_count() or 1)
+    if workers <= 1 or len(paths) <= 20:
+        return [_entry_or_reason(path, d_min) for path in paths]
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(partial(_entry_or_reason, d_min=d_min), paths, chunksize=8))
 
 
 def _stamp(path: Path) -> str:

@@ -88,3 +88,15 @@ def test_a_folder_without_structures_is_refused(tmp_path):
         build_index(tmp_path, cache="")
     with pytest.raises(InputError, match="must be a folder"):
         build_index(tmp_path / "missing", cache="")
+
+
+def test_many_files_are_read_in_processes_with_the_same_result(tmp_path):
+    lib = tmp_path / "many"
+    lib.mkdir()
+    for k in range(24):
+        (lib / f"nacl{k:02d}.cif").write_text(_NACL.replace("5.64", f"{5.5 + 0.01 * k:.2f}"))
+    serial = build_index(lib, cache="", workers=1)
+    pooled = build_index(lib, cache="", workers=2)
+    assert [e.name for e in pooled.entries] == [e.name for e in serial.entries]
+    for a, b in zip(serial.entries, pooled.entries, strict=True):
+        assert np.array_equal(a.d, b.d) and np.array_equal(a.intensity, b.intensity)
