@@ -89,3 +89,71 @@ def fill_rows_parallel(x, row_ptr, peaks, cstart, ncomp, centre, cweight, fwhm, 
     for r in numba.prange(row_ptr.shape[0] - 1):
         for q in range(row_ptr[r], row_ptr[r + 1]):
             add_peak(peaks[q], x, cstart, ncomp, centre, cweight, fwhm, eta, weight, i0, i1, start, data)
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def fill_derivatives(x, cstart, ncomp, centre, cweight, dcen, dwt, fwhm, eta, chain, i0, i1, offs,
+                     out):  # pragma: no cover - compiled
+    """Unit-area profiles of every peak over its own window and their derivatives, for the analytic Jacobian.
+
+    Peak k covers ``out[:, offs[k]:offs[k] + i1[k] - i0[k]]``; ``out`` rows: 0 the profile, 1 ∂/∂2θ (position, the
+    FCJ kernel following it, and the widths through ``chain``), 2 ∂/∂σ², 3 ∂/∂γ, 4 ∂/∂SH/L. Component c has centre
+    ``centre[c]``, weight ``cweight[c]`` and their derivatives ``dcen[0|1, c]``, ``dwt[0|1, c]`` w.r.t. 2θ and SH/L.
+    ``chain[k]`` = (∂FWHM/∂σ², ∂FWHM/∂γ, ∂η/∂σ², ∂η/∂γ, ∂σ²/∂2θ, ∂γ/∂2θ) of peak k.
+    """
+    for k in range(i0.shape[0]):
+        a, b = i0[k], i1[k]
+        hw = fwhm[k] / 2.0
+        e = eta[k]
+        s = hw / _SQ2LN2
+        hw2 = hw * hw
+        inv_s2 = 1.0 / (s * s)
+        gnorm = 1.0 / (s * _SQ2PI)
+        base = offs[k] - a
+        for c in range(cstart[k], cstart[k] + ncomp[k]):
+            wc = cweight[c]
+            cen = centre[c]
+            dc_t, dc_h, dw_t, dw_h = dcen[0, c], dcen[1, c], dwt[0, c], dwt[1, c]
+            for j in range(a, b):
+                dx = x[j] - cen
+                dx2 = dx * dx
+                den = dx2 + hw2
+                lor = _INV_PI * hw / den
+                gau = gnorm * np.exp(-0.5 * dx2 * inv_s2)
+                pv = e * lor + (1.0 - e) * gau
+                # ∂pv/∂dx and ∂pv/∂FWHM (hw = FWHM/2, s = hw/√(2 ln 2))
+                pdx = -e * 2.0 * dx * lor / den - (1.0 - e) * gau * dx * inv_s2
+                pfw = 0.5 * (e * _INV_PI * (dx2 - hw2) / (den * den) + (1.0 - e) * gau * (dx2 * inv_s2 - 1.0) / s *
+                             (1.0 / _SQ2LN2))
+                i = base + j
+                out[0, i] += wc * pv
+                out[1, i] += dw_t * pv - wc * pdx * dc_t
+                out[2, i] += wc * pfw  # ∂/∂FWHM for now
+                out[3, i] += wc * (lor - gau)  # ∂/∂η for now
+                out[4, i] += dw_h * pv - wc * pdx * dc_h
+        f_s, f_g, e_s, e_g, s_t, g_t = chain[k, 0], chain[k, 1], chain[k, 2], chain[k, 3], chain[k, 4], chain[k, 5]
+        for j in range(a, b):
+            i = base + j
+            dfw, deta = out[2, i], out[3, i]
+            ds = dfw * f_s + deta * e_s
+            dg = dfw * f_g + deta * e_g
+            out[2, i] = ds
+            out[3, i] = dg
+            out[1, i] += ds * s_t + dg * g_t
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def scatter_columns(out, row, i0, i1, offs, coef, cols, jac):  # pragma: no cover - compiled
+    """jac[cols[q], x] += out[row, window point x of peak k] × coef[k, q] for every peak k (``jac`` is the
+    transposed Jacobian, one contiguous row per parameter)."""
+    nq = cols.shape[0]
+    for k in range(i0.shape[0]):
+        a, b = i0[k], i1[k]
+        base = offs[k] - a
+        for q in range(nq):
+            cq = coef[k, q]
+            if cq == 0.0:
+                continue
+            col = cols[q]
+            for j in range(a, b):
+                jac[col, j] += out[row, base + j] * cq

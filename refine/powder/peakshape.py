@@ -127,6 +127,55 @@ def fcj_kernels(tth: np.ndarray, sh_l: float, nodes: int) -> tuple[np.ndarray, n
     return np.where(back[:, None], -offsets, offsets), weight
 
 
+def fcj_kernels_derivatives(tth: np.ndarray, sh_l: float, nodes: int) -> tuple[np.ndarray, ...]:
+    """:func:`fcj_kernels` (the same offsets and weights) with their analytic derivatives with respect to the peak
+    position and SH/L: (offsets, weights, ∂offsets/∂2θ, ∂offsets/∂SH/L, ∂weights/∂2θ, ∂weights/∂SH/L), each
+    (npeaks, nodes); offsets in deg, 2θ in deg. Peaks whose kernel degenerates (no valid weight) get zero
+    derivatives, as their single-offset fallback does not move."""
+    tth = np.asarray(tth, dtype=float)
+    offsets, weights = fcj_kernels(tth, sh_l, nodes)
+    back = tth > 90.0
+    dt2 = np.where(back, -1.0, 1.0)[:, None] * (np.pi / 180.0)  # d(2θ, rad, folded below 90°)/d(2θ, deg)
+    t2 = np.radians(np.where(back, 180.0 - tth, tth))[:, None]
+    c = np.cos(t2)
+    root = np.sqrt(sh_l * sh_l + 1.0)
+    arg = c * root
+    inside = np.abs(arg) < 1.0
+    sq = np.sqrt(np.where(inside, 1.0 - arg * arg, 1.0))
+    span = np.radians(fcj_span(tth, sh_l))[:, None]
+    live = inside & (span > 0)
+    # φ_min = arccos(c·√(h²+1)): ∂/∂t2 = √(h²+1) sin t2 / √(1 − arg²), ∂/∂h = −c h/(√(h²+1) √(1 − arg²)).
+    dspan_t = np.where(live, dt2 * (1.0 - root * np.sin(t2) / sq), 0.0)
+    dspan_h = np.where(live, c * sh_l / (root * sq), 0.0)
+    u, w = _gauss_legendre01(nodes)
+    uu = u * u
+    phi = t2 - span * uu
+    cphi = np.cos(phi)
+    sphi = np.sin(phi)
+    d = np.sqrt(np.maximum(cphi * cphi / (c * c) - 1.0, 0.0))
+    good = (sh_l - d > 0.0) & (d > 0.0)
+    dsafe = np.where(good, d, 1.0)
+    out = []
+    # The derivatives of the operations fcj_kernels performs (so they match its rounding, as central differences of
+    # it see them): D = sqrt(cos²2φ/cos²2θ − 1), raw weight (h − D)/(D |cos 2φ|)·2 span u w.
+    for dt, dspan, dh in ((dt2, dspan_t, 0.0), (0.0, dspan_h, 1.0)):
+        dphi = dt - dspan * uu
+        dcphi = -sphi * dphi
+        dc = -np.sin(t2) * dt
+        dd = (cphi * dcphi / (c * c) - cphi * cphi * dc / (c * c * c)) / dsafe
+        dlog = (dh - dd) / np.where(good, sh_l - d, 1.0) - dd / dsafe - dcphi / cphi + dspan / np.where(
+            span > 0, span, 1.0)
+        dlog = np.where(good, dlog, 0.0)
+        dweight = weights * (dlog - np.sum(weights * dlog, axis=1, keepdims=True))
+        doff = np.degrees(-dspan * uu) * np.where(back, -1.0, 1.0)[:, None]
+        out.append((doff, dweight))
+    ok = np.any(good, axis=1)[:, None] & (span > 0)
+    (doff_t, dw_t), (doff_h, dw_h) = out
+    zero = np.zeros_like(offsets)
+    return (offsets, weights, np.where(ok, doff_t, zero), np.where(ok, doff_h, zero), np.where(ok, dw_t, zero),
+            np.where(ok, dw_h, zero))
+
+
 def scherrer_size_nm(X: float, wavelength: float, *, K: float = 0.9) -> float | None:
     """Crystallite size (nm) from the Lorentzian size term X (centideg): p = 18000 K λ/(π X) Å (GSAS manual)."""
     return None if X <= 0 else 18000.0 * K * wavelength / (np.pi * X) / 10.0

@@ -77,6 +77,8 @@ class RietveldOptions:
         Soft restraints (e.g. bond distances from :func:`refine.fit.parameters.bond_restraint`).
     staged
         Refine in stages (scale; cell; profile; positions; ADPs/occupancies); False = all at once.
+    analytic
+        Analytic derivatives (:mod:`refine.powder.jacobian`); False: finite differences (the test oracle).
     texture_order
         Highest even order of the symmetrised spherical-harmonics texture of every phase (0: none; parameters
         ``{ph}_sh{l}_{i}``, group ``texture``; :class:`~refine.powder.corrections.HarmonicTexture`).
@@ -89,12 +91,57 @@ class RietveldOptions:
     restraints: tuple[Restraint, ...] = ()
     staged: bool = True
     texture_order: int = 0
+    analytic: bool = True
 
     def __post_init__(self) -> None:
         order = self.texture_order
         if not isinstance(order, (int, np.integer)) or order < 0 or order % 2 or order > 20:
             raise InputError("texture", f"spherical-harmonics order must be 0 (none) or even, 2 to 20 (odd orders "
                                           f"vanish for a powder's centrosymmetric Laue class), got {order!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class IntensityFactors:
+    """Factors of the line intensities of one phase: Fc², Kα1 positions ``tth`` (``ok`` where reachable), the angular
+    correction LP·A·SR (0 where not reachable), the texture and March–Dollase factors (None when off) and the scale;
+    the intensity is multiplicity · fc2 · :attr:`correction` · scale."""
+
+    fc2: np.ndarray
+    tth: np.ndarray
+    ok: np.ndarray
+    angular: np.ndarray
+    texture: np.ndarray | None
+    po: np.ndarray | None
+    scale: float
+
+    def _product(self, *, texture: bool = True, po: bool = True) -> np.ndarray:
+        out = self.angular.copy()
+        if texture and self.texture is not None:
+            out *= self.texture
+        if po and self.po is not None:
+            out *= self.po
+        return out
+
+    @property
+    def correction(self) -> np.ndarray:
+        """LP·A·SR·texture·PO of every line."""
+        return self._product()
+
+    @property
+    def other(self) -> np.ndarray:
+        """texture·PO (the factors that do not depend on 2θ)."""
+        one = np.ones_like(self.angular)
+        return one * (1.0 if self.texture is None else self.texture) * (1.0 if self.po is None else self.po)
+
+    @property
+    def without_texture(self) -> np.ndarray:
+        """The correction without its texture factor."""
+        return self._product(texture=False)
+
+    @property
+    def without_po(self) -> np.ndarray:
+        """The correction without its March–Dollase factor."""
+        return self._product(po=False)
 
 
 class RietveldEngine:
@@ -158,39 +205,68 @@ class RietveldEngine:
             params.update(atoms.parameters())
         return params
 
+    def jacobian(self, params: lmfit.Parameters):
+        """The analytic Jacobian of :meth:`calculate` on the full grid (a callable of the parameters), or None when
+        an expression constraint of ``params`` is not plain arithmetic (the fit then differentiates numerically)."""
+        from refine.fit.chain import ExpressionChain
+        from refine.powder.intensity_derivatives import rietveld_intensities
+        from refine.powder.jacobian import PowderJacobian
+
+        chain = ExpressionChain.build(params)
+        if chain is None:
+            return None
+        m = self.fit_mask
+        return PowderJacobian(self.model, lambda: self.layout, rietveld_intensities(self),
+                              (self._q, self._r, self._sw, m), chain)
+
     def freeze(self, params: lmfit.Parameters) -> None:
         """Fix the peak windows for the next minimisation (smooth finite-difference Jacobians)."""
         self.layout = self.model.layout(params)
 
     # -- model -----------------------------------------------------------------------------------------------
-    def phase_intensities(self, params: lmfit.Parameters, index: int, *, scaled: bool = True) -> np.ndarray:
-        """I_k·LP·A·PO (× scale when ``scaled``) of the lines of one phase."""
+    def angular_correction(self, params: lmfit.Parameters, tth: np.ndarray) -> np.ndarray:
+        """Lorentz–polarization × absorption × surface roughness at Kα1 positions ``tth`` (deg, reachable)."""
+        model, inst = self.model, self.model.instrument
+        p = model.prefix
+        corr = lorentz_polarization(tth, polarization=inst.polarization, azimuth=inst.azimuth,
+                                    radiation=inst.radiation, polarization_applied=self.polarization_applied)
+        mu = params[f"{p}absorption"]
+        if mu.value > 0.0 or mu.vary:
+            corr *= sample_absorption(inst.geometry, tth, mu.value)
+        sq = params[f"{p}surf_q"]
+        if sq.value != 0.0 or sq.vary:
+            corr *= surface_roughness(tth, params[f"{p}surf_p"].value, sq.value)
+        return corr
+
+    def intensity_factors(self, params: lmfit.Parameters, index: int, *, tth: np.ndarray | None = None,
+                          fc2: np.ndarray | None = None) -> IntensityFactors:
+        """The factors of the line intensities of one phase (see :class:`IntensityFactors`); ``tth`` (Kα1 positions)
+        and ``fc2`` may be given when already computed at ``params``."""
         model = self.model
         block = model.phases[index]
-        v = params.valuesdict()
-        lattice = model.lattice(params, block)
-        inten = block.reflections.multiplicity * self.fc_squared(params, index)  # multiplicity·<|F|²>
-        tth = model.positions(params, block, model.instrument.wavelength)
+        if tth is None:
+            tth = model.positions(params, block, model.instrument.wavelength)
         ok = np.isfinite(tth) & (tth > 0.0) & (tth < 180.0)
-        corr = np.zeros_like(inten)
-        inst = model.instrument
-        corr[ok] = lorentz_polarization(tth[ok], polarization=inst.polarization, azimuth=inst.azimuth,
-                                        radiation=inst.radiation, polarization_applied=self.polarization_applied)
-        mu = v[f"{model.prefix}absorption"]
-        if mu > 0.0 or params[f"{model.prefix}absorption"].vary:
-            corr[ok] *= sample_absorption(inst.geometry, tth[ok], mu)
-        sq = params[f"{model.prefix}surf_q"]
-        if sq.value != 0.0 or sq.vary:
-            corr[ok] *= surface_roughness(tth[ok], v[f"{model.prefix}surf_p"], sq.value)
+        angular = np.zeros(len(block.reflections))
+        angular[ok] = self.angular_correction(params, tth[ok])
         texture = self.textures[index]
+        tex = None
         if texture is not None:
-            corr *= 1.0 + texture[1] @ np.array([v[n] for n in texture[0]])
+            tex = 1.0 + texture[1] @ np.array([params[n].value for n in texture[0]])
         ratio = params[f"{block.prefix}_po_ratio"]
+        po = None
         if ratio.value != 1.0 or ratio.vary:
-            corr *= march_dollase(block.reflections, lattice, block.structure.space_group, self.options.po_axis,
-                                  ratio.value)
-        out = inten * corr
-        return out * v[f"{block.prefix}_scale"] if scaled else out
+            po = march_dollase(block.reflections, model.lattice(params, block), block.structure.space_group,
+                               self.options.po_axis, ratio.value)
+        fc2 = self.fc_squared(params, index) if fc2 is None else fc2
+        return IntensityFactors(fc2=fc2, tth=tth, ok=ok, angular=angular, texture=tex,
+                                po=po, scale=params[f"{block.prefix}_scale"].value)
+
+    def phase_intensities(self, params: lmfit.Parameters, index: int, *, scaled: bool = True) -> np.ndarray:
+        """I_k·LP·A·PO (× scale when ``scaled``) of the lines of one phase."""
+        fac = self.intensity_factors(params, index)
+        out = self.model.phases[index].reflections.multiplicity * fac.fc2 * fac.correction  # multiplicity·<|F|²>
+        return out * fac.scale if scaled else out
 
     def intensities(self, params: lmfit.Parameters) -> np.ndarray:
         """Scaled, corrected line intensities of all phases (the rows of the peak matrix)."""
@@ -362,7 +438,7 @@ def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrumen
     if params is None:
         start = engine.initial_scales(start)
     dataset = Dataset("pattern", pattern, lambda p: model.full(engine.calculate(p)[0]), mask=model.mask,
-                      kind="powder", notes=model.notes)
+                      kind="powder", notes=model.notes, jacobian=engine.jacobian(start) if rietveld.analytic else None)
     objective = Objective.single(dataset, rietveld.restraints)
     if rietveld.staged:
         levels = sorted({_stage_of(n, engine) for n in varied})
