@@ -110,6 +110,8 @@ def fill_derivatives(x, cstart, ncomp, centre, cweight, dcen, dwt, fwhm, eta, ch
         inv_s2 = 1.0 / (s * s)
         gnorm = 1.0 / (s * _SQ2PI)
         base = offs[k] - a
+        # beyond this d² the Gaussian term and its derivatives (× (d/s)² at most) are below rounding of the sum
+        cut = gauss_cut(e * _INV_PI * hw, (1.0 - e) * gnorm, 0.5 * inv_s2, hw2)
         for c in range(cstart[k], cstart[k] + ncomp[k]):
             wc = cweight[c]
             cen = centre[c]
@@ -119,7 +121,7 @@ def fill_derivatives(x, cstart, ncomp, centre, cweight, dcen, dwt, fwhm, eta, ch
                 dx2 = dx * dx
                 den = dx2 + hw2
                 lor = _INV_PI * hw / den
-                gau = gnorm * np.exp(-0.5 * dx2 * inv_s2)
+                gau = gnorm * np.exp(-0.5 * dx2 * inv_s2) if cut >= dx2 else 0.0
                 pv = e * lor + (1.0 - e) * gau
                 # ∂pv/∂dx and ∂pv/∂FWHM (hw = FWHM/2, s = hw/√(2 ln 2))
                 pdx = -e * 2.0 * dx * lor / den - (1.0 - e) * gau * dx * inv_s2
@@ -157,3 +159,80 @@ def scatter_columns(out, row, i0, i1, offs, coef, cols, jac):  # pragma: no cove
             col = cols[q]
             for j in range(a, b):
                 jac[col, j] += out[row, base + j] * cq
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def fcj_derivatives(tth, sh_l, u, w, out):  # pragma: no cover - compiled
+    """FCJ kernels of peaks at ``tth`` (deg) with the nodes ``u`` and weights ``w`` on [0, 1], and their derivatives:
+    ``out[0..5, k, j]`` = offset, weight, ∂offset/∂2θ, ∂offset/∂SH/L, ∂weight/∂2θ, ∂weight/∂SH/L of node j of peak k
+    (the compiled twin of :func:`refine.powder.peakshape.fcj_kernels_derivatives`)."""
+    n = u.shape[0]
+    rad = np.pi / 180.0
+    root = np.sqrt(sh_l * sh_l + 1.0)
+    raw = np.empty(n)
+    dlt = np.empty(n)
+    dlh = np.empty(n)
+    for k in range(tth.shape[0]):
+        back = tth[k] > 90.0
+        sgn = -1.0 if back else 1.0
+        t2 = (180.0 - tth[k] if back else tth[k]) * rad
+        dt2 = sgn * rad
+        c = np.cos(t2)
+        arg = c * root
+        phi_min = np.arccos(min(max(arg, -1.0), 1.0))
+        span = max(t2 - phi_min, 0.0)
+        inside = abs(arg) < 1.0
+        sq = np.sqrt(1.0 - arg * arg) if inside else 1.0
+        live = inside and span > 0.0
+        dspan_t = dt2 * (1.0 - root * np.sin(t2) / sq) if live else 0.0
+        dspan_h = c * sh_l / (root * sq) if live else 0.0
+        total = 0.0
+        anygood = False
+        for j in range(n):
+            uu = u[j] * u[j]
+            phi = t2 - span * uu
+            cphi = np.cos(phi)
+            sphi = np.sin(phi)
+            d = np.sqrt(max(cphi * cphi / (c * c) - 1.0, 0.0))
+            raw[j] = max(sh_l - d, 0.0) / max(d * abs(cphi), 1e-300) * (2.0 * span * u[j]) * w[j]
+            total += raw[j]
+            out[0, k, j] = (phi - t2) / rad * sgn
+            good = sh_l - d > 0.0 and d > 0.0
+            anygood = anygood or good
+            dlt[j] = 0.0
+            dlh[j] = 0.0
+            if good:
+                for case in range(2):
+                    dt = dt2 if case == 0 else 0.0
+                    dspan = dspan_t if case == 0 else dspan_h
+                    dh = 0.0 if case == 0 else 1.0
+                    dphi = dt - dspan * uu
+                    dcphi = -sphi * dphi
+                    dc = -np.sin(t2) * dt
+                    dd = (cphi * dcphi / (c * c) - cphi * cphi * dc / (c * c * c)) / d
+                    dl = (dh - dd) / (sh_l - d) - dd / d - dcphi / cphi + (dspan / span if span > 0.0 else 0.0)
+                    if case == 0:
+                        dlt[j] = dl
+                    else:
+                        dlh[j] = dl
+            out[2, k, j] = -dspan_t * uu / rad * sgn
+            out[3, k, j] = -dspan_h * uu / rad * sgn
+        ok = np.isfinite(total) and total > 0.0
+        mt = 0.0
+        mh = 0.0
+        for j in range(n):
+            out[1, k, j] = raw[j] / total if ok else 1.0 / n
+            mt += out[1, k, j] * dlt[j]
+            mh += out[1, k, j] * dlh[j]
+        live_d = ok and anygood and span > 0.0
+        for j in range(n):
+            if not ok:
+                out[0, k, j] = 0.0
+            if live_d:
+                out[4, k, j] = out[1, k, j] * (dlt[j] - mt)
+                out[5, k, j] = out[1, k, j] * (dlh[j] - mh)
+            else:
+                out[2, k, j] = 0.0
+                out[3, k, j] = 0.0
+                out[4, k, j] = 0.0
+                out[5, k, j] = 0.0

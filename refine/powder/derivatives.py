@@ -21,7 +21,7 @@ import numpy as np
 from refine import units
 from refine.crystal.lattice import PARAMETER_NAMES, Lattice
 from refine.powder.peaks import PeakLayout
-from refine.powder.peakshape import _LN2, _TCH, fcj_kernels_derivatives
+from refine.powder.peakshape import _LN2, _TCH, _gauss_legendre01
 
 _RAD = np.pi / 180.0
 
@@ -58,12 +58,12 @@ class CellTerms:
                    dq=np.einsum("ni,pij,nj->pn", h, metric_derivatives(lattice, gs), h))
 
 
-def position_derivatives(model, params: lmfit.Parameters, block, wavelength: float, cell: CellTerms | None = None
-                         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def position_derivatives(model, params: lmfit.Parameters, block, wavelength: float, cell: CellTerms | None = None,
+                         values: dict | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Positions as :meth:`PowderModel.positions` computes them (to rounding) and ∂2θ/∂(name) for the cell parameters
     of the phase, zero, shift, transparency and displace_x/y (zero where a reflection is unreachable)."""
     p = model.prefix
-    v = params.valuesdict()
+    v = params.valuesdict() if values is None else values
     if cell is None:
         cell = CellTerms.of(model.lattice(params, block), block.reflections.hkl)
     q = cell.q
@@ -89,11 +89,12 @@ def position_derivatives(model, params: lmfit.Parameters, block, wavelength: flo
     return tth, {k: np.where(ok, np.nan_to_num(col), 0.0) for k, col in out.items()}
 
 
-def width_derivatives(model, params: lmfit.Parameters, block, tth: np.ndarray) -> tuple[np.ndarray, ...]:
+def width_derivatives(model, params: lmfit.Parameters, block, tth: np.ndarray, values: dict | None = None
+                      ) -> tuple[np.ndarray, ...]:
     """(FWHM, η, ∂σ²/∂2θ, ∂γ/∂2θ, {name: ∂σ²/∂name}, {name: ∂γ/∂name}, chain) at positions ``tth`` (deg) with chain =
     (∂FWHM/∂σ², ∂FWHM/∂γ, ∂η/∂σ², ∂η/∂γ) per peak, as :meth:`PowderModel.widths` computes FWHM and η."""
     p, ph = model.prefix, block.prefix
-    v = params.valuesdict()
+    v = params.valuesdict() if values is None else values
     th = np.radians(tth / 2.0)
     t, cth = np.tan(th), np.cos(th)
     dt = _RAD / 2.0 / cth**2  # ∂tanθ/∂2θ(deg)
@@ -160,20 +161,21 @@ def _stack(parts: list[dict], sizes: list[int]) -> dict:
     return {n: np.concatenate([d.get(n, np.zeros(s)) for d, s in zip(parts, sizes, strict=True)]) for n in names}
 
 
-def peak_derivatives(model, params: lmfit.Parameters) -> PeakDerivatives:
+def peak_derivatives(model, params: lmfit.Parameters, values: dict | None = None) -> PeakDerivatives:
     """:class:`PeakDerivatives` of ``model`` at ``params`` (positions, FWHM and η as :meth:`PowderModel._peaks`
-    computes them, to rounding)."""
+    computes them, to rounding); ``values``: ``params.valuesdict()`` when already made."""
+    values = params.valuesdict() if values is None else values
     lines = [(model.instrument.wavelength, 1.0)]
     if model.instrument.wavelength2 is not None:
-        lines.append((model.instrument.wavelength2, params[f"{model.prefix}ka2_ratio"].value))
+        lines.append((model.instrument.wavelength2, values[f"{model.prefix}ka2_ratio"]))
     pos, fwhm, eta, rows, weights = [], [], [], [], []
     dpos, dsig, dgam, chains, line, oks, sizes = [], [], [], [], [], [], []
     for i, block in enumerate(model.phases):
         cell = CellTerms.of(model.lattice(params, block), block.reflections.hkl)
         for k, (lam, ratio) in enumerate(lines):
-            tth, dp = position_derivatives(model, params, block, lam, cell)
+            tth, dp = position_derivatives(model, params, block, lam, cell, values)
             ok = np.isfinite(tth)
-            f, e, ds_dt, dg_dt, ds, dg, ch = width_derivatives(model, params, block, np.where(ok, tth, 179.0))
+            f, e, ds_dt, dg_dt, ds, dg, ch = width_derivatives(model, params, block, np.where(ok, tth, 179.0), values)
             pos.append(np.where(ok, tth, 1e9))
             fwhm.append(f)
             eta.append(e)
@@ -194,16 +196,20 @@ def peak_derivatives(model, params: lmfit.Parameters) -> PeakDerivatives:
 
 def _components(pos: np.ndarray, layout: PeakLayout, sh_l: float) -> tuple[np.ndarray, ...]:
     """Centres, weights and their derivatives (rows: ∂/∂2θ, ∂/∂SH/L) of the FCJ components of the layout's plan."""
+    from refine.powder import _peak_jit
+
     plan = layout.plan
     n1 = plan.single.size
     centres, weights = [pos[plan.single]], [np.ones(n1)]
     dcen, dwt = [np.stack([np.ones(n1), np.zeros(n1)])], [np.zeros((2, n1))]
     for count, idx in plan.groups:
-        off, w, doff_t, doff_h, dw_t, dw_h = fcj_kernels_derivatives(pos[idx], sh_l, count)
-        centres.append((pos[idx, None] + off).ravel())
-        weights.append(w.ravel())
-        dcen.append(np.stack([(1.0 + doff_t).ravel(), doff_h.ravel()]))
-        dwt.append(np.stack([dw_t.ravel(), dw_h.ravel()]))
+        u, w = _gauss_legendre01(count)
+        kern = np.empty((6, idx.size, count))
+        _peak_jit.fcj_derivatives(np.ascontiguousarray(pos[idx]), float(sh_l), u, w, kern)
+        centres.append((pos[idx, None] + kern[0]).ravel())
+        weights.append(kern[1].ravel())
+        dcen.append(np.stack([(1.0 + kern[2]).ravel(), kern[3].ravel()]))
+        dwt.append(np.stack([kern[4].ravel(), kern[5].ravel()]))
     return (np.concatenate(centres), np.concatenate(weights), np.ascontiguousarray(np.concatenate(dcen, axis=1)),
             np.ascontiguousarray(np.concatenate(dwt, axis=1)))
 

@@ -42,7 +42,7 @@ def _atom_rotations(sp: StructureParameters) -> tuple[np.ndarray, list[slice]]:
 
 
 def fc2_derivatives(sf, sp: StructureParameters, params: lmfit.Parameters, lattice: Lattice,
-                    free: Collection[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                    free: Collection[str], values: dict | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fc² and ∂Fc²/∂(name) of every line for the names in ``free`` among the phase's site parameters and its six
     cell parameters (the latter through the Debye–Waller factor)."""
     atoms = sp.expanded(params, lattice)
@@ -67,7 +67,7 @@ def fc2_derivatives(sf, sp: StructureParameters, params: lmfit.Parameters, latti
     rots, slices = _atom_rotations(sp)
     hr = np.einsum("ln,anm->lam", hkl, rots)  # h·R_a[:, m]
     q = np.einsum("ni,ij,nj->n", hkl, lattice.reciprocal_metric, hkl)
-    values = params.valuesdict()
+    values = params.valuesdict() if values is None else values
     out: dict[str, np.ndarray] = {}
     cell_names = [f"{sp.prefix}_{n}" for n in PARAMETER_NAMES]
     want_cell = any(n in free for n in cell_names)
@@ -120,7 +120,8 @@ def _central(fn, x: np.ndarray | float, h: float) -> np.ndarray:
 
 
 def intensity_derivatives(engine, params: lmfit.Parameters, index: int, kalpha1: tuple[np.ndarray, dict],
-                          free: Collection[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                          free: Collection[str], values: dict | None = None
+                          ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Scaled intensities of phase ``index`` (as :meth:`RietveldEngine.phase_intensities`, to rounding) and their
     derivatives {name: (lines,)} for the names in ``free``; ``kalpha1`` = (Kα1 positions, their derivatives)."""
     from refine.powder.corrections import march_dollase, sample_absorption
@@ -129,7 +130,8 @@ def intensity_derivatives(engine, params: lmfit.Parameters, index: int, kalpha1:
     block = model.phases[index]
     p = model.prefix
     lattice = model.lattice(params, block)
-    fc2, dfc2 = fc2_derivatives(engine.sf[index], engine.atoms[index], params, lattice, free)
+    v = params.valuesdict() if values is None else values
+    fc2, dfc2 = fc2_derivatives(engine.sf[index], engine.atoms[index], params, lattice, free, v)
     tth1, dtth1 = kalpha1
     fac = engine.intensity_factors(params, index, tth=np.where(np.isfinite(tth1), tth1, np.nan), fc2=fc2)
     base = block.reflections.multiplicity * fac.fc2
@@ -151,7 +153,6 @@ def intensity_derivatives(engine, params: lmfit.Parameters, index: int, kalpha1:
         if name in free and np.any(col):
             out[name] = out.get(name, 0.0) + scale * base * dcorr_t * col
     inst = model.instrument
-    v = params.valuesdict()
     if f"{p}absorption" in free and ok.any():
         mu = v[f"{p}absorption"]
         h = 1e-6 * max(abs(mu), 1e-3)
@@ -202,8 +203,10 @@ def intensity_derivatives(engine, params: lmfit.Parameters, index: int, kalpha1:
 def rietveld_intensities(engine):
     """The ``intensities`` callable of :class:`refine.powder.jacobian.PowderJacobian` for a Rietveld engine."""
 
-    def intensities(params: lmfit.Parameters, free: Collection[str], kalpha1: list) -> tuple[np.ndarray, dict]:
-        parts = [intensity_derivatives(engine, params, i, kalpha1[i], free) for i in range(len(engine.model.phases))]
+    def intensities(params: lmfit.Parameters, free: Collection[str], kalpha1: list, values: dict
+                    ) -> tuple[np.ndarray, dict]:
+        parts = [intensity_derivatives(engine, params, i, kalpha1[i], free, values)
+                 for i in range(len(engine.model.phases))]
         sizes = [part[0].size for part in parts]
         names = {n for part in parts for n in part[1]}
         dint = {n: np.concatenate([np.broadcast_to(part[1].get(n, 0.0), (size,)) for part, size in

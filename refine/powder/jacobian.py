@@ -20,8 +20,9 @@ import numpy as np
 from refine.fit.chain import ExpressionChain
 from refine.powder.derivatives import peak_derivatives, profile_columns, profile_derivatives
 
-#: intensities(params, free, dtth1) -> (I per reflection row (all phases), {name: ∂I per row})
-Intensities = Callable[[lmfit.Parameters, Collection[str], list], tuple[np.ndarray, dict[str, np.ndarray]]]
+#: intensities(params, free, Kα1 positions and derivatives per phase, params.valuesdict()) -> (I per reflection row
+#: (all phases), {name: ∂I per row})
+Intensities = Callable[[lmfit.Parameters, Collection[str], list, dict], tuple[np.ndarray, dict[str, np.ndarray]]]
 
 
 class PowderJacobian:
@@ -49,12 +50,14 @@ class PowderJacobian:
         self.background = background
         self.chain = chain
 
-    def raw_columns(self, params: lmfit.Parameters, free: Collection[str]) -> dict[str, np.ndarray]:
+    def raw_columns(self, params: lmfit.Parameters, free: Collection[str], values: dict | None = None
+                    ) -> dict[str, np.ndarray]:
         """∂y/∂(name) on the fit range for every name in ``free`` the model depends on."""
         model = self.model
         p = model.prefix
-        pk = peak_derivatives(model, params)
-        inten, dint = self.intensities(params, free, self._kalpha1_derivatives(pk))
+        values = params.valuesdict() if values is None else values
+        pk = peak_derivatives(model, params, values)
+        inten, dint = self.intensities(params, free, self._kalpha1_derivatives(pk), values)
         names = sorted(n for n in free if n in dint or n in pk.dpos or n in pk.dsig or n in pk.dgam
                        or n in (f"{p}SH_L", f"{p}ka2_ratio"))
         col = {n: j for j, n in enumerate(names)}
@@ -78,7 +81,7 @@ class PowderJacobian:
         if shl in col:
             terms.append((4, i_peak[:, None], np.array([col[shl]])))
         layout = self.layout()
-        prof = profile_derivatives(model.x_fit, pk, layout, params[shl].value)
+        prof = profile_derivatives(model.x_fit, pk, layout, values[shl])
         jac_t = profile_columns(prof, layout, terms, len(names), model.x_fit.size)
         if self.background is not None:
             q, r, sw, mask = self.background
@@ -98,8 +101,9 @@ class PowderJacobian:
     def __call__(self, params: lmfit.Parameters) -> np.ndarray:
         varying = [n for n, par in params.items() if par.vary]
         free = set(varying) | set(self.chain.exprs)
-        raw = self.raw_columns(params, free)
-        jac_t = self.chain.combine(raw, params.valuesdict(), varying, self.model.x_fit.size)
+        values = params.valuesdict()
+        raw = self.raw_columns(params, free, values)
+        jac_t = self.chain.combine(raw, values, varying, self.model.x_fit.size)
         out = np.zeros((self.model.pattern.x.size, len(varying)))
         out[self.model.inside] = jac_t.T
         return out

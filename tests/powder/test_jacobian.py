@@ -213,3 +213,16 @@ def test_analytic_and_numeric_fits_agree_on_pbso4():
     for k in "abc":
         assert analytic.value(f"pbso4_{k}") == pytest.approx(numeric.value(f"pbso4_{k}"), abs=1e-5)
         assert analytic.esd(f"pbso4_{k}") == pytest.approx(numeric.esd(f"pbso4_{k}"), rel=0.05)
+
+
+@pytest.mark.parametrize("nodes", [2, 8, 24])
+def test_compiled_fcj_derivatives_equal_the_numpy_definition(nodes):
+    from refine.powder import _peak_jit
+    from refine.powder.peakshape import _gauss_legendre01
+
+    tth = np.array([5.0, 12.0, 35.0, 70.0, 89.9, 90.0, 110.0, 150.0, 175.0])
+    u, w = _gauss_legendre01(nodes)
+    out = np.empty((6, tth.size, nodes))
+    _peak_jit.fcj_derivatives(tth, 0.03, u, w, out)
+    for compiled, reference in zip(out, fcj_kernels_derivatives(tth, 0.03, nodes), strict=True):
+        assert np.allclose(compiled, reference, rtol=1e-12, atol=1e-12 * np.abs(reference).max())
