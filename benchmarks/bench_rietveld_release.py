@@ -66,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--commit", default="8715dad")
+    parser.add_argument("--tree", default=str(ROOT), help="the refine source tree to time (default: this one)")
     args = parser.parse_args()
     if not FOLDER.exists():
         print(f"PbSO4 data not found at {FOLDER}: skipped")
@@ -76,7 +77,7 @@ def main() -> None:
     runs: dict[str, list] = {"release": [], "tree": []}
     for _ in range(args.repeat):
         runs["release"].append(run(old, tree=None))
-        runs["tree"].append(run(sys.executable, tree=ROOT))
+        runs["tree"].append(run(sys.executable, tree=Path(args.tree)))
     best = {k: min(v, key=lambda r: r[0]) for k, v in runs.items()}
     for name, (wall, cpu, out) in best.items():
         print(f"{name:8s} best of {args.repeat}: {wall:6.2f} s wall, {cpu:6.2f} s CPU (fit {out['fit_s']:.2f} s), "

@@ -30,7 +30,7 @@ from refine.fit.objective import usable_points
 from refine.fit.parameters import lattice_from_parameters, lattice_parameters
 from refine.instrument import Instrument
 from refine.powder.background import Background
-from refine.powder.peaks import PeakLayout, RowMap, WindowOptions, peak_layout, profile_matrix
+from refine.powder.peaks import PeakLayout, RowMap, WindowOptions, _expand_planned, peak_layout, profile_matrix
 from refine.powder.peakshape import gaussian_variance, lorentzian_fwhm, tch_fwhm_eta
 
 PROFILE_NAMES = ("U", "V", "W", "X", "Y", "Z")
@@ -206,9 +206,12 @@ class PowderModel:
     # -- peaks -----------------------------------------------------------------------------------------------
     def positions(self, params: lmfit.Parameters, block: PhaseBlock, wavelength: float) -> np.ndarray:
         """Observed peak positions (deg 2θ) of a phase's reflections at ``wavelength`` (NaN when unreachable)."""
-        p = self.prefix
-        v = params.valuesdict()
         d = self.lattice(params, block).d_spacing(block.reflections.hkl)
+        return self._positions(d, params.valuesdict(), wavelength)
+
+    def _positions(self, d: np.ndarray, v: dict, wavelength: float) -> np.ndarray:
+        """:meth:`positions` from the d-spacings and the parameter values ``v``."""
+        p = self.prefix
         tth = units.d_to_tth(d=d, wavelength=wavelength) + v[f"{p}zero"]
         r = self.options.goniometer_radius
         if v[f"{p}shift"] or v[f"{p}transparency"]:
@@ -223,8 +226,11 @@ class PowderModel:
 
     def widths(self, params: lmfit.Parameters, block: PhaseBlock, tth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """TCH FWHM (deg) and η of a phase's peaks at positions ``tth``."""
+        return self._widths(params.valuesdict(), block, tth)
+
+    def _widths(self, v: dict, block: PhaseBlock, tth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`widths` from the parameter values ``v``."""
         p = self.prefix
-        v = params.valuesdict()
         sig2 = gaussian_variance(tth, U=v[f"{p}U"], V=v[f"{p}V"], W=v[f"{p}W"])
         gam = lorentzian_fwhm(tth, X=v[f"{p}X"] + v[f"{block.prefix}_LX"], Y=v[f"{p}Y"] + v[f"{block.prefix}_LY"],
                               Z=v[f"{p}Z"])
@@ -243,10 +249,11 @@ class PowderModel:
         pos_all, fw_all, eta_all, wt_all, row_all = [], [], [], [], []
         for i, block in enumerate(self.phases):
             rows = np.arange(self.offsets[i], self.offsets[i + 1])
+            d = self.lattice(params, block).d_spacing(block.reflections.hkl)
             for lam, weight in lines:
-                tth = self.positions(params, block, lam)
+                tth = self._positions(d, v, lam)
                 ok = np.isfinite(tth)
-                fwhm, eta = self.widths(params, block, np.where(ok, tth, 179.0))
+                fwhm, eta = self._widths(v, block, np.where(ok, tth, 179.0))
                 pos_all.append(np.where(ok, tth, _FAR))
                 fw_all.append(fwhm)
                 eta_all.append(eta)
@@ -271,6 +278,23 @@ class PowderModel:
         pos, fwhm, eta, rows = self._peaks(params)
         return profile_matrix(self.x_fit, pos, fwhm, eta, sh_l=params[f"{self.prefix}SH_L"].value,
                               options=self.options.window, rows=rows, layout=layout)
+
+    def peak_curve(self, params: lmfit.Parameters, intensities: np.ndarray, layout: PeakLayout) -> np.ndarray:
+        """Σ_reflections I × profile on the fit range: ``peak_matrix(params, layout).T @ intensities`` (to rounding)
+        without forming the matrix (one compiled pass over the peaks' windows)."""
+        from refine.powder import _peak_jit
+
+        pos, fwhm, eta, rows = self._peaks(params)
+        _, i0, i1 = layout.kernel_arrays
+        if layout.nodes.size != pos.size:
+            raise ValueError(f"layout is for {layout.nodes.size} peaks, got {pos.size}")
+        centre, cweight = _expand_planned(pos, layout.plan, params[f"{self.prefix}SH_L"].value)
+        amp = np.ascontiguousarray(np.asarray(intensities, dtype=float)[rows.row] * rows.weight)
+        y = np.zeros(self.x_fit.size)
+        _peak_jit.accumulate_peaks(np.ascontiguousarray(self.x_fit, dtype=float), layout.plan.cstart,
+                                   layout.plan.ncomp, centre, cweight, np.ascontiguousarray(fwhm, dtype=float),
+                                   np.ascontiguousarray(eta, dtype=float), amp, i0, i1, y)
+        return y
 
     def phase_rows(self, block_index: int) -> slice:
         """Rows of the peak matrix (and entries of the intensity vector) that belong to one phase."""

@@ -279,8 +279,10 @@ class RietveldEngine:
 
     def calculate(self, params: lmfit.Parameters) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(total, peaks, background) on the fit range."""
-        mat = self.model.peak_matrix(params, self.layout)
-        peaks = mat.T @ self.intensities(params)
+        if self.layout is None:
+            peaks = self.model.peak_matrix(params).T @ self.intensities(params)
+        else:  # the fit's frozen layout: the curve without forming the peak matrix
+            peaks = self.model.peak_curve(params, self.intensities(params), self.layout)
         bkg = self.model.background_basis @ self.background(peaks)
         return peaks + bkg, peaks, bkg
 
@@ -355,18 +357,25 @@ class RietveldEngine:
         return tuple(out)
 
 
-def _stage_of(name: str, engine: RietveldEngine) -> int:
-    """0 scale, 1 cell/zero/displacement, 2 profile and corrections, 3 atomic positions, 4 ADPs/occupancies."""
+def _stage_of(name: str, engine: RietveldEngine, kinds: dict[str, set[str]] | None = None) -> int:
+    """0 scale, 1 cell/zero/displacement, 2 profile and corrections, 3 atomic positions, 4 ADPs/occupancies
+    (``kinds``: :func:`_atom_kinds` of the engine, when already made)."""
     if name.endswith("_scale"):
         return 0
     if is_positional(name, engine.model):
         return 1
-    for atoms in engine.atoms:
-        if name in atoms.free_names("positions"):
-            return 3
-        if name in atoms.free_names("adp") or name in atoms.free_names("occupancy"):
-            return 4
+    kinds = _atom_kinds(engine) if kinds is None else kinds
+    if name in kinds["positions"]:
+        return 3
+    if name in kinds["adp"] or name in kinds["occupancy"]:
+        return 4
     return 2
+
+
+def _atom_kinds(engine: RietveldEngine) -> dict[str, set[str]]:
+    """The free atomic parameter names of every phase by kind (positions, adp, occupancy)."""
+    return {kind: {n for atoms in engine.atoms for n in atoms.free_names(kind)}
+            for kind in ("positions", "adp", "occupancy")}
 
 
 def mark_refined(params: lmfit.Parameters, engine: RietveldEngine, refine: Iterable[str]) -> lmfit.Parameters:
@@ -441,8 +450,10 @@ def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrumen
                       kind="powder", notes=model.notes, jacobian=engine.jacobian(start) if rietveld.analytic else None)
     objective = Objective.single(dataset, rietveld.restraints)
     if rietveld.staged:
-        levels = sorted({_stage_of(n, engine) for n in varied})
-        stages = [{n for n in varied if _stage_of(n, engine) <= lev} for lev in levels]
+        kinds = _atom_kinds(engine)
+        stage = {n: _stage_of(n, engine, kinds) for n in varied}
+        levels = sorted(set(stage.values()))
+        stages = [{n for n in varied if stage[n] <= lev} for lev in levels]
     else:
         stages = [varied]
     result = run_stages(objective, start, stages, [engine], passes=rietveld.passes, kind="rietveld",

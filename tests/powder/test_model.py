@@ -52,3 +52,21 @@ def test_a_phase_without_a_reflection_in_range_or_with_too_many_is_named():
     big = structure_from_cell("P1", "1e5 1e5 10 90 90 90", name="huge")
     with pytest.raises(InputError, match=r"^phase huge: about .* reflections .*more than 2e\+06"):
         PowderModel(_pattern(), [big], Instrument.synchrotron(0.1173))
+
+
+def test_peak_curve_equals_the_peak_matrix_product():
+    from refine.instrument import Profile
+    from refine.powder.background import Background
+    from refine.powder.model import PowderOptions
+
+    rng = np.random.default_rng(3)
+    x = np.arange(10.0, 60.0, 0.01)
+    pattern = Pattern(x=x, y=np.ones_like(x), sigma=np.ones_like(x))
+    phase = structure_from_cell("F m -3 m", "5.4 5.4 5.4 90 90 90")
+    inst = Instrument.lab("Cu", profile=Profile(U=2.0, V=-0.5, W=1.0, X=1.0, Y=2.0, sh_l=0.03))
+    model = PowderModel(pattern, [phase], inst, options=PowderOptions(background=Background("chebyshev", nterms=3)))
+    params = model.parameters()
+    layout = model.layout(params)
+    inten = rng.uniform(0.5, 2.0, int(model.offsets[-1]))
+    ref = model.peak_matrix(params, layout).T @ inten
+    assert np.allclose(model.peak_curve(params, inten, layout), ref, rtol=1e-12, atol=1e-12 * ref.max())
