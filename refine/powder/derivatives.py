@@ -86,7 +86,8 @@ def position_derivatives(model, params: lmfit.Parameters, block, wavelength: flo
         2.0 * th) * d3_d2, f"{p}displace_x": -k_d * np.cos(t2), f"{p}displace_y": -k_d * np.sin(t2)}
     for i, name in enumerate(PARAMETER_NAMES):
         out[f"{block.prefix}_{name}"] = d3_d1 * dtth0_dq * cell.dq[i]
-    return tth, {k: np.where(ok, np.nan_to_num(col), 0.0) for k, col in out.items()}
+    with np.errstate(invalid="ignore"):
+        return tth, {k: np.where(ok, col, 0.0) for k, col in out.items()}
 
 
 def width_derivatives(model, params: lmfit.Parameters, block, tth: np.ndarray, values: dict | None = None

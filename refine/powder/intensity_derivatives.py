@@ -42,11 +42,13 @@ def _atom_rotations(sp: StructureParameters) -> tuple[np.ndarray, list[slice]]:
 
 
 def fc2_derivatives(sf, sp: StructureParameters, params: lmfit.Parameters, lattice: Lattice,
-                    free: Collection[str], values: dict | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                    free: Collection[str], values: dict | None = None, atoms=None
+                    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Fc² and ∂Fc²/∂(name) of every line for the names in ``free`` among the phase's site parameters and its six
-    cell parameters (the latter through the Debye–Waller factor)."""
-    atoms = sp.expanded(params, lattice)
-    nstar = lattice.reciprocal_lengths
+    cell parameters (the latter through the Debye–Waller factor); ``atoms``: the expanded atoms when known."""
+    atoms = sp.expanded(params, lattice) if atoms is None else atoms
+    gstar = lattice.reciprocal_metric
+    nstar = np.sqrt(np.diag(gstar))
     u = np.nan_to_num(atoms.uaniso, nan=0.0)
     beta = 2.0 * np.pi**2 * u * np.outer(nstar, nstar)
     beta6 = np.stack([beta[:, i, j] for i, j in _PAIRS], axis=1)
@@ -66,15 +68,15 @@ def fc2_derivatives(sf, sp: StructureParameters, params: lmfit.Parameters, latti
     hkl = sf._ihkl.astype(float)
     rots, slices = _atom_rotations(sp)
     hr = np.einsum("ln,anm->lam", hkl, rots)  # h·R_a[:, m]
-    q = np.einsum("ni,ij,nj->n", hkl, lattice.reciprocal_metric, hkl)
+    q = np.einsum("ni,ij,nj->n", hkl, gstar, hkl)
     values = params.valuesdict() if values is None else values
     out: dict[str, np.ndarray] = {}
     cell_names = [f"{sp.prefix}_{n}" for n in PARAMETER_NAMES]
     want_cell = any(n in free for n in cell_names)
-    dq = np.einsum("ni,pij,nj->pn", hkl, metric_derivatives(lattice), hkl) if want_cell else None
-    dnn = None
+    dq = dnn = None
     if want_cell:
-        dgs = metric_derivatives(lattice)
+        dgs = metric_derivatives(lattice, gstar)
+        dq = np.einsum("ni,pij,nj->pn", hkl, dgs, hkl)
         dn = np.stack([dgs[:, i, i] / (2.0 * nstar[i]) for i in range(3)], axis=1)  # (6, 3) ∂a*_i/∂p
         dnn = dn[:, :, None] * nstar[None, None, :] + nstar[None, :, None] * dn[:, None, :]  # ∂(a*_i a*_j)/∂p
     cell = np.zeros((6, hkl.shape[0])) if want_cell else None
@@ -131,7 +133,8 @@ def intensity_derivatives(engine, params: lmfit.Parameters, index: int, kalpha1:
     p = model.prefix
     lattice = model.lattice(params, block)
     v = params.valuesdict() if values is None else values
-    fc2, dfc2 = fc2_derivatives(engine.sf[index], engine.atoms[index], params, lattice, free, v)
+    fc2, dfc2 = fc2_derivatives(engine.sf[index], engine.atoms[index], params, lattice, free, v,
+                                engine.expanded_atoms(params, index, lattice, v))
     tth1, dtth1 = kalpha1
     fac = engine.intensity_factors(params, index, tth=np.where(np.isfinite(tth1), tth1, np.nan), fc2=fc2)
     base = block.reflections.multiplicity * fac.fc2

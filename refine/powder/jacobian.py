@@ -37,7 +37,8 @@ class PowderJacobian:
     intensities
         See :data:`Intensities`.
     background
-        (q, r, sw, mask) of the weighted background solve, or None when no background is solved.
+        (solve, sw, mask) of the weighted background solve (coefficients = solve @ (sw · (y − peaks)[mask])), or
+        None when no background is solved.
     chain
         Expression chain of the parameters.
     """
@@ -84,8 +85,8 @@ class PowderJacobian:
         prof = profile_derivatives(model.x_fit, pk, layout, values[shl])
         jac_t = profile_columns(prof, layout, terms, len(names), model.x_fit.size)
         if self.background is not None:
-            q, r, sw, mask = self.background
-            coef_b = np.linalg.lstsq(r, q.T @ (jac_t[:, mask] * sw).T, rcond=None)[0]
+            solve, sw, mask = self.background
+            coef_b = solve @ (jac_t[:, mask] * sw).T
             jac_t -= coef_b.T @ model.background_basis.T
         return {n: jac_t[j] for j, n in enumerate(names)}
 

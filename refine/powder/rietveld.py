@@ -166,6 +166,7 @@ class RietveldEngine:
         self.textures = [self._texture(block) for block in model.phases]
         self.polarization_applied = "polarization" in model.pattern.corrections
         self.layout = None
+        self._expanded: dict[int, tuple] = {}  # phase -> (parameter values, expanded atoms): the last one
         self.fit_mask = model.mask[model.inside]
         self.y = model.pattern.y[model.inside]
         self.w = model.weights
@@ -215,9 +216,9 @@ class RietveldEngine:
         chain = ExpressionChain.build(params)
         if chain is None:
             return None
-        m = self.fit_mask
+        solve = np.linalg.lstsq(self._r, self._q.T, rcond=None)[0]  # the background's solution operator
         return PowderJacobian(self.model, lambda: self.layout, rietveld_intensities(self),
-                              (self._q, self._r, self._sw, m), chain)
+                              (solve, self._sw, self.fit_mask), chain)
 
     def freeze(self, params: lmfit.Parameters) -> None:
         """Fix the peak windows for the next minimisation (smooth finite-difference Jacobians)."""
@@ -340,8 +341,20 @@ class RietveldEngine:
         structure factors the model's intensities use (occupancies, ADPs, f0 + f′ + if″ or b_c)."""
         block = self.model.phases[index]
         lattice = self.model.lattice(params, block)
-        atoms = self.atoms[index].expanded(params, lattice)
+        atoms = self.expanded_atoms(params, index, lattice)
         return self.sf[index].squared(block.structure.replace(lattice=lattice), atoms)
+
+    def expanded_atoms(self, params: lmfit.Parameters, index: int, lattice, values: dict | None = None):
+        """All atoms of phase ``index`` at ``params`` (:meth:`StructureParameters.expanded`); the last result per
+        phase is kept for the same parameter values (a Jacobian follows the evaluation at the same point)."""
+        values = params.valuesdict() if values is None else values
+        key = tuple(values.items())
+        cached = self._expanded.get(index)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        atoms = self.atoms[index].expanded(params, lattice)
+        self._expanded[index] = (key, atoms)
+        return atoms
 
     def reflection_tables(self, params: lmfit.Parameters) -> tuple[ReflectionTable, ...]:
         """One :class:`~refine.powder.reflection_table.ReflectionTable` per phase with I_calc, Fc² and Fo² (Rietveld

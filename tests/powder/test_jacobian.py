@@ -226,3 +226,32 @@ def test_compiled_fcj_derivatives_equal_the_numpy_definition(nodes):
     _peak_jit.fcj_derivatives(tth, 0.03, u, w, out)
     for compiled, reference in zip(out, fcj_kernels_derivatives(tth, 0.03, nodes), strict=True):
         assert np.allclose(compiled, reference, rtol=1e-12, atol=1e-12 * np.abs(reference).max())
+
+
+def test_lebail_columns_with_held_intensities():
+    from refine.powder.lebail import _LeBailState
+    from refine.powder.wholepattern import set_vary
+
+    engine, _ = _nasicon_engine()
+    model = engine.model
+    state = _LeBailState(model)
+    params = set_vary(model.parameters(), model, ("cell", "zero", "U", "V", "W", "X", "Y", "SH_L", "size",
+                                                   "displacement"))
+    params["displace_x"].set(value=15.0)
+    params.update_constraints()
+    state.freeze(params)
+    state.partition(params, 3)
+    jac = state.jacobian(params)(params)
+    varying = [n for n, p in params.items() if p.vary]
+    assert {"nvp_a", "zero", "SH_L", "nvp_LX", "displace_x"} <= set(varying)
+    for j, name in enumerate(varying):
+        work = params.copy()
+        v0, h = work[name].value, _step(name, work[name].value)
+        curves = []
+        for v in (v0 + h, v0 - h):
+            work[name].value = v
+            work.update_constraints()
+            curves.append(model.full(state.calculate(work)[0]))
+        fd = (curves[0] - curves[1]) / (2 * h)
+        assert np.linalg.norm(fd) > 0
+        assert np.linalg.norm(jac[:, j] - fd) <= TOL * np.linalg.norm(fd), name
