@@ -45,7 +45,7 @@ def make_trajectory(path: Path, natoms: int, nframes: int, seed: int = 17) -> No
 
 
 def refine_time(path: Path) -> tuple[float, object]:
-    from refine.api.pdf_calc import pdf_calc
+    from refine.api.calculation import pdf_calc
 
     t0 = time.perf_counter()
     result = pdf_calc(str(path), qmax=QMAX, qdamp=QDAMP, uiso=UISO, rmax=RMAX, rmin=0.01)

@@ -35,8 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Calculate through :func:`refine.api.pdf_calc.pdf_calc` and say what was written."""
-    from refine.api.pdf_calc import pdf_calc
+    """Calculate through :func:`refine.api.calculation.pdf_calc` and say what was written."""
+    from refine.api.calculation import pdf_calc
 
     result = pdf_calc(args.structure, **options_of(PdfCalcOptions, args))
     frames = f", {result.frames} frame(s) {result.frame_range}" if result.frame_range else ""
