@@ -22,7 +22,6 @@ from refine.pdf.calculate import PDFSettings, calc_gr, calc_grid, partial_gr
 from refine.pdf.pairs import PairTable, element_of
 from refine.pdf.structure import PDFStructure
 
-
 #: Structures with more atoms (and isotropic ADPs) go through the compiled histogram kernel; smaller ones through
 #: numpy's exact pair table (0.05 s for the 64-atom demo supercell, with no numba start-up or first compilation).
 HISTOGRAM_MIN_ATOMS = 200
