@@ -136,9 +136,9 @@ def parse_pdf_phase_spec(text: str | Sequence[Any]) -> tuple[str, bool, str | No
         elif flag.lower().startswith("frames="):
             frames = flag.split("=", 1)[1].strip()
         else:
-            raise ValueError(f"expected STRUCT[,fixed] or TRAJ,fixed,frames=START:STOP:STEP, got {text!r}")
+            raise ValueError(f"expected STRUCT or STRUCT,fixed (or TRAJ,fixed,frames=START:STOP:STEP), got {text!r}")
     if not path or (frames is not None and not frames):
-        raise ValueError(f"expected STRUCT[,fixed] or TRAJ,fixed,frames=START:STOP:STEP, got {text!r}")
+        raise ValueError(f"expected STRUCT or STRUCT,fixed (or TRAJ,fixed,frames=START:STOP:STEP), got {text!r}")
     if frames is not None and not fixed:
         raise ValueError(f"a trajectory phase keeps its positions: write {path},fixed,frames={frames}")
     return path, fixed, frames

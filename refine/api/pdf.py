@@ -178,7 +178,7 @@ def pdf_phase_inputs(phases: Any, *, refine_structure: bool = False) -> list:
             path, fixed, frames = parsing.parse_pdf_phase_spec(item)
         except (ValueError, TypeError) as exc:
             problem = str(exc) if isinstance(exc, ValueError) and "trajectory" in str(exc) else \
-                f"expected STRUCT, STRUCT,fixed or TRAJ,fixed,frames=A:B:C (or a PhaseInput), got {item!r}"
+                f"expected STRUCT or STRUCT,fixed (or TRAJ,fixed,frames=A:B:C, or a PhaseInput), got {item!r}"
             raise InputError("phases", problem) from None
         out.append(PhaseInput.load(path, fixed=fixed, refine_structure=refine_structure and not fixed, frames=frames))
     if not out:
