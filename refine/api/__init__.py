@@ -13,7 +13,7 @@ FUNCTIONS = {
     "read_pattern": "io", "read_structure": "io", "phase": "io",
     "integrate": "images", "calibrate": "images",
     "lebail": "powder", "pawley": "powder", "rietveld": "rietveld_fit", "simulate": "simulation",
-    "pdf_reduce": "pdf", "pdf_fit": "pdf", "pdf_diff": "pdf", "sequential": "series",
+    "pdf_reduce": "pdf", "pdf_fit": "pdf", "pdf_diff": "pdf", "pdf_calc": "calculation", "sequential": "series",
     "identify": "phase_search",
 }
 

@@ -261,6 +261,9 @@ class PdfSettingsOptions(CommandOptions):
     envelope: str | None = None
     spdiameter: float = 50.0
     sharpening: str = "delta2"
+    sratio: float = 1.0
+    rcut: float = 0.0
+    refine_sratio: bool = False
     free_scales: bool = False
     rmin: float | None = None
     rmax: float | None = None
@@ -330,6 +333,32 @@ class PdfDiffOptions(CommandOptions):
     plot: str | None = None
 
 
+@dataclass(frozen=True)
+class PdfCalcOptions(CommandOptions):
+    """``refine pdf calc`` / :func:`refine.pdf_calc`: G(r) of a structure or trajectory without fitting. ``qmax`` 0
+    is no termination; ``uiso`` (Å²) sets every atom's ADP (trajectories carry none); ``frames`` START:STOP:STEP of
+    a trajectory; ``output`` the .gr (``-o``; partials beside it as OUT.partials.csv)."""
+
+    command: ClassVar[str] = "pdf_calc"
+    radiation: str = "xray"
+    qmax: float = 0.0
+    qdamp: float = 0.0
+    qbroad: float = 0.0
+    delta1: float = 0.0
+    delta2: float = 0.0
+    sratio: float = 1.0
+    rcut: float = 0.0
+    envelope: str | None = None
+    spdiameter: float | None = None
+    uiso: float | None = None
+    rmin: float = 0.0
+    rmax: float = 30.0
+    rstep: float = 0.01
+    frames: str | None = None
+    output: str | None = None
+    plot: str | None = None
+
+
 # -- sequential -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SequentialOptions(PdfSettingsOptions):
@@ -359,7 +388,8 @@ class SequentialOptions(PdfSettingsOptions):
 
 #: The options of the PDF kind of ``sequential`` (those of ``pdf_fit`` with ``qmax``), refused by powder kinds.
 SEQUENTIAL_PDF_ONLY = ("qmax", "radiation", "qdamp", "qbroad", "refine_qdamp", "refine_qbroad", "pdfgui_range",
-                       "envelope", "spdiameter", "sharpening", "free_scales", "rmin", "rmax", "refine_structure")
+                       "envelope", "spdiameter", "sharpening", "free_scales", "rmin", "rmax", "refine_structure",
+                       "sratio", "rcut", "refine_sratio")
 #: The options of the powder kinds of ``sequential``, refused by ``kind="pdf"``.
 SEQUENTIAL_POWDER_ONLY = ("wavelength", "instrument", "bank", "range", "exclude", "background", "present", "refine",
                           "exclude_phase")
@@ -368,5 +398,6 @@ SEQUENTIAL_POWDER_ONLY = ("wavelength", "instrument", "bank", "range", "exclude"
 def option_names() -> frozenset[str]:
     """Every option name of every command (what a library error may name instead of a file)."""
     classes = (IntegrateOptions, CalibrateOptions, LebailOptions, PawleyOptions, RietveldCommandOptions,
-               SimulateOptions, PdfFitOptions, PdfReduceOptions, PdfDiffOptions, SequentialOptions, IdentifyOptions)
+               SimulateOptions, PdfFitOptions, PdfReduceOptions, PdfDiffOptions, SequentialOptions, PdfCalcOptions,
+               IdentifyOptions)
     return frozenset(name for cls in classes for name in cls.names())

@@ -122,6 +122,28 @@ def parse_pdf_phase(text: str | Sequence[Any]) -> tuple[str, bool]:
     return path, flag == "fixed"
 
 
+def parse_pdf_phase_spec(text: str | Sequence[Any]) -> tuple[str, bool, str | None]:
+    """``STRUCT``, ``STRUCT,fixed`` or ``TRAJ,fixed,frames=START:STOP:STEP`` (a frame-averaged MD trajectory):
+    path, whether positions are fixed, and the frames (None: not a trajectory phase)."""
+    if not isinstance(text, str):
+        items = tuple(text)
+        return str(items[0]), bool(items[1]), (None if len(items) < 3 or items[2] is None else str(items[2]))
+    path, *flags = [part.strip() for part in text.split(",")]
+    fixed, frames = False, None
+    for flag in flags:
+        if flag.lower() == "fixed":
+            fixed = True
+        elif flag.lower().startswith("frames="):
+            frames = flag.split("=", 1)[1].strip()
+        else:
+            raise ValueError(f"expected STRUCT or STRUCT,fixed (or TRAJ,fixed,frames=START:STOP:STEP), got {text!r}")
+    if not path or (frames is not None and not frames):
+        raise ValueError(f"expected STRUCT or STRUCT,fixed (or TRAJ,fixed,frames=START:STOP:STEP), got {text!r}")
+    if frames is not None and not fixed:
+        raise ValueError(f"a trajectory phase keeps its positions: write {path},fixed,frames={frames}")
+    return path, fixed, frames
+
+
 def parse_presence(text: Any):
     """``NAME:FIRST[:LAST]`` scan indices of a phase that appears or vanishes (or a ``Presence``)."""
     from refine.operando.sequential import Presence

@@ -159,7 +159,8 @@ def pdf_fit_settings(opts: PdfSettingsOptions, qmax: float | None):
                           spdiameter=opts.spdiameter if opts.envelope == "sphere" else None,
                           constrain_scales=not opts.free_scales, refine_qdamp=opts.refine_qdamp,
                           refine_qbroad=opts.refine_qbroad, extend_below=not opts.pdfgui_range,
-                          constraints=tuple(opts.constrain))
+                          constraints=tuple(opts.constrain), sratio=opts.sratio, rcut=opts.rcut,
+                          refine_sratio=opts.refine_sratio)
 
 
 def pdf_phase_inputs(phases: Any, *, refine_structure: bool = False) -> list:
@@ -174,10 +175,12 @@ def pdf_phase_inputs(phases: Any, *, refine_structure: bool = False) -> list:
         if isinstance(item, os.PathLike):
             item = os.fspath(item)
         try:
-            path, fixed = parsing.parse_pdf_phase(item)
-        except (ValueError, TypeError):
-            raise InputError("phases", f"expected STRUCT or STRUCT,fixed (or a PhaseInput), got {item!r}") from None
-        out.append(PhaseInput.load(path, fixed=fixed, refine_structure=refine_structure and not fixed))
+            path, fixed, frames = parsing.parse_pdf_phase_spec(item)
+        except (ValueError, TypeError) as exc:
+            problem = str(exc) if isinstance(exc, ValueError) and "trajectory" in str(exc) else \
+                f"expected STRUCT or STRUCT,fixed (or TRAJ,fixed,frames=A:B:C, or a PhaseInput), got {item!r}"
+            raise InputError("phases", problem) from None
+        out.append(PhaseInput.load(path, fixed=fixed, refine_structure=refine_structure and not fixed, frames=frames))
     if not out:
         raise InputError("phases", "give at least one phase (STRUCT or STRUCT,fixed)")
     return out

@@ -4,7 +4,9 @@ Steps (each one the library call a user would make; the command-line equivalent 
 1. integrate the simulated 2D image of a DRS Na3V2O5-like electrode (with a Cu phase) to I(2θ) with pyFAI;
 2. Le Bail fit of the integrated pattern with two phases (DRS rock salt + Cu);
 3. Rietveld fit of the same pattern from the two CIFs (cells, Uiso, size, weight fractions);
-4. two-phase PDF fit of a simulated G(r): crystalline rock salt + a fixed distorted supercell.
+4. two-phase PDF fit of a simulated G(r): crystalline rock salt + a fixed distorted supercell;
+5. G(r) and element-pair partials of the supercell without fitting (``refine pdf calc``);
+6. simulated powder pattern of the two phases.
 Every step writes its result (JSON, curves, figure) into the output folder.
 """
 
@@ -112,6 +114,25 @@ def _pdf(data: Path, out: Path, lines: list[str]) -> bool:
     return result.converged
 
 
+def _pdf_calc(data: Path, out: Path, lines: list[str]) -> None:
+    import numpy as np
+
+    from refine.api import pdf_calc
+
+    sup = data / "drs_supercell.cif"
+    _say(lines, f"$ refine pdf calc {sup} --qmax 22 --qdamp 0.04 --delta2 2 --rmax 20 -o supercell.gr "
+                "--plot supercell_gr.png")
+    start = time.perf_counter()
+    result = pdf_calc(sup, qmax=22.0, qdamp=0.04, delta2=2.0, rmax=20.0, output=out / "supercell.gr",
+                      plot=out / "supercell_gr.png")
+    near = result.r < 3.0
+    first = result.r[near][np.argmax(result.G[near])]
+    _say(lines, f"  {result.natoms} atoms, nearest-neighbour (cation-O) peak at r = {first:.2f} Å, partials "
+                f"{', '.join(result.partials)} ({time.perf_counter() - start:.2f} s)")
+    _say(lines, f"  G(r): {out / 'supercell.gr'}, partials: {out / 'supercell.partials.csv'}, "
+                f"figure: {out / 'supercell_gr.png'}")
+
+
 def _simulate(data: Path, out: Path, lines: list[str]) -> None:
     import numpy as np
 
@@ -140,15 +161,17 @@ def run(args: argparse.Namespace) -> int:
     lines: list[str] = []
     start = time.perf_counter()
     _say(lines, f"refine demo: example data in {data}, results in {out.resolve()}")
-    _say(lines, "\n[1/5] integrate the 2D image (pyFAI)")
+    _say(lines, "\n[1/6] integrate the 2D image (pyFAI)")
     pattern = _integrate(data, out, lines)
-    _say(lines, "\n[2/5] Le Bail fit, two phases")
+    _say(lines, "\n[2/6] Le Bail fit, two phases")
     ok = _lebail(pattern, out, lines)
-    _say(lines, "\n[3/5] Rietveld fit, two phases from CIFs")
+    _say(lines, "\n[3/6] Rietveld fit, two phases from CIFs")
     ok = _rietveld(pattern, data, out, lines) and ok
-    _say(lines, "\n[4/5] PDF fit, crystalline rock salt + fixed distorted supercell")
+    _say(lines, "\n[4/6] PDF fit, crystalline rock salt + fixed distorted supercell")
     ok = _pdf(data, out, lines) and ok
-    _say(lines, "\n[5/5] simulate the two phases' pattern at the same wavelength")
+    _say(lines, "\n[5/6] G(r) of the supercell without fitting, with element-pair partials")
+    _pdf_calc(data, out, lines)
+    _say(lines, "\n[6/6] simulate the two phases' pattern at the same wavelength")
     _simulate(data, out, lines)
     _say(lines, f"\ndone in {time.perf_counter() - start:.1f} s; summary: {out.resolve() / 'summary.txt'}")
     (out / "summary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -23,7 +23,7 @@ from refine.registry import Registry
 
 #: Sub-commands of ``refine pdf``.
 PDF_COMMANDS: Registry[Command] = Registry("pdf sub-command")
-_PDF_COMMAND_MODULES = ("refine.cli.pdf_fit", "refine.cli.pdf_diff")
+_PDF_COMMAND_MODULES = ("refine.cli.pdf_fit", "refine.cli.pdf_diff", "refine.cli.pdf_calc")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

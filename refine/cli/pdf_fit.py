@@ -10,7 +10,7 @@ from refine.cli.main import CONSTRAIN_HELP, Command, argument_type, fit_exit_cod
 from refine.cli.pdf import PDF_COMMANDS
 from refine.cli.powder import print_fit, print_written
 
-_phase = argument_type(parsing.parse_pdf_phase)
+_phase = argument_type(parsing.parse_pdf_phase_spec)
 
 
 def add_pdf_fit_arguments(parser: argparse.ArgumentParser, *, qmax_required: bool = True,
@@ -36,6 +36,10 @@ def add_pdf_fit_arguments(parser: argparse.ArgumentParser, *, qmax_required: boo
         add("--spdiameter", type=float, default=50.0, help="start of the particle diameter (A)"),
         add("--sharpening", choices=("delta1", "delta2", "none"), default="delta2",
             help="correlated-motion term refined per phase (default delta2)"),
+        add("--sratio", type=float, default=1.0,
+            help="PDFfit2 low-r sharpening: peak-width ratio of pairs closer than --rcut (start value; default 1)"),
+        add("--rcut", type=float, default=0.0, help="distance below which --sratio applies (A; default 0 = off)"),
+        add("--refine-sratio", action="store_true", help="refine sratio of every phase (needs --rcut)"),
         add("--free-scales", action="store_true",
             help="several phases: refine each scale freely (default: scales sum to 1, data scale refined)"),
         add("--rmin", type=float, default=None, help="fit range start (A; default first point)"),
@@ -56,7 +60,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase", dest="phases", type=_phase, action="append", required=True,
                         metavar="STRUCT[,fixed]", help="CIF, .stru, GSAS .EXP, or a supercell as VASP POSCAR/CONTCAR, "
                         "extended .xyz or AtomEye .cfg; ',fixed' keeps atomic positions fixed "
-                        "(one Uiso per species, isotropic lattice scale); repeat for more phases")
+                        "(one Uiso per species, isotropic lattice scale); an MD trajectory (extended .xyz, XDATCAR, "
+                        "LAMMPS dump) as TRAJ,fixed,frames=START:STOP:STEP is averaged over those frames; "
+                        "repeat for more phases")
     add_pdf_fit_arguments(parser)
     parser.add_argument("--max-nfev", type=int, default=None, help="limit on model evaluations")
     parser.add_argument("--cif-out", metavar="OUT.cif",

@@ -132,7 +132,8 @@ class CrystalPhase:
         p = self.prefix
         return PDFSettings(scale=v.get("dscale", 1.0) * v[f"{p}_scale"], delta1=v[f"{p}_delta1"],
                            delta2=v[f"{p}_delta2"], qdamp=v.get("qdamp", 0.0), qbroad=v.get("qbroad", 0.0),
-                           qmax=experiment.qmax, radiation=experiment.radiation, spdiameter=v[f"{p}_spdiameter"])
+                           qmax=experiment.qmax, radiation=experiment.radiation, spdiameter=v[f"{p}_spdiameter"],
+                           sratio=v.get(f"{p}_sratio", 1.0), rcut=experiment.rcut)
 
     def gr(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment,
            cache: PhaseCache | None = None) -> np.ndarray:

@@ -25,7 +25,7 @@ from refine.pdf.kernels import DERIV_BACKENDS, default_backend, window_points
 from refine.pdf.pairs import PairTable
 
 #: parameters of :class:`PDFSettings` that have a derivative; per-class Uiso as ``"uiso:<class label>"``
-DERIVABLE = ("scale", "lattice_scale", "delta1", "delta2", "qbroad", "qdamp", "spdiameter")
+DERIVABLE = ("scale", "lattice_scale", "delta1", "delta2", "qbroad", "qdamp", "spdiameter", "sratio")
 
 
 def _peak_coefficients(table: PairTable, sel: np.ndarray, d: np.ndarray, variances: tuple[np.ndarray, np.ndarray],
@@ -53,6 +53,8 @@ def _peak_coefficients(table: PairTable, sel: np.ndarray, d: np.ndarray, varianc
             dsig2 = -sr2 * msd / d**2
         elif name == "qbroad":
             dsig2 = sr2 * msd * 2 * s.qbroad * d**2
+        elif name == "sratio":  # sigma *= sratio below rcut (PDFfit2 DataSet::determine)
+            dsig2 = np.where(d < s.rcut, 2 * s.sratio * msd * corfact, 0.0)
         else:  # uiso:<class>: sigma'² = U_first + U_second
             c = table.classes.index(name.split(":", 1)[1])
             count = (table.pair_first[pidx] == c).astype(float) + (table.pair_second[pidx] == c)
@@ -90,7 +92,8 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
     keep = np.zeros(len(table.distance), dtype=bool)
     keep[peaks.index] = True
     d, msd, sigma, amp, spread = peaks.d, peaks.msd, peaks.sigma, peaks.amp, peaks.spread
-    peak_names = [n for n in wrt if n in ("lattice_scale", "delta1", "delta2", "qbroad") or n.startswith("uiso:")]
+    peak_names = [n for n in wrt if n in ("lattice_scale", "delta1", "delta2", "qbroad", "sratio")
+                  or n.startswith("uiso:")]
     a, b = _peak_coefficients(table, keep, d, (msd, spread), sigma, s, peak_names)
     ppp = np.zeros(grid.ncalc)
     dppp = np.zeros((grid.ncalc, len(peak_names)))

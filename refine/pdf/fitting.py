@@ -66,6 +66,9 @@ class PDFFitSettings:
         truncated curve (ni.gr of PDF to the People ch. 5: Rw 0.07032 instead of 0.06997, cell equal to 1e-6 Å).
     constraints
         (name, lmfit expression) pairs set on the parameters, e.g. ``("sc_uiso_Na", "rs_uiso_Na")``.
+    sratio, rcut, refine_sratio
+        PDFfit2's low-r sharpening: the peak widths of pairs closer than ``rcut`` (Å) are multiplied by each phase's
+        ``{p}_sratio`` (start ``sratio``; refined with ``refine_sratio``). The parameter exists only when rcut > 0.
     refine_qdamp, refine_qbroad
         Refine the instrument's Qdamp / Qbroad (calibration on a standard such as bulk Ni, as in PDFgui). A zero
         start is moved to a typical synchrotron value (0.04 / 0.01 Å⁻¹): their derivatives vanish at zero.
@@ -84,8 +87,17 @@ class PDFFitSettings:
     refine_qdamp: bool = False
     refine_qbroad: bool = False
     constraints: tuple[tuple[str, str], ...] = ()
+    sratio: float = 1.0
+    rcut: float = 0.0
+    refine_sratio: bool = False
 
     def __post_init__(self) -> None:
+        if not (np.isfinite(self.sratio) and self.sratio > 0):
+            raise InputError("sratio", f"must be > 0, got {self.sratio}")
+        if not (np.isfinite(self.rcut) and self.rcut >= 0):
+            raise InputError("rcut", f"must be >= 0 Å, got {self.rcut}")
+        if (self.refine_sratio or self.sratio != 1.0) and not self.rcut > 0:
+            raise InputError("sratio", "applies below rcut: give rcut > 0 (Å) too")
         if self.sharpening not in SHARPENING:
             raise InputError("sharpening", f"must be one of {SHARPENING}, got {self.sharpening!r}")
         positive = {"qmax": self.qmax, "spdiameter": self.spdiameter}
@@ -98,7 +110,7 @@ class PDFFitSettings:
 
     @property
     def experiment(self) -> Experiment:
-        return Experiment(self.radiation, self.qmax)
+        return Experiment(self.radiation, self.qmax, self.rcut)
 
 
 @dataclass(frozen=True)
@@ -111,12 +123,19 @@ class PhaseInput:
     prefix: str | None = None
     refine_structure: bool = False  # cell per crystal system, free coordinates and ADPs (refine.pdf.crystal)
     crystal: CrystalStructure | None = None  # with refine_structure: the structure itself instead of ``source``
+    frames: str | None = None  # START:STOP:STEP of an MD trajectory ``source`` averaged into one fixed phase
 
     @classmethod
     def load(cls, path: str | os.PathLike, fixed: bool = False, prefix: str | None = None, *,
-             refine_structure: bool = False) -> PhaseInput:
+             refine_structure: bool = False, frames: str | None = None) -> PhaseInput:
         if fixed and refine_structure:
             raise InputError(path, "a fixed phase cannot also refine its structure")
+        if frames is not None:
+            from refine.pdf.trajectory import first_frame_structure
+
+            if not fixed:
+                raise InputError(path, "a trajectory phase keeps its positions: mark it fixed")
+            return cls(first_frame_structure(path, frames), os.fspath(path), True, prefix, frames=frames)
         return cls(PDFStructure.load(path), os.fspath(path), fixed, prefix, refine_structure)
 
 
@@ -270,11 +289,7 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
         raise InputError("phases", "at least one phase is needed")
     pat = prepare_pattern(pattern, settings)
     prefixes = phase_prefixes(inputs)
-    phases = tuple((CrystalPhase(p, ph.crystal) if ph.crystal is not None else CrystalPhase.load(ph.source, p))
-                   if ph.refine_structure else
-                   Phase.from_structure(p, ph.structure, float(pat.x[-1]), qmax=settings.qmax, fixed=ph.fixed,
-                                        space_group=_space_group(ph))
-                   for p, ph in zip(prefixes, inputs, strict=True))
+    phases = tuple(_make_phase(p, ph, float(pat.x[-1]), settings) for p, ph in zip(prefixes, inputs, strict=True))
     params = make_parameters(phases, qdamp=settings.qdamp, qbroad=settings.qbroad)
     for name, refine, start in (("qdamp", settings.refine_qdamp, 0.04), ("qbroad", settings.refine_qbroad, 0.01)):
         if refine:
@@ -288,6 +303,8 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
             params[f"{p}_{settings.sharpening}"].set(value=1.0 if settings.sharpening == "delta1" else 2.0, vary=True)
         if settings.spdiameter is not None:
             params[f"{p}_spdiameter"].set(value=settings.spdiameter, vary=True, min=1.0)
+        if settings.rcut > 0:
+            params.add(f"{p}_sratio", value=settings.sratio, min=0.05, max=5.0, vary=settings.refine_sratio)
     n = len(phases)
     if n > 1 and settings.constrain_scales:
         for ph in phases[:-1]:
@@ -307,6 +324,18 @@ def build_model(pattern: Pattern, inputs: Sequence[PhaseInput], settings: PDFFit
                      mask=mask, notes=notes)
     _linear_start(fm, scale_names)
     return fm
+
+
+def _make_phase(prefix: str, ph: PhaseInput, rmax: float, settings: PDFFitSettings) -> PDFPhase:
+    """The phase of one input: crystalline (refined structure), a frame-averaged trajectory, or a pair table."""
+    if ph.refine_structure:
+        return CrystalPhase(prefix, ph.crystal) if ph.crystal is not None else CrystalPhase.load(ph.source, prefix)
+    if ph.frames is not None:
+        from refine.pdf.trajectory import TrajectoryPhase
+
+        return TrajectoryPhase.from_trajectory(prefix, ph.source, ph.frames, rmax, qmax=settings.qmax)
+    return Phase.from_structure(prefix, ph.structure, rmax, qmax=settings.qmax, fixed=ph.fixed,
+                                space_group=_space_group(ph))
 
 
 def _linear_start(fm: PDFFitModel, names: Sequence[str]) -> None:
@@ -411,7 +440,7 @@ def phase_fractions(params: lmfit.Parameters, phases: Sequence[PDFPhase], radiat
 def _space_group(inp: PhaseInput):
     if inp.crystal is not None:
         return inp.crystal.space_group
-    if not inp.source:
+    if not inp.source or inp.frames is not None:
         return None
     from refine.io.structures import read_structure
 

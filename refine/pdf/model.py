@@ -48,10 +48,12 @@ def param_label(label: str) -> str:
 
 @dataclass(frozen=True, eq=False)
 class Experiment:
-    """Settings of the measured data set shared by all phases: radiation and Qmax termination (0 for none)."""
+    """Settings of the measured data set shared by all phases: radiation, Qmax termination (0 for none) and the
+    distance below which each phase's ``{p}_sratio`` scales the peak widths (PDFfit2 rcut; 0: no sharpening)."""
 
     radiation: str = "xray"
     qmax: float = 0.0
+    rcut: float = 0.0
 
 
 @dataclass(eq=False)
@@ -182,7 +184,7 @@ class Phase:
         lat = values[self.lattice_name()]
         scale = lat / self.table.structure.lattice[0] if self.cubic else lat
         return PDFSettings(scale=values.get("dscale", 1.0) * values[f"{p}_scale"], delta1=values[f"{p}_delta1"],
-                           delta2=values[f"{p}_delta2"],
+                           delta2=values[f"{p}_delta2"], sratio=values.get(f"{p}_sratio", 1.0), rcut=experiment.rcut,
                            qdamp=values.get("qdamp", 0.0), qbroad=values.get("qbroad", 0.0), qmax=experiment.qmax,
                            lattice_scale=scale, radiation=experiment.radiation,
                            uiso={c: values[n] for c, n in self.uiso_names().items()},
@@ -225,6 +227,8 @@ class Phase:
                  "qdamp": "qdamp", "qbroad": "qbroad"}
         if s.spdiameter > 0:
             names["spdiameter"] = f"{p}_spdiameter"
+        if s.rcut > 0:
+            names["sratio"] = f"{p}_sratio"
         names.update({f"uiso:{c}": n for c, n in self.uiso_names().items()})
         return names
 

@@ -14,7 +14,12 @@ def test_demo_runs_every_step_and_recovers_the_simulation(tmp_path):
     assert main(["demo", "-o", str(tmp_path)]) == 0
     for name in ("lebail", "rietveld", "pdf"):
         assert (tmp_path / f"{name}.json").is_file() and (tmp_path / f"{name}.png").stat().st_size > 10_000
-    assert "[5/5]" in (tmp_path / "summary.txt").read_text()
+    assert "[6/6]" in (tmp_path / "summary.txt").read_text()
+    # the pdf calc step: r and G of the supercell, its six element-pair partials summing to G
+    gr = np.loadtxt(tmp_path / "supercell.gr")
+    partials = np.loadtxt(tmp_path / "supercell.partials.csv", delimiter=",", skiprows=1)
+    assert gr.shape == (2001, 2) and partials.shape == (2001, 7)
+    np.testing.assert_allclose(partials[:, 1:].sum(axis=1), gr[:, 1], atol=1e-8 * np.abs(gr[:, 1]).max())
     lebail = json.loads((tmp_path / "lebail.json").read_text())
     assert [round(p["a"], 3) for p in lebail["phases"]] == [4.642, 3.615]
     rietveld = json.loads((tmp_path / "rietveld.json").read_text())
