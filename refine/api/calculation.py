@@ -24,7 +24,9 @@ def pdf_calc(structure: Any, **options: Any):
         termination), ``qdamp``, ``qbroad``, ``delta1``, ``delta2``, ``sratio``/``rcut`` (PDFfit2's low-r
         sharpening), ``envelope="sphere"`` with ``spdiameter``, ``uiso`` (Å², every atom), ``rmin``, ``rmax``,
         ``rstep``, ``frames`` ("START:STOP:STEP"); files written only when given: ``output`` (r and G; the
-        partials to OUTPUT-stem.partials.csv) and ``plot``.
+        partials to OUTPUT-stem.partials.csv) and ``plot``; ``descriptors=True`` (with ``bond_cutoff`` Å and
+        per-pair ``bonds=["V-O:2.4"]``) adds bond lengths, coordination numbers, bond angles and distortion indices
+        over the same frames (``result.descriptors``, OUTPUT-stem.descriptors.csv).
 
     Returns
     -------
@@ -45,8 +47,22 @@ def pdf_calc(structure: Any, **options: Any):
                                delta1=opts.delta1, delta2=opts.delta2, sratio=opts.sratio, rcut=opts.rcut,
                                spdiameter=opts.spdiameter or 0.0, uiso=opts.uiso, rmin=opts.rmin, rmax=opts.rmax,
                                rstep=opts.rstep)
+    if not opts.bond_cutoff > 0:
+        raise InputError("bond_cutoff", f"must be > 0 Å, got {opts.bond_cutoff}")
     result = calculate(structure, settings, opts.frames)
+    if opts.descriptors:
+        from refine.pdf.descriptors import frames_of, local_structure
+
+        local = local_structure(frames_of(structure, opts.frames), cutoff=opts.bond_cutoff, cutoffs=dict(opts.bonds))
+        result = replace(result, descriptors=local)
     written = write_outputs(result, opts.output) if opts.output else []
+    if opts.descriptors and opts.output:
+        from pathlib import Path
+
+        out = Path(opts.output)
+        csv = out.with_name(out.stem + ".descriptors.csv")
+        result.descriptors.write_csv(str(csv))
+        written.append(str(csv))
     if opts.plot:
         from refine.plot.pdf_calc import plot_pdf_calc
 

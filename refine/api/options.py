@@ -337,7 +337,9 @@ class PdfDiffOptions(CommandOptions):
 class PdfCalcOptions(CommandOptions):
     """``refine pdf calc`` / :func:`refine.pdf_calc`: G(r) of a structure or trajectory without fitting. ``qmax`` 0
     is no termination; ``uiso`` (Å²) sets every atom's ADP (trajectories carry none); ``frames`` START:STOP:STEP of
-    a trajectory; ``output`` the .gr (``-o``; partials beside it as OUT.partials.csv)."""
+    a trajectory; ``output`` the .gr (``-o``; partials beside it as OUT.partials.csv); ``descriptors`` adds bond
+    lengths, coordination numbers, angles and distortion (bonds within ``bond_cutoff`` Å, per pair ``bonds``
+    ("V-O:2.4", ...); OUT.descriptors.csv beside the .gr)."""
 
     command: ClassVar[str] = "pdf_calc"
     radiation: str = "xray"
@@ -357,6 +359,9 @@ class PdfCalcOptions(CommandOptions):
     frames: str | None = None
     output: str | None = None
     plot: str | None = None
+    descriptors: bool = False
+    bond_cutoff: float = 3.0
+    bonds: tuple[tuple[str, float], ...] = _opt(parse=parsing.parse_bond_cutoff, many=True)
 
 
 # -- sequential -------------------------------------------------------------------------------------------------

@@ -110,6 +110,24 @@ def parse_bond(text: str | Sequence[Any]) -> tuple[tuple[str, str], float, float
     return (first.strip(), second.strip()), target, sigma
 
 
+def parse_bond_cutoff(text: str | Sequence[Any]) -> tuple[str, float]:
+    """``A-B:D`` (species pair and bond cut-off in Å, e.g. ``V-O:2.4``) or an ("A-B", d) pair."""
+    if not isinstance(text, str):
+        pair, cutoff = text
+        return parse_bond_cutoff(f"{pair}:{cutoff}")
+    pair, colon, value = text.rpartition(":")
+    first, dash, second = pair.partition("-")
+    if not colon or not dash or not first.strip() or not second.strip():
+        raise ValueError(f"expected A-B:D (species pair and cut-off in A, e.g. V-O:2.4), got {text!r}")
+    try:
+        cutoff = float(value)
+    except ValueError:
+        raise ValueError(f"expected A-B:D with D a number of A, got {text!r}") from None
+    if not (cutoff > 0 and cutoff < 1e3):
+        raise ValueError(f"a bond cut-off must be > 0 A, got {text!r}")
+    return f"{first.strip()}-{second.strip()}", cutoff
+
+
 def parse_pdf_phase(text: str | Sequence[Any]) -> tuple[str, bool]:
     """``STRUCT`` or ``STRUCT,fixed`` (a G(r) fit phase: path and whether its positions are fixed)."""
     if not isinstance(text, str):

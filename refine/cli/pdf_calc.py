@@ -31,6 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--rstep", type=float, default=0.01, help="r step (A, default 0.01)")
     add("-o", dest="output", metavar="OUT.gr", help="write r, G to OUT.gr and the partials to OUT.partials.csv")
     add("--plot", metavar="OUT.png", help="figure of the total and partial G(r)")
+    add("--descriptors", action="store_true",
+        help="also bond lengths, coordination numbers, bond angles and distortion indices over the same frames "
+             "(table printed; OUT.descriptors.csv with -o)")
+    add("--bond-cutoff", type=float, metavar="A", help="bond cut-off for every species pair (A, default 3.0)")
+    add("--bonds", action="append", metavar="A-B:D", help="bond cut-off of one species pair, e.g. V-O:2.4 "
+                                                          "(repeatable)")
     parser.set_defaults(**PdfCalcOptions.cli_defaults())
 
 
@@ -42,6 +48,12 @@ def run(args: argparse.Namespace) -> int:
     frames = f", {result.frames} frame(s) {result.frame_range}" if result.frame_range else ""
     print(f"G(r) of {result.source}: {result.natoms} atoms{frames}, r {result.r[0]:g}-{result.r[-1]:g} A, "
           f"max|G| {abs(result.G).max():.4g}; partials: {', '.join(result.partials)}")
+    if result.descriptors is not None:
+        print(f"local structure over {result.descriptors.frames} frame(s):")
+        for row in result.descriptors.table():
+            if row["quantity"] in ("bond length (A)", "coordination", "Baur distortion"):
+                print(f"  {row['quantity']:<16} {row['name']:<8} mean {row['mean']:.4f}  std {row['std']:.4f}  "
+                      f"min {row['min']:.4f}  max {row['max']:.4f}  (n {row['count']})")
     for note in result.notes:
         print(f"note: {note}")
     for path in result.written:

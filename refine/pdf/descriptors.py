@@ -94,6 +94,29 @@ class LocalStructure:
         return descriptor_figure(self)
 
 
+def frames_of(source: Any, frames: Any = None) -> Iterable[FrameLike]:
+    """The frames to describe: a trajectory file's chosen frames (read one at a time, :mod:`refine.io.trajectory`),
+    or a structure (file, CrystalStructure, PDFStructure) as one frame of its cell in P1."""
+    import os
+
+    from refine.io.trajectory import Frame, iter_frames, trajectory_format
+
+    if isinstance(source, (str, os.PathLike)) and trajectory_format(source) is not None:
+        return iter_frames(source, frames)
+    if frames is not None:
+        raise InputError("frames", f"frames select from a trajectory, not from {source}")
+    from refine.crystal.structure import CrystalStructure
+    from refine.pdf.pairs import element_of
+    from refine.pdf.structure import PDFStructure
+
+    structure = source if isinstance(source, PDFStructure) else (
+        PDFStructure.from_crystal(source) if isinstance(source, CrystalStructure) else PDFStructure.load(source))
+    base = structure.base
+    frame = Frame(index=0, symbols=tuple(element_of(e) for e in structure.elements),
+                  positions=np.asarray(structure.xyz, float) @ base, cell=base)
+    return [frame]
+
+
 def cutoff_table(species: Iterable[str], cutoffs: Mapping[str, float] | None, cutoff: float) -> dict[tuple, float]:
     """{(A, B) sorted: cut-off} for every pair of ``species``; ``cutoffs`` keys ``"A-B"`` override ``cutoff``."""
     names = sorted(set(species))

@@ -86,6 +86,7 @@ class PDFCalcResult:
     settings: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     written: tuple[str, ...] = ()
+    descriptors: Any = None  # a refine.pdf.descriptors.LocalStructure when asked for
 
     def __post_init__(self) -> None:
         for arr in (self.r, self.G, *self.partials.values()):
@@ -98,7 +99,8 @@ class PDFCalcResult:
         return {"kind": "pdf_calc", "source": self.source, "natoms": self.natoms, "frames": self.frames,
                 "frame_range": self.frame_range, "settings": dict(self.settings), "r": self.r.tolist(),
                 "G": self.G.tolist(), "partials": {k: v.tolist() for k, v in self.partials.items()},
-                "notes": list(self.notes), "written": list(self.written)}
+                "notes": list(self.notes), "written": list(self.written),
+                "descriptors": self.descriptors.table() if self.descriptors is not None else None}
 
     def plot(self):
         """Total and partial G(r) as a :class:`matplotlib.figure.Figure` (made without pyplot)."""
