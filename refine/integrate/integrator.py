@@ -100,6 +100,7 @@ class Integrator:
                                        ("solid_angle", settings.solid_angle), ("dark", self.dark is not None),
                                        ("flat", self.flat is not None)) if applied)
         self.geometry = geometry_metadata(self.ai)
+        self.radial: np.ndarray | None = None
         self._arrays_digest = _digest([self.mask, self.dark, self.flat])
         self._pyfai_unit = {units.TTH_DEG: "2th_deg", units.Q_A: "q_A^-1"}[settings.unit]
 
@@ -181,6 +182,7 @@ class Integrator:
             polarization_factor=s.polarization_factor, error_model=s.error_model, radial_range=s.radial_range,
             mask=self.mask, dark=self.dark, flat=self.flat)
         x = np.asarray(result.radial, dtype=float)
+        self.radial = x  # the full grid (before bins are dropped): the same for every frame of a run
         y = np.asarray(result.intensity, dtype=float)
         count = getattr(result, "count", None)
         keep = np.ones(x.size, dtype=bool) if count is None else np.asarray(count) > 0
