@@ -138,6 +138,14 @@ class Integrator:
         text = json.dumps({"geometry": self.geometry, "settings": meta}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def _provenance(self) -> tuple[dict[str, Any], str]:
+        """:meth:`settings_metadata` and :meth:`fingerprint`, computed once per detector shape (not per frame)."""
+        cached = getattr(self, "_provenance_cache", None)
+        if cached is None or cached[0] != self.shape:
+            cached = (self.shape, self.settings_metadata(), self.fingerprint())
+            self._provenance_cache = cached
+        return dict(cached[1]), cached[2]
+
     @property
     def engine(self) -> Any:
         """pyFAI's cached integration engine for :attr:`method` (None before the first frame)."""
@@ -194,9 +202,10 @@ class Integrator:
             sigma, sigma_source = np.ones_like(y), "unit"
         if not np.any(keep):
             raise InputError(name, f"image{where}: no unmasked pixel falls in the radial range")
+        settings_meta, fingerprint = self._provenance()
         metadata = {"source": None if source is None else name, "frame": frame, "format": "image",
-                    "geometry": self.geometry, "integration": self.settings_metadata(),
-                    "fingerprint": self.fingerprint(), "bins_dropped": int(np.count_nonzero(~keep))}
+                    "geometry": self.geometry, "integration": settings_meta,
+                    "fingerprint": fingerprint, "bins_dropped": int(np.count_nonzero(~keep))}
         return Pattern(x=x[keep], y=y[keep], sigma=sigma[keep], unit=s.unit, sigma_source=sigma_source,
                        radiation="xray", wavelength=self.geometry["wavelength_A"], corrections=self.corrections,
                        metadata=metadata)

@@ -153,7 +153,6 @@ class _Hdf5Sink:
         from refine.io.series_file import SeriesFileWriter
 
         self._file = SeriesFileWriter(path, fingerprint, resume=resume)
-        self._since_flush = 0
 
     def output(self, position: int, source: str, frame: int | None) -> Path:
         return Path(f"{self._file.path}::{position}")
@@ -167,10 +166,6 @@ class _Hdf5Sink:
                                                               "time": item.time, "time_source": item.time_source})
         except OSError as exc:
             raise InputError(self._file.path, f"cannot write the series file ({exc})") from None
-        self._since_flush += 1
-        if self._since_flush >= 50:
-            self._file.flush()
-            self._since_flush = 0
 
     def close(self, *, check: bool, count: int) -> None:
         try:

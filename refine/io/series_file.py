@@ -154,6 +154,9 @@ def frame_digest(address: str | os.PathLike) -> str | None:
 class SeriesFileWriter:
     """Appends integrated frames to one HDF5 series file (the layout of the module docstring); resumable.
 
+    Rows are written ``BLOCK`` at a time (a killed run loses at most that many integrated frames, redone on
+    the rerun); memory is one block.
+
     Parameters
     ----------
     path
@@ -164,6 +167,8 @@ class SeriesFileWriter:
     resume
         Keep the complete rows of an earlier run with the same fingerprint.
     """
+
+    BLOCK = 32
 
     def __init__(self, path: str | os.PathLike, fingerprint: str, *, resume: bool = True) -> None:
         import h5py
@@ -190,6 +195,8 @@ class SeriesFileWriter:
         except OSError as exc:
             raise InputError(self.path, f"cannot write the series file ({exc})") from None
         self._started = same
+        self._x: np.ndarray | None = None
+        self._pending: list[tuple[int, np.ndarray, np.ndarray, dict[str, Any]]] = []
 
     def done(self, position: int, source: str, frame: int | None) -> bool:
         """True when row ``position`` is complete and came from this source and frame."""
@@ -223,36 +230,57 @@ class SeriesFileWriter:
 
     def write(self, position: int, pattern: Pattern, radial: np.ndarray, info: Mapping[str, Any]) -> None:
         """Store ``pattern`` (its points on the full grid ``radial``) as row ``position``; ``info`` holds
-        source, frame, time, time_source."""
+        source, frame, time, time_source. Rows are buffered and written ``BLOCK`` at a time (one HDF5 write per
+        dataset per block); :meth:`flush` and :meth:`close` write the rest."""
         if not self._started:
             self._create(pattern, radial)
-        data, frames = self._fh["entry/data"], self._fh["entry/frames"]
-        x = data["x"][()]
+        if self._x is None:
+            self._x = self._fh["entry/data/x"][()]
+        x = self._x
         if len(radial) != len(x) or not np.array_equal(np.asarray(radial, dtype=float), x):
             raise InputError(self.path, "frames of one series file must share the radial grid")
         cols = np.searchsorted(x, pattern.x)
         y = np.full(x.size, np.nan)
         s = np.full(x.size, np.nan)
         y[cols], s[cols] = pattern.y, pattern.sigma
-        if data["intensity"].shape[0] <= position:
-            for name in ("intensity", "intensity_errors"):
-                data[name].resize(position + 1, axis=0)
-            for name in _FRAME_FIELDS:
-                frames[name].resize(position + 1, axis=0)
-        frames["done"][position] = 0
-        data["intensity"][position] = y
-        data["intensity_errors"][position] = s
         frame = info.get("frame")
-        frames["source"][position] = str(info.get("source"))
-        frames["frame"][position] = -1 if frame is None else int(frame)
-        frames["time"][position] = np.nan if info.get("time") is None else float(info["time"])
-        frames["time_source"][position] = str(info.get("time_source") or "")
-        frames["bins_dropped"][position] = int(pattern.metadata.get("bins_dropped") or 0)
-        frames["done"][position] = 1
-        self._rows[position] = (str(info.get("source")), -1 if frame is None else int(frame))
+        row = {"source": str(info.get("source")), "frame": -1 if frame is None else int(frame),
+               "time": np.nan if info.get("time") is None else float(info["time"]),
+               "time_source": str(info.get("time_source") or ""),
+               "bins_dropped": int(pattern.metadata.get("bins_dropped") or 0), "done": 1}
+        if self._pending and position != self._pending[-1][0] + 1:
+            self._write_pending()
+        self._pending.append((position, y, s, row))
+        if len(self._pending) >= self.BLOCK:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        """Write the buffered (contiguous) rows: intensity and sigma slabs, then the per-frame fields, ``done``
+        last, so that a row marked done is complete."""
+        if not self._pending:
+            return
+        data, frames = self._fh["entry/data"], self._fh["entry/frames"]
+        lo, hi = self._pending[0][0], self._pending[-1][0] + 1
+        if data["intensity"].shape[0] < hi:
+            for name in ("intensity", "intensity_errors"):
+                data[name].resize(hi, axis=0)
+            for name in _FRAME_FIELDS:
+                frames[name].resize(hi, axis=0)
+        frames["done"][lo:hi] = 0
+        data["intensity"][lo:hi] = np.array([p[1] for p in self._pending])
+        data["intensity_errors"][lo:hi] = np.array([p[2] for p in self._pending])
+        for name, dtype in _FRAME_FIELDS.items():
+            if name != "done":
+                values = [p[3][name] for p in self._pending]
+                frames[name][lo:hi] = values if dtype is None else np.asarray(values, dtype=dtype)
+        frames["done"][lo:hi] = 1
+        for position, _, _, row in self._pending:
+            self._rows[position] = (row["source"], row["frame"])
+        self._pending = []
 
     def truncate(self, n: int) -> None:
         """Drop rows from ``n`` on (those of an earlier run over more frames)."""
+        self._write_pending()
         if self._started and self._fh["entry/data/intensity"].shape[0] > n:
             for name in ("intensity", "intensity_errors"):
                 self._fh["entry/data"][name].resize(n, axis=0)
@@ -260,9 +288,14 @@ class SeriesFileWriter:
                 self._fh["entry/frames"][name].resize(n, axis=0)
 
     def flush(self) -> None:
-        """Push what is written to the disk (readers of a file being written see complete rows)."""
+        """Write the buffered rows and push them to the disk (readers of a file being written see complete rows)."""
+        self._write_pending()
         self._fh.flush()
 
-    def close(self) -> None:
-        """Close the file."""
-        self._fh.close()
+    def close(self, *, write: bool = True) -> None:
+        """Write the buffered rows (unless ``write`` is False) and close the file."""
+        try:
+            if write:
+                self._write_pending()
+        finally:
+            self._fh.close()
