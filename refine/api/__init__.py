@@ -15,7 +15,7 @@ FUNCTIONS = {
     "lebail": "powder", "pawley": "powder", "rietveld": "rietveld_fit", "simulate": "simulation",
     "pdf_reduce": "pdf", "pdf_fit": "pdf", "pdf_diff": "pdf", "sequential": "series",
     "identify": "phase_search",
-    "operando": "operando",
+    "operando": "stack",
 }
 
 __all__ = sorted(FUNCTIONS)

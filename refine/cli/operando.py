@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from refine.api.operando import OperandoOptions
+from refine.api.stack import OperandoOptions
 from refine.cli.integrate import _quiet_libraries, add_series_arguments
 from refine.cli.main import (
     COMMANDS,
@@ -79,7 +79,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Integrate, fit, print the per-scan table; returns the exit code."""
-    from refine.api.operando import operando
+    from refine.api.stack import operando
     from refine.cli.sequential import _print
 
     with _quiet_libraries(not getattr(args, "debug", False)):

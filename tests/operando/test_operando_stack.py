@@ -130,3 +130,22 @@ def test_missing_pattern_files_leave_out_the_heat_map_only():
     fig = operando_figure(records)
     assert [ax.get_xlabel() for ax in fig.axes] == ["p\na (Å)", "p\nΔV/V$_0$ (%)", "Rwp (%)"]
     assert fig.axes[0].get_ylabel() == "scan"
+
+
+def test_facade_resumes_the_one_command_and_refuses_bad_input(runs, stack):
+    import refine
+    from refine.errors import InputError
+
+    root, _ = runs
+    result = refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "op",
+                             range="5:15", polarization=gen.POLARIZATION, npt=1000)
+    assert len(result.frames) == NFRAMES and all(f.skipped for f in result.frames)
+    assert result.skipped == NFRAMES and result.fitted == 0
+    np.testing.assert_allclose(result.table()["na3v2po43_nasicon_volume"].to_numpy(),
+                               _volumes(_table(root / "op" / "sequential.csv")), rtol=1e-12)
+    with pytest.raises(InputError, match="no image file matches"):
+        refine.operando(str(root / "nothing_*.h5"), [str(stack.cif)], poni=str(stack.poni), output=root / "x")
+    with pytest.raises(InputError, match="unknown option of refine.operando"):
+        refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "x", bogus=1)
+    with pytest.raises(InputError, match="kind"):
+        refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "x", kind="pdf")
