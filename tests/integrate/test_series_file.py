@@ -108,3 +108,22 @@ def test_incomplete_rows_are_not_listed_and_bad_addresses_are_input_errors(stack
     assert sha256_of(f"{path}::3") is None
     with pytest.raises(InputError, match="run_master.h5: is not an HDF5 series file"):
         read_series_frame(f"{master}::0")
+
+
+def test_a_glob_of_images_is_expanded_in_natural_order(tmp_path):
+    from fabio.edfimage import EdfImage
+
+    import refine
+
+    poni = tmp_path / "g.poni"
+    poni.write_text(GEOMETRY.poni_text())
+    rng = np.random.default_rng(1)
+    mean = sy.image(GEOMETRY, polarization=0.95) * 10
+    for k in (10, 2, 1):
+        EdfImage(data=rng.poisson(mean).astype(np.int32)).write(str(tmp_path / f"scan_{k}.edf"))
+    out = refine.integrate(str(tmp_path / "scan_*.edf"), poni=poni, output=tmp_path / "out", npt=100,
+                           series_file="s.h5", no_progress=True)
+    assert [r.source.rsplit("/", 1)[1] for r in out] == ["scan_1.edf", "scan_2.edf", "scan_10.edf"]
+    assert {r.time_source for r in out} == {"file"}
+    with pytest.raises(InputError, match="series_file: needs an output folder"):
+        refine.integrate(str(tmp_path / "scan_1.edf"), poni=poni, series_file="s.h5")
