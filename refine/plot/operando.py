@@ -195,6 +195,7 @@ def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[t
         ax.tick_params(labelsize=7)
         if i >= len(heat_windows):
             ax.xaxis.set_major_locator(MaxNLocator(3))
+            ax.ticklabel_format(axis="x", useOffset=False)  # an offset label would sit on the axis title
     if title:
         fig.suptitle(title)
     fig.tight_layout()
