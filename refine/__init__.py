@@ -8,9 +8,9 @@ The facade (one import, the command line's option names and defaults)::
     print(fit.report())
 
 ``refine.read_pattern``, ``read_structure``, ``phase``, ``integrate``, ``calibrate``, ``lebail``, ``pawley``,
-``rietveld``, ``simulate``, ``pdf_reduce``, ``pdf_fit``, ``pdf_diff``, ``pdf_calc``, ``sequential`` and ``identify``
-are loaded on first use (module ``__getattr__``), so ``import refine`` stays light: it loads neither lmfit, matplotlib
-nor pyFAI.
+``rietveld``, ``simulate``, ``pdf_reduce``, ``pdf_fit``, ``pdf_diff``, ``pdf_calc``, ``sequential``, ``identify`` and
+``operando`` are loaded on first use (module ``__getattr__``), so ``import refine`` stays light: it loads neither
+lmfit, matplotlib nor pyFAI.
 """
 
 __version__ = "0.1.0"
@@ -22,7 +22,7 @@ from refine.errors import InputError, RefineError  # noqa: E402
 
 #: The facade functions, each defined in a module of refine.api (see refine.api.FUNCTIONS).
 _FACADE = ("read_pattern", "read_structure", "phase", "integrate", "calibrate", "lebail", "pawley", "rietveld",
-           "simulate", "pdf_reduce", "pdf_fit", "pdf_diff", "pdf_calc", "sequential", "identify")
+           "simulate", "pdf_reduce", "pdf_fit", "pdf_diff", "pdf_calc", "sequential", "identify", "operando")
 
 __all__ = ["Pattern", "InputError", "RefineError", "__version__", *_FACADE]
 
@@ -32,25 +32,26 @@ class CallablePackage(_types.ModuleType):
     :func:`refine.api.images.integrate` (``refine.integrate("frame.tif", poni="detector.poni")``). A function of that
     name on ``refine`` would be replaced by the package as soon as anything imports it."""
 
-    def __call__(self, *args, **kwargs):
-        from refine.api.images import integrate
+    def _facade(self):
+        from refine import api
 
-        return integrate(*args, **kwargs)
+        return getattr(api, self.__name__.rsplit(".", 1)[-1])  # refine.integrate -> refine.api.integrate ...
+
+    def __call__(self, *args, **kwargs):
+        return self._facade()(*args, **kwargs)
 
     @property
     def __signature__(self):
         import inspect
 
-        from refine.api.images import integrate
-
-        return inspect.signature(integrate)
+        return inspect.signature(self._facade())
 
 
 def __getattr__(name: str):
-    if name == "integrate":  # the subpackage, callable as the facade function (refine/integrate/__init__.py)
+    if name in ("integrate", "operando"):  # subpackages, callable as the facade function of their name
         import importlib
 
-        return importlib.import_module("refine.integrate")
+        return importlib.import_module(f"refine.{name}")
     if name in _FACADE:
         from refine import api
 

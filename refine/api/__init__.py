@@ -15,6 +15,7 @@ FUNCTIONS = {
     "lebail": "powder", "pawley": "powder", "rietveld": "rietveld_fit", "simulate": "simulation",
     "pdf_reduce": "pdf", "pdf_fit": "pdf", "pdf_diff": "pdf", "pdf_calc": "calculation", "sequential": "series",
     "identify": "phase_search",
+    "operando": "stack",
 }
 
 __all__ = sorted(FUNCTIONS)

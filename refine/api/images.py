@@ -26,7 +26,9 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     **options
         The options of ``refine integrate`` (:class:`refine.api.options.IntegrateOptions`): ``mask``, ``dark``,
         ``flat``, ``npt=2000``, ``unit="2th_deg"``, ``polarization``, ``method``, ``flip``, ``error_model``,
-        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``.
+        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``; with ``output``, ``series_file``
+        (write every frame into this one HDF5 file, :mod:`refine.io.series_file`, instead of one ``.xye`` per
+        frame) and ``scan_times`` (START, STEP: frame times instead of those of the headers or files).
 
     Returns
     -------
@@ -44,10 +46,13 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         solid_angle=not opts.no_solid_angle, dark=opts.dark, flat=opts.flat, mask=opts.mask, flip=opts.flip,
         error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range)
     integrator = Integrator(poni, settings)
-    items = as_list(images)
+    items = image_paths(images)
     if output is not None:
         paths = [os.fspath(i) for i in items]
-        return integrate_series(paths, integrator, output, resume=not opts.overwrite, progress=not opts.no_progress)
+        return integrate_series(paths, integrator, output, resume=not opts.overwrite, progress=not opts.no_progress,
+                                series_file=opts.series_file, scan_times=opts.scan_times)
+    if opts.series_file is not None:
+        raise InputError("series_file", "needs an output folder (output=)")
     patterns = []
     for item in items:
         if isinstance(item, (str, os.PathLike)):
@@ -55,6 +60,26 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         else:
             patterns.append(integrator.integrate(item))
     return patterns[0] if len(patterns) == 1 else patterns
+
+
+def image_paths(images: Any) -> list:
+    """The images as a list: a glob (``"run/*.cbf"``) expands to its files in natural order (an error when it
+    matches none); paths and arrays pass through."""
+    import glob
+
+    from refine.operando.series import natural_sort
+
+    out: list = []
+    for item in as_list(images):
+        text = os.fspath(item) if isinstance(item, (str, os.PathLike)) else None
+        if text is not None and "::" not in text and glob.has_magic(text):
+            matched = glob.glob(text)
+            if not matched:
+                raise InputError(text, "no image file matches this pattern")
+            out.extend(str(p) for p in natural_sort(matched))
+        else:
+            out.append(item)
+    return out
 
 
 _UNITS = {"dist": ("mm", 1e3), "poni1": ("mm", 1e3), "poni2": ("mm", 1e3), "rot1": ("rad", 1.0),

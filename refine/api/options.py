@@ -126,6 +126,8 @@ class IntegrateOptions(CommandOptions):
     range: tuple[float, float] | None = _opt(None, parsing.parse_range)
     overwrite: bool = False
     no_progress: bool = False
+    series_file: str | None = None
+    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
 
 
 @dataclass(frozen=True)

@@ -168,8 +168,8 @@ def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phas
     csv_path = write_csv(result.records, opts.csv or out / "sequential.csv")
     written = [("summary", str(json_path)), ("table", str(csv_path))]
     if opts.plot:
-        from refine.plot.sequential import plot_sequential
+        from refine.plot.operando import plot_operando
 
-        plot_sequential(result.records, opts.plot)
+        plot_operando(result.records, opts.plot)
         written.append(("figure", str(opts.plot)))
     return written

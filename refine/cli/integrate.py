@@ -12,7 +12,16 @@ import sys
 from collections.abc import Iterator
 
 from refine.api.options import IntegrateOptions
-from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, Command, options_of, parse_range
+from refine.cli.main import (
+    COMMANDS,
+    EXIT_BAD_INPUT,
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    Command,
+    float_pair,
+    options_of,
+    parse_range,
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +51,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="integrate every frame again (default: skip frames whose output is complete)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_series_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(**IntegrateOptions.cli_defaults())
+
+
+def add_series_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--series-file`` and ``--scan-times`` (shared with ``refine operando``)."""
+    parser.add_argument("--series-file", metavar="FILE.h5",
+                        help="write every frame into this one HDF5 file (patterns, sigma, per-frame source and time; "
+                             "a bare name goes into the output folder) instead of one .xye per frame; "
+                             "refine sequential reads it like a folder of patterns")
+    parser.add_argument("--scan-times", type=float_pair(":", "START:STEP"), metavar="START:STEP",
+                        help="time of frame i = START + i*STEP (default: from the image headers, else the file "
+                             "modification times)")
 
 
 @contextlib.contextmanager
@@ -74,7 +95,8 @@ def _run(args: argparse.Namespace) -> int:
     for r in failed:  # one line per bad file or frame; the others are written
         print(f"refine integrate: error: {r.error}", file=sys.stderr)
     skipped = sum(r.skipped for r in results)
-    print(f"refine integrate: {len(results)} frame(s) -> {args.output} ({len(results) - skipped - len(failed)} "
+    where = args.output if args.series_file is None else str(results[0].output).rsplit("::", 1)[0]
+    print(f"refine integrate: {len(results)} frame(s) -> {where} ({len(results) - skipped - len(failed)} "
           f"integrated, {skipped} already done, {len(failed)} failed)", file=sys.stdout)
     if not failed:
         return EXIT_OK

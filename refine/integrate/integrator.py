@@ -100,6 +100,7 @@ class Integrator:
                                        ("solid_angle", settings.solid_angle), ("dark", self.dark is not None),
                                        ("flat", self.flat is not None)) if applied)
         self.geometry = geometry_metadata(self.ai)
+        self.radial: np.ndarray | None = None
         self._arrays_digest = _digest([self.mask, self.dark, self.flat])
         self._pyfai_unit = {units.TTH_DEG: "2th_deg", units.Q_A: "q_A^-1"}[settings.unit]
 
@@ -136,6 +137,14 @@ class Integrator:
         meta.pop("detector_shape", None)
         text = json.dumps({"geometry": self.geometry, "settings": meta}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _provenance(self) -> tuple[dict[str, Any], str]:
+        """:meth:`settings_metadata` and :meth:`fingerprint`, computed once per detector shape (not per frame)."""
+        cached = getattr(self, "_provenance_cache", None)
+        if cached is None or cached[0] != self.shape:
+            cached = (self.shape, self.settings_metadata(), self.fingerprint())
+            self._provenance_cache = cached
+        return dict(cached[1]), cached[2]
 
     @property
     def engine(self) -> Any:
@@ -181,6 +190,7 @@ class Integrator:
             polarization_factor=s.polarization_factor, error_model=s.error_model, radial_range=s.radial_range,
             mask=self.mask, dark=self.dark, flat=self.flat)
         x = np.asarray(result.radial, dtype=float)
+        self.radial = x  # the full grid (before bins are dropped): the same for every frame of a run
         y = np.asarray(result.intensity, dtype=float)
         count = getattr(result, "count", None)
         keep = np.ones(x.size, dtype=bool) if count is None else np.asarray(count) > 0
@@ -192,9 +202,10 @@ class Integrator:
             sigma, sigma_source = np.ones_like(y), "unit"
         if not np.any(keep):
             raise InputError(name, f"image{where}: no unmasked pixel falls in the radial range")
+        settings_meta, fingerprint = self._provenance()
         metadata = {"source": None if source is None else name, "frame": frame, "format": "image",
-                    "geometry": self.geometry, "integration": self.settings_metadata(),
-                    "fingerprint": self.fingerprint(), "bins_dropped": int(np.count_nonzero(~keep))}
+                    "geometry": self.geometry, "integration": settings_meta,
+                    "fingerprint": fingerprint, "bins_dropped": int(np.count_nonzero(~keep))}
         return Pattern(x=x[keep], y=y[keep], sigma=sigma[keep], unit=s.unit, sigma_source=sigma_source,
                        radiation="xray", wavelength=self.geometry["wavelength_A"], corrections=self.corrections,
                        metadata=metadata)

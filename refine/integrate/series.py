@@ -40,6 +40,9 @@ class FrameOutput:
     output: Path
     skipped: bool
     error: str | None = None
+    time: float | None = None
+    time_source: str | None = None
+    position: int | None = None
 
     @property
     def failed(self) -> bool:
@@ -104,52 +107,140 @@ def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
     return False
 
 
-def _file_items(source: str, out_dir: Path, fingerprint: str, resume: bool) -> Iterator[tuple]:
-    """The items of one file: ("frame", source, frame, nframes, data, out), ("skip", ...) for a finished output,
-    or ("failed", source, frame, nframes, InputError, out) for a file or frame that cannot be read."""
-    single = output_path(out_dir, source, None)
-    if resume and is_complete(single, fingerprint):  # a finished single-frame file: no need to decode
-        yield ("skip", source, None, 1, None, single)
+@dataclasses.dataclass(frozen=True)
+class _Item:
+    """One frame as the reader hands it over: ``kind`` is ``frame`` (``data`` holds it), ``skip`` (output complete)
+    or ``failed`` (``data`` holds the InputError); ``position`` counts frames over the whole series."""
+
+    kind: str
+    source: str
+    frame: int | None
+    nframes: int
+    data: Any
+    out: Path
+    position: int
+    time: float | None = None
+    time_source: str | None = None
+
+
+class _XyeSink:
+    """Writes one ``.xye`` per frame into a folder (in a thread)."""
+
+    def __init__(self, out_dir: Path, fingerprint: str, queue_size: int) -> None:
+        self.out_dir, self.fingerprint = out_dir, fingerprint
+        self._writer = _Writer(queue_size)
+
+    def output(self, position: int, source: str, frame: int | None) -> Path:
+        return output_path(self.out_dir, source, frame)
+
+    def done(self, position: int, source: str, frame: int | None, out: Path) -> bool:
+        return is_complete(out, self.fingerprint)
+
+    def submit(self, item: _Item, pattern: Pattern, radial: Any) -> None:
+        header = header_lines(pattern, self.fingerprint)
+        if item.time is not None:
+            header.append(f"time: {item.time!r} ({item.time_source})")
+        self._writer.submit(pattern, item.out, header)
+
+    def close(self, *, check: bool, count: int) -> None:
+        self._writer.close(check=check)
+
+
+class _Hdf5Sink:
+    """Appends every frame to one HDF5 series file (:mod:`refine.io.series_file`)."""
+
+    def __init__(self, path: Path, fingerprint: str, resume: bool) -> None:
+        from refine.io.series_file import SeriesFileWriter
+
+        self._file = SeriesFileWriter(path, fingerprint, resume=resume)
+
+    def output(self, position: int, source: str, frame: int | None) -> Path:
+        return Path(f"{self._file.path}::{position}")
+
+    def done(self, position: int, source: str, frame: int | None, out: Path) -> bool:
+        return self._file.done(position, source, frame)
+
+    def submit(self, item: _Item, pattern: Pattern, radial: Any) -> None:
+        try:
+            self._file.write(item.position, pattern, radial, {"source": item.source, "frame": item.frame,
+                                                              "time": item.time, "time_source": item.time_source})
+        except OSError as exc:
+            raise InputError(self._file.path, f"cannot write the series file ({exc})") from None
+
+    def close(self, *, check: bool, count: int) -> None:
+        try:
+            if check:
+                self._file.truncate(count)
+        finally:
+            self._file.close()
+
+
+def _times(source: str, n: int, position: int, scan_times: tuple[float, float] | None) -> tuple[list, str]:
+    """The time of each of the ``n`` frames of ``source`` (whose first is frame ``position`` of the series)."""
+    if scan_times is not None:
+        t0, step = scan_times
+        return [t0 + (position + i) * step for i in range(n)], "scan_times"
+    from refine.io.frame_times import frame_times
+
+    try:
+        times = frame_times(source, n)
+    except OSError:
+        return [None] * n, ""
+    return list(times.epoch), times.source
+
+
+def _file_items(source: str, sink: Any, resume: bool, position: int,
+                scan_times: tuple[float, float] | None) -> Iterator[_Item]:
+    """The items of one file (:class:`_Item`), the first at series ``position``."""
+    single = sink.output(position, source, None)
+    if resume and isinstance(sink, _XyeSink) and sink.done(position, source, None, single):
+        # a finished single-frame file: no need to decode
+        time, time_source = _times(source, 1, position, scan_times)
+        yield _Item("skip", source, None, 1, None, single, position, time[0], time_source)
         return
     try:
         image = ImageFile(source)
     except InputError as exc:
-        yield ("failed", source, None, 1, exc, single)
+        yield _Item("failed", source, None, 1, exc, single, position)
         return
     with image:
         n = image.nframes
+        times, time_source = _times(source, n, position, scan_times)
         for index in range(n):
             frame = index if n > 1 else None
-            out = output_path(out_dir, source, frame)
-            if resume and is_complete(out, fingerprint):
-                yield ("skip", source, frame, n, None, out)
+            out = sink.output(position + index, source, frame)
+            where = dict(position=position + index, time=times[index], time_source=time_source)
+            if resume and sink.done(position + index, source, frame, out):
+                yield _Item("skip", source, frame, n, None, out, **where)
                 continue
             try:
                 data = image.frame(index)
             except InputError as exc:
-                yield ("failed", source, frame, n, exc, out)
+                yield _Item("failed", source, frame, n, exc, out, **where)
                 continue
-            yield ("frame", source, frame, n, data, out)
+            yield _Item("frame", source, frame, n, data, out, **where)
 
 
-def _read_all(paths: Sequence[str], out_dir: Path, fingerprint: str, resume: bool, q: queue.Queue,
-              stop: threading.Event) -> None:
+def _read_all(paths: Sequence[str], sink: Any, resume: bool, scan_times: tuple[float, float] | None,
+              q: queue.Queue, stop: threading.Event) -> None:
     """Producer: the items of every file in order (:func:`_file_items`); other errors go through the queue."""
     try:
+        position = 0
         for source in paths:
-            for item in _file_items(source, out_dir, fingerprint, resume):
+            for item in _file_items(source, sink, resume, position, scan_times):
                 if not _put(q, item, stop):
                     return
+            position = item.position + 1
         _put(q, _DONE, stop)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         _put(q, exc, stop)
 
 
-def _frames(paths: Sequence[str], out_dir: Path, fingerprint: str, resume: bool,
-            queue_size: int) -> Iterator[tuple]:
+def _frames(paths: Sequence[str], sink: Any, resume: bool, queue_size: int,
+            scan_times: tuple[float, float] | None) -> Iterator[_Item]:
     q: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
     stop = threading.Event()
-    reader = threading.Thread(target=_read_all, args=(paths, out_dir, fingerprint, resume, q, stop),
+    reader = threading.Thread(target=_read_all, args=(paths, sink, resume, scan_times, q, stop),
                               name="refine-image-reader", daemon=True)
     reader.start()
     try:
@@ -217,12 +308,15 @@ def _check_names(paths: Sequence[str]) -> None:
 
 def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator, out_dir: str | os.PathLike, *,
                      resume: bool = True, progress: bool = True, queue_size: int = 2,
-                     stop_on_error: bool = False) -> list[FrameOutput]:
-    """Integrate every frame of every file and write one ``.xye`` per frame into ``out_dir``.
+                     stop_on_error: bool = False, series_file: str | os.PathLike | None = None,
+                     scan_times: tuple[float, float] | None = None) -> list[FrameOutput]:
+    """Integrate every frame of every file and write one ``.xye`` per frame into ``out_dir`` (or every frame into
+    one HDF5 ``series_file``).
 
     A file or frame that cannot be read or integrated (an :class:`InputError`) is recorded as failed (its
     :class:`FrameOutput` carries the message) and the series goes on; a re-run tries it again. The output folder
-    is locked for the run (:func:`refine.io.lock.folder_lock`).
+    is locked for the run (:func:`refine.io.lock.folder_lock`). Frames are read one at a time (a stack is never
+    held in memory).
 
     Parameters
     ----------
@@ -240,6 +334,12 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
         Frames read ahead of the integration.
     stop_on_error
         Raise the first bad file's or frame's InputError instead of recording it and going on.
+    series_file
+        Write every frame into this HDF5 file (:mod:`refine.io.series_file`; a name without folder goes into
+        ``out_dir``) instead of one ``.xye`` per frame.
+    scan_times
+        (START, STEP): frame i of the series was taken at START + i*STEP; by default each frame's time comes from
+        its file's headers, else the file's modification time (:mod:`refine.io.frame_times`).
 
     Returns
     -------
@@ -257,43 +357,60 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
     sources = [os.fspath(p) for p in paths]
     if not sources:
         raise InputError("images", "no image files given")
-    _check_names(sources)
+    if series_file is None:
+        _check_names(sources)
     with folder_lock(out_dir, command="integrate"):
-        return _integrate_all(sources, integrator, Path(out_dir), resume=resume, show=progress and sys.stderr.isatty(),
-                              queue_size=queue_size, stop_on_error=stop_on_error)
+        fingerprint = integrator.fingerprint()
+        if series_file is None:
+            sink: Any = _XyeSink(Path(out_dir), fingerprint, queue_size)
+        else:
+            target = Path(series_file)
+            target = target if target.parent != Path() else Path(out_dir) / target
+            sink = _Hdf5Sink(target, fingerprint, resume)
+        options = _RunOptions(resume=resume, show=progress and sys.stderr.isatty(), queue_size=queue_size,
+                              stop_on_error=stop_on_error, scan_times=scan_times)
+        return _integrate_all(sources, integrator, sink, options)
 
 
-def _integrate_all(sources: Sequence[str], integrator: Integrator, out_dir: Path, *, resume: bool, show: bool,
-                   queue_size: int, stop_on_error: bool) -> list[FrameOutput]:
+@dataclasses.dataclass(frozen=True)
+class _RunOptions:
+    resume: bool
+    show: bool
+    queue_size: int
+    stop_on_error: bool
+    scan_times: tuple[float, float] | None
+
+
+def _integrate_all(sources: Sequence[str], integrator: Integrator, sink: Any,
+                   opts: _RunOptions) -> list[FrameOutput]:
     from tqdm import tqdm
 
-    fingerprint = integrator.fingerprint()
     results: list[FrameOutput] = []
-    writer = _Writer(queue_size)
     seen_multi: set[str] = set()
     ok = False
-    with tqdm(total=len(sources), unit="frame", desc="integrate", disable=not show) as bar:
+    with tqdm(total=len(sources), unit="frame", desc="integrate", disable=not opts.show) as bar:
         try:
-            for kind, source, frame, nframes, data, out in _frames(sources, out_dir, fingerprint, resume,
-                                                                   queue_size):
-                if nframes > 1 and source not in seen_multi:
-                    seen_multi.add(source)
-                    bar.total += nframes - 1
+            for item in _frames(sources, sink, opts.resume, opts.queue_size, opts.scan_times):
+                if item.nframes > 1 and item.source not in seen_multi:
+                    seen_multi.add(item.source)
+                    bar.total += item.nframes - 1
                     bar.refresh()
-                error = data if kind == "failed" else None
-                if kind == "frame":
+                error = item.data if item.kind == "failed" else None
+                if item.kind == "frame":
                     try:
-                        pattern = integrator.integrate(data, source=source, frame=frame)
+                        pattern = integrator.integrate(item.data, source=item.source, frame=item.frame)
                     except InputError as exc:
                         error = exc
                     else:
-                        writer.submit(pattern, out, header_lines(pattern, fingerprint))
-                if error is not None and stop_on_error:
+                        sink.submit(item, pattern, integrator.radial)
+                if error is not None and opts.stop_on_error:
                     raise error
-                results.append(FrameOutput(source=source, frame=frame, output=out, skipped=kind == "skip",
-                                           error=None if error is None else str(error)))
+                results.append(FrameOutput(source=item.source, frame=item.frame, output=item.out,
+                                           skipped=item.kind == "skip", error=None if error is None else str(error),
+                                           time=item.time, time_source=item.time_source,
+                                           position=item.position))
                 bar.update(1)
             ok = True
         finally:
-            writer.close(check=ok)  # queued outputs of good frames are still written after an error
+            sink.close(check=ok, count=len(results))  # queued outputs of good frames are still written after an error
     return results

@@ -64,7 +64,13 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[
 
 
 def sha256_of(path: str | os.PathLike) -> str | None:
-    """sha256 of a file, None when it does not exist."""
+    """sha256 of a file, None when it does not exist; for ``SERIES.h5::N`` that of the frame's data
+    (:func:`refine.io.series_file.frame_digest`)."""
+    if "::" in os.fspath(path):
+        from refine.io.series_file import frame_digest, split_address
+
+        if split_address(path) is not None:
+            return frame_digest(path)
     try:
         h = hashlib.sha256()
         with open(path, "rb") as fh:

@@ -57,13 +57,19 @@ def read_pattern(path: str | os.PathLike, *, format: str | None = None, **option
     Parameters
     ----------
     path
-        The file.
+        The file, or ``SERIES.h5::N``: frame N of an HDF5 series file (:mod:`refine.io.series_file`).
     format
         A name from :data:`PATTERN_READERS`; by default chosen from the extension (and content for ``.raw``).
     **options
         Passed to the reader (e.g. ``unit=``, ``wavelength=``, ``bank=``).
     """
     _ensure_loaded()
+    from refine.io.series_file import read_series_frame, split_address
+
+    if format is None and split_address(path) is not None:  # FILE.h5::N, frame N of an integrated series file
+        if options.get("bank") is not None:
+            raise InputError("bank", f"{path} is a frame of a series file; banks are read from multi-bank files")
+        return read_series_frame(path)
     path = check_regular_file(path, kind="pattern")
     fmt = format_of(path, format)
     reader = PATTERN_READERS.get(fmt)

@@ -57,7 +57,12 @@ class Scan:
 
     @property
     def stem(self) -> str:
-        """File name without extension (used in per-scan result names)."""
+        """File name without extension (used in per-scan result names); ``NAME_00012`` for frame 12 of an HDF5
+        series file (path ``NAME.h5::12``)."""
+        text = str(self.path)
+        if "::" in text:
+            file, frame = text.rsplit("::", 1)
+            return f"{Path(file).stem}_{int(frame):05d}" if frame.isdigit() else Path(file).stem
         return self.path.stem
 
 
@@ -69,7 +74,10 @@ class Series:
 
     @classmethod
     def from_paths(cls, paths: Sequence[str | os.PathLike], *, sort: bool = True) -> Series:
-        """A series from pattern files (naturally sorted unless ``sort`` is False); each file must exist."""
+        """A series from pattern files (naturally sorted unless ``sort`` is False); each file must exist. An HDF5
+        series file (``refine integrate --series-file``) gives one scan per complete frame, in its order, path
+        ``FILE.h5::N``, with the frame's ``time`` attached (seconds from its first frame; the given values with
+        ``--scan-times``)."""
         if not paths:
             raise InputError("PATTERN", "no pattern files given")
         ordered = natural_sort(paths) if sort else [Path(p) for p in paths]
@@ -78,7 +86,10 @@ class Series:
                 raise InputError(str(p), "no such file")
         if len({p.resolve() for p in ordered}) != len(ordered):
             raise InputError("PATTERN", "the same file is given twice")
-        return cls(tuple(Scan(index=i, path=p) for i, p in enumerate(ordered)))
+        entries: list[tuple[Path, dict[str, float]]] = []
+        for p in ordered:
+            entries.extend(_series_file_scans(p) or [(p, {})])
+        return cls(tuple(Scan(index=i, path=p, echem=e) for i, (p, e) in enumerate(entries)))
 
     def __len__(self) -> int:
         return len(self.scans)
@@ -123,6 +134,22 @@ class Series:
                            echem={k: float(v[r]) for k, v in table.items() if k != "index"})
                       for s, r in zip(self.scans, rows, strict=True))
         return Series(scans)
+
+
+def _series_file_scans(path: Path) -> list[tuple[Path, dict[str, float]]] | None:
+    """The frames of an HDF5 series file as (``FILE::N``, {"time": ...}); None for any other file."""
+    from refine.io.series_file import SERIES_SUFFIXES, is_series_file, series_frames
+
+    if path.suffix.lower() not in SERIES_SUFFIXES or not is_series_file(path):
+        return None
+    frames = series_frames(path)
+    if not frames:
+        raise InputError(str(path), "series file holds no complete frame")
+    times = np.array([f["time"] for f in frames], dtype=float)
+    if frames[0]["time_source"] != "scan_times" and np.all(np.isfinite(times)):
+        times = times - times[0]
+    return [(Path(f["address"]), {} if not np.isfinite(t) else {"time": float(t)}) for f, t in zip(frames, times,
+                                                                                                  strict=True)]
 
 
 def _clean(name: str) -> str:

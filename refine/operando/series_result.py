@@ -129,11 +129,13 @@ class SeriesResult:
         return cls(scans=scans, fitted=int(prov.get("fitted") or 0), skipped=int(prov.get("skipped") or 0))
 
     def plot(self, **options: Any):
-        """Lattice parameters, volume, weight fractions and R-factor per scan (and against the electrochemistry)
-        as a :class:`matplotlib.figure.Figure`, made without pyplot."""
-        from refine.plot.sequential import sequential_figure
+        """The operando figure (:func:`refine.plot.operando.operando_figure`): the patterns as a heat map against
+        time beside the voltage, each phase's lattice parameters and ΔV/V₀ (%) with esd bars, weight fractions and
+        Rwp on the same time axis; a :class:`matplotlib.figure.Figure`, made without pyplot. ``options``:
+        ``windows`` ([(lo, hi), ...] heat-map ranges), ``unit`` (``2th_deg`` or ``q_A^-1``), ``title``."""
+        from refine.plot.operando import operando_figure
 
-        return sequential_figure(self.records, **options)
+        return operando_figure(self.records, **options)
 
 
 # -- summary files ---------------------------------------------------------------------------------------------

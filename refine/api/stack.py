@@ -1,0 +1,115 @@
+"""``refine.operando``: integrate a stack of detector frames and fit every scan, in one call.
+
+It is :func:`refine.integrate` into ``OUTPUT/patterns`` (one ``.xye`` per frame, or one HDF5 series file with
+``series_file``) followed by :func:`refine.sequential` on what was written, into ``OUTPUT``: the same files and
+numbers as the two commands run one after the other, and it resumes the same way (frames already integrated and
+scans already fitted with the same settings are not redone).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from refine.api import parsing
+from refine.api.options import IntegrateOptions, SequentialOptions, _opt
+from refine.errors import InputError
+
+#: Integration options taken as they are (``radial_range`` is integrate's ``range``; ``range`` is the fit's).
+_INTEGRATE = ("mask", "dark", "flat", "npt", "polarization", "method", "flip", "error_model", "no_solid_angle",
+              "overwrite", "no_progress", "series_file", "scan_times")
+PATTERNS_DIR = "patterns"
+
+
+@dataclass(frozen=True)
+class OperandoOptions(SequentialOptions):
+    """``refine operando`` / :func:`refine.operando`: the options of :class:`SequentialOptions` (``range`` is the
+    fit range, ``scan_times`` the frame times), those of :class:`IntegrateOptions` (its ``range`` named
+    ``radial_range``) and the heat-map ``windows`` of the figure."""
+
+    command: ClassVar[str] = "operando"
+    mask: str | None = None
+    dark: str | None = None
+    flat: str | None = None
+    npt: int = IntegrateOptions.npt
+    polarization: float | None = None
+    method: str = "bbox,csr,cython"
+    flip: str | None = None
+    error_model: str = "poisson"
+    no_solid_angle: bool = False
+    radial_range: tuple[float, float] | None = _opt(None, parsing.parse_range)
+    overwrite: bool = False
+    no_progress: bool = False
+    series_file: str | None = None
+    windows: tuple[tuple[float, float], ...] = _opt(parse=parsing.parse_range, many=True)
+
+
+def _integrate_options(opts: OperandoOptions) -> dict[str, Any]:
+    out = {name: getattr(opts, name) for name in _INTEGRATE}
+    out["range"] = opts.radial_range
+    return out
+
+
+def _sequential_options(opts: OperandoOptions) -> dict[str, Any]:
+    names = {f.name for f in fields(SequentialOptions)}
+    out = {name: getattr(opts, name) for name in names}
+    out["plot"] = None  # the operando figure is drawn here, with the windows
+    return out
+
+
+def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, kind: str = "lebail",
+             **options: Any):
+    """Integrate every frame of ``images`` and fit every scan (integration then sequential fits, one call).
+
+    Parameters
+    ----------
+    images
+        Image files or a glob (``"run/*.cbf"``; multi-frame HDF5/NeXus and Eiger master files give one scan per
+        frame), in order.
+    phases
+        Structure files or CrystalStructures, as for :func:`refine.sequential`.
+    poni
+        pyFAI PONI geometry file.
+    output
+        Folder: ``patterns/`` (the integrated frames), ``scans/`` (a result file per scan), ``sequential.json``,
+        ``sequential.csv``.
+    kind
+        ``lebail`` (default), ``pawley`` or ``rietveld``.
+    **options
+        :class:`OperandoOptions`: integration (``mask``, ``dark``, ``flat``, ``npt``, ``polarization``,
+        ``method``, ``flip``, ``error_model``, ``no_solid_angle``, ``radial_range``, ``series_file``,
+        ``scan_times``, ``overwrite``), fits (``wavelength`` or ``instrument`` (default: the PONI's wavelength),
+        ``range``, ``exclude``, ``background``, ``refine``, ``present``, ``workers``, ``echem`` ...), files
+        (``json``, ``csv``, ``plot`` with ``windows``).
+
+    Returns
+    -------
+    SeriesResult
+        As :func:`refine.sequential`, with ``frames`` (the integration's records, one per frame) and ``written``.
+    """
+    from refine.api.images import integrate
+    from refine.api.series import sequential
+
+    opts = OperandoOptions.from_options(options)
+    if kind == "pdf":
+        raise InputError("kind", "refine operando fits powder patterns (lebail, pawley, rietveld); integrate, reduce "
+                                 "and fit G(r) with refine pdf")
+    out = Path(output)
+    frames = integrate(images, poni=poni, output=out / PATTERNS_DIR, **_integrate_options(opts))
+    good = [f for f in frames if not f.failed]
+    if not good:
+        raise InputError(frames[0].source, f"no frame could be integrated ({frames[0].error})")
+    patterns = ([str(good[0].output).rsplit("::", 1)[0]] if opts.series_file is not None
+                else [str(f.output) for f in good])
+    result = sequential(patterns, phases, kind=kind, output=out, **_sequential_options(opts))
+    written = list(getattr(result, "written", ()))
+    if opts.plot:
+        from refine.plot.operando import plot_operando
+
+        plot_operando(result.records, opts.plot, windows=opts.windows or None)
+        written.append(("figure", str(opts.plot)))
+    for name, value in (("frames", tuple(frames)), ("written", tuple(written))):
+        object.__setattr__(result, name, value)
+    return result

@@ -1,0 +1,151 @@
+"""A small simulated NASICON stack (benchmarks/operando_stack.py, 4 frames of a Pilatus 100k, bitshuffle/LZ4):
+``refine operando`` equals ``refine integrate`` + ``refine sequential``; the HDF5 series file is read by
+``refine sequential`` like a folder of patterns; the operando figure."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import operando_stack as gen
+from refine.cli.main import main
+from refine.operando.series import Series
+
+NFRAMES = 4
+FIT = ["--range", "5:15"]
+INTEGRATE = ["--polarization", str(gen.POLARIZATION), "--npt", "1000"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    return gen.write_stack(tmp_path_factory.mktemp("stack"), NFRAMES, detector="Pilatus100k", seed=7)
+
+
+def _table(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def runs(stack, tmp_path_factory):
+    """Exit codes and tables of: two steps via .xye, two steps via the series file, one command."""
+    root = tmp_path_factory.mktemp("runs")
+    common = ["--poni", str(stack.poni), *INTEGRATE]
+    phase = ["--phase", str(stack.cif), *FIT]
+    codes = {}
+    codes["int_xye"] = main(["integrate", str(stack.master), *common, "-o", str(root / "xye" / "patterns")])
+    xye = sorted(str(p) for p in (root / "xye" / "patterns").glob("*.xye"))
+    codes["seq_xye"] = main(["sequential", *xye, *phase, "-o", str(root / "xye")])
+    codes["int_h5"] = main(["integrate", str(stack.master), *common, "--series-file", "s.h5", "-o",
+                            str(root / "h5" / "patterns")])
+    codes["seq_h5"] = main(["sequential", str(root / "h5" / "patterns" / "s.h5"), *phase, "-o", str(root / "h5")])
+    codes["operando"] = main(["operando", str(stack.master), *common, *phase, "--plot", str(root / "op" / "f.svg"),
+                              "--window", "7:9", "-o", str(root / "op")])
+    return root, codes
+
+
+def _volumes(rows):
+    return np.array([float(r["na3v2po43_nasicon_volume"]) for r in rows])
+
+
+def test_one_command_equals_the_two_steps(runs, stack):
+    root, codes = runs
+    assert codes["int_xye"] == codes["int_h5"] == 0 and codes["seq_xye"] in (0, 3)
+    assert codes["operando"] == codes["seq_xye"]
+    two, one = _table(root / "xye" / "sequential.csv"), _table(root / "op" / "sequential.csv")
+    assert len(one) == len(two) == NFRAMES
+    assert [r["file"].replace(str(root / "op"), "") for r in one] == [r["file"].replace(str(root / "xye"), "")
+                                                                      for r in two]
+    for key in ("Rwp", "na3v2po43_nasicon_a", "na3v2po43_nasicon_c", "na3v2po43_nasicon_volume_esd"):
+        np.testing.assert_allclose([float(r[key]) for r in one], [float(r[key]) for r in two], rtol=1e-12)
+    assert (root / "op" / "f.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    truth = np.array([np.sqrt(3) / 2 * a * a * c for a, c in stack.cells])
+    assert np.max(np.abs(_volumes(one) / truth - 1)) < 1e-3  # the fits follow the simulated 1 % drift
+
+
+def test_series_file_is_read_like_a_folder_of_patterns(runs):
+    root, codes = runs
+    assert codes["seq_h5"] == codes["seq_xye"]
+    from_h5, from_xye = _table(root / "h5" / "sequential.csv"), _table(root / "xye" / "sequential.csv")
+    assert [r["file"] for r in from_h5] == [f"{root / 'h5' / 'patterns' / 's.h5'}::{i}" for i in range(NFRAMES)]
+    # The .xye files hold 10 significant digits, the series file float64: fits agree to far below their esds.
+    np.testing.assert_allclose(_volumes(from_h5), _volumes(from_xye), rtol=1e-7)
+    assert [float(r["time"]) for r in from_h5] == pytest.approx([gen.FRAME_TIME_S * i for i in range(NFRAMES)])
+    series = Series.from_paths([root / "h5" / "patterns" / "s.h5"])
+    assert [s.stem for s in series] == [f"s_{i:05d}" for i in range(NFRAMES)]
+    assert sorted(p.name for p in (root / "h5" / "scans").glob("*.json")) == [f"{i:04d}_s_{i:05d}.json"
+                                                                              for i in range(NFRAMES)]
+
+
+def test_rerun_of_the_sequential_on_a_series_file_resumes(runs, stack):
+    root, codes = runs
+    assert main(["sequential", str(root / "h5" / "patterns" / "s.h5"), "--phase", str(stack.cif), *FIT, "-o",
+                 str(root / "h5")]) == codes["seq_h5"]
+    import json
+
+    doc = json.loads((root / "h5" / "sequential.json").read_text())
+    assert doc["provenance"]["skipped"] == NFRAMES and doc["provenance"]["fitted"] == 0
+
+
+def test_operando_figure_panels(runs):
+    import matplotlib
+
+    from refine.operando.series_result import SeriesResult
+    from refine.plot.operando import plot_operando
+
+    root, _ = runs
+    import json
+
+    backend = matplotlib.get_backend()
+    result = SeriesResult.from_dict(json.loads((root / "h5" / "sequential.json").read_text()))
+    fig = result.plot(windows=[(7, 9), (10, 12)])
+    assert type(fig).__name__ == "Figure"
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert labels[0].startswith("2θ") and labels[1].startswith("2θ")
+    assert any("a (Å)" in s for s in labels) and any("c (Å)" in s for s in labels)
+    assert any("ΔV/V$_0$ (%)" in s for s in labels) and labels[-1] == "Rwp (%)"
+    assert fig.axes[0].get_ylabel() == "time (s)" and len(fig.axes[0].collections) == 1  # the heat map
+    records = [dict(r, voltage=3.3 + 0.1 * r["index"]) for r in result.records]
+    from refine.plot.operando import operando_figure
+
+    with_v = operando_figure(records, unit="q_A^-1")
+    assert len(with_v.axes) == len(result.plot().axes) + 1 and "voltage (V)" in [a.get_xlabel() for a in with_v.axes]
+    assert with_v.axes[0].get_xlabel().startswith("Q")
+    for suffix in ("png", "pdf", "svg"):
+        assert plot_operando(records, root / f"fig.{suffix}").stat().st_size > 1000
+    assert matplotlib.get_backend() == backend
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_missing_pattern_files_leave_out_the_heat_map_only():
+    from refine.plot.operando import operando_figure
+
+    records = [{"index": i, "file": f"/nonexistent/s_{i}.xye", "converged": True, "statistics": {"Rwp": 0.1},
+                "phases": [{"prefix": "p", "name": "p", "a": 5.0 + 0.01 * i, "volume": 125.0 + i,
+                            "esd": {"a": 0.001, "volume": 0.1}}]} for i in range(3)]
+    fig = operando_figure(records)
+    assert [ax.get_xlabel() for ax in fig.axes] == ["p\na (Å)", "p\nΔV/V$_0$ (%)", "Rwp (%)"]
+    assert fig.axes[0].get_ylabel() == "scan"
+
+
+def test_facade_resumes_the_one_command_and_refuses_bad_input(runs, stack):
+    import refine
+    from refine.errors import InputError
+
+    root, _ = runs
+    result = refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "op",
+                             range="5:15", polarization=gen.POLARIZATION, npt=1000)
+    assert len(result.frames) == NFRAMES and all(f.skipped for f in result.frames)
+    assert result.skipped == NFRAMES and result.fitted == 0
+    np.testing.assert_allclose(result.table()["na3v2po43_nasicon_volume"].to_numpy(),
+                               _volumes(_table(root / "op" / "sequential.csv")), rtol=1e-12)
+    with pytest.raises(InputError, match="no image file matches"):
+        refine.operando(str(root / "nothing_*.h5"), [str(stack.cif)], poni=str(stack.poni), output=root / "x")
+    with pytest.raises(InputError, match="unknown option of refine.operando"):
+        refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "x", bogus=1)
+    with pytest.raises(InputError, match="kind"):
+        refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "x", kind="pdf")
