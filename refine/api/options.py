@@ -330,6 +330,10 @@ class SequentialOptions(PdfSettingsOptions):
     workers: int = 1
     echem: str | None = None
     echem_match: str = "index"
+    echem_format: str | None = None
+    active_mass: float | None = None
+    formula: str | None = None
+    x0: float | None = None
     scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
     json: str | None = None
     csv: str | None = None
