@@ -72,6 +72,8 @@ def with_ion_content(table: EchemTable, content: IonContent) -> EchemTable:
                            headers=table.headers, start=table.start, notes=table.notes, lines=table.lines)
     q = net_charge(table)
     columns = dict(table.columns)
+    if "x" in columns:  # EC-Lab's own x column (its insertion coefficient) is kept, not overwritten
+        columns["x_as_read"] = columns["x"]
     columns["x"] = content.x(q)
     origin = dict(table.origin)
     origin["x"] = f"x0 - 3.6*Q*M/(F*m*1e-3), M({content.formula}) = {molar_mass(content.formula):.4f} g/mol"
