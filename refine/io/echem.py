@@ -168,6 +168,10 @@ def normalise(source: str, fmt: str, raw: Sequence[tuple[str, np.ndarray]], *, s
             columns[name] = values
     table_notes = list(notes)
     _net_capacity(source, named, columns, origin, table_notes)
+    for name, values in columns.items():
+        if not np.all(np.isfinite(values)):
+            raise InputError(source, f"column {origin.get(name, name)!r}: a value is out of range (not finite after "
+                                     "unit conversion or accumulation)")
     return EchemTable(columns=columns, source=source, format=fmt, origin=origin, headers=headers, start=start,
                       notes=tuple(table_notes), lines=tuple(lines))
 

@@ -8,6 +8,7 @@ electrons, one Na each, per m·10⁻³/M mol of formula units.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,3 +93,19 @@ def scan_times(n: int, start_step: tuple[float, float] | None = None, times: Seq
         raise InputError("scan_times", "matching by time needs scan_times START:STEP")
     t0, step = start_step
     return [t0 + i * step for i in range(n)]
+
+
+def cycler_clock(stamps: Sequence[dt.datetime | float], table: EchemTable) -> list[float]:
+    """Absolute scan time stamps (datetimes, or POSIX seconds as frame headers give them) on the cycler's clock:
+    seconds since the log's acquisition start (:attr:`EchemTable.start`, naive times in the same zone)."""
+    if table.start is None:
+        raise InputError(table.source, "the file records no acquisition start: give the scan times on the cycler's "
+                                       "clock (--scan-times START:STEP)")
+    start = table.start
+    out = []
+    for stamp in stamps:
+        when = stamp if isinstance(stamp, dt.datetime) else dt.datetime.fromtimestamp(float(stamp))
+        if when.tzinfo is not None:
+            when = when.astimezone().replace(tzinfo=None)
+        out.append((when - start).total_seconds())
+    return out

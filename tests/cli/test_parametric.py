@@ -102,3 +102,31 @@ json = "par.json"
     assert main(["run", str(config)]) == 0
     doc = json.loads((tmp_path / "par.json").read_text())
     assert doc["kind"] == "parametric" and len(doc["scans"]) == 2
+
+
+def test_sequential_with_cycler_then_parametric_from_it(files, tmp_path, capsys):
+    """`refine sequential --echem cell.mpt ... --x0` attaches x to every scan; `refine parametric --start` takes
+    that summary as per-scan starting values (and refuses one of another length)."""
+    paths, truth, mpt = files
+    cif = paths[0].parent.parent / "nvp.cif"
+    echem = ["--echem", str(mpt), "--echem-match", "time", "--scan-times", f"0:{STEP_S}", "--active-mass", "4.0",
+             "--formula", "Na3V2(PO4)3", "--x0", "3"]
+    seq = tmp_path / "seq"
+    code = main(["sequential", *map(str, paths), "--phase", str(cif), "--wavelength", str(mos.WAVELENGTH),
+                 "--background", "chebyshev:3", "-o", str(seq), *echem])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads((seq / "sequential.json").read_text())
+    per_mah = 3.6 * molar_mass("Na3V2(PO4)3") / (FARADAY * 4.0e-3)
+    for s in summary["scans"]:
+        q = 0.4 * s["index"] * STEP_S / 3600
+        assert s["x"] == pytest.approx(3.0 - per_mah * q, rel=1e-9) and s["capacity"] == pytest.approx(q, rel=1e-9)
+    with open(seq / "sequential.csv", newline="") as fh:
+        assert "x" in next(csv.DictReader(fh))
+    capsys.readouterr()
+    assert main(_args(paths, "--start", str(seq / "sequential.json"), "--json", str(tmp_path / "p.json"))) == 0
+    doc = json.loads((tmp_path / "p.json").read_text())
+    for s, t in zip(doc["scans"], truth, strict=True):
+        ph = s["phases"][0]
+        assert abs(ph["volume"] / t[0]["volume"] - 1) < 1e-4
+    code = main(_args(paths[:2], "--start", str(seq / "sequential.json")))
+    assert code == 2 and "with 2 scans is needed as start, found 3" in capsys.readouterr().err

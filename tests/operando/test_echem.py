@@ -87,3 +87,22 @@ def test_time_matching_without_time_column_names_columns(tmp_path):
     opts = SequentialOptions(echem=str(table), active_mass=5.0, formula="NaVPO4F", x0=1.0)
     with pytest.raises(InputError, match=r"no capacity column .*columns found: Ewe/V, I/mA"):
         attach_echem(Series.from_paths([scan]), opts)
+
+
+def test_absolute_frame_times_on_the_cycler_clock(tmp_path):
+    """Frames stamped with wall-clock times are aligned through the file's acquisition start."""
+    import datetime as dt
+
+    from refine.io.echem import read_cycler
+    from refine.operando.echem import cycler_clock
+
+    rows = [[60.0 * k, 3.3 + 0.01 * k, 0.5, 0.5 * 60 * k / 3600] for k in range(40)]
+    mpt = write_mpt(tmp_path / "c.mpt", ["time/s", "Ewe/V", "I/mA", "(Q-Qo)/mA.h"], rows,
+                    start="03/12/2026 07:00:00")
+    table = read_cycler(mpt)
+    frames = [dt.datetime(2026, 3, 12, 7, 5, 10), dt.datetime(2026, 3, 12, 7, 20, 50)]
+    times = cycler_clock(frames, table)
+    assert times == [310.0, 1250.0]
+    assert nearest_rows(table.columns["time"], times) == [5, 21]  # 310 s -> 300 s; 1250 s -> 1260 s
+    posix = [f.timestamp() for f in frames]  # POSIX seconds read back in local time
+    assert cycler_clock(posix, table) == pytest.approx([310.0, 1250.0], abs=1e-6)
