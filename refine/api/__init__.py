@@ -14,7 +14,7 @@ FUNCTIONS = {
     "integrate": "images", "calibrate": "images",
     "lebail": "powder", "pawley": "powder", "rietveld": "rietveld_fit", "simulate": "simulation",
     "pdf_reduce": "pdf", "pdf_fit": "pdf", "pdf_diff": "pdf", "sequential": "series",
-    "parametric": "parametric",
+    "parametric": "parametric_fit",
 }
 
 __all__ = sorted(FUNCTIONS)

@@ -71,8 +71,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run :func:`refine.api.parametric.parametric` and print one line per scan."""
-    from refine.api.parametric import parametric
+    """Run :func:`refine.api.parametric_fit.parametric` and print one line per scan."""
+    from refine.api.parametric_fit import parametric
 
     result = parametric(args.patterns, cli_phases(args), kind=args.kind, **options_of(ParametricOptions, args))
     for note in getattr(result, "notes", ()):
