@@ -8,9 +8,9 @@ The facade (one import, the command line's option names and defaults)::
     print(fit.report())
 
 ``refine.read_pattern``, ``read_structure``, ``phase``, ``integrate``, ``calibrate``, ``lebail``, ``pawley``,
-``rietveld``, ``simulate``, ``pdf_reduce``, ``pdf_fit``, ``pdf_diff``, ``pdf_calc``, ``sequential``, ``identify`` and
-``operando`` are loaded on first use (module ``__getattr__``), so ``import refine`` stays light: it loads neither
-lmfit, matplotlib nor pyFAI.
+``rietveld``, ``simulate``, ``pdf_reduce``, ``pdf_fit``, ``pdf_diff``, ``pdf_calc``, ``sequential``, ``identify``,
+``operando`` and ``parametric`` are loaded on first use (module ``__getattr__``), so ``import refine`` stays light:
+it loads neither lmfit, matplotlib nor pyFAI.
 """
 
 __version__ = "0.1.0"
@@ -22,7 +22,8 @@ from refine.errors import InputError, RefineError  # noqa: E402
 
 #: The facade functions, each defined in a module of refine.api (see refine.api.FUNCTIONS).
 _FACADE = ("read_pattern", "read_structure", "phase", "integrate", "calibrate", "lebail", "pawley", "rietveld",
-           "simulate", "pdf_reduce", "pdf_fit", "pdf_diff", "pdf_calc", "sequential", "identify", "operando")
+           "simulate", "pdf_reduce", "pdf_fit", "pdf_diff", "pdf_calc", "sequential", "identify", "operando",
+           "parametric")
 
 __all__ = ["Pattern", "InputError", "RefineError", "__version__", *_FACADE]
 

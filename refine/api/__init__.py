@@ -16,6 +16,7 @@ FUNCTIONS = {
     "pdf_reduce": "pdf", "pdf_fit": "pdf", "pdf_diff": "pdf", "pdf_calc": "calculation", "sequential": "series",
     "identify": "phase_search",
     "operando": "stack",
+    "parametric": "parametric_fit",
 }
 
 __all__ = sorted(FUNCTIONS)

@@ -387,6 +387,42 @@ class SequentialOptions(PdfSettingsOptions):
     workers: int = 1
     echem: str | None = None
     echem_match: str = "index"
+    echem_format: str | None = None
+    active_mass: float | None = None
+    formula: str | None = None
+    x0: float | None = None
+    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
+    json: str | None = None
+    csv: str | None = None
+    plot: str | None = None
+
+
+# -- parametric -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParametricOptions(CommandOptions):
+    """``refine parametric`` / :func:`refine.parametric`: the powder options, trends, constant-volume phases, the
+    starting values (a ``refine sequential`` summary) and the series' electrochemistry."""
+
+    command: ClassVar[str] = "parametric"
+    wavelength: float | None = None
+    instrument: str | None = None
+    bank: int | None = None
+    range: tuple[float, float] | None = _opt(None, parsing.parse_range)
+    exclude: tuple[tuple[float, float], ...] = _opt(parse=parsing.parse_range, many=True)
+    background: Any = _opt(None, parsing.parse_background)
+    exclude_phase: tuple[str, ...] = _opt(parse=str, many=True)
+    constrain: tuple[tuple[str, str], ...] = _opt(parse=parsing.parse_constraint, many=True)
+    refine: tuple[str, ...] | None = _opt(None, parsing.split_list)
+    present: tuple = _opt(parse=parsing.parse_presence, many=True)
+    trend: tuple = _opt(parse=parsing.parse_trend, many=True)
+    constant_volume: tuple = _opt(parse=parsing.parse_constant_volume, many=True)
+    start: str | None = None
+    echem: str | None = None
+    echem_match: str = "index"
+    echem_format: str | None = None
+    active_mass: float | None = None
+    formula: str | None = None
+    x0: float | None = None
     scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
     json: str | None = None
     csv: str | None = None
@@ -406,5 +442,5 @@ def option_names() -> frozenset[str]:
     """Every option name of every command (what a library error may name instead of a file)."""
     classes = (IntegrateOptions, CalibrateOptions, LebailOptions, PawleyOptions, RietveldCommandOptions,
                SimulateOptions, PdfFitOptions, PdfReduceOptions, PdfDiffOptions, SequentialOptions, PdfCalcOptions,
-               IdentifyOptions)
+               IdentifyOptions, ParametricOptions)
     return frozenset(name for cls in classes for name in cls.names())

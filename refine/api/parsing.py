@@ -193,3 +193,32 @@ def parse_bgscale(text: str | float) -> float | str:
         return float(text)
     except (ValueError, TypeError):
         raise ValueError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def parse_trend(text: Any):
+    """``PHASE:PARAM[:ORDER[:VARIABLE]]`` (e.g. ``nvp:a:1:x``): cell parameter PARAM of PHASE as a polynomial of
+    ORDER (default 1) in VARIABLE (default the scan index; or an electrochemistry column) (or a ``Trend``)."""
+    from refine.operando.parametric import Trend
+
+    if isinstance(text, Trend):
+        return text
+    parts = [p.strip() for p in str(text).split(":")]
+    if not 2 <= len(parts) <= 4 or not all(parts):
+        raise ValueError(f"expected PHASE:PARAM[:ORDER[:VARIABLE]], got {text!r}")
+    try:
+        order = int(parts[2]) if len(parts) > 2 else 1
+    except ValueError:
+        raise ValueError(f"ORDER must be a whole number in {text!r}") from None
+    return Trend(parts[0], parts[1], order, parts[3] if len(parts) > 3 else "index")
+
+
+def parse_constant_volume(text: Any):
+    """``PHASE[:DEPENDENT]`` (DEPENDENT a, b or c, default c; or a ``ConstantVolume``)."""
+    from refine.operando.parametric import ConstantVolume
+
+    if isinstance(text, ConstantVolume):
+        return text
+    parts = [p.strip() for p in str(text).split(":")]
+    if not 1 <= len(parts) <= 2 or not all(parts):
+        raise ValueError(f"expected PHASE[:a|b|c], got {text!r}")
+    return ConstantVolume(parts[0], parts[1] if len(parts) > 1 else "c")

@@ -85,19 +85,33 @@ def _paths(patterns: Any) -> list[str]:
 
 
 def _series(patterns: Any, opts: SequentialOptions):
-    from refine.operando.series import Series, read_echem
+    from refine.operando.series import Series
 
     series = Series.from_paths(_paths(patterns))
     if opts.echem:
-        table = read_echem(opts.echem)
-        times = None
-        if opts.echem_match == "time":
-            if opts.scan_times is None:
-                raise InputError("scan_times", "matching by time needs scan_times START:STEP")
-            t0, dt = opts.scan_times
-            times = [t0 + i * dt for i in range(len(series))]
-        series = series.with_echem(table, match=opts.echem_match, times=times, source=opts.echem)
+        series = attach_echem(series, opts)
     return series
+
+
+def attach_echem(series, opts: Any):
+    """``series`` with each scan's cycler row (``opts``: ``echem``, ``echem_format``, ``echem_match``,
+    ``scan_times``, and ``active_mass``, ``formula``, ``x0`` for the ion content x)."""
+    from refine.io.echem import read_cycler
+    from refine.operando.echem import IonContent, scan_times, with_ion_content
+
+    table = read_cycler(opts.echem, format=opts.echem_format)
+    content = {"active_mass": opts.active_mass, "formula": opts.formula, "x0": opts.x0}
+    given = [k for k, v in content.items() if v is not None]
+    if given and len(given) < 3:
+        missing = next(k for k, v in content.items() if v is None)
+        raise InputError(missing, f"the ion content x needs active_mass (mg), formula and x0; {missing} is missing")
+    if given:
+        table = with_ion_content(table, IonContent(**content))
+    times = None
+    if opts.echem_match == "time":
+        table.require("time", "matching scans by time")
+        times = scan_times(len(series), opts.scan_times)
+    return series.with_echem(table, match=opts.echem_match, times=times)
 
 
 def _powder_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tuple:
@@ -162,6 +176,8 @@ def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phas
                         "phases": [source_of(p) or getattr(p, "name", str(p)) for p in as_list(phases)],
                         "wavelength": opts.wavelength, "instrument": opts.instrument, "range": opts.range,
                         "exclude": [list(e) for e in opts.exclude], "echem": opts.echem,
+                        "echem_format": opts.echem_format, "active_mass": opts.active_mass, "formula": opts.formula,
+                        "x0": opts.x0,
                         "restart_each": opts.restart_each,
                         "pdf": None if settings.pdf is None else asdict(settings.pdf), "notes": notes}
     json_path = write_summary(result, opts.json or out / "sequential.json", summary_settings)

@@ -70,6 +70,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="attach table rows by scan index (default) or by nearest time stamp")
     parser.add_argument("--scan-times", type=_times, metavar="START:STEP",
                         help="time stamp of scan i = START + i*STEP (same unit as the table's time column)")
+    add_echem_arguments(parser)
     parser.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUT_DIR",
                         help="folder for per-scan results")
     parser.add_argument("--csv", metavar="OUT.csv", help="per-scan table (default OUT_DIR/sequential.csv)")
@@ -77,6 +78,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                     "STRUCT[,fixed] (CIF or .stru)")
     add_pdf_fit_arguments(pdf, qmax_required=False, constrain=False)  # --constrain serves both kinds
     parser.set_defaults(**SequentialOptions.cli_defaults())
+
+
+def add_echem_arguments(parser: argparse.ArgumentParser) -> None:
+    """Cycler-file format and the ion content x (shared by sequential and parametric)."""
+    parser.add_argument("--echem-format", choices=("mpt", "mpr", "neware", "table"), default=None,
+                        help="format of --echem (default: from the extension; .mpt EC-Lab text, .mpr EC-Lab binary "
+                             "and .nda/.ndax Neware need the [echem] extra for the binary ones)")
+    parser.add_argument("--active-mass", type=float, metavar="MG",
+                        help="active mass in mg: with --formula and --x0 each scan gets the Na content x")
+    parser.add_argument("--formula", metavar="FORMULA", help="formula of the active material, e.g. 'Na3V2(PO4)3' "
+                                                             "(its molar mass is computed)")
+    parser.add_argument("--x0", type=float, metavar="X",
+                        help="Na content at the start of the cycler log; x = x0 - 3.6*Q*M/(F*m*1e-3)")
 
 
 def _line(r: dict) -> str:

@@ -4,9 +4,11 @@ All scans are fitted at once, as datasets sharing one ``lmfit.Parameters``: the 
 common to all scans, each scan has its own cell unless a cell parameter is given as a function of the scan index
 or an external variable (a polynomial :class:`Trend`, e.g. a linear change of a with state of charge), and a phase
 may be held at constant volume (:class:`ConstantVolume`: c = V0/(a·b·F(α, β, γ)) through lmfit expressions, with
-V0 one refined parameter). Reflection intensities and background of every scan enter linearly and are solved
-inside the objective by weighted least squares (Pawley's free intensities, as :mod:`refine.powder.pawley`), so
-lmfit sees only the non-linear parameters.
+V0 one refined parameter). With ``kind="pawley"`` reflection intensities and background of every scan enter
+linearly and are solved inside the objective by weighted least squares (Pawley's free intensities, as
+:mod:`refine.powder.pawley`), so lmfit sees only the non-linear parameters. With ``kind="rietveld"`` intensities
+come from the structures (atoms as given, per scan) with one scale per phase and scan (``s3_nvp_scale``), so each
+scan has Hill & Howard weight fractions with esds; the background stays linear.
 
 Parameter names: instrument as in a single fit (``zero``, ``W`` ...); the cell of phase ``nvp`` in scan 3 is
 ``s3_nvp_a``; trend coefficients ``nvp_a_p0``, ``nvp_a_p1`` (value at variable 0 and slope per unit); constant
@@ -34,7 +36,12 @@ from refine.instrument import Instrument
 from refine.operando.sequential import Presence, phases_for
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.pawley import _PawleySolver
+from refine.powder.quantitative import cell_mass, weight_fractions
+from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined
 from refine.powder.wholepattern import set_vary, with_vary
+
+#: The kinds of parametric fit: free intensities per scan, or structure intensities with a scale per phase and scan.
+PARAMETRIC_KINDS = ("pawley", "rietveld")
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,12 @@ class ParametricSettings:
     presence: tuple[Presence, ...] = ()
     fit: FitOptions = field(default_factory=FitOptions)
     passes: int = 2
+    kind: str = "pawley"
+    rietveld: RietveldOptions = field(default_factory=RietveldOptions)
+
+    def __post_init__(self) -> None:
+        if self.kind not in PARAMETRIC_KINDS:
+            raise InputError("kind", f"parametric kind must be one of {', '.join(PARAMETRIC_KINDS)}, got {self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -124,14 +137,20 @@ class _Builder:
             active = phases_for(i, phases, settings.presence)
             renamed = [ph.replace(name=_scan_prefix(i, ph)) for ph in active]
             model = PowderModel(pattern, renamed, instrument, options=settings.powder)
-            own = set_vary(model.parameters(), model, settings.refine)
+            if settings.kind == "rietveld":
+                solver = RietveldEngine(model, settings.rietveld)
+                own = mark_refined(solver.parameters(), solver, ("scale", *settings.refine))
+                calc = _rietveld_of(model, solver)
+            else:
+                solver = _PawleySolver(model)
+                own = set_vary(model.parameters(), model, settings.refine)
+                calc = _model_of(model, solver)
             for name, par in own.items():
                 if name not in self.params:
                     self.params.add(par)
-            solver = _PawleySolver(model)
             self.solvers.append(solver)
             self.members.append([(ph, _scan_prefix(i, ph)) for ph in active])
-            self.datasets.append(Dataset(f"scan{i}", pattern, _model_of(model, solver), mask=model.mask))
+            self.datasets.append(Dataset(f"scan{i}", pattern, calc, mask=model.mask))
 
     def scans_with(self, phase: str) -> list[tuple[int, str, CrystalStructure]]:
         out = [(i, pre, ph) for i, members in enumerate(self.members) for ph, pre in members if ph.name == phase]
@@ -142,6 +161,25 @@ class _Builder:
 
 def _model_of(model: PowderModel, solver: _PawleySolver):
     return lambda p: model.full(solver.calculate(p))
+
+
+def _rietveld_of(model: PowderModel, engine: RietveldEngine):
+    return lambda p: model.full(engine.calculate(p)[0])
+
+
+def _start_scales(builder: _Builder, start: Sequence[Mapping[str, float]] | None) -> None:
+    """Rietveld scales of scans without a starting value: a linear fit of each scan's phase curves."""
+    if builder.settings.kind != "rietveld":
+        return
+    params = builder.params
+    for i, engine in enumerate(builder.solvers):
+        given = start[i] if start and i < len(start) else {}
+        if all(f"{phase_prefix(ph.name)}_scale" in given for ph, _ in builder.members[i]):
+            continue
+        engine.freeze(params)
+        fitted = engine.initial_scales(params)
+        for _, pre in builder.members[i]:
+            params[f"{pre}_scale"].set(value=fitted[f"{pre}_scale"].value)
 
 
 def _start_values(builder: _Builder, start: Sequence[Mapping[str, float]] | None) -> None:
@@ -242,6 +280,7 @@ def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructur
             raise InputError("parametric", f"variable {name!r} has {len(values)} values for {len(patterns)} scans")
     builder = _Builder(patterns, phases, instrument, settings)
     _start_values(builder, start)
+    _start_scales(builder, start)
     _apply_trends(builder, variables)
     _apply_constant_volume(builder)
     params = builder.params
@@ -297,11 +336,13 @@ def _summaries(builder: _Builder, result: FitResult) -> tuple[tuple[dict, ...], 
     keys = (*PARAMETER_NAMES, "volume")
     for i, members in enumerate(builder.members):
         phases = []
-        for ph, pre in members:
+        quant = _quantities(builder, result, i, base[k:k + 7 * len(members)])
+        for j, (ph, pre) in enumerate(members):
             cell = {n: Value(v, e) for n, v, e in zip(keys, base[k:k + 7], esd[k:k + 7], strict=True)}
             k += 7
             phases.append(PhaseResult(name=phase_prefix(ph.name), structure=ph.name,
-                                      space_group=ph.space_group.symbol, **cell, extra={"scan_prefix": pre}))
+                                      space_group=ph.space_group.symbol, **cell, **quant[j],
+                                      extra={"scan_prefix": pre}))
         stats = result.dataset_statistics[f"scan{i}"].to_dict()
         scans.append({"index": i, "phases": Phases(phases), "statistics": stats})
     coefficients: dict[str, Any] = {
@@ -309,3 +350,22 @@ def _summaries(builder: _Builder, result: FitResult) -> tuple[tuple[dict, ...], 
         if any(n.startswith(f"{phase_prefix(t.phase)}_{t.parameter}_p") for t in builder.settings.trends)
         or any(n == f"{phase_prefix(c.phase)}_V0" for c in builder.settings.constant_volume)}
     return tuple(scans), coefficients
+
+
+def _quantities(builder: _Builder, result: FitResult, scan: int, cells: np.ndarray) -> list[dict[str, Value]]:
+    """Per phase of one scan: its scale and Hill & Howard weight fraction (Rietveld kind; nothing for Pawley)."""
+    members = builder.members[scan]
+    if builder.settings.kind != "rietveld":
+        return [{} for _ in members]
+    params = result.params
+    names = [f"{pre}_scale" for _, pre in members]
+    scales = [params[n].value for n in names]
+    zmv = [cell_mass(ph) * cells[7 * j + 6] for j, (ph, _) in enumerate(members)]
+    out = [{"scale": Value(s, result.esd(n))} for s, n in zip(scales, names, strict=True)]
+    try:
+        wf = weight_fractions(scales, zmv, result.covariance_of(names))
+    except InputError:
+        return out
+    for j, entry in enumerate(out):
+        entry["weight_fraction"] = Value(float(wf.fractions[j]), float(wf.esd[j]))
+    return out

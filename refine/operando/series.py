@@ -1,10 +1,9 @@
 """A series of operando patterns: files in natural order, each optionally tagged with electrochemistry.
 
-Electrochemistry tables (potentiostat exports: EC-Lab, Neware, BioLogic text) are read as CSV or whitespace
-columns with one header line naming them; recognised names (case-insensitive, units in ``(...)``, ``[...]`` or
-after ``/`` dropped): ``time``, ``voltage`` (``ewe``, ``potential``, ``e``), ``current`` (``i``), ``capacity``
-(``q``, ``cap``), ``index`` (``scan``); other columns are kept under their own cleaned name. Each scan gets the
-table row of the nearest time stamp (scan times given by the user) or the row of the same index.
+Electrochemistry tables (cycler files: EC-Lab .mpt/.mpr, Neware .nda/.ndax, Arbin and plain CSV) are read by
+:mod:`refine.io.echem` (canonical columns ``time`` s, ``voltage`` V, ``current`` mA, ``capacity`` mAh, ``index``;
+other columns under their cleaned names). Each scan gets the table row of the nearest time stamp (scan times given
+by the user, on the cycler's clock) or the row of the same index.
 """
 
 from __future__ import annotations
@@ -18,19 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from refine.errors import InputError
-from refine.io.fields import is_number, shorter_than_rest
-from refine.io.paths import check_regular_file
+from refine.io.echem import EchemTable, read_echem
 
-#: Column aliases of electrochemistry tables -> the names used in results.
-ECHEM_ALIASES = {
-    "time": "time", "t": "time", "time_s": "time", "elapsed": "time", "elapsed_time": "time",
-    "voltage": "voltage", "ewe": "voltage", "potential": "voltage", "e": "voltage", "u": "voltage",
-    "v": "voltage", "ecell": "voltage",
-    "current": "current", "i": "current",
-    "capacity": "capacity", "q": "capacity", "cap": "capacity", "qqo": "capacity", "q_qo": "capacity",
-    "index": "index", "scan": "index",
-}
-
+__all__ = ["EchemTable", "Scan", "Series", "natural_key", "natural_parts", "natural_sort", "nearest_rows",
+           "read_echem"]
 
 def natural_parts(text: str) -> list:
     """Sort key of a string with its digit runs compared as numbers (``scan_2`` before ``scan_10``)."""
@@ -97,15 +87,17 @@ class Series:
     def __iter__(self):
         return iter(self.scans)
 
-    def with_echem(self, table: Mapping[str, np.ndarray], *, match: str = "index",
+    def with_echem(self, table: Mapping[str, np.ndarray] | EchemTable, *, match: str = "index",
                    times: Sequence[float] | None = None, source: str = "echem") -> Series:
         """Attach a table's row to each scan.
 
         ``match='index'``: the row whose ``index`` column equals the scan index, or row i for scan i when the
         table has no index column (then it needs exactly one row per scan: a cycler log with more rows than scans
         is refused, since taking its first rows would silently join the wrong times). ``match='time'``: the row whose
-        ``time`` is nearest to the scan's time stamp in ``times`` (same unit as the table).
+        ``time`` is nearest to the scan's time stamp in ``times`` (same unit as the table; :func:`nearest_rows`).
         """
+        if isinstance(table, EchemTable):
+            source, table = table.source, table.columns
         n = len(self.scans)
         nrows = len(next(iter(table.values())))
         if match == "index":
@@ -126,8 +118,7 @@ class Series:
                 raise InputError(source, "matching by time needs a time column")
             if times is None or len(times) != n:
                 raise InputError("scan_times", f"need {n} scan time stamps, got {0 if times is None else len(times)}")
-            t = np.asarray(table["time"], dtype=float)
-            rows = [int(np.argmin(np.abs(t - float(ts)))) for ts in times]
+            rows = nearest_rows(np.asarray(table["time"], dtype=float), times, source=source)
         else:
             raise InputError("echem_match", f"match must be 'index' or 'time', got {match!r}")
         scans = tuple(Scan(index=s.index, path=s.path,
@@ -152,77 +143,24 @@ def _series_file_scans(path: Path) -> list[tuple[Path, dict[str, float]]] | None
                                                                                                   strict=True)]
 
 
-def _clean(name: str) -> str:
-    name = re.sub(r"[\(\[].*?[\)\]]", "", name.strip().lower())
-    name = name.split("/")[0].strip()
-    name = re.sub(r"[^0-9a-z]+", "_", name).strip("_")
-    return ECHEM_ALIASES.get(name, name)
+def nearest_rows(log_times: np.ndarray, times: Sequence[float], *, source: str = "echem") -> list[int]:
+    """For each time stamp of ``times``, the row of ``log_times`` (non-decreasing) nearest to it.
 
-
-def read_echem(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read an electrochemistry table (CSV, semicolon, tab or whitespace separated, one header line).
-
-    Lines starting with ``#`` and blank lines are skipped. Raises :class:`InputError` naming the file and line for
-    a missing header, a non-numeric or non-finite value, a row with the wrong number of columns, a time that goes
-    back, a scan index that repeats or is not whole, and a last line cut mid-number (no final line break and a last
-    value shorter than every other of its column).
-    """
-    source = str(path)
-    check_regular_file(path, kind="table")
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(source, f"cannot read electrochemistry table ({exc.strerror})") from None
-    lines = [(i + 1, ln.strip()) for i, ln in enumerate(text.splitlines())]
-    lines = [(i, ln) for i, ln in lines if ln and not ln.startswith("#")]
-    if len(lines) < 2:
-        raise InputError(source, "electrochemistry table needs a header line and at least one row")
-    first = lines[0][1]
-    sep = next((s for s in (",", ";", "\t") if s in first), None)
-
-    def split(line: str) -> list[str]:
-        return [c.strip() for c in line.split(sep)] if sep else line.split()
-
-    names = [_clean(c) for c in split(first)]
-    if any(not n for n in names) or len(set(names)) != len(names):
-        raise InputError(source, f"header line {lines[0][0]}: column names must be non-empty and distinct, got "
-                                 f"{split(first)}")
-    if all(is_number(n) for n in split(first)):
-        raise InputError(source, f"line {lines[0][0]}: no header line (first line is numeric)")
-    rows = []
-    for lineno, line in lines[1:]:
-        cells = split(line)
-        if len(cells) != len(names):
-            raise InputError(source, f"line {lineno}: {len(cells)} values, header has {len(names)} columns")
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            raise InputError(source, f"line {lineno}: non-numeric value in {line[:80]!r}") from None
-        if not all(np.isfinite(rows[-1])):
-            raise InputError(source, f"line {lineno}: non-finite value in {line[:80]!r}")
-    last_line_of_file = lines[-1][0] == len(text.splitlines()) and not text.endswith(("\n", "\r"))
-    if last_line_of_file and shorter_than_rest([split(line)[-1] for _, line in lines[1:]]):
-        raise InputError(source, f"line {lines[-1][0]}: the last value is shorter than every other of its column and "
-                                 "the file ends without a line break: file cut mid-number? (end the line with a line "
-                                 "break if it is complete)")
-    data = np.asarray(rows, dtype=float)
-    _check_echem_columns(source, names, data, [n for n, _ in lines[1:]])
-    return {n: data[:, i].copy() for i, n in enumerate(names)}
-
-
-def _check_echem_columns(source: str, names: list[str], data: np.ndarray, linenos: list[int]) -> None:
-    """Time never decreases; scan indices are distinct whole numbers (each names one scan)."""
-    if "time" in names:
-        back = np.flatnonzero(np.diff(data[:, names.index("time")]) < 0)
-        if back.size:
-            raise InputError(source, f"line {linenos[back[0] + 1]}: time column is not increasing")
-    if "index" in names:
-        index = data[:, names.index("index")]
-        seen: dict[float, int] = {}
-        for value, lineno in zip(index, linenos, strict=True):
-            if value != round(value):
-                raise InputError(source, f"line {lineno}: scan index {value:g} is not a whole number")
-            if value in seen:
-                raise InputError(source, f"line {lineno}: scan index {value:g} repeats line {seen[value]}")
-            seen[value] = lineno
-
+    A time stamp outside the log by more than its largest gap between rows (a scan before the cycler started or
+    after it stopped, usually a clock offset) is an :class:`InputError` rather than a join to the end row."""
+    t = np.asarray(log_times, dtype=float)
+    ts = np.asarray(times, dtype=float)
+    if not np.all(np.isfinite(ts)):
+        raise InputError("scan_times", "scan time stamps must be finite numbers")
+    gap = float(np.max(np.diff(t))) if t.size > 1 else 0.0
+    outside = np.flatnonzero((ts < t[0] - gap) | (ts > t[-1] + gap))
+    if outside.size:
+        i = int(outside[0])
+        raise InputError(source, f"scan {i} at time {ts[i]:g} lies outside the cycler log ({t[0]:g} to {t[-1]:g}): "
+                                 "check the scan times' offset (--scan-times START:STEP on the cycler's clock)")
+    right = np.clip(np.searchsorted(t, ts), 1, max(t.size - 1, 1))
+    left = right - 1
+    if t.size == 1:
+        return [0] * ts.size
+    pick = np.where(np.abs(ts - t[left]) <= np.abs(t[right] - ts), left, right)
+    return [int(r) for r in pick]

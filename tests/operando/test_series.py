@@ -36,12 +36,14 @@ def test_csv_with_units_and_time_matching(tmp_path):
     table.write_text("# cycler export\ntime/s,Ewe/V,<I>/mA,Capacity (mAh/g)\n0,2.5,0.1,0\n60,3.0,0.1,5\n"
                      "120,3.3,0.1,10\n180,3.4,0.1,15\n")
     data = read_echem(table)
-    assert sorted(data) == ["capacity", "current", "time", "voltage"]
+    # mAh/g is a specific capacity; the net charge (mAh) is the current integrated over time
+    assert sorted(data) == ["capacity", "current", "specific_capacity", "time", "voltage"]
+    np.testing.assert_allclose(data["capacity"], [0.0, 0.1 / 60, 0.2 / 60, 0.3 / 60], rtol=1e-12)
     np.testing.assert_array_equal(data["voltage"], [2.5, 3.0, 3.3, 3.4])
     series = Series.from_paths(_touch(tmp_path, ["s1.xy", "s2.xy", "s3.xy"]))
     tagged = series.with_echem(data, match="time", times=[5.0, 95.0, 170.0])  # nearest rows 0, 2 (95 > 90), 3
     assert [s.echem["voltage"] for s in tagged] == [2.5, 3.3, 3.4]
-    assert tagged.scans[1].echem["capacity"] == 10.0
+    assert tagged.scans[1].echem["specific_capacity"] == 10.0
 
 
 def test_whitespace_table_by_index(tmp_path):

@@ -1,0 +1,108 @@
+"""The ion content x from the charge passed and the scan-to-cycler-row alignment (refine.operando.echem): x by
+the brief's formula with M from periodictable, its sign from the current; each scan gets the row nearest in time
+on a log whose clock is offset from the scans'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refine.api.options import SequentialOptions
+from refine.api.series import attach_echem
+from refine.errors import InputError
+from refine.operando.echem import FARADAY, IonContent, molar_mass
+from refine.operando.series import Series, nearest_rows
+from tests.io.test_echem import write_mpt
+
+NVP_M = 3 * 22.98976928 + 2 * 50.9415 + 3 * (30.973761998 + 4 * 15.999)  # g/mol, IUPAC atomic masses
+
+
+def test_molar_mass_from_formula():
+    assert abs(molar_mass("Na3V2(PO4)3") - NVP_M) < 0.01
+    with pytest.raises(InputError, match="formula"):
+        molar_mass("Xx2O")
+
+
+def test_one_sodium_per_formula_unit():
+    """Q = F·m·1e-3/(3.6·M) mAh extracts one Na per formula unit: x falls by exactly 1 on charge (Q > 0) and rises
+    back on discharge."""
+    content = IonContent(x0=3.0, active_mass=5.0, formula="Na3V2(PO4)3")
+    q_one = FARADAY * 5.0e-3 / (3.6 * molar_mass("Na3V2(PO4)3"))
+    np.testing.assert_allclose(content.x(np.array([0.0, q_one, 2 * q_one, q_one])), [3.0, 2.0, 1.0, 2.0],
+                               rtol=1e-12)
+    with pytest.raises(InputError, match="active_mass"):
+        IonContent(x0=3.0, active_mass=0.0, formula="Na3V2(PO4)3")
+
+
+def test_nearest_rows_known_offset():
+    """Cycler logs every 10 s from 0 to 3600 s; scans start 137 s after it and come every 300 s: scan i gets row
+    round((137 + 300 i)/10) (ties at .5 go to the earlier row)."""
+    log = np.arange(0.0, 3601.0, 10.0)
+    times = 137.0 + 300.0 * np.arange(11)
+    assert nearest_rows(log, times) == [int(np.floor((t + 5.0 - 1e-9) / 10.0)) for t in times]
+    with pytest.raises(InputError, match="scan 1 at time 4000 lies outside the cycler log"):
+        nearest_rows(log, [100.0, 4000.0])
+
+
+def test_attach_mpt_with_offset_and_x(tmp_path):
+    """A GCPL .mpt (charge at +0.5 mA, 5 mg of Na3V2(PO4)3 from x0 = 3): every scan gets voltage, current, capacity
+    and x of the row nearest in time, the scans starting 95 s after the cycler."""
+    header = ["time/s", "Ewe/V", "<I>/mA", "(Q-Qo)/mA.h"]
+    t = np.arange(0.0, 7200.0, 20.0)
+    current = np.where(t < 3600, 0.5, -0.5)
+    q = np.concatenate([[0.0], np.cumsum(np.diff(t) * current[1:] / 3600)])
+    volts = 3.3 + 0.2 * q
+    mpt = write_mpt(tmp_path / "cell.mpt", header, [list(r) for r in zip(t, volts, current, q, strict=True)])
+    files = []
+    for i in range(6):
+        files.append(tmp_path / f"scan_{i}.xye")
+        files[-1].write_text("1 1 1\n")
+    opts = SequentialOptions(echem=str(mpt), echem_match="time", scan_times=(95.0, 1200.0), active_mass=5.0,
+                             formula="Na3V2(PO4)3", x0=3.0)
+    series = attach_echem(Series.from_paths(files), opts)
+    per_mah = 3.6 * molar_mass("Na3V2(PO4)3") / (FARADAY * 5e-3)
+    for scan in series:
+        ts = 95.0 + 1200.0 * scan.index
+        row = int(np.argmin(np.abs(t - ts)))
+        assert scan.echem["time"] == pytest.approx(t[row], abs=1e-6)
+        assert scan.echem["voltage"] == pytest.approx(volts[row], rel=1e-6)
+        assert scan.echem["current"] == pytest.approx(current[row], rel=1e-6)
+        assert scan.echem["capacity"] == pytest.approx(q[row], rel=1e-6, abs=1e-9)
+        assert scan.echem["x"] == pytest.approx(3.0 - per_mah * q[row], rel=1e-6)
+    xs = [s.echem["x"] for s in series]
+    assert xs[0] > xs[1] > xs[2] and xs[3] < xs[4] < xs[5]  # Na leaves on charge, returns on discharge
+    with pytest.raises(InputError, match="x0 is missing"):
+        attach_echem(Series.from_paths(files), SequentialOptions(echem=str(mpt), active_mass=5.0,
+                                                                 formula="NaVPO4F"))
+
+
+def test_time_matching_without_time_column_names_columns(tmp_path):
+    table = tmp_path / "log.csv"
+    table.write_text("Ewe/V,I/mA\n3.0,0.1\n3.1,0.1\n")
+    scan = tmp_path / "a.xye"
+    scan.write_text("1 1 1\n")
+    opts = SequentialOptions(echem=str(table), echem_match="time", scan_times=(0.0, 1.0))
+    with pytest.raises(InputError, match=r"no time column .*columns found: Ewe/V, I/mA"):
+        attach_echem(Series.from_paths([scan]), opts)
+    opts = SequentialOptions(echem=str(table), active_mass=5.0, formula="NaVPO4F", x0=1.0)
+    with pytest.raises(InputError, match=r"no capacity column .*columns found: Ewe/V, I/mA"):
+        attach_echem(Series.from_paths([scan]), opts)
+
+
+def test_absolute_frame_times_on_the_cycler_clock(tmp_path):
+    """Frames stamped with wall-clock times are aligned through the file's acquisition start."""
+    import datetime as dt
+
+    from refine.io.echem import read_cycler
+    from refine.operando.echem import cycler_clock
+
+    rows = [[60.0 * k, 3.3 + 0.01 * k, 0.5, 0.5 * 60 * k / 3600] for k in range(40)]
+    mpt = write_mpt(tmp_path / "c.mpt", ["time/s", "Ewe/V", "I/mA", "(Q-Qo)/mA.h"], rows,
+                    start="03/12/2026 07:00:00")
+    table = read_cycler(mpt)
+    frames = [dt.datetime(2026, 3, 12, 7, 5, 10), dt.datetime(2026, 3, 12, 7, 20, 50)]
+    times = cycler_clock(frames, table)
+    assert times == [310.0, 1250.0]
+    assert nearest_rows(table.columns["time"], times) == [5, 21]  # 310 s -> 300 s; 1250 s -> 1260 s
+    posix = [f.timestamp() for f in frames]  # POSIX seconds read back in local time
+    assert cycler_clock(posix, table) == pytest.approx([310.0, 1250.0], abs=1e-6)
