@@ -78,7 +78,9 @@ def calibrate(image: Any, *, calibrant: str, wavelength: float, output: str | os
     **options
         The options of ``refine calibrate`` (:class:`refine.api.options.CalibrateOptions`): the start (``poni``,
         or ``distance`` (mm) + ``center`` (x, y px) + ``detector`` or ``pixel_size`` (µm)), ``mask``, ``rings``,
-        ``max_rings``, ``refine``, ``flip``, and the files ``plot`` and ``json``.
+        ``max_rings``, ``refine``, ``flip``, ``max_rms`` (px), and the files ``plot`` and ``json``. Without
+        ``poni``, ``distance`` and ``center`` are optional: what is missing comes from the image (beam centre
+        from the rings' symmetry, distance from their radii).
 
     Returns
     -------
@@ -93,7 +95,7 @@ def calibrate(image: Any, *, calibrant: str, wavelength: float, output: str | os
     check_files({"output": output, "plot": opts.plot, "json": opts.json})
     start = _start(opts)
     cal = CalibrationOptions(rings=opts.rings, max_rings=opts.max_rings, refine=opts.refine, mask=opts.mask,
-                             flip=opts.flip)
+                             flip=opts.flip, max_rms_px=opts.max_rms)
     source = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
     frame = next(iter(iter_frames(image)))[1] if source is not None else image
     result = run_calibration(frame, calibrant=calibrant, wavelength=wavelength, start=start, options=cal,
@@ -122,10 +124,6 @@ def _start(opts: CalibrateOptions):
         if any(v is not None for v in (*guess, opts.detector, opts.pixel_size)):
             raise InputError("poni", "give either poni or distance/center/detector, not both")
         return opts.poni
-    missing = next((name for name, value in zip(("distance", "center"), guess, strict=True) if value is None), None)
-    if missing is not None:
-        raise InputError(missing, "is needed without poni (a start geometry: distance, center and one of detector "
-                                  "and pixel_size)")
     if (opts.detector is None) == (opts.pixel_size is None):
         raise InputError("detector", "give one of detector and pixel_size (without poni)")
     return StartGeometry(distance_mm=opts.distance, center_px=opts.center, detector=opts.detector,
@@ -145,7 +143,12 @@ def calibration_report(result: Any) -> str:
                  f"px, tilt {f2d['tilt']:.3f} deg, tilt-plane rotation {f2d['tiltPlanRotation']:.3f} deg")
     counts = ", ".join(f"{k}:{v}" for k, v in result.points_per_ring.items())
     lines.append(f"  control points {len(result.control_points)} on {len(result.points_per_ring)} rings ({counts})")
-    lines.append(f"  RMS residual {result.rms_tth_deg:.5f} deg 2theta = {result.rms_px:.3f} px")
+    lines.append(f"  RMS residual {result.rms_tth_deg:.5f} deg 2theta = {result.rms_px:.3f} px, "
+                 f"{result.rings_used} rings used")
+    if result.starts:
+        lines.append(f"  starts refined: {len(result.starts)} (" + "; ".join(
+            f"{s['start']}: {s['distance_mm']:.2f} mm, x={s['center_x']:.1f} y={s['center_y']:.1f} px"
+            for s in result.starts) + ")")
     return "\n".join(lines)
 
 

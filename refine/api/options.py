@@ -145,6 +145,7 @@ class CalibrateOptions(CommandOptions):
     flip: str | None = None
     plot: str | None = None
     json: str | None = None
+    max_rms: float = 1.0
 
 
 # -- powder fits -------------------------------------------------------------------------------------------------
