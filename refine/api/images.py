@@ -26,7 +26,10 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     **options
         The options of ``refine integrate`` (:class:`refine.api.options.IntegrateOptions`): ``mask``, ``dark``,
         ``flat``, ``npt=2000``, ``unit="2th_deg"``, ``polarization``, ``method``, ``flip``, ``error_model``,
-        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``.
+        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``; with ``output`` also ``cake=(NPT_RAD,
+        NPT_AZIM)`` (one HDF5 cake and figure per frame, :mod:`refine.integrate.cake`; χ is pyFAI's on the
+        flipped image) and ``sectors=[(CHI0, CHI1), ...]`` (one ``.xye`` per frame and sector in
+        ``output/chiCHI0_CHI1/``).
 
     Returns
     -------
@@ -45,9 +48,14 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range)
     integrator = Integrator(poni, settings)
     items = as_list(images)
+    if output is None and (opts.cake or opts.sectors):
+        raise InputError("output", "cake and sectors are written to an output folder: give output "
+                                   "(in memory: refine.integrate.cake.integrate_cake)")
     if output is not None:
         paths = [os.fspath(i) for i in items]
-        return integrate_series(paths, integrator, output, resume=not opts.overwrite, progress=not opts.no_progress)
+        results = integrate_series(paths, integrator, output, resume=not opts.overwrite,
+                                   progress=not opts.no_progress)
+        return results + _extras(paths, integrator, output, opts)
     patterns = []
     for item in items:
         if isinstance(item, (str, os.PathLike)):
@@ -55,6 +63,22 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         else:
             patterns.append(integrator.integrate(item))
     return patterns[0] if len(patterns) == 1 else patterns
+
+
+def _extras(paths: list[str], integrator: Any, output: Any, opts: IntegrateOptions) -> list:
+    """Sector patterns (one folder per χ range) and cakes of every frame, as FrameOutput records."""
+    from refine.integrate import integrate_series
+    from refine.integrate.cake import SectorIntegrators, write_cakes
+
+    results: list = []
+    if opts.sectors:
+        sectors = SectorIntegrators(integrator, opts.sectors)
+        for sector, one in zip(sectors.sectors, sectors.integrators, strict=True):
+            results += integrate_series(paths, one, Path(output) / sectors.label(sector), resume=not opts.overwrite,
+                                        progress=not opts.no_progress)
+    if opts.cake:
+        results += write_cakes(paths, integrator, output, opts.cake, resume=not opts.overwrite)
+    return results
 
 
 _UNITS = {"dist": ("mm", 1e3), "poni1": ("mm", 1e3), "poni2": ("mm", 1e3), "rot1": ("rad", 1.0),

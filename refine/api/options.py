@@ -126,6 +126,15 @@ class IntegrateOptions(CommandOptions):
     range: tuple[float, float] | None = _opt(None, parsing.parse_range)
     overwrite: bool = False
     no_progress: bool = False
+    cake: tuple[int, int] | None = _opt(None, lambda v: _parse_lazy("parse_cake", v))
+    sectors: tuple[tuple[float, float], ...] | None = _opt(None, lambda v: _parse_lazy("parse_sectors", v))
+
+
+def _parse_lazy(name: str, value: Any) -> Any:
+    """refine.integrate.cake's parsers (imported when used: pyFAI stays unloaded for other commands)."""
+    from refine.integrate import cake
+
+    return getattr(cake, name)(value)
 
 
 @dataclass(frozen=True)

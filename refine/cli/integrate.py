@@ -39,6 +39,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-solid-angle", action="store_true", help="do not apply the solid-angle correction")
     parser.add_argument("--range", type=parse_range, default=None, metavar="LO:HI",
                         help="radial range in --unit (default: whole detector)")
+    parser.add_argument("--cake", metavar="NPT_RAD,NPT_AZIM", default=None,
+                        help="also write the 2D cake of each frame (DIR/STEM_cake.h5 with axes, and a .png for the "
+                             "first 20 frames); chi is pyFAI's, on the image after --flip: 0 along +columns, "
+                             "+90 along +rows, (-180, 180]")
+    parser.add_argument("--sectors", metavar="CHI0:CHI1,...", default=None,
+                        help="also write one pattern per azimuthal range (degrees, pyFAI chi as for --cake) "
+                             "into DIR/chiCHI0_CHI1/")
     parser.add_argument("--overwrite", action="store_true",
                         help="integrate every frame again (default: skip frames whose output is complete)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")

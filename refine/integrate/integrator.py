@@ -179,7 +179,7 @@ class Integrator:
         result = self.ai.integrate1d(
             data, s.npt, unit=self._pyfai_unit, method=self.method, correctSolidAngle=s.solid_angle,
             polarization_factor=s.polarization_factor, error_model=s.error_model, radial_range=s.radial_range,
-            mask=self.mask, dark=self.dark, flat=self.flat)
+            azimuth_range=s.azimuth_range, mask=self.mask, dark=self.dark, flat=self.flat)
         x = np.asarray(result.radial, dtype=float)
         y = np.asarray(result.intensity, dtype=float)
         count = getattr(result, "count", None)

@@ -99,6 +99,8 @@ class IntegrationSettings:
         propagated by pyFAI; None gives unit sigma.
     radial_range
         (lo, hi) in ``unit``; None integrates the full detector.
+    azimuth_range
+        (lo, hi) in degrees of pyFAI's χ (see :mod:`refine.integrate.cake`): a sector; None: all azimuths.
     """
 
     npt: int = 2000
@@ -112,6 +114,7 @@ class IntegrationSettings:
     flip: str | None = None
     error_model: str | None = "poisson"
     radial_range: tuple[float, float] | None = None
+    azimuth_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.npt, bool) or not isinstance(self.npt, int) or self.npt < 2:
@@ -140,10 +143,22 @@ class IntegrationSettings:
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise InputError("radial_range", f"need finite lo < hi, got {self.radial_range!r}")
             object.__setattr__(self, "radial_range", (lo, hi))
+        if self.azimuth_range is not None:
+            try:
+                lo, hi = (float(v) for v in self.azimuth_range)
+            except (TypeError, ValueError):
+                raise InputError("azimuth_range", f"expected (lo, hi), got {self.azimuth_range!r}") from None
+            if not (-360.0 <= lo < hi <= 360.0):
+                raise InputError("azimuth_range", f"need -360 <= lo < hi <= 360 degrees, got {self.azimuth_range!r}")
+            object.__setattr__(self, "azimuth_range", (lo, hi))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able values of every setting."""
         out = dataclasses.asdict(self)
         out["method"] = list(self.method) if isinstance(self.method, tuple) else self.method
         out["radial_range"] = None if self.radial_range is None else list(self.radial_range)
+        if self.azimuth_range is None:  # absent for full-circle integration (fingerprints of older outputs hold)
+            out.pop("azimuth_range")
+        else:
+            out["azimuth_range"] = list(self.azimuth_range)
         return out
