@@ -26,9 +26,11 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     **options
         The options of ``refine integrate`` (:class:`refine.api.options.IntegrateOptions`): ``mask``, ``dark``,
         ``flat``, ``npt=2000``, ``unit="2th_deg"``, ``polarization``, ``method``, ``flip``, ``error_model``,
-        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``; with ``output`` also ``cake=(NPT_RAD,
-        NPT_AZIM)`` (one HDF5 cake and figure per frame, :mod:`refine.integrate.cake`; χ is pyFAI's on the
-        flipped image) and ``sectors=[(CHI0, CHI1), ...]`` (one ``.xye`` per frame and sector in
+        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``, ``detector`` (pyFAI name: its gaps are
+        masked), ``mask_invalid`` (negative, non-finite, overflowing pixels), ``sigma_clip`` (σ); with
+        ``output`` also ``cake=(NPT_RAD, NPT_AZIM)`` (one HDF5 cake and figure per frame,
+        :mod:`refine.integrate.cake`; χ is pyFAI's on the flipped image) and ``sectors=[(CHI0, CHI1), ...]``
+        (one ``.xye`` per frame and sector in
         ``output/chiCHI0_CHI1/``).
 
     Returns
@@ -45,7 +47,8 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     settings = IntegrationSettings(
         npt=opts.npt, unit=opts.unit, method=opts.method, polarization_factor=opts.polarization,
         solid_angle=not opts.no_solid_angle, dark=opts.dark, flat=opts.flat, mask=opts.mask, flip=opts.flip,
-        error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range)
+        error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range,
+        detector=opts.detector, mask_invalid=opts.mask_invalid, sigma_clip=opts.sigma_clip)
     integrator = Integrator(poni, settings)
     items = as_list(images)
     if output is None and (opts.cake or opts.sectors):

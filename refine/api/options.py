@@ -128,6 +128,9 @@ class IntegrateOptions(CommandOptions):
     no_progress: bool = False
     cake: tuple[int, int] | None = _opt(None, lambda v: _parse_lazy("parse_cake", v))
     sectors: tuple[tuple[float, float], ...] | None = _opt(None, lambda v: _parse_lazy("parse_sectors", v))
+    detector: str | None = None
+    mask_invalid: bool = False
+    sigma_clip: float | None = None
 
 
 def _parse_lazy(name: str, value: Any) -> Any:

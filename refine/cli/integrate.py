@@ -39,6 +39,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-solid-angle", action="store_true", help="do not apply the solid-angle correction")
     parser.add_argument("--range", type=parse_range, default=None, metavar="LO:HI",
                         help="radial range in --unit (default: whole detector)")
+    parser.add_argument("--detector", default=None,
+                        help="pyFAI detector name (e.g. Pilatus1M): its module gaps are masked (pixel size must match "
+                             "the PONI)")
+    parser.add_argument("--mask-invalid", action="store_true",
+                        help="mask, frame by frame, negative (gap), non-finite and overflowing pixels")
+    parser.add_argument("--sigma-clip", type=float, default=None, metavar="NSIGMA",
+                        help="reject azimuthal outliers (spots) beyond NSIGMA, iteratively (pyFAI sigma_clip_ng; "
+                             "no pixel splitting)")
     parser.add_argument("--cake", metavar="NPT_RAD,NPT_AZIM", default=None,
                         help="also write the 2D cake of each frame (DIR/STEM_cake.h5 with axes, and a .png for the "
                              "first 20 frames); chi is pyFAI's, on the image after --flip: 0 along +columns, "

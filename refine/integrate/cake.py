@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from refine.errors import InputError
-from refine.integrate.integrator import Integrator, flip_image
+from refine.integrate.integrator import Integrator
 from refine.io.images import check_frame
 
 CHI_ORIGIN = "chi = 0 along +columns (axis 1) from the PONI, image after --flip"
@@ -85,13 +85,13 @@ def integrate_cake(integrator: Integrator, image: np.ndarray, npt_rad: int, npt_
     data = check_frame(image, name, None)
     if integrator.shape is not None and data.shape != integrator.shape:
         raise InputError(name, f"image shape {data.shape} does not match the detector shape {integrator.shape}")
-    data = flip_image(data, integrator.settings.flip)
+    data, dummy = integrator.prepare(data)
     s = integrator.settings
     result = integrator.ai.integrate2d_ng(
         data, npt_rad, npt_azim, unit=integrator._pyfai_unit, method=_method_2d(integrator.method),
         correctSolidAngle=s.solid_angle, polarization_factor=s.polarization_factor, error_model=s.error_model,
         radial_range=s.radial_range, azimuth_range=s.azimuth_range, mask=integrator.mask, dark=integrator.dark,
-        flat=integrator.flat)
+        flat=integrator.flat, **dummy)
     sigma = result.sigma if result.sigma is not None else np.zeros_like(result.intensity)
     return Cake(radial=np.asarray(result.radial, float), chi=np.asarray(result.azimuthal, float),
                 intensity=np.asarray(result.intensity, float), sigma=np.asarray(sigma, float),
