@@ -30,8 +30,9 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         masked), ``mask_invalid`` (negative, non-finite, overflowing pixels), ``sigma_clip`` (σ); with
         ``output`` also ``cake=(NPT_RAD, NPT_AZIM)`` (one HDF5 cake and figure per frame,
         :mod:`refine.integrate.cake`; χ is pyFAI's on the flipped image) and ``sectors=[(CHI0, CHI1), ...]``
-        (one ``.xye`` per frame and sector in
-        ``output/chiCHI0_CHI1/``).
+        (one ``.xye`` per frame and sector in ``output/chiCHI0_CHI1/``) and ``spottiness=THRESHOLD`` (per-ring
+        azimuthal RMS/mean and the series' texture flag in ``output/spottiness.json``,
+        :mod:`refine.integrate.spottiness`; 0.15 is the usual threshold).
 
     Returns
     -------
@@ -51,9 +52,9 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         detector=opts.detector, mask_invalid=opts.mask_invalid, sigma_clip=opts.sigma_clip)
     integrator = Integrator(poni, settings)
     items = as_list(images)
-    if output is None and (opts.cake or opts.sectors):
-        raise InputError("output", "cake and sectors are written to an output folder: give output "
-                                   "(in memory: refine.integrate.cake.integrate_cake)")
+    if output is None and (opts.cake or opts.sectors or opts.spottiness is not None):
+        raise InputError("output", "cake, sectors and spottiness are written to an output folder: give output "
+                                   "(in memory: refine.integrate.cake.integrate_cake, refine.integrate.spottiness)")
     if output is not None:
         paths = [os.fspath(i) for i in items]
         results = integrate_series(paths, integrator, output, resume=not opts.overwrite,
@@ -81,6 +82,14 @@ def _extras(paths: list[str], integrator: Any, output: Any, opts: IntegrateOptio
                                         progress=not opts.no_progress)
     if opts.cake:
         results += write_cakes(paths, integrator, output, opts.cake, resume=not opts.overwrite)
+    if opts.spottiness is not None:
+        from refine.fit.result import write_document
+        from refine.integrate.spottiness import spottiness_series
+
+        if not opts.spottiness > 0:
+            raise InputError("spottiness", f"threshold must be positive, got {opts.spottiness}")
+        report = spottiness_series(paths, integrator, float(opts.spottiness))
+        write_document({"schema": "refine.spottiness/1", **report}, Path(output) / "spottiness.json")
     return results
 
 

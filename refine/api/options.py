@@ -131,6 +131,7 @@ class IntegrateOptions(CommandOptions):
     detector: str | None = None
     mask_invalid: bool = False
     sigma_clip: float | None = None
+    spottiness: float | None = None
 
 
 def _parse_lazy(name: str, value: Any) -> Any:

@@ -54,6 +54,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sectors", metavar="CHI0:CHI1,...", default=None,
                         help="also write one pattern per azimuthal range (degrees, pyFAI chi as for --cake) "
                              "into DIR/chiCHI0_CHI1/")
+    parser.add_argument("--spottiness", type=float, nargs="?", const=0.15, default=None, metavar="THRESHOLD",
+                        help="per-ring azimuthal RMS/mean and a series texture flag in DIR/spottiness.json; a ring "
+                             "is spotty when its scatter beyond counting noise exceeds THRESHOLD (default 0.15)")
     parser.add_argument("--overwrite", action="store_true",
                         help="integrate every frame again (default: skip frames whose output is complete)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -91,9 +94,23 @@ def _run(args: argparse.Namespace) -> int:
     skipped = sum(r.skipped for r in results)
     print(f"refine integrate: {len(results)} frame(s) -> {args.output} ({len(results) - skipped - len(failed)} "
           f"integrated, {skipped} already done, {len(failed)} failed)", file=sys.stdout)
+    if args.spottiness is not None:
+        _print_spottiness(args.output)
     if not failed:
         return EXIT_OK
     return EXIT_BAD_INPUT if len(failed) == len(results) else EXIT_NOT_CONVERGED
+
+
+def _print_spottiness(output: str) -> None:
+    import json
+    from pathlib import Path
+
+    report = json.loads((Path(output) / "spottiness.json").read_text())
+    spotty = sorted({round(r["position"], 3) for f in report["per_frame"] for r in f["rings"] if r["spotty"]})
+    where = f" (spotty rings at {', '.join(f'{p:g}' for p in spotty[:12])}{' ...' if len(spotty) > 12 else ''})"
+    print(f"refine integrate: texture {'FLAGGED' if report['textured'] else 'not flagged'}: "
+          f"{report['frames_with_spotty_rings']} of {report['frames']} frame(s) with spotty rings"
+          f"{where if spotty else ''} -> {Path(output) / 'spottiness.json'}", file=sys.stdout)
 
 
 COMMANDS.register("integrate", Command(help="integrate 2D images into 1D patterns (pyFAI)", configure=configure,

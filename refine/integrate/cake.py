@@ -45,6 +45,8 @@ class Cake:
         pyFAI's per-bin sums (signal, normalisation = solid angle × polarization × flat share, pixel count).
     unit
         Radial unit.
+    sum_variance
+        pyFAI's per-bin propagated variance of the signal (None without an error model).
     """
 
     radial: np.ndarray
@@ -55,6 +57,7 @@ class Cake:
     sum_normalization: np.ndarray
     count: np.ndarray
     unit: str
+    sum_variance: np.ndarray | None = None
 
 
 def _method_2d(method: tuple[str, str, str]) -> Any:
@@ -97,7 +100,9 @@ def integrate_cake(integrator: Integrator, image: np.ndarray, npt_rad: int, npt_
                 intensity=np.asarray(result.intensity, float), sigma=np.asarray(sigma, float),
                 sum_signal=np.asarray(result.sum_signal, float).reshape(npt_azim, npt_rad),
                 sum_normalization=np.asarray(result.sum_normalization, float).reshape(npt_azim, npt_rad),
-                count=np.asarray(result.count, float).reshape(npt_azim, npt_rad), unit=s.unit)
+                count=np.asarray(result.count, float).reshape(npt_azim, npt_rad), unit=s.unit,
+                sum_variance=None if result.sum_variance is None
+                else np.asarray(result.sum_variance, float).reshape(npt_azim, npt_rad))
 
 
 def cake_to_1d(cake: Cake) -> np.ndarray:
