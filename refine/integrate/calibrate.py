@@ -419,6 +419,9 @@ def _fit2d_starts(ai: Any, start: Any, data: np.ndarray, mask: np.ndarray, cal: 
         return given
     d, (x, y) = coarse.distance_mm, coarse.center_px
     found = [("coarse", d, (x, y), {})]
+    if isinstance(start, StartGeometry) and not start.complete and (start.distance_mm or start.center_px):
+        # half a guess: the given part with the coarse stage's other part
+        found.append(("given + coarse", start.distance_mm or d, start.center_px or (x, y), {}))
     more = [(f"coarse, distance {f:+.0%}", d * (1 + f), (x, y), {}) for f in (-0.02, 0.02, -0.04, 0.04)]
     more += [(f"coarse, centre {dx:+d},{dy:+d} px", d, (x + dx, y + dy), {})
              for dx, dy in ((6, 0), (-6, 0), (0, 6), (0, -6))]

@@ -52,6 +52,7 @@ def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.
         The path written.
     """
     from matplotlib.colors import LogNorm
+    from matplotlib.ticker import MaxNLocator
 
     data = np.asarray(image, dtype=float)
     shown = np.ma.masked_where(~np.isfinite(data) | (data <= 0) | (mask != 0 if mask is not None else False), data)
@@ -63,6 +64,7 @@ def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.
         rings = sorted(rms_per_ring)
         ax_res.bar([r + 1 for r in rings], [rms_per_ring[r] for r in rings], color="tab:blue")
         ax_res.set_xlabel("ring (1 = first calibrant ring)")
+        ax_res.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_res.set_ylabel("RMS residual (px)")
     else:
         fig = new_figure(figsize=(8, 8 * aspect + 0.5))

@@ -124,3 +124,22 @@ def test_cli_poor_calibration_warns_and_exits_3_under_strict(synthetic, tmp_path
     assert main(["--strict", *args]) == 3
     err = capsys.readouterr().err
     assert "warning: poor calibration" in err and "under --strict" in err
+
+
+@pytest.mark.parametrize("start", ["nothing", "219.1mm_10px"])
+def test_cli_calibrates_the_ceo2_image_from_a_rough_start_or_none(tmp_path, capsys, start):
+    folder = shared_path(*FOLDER, "CeO2_Pilatus1M.tif").parent
+    ref = read_poni(folder / "CeO2_Pilatus1M.poni")
+    f2d = ref.getFit2D()
+    guess = [] if start == "nothing" else ["--distance", "219.1", "--center",
+                                           f"{f2d['centerX'] + 10:.1f},{f2d['centerY'] - 10:.1f}"]
+    out = tmp_path / "ceo2.poni"
+    code = main(["--strict", "calibrate", str(folder / "CeO2_Pilatus1M.tif"), "--calibrant", "CeO2", "--wavelength",
+                 "0.4066", "--detector", "Pilatus1M", *guess, "--flip", "ud", "--max-rings", "8", "-o", str(out),
+                 "--plot", str(tmp_path / "ceo2.png")])
+    assert code == 0  # no warning even under --strict
+    ai = read_poni(out)
+    assert ai.dist == pytest.approx(ref.dist, rel=1e-3)
+    assert abs(ai.poni1 - ref.poni1) < 172e-6 and abs(ai.poni2 - ref.poni2) < 172e-6
+    assert abs(ai.rot1 - ref.rot1) < 1e-3 and abs(ai.rot2 - ref.rot2) < 1e-3
+    assert "8 rings used" in capsys.readouterr().out
