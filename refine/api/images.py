@@ -184,7 +184,8 @@ def calibration_report(result: Any) -> str:
     if result.starts:
         lines.append(f"  starts refined: {len(result.starts)} (" + "; ".join(
             f"{s['start']}: {s['distance_mm']:.2f} mm, x={s['center_x']:.1f} y={s['center_y']:.1f} px"
-            for s in result.starts) + ")")
+            + (f" -> RMS {s['rms_px']:.2f} px on {s['rings']} rings" if "rms_px" in s else " -> failed")
+            + (" [kept]" if s.get("chosen") else "") for s in result.starts) + ")")
     return "\n".join(lines)
 
 

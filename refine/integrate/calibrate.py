@@ -482,7 +482,10 @@ def calibrate(image: np.ndarray, *, calibrant: str | os.PathLike, wavelength: fl
     best_why: str | None = None
     tried: list[dict[str, float]] = []
     errors: list[InputError] = []
-    for label, dist_mm, centre, poni in _fit2d_starts(ai, start, data, mask, cal, options):
+    starts = _fit2d_starts(ai, start, data, mask, cal, options)
+    cross = _cross_check(starts)
+    best_label = ""
+    for label, dist_mm, centre, poni in starts:
         if poni:
             ai.set_param([poni[k] for k in PARAMETERS[:6]])
         else:
@@ -508,14 +511,28 @@ def calibrate(image: np.ndarray, *, calibrant: str | os.PathLike, wavelength: fl
         record.update(rms_px=result.rms_px, rings=result.rings_used)
         why = _poor(result, options, available)
         if best is None or _better(result, best):
-            best = result
-            best_why = why
-        if why is None:
+            best, best_why, best_label = result, why, label
+        cross.discard(label)
+        if best_why is None and not cross:  # the best so far is good and both primary starts were tried
             break
     if best is None:
         raise errors[0]
+    for record in tried:
+        record["chosen"] = record["start"] == best_label
     warnings = () if best_why is None else (f"poor calibration from {len(tried)} start(s): {best_why}",)
     return dataclasses.replace(best, warnings=warnings, starts=tuple(tried))
+
+
+def _cross_check(starts: list) -> set[str]:
+    """{"coarse", "given"} when both starts exist and differ (centre by > 3 px or distance by > 1 %): both are
+    refined and the better kept, so that neither a wrong guess nor a wrong coarse stage decides alone."""
+    found = {label: (d, c) for label, d, c, _ in starts if label in ("coarse", "given")}
+    if len(found) < 2:
+        return set()
+    (d1, c1), (d2, c2) = found["coarse"], found["given"]
+    if abs(d1 / d2 - 1) > 0.01 or math.hypot(c1[0] - c2[0], c1[1] - c2[1]) > 3:
+        return set(found)
+    return set()
 
 
 def _better(a: CalibrationResult, b: CalibrationResult) -> bool:

@@ -134,3 +134,21 @@ def test_ceo2_from_nothing(ceo2_image):
                        options=CalibrationOptions(flip="ud", max_rings=10))
     assert_recovered(result.geometry, {k: getattr(ref, k) for k in ("dist", "poni1", "poni2", "rot1", "rot2")})
     assert result.converged and result.rings_used == 10  # max_rings
+
+
+def test_tilted_poni_start_is_cross_checked_with_the_coarse_stage(tmp_path):
+    """A start PONI carrying the true tilts but 5 % / 1 mm off: refined alone it converges on wrong rings (RMS
+    3.9 px); the coarse stage's start is refined as well and wins."""
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+    from refine.io.poni import write_poni
+
+    geometry = GEOMETRIES[1]
+    _, image = synthetic_ceo2(geometry)
+    start = AzimuthalIntegrator(detector="Pilatus300k", wavelength=WAVELENGTH, dist=geometry["dist"] * 1.05,
+                                poni1=geometry["poni1"] + 1e-3, poni2=geometry["poni2"] - 1e-3,
+                                rot1=geometry["rot1"], rot2=geometry["rot2"])
+    result = calibrate(image, calibrant="CeO2", wavelength=0.5, start=write_poni(tmp_path / "s.poni", start))
+    assert_recovered(result.geometry, geometry)
+    assert [s["start"] for s in result.starts] == ["given", "coarse"]
+    assert result.starts[0]["rms_px"] > 1 and result.starts[1]["chosen"]
