@@ -26,9 +26,15 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     **options
         The options of ``refine integrate`` (:class:`refine.api.options.IntegrateOptions`): ``mask``, ``dark``,
         ``flat``, ``npt=2000``, ``unit="2th_deg"``, ``polarization``, ``method``, ``flip``, ``error_model``,
-        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``; with ``output``, ``series_file``
-        (write every frame into this one HDF5 file, :mod:`refine.io.series_file`, instead of one ``.xye`` per
-        frame) and ``scan_times`` (START, STEP: frame times instead of those of the headers or files).
+        ``no_solid_angle``, ``range``, ``overwrite``, ``no_progress``, ``detector`` (pyFAI name: its gaps are
+        masked), ``mask_invalid`` (negative, non-finite, overflowing pixels), ``sigma_clip`` (σ); with
+        ``output`` also ``series_file`` (write every frame into this one HDF5 file, :mod:`refine.io.series_file`,
+        instead of one ``.xye`` per frame), ``scan_times`` (START, STEP: frame times instead of those of the headers
+        or files), ``cake=(NPT_RAD, NPT_AZIM)`` (one HDF5 cake and figure per frame,
+        :mod:`refine.integrate.cake`; χ is pyFAI's on the flipped image) and ``sectors=[(CHI0, CHI1), ...]``
+        (one ``.xye`` per frame and sector in ``output/chiCHI0_CHI1/``) and ``spottiness=THRESHOLD`` (per-ring
+        azimuthal RMS/mean and the series' texture flag in ``output/spottiness.json``,
+        :mod:`refine.integrate.spottiness`; 0.15 is the usual threshold).
 
     Returns
     -------
@@ -44,13 +50,19 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     settings = IntegrationSettings(
         npt=opts.npt, unit=opts.unit, method=opts.method, polarization_factor=opts.polarization,
         solid_angle=not opts.no_solid_angle, dark=opts.dark, flat=opts.flat, mask=opts.mask, flip=opts.flip,
-        error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range)
+        error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range,
+        detector=opts.detector, mask_invalid=opts.mask_invalid, sigma_clip=opts.sigma_clip)
     integrator = Integrator(poni, settings)
     items = image_paths(images)
+    if output is None and (opts.cake or opts.sectors or opts.spottiness is not None):
+        raise InputError("output", "cake, sectors and spottiness are written to an output folder: give output "
+                                   "(in memory: refine.integrate.cake.integrate_cake, refine.integrate.spottiness)")
     if output is not None:
         paths = [os.fspath(i) for i in items]
-        return integrate_series(paths, integrator, output, resume=not opts.overwrite, progress=not opts.no_progress,
-                                series_file=opts.series_file, scan_times=opts.scan_times)
+        results = integrate_series(paths, integrator, output, resume=not opts.overwrite,
+                                   progress=not opts.no_progress, series_file=opts.series_file,
+                                   scan_times=opts.scan_times)
+        return results + _extras(paths, integrator, output, opts)
     if opts.series_file is not None:
         raise InputError("series_file", "needs an output folder (output=)")
     patterns = []
@@ -82,6 +94,32 @@ def image_paths(images: Any) -> list:
     return out
 
 
+def _extras(paths: list[str], integrator: Any, output: Any, opts: IntegrateOptions) -> list:
+    """Sector patterns (one folder per χ range) and cakes of every frame, as FrameOutput records."""
+    from refine.integrate import integrate_series
+    from refine.integrate.cake import SectorIntegrators, write_cakes
+
+    results: list = []
+    if opts.sectors:
+        sectors = SectorIntegrators(integrator, opts.sectors)
+        for sector, one in zip(sectors.sectors, sectors.integrators, strict=True):
+            results += integrate_series(paths, one, Path(output) / sectors.label(sector), resume=not opts.overwrite,
+                                        progress=not opts.no_progress)
+    if opts.cake:
+        from refine.plot.cake import plot_cake
+
+        results += write_cakes(paths, integrator, output, opts.cake, resume=not opts.overwrite, figure=plot_cake)
+    if opts.spottiness is not None:
+        from refine.fit.result import write_document
+        from refine.integrate.spottiness import spottiness_series
+
+        if not opts.spottiness > 0:
+            raise InputError("spottiness", f"threshold must be positive, got {opts.spottiness}")
+        report = spottiness_series(paths, integrator, float(opts.spottiness))
+        write_document({"schema": "refine.spottiness/1", **report}, Path(output) / "spottiness.json")
+    return results
+
+
 _UNITS = {"dist": ("mm", 1e3), "poni1": ("mm", 1e3), "poni2": ("mm", 1e3), "rot1": ("rad", 1.0),
           "rot2": ("rad", 1.0), "rot3": ("rad", 1.0), "wavelength": ("Å", 1e10)}
 
@@ -103,7 +141,9 @@ def calibrate(image: Any, *, calibrant: str, wavelength: float, output: str | os
     **options
         The options of ``refine calibrate`` (:class:`refine.api.options.CalibrateOptions`): the start (``poni``,
         or ``distance`` (mm) + ``center`` (x, y px) + ``detector`` or ``pixel_size`` (µm)), ``mask``, ``rings``,
-        ``max_rings``, ``refine``, ``flip``, and the files ``plot`` and ``json``.
+        ``max_rings``, ``refine``, ``flip``, ``max_rms`` (px), and the files ``plot`` and ``json``. Without
+        ``poni``, ``distance`` and ``center`` are optional: what is missing comes from the image (beam centre
+        from the rings' symmetry, distance from their radii).
 
     Returns
     -------
@@ -118,7 +158,7 @@ def calibrate(image: Any, *, calibrant: str, wavelength: float, output: str | os
     check_files({"output": output, "plot": opts.plot, "json": opts.json})
     start = _start(opts)
     cal = CalibrationOptions(rings=opts.rings, max_rings=opts.max_rings, refine=opts.refine, mask=opts.mask,
-                             flip=opts.flip)
+                             flip=opts.flip, max_rms_px=opts.max_rms)
     source = os.fspath(image) if isinstance(image, (str, os.PathLike)) else None
     frame = next(iter(iter_frames(image)))[1] if source is not None else image
     result = run_calibration(frame, calibrant=calibrant, wavelength=wavelength, start=start, options=cal,
@@ -147,10 +187,6 @@ def _start(opts: CalibrateOptions):
         if any(v is not None for v in (*guess, opts.detector, opts.pixel_size)):
             raise InputError("poni", "give either poni or distance/center/detector, not both")
         return opts.poni
-    missing = next((name for name, value in zip(("distance", "center"), guess, strict=True) if value is None), None)
-    if missing is not None:
-        raise InputError(missing, "is needed without poni (a start geometry: distance, center and one of detector "
-                                  "and pixel_size)")
     if (opts.detector is None) == (opts.pixel_size is None):
         raise InputError("detector", "give one of detector and pixel_size (without poni)")
     return StartGeometry(distance_mm=opts.distance, center_px=opts.center, detector=opts.detector,
@@ -170,7 +206,13 @@ def calibration_report(result: Any) -> str:
                  f"px, tilt {f2d['tilt']:.3f} deg, tilt-plane rotation {f2d['tiltPlanRotation']:.3f} deg")
     counts = ", ".join(f"{k}:{v}" for k, v in result.points_per_ring.items())
     lines.append(f"  control points {len(result.control_points)} on {len(result.points_per_ring)} rings ({counts})")
-    lines.append(f"  RMS residual {result.rms_tth_deg:.5f} deg 2theta = {result.rms_px:.3f} px")
+    lines.append(f"  RMS residual {result.rms_tth_deg:.5f} deg 2theta = {result.rms_px:.3f} px, "
+                 f"{result.rings_used} rings used")
+    if result.starts:
+        lines.append(f"  starts refined: {len(result.starts)} (" + "; ".join(
+            f"{s['start']}: {s['distance_mm']:.2f} mm, x={s['center_x']:.1f} y={s['center_y']:.1f} px"
+            + (f" -> RMS {s['rms_px']:.2f} px on {s['rings']} rings" if "rms_px" in s else " -> failed")
+            + (" [kept]" if s.get("chosen") else "") for s in result.starts) + ")")
     return "\n".join(lines)
 
 

@@ -128,6 +128,19 @@ class IntegrateOptions(CommandOptions):
     no_progress: bool = False
     series_file: str | None = None
     scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
+    cake: tuple[int, int] | None = _opt(None, lambda v: _parse_lazy("parse_cake", v))
+    sectors: tuple[tuple[float, float], ...] | None = _opt(None, lambda v: _parse_lazy("parse_sectors", v))
+    detector: str | None = None
+    mask_invalid: bool = False
+    sigma_clip: float | None = None
+    spottiness: float | None = None
+
+
+def _parse_lazy(name: str, value: Any) -> Any:
+    """refine.integrate.cake's parsers (imported when used: pyFAI stays unloaded for other commands)."""
+    from refine.integrate import cake
+
+    return getattr(cake, name)(value)
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,7 @@ class CalibrateOptions(CommandOptions):
     flip: str | None = None
     plot: str | None = None
     json: str | None = None
+    max_rms: float = 1.0
 
 
 # -- powder fits -------------------------------------------------------------------------------------------------

@@ -48,6 +48,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-solid-angle", action="store_true", help="do not apply the solid-angle correction")
     parser.add_argument("--range", type=parse_range, default=None, metavar="LO:HI",
                         help="radial range in --unit (default: whole detector)")
+    parser.add_argument("--detector", default=None,
+                        help="pyFAI detector name (e.g. Pilatus1M): its module gaps are masked (pixel size must match "
+                             "the PONI)")
+    parser.add_argument("--mask-invalid", action="store_true",
+                        help="mask, frame by frame, negative (gap), non-finite and overflowing pixels")
+    parser.add_argument("--sigma-clip", type=float, default=None, metavar="NSIGMA",
+                        help="reject azimuthal outliers (spots) beyond NSIGMA, iteratively (pyFAI sigma_clip_ng; "
+                             "no pixel splitting)")
+    parser.add_argument("--cake", metavar="NPT_RAD,NPT_AZIM", default=None,
+                        help="also write the 2D cake of each frame (DIR/STEM_cake.h5 with axes, and a .png for the "
+                             "first 20 frames); chi is pyFAI's, on the image after --flip: 0 along +columns, "
+                             "+90 along +rows, (-180, 180]")
+    parser.add_argument("--sectors", metavar="CHI0:CHI1,...", default=None,
+                        help="also write one pattern per azimuthal range (degrees, pyFAI chi as for --cake) "
+                             "into DIR/chiCHI0_CHI1/")
+    parser.add_argument("--spottiness", type=float, nargs="?", const=0.15, default=None, metavar="THRESHOLD",
+                        help="per-ring azimuthal RMS/mean and a series texture flag in DIR/spottiness.json; a ring "
+                             "is spotty when its scatter beyond counting noise exceeds THRESHOLD (default 0.15)")
     parser.add_argument("--overwrite", action="store_true",
                         help="integrate every frame again (default: skip frames whose output is complete)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -98,9 +116,23 @@ def _run(args: argparse.Namespace) -> int:
     where = args.output if args.series_file is None else str(results[0].output).rsplit("::", 1)[0]
     print(f"refine integrate: {len(results)} frame(s) -> {where} ({len(results) - skipped - len(failed)} "
           f"integrated, {skipped} already done, {len(failed)} failed)", file=sys.stdout)
+    if args.spottiness is not None:
+        _print_spottiness(args.output)
     if not failed:
         return EXIT_OK
     return EXIT_BAD_INPUT if len(failed) == len(results) else EXIT_NOT_CONVERGED
+
+
+def _print_spottiness(output: str) -> None:
+    import json
+    from pathlib import Path
+
+    report = json.loads((Path(output) / "spottiness.json").read_text())
+    spotty = sorted({round(r["position"], 3) for f in report["per_frame"] for r in f["rings"] if r["spotty"]})
+    where = f" (spotty rings at {', '.join(f'{p:g}' for p in spotty[:12])}{' ...' if len(spotty) > 12 else ''})"
+    print(f"refine integrate: texture {'FLAGGED' if report['textured'] else 'not flagged'}: "
+          f"{report['frames_with_spotty_rings']} of {report['frames']} frame(s) with spotty rings"
+          f"{where if spotty else ''} -> {Path(output) / 'spottiness.json'}", file=sys.stdout)
 
 
 COMMANDS.register("integrate", Command(help="integrate 2D images into 1D patterns (pyFAI)", configure=configure,

@@ -40,7 +40,8 @@ COMMANDS: Registry[Command] = Registry("sub-command")
 # Modules whose import registers sub-commands; a module missing from an install is skipped.
 _COMMAND_MODULES = ("refine.cli.integrate", "refine.cli.demo", "refine.cli.powder", "refine.cli.pdf",
                     "refine.cli.rietveld", "refine.cli.sequential", "refine.cli.calibrate", "refine.cli.run",
-                    "refine.cli.simulate", "refine.cli.identify", "refine.cli.operando", "refine.cli.parametric")
+                    "refine.cli.simulate", "refine.cli.identify", "refine.cli.operando", "refine.cli.parametric",
+                    "refine.cli.mask")
 
 
 def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:

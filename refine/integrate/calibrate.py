@@ -13,6 +13,7 @@ no tilt) on a named pyFAI detector or a plain pixel size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -22,14 +23,13 @@ from typing import Any
 import numpy as np
 
 from refine.errors import InputError
+from refine.integrate import lsq
 from refine.integrate.integrator import flip_image
+from refine.integrate.lsq import PARAMETERS
 
 #: The result-file schema (``refine.fit.result.RESULT_SCHEMA``; integrate sits below the fit layer).
 RESULT_SCHEMA = "refine.result/1"
 
-#: pyFAI's geometry parameters, in GeometryRefinement.PARAM_ORDER (metres, radians; wavelength in metres).
-PARAMETERS = ("dist", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
-_TILTS = ("rot1", "rot2", "rot3")
 _FLIPS = (None, "ud", "lr")
 
 
@@ -40,19 +40,25 @@ class StartGeometry:
     Parameters
     ----------
     distance_mm
-        Sample-to-detector distance along the beam (mm).
+        Sample-to-detector distance along the beam (mm); None: from the rings (:mod:`refine.integrate.coarse`).
     center_px
-        Beam centre (x = column, y = row) in pixels, pyFAI's Fit2D convention (PONI = centre × pixel size).
+        Beam centre (x = column, y = row) in pixels, pyFAI's Fit2D convention (PONI = centre × pixel size);
+        None: from the rings' symmetry.
     detector
         A pyFAI detector name (``Pilatus1M``, ``Eiger2_4M`` ...); or None with ``pixel_size_um``.
     pixel_size_um
         Square pixel size (µm) of a plain detector whose shape is the image's.
     """
 
-    distance_mm: float
-    center_px: tuple[float, float]
+    distance_mm: float | None
+    center_px: tuple[float, float] | None
     detector: str | None = None
     pixel_size_um: float | None = None
+
+    @property
+    def complete(self) -> bool:
+        """True when both the distance and the centre are given (else the coarse stage finds them)."""
+        return self.distance_mm is not None and self.center_px is not None
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,11 @@ class CalibrationOptions:
         Fewest control points accepted after any pass.
     seed
         Seed of the random order in which pyFAI's peak picker visits seeds (results are reproducible).
+    max_rms_px
+        A refinement whose RMS residual exceeds this (pixels), or that uses fewer than 3 rings (of those on the
+        detector), is poor: further starts are tried and, if none is better, the result carries a warning.
+    max_starts
+        Most starts refined (the given one, the coarse stage's, then variations of the coarse one).
     """
 
     rings: int = 3
@@ -88,6 +99,8 @@ class CalibrationOptions:
     points_per_degree: float = 1.0
     min_points: int = 20
     seed: int = 0
+    max_rms_px: float = 1.0
+    max_starts: int = 6
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.refine if p not in PARAMETERS]
@@ -133,6 +146,26 @@ class CalibrationResult:
     ai: Any = field(repr=False)
     calibrant: str = ""
     stored_fit2d: dict[str, float] | None = field(default=None, repr=False)
+    warnings: tuple[str, ...] = ()
+    starts: tuple[dict[str, float], ...] = field(default=(), repr=False)
+    residuals_px: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+
+    def rms_px_per_ring(self) -> dict[int, float]:
+        """RMS radial residual (px) of the control points of each ring."""
+        if not len(self.residuals_px) or not len(self.control_points):
+            return {}
+        rings = self.control_points[:, 2].astype(int)
+        return {int(k): float(np.sqrt(np.mean(self.residuals_px[rings == k] ** 2))) for k in np.unique(rings)}
+
+    @property
+    def rings_used(self) -> int:
+        """Number of calibrant rings holding control points."""
+        return len(self.points_per_ring)
+
+    @property
+    def converged(self) -> bool:
+        """False when the refinement was poor from every start (see :attr:`warnings`)."""
+        return not self.warnings
 
     @property
     def fit2d(self) -> dict[str, float]:
@@ -149,7 +182,8 @@ class CalibrationResult:
         from refine import __version__
         from refine.io.atomic import sha256_of
 
-        return {"schema": RESULT_SCHEMA, "kind": "calibration", "data": data, "converged": True,
+        return {"schema": RESULT_SCHEMA, "kind": "calibration", "data": data, "converged": self.converged,
+                "warnings": list(self.warnings), "starts": [dict(s) for s in self.starts],
                 **result_dict(self),
                 "provenance": {"package": "refine", "version": __version__,
                                "inputs": [{"path": str(p), "sha256": sha256_of(p)} for p in inputs],
@@ -170,7 +204,8 @@ class CalibrationResult:
                    points_per_ring={int(k): int(v) for k, v in (doc.get("points_per_ring") or {}).items()},
                    rms_tth_deg=float(stats["rms_2th_deg"]), rms_px=float(stats["rms_px"]),
                    control_points=np.empty((0, 3)), ai=None, calibrant=str(doc.get("calibrant") or ""),
-                   stored_fit2d=dict(doc.get("fit2d") or {}))
+                   stored_fit2d=dict(doc.get("fit2d") or {}), warnings=tuple(doc.get("warnings") or ()),
+                   starts=tuple(doc.get("starts") or ()))
 
 
 def load_calibrant(name: str | os.PathLike, wavelength_m: float) -> Any:
@@ -214,17 +249,18 @@ def _detector(start: StartGeometry, shape: tuple[int, int]) -> Any:
 
 
 def _start_integrator(start: str | os.PathLike | StartGeometry, shape: tuple[int, int], wavelength_m: float) -> Any:
-    """An AzimuthalIntegrator at the start geometry with the given wavelength."""
+    """An AzimuthalIntegrator at the start geometry with the given wavelength (an incomplete
+    :class:`StartGeometry` gives the detector at a placeholder geometry; the coarse stage sets it)."""
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
     from refine.io.poni import read_poni
 
     if isinstance(start, StartGeometry):
-        if not start.distance_mm > 0:
+        if start.distance_mm is not None and not start.distance_mm > 0:
             raise InputError("distance", f"distance must be positive, got {start.distance_mm}")
         ai = AzimuthalIntegrator(detector=_detector(start, shape), wavelength=wavelength_m)
-        x, y = start.center_px
-        ai.setFit2D(start.distance_mm, x, y)
+        if start.complete:
+            ai.setFit2D(start.distance_mm, *start.center_px)
     else:
         ai = read_poni(start)
         ai.wavelength = wavelength_m
@@ -250,74 +286,71 @@ def _mask(image: np.ndarray, ai: Any, options: CalibrationOptions) -> np.ndarray
     return mask
 
 
-def _schedule(options: CalibrationOptions, available: int) -> list[tuple[int, bool]]:
-    """(rings, tilts free) per extract+refine pass: 1, 2 ... rings with tilts fixed, doubling to the end, once more."""
-    first = min(options.rings, available)
-    last = available if options.max_rings is None else min(options.max_rings, available)
-    passes = [(n, False) for n in range(1, first + 1)]
-    n = first
-    while n < last:
-        n = min(2 * n, last)
-        passes.append((n, True))
-    passes.append((last, True))
-    return passes
+def _result(sg: Any, options: CalibrationOptions, calibrant: str | os.PathLike) -> CalibrationResult:
+    gr = sg.geometry_refinement
+    free = [p for p in PARAMETERS if p in options.refine]
+    esd = lsq.esd(gr, free)
+    rms_deg, rms_px = lsq.rms(gr)
+    rings, counts = np.unique(gr.data[:, 2].astype(int), return_counts=True)
+    return CalibrationResult(
+        geometry={k: float(getattr(gr, k)) for k in PARAMETERS}, esd=esd, refined=tuple(free),
+        points_per_ring={int(r): int(c) for r, c in zip(rings, counts, strict=True)}, rms_tth_deg=rms_deg,
+        rms_px=rms_px, control_points=np.array(gr.data[:, :3]), ai=sg.get_ai(), calibrant=os.fspath(calibrant),
+        residuals_px=lsq.residuals_px(gr)[1])
 
 
-def _too_few(image_name: str, data: np.ndarray, minimum: int) -> None:
-    rings = len(np.unique(data[:, 2])) if len(data) else 0
-    if len(data) < minimum:
-        raise InputError(image_name, f"found {len(data)} control points on {rings} rings; check the start geometry "
-                                     "or wavelength")
+def _poor(result: CalibrationResult, options: CalibrationOptions, available: int) -> str | None:
+    """Why a refinement is poor (None when it is good)."""
+    if not result.rms_px <= options.max_rms_px:
+        return f"RMS residual {result.rms_px:.2f} px exceeds {options.max_rms_px:g} px"
+    if result.rings_used < min(3, available):
+        return f"control points on {result.rings_used} ring(s) only, of {available} on the detector"
+    return None
 
 
-def _residuals(gr: Any, params: np.ndarray, free: list[str], const: dict[str, float]) -> np.ndarray:
-    """2θ(control point) − 2θ(ring) in radians for the free parameter vector (SI units)."""
-    values = {**const, **dict(zip(free, params, strict=True))}
-    p6 = [values[name] for name in PARAMETERS[:6]]
-    d = gr.data
-    tth_ring = gr.calc_2th(d[:, 2].astype(np.int32), values["wavelength"])
-    return gr.tth(d[:, 0], d[:, 1], p6) - tth_ring
+def _fit2d_starts(ai: Any, start: Any, data: np.ndarray, mask: np.ndarray, cal: Any,
+                  options: CalibrationOptions) -> list[tuple[str, float, tuple[float, float], dict[str, float]]]:
+    """Starts to try in order, each (label, directDist mm, centre px, PONI geometry or {} for Fit2D untilted):
+    the given one (first when it is a tilted PONI), the coarse stage's, then the coarse centre at distances ±2, ±4 %
+    and the coarse distance with the centre moved by 6 px."""
+    from refine.integrate.coarse import coarse_geometry
 
-
-def _esd(gr: Any, free: list[str]) -> dict[str, float]:
-    """sqrt(diag((JᵀJ)⁻¹) · Σr²/(N−P)) with a central-difference Jacobian of the 2θ residuals."""
-    values = {name: float(getattr(gr, name)) for name in PARAMETERS}
-    const = {k: v for k, v in values.items() if k not in free}
-    p0 = np.array([values[name] for name in free])
-    # 1 µm, 1 µrad, or 1 ppm of the wavelength
-    steps = np.array([1e-6 * abs(v) if name == "wavelength" else 1e-6 for name, v in zip(free, p0, strict=True)])
-    jac = np.empty((len(gr.data), len(free)))
-    for j, h in enumerate(steps):
-        up, down = p0.copy(), p0.copy()
-        up[j] += h
-        down[j] -= h
-        jac[:, j] = (_residuals(gr, up, free, const) - _residuals(gr, down, free, const)) / (2 * h)
-    gr.calc_2th([0], values["wavelength"])  # leave the calibrant at the refined wavelength
-    r = _residuals(gr, p0, free, const)
-    dof = max(len(r) - len(free), 1)
+    given: list = []
+    tilted = False
+    if not isinstance(start, StartGeometry) or start.complete:
+        f2d = ai.getFit2D()
+        tilted = not isinstance(start, StartGeometry) and max(abs(ai.rot1), abs(ai.rot2)) > 1e-3
+        given = [("given", float(f2d["directDist"]), (float(f2d["centerX"]), float(f2d["centerY"])),
+                  {k: float(getattr(ai, k)) for k in PARAMETERS[:6]})]
+    tth = np.array([t for t in cal.get_2th() if t is not None])
+    pixel = (float(ai.detector.pixel1), float(ai.detector.pixel2))
     try:
-        cov = np.linalg.inv(jac.T @ jac) * float(r @ r) / dof
-    except np.linalg.LinAlgError:
-        return {name: float("nan") for name in free}
-    return {name: float(math.sqrt(max(cov[i, i], 0.0))) for i, name in enumerate(free)}
-
-
-def _rms(gr: Any) -> tuple[float, float]:
-    """RMS of the 2θ residuals (deg) and of the same residuals expressed as radial pixel offsets."""
-    d = gr.data
-    p6 = [float(getattr(gr, name)) for name in PARAMETERS[:6]]
-    res = gr.tth(d[:, 0], d[:, 1], p6) - gr.calc_2th(d[:, 2].astype(np.int32), gr.wavelength)
-    h = 0.5
-    g1 = (gr.tth(d[:, 0] + h, d[:, 1], p6) - gr.tth(d[:, 0] - h, d[:, 1], p6)) / (2 * h)
-    g2 = (gr.tth(d[:, 0], d[:, 1] + h, p6) - gr.tth(d[:, 0], d[:, 1] - h, p6)) / (2 * h)
-    res_px = res / np.hypot(g1, g2)
-    return float(np.degrees(np.sqrt(np.mean(res**2)))), float(np.sqrt(np.mean(res_px**2)))
+        coarse = coarse_geometry(data, ~mask, pixel, tth)
+    except InputError:
+        if not given:
+            raise
+        return given
+    d, (x, y) = coarse.distance_mm, coarse.center_px
+    found = [("coarse", d, (x, y), {})]
+    if isinstance(start, StartGeometry) and not start.complete and (start.distance_mm or start.center_px):
+        # half a guess: the given part with the coarse stage's other part
+        found.append(("given + coarse", start.distance_mm or d, start.center_px or (x, y), {}))
+    more = [(f"coarse, distance {f:+.0%}", d * (1 + f), (x, y), {}) for f in (-0.02, 0.02, -0.04, 0.04)]
+    more += [(f"coarse, centre {dx:+d},{dy:+d} px", d, (x + dx, y + dy), {})
+             for dx, dy in ((6, 0), (-6, 0), (0, 6), (0, -6))]
+    ordered = given + found if tilted else found + given
+    return (ordered + more)[: max(options.max_starts, len(ordered))]
 
 
 def calibrate(image: np.ndarray, *, calibrant: str | os.PathLike, wavelength: float,
               start: str | os.PathLike | StartGeometry, options: CalibrationOptions | None = None,
               source: str | os.PathLike | None = None) -> CalibrationResult:
-    """Refine the detector geometry on a calibrant image.
+    """Refine the detector geometry on a calibrant image, from a rough start or none.
+
+    A coarse stage (:mod:`refine.integrate.coarse`: beam centre from the rings' symmetry, distance from their
+    radii) gives an untilted start; the least squares run from it (or first from a tilted PONI given), and from
+    further starts while the result is poor (RMS residual above ``options.max_rms_px`` or fewer than 3 rings).
+    The best result is returned; when every start was poor it carries a warning (``.converged`` False).
 
     Parameters
     ----------
@@ -328,7 +361,7 @@ def calibrate(image: np.ndarray, *, calibrant: str | os.PathLike, wavelength: fl
     wavelength
         Wavelength in Å (fixed unless ``"wavelength"`` is in ``options.refine``).
     start
-        PONI file or :class:`StartGeometry`.
+        PONI file or :class:`StartGeometry` (its distance and centre may be None: found from the image).
     options
         :class:`CalibrationOptions`.
     source
@@ -341,7 +374,7 @@ def calibrate(image: np.ndarray, *, calibrant: str | os.PathLike, wavelength: fl
     Raises
     ------
     InputError
-        Unknown calibrant or detector, shapes that disagree, too few control points.
+        Unknown calibrant or detector, shapes that disagree, no start with enough control points.
     """
     from pyFAI.goniometer import SingleGeometry
 
@@ -356,39 +389,70 @@ def calibrate(image: np.ndarray, *, calibrant: str | os.PathLike, wavelength: fl
     cal = load_calibrant(calibrant, wavelength_m)
     ai = _start_integrator(start, data.shape, wavelength_m)
     detector = ai.detector
-    detector.mask = _mask(data, ai, options).astype(np.int8)
-    geometry = {k: float(getattr(ai, k)) for k in PARAMETERS[:6]}
-    sg = SingleGeometry("calibration", image=data, calibrant=cal, detector=detector,
-                        geometry={**geometry, "wavelength": wavelength_m})
-    gr = sg.geometry_refinement
-    gr.auto_gc = False  # pyFAI would run gc.collect() on every parameter change; the refinement holds no engines
-    # rings that fall on the detector at the start geometry (with a 5 % margin for a poor start)
-    tth_max = float(np.nanmax(ai.center_array(data.shape, unit="2th_rad", scale=False))) * 1.05
-    available = sum(1 for t in cal.get_2th() if t is not None and t < tth_max)
-    if available == 0:
-        raise InputError(name, f"no ring of {calibrant} is reachable at {wavelength} Å")
-    fixed_always = [p for p in PARAMETERS if p not in options.refine]
-    state = np.random.get_state()
-    np.random.seed(options.seed)  # pyFAI's massif shuffles seeds with numpy's global generator
-    try:
-        for rings, tilts_free in _schedule(options, available):
-            sg.extract_cp(max_rings=rings, pts_per_deg=options.points_per_degree)
-            _too_few(name, gr.data, options.min_points)
-            # first passes: distance and PONI only (the wavelength scales like the distance on a few rings)
-            early = [p for p in (*_TILTS, "wavelength") if p not in fixed_always]
-            fix = fixed_always + ([] if tilts_free else early)
-            gr.refine3(fix=fix)
-    finally:
-        np.random.set_state(state)
-    free = [p for p in PARAMETERS if p in options.refine]
-    esd = _esd(gr, free)
-    rms_deg, rms_px = _rms(gr)
-    rings, counts = np.unique(gr.data[:, 2].astype(int), return_counts=True)
-    refined_ai = sg.get_ai()
-    return CalibrationResult(
-        geometry={k: float(getattr(gr, k)) for k in PARAMETERS}, esd=esd, refined=tuple(free),
-        points_per_ring={int(r): int(c) for r, c in zip(rings, counts, strict=True)}, rms_tth_deg=rms_deg,
-        rms_px=rms_px, control_points=np.array(gr.data[:, :3]), ai=refined_ai, calibrant=os.fspath(calibrant))
+    mask = _mask(data, ai, options)
+    detector.mask = mask.astype(np.int8)
+    best: CalibrationResult | None = None
+    best_why: str | None = None
+    tried: list[dict[str, float]] = []
+    errors: list[InputError] = []
+    starts = _fit2d_starts(ai, start, data, mask, cal, options)
+    cross = _cross_check(starts)
+    best_label = ""
+    for label, dist_mm, centre, poni in starts:
+        if poni:
+            ai.set_param([poni[k] for k in PARAMETERS[:6]])
+        else:
+            ai.setFit2D(dist_mm, *centre)
+        geometry = {k: float(getattr(ai, k)) for k in PARAMETERS[:6]}
+        sg = SingleGeometry("calibration", image=data, calibrant=load_calibrant(calibrant, wavelength_m),
+                            detector=detector, geometry={**geometry, "wavelength": wavelength_m})
+        sg.geometry_refinement.auto_gc = False  # pyFAI would gc.collect() on every parameter change
+        # rings that fall on the detector at this start (with a 5 % margin for a poor start)
+        tth_max = float(np.nanmax(ai.center_array(data.shape, unit="2th_rad", scale=False))) * 1.05
+        available = sum(1 for t in cal.get_2th() if t is not None and t < tth_max)
+        record = {"start": label, "distance_mm": dist_mm, "center_x": centre[0], "center_y": centre[1]}
+        tried.append(record)
+        if available == 0:
+            errors.append(InputError(name, f"no ring of {calibrant} is reachable at {wavelength} Å"))
+            continue
+        try:
+            lsq.refine_from(sg, options, available, name)
+        except InputError as exc:
+            errors.append(exc)
+            continue
+        result = _result(sg, options, calibrant)
+        record.update(rms_px=result.rms_px, rings=result.rings_used)
+        why = _poor(result, options, available)
+        if best is None or _better(result, best):
+            best, best_why, best_label = result, why, label
+        cross.discard(label)
+        if best_why is None and not cross:  # the best so far is good and both primary starts were tried
+            break
+    if best is None:
+        raise errors[0]
+    for record in tried:
+        record["chosen"] = record["start"] == best_label
+    warnings = () if best_why is None else (f"poor calibration from {len(tried)} start(s): {best_why}",)
+    return dataclasses.replace(best, warnings=warnings, starts=tuple(tried))
+
+
+def _cross_check(starts: list) -> set[str]:
+    """{"coarse", "given"} when both starts exist and differ (centre by > 3 px or distance by > 1 %): both are
+    refined and the better kept, so that neither a wrong guess nor a wrong coarse stage decides alone."""
+    found = {label: (d, c) for label, d, c, _ in starts if label in ("coarse", "given")}
+    if len(found) < 2:
+        return set()
+    (d1, c1), (d2, c2) = found["coarse"], found["given"]
+    if abs(d1 / d2 - 1) > 0.01 or math.hypot(c1[0] - c2[0], c1[1] - c2[1]) > 3:
+        return set(found)
+    return set()
+
+
+def _better(a: CalibrationResult, b: CalibrationResult) -> bool:
+    """More rings wins when the RMS residuals are both sub-pixel, else the smaller RMS residual."""
+    if a.rms_px < 1 and b.rms_px < 1 and a.rings_used != b.rings_used:
+        return a.rings_used > b.rings_used
+    return a.rms_px < b.rms_px
 
 
 def ring_tth_deg(result: CalibrationResult) -> np.ndarray:
@@ -421,6 +485,7 @@ class CalibrationView:
     rings_deg: np.ndarray
     mask: np.ndarray
     title: str
+    rms_px_per_ring: dict[int, float] = field(default_factory=dict)
 
 
 def calibration_view(result: CalibrationResult, image: np.ndarray,
@@ -429,8 +494,9 @@ def calibration_view(result: CalibrationResult, image: np.ndarray,
     options = options or CalibrationOptions()
     data = flip_image(np.asarray(image, dtype=np.float32), options.flip)
     tth = np.degrees(result.ai.center_array(data.shape, unit="2th_rad", scale=False))
-    title = (f"{result.calibrant}: RMS {result.rms_tth_deg:.4f} deg = {result.rms_px:.2f} px,  λ = "
-             f"{result.ai.wavelength * 1e10:.6g} Å")
+    title = (f"{result.calibrant}: RMS {result.rms_tth_deg:.4f} deg = {result.rms_px:.2f} px on "
+             f"{result.rings_used} rings,  λ = {result.ai.wavelength * 1e10:.6g} Å"
+             + ("  [POOR]" if result.warnings else ""))
     return CalibrationView(image=data, tth_deg=tth, control_points=result.control_points,
                            rings_deg=np.asarray(ring_tth_deg(result)), mask=_mask(data, result.ai, options),
-                           title=title)
+                           title=title, rms_px_per_ring=result.rms_px_per_ring())

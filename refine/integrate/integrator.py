@@ -24,6 +24,9 @@ from refine.io.images import check_frame, read_image
 from refine.io.masks import check_shape, read_mask
 from refine.io.poni import geometry_metadata, read_poni
 
+#: Value given to invalid pixels (``mask_invalid``); pyFAI skips pixels within 0.5 of it.
+DUMMY = -1.0e9
+
 
 def flip_image(data: np.ndarray, flip: str | None) -> np.ndarray:
     """``ud`` reverses the rows, ``lr`` the columns, None leaves the array as it is."""
@@ -71,6 +74,8 @@ class Integrator:
             self.poni_path = None
             self.ai = poni
         self.method = resolve_method(settings.method)
+        if settings.detector is not None:
+            self._use_detector(settings.detector)
         detector_shape = self.ai.detector.shape
         self.shape: tuple[int, int] | None = None if detector_shape is None else tuple(int(n) for n in detector_shape)
         self._shape_from = "detector " + str(self.ai.detector.name)
@@ -105,6 +110,19 @@ class Integrator:
         self._pyfai_unit = {units.TTH_DEG: "2th_deg", units.Q_A: "q_A^-1"}[settings.unit]
 
     # -- set-up ---------------------------------------------------------------------------------------
+    def _use_detector(self, name: str) -> None:
+        """Put pyFAI's named detector (with its gap mask) under the PONI geometry; the pixel sizes must agree."""
+        from refine.integrate.masking import named_detector
+
+        detector = named_detector(name)
+        mine = (float(self.ai.detector.pixel1), float(self.ai.detector.pixel2))
+        theirs = (float(detector.pixel1), float(detector.pixel2))
+        if not np.allclose(mine, theirs, rtol=1e-6):
+            raise InputError("detector", f"{name} has {theirs[0] * 1e6:g} x {theirs[1] * 1e6:g} µm pixels, the PONI "
+                                         f"{mine[0] * 1e6:g} x {mine[1] * 1e6:g} µm")
+        self.ai.detector = detector
+        self.ai.reset()
+
     def _fix_shape(self, shape: tuple[int, ...], source: str, what: str) -> None:
         if self.shape is None:
             self.shape, self._shape_from = (int(shape[0]), int(shape[1])), f"{what} {source}"
@@ -183,12 +201,16 @@ class Integrator:
         elif data.shape != self.shape:
             raise InputError(name, f"image{where} shape {data.shape} does not match the detector shape "
                                    f"{self.shape} (from {self._shape_from})")
-        data = flip_image(data, self.settings.flip)
+        data, dummy = self.prepare(data)
         s = self.settings
-        result = self.ai.integrate1d(
-            data, s.npt, unit=self._pyfai_unit, method=self.method, correctSolidAngle=s.solid_angle,
-            polarization_factor=s.polarization_factor, error_model=s.error_model, radial_range=s.radial_range,
-            mask=self.mask, dark=self.dark, flat=self.flat)
+        common = dict(unit=self._pyfai_unit, correctSolidAngle=s.solid_angle, polarization_factor=s.polarization_factor,
+                      radial_range=s.radial_range, azimuth_range=s.azimuth_range, mask=self.mask, dark=self.dark,
+                      flat=self.flat, **dummy)
+        if s.sigma_clip is not None:
+            result = self.ai.sigma_clip_ng(data, s.npt, method=("no", *self.method[1:]), thres=float(s.sigma_clip),
+                                           max_iter=5, error_model=s.error_model or "poisson", **common)
+        else:
+            result = self.ai.integrate1d(data, s.npt, method=self.method, error_model=s.error_model, **common)
         x = np.asarray(result.radial, dtype=float)
         self.radial = x  # the full grid (before bins are dropped): the same for every frame of a run
         y = np.asarray(result.intensity, dtype=float)
@@ -209,6 +231,18 @@ class Integrator:
         return Pattern(x=x[keep], y=y[keep], sigma=sigma[keep], unit=s.unit, sigma_source=sigma_source,
                        radiation="xray", wavelength=self.geometry["wavelength_A"], corrections=self.corrections,
                        metadata=metadata)
+
+    def prepare(self, data: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+        """The frame flipped as configured and, with ``mask_invalid``, its invalid pixels set to a pyFAI dummy
+        value (returned as the ``dummy``/``delta_dummy`` keywords)."""
+        data = flip_image(data, self.settings.flip)
+        if not self.settings.mask_invalid:
+            return data, {}
+        from refine.integrate.masking import invalid_pixels
+
+        bad = invalid_pixels(data)
+        out = np.where(bad, DUMMY, data).astype(np.float32)
+        return out, {"dummy": DUMMY, "delta_dummy": 0.5}
 
     def integrate_file(self, path: str | os.PathLike) -> list[Pattern]:
         """Every frame of one image file, integrated."""

@@ -99,6 +99,17 @@ class IntegrationSettings:
         propagated by pyFAI; None gives unit sigma.
     radial_range
         (lo, hi) in ``unit``; None integrates the full detector.
+    azimuth_range
+        (lo, hi) in degrees of pyFAI's χ (see :mod:`refine.integrate.cake`): a sector; None: all azimuths.
+    detector
+        A pyFAI detector name (``Pilatus1M`` ...): its definition replaces the PONI's plain detector (pixel sizes
+        must agree), so its module gaps are masked.
+    mask_invalid
+        Exclude, frame by frame, non-finite, negative (Pilatus gap values) and overflowing pixels (the maximum of
+        an integer image type), as pyFAI dummies (the cached engine is kept).
+    sigma_clip
+        Reject azimuthal outliers (spots on rings) beyond this many σ, iteratively (pyFAI ``sigma_clip_ng``, no
+        pixel splitting, at most 5 iterations); None: plain averaging.
     """
 
     npt: int = 2000
@@ -112,6 +123,10 @@ class IntegrationSettings:
     flip: str | None = None
     error_model: str | None = "poisson"
     radial_range: tuple[float, float] | None = None
+    azimuth_range: tuple[float, float] | None = None
+    detector: str | None = None
+    mask_invalid: bool = False
+    sigma_clip: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.npt, bool) or not isinstance(self.npt, int) or self.npt < 2:
@@ -140,10 +155,27 @@ class IntegrationSettings:
             if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
                 raise InputError("radial_range", f"need finite lo < hi, got {self.radial_range!r}")
             object.__setattr__(self, "radial_range", (lo, hi))
+        if self.sigma_clip is not None and not (isinstance(self.sigma_clip, (int, float)) and self.sigma_clip > 0):
+            raise InputError("sigma_clip", f"need a positive number of sigma, got {self.sigma_clip!r}")
+        if self.azimuth_range is not None:
+            try:
+                lo, hi = (float(v) for v in self.azimuth_range)
+            except (TypeError, ValueError):
+                raise InputError("azimuth_range", f"expected (lo, hi), got {self.azimuth_range!r}") from None
+            if not (-360.0 <= lo < hi <= 360.0):
+                raise InputError("azimuth_range", f"need -360 <= lo < hi <= 360 degrees, got {self.azimuth_range!r}")
+            object.__setattr__(self, "azimuth_range", (lo, hi))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-able values of every setting."""
         out = dataclasses.asdict(self)
         out["method"] = list(self.method) if isinstance(self.method, tuple) else self.method
         out["radial_range"] = None if self.radial_range is None else list(self.radial_range)
+        # settings at their defaults are left out so that fingerprints of older outputs hold
+        for name, default in (("azimuth_range", None), ("detector", None), ("mask_invalid", False),
+                              ("sigma_clip", None)):
+            if out[name] == default:
+                out.pop(name)
+        if self.azimuth_range is not None:
+            out["azimuth_range"] = list(self.azimuth_range)
         return out

@@ -66,3 +66,56 @@ def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         raise InputError(path, "mask holds NaN or infinite values")
     check_shape(path, data.shape, shape)
     return data != 0
+
+
+#: Mask formats by suffix: Dioptas (TIFF, as Dioptas saves ``.mask``), pyFAI (EDF, pyFAI-calib2's ``.edf``), numpy.
+MASK_FORMATS = {".mask": "dioptas", ".tif": "dioptas", ".tiff": "dioptas", ".edf": "pyfai", ".npy": "numpy"}
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
+    """Write a boolean mask (True = masked) as 1/0: Dioptas ``.mask``/``.tif`` (TIFF, uint8), pyFAI ``.edf``
+    (int8) or ``.npy`` (bool); the format follows the suffix.
+
+    Raises
+    ------
+    InputError
+        Unknown suffix or a mask that is not 2D.
+    """
+    import fabio
+
+    from refine.io.atomic import atomic_open
+    from refine.io.outputs import check_output
+
+    path = Path(path)
+    kind = MASK_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(path, f"unknown mask format {path.suffix!r}; use one of {', '.join(MASK_FORMATS)}")
+    data = np.asarray(mask, dtype=bool)
+    if data.ndim != 2:
+        raise InputError(path, f"mask is not 2D (shape {data.shape})")
+    if kind == "numpy":
+        with atomic_open(path, "wb") as fh:
+            np.save(fh, data)
+        return path
+    image = fabio.tifimage.TifImage(data=data.astype(np.uint8)) if kind == "dioptas" else \
+        fabio.edfimage.EdfImage(data=data.astype(np.int8))
+    check_output(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:  # fabio writes to a file name only: write beside, then move into place
+        image.write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def combine_masks(masks: list[np.ndarray]) -> np.ndarray:
+    """The union (logical or) of masks of one shape (InputError naming both shapes otherwise)."""
+    if not masks:
+        raise InputError("mask", "no mask to combine")
+    out = np.zeros(np.shape(masks[0]), dtype=bool)
+    for m in masks:
+        check_shape("mask", np.shape(m), out.shape)
+        out |= np.asarray(m, dtype=bool)
+    return out

@@ -18,13 +18,14 @@ def plot_result(result: CalibrationResult, image: np.ndarray, path: str | os.Pat
     :func:`refine.integrate.calibrate.calibration_view`)."""
     view = calibration_view(result, image, options)
     return plot_calibration(view.image, view.tth_deg, view.control_points, view.rings_deg, path, mask=view.mask,
-                            title=view.title)
+                            title=view.title, rms_per_ring=view.rms_px_per_ring)
 
 
 def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.ndarray,
                      ring_tth_deg: Sequence[float], path: str | os.PathLike, *, mask: np.ndarray | None = None,
-                     title: str | None = None) -> Path:
-    """Image on a log colour scale with the control points (coloured by ring) and the calibrant's rings.
+                     title: str | None = None, rms_per_ring: dict[int, float] | None = None) -> Path:
+    """Image on a log colour scale with the control points (coloured by ring) and the calibrant's rings; below it
+    the RMS residual (px) of each ring's control points when ``rms_per_ring`` is given.
 
     Parameters
     ----------
@@ -42,6 +43,8 @@ def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.
         Pixels to grey out (nonzero = masked).
     title
         Figure title.
+    rms_per_ring
+        Ring index (0 = first) -> RMS radial residual (px) of its control points.
 
     Returns
     -------
@@ -49,12 +52,23 @@ def plot_calibration(image: np.ndarray, tth_deg: np.ndarray, control_points: np.
         The path written.
     """
     from matplotlib.colors import LogNorm
+    from matplotlib.ticker import MaxNLocator
 
     data = np.asarray(image, dtype=float)
     shown = np.ma.masked_where(~np.isfinite(data) | (data <= 0) | (mask != 0 if mask is not None else False), data)
     positive = shown.compressed()
-    fig = new_figure(figsize=(8, 8 * data.shape[0] / max(data.shape[1], 1) + 0.5))
-    ax = fig.subplots()
+    aspect = data.shape[0] / max(data.shape[1], 1)
+    if rms_per_ring:
+        fig = new_figure(figsize=(8, 8 * aspect + 2.5))
+        ax, ax_res = fig.subplots(2, 1, gridspec_kw={"height_ratios": [8 * aspect, 2]})
+        rings = sorted(rms_per_ring)
+        ax_res.bar([r + 1 for r in rings], [rms_per_ring[r] for r in rings], color="tab:blue")
+        ax_res.set_xlabel("ring (1 = first calibrant ring)")
+        ax_res.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax_res.set_ylabel("RMS residual (px)")
+    else:
+        fig = new_figure(figsize=(8, 8 * aspect + 0.5))
+        ax = fig.subplots()
     if positive.size:
         lo, hi = np.percentile(positive, [1, 99.9])
         ax.imshow(shown, origin="lower", cmap="gray_r", norm=LogNorm(vmin=max(lo, 1e-6), vmax=max(hi, lo * 10)),

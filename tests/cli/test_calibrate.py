@@ -87,8 +87,8 @@ def test_cli_bad_input_exits_2(synthetic, tmp_path, capsys):
     assert "missing.tif" in _error_line(capsys)
     assert main([*base, "--calibrant", "LaB6", *start, "--distance", "100"]) == 2
     assert "not both" in _error_line(capsys)
-    assert main([*base, "--calibrant", "LaB6", "--distance", "100", "--pixel-size", "150"]) == 2
-    assert "--center" in _error_line(capsys)
+    assert main([*base, "--calibrant", "LaB6", "--distance", "0", "--pixel-size", "150"]) == 2
+    assert "--distance: distance must be positive" in _error_line(capsys)
     assert main([*base, "--calibrant", "LaB6", "--poni", str(tmp_path / "nope.poni")]) == 2
     assert "nope.poni: no such PONI file" in _error_line(capsys)
     blank = tmp_path / "blank.tif"
@@ -98,3 +98,48 @@ def test_cli_bad_input_exits_2(synthetic, tmp_path, capsys):
     line = _error_line(capsys)
     assert "blank.tif: found 0 control points on 0 rings; check the start geometry or wavelength" in line
     assert not (tmp_path / "o.poni").exists()
+
+
+def test_cli_calibrates_from_detector_alone_and_reports_rings(synthetic, tmp_path, capsys):
+    folder, truth = synthetic
+    out = tmp_path / "free.poni"
+    code = main(["calibrate", str(folder / "lab6.tif"), "--calibrant", "LaB6", "--wavelength", "0.4",
+                 "--pixel-size", "150", "-o", str(out), "--plot", str(tmp_path / "free.png")])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "rings used" in printed and "starts refined: 1 (coarse" in printed
+    ai = read_poni(out)
+    assert ai.dist == pytest.approx(truth.dist, rel=1e-3)
+    assert abs(ai.poni1 - truth.poni1) < 150e-6 and abs(ai.poni2 - truth.poni2) < 150e-6
+    assert (tmp_path / "free.png").stat().st_size > 10_000
+
+
+def test_cli_poor_calibration_warns_and_exits_3_under_strict(synthetic, tmp_path, capsys):
+    folder, _ = synthetic
+    args = ["calibrate", str(folder / "lab6.tif"), "--calibrant", "CeO2", "--wavelength", "0.4",
+            "--poni", str(folder / "start.poni"), "-o", str(tmp_path / "bad.poni"), "--json", str(tmp_path / "b.json")]
+    assert main(args) == 0  # written, with a warning
+    assert "warning: poor calibration" in capsys.readouterr().err
+    assert json.loads((tmp_path / "b.json").read_text())["converged"] is False
+    assert main(["--strict", *args]) == 3
+    err = capsys.readouterr().err
+    assert "warning: poor calibration" in err and "under --strict" in err
+
+
+@pytest.mark.parametrize("start", ["nothing", "219.1mm_10px"])
+def test_cli_calibrates_the_ceo2_image_from_a_rough_start_or_none(tmp_path, capsys, start):
+    folder = shared_path(*FOLDER, "CeO2_Pilatus1M.tif").parent
+    ref = read_poni(folder / "CeO2_Pilatus1M.poni")
+    f2d = ref.getFit2D()
+    guess = [] if start == "nothing" else ["--distance", "219.1", "--center",
+                                           f"{f2d['centerX'] + 10:.1f},{f2d['centerY'] - 10:.1f}"]
+    out = tmp_path / "ceo2.poni"
+    code = main(["--strict", "calibrate", str(folder / "CeO2_Pilatus1M.tif"), "--calibrant", "CeO2", "--wavelength",
+                 "0.4066", "--detector", "Pilatus1M", *guess, "--flip", "ud", "--max-rings", "8", "-o", str(out),
+                 "--plot", str(tmp_path / "ceo2.png")])
+    assert code == 0  # no warning even under --strict
+    ai = read_poni(out)
+    assert ai.dist == pytest.approx(ref.dist, rel=1e-3)
+    assert abs(ai.poni1 - ref.poni1) < 172e-6 and abs(ai.poni2 - ref.poni2) < 172e-6
+    assert abs(ai.rot1 - ref.rot1) < 1e-3 and abs(ai.rot2 - ref.rot2) < 1e-3
+    assert "8 rings used" in capsys.readouterr().out

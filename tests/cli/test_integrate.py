@@ -178,3 +178,36 @@ def test_second_run_into_a_held_folder_exits_2_naming_the_holder(files, capsys):
     assert main(["integrate", str(tmp_path / "img.tif"), "--poni", str(poni), "-o", str(out), "--no-progress"]) == 0
     assert f"took over the lock of pid {holder.pid}" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["img.xye"]
+
+
+def test_cli_cake_and_sectors(files, capsys):
+    import h5py
+
+    tmp_path, poni = files
+    out = tmp_path / "out"
+    code = main(["integrate", str(tmp_path / "img.tif"), "--poni", str(poni), "--npt", "200", "--no-progress",
+                 "--cake", "200,90", "--sectors=-90:0,0:90", "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    with h5py.File(out / "img_cake.h5") as f:
+        assert f["intensity"].shape == (90, 200) and f["chi"].shape == (90,) and f["radial"].shape == (200,)
+        assert "+columns" in f.attrs["chi_origin"] and f.attrs["fingerprint"]
+    assert (out / "img_cake.png").stat().st_size > 5_000
+    lower, upper = read_pattern(out / "chi-90_0" / "img.xye"), read_pattern(out / "chi0_90" / "img.xye")
+    full = read_pattern(out / "img.xye")
+    assert len(lower) > 50 and len(upper) > 50 and len(full) > len(lower) - 5
+    # polarization 0.99 in the image, none corrected: the two sectors (±90 vs 0) see the same cos 2χ average
+    np.testing.assert_allclose(np.interp(full.x, upper.x, upper.y)[50:150], np.interp(full.x, lower.x, lower.y)[50:150],
+                               rtol=0.02)
+    # a second run skips the cakes and sector patterns already written
+    assert main(["integrate", str(tmp_path / "img.tif"), "--poni", str(poni), "--npt", "200", "--no-progress",
+                 "--cake", "200,90", "--sectors=-90:0,0:90", "-o", str(out)]) == 0
+    assert "4 already done" in capsys.readouterr().out
+
+
+def test_cli_bad_cake_and_sectors(files, capsys):
+    tmp_path, poni = files
+    base = ["integrate", str(tmp_path / "img.tif"), "--poni", str(poni), "-o", str(tmp_path / "o")]
+    assert main([*base, "--cake", "200"]) == 2
+    assert "--cake" in _error_line(capsys)
+    assert main([*base, "--sectors", "90:10"]) == 2
+    assert "--sectors" in _error_line(capsys)
