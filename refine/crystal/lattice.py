@@ -6,6 +6,7 @@ G* = G^-1 (no 2 pi), 1/d^2 = h G* h^T, V = sqrt(det G) (International Tables for
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -99,6 +100,9 @@ def check_cell(values: tuple[float, ...] | list[float] | np.ndarray, *, source: 
         raise InputError(source, f"a cell needs 6 numbers a b c alpha beta gamma, got {values!r}") from None
     if len(cell) != 6:
         raise InputError(source, f"a cell needs 6 values a b c alpha beta gamma, got {len(cell)}")
+    if all(map(math.isfinite, cell)) and min(cell[:3]) > 0 and 0 < min(cell[3:]) and max(cell[3:]) < 180 and (
+            2 * max(cell[3:]) < sum(cell[3:]) < 360) and _angle_factor(*cell[3:]) > 1e-12:
+        return cell  # type: ignore[return-value]  # the usual case, checked without formatting the message
     text = " ".join(f"{v:g}" for v in cell)
     if not all(np.isfinite(cell)):
         raise InputError(source, f"cell {text}: values must be finite")

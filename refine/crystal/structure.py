@@ -11,6 +11,7 @@ import numpy as np
 
 from refine.crystal.adp import iso_tensor, u_equivalent
 from refine.crystal.lattice import Lattice
+from refine.crystal.reflections import ReflectionList, generate_reflections
 from refine.crystal.spacegroup import SpaceGroup
 
 # Two images closer than this (Å) are one atom on a special position.
@@ -126,6 +127,9 @@ class CrystalStructure:
     space_group: SpaceGroup
     sites: tuple[Site, ...] = ()
     lattice_esd: tuple[float, ...] | None = None
+    #: reflection lists already generated from this (immutable) cell, by d_min: a sequential fit builds one model per
+    #: scan from the same phases, and the list depends on nothing else
+    _reflections: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sites", tuple(self.sites))
@@ -133,6 +137,17 @@ class CrystalStructure:
             object.__setattr__(self, "lattice_esd", tuple(float(v) for v in self.lattice_esd))
             if len(self.lattice_esd) != 6:
                 raise ValueError("lattice_esd needs 6 values")
+
+    def reflections(self, d_min: float) -> ReflectionList:
+        """The unique reflections of this cell and space group with d >= ``d_min``
+        (:func:`refine.crystal.reflections.generate_reflections`), generated once per ``d_min``."""
+        refl = self._reflections.get(d_min)
+        if refl is None:
+            refl = generate_reflections(self.lattice, self.space_group, d_min)
+            if len(self._reflections) >= 8:
+                self._reflections.pop(next(iter(self._reflections)))
+            self._reflections[d_min] = refl
+        return refl
 
     def replace(self, **changes: object) -> CrystalStructure:
         """A copy with the given fields changed."""

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import lmfit
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from refine.errors import InputError
 from refine.fit.diagnostics import (
@@ -166,6 +168,18 @@ def _joint(stats: Mapping[str, Statistics], objective: Objective, nvary: int) ->
     return Statistics(npoints=n, nvary=nvary, chi2=chi2, chi2_red=chi2 / dof, Rwp=rw, Rexp=rexp, GOF=rw / rexp)
 
 
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """The process's thread pools, inspected once: listing the loaded libraries cost ~20 ms per fit, and a sequential
+    run makes several fits per scan."""
+    return ThreadpoolController()
+
+
+def _blas_limit(threads: int | None):
+    """Context that limits BLAS to ``threads`` threads (None: leave the library's setting)."""
+    return contextlib.nullcontext() if threads is None else _blas_controller().limit(limits=threads, user_api="blas")
+
+
 def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, options: FitOptions | None = None,
             components: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> FitResult:
     """Minimise ``objective.residual`` over ``params`` (not modified) and return a :class:`FitResult`.
@@ -186,7 +200,7 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
         kws["jac"] = lambda p, **_: objective.residual_jacobian(p)
     # The least-squares solver factorises a (points × parameters) Jacobian every iteration: a small dense problem for
     # which threaded BLAS only adds overhead (6–25× slower with two threads on a busy two-core machine).
-    with threadpool_limits(limits=options.blas_threads, user_api="blas"), collected_warnings() as caught:
+    with _blas_limit(options.blas_threads), collected_warnings() as caught:
         out = minimizer.minimize(method=options.method, **kws)
         covariance, var_names, messages, replaced = _errorbars(objective, out, diag)
         refined = out.params

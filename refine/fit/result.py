@@ -204,7 +204,16 @@ def write_curves(curves: Curves, path: str | os.PathLike) -> None:
     with atomic_open(path, "w", encoding="utf-8") as fh:
         fh.write(f"# refine curves: observed, calculated and components of one dataset; x unit {curves.unit}\n")
         fh.write("  ".join(curve_column_names(curves)) + "\n")
-        np.savetxt(fh, np.column_stack(cols), fmt="%.10g", delimiter="  ")
+        fh.write(_formatted_rows(np.column_stack(cols)))
+
+
+def _formatted_rows(table: np.ndarray) -> str:
+    """The rows of ``table`` as ``np.savetxt(fmt="%.10g", delimiter="  ")`` writes them, in one formatting call (a
+    sequential run writes one such file per scan; savetxt formats row by row)."""
+    if not table.size:
+        return ""
+    row = "  ".join(["%.10g"] * table.shape[1]) + "\n"
+    return (row * table.shape[0]) % tuple(table.ravel().tolist())
 
 
 def read_curves(path: str | os.PathLike) -> Curves:

@@ -96,6 +96,7 @@ def _wavelength_from(header: str) -> float | None:
 
 
 _START_DATA = re.compile(r"^\s*#+\s*start\s+data", re.IGNORECASE)
+_START_DATA_ANYWHERE = re.compile(r"#\s*start\s+data", re.IGNORECASE)  # cheap test before the line loop
 
 
 def _common_columns(path: Path, rows: list[list[float]], linenos: list[int]) -> tuple[list[list[float]], int]:
@@ -178,6 +179,63 @@ def _check_cut_short(path: Path, text: str, lines: list[str], linenos: list[int]
                                "mid-number? (end the line with a line break if it is complete)")
 
 
+def _checked_table(path: Path, text: str, lines: list[str]) -> tuple[list[str], np.ndarray, int]:
+    """Header, data and the count of rows with extra (dropped) columns, line by line: every rule of the module
+    docstring checked, the first offending line named."""
+    header, rows, linenos = _data_lines(path, lines)
+    rows, ragged = _common_columns(path, rows, linenos)
+    data = np.asarray(rows, dtype=float)
+    _check_values(path, data, lines, linenos)
+    _check_cut_short(path, text, lines, linenos, data.shape[1])
+    return header, data, ragged
+
+
+def _data_start(text: str, lines: list[str]) -> int:
+    """Index of the line after the last '#### start data' marker (0 without one)."""
+    if not _START_DATA_ANYWHERE.search(text):
+        return 0
+    return max((i + 1 for i, line in enumerate(lines) if _START_DATA.match(line)), default=0)
+
+
+def _fast_table(text: str, lines: list[str]) -> tuple[list[str], np.ndarray] | None:
+    """Header and data of a well-formed file parsed in one numpy call, or None when anything is unusual (then
+    :func:`_checked_table` reads it line by line and names what is wrong).
+
+    Well-formed: the file ends with a line break; after the header every line is a data line of the same 2 to 6
+    numbers (whitespace or commas between them) with no blank or comment line among them; every value is finite
+    and x strictly monotonic. On such a file the line-by-line reader gives the same header and values."""
+    if not text.endswith(("\n", "\r")):  # a last line possibly cut mid-number: checked line by line
+        return None
+    start = _data_start(text, lines)
+    first = None
+    for k in range(start, len(lines)):
+        stripped = lines[k].strip()
+        if stripped and not stripped.startswith(_COMMENT) and _numbers(stripped) is not None:
+            first = k
+            break
+    if first is None:
+        return None
+    block = lines[first:]
+    ncol = len(_tokens(block[0]))
+    joined = "\n".join(block)
+    if any(mark in joined for mark in _COMMENT):
+        return None
+    if "," in joined:
+        block = joined.replace(",", " ").split("\n")
+    try:
+        data = np.loadtxt(block, dtype=float, comments=None, ndmin=2)
+    except ValueError:
+        return None
+    if data.shape != (len(block), ncol):  # a blank line skipped, or columns differing
+        return None
+    if not np.all(np.isfinite(data)):
+        return None
+    step = np.diff(data[:, 0])
+    if step.size and not (np.all(step > 0) or np.all(step < 0)):
+        return None
+    return lines[:start] + [line for line in lines[start:first] if line.strip()], data
+
+
 @PATTERN_READERS.register("columns")
 def read_columns(path: Path, *, unit: str | None = None, wavelength: float | None = None,
                  radiation: str | None = None) -> Pattern:
@@ -191,12 +249,13 @@ def read_columns(path: Path, *, unit: str | None = None, wavelength: float | Non
     utf16 = raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     text = raw.decode("utf-16" if utf16 else "utf-8-sig", errors="replace")
     lines = text.splitlines()
-    header, rows, linenos = _data_lines(path, lines)
-    rows, ragged = _common_columns(path, rows, linenos)
-    data = np.asarray(rows, dtype=float)
+    fast = _fast_table(text, lines)
+    if fast is not None:
+        header, data = fast
+        ragged = 0
+    else:
+        header, data, ragged = _checked_table(path, text, lines)
     ncol = data.shape[1]
-    _check_values(path, data, lines, linenos)
-    _check_cut_short(path, text, lines, linenos, ncol)
     ext = path.suffix.lower()
     head = "\n".join(header)
     internal, factor, unit_from = _unit_from(head, ext, unit)

@@ -48,11 +48,13 @@ def check_pdf(pattern: Pattern, phases: list, instrument: None, settings: Sequen
 
 
 def check_first(kind: FitKind, scan: Scan, phases: Sequence[Any], instrument: Instrument | None,
-                settings: SequentialSettings) -> None:
-    """Run ``kind.check`` on the first scan with every phase (InputError goes through). A first file that cannot
-    be read is that scan's failure, not the settings'."""
+                settings: SequentialSettings) -> Pattern | None:
+    """Run ``kind.check`` on the first scan with every phase (InputError goes through) and return the pattern read
+    (so that the fit does not read the file again). A first file that cannot be read is that scan's failure, not
+    the settings': then None."""
     try:
         pattern = kind.read(scan, settings)
     except InputError:
-        return
+        return None
     kind.check(pattern, list(phases), instrument, settings)
+    return pattern

@@ -37,6 +37,7 @@ from refine.fit import FitResult
 from refine.fit.result import write_curve_files, write_document
 from refine.instrument import Instrument
 from refine.io.atomic import sha256_of
+from refine.io.patterns import read_powder_pattern
 from refine.operando.checks import check_first, check_pdf, check_powder, check_rietveld
 from refine.operando.series import Scan, Series
 from refine.operando.series_result import (  # noqa: F401 - the summary files' home before 2026-12
@@ -50,7 +51,9 @@ from refine.operando.series_result import (  # noqa: F401 - the summary files' h
     write_csv,
     write_summary,
 )
+from refine.powder.lebail import fit_lebail
 from refine.powder.model import PowderModel, PowderOptions
+from refine.powder.pawley import fit_pawley
 from refine.registry import Registry
 
 if TYPE_CHECKING:
@@ -59,8 +62,6 @@ if TYPE_CHECKING:
 
 def _read(scan: Scan, bank: int | None = None) -> Pattern:
     """A powder scan in degrees 2θ (a G(r) file is refused: it belongs to kind ``pdf``)."""
-    from refine.io import read_powder_pattern
-
     return read_powder_pattern(scan.path, bank=bank)
 
 
@@ -112,19 +113,15 @@ def _powder_parameters(pattern, phases, instrument, options) -> lmfit.Parameters
 
 
 def _fit_lebail(pattern, phases, instrument, *, refine, options, params):
-    from refine.powder.lebail import fit_lebail
-
     return fit_lebail(pattern, phases, instrument, refine=refine, options=options, params=params)
 
 
 def _fit_pawley(pattern, phases, instrument, *, refine, options, params):
-    from refine.powder.pawley import fit_pawley
-
     return fit_pawley(pattern, phases, instrument, refine=refine, options=options, params=params)
 
 
 def _fit_rietveld(pattern, phases, instrument, *, refine, options, params):
-    from refine.powder.rietveld import fit_rietveld
+    from refine.powder.rietveld import fit_rietveld  # imported by the first Rietveld scan only (~0.1 s)
 
     return fit_rietveld(pattern, phases, instrument, refine=refine, options=options, params=params)
 
@@ -308,6 +305,7 @@ class _Job:
     carry: Mapping[str, float] | None
     run_settings: Mapping[str, Any]
     path: Path | None
+    pattern: Pattern | None = None  # the scan already read (the first one, by the settings check)
 
 
 def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitResult | None, str | None]:
@@ -317,7 +315,7 @@ def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitR
     settings, scan = job.settings, job.scan
     active = phases_for(scan.index, job.phases, settings.presence) if settings.presence else list(job.phases)
     try:
-        pattern = kind.read(scan, settings)
+        pattern = job.pattern if job.pattern is not None else kind.read(scan, settings)
         params = None if settings.restart_each or job.carry is None else _start(
             kind, pattern, active, job.instrument, settings, job.carry)
         result = kind.fit(pattern, active, job.instrument, refine=settings.refine, options=kind.options(settings),
@@ -381,8 +379,9 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
     if workers < 1:
         raise InputError("workers", f"must be at least 1, got {workers}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
+    first = None  # the first scan as the check read it: its fit does not read the file again
     if kind.check is not None and len(series):
-        check_first(kind, series.scans[0], phases, instrument, settings)
+        first = check_first(kind, series.scans[0], phases, instrument, settings)
     fp = fingerprint(settings, phases, instrument, kind, inputs)
     run_settings = {"fingerprint": fp, "kind": settings.kind, "refine": list(settings.refine),
                     "restart_each": settings.restart_each, "powder": repr(settings.powder),
@@ -415,7 +414,9 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
                 if doc.get("converged") and not pending:
                     carry = _carry_of(doc)
                 continue
-            job = _Job(scan, settings.kind, tuple(phases), instrument, settings, carry, run_settings, path)
+            job = _Job(scan, settings.kind, tuple(phases), instrument, settings, carry, run_settings, path,
+                       first if scan is series.scans[0] else None)
+            first = None
             seeded = settings.restart_each or carry is not None
             if workers > 1 and not custom and seeded:
                 pending.append(job)  # fitted below, all at once, from the same start

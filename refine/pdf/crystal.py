@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import lmfit
 import numpy as np
 
-from refine.crystal.lattice import cell_constraints
+from refine.crystal.lattice import PARAMETER_NAMES, Lattice, cell_constraints
 from refine.crystal.positions import AXES
 from refine.crystal.structure import CrystalStructure
 from refine.errors import InputError
 from refine.fit.parameters import StructureParameters, lattice_from_parameters, lattice_parameters
 from refine.fit.phase_result import PhaseResult, Value, refined_cell
 from refine.pdf.calculate import PDFSettings, direct_gr
+from refine.pdf.crystal_derivatives import direct_derivatives, structure_tangents
 from refine.pdf.model import Experiment, PhaseCache
 from refine.pdf.pairs import NeighbourList
 from refine.pdf.structure import PDFStructure
@@ -61,8 +62,8 @@ class CrystalPhase:
 
     @property
     def analytic(self) -> bool:
-        """No analytic derivatives: coordinates and ADPs move every pair (the fit takes finite differences)."""
-        return False
+        """Analytic derivatives (:meth:`derivatives`) for every parameter."""
+        return True
 
     @classmethod
     def load(cls, path: str | os.PathLike, prefix: str) -> CrystalPhase:
@@ -121,10 +122,26 @@ class CrystalPhase:
 
     def pdf_structure(self, params: lmfit.Parameters) -> PDFStructure:
         """All atoms of the cell at the current parameters, for the G(r) calculator."""
-        lattice = lattice_from_parameters(params, self.prefix)
-        atoms = self.atoms.expanded(params, lattice)
+        return self._structure_at(params.valuesdict())
+
+    def _structure_at(self, values: Mapping[str, float]) -> PDFStructure:
+        """All atoms of the cell at parameter ``values`` (each name read on its own: partial derivatives)."""
+        try:
+            lattice = Lattice(*(values[f"{self.prefix}_{n}"] for n in PARAMETER_NAMES))
+        except InputError as err:
+            raise InputError(f"phase {self.prefix}", f"the refinement drove its cell to values that make no cell "
+                                                     f"({err.problem}); start from a closer cell, or refine fewer "
+                                                     "cell parameters") from None
+        atoms = self.atoms.expanded(_Values(values), lattice)
         return PDFStructure(lattice=lattice.as_tuple(), xyz=atoms.xyz, elements=atoms.elements,
                             occupancy=atoms.occupancy, u=atoms.uaniso, name=self.structure.name)
+
+    @functools.cached_property
+    def _structure_names(self) -> frozenset[str]:
+        """Names of the parameters the expanded structure depends on (cell, coordinates, ADPs; not occupancies,
+        which also change the weights and the number of atoms: those columns are finite differences)."""
+        cell = {f"{self.prefix}_{n}" for n in PARAMETER_NAMES}
+        return frozenset(cell | {n for n in self.atoms.parameters() if n not in self._occupancy_names})
 
     def settings(self, params: lmfit.Parameters, experiment: Experiment) -> PDFSettings:
         """PDFSettings from the current values (shared ``dscale``, ``qdamp``, ``qbroad`` when present)."""
@@ -144,8 +161,65 @@ class CrystalPhase:
                          neighbours=self.neighbours)
 
     def derivatives(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment, cache: PhaseCache,
-                    free: Collection[str]) -> None:
-        return None
+                    free: Collection[str]) -> dict[str, np.ndarray]:
+        """∂G/∂(parameter) of the parameters in ``free`` that this phase's G(r) depends on: analytic
+        (:func:`~refine.pdf.crystal_derivatives.direct_derivatives`) for the cell, coordinates, ADPs, scale,
+        delta1/delta2, qdamp/qbroad and spdiameter; central differences for occupancies."""
+        values = params.valuesdict()
+        p = self.prefix
+        s = self.settings(params, experiment)
+        structural = [n for n in free if n in self._structure_names]
+        names = {"delta1": f"{p}_delta1", "delta2": f"{p}_delta2", "qdamp": "qdamp", "qbroad": "qbroad"}
+        if s.spdiameter > 0:
+            names["spdiameter"] = f"{p}_spdiameter"
+        wrt = ["scale"] + [k for k, n in names.items() if n in free]
+        tangents = self._tangents(values, structural, cache)
+        _, der = direct_derivatives(self._structure_at(values), r, s, tangents, wrt, neighbours=self.neighbours)
+        out: dict[str, np.ndarray] = {}
+        unit = der.pop("scale")  # ∂G/∂(total scale)
+        for name, factor in ((f"{p}_scale", values.get("dscale", 1.0)), ("dscale", values[f"{p}_scale"])):
+            if name in free:
+                out[name] = factor * unit
+        out.update({n: der[n] for n in tangents})
+        out.update({names[k]: der[k] for k in wrt if k != "scale"})
+        for name in free:  # what else moves this phase: occupancies
+            if name.startswith(f"{p}_") and name not in out and name in self._occupancy_names:
+                out[name] = self._central_difference(values, name, r, experiment, params)
+        return out
+
+    def _tangents(self, values: Mapping[str, float], names: list[str], cache: PhaseCache) -> dict:
+        """Structure tangents of ``names``, reused from ``cache`` where they cannot have changed: coordinates and
+        Uiso enter the expanded cell linearly (constant tangents); U_ij through the cell (kept while it is the same);
+        the cell parameters are differentiated afresh."""
+        cell = tuple(values[f"{self.prefix}_{n}"] for n in PARAMETER_NAMES)
+        out, todo = {}, []
+        for name in names:
+            held = cache.tangents.get(name)
+            if held is not None and held[0] in ((), cell):
+                out[name] = held[1]
+            else:
+                todo.append(name)
+        fresh = structure_tangents(self._structure_at, values, todo)
+        for name, tangent in fresh.items():
+            item = name.rsplit("_", 1)[-1]
+            if item in ("x", "y", "z", "uiso"):
+                cache.tangents[name] = ((), tangent)
+            elif item in ("u11", "u22", "u33", "u12", "u13", "u23"):
+                cache.tangents[name] = (cell, tangent)
+        out.update(fresh)
+        return {name: out[name] for name in names}
+
+    @functools.cached_property
+    def _occupancy_names(self) -> frozenset[str]:
+        return frozenset(n for n in self.atoms.parameters() if n.endswith("_occ"))
+
+    def _central_difference(self, values: Mapping[str, float], name: str, r: np.ndarray, experiment: Experiment,
+                            params: lmfit.Parameters) -> np.ndarray:
+        s = self.settings(params, experiment)
+        h = 1e-6 * max(abs(values[name]), 0.1)
+        plus, minus = ({**values, name: values[name] + sign * h} for sign in (1.0, -1.0))
+        return (direct_gr(self._structure_at(plus), r, s, backend="numba", neighbours=self.neighbours)
+                - direct_gr(self._structure_at(minus), r, s, backend="numba", neighbours=self.neighbours)) / (2 * h)
 
     def start_scan_parameter(self) -> None:
         """None: the cell of a crystalline phase starts where its file puts it."""
@@ -156,6 +230,17 @@ class CrystalPhase:
 
     def entry(self, result: Any) -> PhaseResult:
         return crystal_phase_result(result, self)
+
+
+class _Values:
+    """Parameter values as :meth:`StructureParameters.expanded` reads them (``valuesdict()``), without lmfit's
+    constraint evaluation: each name is used as given."""
+
+    def __init__(self, values: Mapping[str, float]) -> None:
+        self._values = dict(values)
+
+    def valuesdict(self) -> dict[str, float]:
+        return self._values
 
 
 def crystal_phase_result(result, phase: CrystalPhase, source: str | None = None):

@@ -14,7 +14,7 @@ windows are held fixed (PDFfit2's truncation is not differentiable; its jumps ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -88,7 +88,6 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
         raise InputError("derivative", "spdiameter derivative needs spdiameter > 0")
     peaks = table_peaks(table, r, s)  # the same entries, widths and amplitudes as calc_gr
     grid = peaks.grid
-    rr = grid.r
     keep = np.zeros(len(table.distance), dtype=bool)
     keep[peaks.index] = True
     d, msd, sigma, amp, spread = peaks.d, peaks.msd, peaks.sigma, peaks.amp, peaks.spread
@@ -102,6 +101,19 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
         DERIV_BACKENDS.get(name)(ppp, dppp, grid.r0, grid.dr, d, sigma, amp, a, b)
     natoms = float(table.class_occupancy.sum())
     rho0 = natoms / (table.structure.volume * s.lattice_scale**3)
+    density = {"lattice_scale": -3.0 / s.lattice_scale}  # rho0 ∝ s⁻³
+    return finish_columns(ppp, dppp, peak_names, grid, s, (natoms, rho0, density), wrt)
+
+
+def finish_columns(ppp: np.ndarray, dppp: np.ndarray, peak_names: Sequence[str], grid, s: PDFSettings,
+                   density: tuple[float, float, Mapping[str, float]], wrt: Collection[str]
+                   ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """G(r) and its derivative columns from the summed peaks ``ppp`` and their derivatives ``dppp`` (one column per
+    name of ``peak_names``): divided by N r, the baseline -4 pi rho0 r (``density`` = (N, rho0, {name: ∂ln rho0/∂name})
+    for the names that change the number density), envelopes, scale, Qmax termination; plus the closed-form
+    ``scale``, ``qdamp`` and ``spdiameter`` columns when they are in ``wrt``."""
+    natoms, rho0, dlnrho = density
+    rr = grid.r
     with np.errstate(invalid="ignore", divide="ignore"):
         inv_nr = np.where(rr > 0, 1.0 / (natoms * np.where(rr > 0, rr, 1.0)), 0.0)
     base = ppp * inv_nr - 4 * np.pi * rho0 * rr  # before envelopes and scale
@@ -112,8 +124,8 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
     cols: dict[str, np.ndarray] = {}
     for j, name in enumerate(peak_names):
         col = dppp[:, j] * inv_nr
-        if name == "lattice_scale":
-            col = col + 12 * np.pi * rho0 * rr / s.lattice_scale  # -4 pi r ∂rho0/∂s, rho0 ∝ s⁻³
+        if name in dlnrho:
+            col = col - 4 * np.pi * rho0 * dlnrho[name] * rr
         cols[name] = s.scale * env * col
     if "qdamp" in wrt:
         cols["qdamp"] = s.scale * base * env * (-s.qdamp * rr**2)
@@ -133,4 +145,3 @@ def gr_derivatives(table: PairTable, r: np.ndarray, settings: PDFSettings, wrt: 
         stack = qmax_cutoff(stack, grid.dr, s.qmax)
     stack = stack[:, : grid.nout]
     return stack[0], {n: stack[k + 1] for k, n in enumerate(names)}
-

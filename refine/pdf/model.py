@@ -63,6 +63,8 @@ class PhaseCache:
 
     curves: dict[str, np.ndarray] = field(default_factory=dict)
     table: PairTable | None = None
+    #: structure tangents of a crystalline phase by parameter name, with the cell they hold for
+    tangents: dict[str, tuple] = field(default_factory=dict)
 
 
 class PDFPhase(Protocol):

@@ -158,7 +158,7 @@ class PowderModel:
         where = f"2θ {lo:g}-{hi:g}° at λ = {', '.join(f'{w:g}' for w in lams)} Å"
         check_reflection_count(phase.lattice, d_min, source=f"phase {phase.name}",
                                hint=f"{where}; check the wavelength and the cell, or narrow --range")
-        refl = generate_reflections(phase.lattice, phase.space_group, d_min)
+        refl = phase.reflections(d_min)  # kept by the phase: every scan of a series asks again
         tth = np.concatenate([refl.two_theta(w) for w in lams]) + self.instrument.zero
         if not np.any((tth >= lo) & (tth <= hi)):
             longest = (f"its longest d, {refl.d.max():.4g} Å, is at 2θ = {np.nanmin(tth):.4g}°" if len(refl) else
