@@ -10,7 +10,7 @@ Usage from a benchmark::
 
     from release import release_python, best_seconds
     old = release_python("8715dad")
-    t_old = best_seconds([str(old), "-m", "refine.cli.main", "lebail", ...])
+    t_old = best_seconds([str(old.parent / "refine"), "lebail", ...])   # the venv's console script
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def release_python(commit: str, *, python: str = sys.executable) -> Path:
     Returns
     -------
     Path
-        ``<venv>/bin/python``; ``python -m refine.cli.main ...`` runs that release's command line.
+        ``<venv>/bin/python``; ``<venv>/bin/refine`` beside it is that release's command line (not
+        ``python -m refine.cli.main``: that runs a second copy of the module, without its sub-commands).
     """
     full = _full_commit(commit)
     venv = cache_dir() / f"release-{full[:12]}"
