@@ -14,6 +14,7 @@ from tests.conftest import SHARED_DATA  # noqa: E402
 from tests.powder.mixtures import MO_LAB, draw, make_library  # noqa: E402
 
 CASES = 30
+SEED = 20261203
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,7 @@ def _same_phase(found, truth, index) -> bool:
 def outcomes(library):
     """30 fixed-seed mixtures (15 of two phases, 15 of three) and what the search proposed for each."""
     _, index = library
-    rng = np.random.default_rng(20261203)
+    rng = np.random.default_rng(SEED)
     results = []
     for case in range(CASES):
         mixture = draw(index, rng, 2 if case % 2 == 0 else 3)
