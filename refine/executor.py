@@ -20,8 +20,9 @@ Interface
 
 Kinds: ``workers == 1`` and no scheduler runs each task in this process when it is submitted (no Dask import).
 ``workers > 1`` starts a ``distributed.LocalCluster`` of that many single-threaded worker processes (capped at
-the cores this process may use, BLAS limited to one thread each); the workers are children of this process and
-exit with it, also on ``kill -9`` (each worker process watches a pipe from its parent and exits when it closes).
+the cores this process may use, BLAS limited to one thread each) in the background, running tasks in this process
+until its workers are up; the workers are children of this process and exit with it, also on ``kill -9`` (each
+worker process watches a pipe from its parent and exits when it closes).
 ``scheduler`` connects to a running Dask scheduler (``tcp://HOST:PORT``, or a scheduler file) and uses all its
 workers; ``cluster`` uses a cluster object as-is (``dask_jobqueue.SLURMCluster`` from :func:`make_cluster`).
 With a remote scheduler the tasks must find their input files at the same paths (a shared file system); the
@@ -41,7 +42,10 @@ from refine.errors import InputError
 
 #: Environment of local worker processes: one BLAS thread each (one task per core; a multi-threaded SVD of a tall
 #: Jacobian on a busy machine is several times slower than a single-threaded one).
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: Dask's statistical profiler is off: it samples every thread's stack every 10 ms, holding the GIL, which makes
+#: a Python-heavy fit several times slower.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,14 @@ class ExecutorSpec:
         ``tcp://HOST:PORT`` of a running Dask scheduler, or the path of its scheduler file.
     cluster
         A Dask cluster object (e.g. from :func:`make_cluster`); its scheduler is used and it is not closed here.
+    preload
+        Modules each local worker imports when it starts (so the first task does not pay for them).
     """
 
     workers: int = 1
     scheduler: str | None = None
     cluster: Any = field(default=None, compare=False)
+    preload: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -137,7 +144,6 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
     if not spec.distributed:
         yield InProcess()
         return
-    from distributed import Client
 
     if spec.cluster is not None or spec.scheduler is not None:
         client = _connect(spec)
@@ -152,25 +158,89 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
     n = min(spec.workers, cores)
     notes = (f"local Dask cluster: {n} worker process(es)"
              + (f" (--workers {spec.workers} capped at the {cores} cores available)" if n < spec.workers else ""),)
-    cluster = _local_cluster(n)
-    client = Client(cluster)
+    local = LocalDask(n, spec.preload, notes)
     try:
-        yield DaskExecutor(client, n, notes)
+        yield local
     finally:
-        with contextlib.suppress(Exception):
-            client.close()
-        with contextlib.suppress(Exception):
-            cluster.close()
+        local.close()
 
 
-def _local_cluster(n: int) -> Any:
+class LocalDask:
+    """A local Dask cluster started in the background: until its workers are up (process start and imports take
+    seconds), tasks run in this process one at a time, so the start costs little wall time."""
+
+    def __init__(self, n: int, preload: tuple[str, ...], notes: tuple[str, ...]) -> None:
+        import threading
+
+        self.n, self.preload, self.notes = n, preload, notes
+        self.client: Any = None
+        self.cluster: Any = None
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._local = InProcess()
+        self._thread = threading.Thread(target=self._start, name="refine-dask-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        from distributed import Client
+
+        try:
+            self.cluster = _local_cluster(self.n, self.preload)
+            self.client = Client(self.cluster)
+            self.client.wait_for_workers(self.n)
+        except BaseException as exc:  # noqa: BLE001 - reported by the first submit after the start failed
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        """True once the workers are up (never, when the cluster failed to start: then tasks stay here)."""
+        if self._ready.is_set() and self.error is not None:
+            if not any("did not start" in n for n in self.notes):
+                self.notes = (*self.notes, f"the local Dask cluster did not start ({type(self.error).__name__}: "
+                                           f"{self.error}); the tasks ran in this process")
+            return False
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for the start to end; True when the workers are up."""
+        self._ready.wait(timeout)
+        return self.ready
+
+    @property
+    def slots(self) -> int:  # type: ignore[override]
+        return self.n if self.ready else 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.ready:
+            return self.client.submit(fn, *args, pure=False)
+        return self._local.submit(fn, *args)
+
+    def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
+        done = {f for f in futures if isinstance(f, Future) and f.done()}
+        remote = [f for f in futures if not isinstance(f, Future)]
+        if done or not remote:
+            return done
+        return DaskExecutor(self.client, self.n, self.notes).wait_any(remote, timeout)
+
+    def close(self) -> None:
+        """Stop the workers (waiting for a start under way)."""
+        self._thread.join()
+        for thing in (self.client, self.cluster):
+            if thing is not None:
+                with contextlib.suppress(Exception):
+                    thing.close()
+
+
+def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
     """A LocalCluster of ``n`` single-threaded worker processes (no dashboard; quiet logs)."""
     import logging
 
     from distributed import LocalCluster
 
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                        silence_logs=logging.ERROR, env=dict(WORKER_ENV))
+                        silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
 
 
 def _connect(spec: ExecutorSpec) -> Any:

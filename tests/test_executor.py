@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import operator
+from concurrent.futures import Future
 
 import pytest
 
@@ -36,13 +37,26 @@ def test_local_cluster_is_capped_at_the_cores(monkeypatch):
 
     monkeypatch.setattr(ex, "available_cores", lambda: 1)
     with open_executor(ExecutorSpec(workers=3)) as pool:
-        assert pool.slots == 1 and "capped at the 1 cores" in pool.notes[0]
+        assert "capped at the 1 cores" in pool.notes[0]
+        assert pool.wait_ready(120) and pool.slots == 1
         assert len(pool.client.scheduler_info()["workers"]) == 1
         futures = [pool.submit(operator.mul, i, i) for i in range(4)]
         done = set()
         while len(done) < 4:
             done |= pool.wait_any([f for f in futures if f not in done], timeout=30)
         assert [f.result() for f in futures] == [0, 1, 4, 9]
+
+
+def test_tasks_run_here_until_the_local_cluster_is_up():
+    pytest.importorskip("distributed")
+    with open_executor(ExecutorSpec(workers=2)) as pool:
+        if not pool.ready:  # the start takes seconds; a task submitted now runs in this process
+            early = pool.submit(operator.add, 1, 1)
+            assert early.done() and early.result() == 2 and pool.slots == 1
+        assert pool.wait_ready(120) and pool.slots == 2
+        late = pool.submit(operator.add, 2, 2)
+        assert not isinstance(late, Future)  # a Dask future: it ran on a worker
+        assert pool.wait_any([late], timeout=60) == {late} and late.result() == 4
 
 
 def test_unreachable_scheduler_is_bad_input():

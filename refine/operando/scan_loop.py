@@ -5,6 +5,7 @@ writes each result (only this process writes), resumes finished scans, and in li
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -14,8 +15,8 @@ from typing import Any
 
 from refine.executor import InProcess
 from refine.fit import FitResult
-from refine.fit.result import write_curve_files, write_document
-from refine.operando.schedule import Follow, IdleClock, ScanSource, Seed, priority, seed_index
+from refine.fit.result import write_document
+from refine.operando.schedule import Follow, IdleClock, ScanSource, Seed, is_anchor, priority, seed_index
 from refine.operando.sequential import (
     FitKind,
     SequentialSettings,
@@ -62,6 +63,7 @@ class Loop:
         self.ctx, self.pool, self.follow = ctx, pool, follow
         self.scans: list[Scan] = []
         self.todo: set[int] = set()
+        self.ready: list[tuple[tuple[int, int], int]] = []  # heap of (priority, index) whose start is known
         self.waiting: dict[int, _Attempt] = {}  # refused first fits waiting for their predecessor
         self.inflight: dict[Any, _Attempt] = {}
         self.carry: dict[int, Seed | None] = {}  # final scans: the seed their dependants start from
@@ -97,7 +99,20 @@ class Loop:
             scan = dataclasses.replace(scan, index=len(self.scans))
             self.scans.append(scan)
             self.todo.add(scan.index)
+            self._push_if_ready(scan.index)
         return bool(new)
+
+    def _push_if_ready(self, index: int) -> None:
+        if index in self.todo and self._seed_ready(index)[0]:
+            heapq.heappush(self.ready, (priority(index, self.ctx.settings.chunk), index))
+
+    def _dependants(self, index: int) -> tuple[int, ...]:
+        """Scans that start from scan ``index`` (within the scans known so far)."""
+        chunk = self.ctx.settings.chunk
+        out = [index + 1] if seed_index(index + 1, chunk) == index else []
+        if is_anchor(index, chunk) and chunk > 0 and index + chunk != index + 1:
+            out.append(index + chunk)
+        return tuple(d for d in out if d < len(self.scans))
 
     def _seed_ready(self, index: int) -> tuple[bool, Seed | None]:
         if self.ctx.settings.restart_each:
@@ -112,13 +127,11 @@ class Loop:
             if index - 1 in self.carry:
                 del self.waiting[index]
                 self._refit_or_flag(attempt)
-        chunk = self.ctx.settings.chunk
-        for index in sorted(self.todo, key=lambda i: priority(i, chunk)):
-            if len(self.inflight) >= self.pool.slots:
-                return
-            ready, seed = self._seed_ready(index)
-            if not ready:
+        while self.ready and len(self.inflight) < self.pool.slots:
+            _, index = heapq.heappop(self.ready)
+            if index not in self.todo:
                 continue
+            seed = self._seed_ready(index)[1]
             self.todo.discard(index)
             if not self._resume(self.scans[index], seed):
                 self._submit(_Attempt(self.scans[index], seed))
@@ -188,11 +201,9 @@ class Loop:
         fit = dataclasses.replace(fit, warnings=tuple(warnings))
         doc.setdefault("provenance", {})["guard"] = guard
         path = self._path(attempt.scan)
-        if path is not None:
-            write_curve_files(fit, path)
+        if path is not None:  # the worker wrote the curves and dropped them from the fit
             write_document(doc, path)
             doc = json.loads(path.read_text(encoding="utf-8"))
-            fit = dataclasses.replace(fit, curves={})  # on disk; not kept for every scan of a long series
         self.fitted += 1
         self._final(attempt.scan, attempt.seed, doc, fit, path)
 
@@ -200,7 +211,7 @@ class Loop:
         self.results[scan.index] = ScanFailure(index=scan.index, file=str(scan.path), error=error,
                                                echem=dict(scan.echem))
         self.carry[scan.index] = seed
-        self.bar.update(1)
+        self._released(scan.index)
 
     def _final(self, scan: Scan, seed: Seed | None, doc: dict, fit: FitResult | None, path: Path | None) -> None:
         ok = bool(doc.get("converged"))
@@ -209,4 +220,9 @@ class Loop:
         record = _record(doc, scan, path, status)
         self.results[scan.index] = scan_result(record, fit if fit is not None else FitResult.from_dict(doc))
         self.carry[scan.index] = Seed.from_doc(scan.index, doc) if ok else seed
+        self._released(scan.index)
+
+    def _released(self, index: int) -> None:
         self.bar.update(1)
+        for d in self._dependants(index):
+            self._push_if_ready(d)

@@ -35,6 +35,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.executor import ExecutorSpec, open_executor
 from refine.fit import FitResult
+from refine.fit.result import write_curve_files
 from refine.instrument import Instrument
 from refine.io.atomic import sha256_of
 from refine.operando.checks import check_first, check_pdf, check_powder, check_rietveld
@@ -320,7 +321,9 @@ class _Job:
 
 def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitResult | None, str | None]:
     """Fit one scan (in a worker): (result document, the fit with only the picklable part of its ``extra``, None)
-    or (None, None, error text). Nothing is written here: the run writes the result once it passed the guard."""
+    or (None, None, error text). With an output folder the worker writes the curve sidecar files (atomically;
+    rewritten by a refit) and drops the curves from the fit it returns; the result document itself is written by
+    the run once the fit passed the guard (a scan is finished when its document exists)."""
     kind = kind or FIT_KINDS.get(job.kind)
     settings, scan = job.settings, job.scan
     active = phases_for(scan.index, job.phases, settings.presence) if settings.presence else list(job.phases)
@@ -332,10 +335,11 @@ def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitR
                           params=params)
     except Exception as exc:  # noqa: BLE001 - one bad scan must not stop a thousand-scan run
         return None, None, f"{type(exc).__name__}: {exc}"
-    curve_files = [] if job.path is None else [f"{job.path.stem}.{name}.curves.dat" for name in result.curves]
+    curve_files = [] if job.path is None else write_curve_files(result, job.path)
     doc = result.to_dict(data=str(scan.path), settings={**job.run_settings, "index": scan.index,
                                                         "echem": dict(scan.echem)}, curve_files=curve_files)
-    light = dataclasses.replace(result, extra={k: v for k, v in result.extra.items() if k in _KEPT_EXTRA})
+    light = dataclasses.replace(result, extra={k: v for k, v in result.extra.items() if k in _KEPT_EXTRA},
+                                curves=result.curves if job.path is None else {})
     return doc, light, None
 
 
@@ -410,6 +414,8 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
                        run_settings=run_settings, fingerprint=fp, out_dir=None if out_dir is None else Path(out_dir))
     if custom:
         spec = ExecutorSpec()  # an instrumented kind is not in the workers' registry
+    elif spec.workers > 1 and not spec.preload:
+        spec = dataclasses.replace(spec, preload=("refine.operando.sequential",))
 
     with open_executor(spec) as pool:
         loop = Loop(context, pool, follow, total=None if follow else len(series))
