@@ -399,6 +399,11 @@ class SequentialOptions(PdfSettingsOptions):
     present: tuple = _opt(parse=parsing.parse_presence, many=True)
     restart_each: bool = False
     workers: int = 1
+    scheduler: str | None = None
+    chunk: int = 16
+    guard: tuple[float, float] = _opt((2.0, 0.02), lambda v: _guard(v))
+    follow: bool = False
+    idle: float = 60.0
     echem: str | None = None
     echem_match: str = "index"
     echem_format: str | None = None
@@ -441,6 +446,16 @@ class ParametricOptions(CommandOptions):
     json: str | None = None
     csv: str | None = None
     plot: str | None = None
+
+
+def _guard(value: Any) -> tuple[float, float]:
+    """``RWP_FACTOR:VOLUME_FRACTION`` (``2:0.02``), or ``off`` (0:0)."""
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return (0.0, 0.0)
+    factor, volume = parsing.float_pair(value, ":", "RWP_FACTOR:VOLUME_FRACTION (e.g. 2:0.02) or off")
+    if factor < 0 or volume < 0 or 0 < factor <= 1:
+        raise ValueError(f"expected an Rwp factor > 1 (or 0) and a volume fraction >= 0, got {value!r}")
+    return factor, volume
 
 
 #: The options of the PDF kind of ``sequential`` (those of ``pdf_fit`` with ``qmax``), refused by powder kinds.

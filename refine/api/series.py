@@ -32,7 +32,11 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
         ``sequential.csv``; without it nothing is written.
     **options
         :class:`refine.api.options.SequentialOptions`: ``wavelength`` or ``instrument``, ``range``, ``exclude``,
-        ``background``, ``refine``, ``present``, ``restart_each``, ``workers``, ``echem`` ...; the G(r) options of
+        ``background``, ``refine``, ``present``, ``restart_each``, ``echem`` ...; where the fits run:
+        ``workers`` (N local Dask worker processes) or ``scheduler`` (``tcp://HOST:PORT`` of a Dask scheduler);
+        the plan: ``chunk`` (scans per chunk, 0 one chain) and ``guard`` (``"2:0.02"``: Rwp factor and volume
+        fraction over the result a fit started from, or ``"off"``); live mode: ``follow`` (keep taking new files
+        matching ``patterns`` until ``idle`` seconds passed without one); the G(r) options of
         :func:`refine.pdf_fit` with ``qmax`` for ``kind="pdf"``; files ``json``, ``csv``, ``plot``.
 
     Returns
@@ -51,17 +55,18 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
     prepare = _pdf_inputs if kind == "pdf" else _powder_inputs
     fit_phases, instrument, settings, notes = prepare(series, phases, kind, opts)
     if output is None:  # run_sequential writes nothing without an output folder
-        return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind), notes, [])
+        return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind, patterns), notes, [])
     from refine.io.lock import folder_lock
 
     out = Path(output)
     with folder_lock(out, command="sequential"):  # held over the summary, table and figure too
-        result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind)
+        result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind, patterns)
         written = _write(result, out, opts, kind, settings, phases, notes)
     return _annotate(result, notes, written)
 
 
 def _annotate(result: Any, notes: list[str], written: list[tuple[str, str]]) -> Any:
+    notes = [*notes, *getattr(result, "notes", ())]  # the run's own (where the fits ran)
     for name, value in (("notes", tuple(notes)), ("written", tuple(written))):
         try:
             object.__setattr__(result, name, value)
@@ -87,6 +92,11 @@ def _paths(patterns: Any) -> list[str]:
 def _series(patterns: Any, opts: SequentialOptions):
     from refine.operando.series import Series
 
+    if opts.follow:
+        if opts.echem:
+            raise InputError("echem", "cannot be attached in follow mode (the scans are not known in advance); "
+                                      "attach it with a run over the finished series")
+        return Series.from_paths(_first_arrival(patterns, opts.idle))
     series = Series.from_paths(_paths(patterns))
     if opts.echem:
         series = attach_echem(series, opts)
@@ -114,6 +124,24 @@ def attach_echem(series, opts: Any):
     return series.with_echem(table, match=opts.echem_match, times=times)
 
 
+def _first_arrival(patterns: Any, idle: float) -> list[str]:
+    """Follow mode: the files present now, or the first to arrive within ``idle`` seconds."""
+    import time
+
+    from refine.operando.schedule import FolderSource
+
+    source = FolderSource([os.fspath(p) for p in as_list(patterns)])
+    deadline = time.monotonic() + idle
+    while True:
+        scans = source.poll()
+        if scans:
+            return [str(s.path) for s in scans]
+        if time.monotonic() > deadline:
+            raise InputError(", ".join(os.fspath(p) for p in as_list(patterns)),
+                             f"no file arrived within {idle:g} s (--idle)")
+        time.sleep(min(1.0, max(idle / 4, 0.05)))
+
+
 def _powder_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tuple:
     """Structures, instrument, settings and notes of a powder kind (refusing G(r) files and PDF options)."""
     from refine.io import read_powder_pattern
@@ -132,7 +160,8 @@ def _powder_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> t
     instrument, notes = instrument_for(first, wavelength=opts.wavelength, instrument=opts.instrument)
     powder = powder_options(opts, instrument, first)
     settings = SequentialSettings(kind=kind, refine=opts.refine or _DEFAULT_REFINE, powder=powder,
-                                  restart_each=opts.restart_each, presence=tuple(opts.present), bank=opts.bank)
+                                  restart_each=opts.restart_each, presence=tuple(opts.present), bank=opts.bank,
+                                  **_plan(opts))
     return structures, instrument, settings, notes
 
 
@@ -152,20 +181,38 @@ def _pdf_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tupl
     read_gr(series.scans[0].path)  # a powder pattern given by mistake is bad input, not a flagged scan
     inputs = pdf_phase_inputs(phases, refine_structure=opts.refine_structure)
     pdf = pdf_fit_settings(opts, opts.qmax)
-    settings = SequentialSettings(kind="pdf", refine=(), pdf=pdf, restart_each=opts.restart_each)
+    settings = SequentialSettings(kind="pdf", refine=(), pdf=pdf, restart_each=opts.restart_each, **_plan(opts))
     lo, hi = ("first point" if pdf.rmin is None else pdf.rmin), ("last point" if pdf.rmax is None else pdf.rmax)
     notes = [f"G(r) fits: {pdf.radiation}, Qmax {pdf.qmax} 1/A, r {lo} to {hi} A"
              + (", structures refined" if opts.refine_structure else "")]
     return inputs, None, settings, notes
 
 
+def _plan(opts: SequentialOptions) -> dict:
+    from refine.operando.schedule import Guard
+
+    if opts.chunk < 0:
+        raise InputError("chunk", f"must be 0 (one chain) or a positive number of scans, got {opts.chunk}")
+    return {"chunk": opts.chunk, "guard": Guard(rwp_factor=opts.guard[0], volume=opts.guard[1])}
+
+
 def _run(series, fit_phases, instrument, settings, out: Path | None, opts: SequentialOptions, phases: Any,
-         kind: str):
+         kind: str, patterns: Any):
     from refine.operando.sequential import run_sequential
 
     given = [source_of(p) for p in as_list(phases)] if kind != "pdf" else []
     files = [p for p in (*given, opts.instrument if isinstance(opts.instrument, str) else None) if p]
-    return run_sequential(series, fit_phases, instrument, settings, out, workers=opts.workers, inputs=files)
+    from refine.executor import ExecutorSpec
+    from refine.operando.schedule import FolderSource, Follow
+
+    spec = ExecutorSpec(workers=opts.workers, scheduler=opts.scheduler)
+    follow = None
+    if opts.follow:
+        if opts.idle <= 0:
+            raise InputError("idle", f"must be a positive number of seconds, got {opts.idle}")
+        source = FolderSource([os.fspath(p) for p in as_list(patterns)], known=[s.path for s in series])
+        follow = Follow(source, idle=opts.idle, poll=min(1.0, max(opts.idle / 4, 0.05)))
+    return run_sequential(series, fit_phases, instrument, settings, out, executor=spec, inputs=files, follow=follow)
 
 
 def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phases: Any,

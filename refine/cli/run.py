@@ -33,6 +33,20 @@ the configuration's folder unless ``--allow-outside`` is given, globs may not re
 refine did not write (:func:`refine.io.outputs.written_by_refine`) is never replaced without
 ``--replace-foreign``. Each step's inputs follow a ``--`` so that a file name starting with ``-`` is not read as
 an option. The configuration's folder is locked for the run (:func:`refine.io.lock.folder_lock`).
+
+A ``[cluster]`` table describes a batch cluster (dask-jobqueue; ``kind = "slurm"``, ``jobs`` batch jobs of
+``cores`` and ``memory`` each, and SLURMCluster's other arguments: ``queue``, ``account``, ``walltime``,
+``job_extra_directives`` ...). It is started (its scheduler here, ``jobs`` jobs submitted) before the first step
+that takes ``--scheduler`` and sets neither ``scheduler`` nor ``workers``; such steps get ``--scheduler`` with its
+address, and it is closed when the run ends::
+
+    [cluster]
+    kind = "slurm"
+    jobs = 4
+    cores = 8
+    memory = "16GB"
+    queue = "normal"
+    walltime = "02:00:00"
 """
 
 from __future__ import annotations
@@ -53,10 +67,11 @@ from pathlib import Path
 from refine import __version__
 from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, Command
 from refine.errors import InputError
+from refine.executor import ClusterConfig
 
 CONFIG_SCHEMA = "refine.config/1"
 LOG_SCHEMA = "refine.run/1"
-_TOP_KEYS = ("schema", "defaults", "step")
+_TOP_KEYS = ("schema", "defaults", "step", "cluster")
 _STEP_KEYS = ("name", "command", "inputs", "options")
 _Scalar = str | int | float | bool
 
@@ -85,6 +100,7 @@ class Pipeline:
     sha256: str
     defaults: Mapping[str, _Scalar | list]
     steps: tuple[Step, ...]
+    cluster: ClusterConfig | None = None
 
 
 def _load_toml(path: Path) -> dict:
@@ -166,7 +182,14 @@ def read_pipeline(path: str | os.PathLike) -> Pipeline:
     if duplicate is not None:
         raise InputError(path, f"two steps are named {duplicate!r}; give each a distinct 'name'")
     defaults = _check_options(path, "[defaults]", doc.get("defaults", {}))
-    return Pipeline(path=path, sha256=sha256_of(path) or "", defaults=defaults, steps=steps)
+    cluster = None
+    if "cluster" in doc:
+        from refine.executor import cluster_config
+
+        if not isinstance(doc["cluster"], dict):
+            raise InputError(path, "'cluster' must be a table ([cluster])")
+        cluster = cluster_config(doc["cluster"], str(path))
+    return Pipeline(path=path, sha256=sha256_of(path) or "", defaults=defaults, steps=steps, cluster=cluster)
 
 
 # -- from a step to an argument list -------------------------------------------------------------------------
@@ -419,8 +442,11 @@ def _run_steps(pipeline: Pipeline, *, log: Path | None, run: RunOptions) -> int:
     final = EXIT_OK
     start_from, dry_run = run.start_from, run.dry_run
     print(f"refine run: {pipeline.path} ({len(steps)} step(s), working directory {folder})")
-    with working_directory(folder):
+    cluster = _LazyCluster(pipeline.cluster, dry_run)
+    with working_directory(folder), contextlib.closing(cluster):
         for step in steps:
+            if cluster.wanted(step, parsers[step.index]):
+                options[step.index] = {**options[step.index], "scheduler": cluster.address()}
             print(f"\n[{step.index}/{len(pipeline.steps)}] {step.label}", flush=True)
             record = {"index": step.index, "name": step.name, "command": " ".join(step.command)}
             try:
@@ -458,6 +484,35 @@ def _run_steps(pipeline: Pipeline, *, log: Path | None, run: RunOptions) -> int:
     if not dry_run:
         print(f"\nrefine run: {len(steps)} step(s) done, exit {final}" + (f"; log {log}" if log else ""))
     return final
+
+
+class _LazyCluster:
+    """The ``[cluster]`` of a pipeline, started when the first step wants it, closed at the end of the run."""
+
+    def __init__(self, config: ClusterConfig | None, dry_run: bool) -> None:
+        self.config, self.dry_run, self.cluster = config, dry_run, None
+
+    def wanted(self, step: Step, parser: argparse.ArgumentParser) -> bool:
+        return (self.config is not None and "--scheduler" in _accepted(parser)
+                and not {"scheduler", "workers"} & set(step.options))
+
+    def address(self) -> str:
+        if self.dry_run:
+            return f"<{self.config.kind} cluster, {self.config.jobs} job(s)>"
+        if self.cluster is None:
+            from refine.executor import make_cluster
+
+            self.cluster = make_cluster(self.config)
+            self.cluster.scale(jobs=self.config.jobs)
+            print(f"refine run: {self.config.kind} cluster, {self.config.jobs} job(s), scheduler "
+                  f"{self.cluster.scheduler_address}", flush=True)
+        return str(self.cluster.scheduler_address)
+
+    def close(self) -> None:
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close()
+            self.cluster = None
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

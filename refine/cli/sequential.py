@@ -61,8 +61,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart-each", action="store_true",
                         help="start every scan from the given values instead of the previous scan's result")
     parser.add_argument("--workers", type=int, default=1,
-                        help="fit scans in this many processes at once (default 1); scans after the first converged "
-                             "one then start from its values instead of their predecessor's")
+                        help="fit scans on a local Dask cluster of this many processes (default 1: in this process; "
+                             "capped at the cores available); results do not depend on it")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="fit scans on a running Dask cluster (its scheduler address or scheduler file); the "
+                             "workers must see the pattern files at the same paths")
+    parser.add_argument("--chunk", type=int, default=16, metavar="N",
+                        help="scans per chunk: the first of each chunk starts from the previous chunk's first, the "
+                             "others from their predecessor, so chunks run in parallel (default 16; 0: one chain)")
+    parser.add_argument("--guard", default="2:0.02", metavar="RWP_FACTOR:VOLUME_FRACTION",
+                        help="a fit whose Rwp exceeds RWP_FACTOR times, or whose cell volume differs by more than "
+                             "VOLUME_FRACTION from, the result it started from is refitted from its predecessor or "
+                             "flagged suspect (default 2:0.02; 'off')")
+    parser.add_argument("--follow", action="store_true",
+                        help="live mode: keep fitting new files matching PATTERN (quote the glob) as they land")
+    parser.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
+                        help="with --follow: stop after this many seconds without a new file (default 60)")
     parser.add_argument("--echem", metavar="FILE",
                         help="table of per-scan values (electrochemistry: time, voltage, current, capacity; or "
                              "temperature), attached to each scan's result and used as the figure's second axis")

@@ -33,12 +33,14 @@ import numpy as np
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
+from refine.executor import ExecutorSpec, open_executor
 from refine.fit import FitResult
-from refine.fit.result import write_curve_files, write_document
+from refine.fit.result import write_curve_files
 from refine.instrument import Instrument
 from refine.io.atomic import sha256_of
 from refine.io.patterns import read_powder_pattern
 from refine.operando.checks import check_first, check_pdf, check_powder, check_rietveld
+from refine.operando.schedule import DEFAULT_CHUNK, FixedSource, Follow, Guard
 from refine.operando.series import Scan, Series
 from refine.operando.series_result import (  # noqa: F401 - the summary files' home before 2026-12
     PHASE_COLUMNS,
@@ -205,6 +207,11 @@ class SequentialSettings:
         listed are fitted in every scan.
     bank
         Bank (or Bruker range) to read from multi-bank pattern files; None for the first.
+    chunk
+        Scans per chunk of the plan (:mod:`refine.operando.schedule`): the first scan of each chunk starts from the
+        previous chunk's first; the others from their predecessor. 0: one chain, each scan from its predecessor.
+    guard
+        Limits on Rwp and cell volume relative to the result a fit started from (:class:`Guard`).
     """
 
     kind: str = "lebail"
@@ -214,6 +221,8 @@ class SequentialSettings:
     presence: tuple[Presence, ...] = ()
     bank: int | None = None
     pdf: PDFFitSettings | None = None
+    chunk: int = DEFAULT_CHUNK
+    guard: Guard = field(default_factory=Guard)
 
 
 #: The result of a sequential run (the name before typed results).
@@ -309,8 +318,10 @@ class _Job:
 
 
 def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitResult | None, str | None]:
-    """Fit one scan and write its result file when the run has an output folder; (result document, the fit with
-    only the picklable part of its ``extra``, None) or (None, None, error text)."""
+    """Fit one scan (in a worker): (result document, the fit with only the picklable part of its ``extra``, None)
+    or (None, None, error text). With an output folder the worker writes the curve sidecar files (atomically;
+    rewritten by a refit) and drops the curves from the fit it returns; the result document itself is written by
+    the run once the fit passed the guard (a scan is finished when its document exists)."""
     kind = kind or FIT_KINDS.get(job.kind)
     settings, scan = job.settings, job.scan
     active = phases_for(scan.index, job.phases, settings.presence) if settings.presence else list(job.phases)
@@ -325,10 +336,8 @@ def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitR
     curve_files = [] if job.path is None else write_curve_files(result, job.path)
     doc = result.to_dict(data=str(scan.path), settings={**job.run_settings, "index": scan.index,
                                                         "echem": dict(scan.echem)}, curve_files=curve_files)
-    if job.path is not None:
-        write_document(doc, job.path)
-        doc = json.loads(job.path.read_text(encoding="utf-8"))
-    light = dataclasses.replace(result, extra={k: v for k, v in result.extra.items() if k in _KEPT_EXTRA})
+    light = dataclasses.replace(result, extra={k: v for k, v in result.extra.items() if k in _KEPT_EXTRA},
+                                curves=result.curves if job.path is None else {})
     return doc, light, None
 
 
@@ -339,19 +348,24 @@ def _carry_of(doc: Mapping[str, Any]) -> dict[str, float]:
 def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument | None,
                    settings: SequentialSettings, output: str | os.PathLike | None = None, *,
                    kind: FitKind | None = None, workers: int = 1,
-                   inputs: Sequence[str | os.PathLike] = ()) -> SeriesResult:
-    """Fit every scan of ``series`` in order; with an ``output`` folder, write ``OUTPUT/scans/*.json`` as each one
-    finishes (and resume: scans whose result file exists with the same fingerprint and data are not fitted again;
-    their refined values still carry over). Without one nothing is written.
+                   inputs: Sequence[str | os.PathLike] = (), executor: ExecutorSpec | None = None,
+                   follow: Follow | None = None) -> SeriesResult:
+    """Fit every scan of ``series``; with an ``output`` folder, write ``OUTPUT/scans/*.json`` as each one finishes
+    (and resume: scans whose result file exists with the same fingerprint and data are not fitted again; their
+    refined values still carry over). Without one nothing is written.
+
+    Which scan starts from which is :mod:`refine.operando.schedule`'s plan (chains in chunks of
+    ``settings.chunk`` scans, anchors from anchors), the same for any number of workers, and every fit that started
+    from another scan's result passes ``settings.guard`` or is refitted from its predecessor and flagged.
 
     ``phases`` and ``instrument`` are what the kind's fit takes: CrystalStructures and an Instrument for the
     powder kinds, ``refine.pdf.fitting.PhaseInput`` s and None for ``pdf``. ``kind`` overrides the registry entry
-    of ``settings.kind`` (for instrumented runs; one process).
+    of ``settings.kind`` (for instrumented runs; then always in this process).
 
-    ``workers`` > 1 fits scans in that many processes at once: the scans up to the first that converges run one
-    by one as usual; every later scan then starts from *that* scan's refined values (or from the user's start with
-    ``restart_each``) instead of its predecessor's, so they do not wait for each other. Results, files and order
-    are otherwise those of a serial run.
+    ``executor`` says where the fits run (:class:`refine.executor.ExecutorSpec`: this process, a local Dask
+    cluster of N processes, a Dask scheduler); ``workers`` N is short for ``ExecutorSpec(workers=N)``. Only this
+    process writes files, each scan's result atomically, so a killed worker or run loses nothing but the fits in
+    progress. ``follow`` keeps taking new scans from its source after ``series`` until it was idle long enough.
 
     ``inputs`` are the files the phases and instrument were read from; their sha256 enter the fingerprint. The
     output folder is locked for the run (:func:`refine.io.lock.folder_lock`): a second run into it is bad input.
@@ -359,25 +373,30 @@ def run_sequential(series: Series, phases: Sequence[Any], instrument: Instrument
     Returns
     -------
     SeriesResult
-        Each scan's FitResult (or :class:`ScanFailure`) in order, with the per-scan table (``table()``).
+        Each scan's FitResult (or :class:`ScanFailure`) in order, with the per-scan table (``table()``). With an
+        output folder the FitResults do not keep their curves (they are in the sidecar files), so memory stays
+        flat in the number of scans.
     """
+    spec = executor or ExecutorSpec(workers=workers)
     if output is None:
-        return _run_series(series, phases, instrument, settings, None, kind=kind, workers=workers, inputs=inputs)
+        return _run_series(series, phases, instrument, settings, None, kind=kind, spec=spec, inputs=inputs,
+                           follow=follow)
     from refine.io.lock import folder_lock
 
     with folder_lock(output, command="sequential"):
-        return _run_series(series, phases, instrument, settings, output, kind=kind, workers=workers, inputs=inputs)
+        return _run_series(series, phases, instrument, settings, output, kind=kind, spec=spec, inputs=inputs,
+                           follow=follow)
 
 
 def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | None, settings: SequentialSettings,
-                out_dir: str | os.PathLike | None, *, kind: FitKind | None, workers: int,
-                inputs: Sequence[str | os.PathLike]) -> SeriesResult:
+                out_dir: str | os.PathLike | None, *, kind: FitKind | None, spec: ExecutorSpec,
+                inputs: Sequence[str | os.PathLike], follow: Follow | None) -> SeriesResult:
     custom = kind is not None
     kind = kind or FIT_KINDS.get(settings.kind)
     if settings.presence and not kind.presence:
         raise InputError("present", f"kind {settings.kind} fits every phase in every scan")
-    if workers < 1:
-        raise InputError("workers", f"must be at least 1, got {workers}")
+    if settings.chunk < 0:
+        raise InputError("chunk", f"must be 0 (one chain) or a positive number of scans, got {settings.chunk}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
     first = None  # the first scan as the check read it: its fit does not read the file again
     if kind.check is not None and len(series):
@@ -388,56 +407,23 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
                     "presence": [repr(p) for p in settings.presence]}
     if settings.pdf is not None:
         run_settings["pdf"] = repr(settings.pdf)
-    scans: dict[int, FitResult | ScanFailure] = {}
-    carry: dict[str, float] | None = None
-    fitted = skipped = 0
-    pending: list[_Job] = []
-    bar = _progress(len(series))
+    from refine.operando.scan_loop import Context, Loop
 
-    def finish(scan: Scan, path: Path | None, doc: dict | None, fit: FitResult | None, error: str | None) -> None:
-        if doc is None:
-            scans[scan.index] = ScanFailure(index=scan.index, file=str(scan.path), error=str(error),
-                                            echem=dict(scan.echem))
-        else:
-            ok = bool(doc.get("converged"))
-            record = _record(doc, scan, path, "converged" if ok else "not converged")
-            scans[scan.index] = scan_result(record, fit if fit is not None else FitResult.from_dict(doc))
-        bar.update(1)
+    context = Context(kind=kind, phases=tuple(phases), instrument=instrument, settings=settings,
+                       run_settings=run_settings, fingerprint=fp, out_dir=None if out_dir is None else Path(out_dir),
+                       first=first)
+    if custom:
+        spec = ExecutorSpec()  # an instrumented kind is not in the workers' registry
+    elif spec.workers > 1 and not spec.preload:
+        spec = dataclasses.replace(spec, preload=("refine.operando.sequential",))
 
-    try:
-        for scan in series:
-            path = None if out_dir is None else scan_result_path(out_dir, scan)
-            doc = None if path is None else _load_finished(path, scan, fp)
-            if doc is not None:
-                skipped += 1
-                finish(scan, path, doc, None, None)
-                if doc.get("converged") and not pending:
-                    carry = _carry_of(doc)
-                continue
-            job = _Job(scan, settings.kind, tuple(phases), instrument, settings, carry, run_settings, path,
-                       first if scan is series.scans[0] else None)
-            first = None
-            seeded = settings.restart_each or carry is not None
-            if workers > 1 and not custom and seeded:
-                pending.append(job)  # fitted below, all at once, from the same start
-                continue
-            doc, fit, error = _fit_scan(job, kind)
-            fitted += doc is not None
-            finish(scan, path, doc, fit, error)
-            if doc is not None and doc.get("converged"):
-                carry = _carry_of(doc)
-        if pending:
-            from concurrent.futures import ProcessPoolExecutor
-
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for job, (doc, fit, error) in zip(pending, pool.map(_fit_scan, pending), strict=True):
-                    fitted += doc is not None
-                    finish(job.scan, job.path, doc, fit, error)
-    finally:
-        bar.close()
-    ordered = tuple(scans[scan.index] for scan in series)
-    return SeriesResult(scans=ordered, output=None if out_dir is None else Path(out_dir), fitted=fitted,
-                        skipped=skipped)
+    with open_executor(spec) as pool:
+        loop = Loop(context, pool, follow, total=None if follow else len(series))
+        loop.run(FixedSource(series.scans))
+    ordered = tuple(loop.results[i] for i in range(len(loop.scans)))
+    result = SeriesResult(scans=ordered, output=context.out_dir, fitted=loop.fitted, skipped=loop.skipped)
+    object.__setattr__(result, "notes", tuple(pool.notes))
+    return result
 
 
 class _NoBar:
@@ -448,7 +434,7 @@ class _NoBar:
         """Nothing to close."""
 
 
-def _progress(total: int):
+def _progress(total: int | None):
     if not sys.stderr.isatty():
         return _NoBar()
     try:

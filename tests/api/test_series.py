@@ -1,9 +1,17 @@
 """``refine.sequential`` from Python: a glob or a list, and nothing written without ``output``."""
 
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 import refine
 from refine.crystal.lattice import Lattice
+from refine.errors import InputError
 from refine.examples import example_path
 
 LAM = 0.1173
@@ -24,3 +32,44 @@ def test_a_series_without_output_writes_nothing(tmp_path):
     assert np.allclose(fitted, cells, atol=5e-4)
     same = refine.sequential(sorted(str(p) for p in before), [example_path("drs_rocksalt.cif")], wavelength=LAM)
     assert [r["file"] for r in same.records] == [r["file"] for r in result.records]
+
+
+def test_follow_fits_scans_as_they_land_and_stops_when_idle(tmp_path):
+    """Live mode: two scans present at the start, three more written (atomically, by rename) while the run goes on;
+    every one is fitted once, in arrival order, and the run stops after ``idle`` seconds without a new file."""
+
+    pytest.importorskip("pymatgen.core")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from drift_series import make_drift_series
+
+    made = make_drift_series(tmp_path / "made", 5, 0.005, seed=3, points=1000, tth=(6.0, 16.0))
+    live = tmp_path / "live"
+    live.mkdir()
+    for path in made.paths[:2]:
+        shutil.copy(path, live / path.name)
+
+    def land() -> None:
+        for path in made.paths[2:]:
+            time.sleep(0.7)
+            shutil.copy(path, live / (path.name + ".part"))
+            (live / (path.name + ".part")).rename(live / path.name)
+
+    writer = threading.Thread(target=land)
+    writer.start()
+    try:
+        result = refine.sequential(str(live / "scan_*.xye"), [str(Path(__file__).resolve().parents[1] / "data" /
+                                                                  "Na3V2PO43_NASICON.cif")],
+                                   wavelength=0.72, background="chebyshev:4", follow=True, idle=3.0,
+                                   output=tmp_path / "out")
+    finally:
+        writer.join()
+    assert [Path(r["file"]).name for r in result.records] == [p.name for p in made.paths]
+    assert result.converged and result.fitted == 5
+    for rec, true in zip(result.records, made.volume, strict=True):
+        assert rec["phases"][0]["volume"] == pytest.approx(true, rel=2e-4)
+    assert len((tmp_path / "out" / "sequential.csv").read_text().splitlines()) == 1 + 5
+
+
+def test_follow_with_nothing_arriving_is_bad_input(tmp_path):
+    with pytest.raises(InputError, match="no file arrived within 0.3 s"):
+        refine.sequential(str(tmp_path / "scan_*.xye"), ["x.cif"], wavelength=0.72, follow=True, idle=0.3)

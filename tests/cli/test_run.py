@@ -346,3 +346,49 @@ def test_second_run_in_the_same_folder_exits_2(tmp_path, drs_pattern, capsys):
     finally:
         holder.kill()
         holder.wait()
+
+
+_CLUSTER = """schema = "refine.config/1"
+[cluster]
+kind = "slurm"
+jobs = 2
+cores = 4
+memory = "8GB"
+queue = "short"
+walltime = "00:30:00"
+[[step]]
+command = "sequential"
+inputs = ["scan_*.xy"]
+options = { phase = ["x.cif"], wavelength = 0.72, o = "seq" }
+[[step]]
+name = "local"
+command = "sequential"
+inputs = ["scan_*.xy"]
+options = { phase = ["x.cif"], wavelength = 0.72, o = "seq2", workers = 2 }
+"""
+
+
+def test_cluster_table_is_read_and_handed_to_sequential_steps(tmp_path, capsys):
+    """The [cluster] table becomes a ClusterConfig; in a dry run, steps that set neither scheduler nor workers get
+    --scheduler of the (not started) cluster; the others keep their own."""
+    config = tmp_path / "c.toml"
+    config.write_text(_CLUSTER, encoding="utf-8")
+    pipeline = read_pipeline(config)
+    assert pipeline.cluster.kind == "slurm" and pipeline.cluster.jobs == 2
+    assert dict(pipeline.cluster.arguments) == {"cores": 4, "memory": "8GB", "queue": "short",
+                                                "walltime": "00:30:00"}
+    assert main(["run", str(config), "--dry-run"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("$ refine sequential")]
+    assert "--scheduler '<slurm cluster, 2 job(s)>'" in lines[0] and "--scheduler" not in lines[1]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ("cluster = 3\n", "'cluster' must be a table"),
+    ("[cluster]\ncores = 4\nmemory = \"8GB\"\nnodes = 2\n", "[cluster]: unknown key 'nodes'"),
+])
+def test_bad_cluster_table_exits_2(tmp_path, capsys, table, message):
+    config = tmp_path / "c.toml"
+    config.write_text('schema = "refine.config/1"\n' + table + '[[step]]\ncommand = "sequential"\n', encoding="utf-8")
+    assert main(["run", str(config), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(config) in err and message in err, err

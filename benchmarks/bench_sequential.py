@@ -1,0 +1,81 @@
+"""Issue 14 benchmark: a 100-scan NASICON series whose a and c drift by 1 % (benchmarks/drift_series.py), fitted
+by ``refine.sequential`` (Le Bail; cell, zero, W, X, Y; four-term Chebyshev background) in one process and on a
+local Dask cluster of 2 workers (cluster start included), chunks of 16 scans in both.
+
+Printed: wall time and CPU seconds (this process and its workers) of each (best of ``--repeat``), the speed-up,
+the largest relative difference of the volumes between the two runs, and the largest relative error of the
+volumes against the generator's truth. The machine is shared: on a loaded machine the wall-time speed-up means
+little; the CPU ratio says how much the cluster costs on top of the fits.
+
+Run from the repository root: ``python benchmarks/bench_sequential.py [--scans 100] [--repeat 1] [--points 3000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # the workers' setting, for a like-for-like comparison
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the Dask workers, once the cluster closed)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _run(paths, out: Path, workers: int) -> tuple[float, list[float], list[bool], float]:
+    from refine.api.series import sequential
+
+    cpu = _cpu()
+    tic = time.perf_counter()
+    result = sequential([str(p) for p in paths], [str(ROOT / "tests" / "data" / "Na3V2PO43_NASICON.cif")],
+                        wavelength=0.72, background="chebyshev:4", workers=workers, output=out)
+    wall = time.perf_counter() - tic
+    return (wall, [r["phases"][0]["volume"] for r in result.records], [bool(r["converged"]) for r in result.records],
+            _cpu() - cpu)
+
+
+def main() -> None:
+    from drift_series import make_drift_series
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scans", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--points", type=int, default=3000)
+    parser.add_argument("--drift", type=float, default=0.01)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        series = make_drift_series(Path(tmp) / "data", args.scans, args.drift, seed=0, points=args.points)
+        best: dict[int, tuple[float, list[float], list[bool], float]] = {}
+        for rep in range(args.repeat):
+            for workers in (1, 2):
+                run = _run(series.paths, Path(tmp) / f"out_{workers}_{rep}", workers)
+                print(f"workers {workers}: {run[0]:.1f} s wall, {run[3]:.1f} CPU s ({args.scans / run[0]:.2f} scans/s)",
+                      flush=True)
+                if workers not in best or run[0] < best[workers][0]:
+                    best[workers] = run
+    (t1, v1, c1, cpu1), (t2, v2, c2, cpu2) = best[1], best[2]
+    diff = max(abs(b / a - 1.0) for a, b in zip(v1, v2, strict=True))
+    err = max(abs(a / t - 1.0) for a, t in zip(v2, series.volume, strict=True))
+    worst = max(range(len(v2)), key=lambda i: abs(v2[i] / series.volume[i] - 1.0))
+    print(f"{args.scans} scans, drift {100 * args.drift:g} %, {args.points} points, cores {os.cpu_count()}, "
+          f"load {os.getloadavg()[0]:.2f}")
+    print(f"one process {t1:.1f} s; local cluster of 2 (start included) {t2:.1f} s; speed-up {t1 / t2:.2f}x")
+    print(f"CPU seconds: one process {cpu1:.1f}, local cluster {cpu2:.1f} (ratio {cpu2 / cpu1:.2f}: the cluster's "
+          f"overhead; on two idle cores the speed-up is at most {2 * cpu1 / cpu2:.2f}x)")
+    print(f"volumes, 2 workers vs one process: max relative difference {diff:.2e}")
+    print(f"volumes vs truth: max relative error {err:.2e} (scan {worst}); converged {sum(c2)}/{len(c2)} "
+          f"(one process {sum(c1)}/{len(c1)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,305 @@
+"""Where independent tasks run: in this process, on a local Dask cluster, or on a Dask scheduler elsewhere.
+
+A core-level module (no refine imports beyond :mod:`refine.errors`; Dask is imported only when asked for) so that
+the sequential fits of :mod:`refine.operando` and, later, the frame chunks of :mod:`refine.integrate` share it.
+
+Interface
+---------
+:func:`open_executor` (a context manager) takes an :class:`ExecutorSpec` and yields an :class:`Executor`:
+
+``slots``
+    How many tasks run at once (the caller keeps at most that many submitted, so memory stays flat and the
+    caller decides the order: a Dask scheduler given a thousand tasks at once would run them in its own order).
+``submit(fn, *args) -> future``
+    Run ``fn(*args)`` (``fn`` a module-level function, arguments picklable). The future has ``result()``, which
+    raises the task's exception (or, on Dask, ``KilledWorker`` when the task killed its workers too often).
+``wait_any(futures, timeout) -> set``
+    The futures of ``futures`` that are done, waiting up to ``timeout`` seconds (None: until one is).
+``notes``
+    Lines for the user (the cluster's size, a worker count capped at the cores).
+
+Kinds: ``workers == 1`` and no scheduler runs each task in this process when it is submitted (no Dask import).
+``workers > 1`` starts a ``distributed.LocalCluster`` of that many single-threaded worker processes (capped at
+the cores this process may use, BLAS limited to one thread each) in the background, running tasks in this process
+until its workers are up; the workers are children of this process and exit with it, also on ``kill -9`` (each
+worker process watches a pipe from its parent and exits when it closes).
+``scheduler`` connects to a running Dask scheduler (``tcp://HOST:PORT``, or a scheduler file) and uses all its
+workers; ``cluster`` uses a cluster object as-is (``dask_jobqueue.SLURMCluster`` from :func:`make_cluster`).
+With a remote scheduler the tasks must find their input files at the same paths (a shared file system); the
+caller writes the results, so only this process writes into its output folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from refine.errors import InputError
+
+#: Environment of local worker processes: one BLAS thread each (one task per core; a multi-threaded SVD of a tall
+#: Jacobian on a busy machine is several times slower than a single-threaded one).
+#: Dask's statistical profiler is off: it samples every thread's stack every 10 ms, holding the GIL, which makes
+#: a Python-heavy fit several times slower.
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """What the user asked for: ``workers`` local processes, or a ``scheduler`` address, or a ``cluster`` object.
+
+    Attributes
+    ----------
+    workers
+        1 (default): in this process; N > 1: a local Dask cluster of N processes (capped at the cores available).
+    scheduler
+        ``tcp://HOST:PORT`` of a running Dask scheduler, or the path of its scheduler file.
+    cluster
+        A Dask cluster object (e.g. from :func:`make_cluster`); its scheduler is used and it is not closed here.
+    preload
+        Modules each local worker imports when it starts (so the first task does not pay for them).
+    """
+
+    workers: int = 1
+    scheduler: str | None = None
+    cluster: Any = field(default=None, compare=False)
+    preload: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise InputError("workers", f"must be at least 1, got {self.workers}")
+
+    @property
+    def distributed(self) -> bool:
+        """True when tasks leave this process."""
+        return self.workers > 1 or self.scheduler is not None or self.cluster is not None
+
+
+class Executor(Protocol):
+    """What :func:`open_executor` yields (see the module's docstring)."""
+
+    slots: int
+    notes: tuple[str, ...]
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set: ...
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class InProcess:
+    """Runs each task when it is submitted, in this process."""
+
+    slots = 1
+    notes: tuple[str, ...] = ()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+    def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
+        return {f for f in futures if f.done()}
+
+
+class DaskExecutor:
+    """Tasks on the workers of a ``distributed.Client``."""
+
+    def __init__(self, client: Any, slots: int, notes: tuple[str, ...]) -> None:
+        self.client = client
+        self.slots = max(int(slots), 1)
+        self.notes = notes
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return self.client.submit(fn, *args, pure=False)
+
+    def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
+        from distributed import wait
+        from distributed.utils import TimeoutError as DaskTimeout
+
+        try:
+            done, _ = wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
+        except (DaskTimeout, TimeoutError):
+            return set()
+        return set(done)
+
+
+@contextlib.contextmanager
+def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
+    """The executor of ``spec`` for the block; a local cluster is shut down when the block ends."""
+    if not spec.distributed:
+        yield InProcess()
+        return
+
+    if spec.cluster is not None or spec.scheduler is not None:
+        client = _connect(spec)
+        try:
+            slots = sum(client.nthreads().values()) or 1
+            where = spec.scheduler or getattr(spec.cluster, "scheduler_address", "a cluster")
+            yield DaskExecutor(client, slots, (f"Dask scheduler {where}: {slots} worker thread(s)",))
+        finally:
+            client.close()
+        return
+    cores = available_cores()
+    n = min(spec.workers, cores)
+    notes = (f"local Dask cluster: {n} worker process(es)"
+             + (f" (--workers {spec.workers} capped at the {cores} cores available)" if n < spec.workers else ""),)
+    local = LocalDask(n, spec.preload, notes)
+    try:
+        yield local
+    finally:
+        local.close()
+
+
+class LocalDask:
+    """A local Dask cluster started in the background: until its workers are up (process start and imports take
+    seconds), tasks run in this process one at a time, so the start costs little wall time."""
+
+    def __init__(self, n: int, preload: tuple[str, ...], notes: tuple[str, ...]) -> None:
+        import threading
+
+        self.n, self.preload, self.notes = n, preload, notes
+        self.client: Any = None
+        self.cluster: Any = None
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._local = InProcess()
+        self._thread = threading.Thread(target=self._start, name="refine-dask-start", daemon=True)
+        self._thread.start()
+
+    def _start(self) -> None:
+        from distributed import Client
+
+        try:
+            self.cluster = _local_cluster(self.n, self.preload)
+            self.client = Client(self.cluster)
+            self.client.wait_for_workers(self.n)
+        except BaseException as exc:  # noqa: BLE001 - reported by the first submit after the start failed
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        """True once the workers are up (never, when the cluster failed to start: then tasks stay here)."""
+        if self._ready.is_set() and self.error is not None:
+            if not any("did not start" in n for n in self.notes):
+                self.notes = (*self.notes, f"the local Dask cluster did not start ({type(self.error).__name__}: "
+                                           f"{self.error}); the tasks ran in this process")
+            return False
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait for the start to end; True when the workers are up."""
+        self._ready.wait(timeout)
+        return self.ready
+
+    @property
+    def slots(self) -> int:  # type: ignore[override]
+        return self.n if self.ready else 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.ready:
+            return self.client.submit(fn, *args, pure=False)
+        return self._local.submit(fn, *args)
+
+    def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
+        done = {f for f in futures if isinstance(f, Future) and f.done()}
+        remote = [f for f in futures if not isinstance(f, Future)]
+        if done or not remote:
+            return done
+        return DaskExecutor(self.client, self.n, self.notes).wait_any(remote, timeout)
+
+    def close(self) -> None:
+        """Stop the workers (waiting for a start under way)."""
+        self._thread.join()
+        for thing in (self.client, self.cluster):
+            if thing is not None:
+                with contextlib.suppress(Exception):
+                    thing.close()
+
+
+def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
+    """A LocalCluster of ``n`` single-threaded worker processes (no dashboard; quiet logs)."""
+    import logging
+
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                        silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
+
+
+def _connect(spec: ExecutorSpec) -> Any:
+    from distributed import Client
+
+    if spec.cluster is not None:
+        return Client(spec.cluster)
+    address = str(spec.scheduler)
+    try:
+        if "://" not in address and os.path.isfile(address):
+            return Client(scheduler_file=address, timeout="20s")
+        return Client(address, timeout="20s")
+    except (OSError, TimeoutError) as exc:
+        raise InputError("scheduler", f"cannot connect to the Dask scheduler {address}: {exc}") from None
+
+
+# -- clusters described in a configuration ----------------------------------------------------------------------
+#: Keys of a ``[cluster]`` table (``kind = "slurm"``): ``jobs`` is how many batch jobs to start; the others are
+#: dask_jobqueue.SLURMCluster's own arguments.
+CLUSTER_KEYS = ("kind", "jobs", "cores", "processes", "memory", "queue", "account", "walltime", "job_cpu",
+                "job_mem", "interface", "local_directory", "log_directory", "job_extra_directives",
+                "job_script_prologue", "worker_extra_args", "python", "shebang", "name")
+CLUSTER_KINDS = ("slurm",)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """A batch cluster as a configuration describes it: its kind, how many jobs, and the job's arguments."""
+
+    kind: str
+    jobs: int
+    arguments: Mapping[str, Any]
+
+
+def cluster_config(table: Mapping[str, Any], source: str = "cluster") -> ClusterConfig:
+    """Check a ``[cluster]`` table; bad input names ``source`` and the key."""
+    unknown = sorted(set(table) - set(CLUSTER_KEYS))
+    if unknown:
+        raise InputError(source, f"[cluster]: unknown key {unknown[0]!r}; known: {', '.join(CLUSTER_KEYS)}")
+    kind = table.get("kind", "slurm")
+    if kind not in CLUSTER_KINDS:
+        raise InputError(source, f"[cluster]: kind {kind!r} is not supported; known: {', '.join(CLUSTER_KINDS)}")
+    jobs = table.get("jobs", 1)
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise InputError(source, f"[cluster]: jobs must be a positive integer, got {jobs!r}")
+    if "cores" not in table or "memory" not in table:
+        raise InputError(source, "[cluster]: cores and memory are required (per batch job)")
+    arguments = {k: v for k, v in table.items() if k not in ("kind", "jobs")}
+    return ClusterConfig(kind=kind, jobs=jobs, arguments=arguments)
+
+
+def make_cluster(config: ClusterConfig) -> Any:
+    """The dask_jobqueue cluster object of ``config`` (its scheduler runs here; no job is submitted until
+    ``cluster.scale(jobs=config.jobs)``)."""
+    try:
+        from dask_jobqueue import SLURMCluster
+    except ImportError:
+        raise InputError("cluster", "a SLURM cluster needs dask-jobqueue (pip install 'refine[cluster]')") from None
+    kwargs = dict(config.arguments)
+    if "python" in kwargs:
+        kwargs["python"] = str(kwargs["python"])
+    return SLURMCluster(**kwargs)

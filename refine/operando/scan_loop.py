@@ -1,0 +1,230 @@
+"""The loop of a sequential run: submits each scan's fit when the result it starts from is final (the plan of
+:mod:`refine.operando.schedule`), keeps at most as many fits in flight as the executor has slots, guards and
+writes each result (only this process writes), resumes finished scans, and in live mode polls for new scans."""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from refine.executor import InProcess
+from refine.fit import FitResult
+from refine.fit.result import write_document
+from refine.operando.schedule import Follow, IdleClock, ScanSource, Seed, is_anchor, priority, seed_index
+from refine.operando.sequential import (
+    FitKind,
+    SequentialSettings,
+    _fit_scan,
+    _Job,
+    _load_finished,
+    _progress,
+    _record,
+    scan_result_path,
+)
+from refine.operando.series import Scan
+from refine.operando.series_result import ScanFailure, scan_result
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every scan of a run shares."""
+
+    kind: FitKind
+    phases: tuple
+    instrument: Any
+    settings: SequentialSettings
+    run_settings: Mapping[str, Any]
+    fingerprint: str
+    out_dir: Path | None
+    first: Any = None  # the first scan's pattern as the settings check read it (its fit does not read it again)
+
+
+@dataclass
+class _Attempt:
+    """A fit in flight: its scan, the seed it started from, and (for a refit) why the first fit was refused."""
+
+    scan: Scan
+    seed: Seed | None
+    first_reason: str | None = None
+    first_seed: int | None = None
+    first: tuple[dict, FitResult] | None = None  # the refused first fit (kept until the refit is decided)
+
+
+class Loop:
+    """Submits each scan when the result it starts from is final, keeps at most ``pool.slots`` fits in flight,
+    guards and writes each result, and (live mode) keeps polling for new scans until idle."""
+
+    def __init__(self, ctx: Context, pool: Any, follow: Follow | None, total: int | None) -> None:
+        self.ctx, self.pool, self.follow = ctx, pool, follow
+        self.scans: list[Scan] = []
+        self.todo: set[int] = set()
+        self.ready: list[tuple[tuple[int, int], int]] = []  # heap of (priority, index) whose start is known
+        self.waiting: dict[int, _Attempt] = {}  # refused first fits waiting for their predecessor
+        self.inflight: dict[Any, _Attempt] = {}
+        self.carry: dict[int, Seed | None] = {}  # final scans: the seed their dependants start from
+        self.results: dict[int, FitResult | ScanFailure] = {}
+        self.fitted = self.skipped = 0
+        self.bar = _progress(total)
+
+    # -- the loop ------------------------------------------------------------------------------------------
+    def run(self, source: ScanSource) -> None:
+        clock = IdleClock()
+        sources = [source] + ([self.follow.source] if self.follow else [])
+        try:
+            while True:
+                if self._take(sources):
+                    clock.reset()
+                self._submit_ready()
+                if self.inflight:
+                    timeout = self.follow.poll if self.follow else None
+                    for future in self.pool.wait_any(list(self.inflight), timeout):
+                        self._done(future)
+                    continue
+                if self.todo or self.waiting:
+                    raise RuntimeError("sequential: scans left that can never start")  # pragma: no cover
+                if not self.follow or clock.idle() >= self.follow.idle:
+                    break
+                time.sleep(self.follow.poll)
+        finally:
+            self.bar.close()
+
+    def _take(self, sources: Sequence[ScanSource]) -> bool:
+        new = [scan for src in sources for scan in src.poll()]
+        for scan in new:
+            scan = dataclasses.replace(scan, index=len(self.scans))
+            self.scans.append(scan)
+            self.todo.add(scan.index)
+            self._push_if_ready(scan.index)
+        return bool(new)
+
+    def _push_if_ready(self, index: int) -> None:
+        if index in self.todo and self._seed_ready(index)[0]:
+            heapq.heappush(self.ready, (priority(index, self.ctx.settings.chunk), index))
+
+    def _dependants(self, index: int) -> tuple[int, ...]:
+        """Scans that start from scan ``index`` (within the scans known so far)."""
+        chunk = self.ctx.settings.chunk
+        out = [index + 1] if seed_index(index + 1, chunk) == index else []
+        if is_anchor(index, chunk) and chunk > 0 and index + chunk != index + 1:
+            out.append(index + chunk)
+        return tuple(d for d in out if d < len(self.scans))
+
+    def _seed_ready(self, index: int) -> tuple[bool, Seed | None]:
+        if self.ctx.settings.restart_each:
+            return True, None
+        s = seed_index(index, self.ctx.settings.chunk)
+        if s is None:
+            return True, None
+        return (True, self.carry[s]) if s in self.carry else (False, None)
+
+    def _submit_ready(self) -> None:
+        for index, attempt in list(self.waiting.items()):
+            if index - 1 in self.carry:
+                del self.waiting[index]
+                self._refit_or_flag(attempt)
+        while self.ready and len(self.inflight) < self.pool.slots:
+            _, index = heapq.heappop(self.ready)
+            if index not in self.todo:
+                continue
+            seed = self._seed_ready(index)[1]
+            self.todo.discard(index)
+            if not self._resume(self.scans[index], seed):
+                self._submit(_Attempt(self.scans[index], seed))
+
+    def _submit(self, attempt: _Attempt) -> None:
+        ctx = self.ctx
+        carry = None if attempt.seed is None else dict(attempt.seed.values)
+        first = ctx.first if ctx.first is not None and attempt.scan is self.scans[0] else None
+        job = _Job(attempt.scan, ctx.settings.kind, ctx.phases, ctx.instrument, ctx.settings, carry,
+                   ctx.run_settings, self._path(attempt.scan), first)
+        if isinstance(self.pool, InProcess):
+            self.inflight[self.pool.submit(_fit_scan, job, ctx.kind)] = attempt
+        else:
+            self.inflight[self.pool.submit(_fit_scan, job)] = attempt
+
+    def _path(self, scan: Scan) -> Path | None:
+        return None if self.ctx.out_dir is None else scan_result_path(self.ctx.out_dir, scan)
+
+    def _resume(self, scan: Scan, seed: Seed | None) -> bool:
+        path = self._path(scan)
+        doc = None if path is None else _load_finished(path, scan, self.ctx.fingerprint)
+        if doc is None:
+            return False
+        self.skipped += 1
+        self._final(scan, seed, doc, None, path)
+        return True
+
+    # -- results -------------------------------------------------------------------------------------------
+    def _done(self, future: Any) -> None:
+        attempt = self.inflight.pop(future)
+        try:
+            doc, fit, error = future.result()
+        except Exception as exc:  # noqa: BLE001 - a task lost with its workers (KilledWorker) is a failed scan
+            doc, fit, error = None, None, f"{type(exc).__name__}: {exc}"
+        scan = attempt.scan
+        if doc is None:
+            self._failure(scan, attempt.seed, str(error))
+            return
+        reason = None if attempt.seed is None else self.ctx.settings.guard.reason(doc, attempt.seed)
+        if reason and attempt.first_reason is None and attempt.seed.index != scan.index - 1:
+            attempt.first_reason, attempt.first_seed, attempt.first = reason, attempt.seed.index, (doc, fit)
+            self.waiting[scan.index] = attempt  # refitted from the predecessor once that one is final
+            return
+        self._write(attempt, doc, fit, reason)
+
+    def _refit_or_flag(self, attempt: _Attempt) -> None:
+        pred = self.carry[attempt.scan.index - 1]
+        if pred is None or (attempt.seed is not None and pred.index == attempt.seed.index):
+            doc, fit = attempt.first  # no better start than the one used: the first fit, flagged
+            self._write(_Attempt(attempt.scan, attempt.seed), doc, fit, attempt.first_reason)
+            return
+        self._submit(dataclasses.replace(attempt, seed=pred, first=None))
+
+    def _write(self, attempt: _Attempt, doc: dict, fit: FitResult, reason: str | None) -> None:
+        guard: dict[str, Any] = {"flagged": reason is not None, "reason": reason,
+                                 "started_from": None if attempt.seed is None else attempt.seed.index}
+        warnings = list(doc.get("warnings") or [])
+        if attempt.first_reason is not None:
+            guard["first_fit"] = {"started_from": attempt.first_seed, "reason": attempt.first_reason}
+            warnings.append(f"guard: the fit from scan {attempt.first_seed} was refused ({attempt.first_reason}); "
+                            f"refitted from scan {guard['started_from']}")
+        if reason is not None:
+            warnings.append(f"guard: suspect fit, not converged: {reason}")
+            doc["converged"] = False
+            doc["message"] = f"suspect: {reason}"
+            fit = dataclasses.replace(fit, converged=False, message=doc["message"])
+        doc["warnings"] = warnings
+        fit = dataclasses.replace(fit, warnings=tuple(warnings))
+        doc.setdefault("provenance", {})["guard"] = guard
+        path = self._path(attempt.scan)
+        if path is not None:  # the worker wrote the curves and dropped them from the fit
+            write_document(doc, path)
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        self.fitted += 1
+        self._final(attempt.scan, attempt.seed, doc, fit, path)
+
+    def _failure(self, scan: Scan, seed: Seed | None, error: str) -> None:
+        self.results[scan.index] = ScanFailure(index=scan.index, file=str(scan.path), error=error,
+                                               echem=dict(scan.echem))
+        self.carry[scan.index] = seed
+        self._released(scan.index)
+
+    def _final(self, scan: Scan, seed: Seed | None, doc: dict, fit: FitResult | None, path: Path | None) -> None:
+        ok = bool(doc.get("converged"))
+        flagged = ((doc.get("provenance") or {}).get("guard") or {}).get("flagged")
+        status = "suspect" if flagged else "converged" if ok else "not converged"
+        record = _record(doc, scan, path, status)
+        self.results[scan.index] = scan_result(record, fit if fit is not None else FitResult.from_dict(doc))
+        self.carry[scan.index] = Seed.from_doc(scan.index, doc) if ok else seed
+        self._released(scan.index)
+
+    def _released(self, index: int) -> None:
+        self.bar.update(1)
+        for d in self._dependants(index):
+            self._push_if_ready(d)

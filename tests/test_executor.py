@@ -1,0 +1,97 @@
+"""refine.executor: the in-process executor, a local Dask cluster, and the SLURM cluster object built from a
+``refine run`` configuration (built only: no SLURM here, no job is submitted)."""
+
+from __future__ import annotations
+
+import operator
+from concurrent.futures import Future
+
+import pytest
+
+from refine.errors import InputError
+from refine.executor import ExecutorSpec, InProcess, cluster_config, make_cluster, open_executor
+
+
+def _boom() -> None:
+    raise ValueError("boom")
+
+
+def test_in_process_runs_at_submit_and_hands_errors_through_the_future():
+    with open_executor(ExecutorSpec()) as pool:
+        assert isinstance(pool, InProcess) and pool.slots == 1
+        ok, bad = pool.submit(operator.add, 2, 3), pool.submit(_boom)
+        assert pool.wait_any([ok, bad]) == {ok, bad}
+        assert ok.result() == 5
+        with pytest.raises(ValueError, match="boom"):
+            bad.result()
+
+
+def test_workers_below_one_are_bad_input():
+    with pytest.raises(InputError, match="at least 1"):
+        ExecutorSpec(workers=0)
+
+
+def test_local_cluster_is_capped_at_the_cores(monkeypatch):
+    pytest.importorskip("distributed")
+    import refine.executor as ex
+
+    monkeypatch.setattr(ex, "available_cores", lambda: 1)
+    with open_executor(ExecutorSpec(workers=3)) as pool:
+        assert "capped at the 1 cores" in pool.notes[0]
+        assert pool.wait_ready(120) and pool.slots == 1
+        assert len(pool.client.scheduler_info()["workers"]) == 1
+        futures = [pool.submit(operator.mul, i, i) for i in range(4)]
+        done = set()
+        while len(done) < 4:
+            done |= pool.wait_any([f for f in futures if f not in done], timeout=30)
+        assert [f.result() for f in futures] == [0, 1, 4, 9]
+
+
+def test_tasks_run_here_until_the_local_cluster_is_up():
+    pytest.importorskip("distributed")
+    with open_executor(ExecutorSpec(workers=2)) as pool:
+        if not pool.ready:  # the start takes seconds; a task submitted now runs in this process
+            early = pool.submit(operator.add, 1, 1)
+            assert early.done() and early.result() == 2 and pool.slots == 1
+        assert pool.wait_ready(120) and pool.slots == 2
+        late = pool.submit(operator.add, 2, 2)
+        assert not isinstance(late, Future)  # a Dask future: it ran on a worker
+        assert pool.wait_any([late], timeout=60) == {late} and late.result() == 4
+
+
+def test_unreachable_scheduler_is_bad_input():
+    pytest.importorskip("distributed")
+    with pytest.raises(InputError, match="cannot connect to the Dask scheduler tcp://127.0.0.1:9"):
+        with open_executor(ExecutorSpec(scheduler="tcp://127.0.0.1:9")):
+            pass  # pragma: no cover
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ({"kind": "pbs", "cores": 1, "memory": "1GB"}, "kind 'pbs' is not supported"),
+    ({"cores": 1, "memory": "1GB", "partition": "x"}, "unknown key 'partition'"),
+    ({"cores": 1, "memory": "1GB", "jobs": 0}, "jobs must be a positive integer"),
+    ({"cores": 1}, "cores and memory are required"),
+])
+def test_bad_cluster_tables_name_the_file_and_key(table, message):
+    with pytest.raises(InputError, match=message) as exc:
+        cluster_config(table, "pipe.toml")
+    assert exc.value.source == "pipe.toml"
+
+
+def test_slurm_cluster_object_is_built_with_the_table_arguments():
+    pytest.importorskip("dask_jobqueue")
+    config = cluster_config({"kind": "slurm", "jobs": 3, "cores": 8, "processes": 4, "memory": "16GB",
+                             "queue": "debug", "account": "mx1234", "walltime": "02:30:00",
+                             "job_extra_directives": ["--exclusive"]}, "pipe.toml")
+    assert config.jobs == 3 and "jobs" not in config.arguments
+    cluster = make_cluster(config)
+    try:
+        script = cluster.job_script()
+        for line in ("#SBATCH -p debug", "#SBATCH -A mx1234", "#SBATCH -t 02:30:00", "#SBATCH --exclusive",
+                     "#SBATCH --cpus-per-task=8", "--nworkers 4", "--nthreads 2"):
+            assert line in script, line
+        assert "#SBATCH --mem=15G" in script  # 16 GB as SLURM writes it (GiB, rounded down)
+        assert cluster.scheduler_address.startswith("tcp://")
+        assert len(cluster.workers) == 0  # nothing submitted before scale()
+    finally:
+        cluster.close()
