@@ -382,7 +382,21 @@ class PdfCalcOptions(CommandOptions):
 
 # -- sequential -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SequentialOptions(PdfSettingsOptions):
+class EchemOptions(CommandOptions):
+    """The cycler log of a series (``sequential``, ``parametric``): file, format, how scans are matched to its
+    rows, and the active mass, formula and x0 of the ion content x."""
+
+    echem: str | None = None
+    echem_match: str = "index"
+    echem_format: str | None = None
+    active_mass: float | None = None
+    formula: str | None = None
+    x0: float | None = None
+    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
+
+
+@dataclass(frozen=True)
+class SequentialOptions(PdfSettingsOptions, EchemOptions):
     """``refine sequential`` / :func:`refine.sequential`: the powder options (with ``wavelength`` and
     ``instrument``), the G(r) options of ``pdf_fit`` (``qmax`` ... for ``kind="pdf"``) and the series' own."""
 
@@ -404,13 +418,6 @@ class SequentialOptions(PdfSettingsOptions):
     guard: tuple[float, float] = _opt((2.0, 0.02), lambda v: _guard(v))
     follow: bool = False
     idle: float = 60.0
-    echem: str | None = None
-    echem_match: str = "index"
-    echem_format: str | None = None
-    active_mass: float | None = None
-    formula: str | None = None
-    x0: float | None = None
-    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
     json: str | None = None
     csv: str | None = None
     plot: str | None = None
@@ -418,7 +425,7 @@ class SequentialOptions(PdfSettingsOptions):
 
 # -- parametric -------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ParametricOptions(CommandOptions):
+class ParametricOptions(EchemOptions):
     """``refine parametric`` / :func:`refine.parametric`: the powder options, trends, constant-volume phases, the
     starting values (a ``refine sequential`` summary) and the series' electrochemistry."""
 
@@ -436,13 +443,6 @@ class ParametricOptions(CommandOptions):
     trend: tuple = _opt(parse=parsing.parse_trend, many=True)
     constant_volume: tuple = _opt(parse=parsing.parse_constant_volume, many=True)
     start: str | None = None
-    echem: str | None = None
-    echem_match: str = "index"
-    echem_format: str | None = None
-    active_mass: float | None = None
-    formula: str | None = None
-    x0: float | None = None
-    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
     json: str | None = None
     csv: str | None = None
     plot: str | None = None
