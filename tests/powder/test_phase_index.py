@@ -28,24 +28,7 @@ def folder(tmp_path):
     return lib
 
 
-_NACL = """data_NaCl
-_cell_length_a 5.64
-_cell_length_b 5.64
-_cell_length_c 5.64
-_cell_angle_alpha 90
-_cell_angle_beta 90
-_cell_angle_gamma 90
-_symmetry_space_group_name_H-M 'F m -3 m'
-loop_
-_atom_site_label
-_atom_site_type_symbol
-_atom_site_fract_x
-_atom_site_fract_y
-_atom_site_fract_z
-_atom_site_U_iso_or_equiv
-Na1 Na 0 0 0 0.01
-Cl1 Cl 0.5 0.5 0.5 0.01
-"""
+_NACL = data_file("NaCl.cif").read_text()  # rock salt, a = 5.62 Å
 
 
 def test_entries_hold_the_lines_of_the_crystal_model(folder, tmp_path):
@@ -71,7 +54,7 @@ def test_cache_is_reused_and_refreshed_when_a_file_changes(folder, tmp_path):
     for a, b in zip(first.entries, again.entries, strict=True):
         assert np.array_equal(a.d, b.d) and np.array_equal(a.intensity, b.intensity)
     target = folder / "sub" / "nacl.cif"
-    target.write_text(_NACL.replace("5.64", "5.70"))
+    target.write_text(_NACL.replace("5.62", "5.70"))
     os.utime(target, ns=(stamp + 10**9, stamp + 10**9))
     changed = build_index(folder, cache=cache)
     assert next(e for e in changed.entries if e.name == "nacl").cell[0] == pytest.approx(5.70)
@@ -94,7 +77,7 @@ def test_many_files_are_read_in_processes_with_the_same_result(tmp_path):
     lib = tmp_path / "many"
     lib.mkdir()
     for k in range(24):
-        (lib / f"nacl{k:02d}.cif").write_text(_NACL.replace("5.64", f"{5.5 + 0.01 * k:.2f}"))
+        (lib / f"nacl{k:02d}.cif").write_text(_NACL.replace("5.62", f"{5.5 + 0.01 * k:.2f}"))
     serial = build_index(lib, cache="", workers=1)
     pooled = build_index(lib, cache="", workers=2)
     assert [e.name for e in pooled.entries] == [e.name for e in serial.entries]
