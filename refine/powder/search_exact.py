@@ -23,7 +23,7 @@ from refine.powder.calculated import calculated_peaks
 from refine.powder.phase_index import IndexEntry
 
 #: Degree of the Chebyshev background of the joint fits.
-BACKGROUND_DEGREE = 5
+BACKGROUND_DEGREE = 8
 
 
 @dataclass(frozen=True, eq=False)

@@ -168,6 +168,7 @@ class _Grid:
     fwhm: tuple[float, float]
     x: np.ndarray  # the pattern's own 2θ, net signal and weights (for the exact stage)
     net_x: np.ndarray
+    y_x: np.ndarray  # the counts themselves: the exact stage fits its own background
     weight_x: np.ndarray
 
 
@@ -207,7 +208,7 @@ class _Search:
         self.at: dict[int, int] = {}
         self.gains: dict[int, float] = {}
         self.residual_ss = self.total
-        self.exact = ExactModel(grid.x, grid.net_x, grid.weight_x, index.entries, instrument, float(np.mean(grid.fwhm)))
+        self.exact = ExactModel(grid.x, grid.y_x, grid.weight_x, index.entries, instrument, float(np.mean(grid.fwhm)))
         self.exact_total = float(np.sum(grid.weight_x * grid.net_x**2))
         self.exact_fit = self.exact.fit([])
         self.scale_of: dict[int, float] = {}
@@ -414,7 +415,7 @@ def _grid(pattern: Pattern, instrument: Instrument, options: SearchOptions) -> _
     var_u = np.interp(tth, x, sigma**2 * np.clip(density, 1e-6, None))
     fwhm = (a + b * x[0], a + b * x[-1])
     return _Grid(two_theta=tth, net=net_u, weight=1.0 / var_u, sigma_points=points_per_fwhm / _FWHM_PER_SIGMA,
-                 u_of=u_of, fwhm=fwhm, x=x, net_x=net, weight_x=1.0 / sigma**2)
+                 u_of=u_of, fwhm=fwhm, x=x, net_x=net, y_x=y, weight_x=1.0 / sigma**2)
 
 
 def _width_model(x, net, sigma, step, fwhm) -> tuple[float, float]:
