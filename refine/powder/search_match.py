@@ -53,8 +53,6 @@ class SearchOptions:
         Lattice scales 1 ± strain are searched (isotropic strain or thermal expansion; 0.02 = ±2 %).
     strain_step
         Step of the lattice-scale grid.
-    shortlist
-        Candidates (best single-phase scores) that enter the mixture search.
     min_gain
         A phase joins a mixture when it explains at least this fraction of the signal.
     fwhm
@@ -64,7 +62,6 @@ class SearchOptions:
     max_phases: int = 4
     strain: float = 0.02
     strain_step: float = 0.0005
-    shortlist: int = 30
     min_gain: float = 0.001
     fwhm: float | None = None
 
@@ -185,7 +182,7 @@ def search_match(pattern: Pattern, index: PhaseIndex, instrument: Instrument,
     if len(index) == 0:
         raise InputError(index.folder, "no library phase to compare with (check --elements)")
     if pattern.unit != units.TTH_DEG:
-        raise InputError(_source(pattern), f"search–match needs a pattern in 2θ, got {pattern.unit}")
+        raise InputError(pattern.source or "pattern", f"search–match needs a pattern in 2θ, got {pattern.unit}")
     grid = _grid(pattern, instrument, options)
     search = _Search(index, grid, instrument, options)
     scores, scales = search.scan(grid.net)
@@ -207,7 +204,6 @@ class _Search:
         self.chosen: list[int] = []
         self.at: dict[int, int] = {}
         self.gains: dict[int, float] = {}
-        self.residual_ss = self.total
         self.exact = ExactModel(grid.x, grid.y_x, grid.weight_x, index.entries, instrument, float(np.mean(grid.fwhm)))
         self.exact_total = float(np.sum(grid.weight_x * grid.net_x**2))
         self.exact_fit = self.exact.fit([])
@@ -393,7 +389,7 @@ def _grid(pattern: Pattern, instrument: Instrument, options: SearchOptions) -> _
     good = np.isfinite(y) & np.isfinite(sigma) & (sigma > 0)
     x, y, sigma = x[good], y[good], sigma[good]
     if len(x) < 50:
-        raise InputError(_source(pattern), f"too few points for search–match ({len(x)})")
+        raise InputError(pattern.source or "pattern", f"too few points for search–match ({len(x)})")
     step = float(np.median(np.diff(x)))
     net = y - snip_background(y, max(10, int(round(2.0 / step * 0.1))))  # refined below with the measured width
     a, b = _width_model(x, net, sigma, step, options.fwhm)
@@ -449,6 +445,3 @@ def snip_background(y: np.ndarray, iterations: int) -> np.ndarray:
         v[p: n - p] = np.minimum(v[p: n - p], mean)
     return (np.exp(np.exp(v) - 1.0) - 1.0) ** 2 - 1.0
 
-
-def _source(pattern: Pattern) -> str:
-    return str(pattern.metadata.get("source") or "pattern")
