@@ -44,8 +44,10 @@ from refine.errors import InputError
 #: Jacobian on a busy machine is several times slower than a single-threaded one).
 #: Dask's statistical profiler is off: it samples every thread's stack every 10 ms, holding the GIL, which makes
 #: a Python-heavy fit several times slower.
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+WORKER_ENV = {**BLAS_ENV, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
+#: Modules the local workers' fork server imports once (what a sequential run's tasks use).
+FORKSERVER_PRELOAD = ("numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop")
 
 
 @dataclass(frozen=True)
@@ -237,10 +239,20 @@ def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
     """A LocalCluster of ``n`` single-threaded worker processes (no dashboard; quiet logs)."""
     import logging
 
+    import dask
     from distributed import LocalCluster
+    from distributed.utils import get_mp_context
 
-    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                        silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
+    # Workers fork from one server process that imported distributed and the fitting modules once (with the
+    # BLAS limits in its environment), instead of each starting an interpreter and importing them again: that
+    # costs ~2 CPU-s per worker, on the cores the fits need. Forking this process itself is not safe (its
+    # threads hold locks); a worker restarted later spawns as usual.
+    spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **BLAS_ENV}
+    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver",
+                          "distributed.nanny.pre-spawn-environ": spawn_env}):
+        get_mp_context().set_forkserver_preload(["distributed", *FORKSERVER_PRELOAD])
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
 
 
 def _connect(spec: ExecutorSpec) -> Any:

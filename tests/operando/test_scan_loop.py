@@ -206,6 +206,19 @@ def test_client_killed_with_kill_9_leaves_no_process_and_a_rerun_finishes_the_sa
     _same(_scans(out), uninterrupted)
 
 
+def _workers(psutil, pid: int, timeout: float = 120.0) -> list:
+    """The run's Dask worker processes (forked by a fork server, or spawned), once there are any."""
+    end = time.monotonic() + timeout
+    while True:
+        tree = psutil.Process(pid).children(recursive=True)
+        servers = [c for c in tree if "forkserver" in " ".join(c.cmdline())]
+        workers = ([w for s in servers for w in s.children()]
+                   or [c for c in tree if "spawn_main" in " ".join(c.cmdline())])
+        if workers or time.monotonic() > end:
+            return workers
+        time.sleep(0.2)
+
+
 def test_a_killed_worker_loses_nothing(drift, uninterrupted, tmp_path):
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "out"
@@ -213,8 +226,7 @@ def test_a_killed_worker_loses_nothing(drift, uninterrupted, tmp_path):
                             text=True, start_new_session=True)
     try:
         _wait_for(out, 4, proc)
-        workers = [c for c in psutil.Process(proc.pid).children(recursive=True)
-                   if "spawn_main" in " ".join(c.cmdline())]
+        workers = _workers(psutil, proc.pid)
         assert workers, "no worker process found"
         workers[0].kill()
         stdout, stderr = proc.communicate(timeout=600)
