@@ -15,7 +15,6 @@ that substitution in :attr:`ScatteringTable.substitutions` so the caller can rep
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -74,15 +73,11 @@ def _element_symbols() -> frozenset[str]:
     return frozenset(el.symbol for el in periodictable.elements if el.number > 0) | {"D", "T"}
 
 
-@cache
 def _waasmaier() -> dict[str, tuple[float, tuple[float, ...], tuple[float, ...]]]:
-    """Waasmaier-Kirfel coefficients by species: (c, (a1..a5), (b1..b5)), from xraydb's database."""
-    import xraydb
+    """Waasmaier-Kirfel coefficients by species: (c, (a1..a5), (b1..b5)), xraydb's (through its disk copy)."""
+    from refine.crystal.xraydb_cache import waasmaier
 
-    rows = xraydb.get_xraydb().get_cache("Waasmaier")
-    return {
-        r.ion: (float(r.offset), tuple(json.loads(r.scale)), tuple(json.loads(r.exponents))) for r in rows
-    }
+    return waasmaier()
 
 
 def xray_species(species: str, *, ions: bool = True, source: str = "element") -> str:
@@ -117,8 +112,8 @@ def energy_ev(wavelength: float) -> float:
 
 
 def anomalous(species: str, wavelength: float) -> tuple[float, float]:
-    """(f′, f″) in electrons at ``wavelength`` (Å) from Chantler's tables via xraydb."""
-    import xraydb
+    """(f′, f″) in electrons at ``wavelength`` (Å) from Chantler's tables via xraydb (through its disk copy)."""
+    from refine.crystal.xraydb_cache import chantler_store
 
     element, _ = parse_species(species)
     if element in ("D", "T"):
@@ -127,8 +122,7 @@ def anomalous(species: str, wavelength: float) -> tuple[float, float]:
     if not 10.0 <= energy <= 1e6:
         raise InputError("wavelength", f"{wavelength} Å ({energy:.4g} eV) is outside Chantler's 10 eV-1 MeV range")
     try:
-        f1 = float(np.asarray(xraydb.f1_chantler(element, energy)).ravel()[0])
-        f2 = float(np.asarray(xraydb.f2_chantler(element, energy)).ravel()[0])
+        f1, f2 = chantler_store().get(element, energy)
     except (IndexError, KeyError, ValueError):  # Chantler's tables end at U (Z = 92)
         raise InputError(species, f"Chantler's tables (xraydb) have no f'/f'' for {element}; refine without "
                                   "anomalous dispersion (--no-dispersion)") from None
