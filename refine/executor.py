@@ -180,6 +180,7 @@ class LocalDask:
         self.error: BaseException | None = None
         self._ready = threading.Event()
         self._local = InProcess()
+        _start_forkserver()  # its imports run on another core while this thread imports distributed
         self._thread = threading.Thread(target=self._start, name="refine-dask-start", daemon=True)
         self._thread.start()
 
@@ -235,9 +236,35 @@ class LocalDask:
                     thing.close()
 
 
+def _start_forkserver() -> None:
+    """Start the fork server of the local workers now (a process that imports :data:`FORKSERVER_PRELOAD` once,
+    with the BLAS limits of :data:`BLAS_ENV`); the workers fork from it when the cluster starts them. Nothing when
+    it runs already or cannot start (the workers then start as Dask starts them)."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    try:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed", *FORKSERVER_PRELOAD])
+        saved = {k: os.environ.get(k) for k in BLAS_ENV}
+        os.environ.update(BLAS_ENV)  # inherited by the server (read when it imports numpy); restored at once
+        try:
+            forkserver.ensure_running()
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+    except (OSError, ValueError):  # pragma: no cover - a platform without fork
+        pass
+
+
 def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
     """A LocalCluster of ``n`` single-threaded worker processes (no dashboard; quiet logs)."""
     import logging
+    import multiprocessing
 
     import dask
     from distributed import LocalCluster
@@ -248,9 +275,11 @@ def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
     # costs ~2 CPU-s per worker, on the cores the fits need. Forking this process itself is not safe (its
     # threads hold locks); a worker restarted later spawns as usual.
     spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **BLAS_ENV}
-    with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver",
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with dask.config.set({"distributed.worker.multiprocessing-method": method,
                           "distributed.nanny.pre-spawn-environ": spawn_env}):
-        get_mp_context().set_forkserver_preload(["distributed", *FORKSERVER_PRELOAD])
+        if method == "forkserver":
+            get_mp_context().set_forkserver_preload(["distributed", *FORKSERVER_PRELOAD])
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                             silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
 
