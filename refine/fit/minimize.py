@@ -212,7 +212,8 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     nvary = sum(1 for p in params.values() if p.vary and not p.expr)
     check_determined(sum(d.npoints for d in objective.datasets) + len(objective.restraints), nvary,
                      source=objective.datasets[0].pattern.source or objective.datasets[0].name)
-    minimizer = lmfit.Minimizer(objective.residual, params.copy(), scale_covar=True, nan_policy="raise",
+    # lmfit minimises a deep copy of ``params`` (MinimizerResult.params) and leaves them as they are.
+    minimizer = lmfit.Minimizer(objective.residual, params, scale_covar=True, nan_policy="raise",
                                 max_nfev=options.max_nfev)
     kws = _method_kws(options)
     if objective.has_jacobian and options.method == "least_squares":  # analytic derivatives instead of 2-point

@@ -60,6 +60,8 @@ class LeBailOptions:
     analytic: bool = True
 
 
+#: Partition passes stop once no intensity changes by more than this part of the largest.
+PARTITION_SETTLED = 1e-12
 #: Part of a profile (relative to its maximum) over which its intensity is apportioned.
 CORE_FRACTION = 0.02
 
@@ -118,18 +120,24 @@ class _LeBailState:
         core = _core(mat, CORE_FRACTION)
         # Captured area of each core over the fitted points: dividing by it keeps I fixed when the model already
         # matches the data (excluded points carry no information).
-        captured = core @ (m * self.step)
+        mstep = m * self.step
+        captured = core @ mstep
+        mat_t = mat.T.tocsr()  # formed once: each pass sums the profiles with it
         for _ in range(passes):
-            peaks = mat.T @ self.intensities
+            peaks = mat_t @ self.intensities
             bkg = self.model.background_basis @ self.background(peaks)
-            net = (self.y - bkg) * m * self.step  # no clipping: it would bias weak peaks upward
+            net = (self.y - bkg) * mstep  # no clipping: it would bias weak peaks upward
             ratio = np.divide(net, peaks, out=np.zeros_like(net), where=peaks > 1e-12 * max(peaks.max(), 1e-300))
             share = np.divide(core @ ratio, captured, out=np.zeros_like(captured), where=captured > 1e-6)
             new = self.intensities * share
             # A tiny positive floor, never zero: a multiplicative update cannot revive an intensity once it is 0
             # (early passes can drive one negative while the background is still wrong).
             floor = 1e-6 * max(float(np.mean(np.abs(new))), 1e-300)
-            self.intensities = np.maximum(new, floor)
+            new = np.maximum(new, floor)
+            settled = np.max(np.abs(new - self.intensities)) <= PARTITION_SETTLED * np.max(np.abs(new))
+            self.intensities = new
+            if settled:  # the partition's fixed point at this profile, to rounding: more passes change nothing
+                break
 
     def _initial_scale(self, mat) -> float | None:
         if np.any(self.intensities != 1.0):

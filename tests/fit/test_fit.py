@@ -232,3 +232,16 @@ def test_result_files_never_hold_nan_or_infinity(tmp_path):
     out = write_result(res, tmp_path / "r.json", data="in.xye")
     json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the result file"))
     assert json_safe({"x": (np.float32(1.5), float("nan"))}) == {"x": [1.5, None]}
+
+
+def test_run_fit_leaves_the_given_parameters_as_they_were():
+    """lmfit minimises a copy: the caller's Parameters keep their values, esds and vary flags."""
+    rng = np.random.default_rng(7)
+    x = np.linspace(9, 11, 201)
+    obj = Objective.single(Dataset("d", poisson_pattern(rng, x, make_params(pos=10.0)), gaussian_model(x)))
+    start = make_params()
+    before = {n: (p.value, p.stderr, p.vary, p.min, p.max) for n, p in start.items()}
+    res = run_fit(obj, start, kind="test")
+    assert res.converged and abs(res.value("pos") - 10.0) < 0.01  # the fit moved pos by ~0.02 ...
+    assert {n: (p.value, p.stderr, p.vary, p.min, p.max) for n, p in start.items()} == before  # ... not the start
+    assert res.params is not start
