@@ -41,7 +41,10 @@ def _run(cmd: list[str], env: dict[str, str], out: Path) -> float:
     """Wall time of one whole process (exit 0 or 3: a flagged scan is a result, not a failure)."""
     shutil.rmtree(out, ignore_errors=True)
     tic = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # From a neutral folder: ``python -c`` puts the working folder first on sys.path, and from the repository root
+    # the release's interpreter would import this tree's refine instead of its own.
+    proc = subprocess.run(cmd, env=env, cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
     wall = time.perf_counter() - tic
     if proc.returncode not in (0, 3):
         raise RuntimeError(f"{cmd[0]} exited {proc.returncode}: {proc.stderr[-2000:]}")
