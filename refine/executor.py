@@ -47,7 +47,7 @@ from refine.errors import InputError
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 WORKER_ENV = {**BLAS_ENV, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 #: Modules the local workers' fork server imports once (what a sequential run's tasks use).
-FORKSERVER_PRELOAD = ("numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop")
+FORKSERVER_PRELOAD = ("distributed", "numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop")
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def _start_forkserver() -> None:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
     try:
-        multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed", *FORKSERVER_PRELOAD])
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
         saved = {k: os.environ.get(k) for k in BLAS_ENV}
         os.environ.update(BLAS_ENV)  # inherited by the server (read when it imports numpy); restored at once
         try:
@@ -279,7 +279,7 @@ def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
     with dask.config.set({"distributed.worker.multiprocessing-method": method,
                           "distributed.nanny.pre-spawn-environ": spawn_env}):
         if method == "forkserver":
-            get_mp_context().set_forkserver_preload(["distributed", *FORKSERVER_PRELOAD])
+            get_mp_context().set_forkserver_preload(list(FORKSERVER_PRELOAD))
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                             silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
 
