@@ -52,6 +52,11 @@ class FitOptions:
                 raise InputError(name, f"must be a positive number, got {value!r}")
 
 
+#: Stop when χ² or the step changes by less than 1e-8 relative (scipy's own defaults, PDFfit2's criterion): what
+#: Rietveld, Le Bail and PDF fits use. The plain FitOptions() keeps 1e-10.
+SCIPY_TOLERANCES = FitOptions(xtol=1e-8, ftol=1e-8)
+
+
 def _method_kws(options: FitOptions) -> dict[str, Any]:
     if options.method == "least_squares":
         # Jacobian-based scaling: parameters of very different magnitude (cell in Å, zero in deg, U in centideg²).

@@ -28,6 +28,7 @@ from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.fit.constraints import apply_constraints
+from refine.fit.minimize import SCIPY_TOLERANCES
 from refine.fit.objective import usable_points
 from refine.fit.phase_result import PhaseResult, Value
 from refine.pdf.calculate import NRIPPLES, PDFSettings
@@ -40,7 +41,7 @@ from refine.pdf.structure import PDFStructure
 SHARPENING = ("delta1", "delta2", "none")
 #: Minimiser settings of PDF fits: stop when χ² or the step changes by less than 1e-8 relative, PDFfit2's own
 #: criterion (refine()'s toler). 1e-10 (the powder default) costs ~2.7x the evaluations for no change in Rw (1e-6).
-PDF_FIT_OPTIONS = FitOptions(ftol=1e-8, xtol=1e-8)
+PDF_FIT_OPTIONS = SCIPY_TOLERANCES
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,11 @@ import scipy.sparse as sp
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
+from refine.fit.minimize import SCIPY_TOLERANCES
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.reflection_table import intensity_tables
 from refine.powder.wholepattern import check_enough_points, finish, is_positional, set_vary, with_vary
-
-#: Minimiser settings of each cycle (1e-8: scipy's default, as Rietveld and PDF fits).
-LEBAIL_FIT_OPTIONS = FitOptions(xtol=1e-8, ftol=1e-8)
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class LeBailOptions:
     partitions: int = 10
     carried_partitions: int = 100
     tol: float = 1e-3
-    fit: FitOptions = field(default_factory=lambda: LEBAIL_FIT_OPTIONS)
+    fit: FitOptions = field(default_factory=lambda: SCIPY_TOLERANCES)
     cycle_evaluations: int | None = 10
     analytic: bool = True
 
