@@ -208,12 +208,18 @@ def test_client_killed_with_kill_9_leaves_no_process_and_a_rerun_finishes_the_sa
 
 def _workers(psutil, pid: int, timeout: float = 120.0) -> list:
     """The run's Dask worker processes (forked by a fork server, or spawned), once there are any."""
+    def command(proc) -> str:
+        try:
+            return " ".join(proc.cmdline())
+        except psutil.Error:  # gone, or a zombie not reaped yet (short-lived helpers of the start)
+            return ""
+
     end = time.monotonic() + timeout
     while True:
         tree = psutil.Process(pid).children(recursive=True)
-        servers = [c for c in tree if "forkserver" in " ".join(c.cmdline())]
+        servers = [c for c in tree if "forkserver" in command(c)]
         workers = ([w for s in servers for w in s.children()]
-                   or [c for c in tree if "spawn_main" in " ".join(c.cmdline())])
+                   or [c for c in tree if "spawn_main" in command(c)])
         if workers or time.monotonic() > end:
             return workers
         time.sleep(0.2)
