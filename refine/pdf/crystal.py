@@ -53,7 +53,12 @@ class CrystalPhase:
 
     prefix: str
     structure: CrystalStructure
-    neighbours: NeighbourList = field(default_factory=lambda: NeighbourList(compiled=True), repr=False)
+    neighbours: NeighbourList | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.neighbours is None:  # pairs from one atom per symmetry orbit (the cell is always the expansion)
+            orbits = np.repeat(np.arange(len(self.atoms.sites)), [len(info.images) for info in self.atoms.sites])
+            object.__setattr__(self, "neighbours", NeighbourList(compiled=True, orbits=orbits))
 
     @property
     def fixed(self) -> bool:

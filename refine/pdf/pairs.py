@@ -96,9 +96,12 @@ class NeighbourList:
     when the atoms or the cell have moved enough that a pair beyond the margin could have come within ``dmax``
     (a bound, not an estimate), so the pairs are always exactly those :func:`iter_pairs` would give."""
 
-    def __init__(self, margin: float = 1.0, *, compiled: bool = False) -> None:
+    def __init__(self, margin: float = 1.0, *, compiled: bool = False, orbits: np.ndarray | None = None) -> None:
         self.margin = float(margin)
         self.compiled = compiled  # distances by the compiled loop (kernels.pair_geometry) instead of numpy
+        # symmetry orbit of each atom, for structures that are always the space-group expansion of their sites
+        self.orbits = None if orbits is None else np.asarray(orbits, dtype=int)
+        self.reduced = False  # whether the list holds the symmetry-reduced pairs (see symmetry_reduced)
         self.builds = 0
         self._state: tuple | None = None
 
@@ -118,6 +121,10 @@ class NeighbourList:
         cat = (lambda a: np.concatenate(a)) if ii else (lambda a: np.zeros(0))
         ii, jj, cs = cat(ii).astype(int), cat(jj).astype(int), cat(cs)
         ns = np.concatenate(ns) if ns else np.zeros((0, 3))
+        reduced = None if self.orbits is None else symmetry_reduced(structure, self.orbits, (ii, jj, ns, cs))
+        self.reduced = reduced is not None
+        if reduced is not None:
+            ii, jj, ns, cs = reduced
         # |fractional separation| of every listed pair bounds how far a cell change moves it
         fmax = float(np.max(np.linalg.norm(frac[jj] - frac[ii] + ns, axis=1))) if len(ii) else 0.0
         self._state = (offset, structure.xyz.copy(), structure.base.copy(), reach, ii, jj, ns, cs, fmax)
@@ -152,6 +159,57 @@ class NeighbourList:
         keep = (d >= dmin) & (d <= dmax)
         dk = d[keep]
         yield ii[keep], jj[keep], dk, vec[keep] / dk[:, None], cs[keep]
+
+
+def symmetry_reduced(structure: PDFStructure, orbits: np.ndarray, pairs: tuple[np.ndarray, ...]
+                     ) -> tuple[np.ndarray, ...] | None:
+    """The pairs ``(i, j, n, count)`` of a full list (i <= j, as :func:`iter_pairs`) reduced by the space group:
+    only pairs from one representative atom per symmetry orbit, weighted by the orbit's multiplicity.
+
+    Symmetry-equivalent pairs have equal distance, msd and weight, and (the parameters keeping the symmetry) equal
+    derivatives, so with m_s atoms in orbit s the ordered double sum is
+    ``sum_s m_s sum_(b, n) f(r_s -> b + n)`` over the representative r_s; pairs between two orbits s != t are kept
+    once, from the orbit ranked first (larger multiplicity: fewer pairs), at weight 2 m_s. ``orbits[k]`` is the
+    orbit (asymmetric-unit site) of atom k; the structure must be the symmetric expansion at every later call too.
+    Returns None (keep the full list) when nothing is gained or when the reduced list's weighted moments of
+    distance and msd per element pair differ from the full list's by more than 1e-9 (a structure that is not
+    symmetric: never a silent wrong sum).
+    """
+    ii, jj, ns, cs = pairs
+    n = len(structure.xyz)
+    if orbits.shape != (n,) or not len(ii):
+        return None
+    labels, first, pos, mult = np.unique(orbits, return_index=True, return_inverse=True, return_counts=True)
+    if len(labels) == n:
+        return None
+    rank = np.empty(len(labels), dtype=int)
+    rank[np.lexsort((labels, -mult))] = np.arange(len(labels))
+    r, m = rank[pos], mult[pos].astype(float)
+    rep = np.zeros(n, dtype=bool)
+    rep[first] = True
+    fwd = rep[ii] & (r[ii] <= r[jj])  # i -> j from the representative of the first-ranked orbit
+    back = rep[jj] & (r[jj] <= r[ii]) & (ii != jj)  # j -> i: the pair reversed
+    out = (np.concatenate([ii[fwd], jj[back]]), np.concatenate([jj[fwd], ii[back]]),
+           np.concatenate([ns[fwd], -ns[back]]),
+           np.concatenate([m[ii[fwd]] * np.where(r[ii[fwd]] < r[jj[fwd]], 2.0, 1.0),
+                           m[jj[back]] * np.where(r[jj[back]] < r[ii[back]], 2.0, 1.0)]))
+    return out if _same_moments(structure, (ii, jj, ns, cs), out) else None
+
+
+def _same_moments(structure: PDFStructure, full: tuple[np.ndarray, ...], reduced: tuple[np.ndarray, ...]) -> bool:
+    """Whether two pair lists have equal weighted sums of 1, d, 1/d and msd per element pair (to 1e-9)."""
+    _, el = np.unique(structure.elements, return_inverse=True)
+    nel = int(el.max()) + 1
+    frac = structure.xyz - np.floor(structure.xyz)  # as NeighbourList._build's translations n are
+    sums = []
+    for ii, jj, ns, cs in (full, reduced):
+        vec = (frac[jj] - frac[ii] + ns) @ structure.base
+        d = np.sqrt(np.einsum("pk,pk->p", vec, vec))
+        msd = pair_msd(structure, ii, jj, vec / d[:, None])
+        key = np.minimum(el[ii], el[jj]) * nel + np.maximum(el[ii], el[jj])
+        sums.append(np.stack([np.bincount(key, weights=cs * f, minlength=nel * nel) for f in (1.0, d, 1.0 / d, msd)]))
+    scale = np.abs(sums[0]).sum(axis=1, keepdims=True) + 1e-300
+    return bool(np.all(np.abs(sums[0] - sums[1]) <= 1e-9 * scale))
 
 
 def pair_msd(structure: PDFStructure, i: np.ndarray, j: np.ndarray, unit: np.ndarray) -> np.ndarray:

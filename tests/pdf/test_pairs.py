@@ -92,3 +92,62 @@ def test_a_table_rebuilt_for_longer_distances_extends_the_old_one():
     shared = big.distance <= small.dmax
     np.testing.assert_allclose(big.distance[shared], small.distance, rtol=1e-12)
     np.testing.assert_allclose(big.multiplicity[shared], small.multiplicity, rtol=1e-12)
+
+
+
+@pytest.mark.parametrize(("name", "ratio"), [("LaMnO3.stru", 4.5), ("CdSe_wurtzite.stru", 1.6),
+                                             ("Na3V2PO43_NASICON.cif", 20.0)])
+def test_symmetry_reduced_pairs_give_the_full_sum(name, ratio):
+    """A crystalline phase lists pairs from one atom per symmetry orbit: G(r) equals the full double sum's (orbits
+    off) to 1e-12 of its size and every Jacobian column (cell, coordinates, ADPs through the constraints that keep
+    the symmetry) to 1e-9 (the structure tangents are central differences good to ~1e-10), at coordinates and ADPs
+    moved off the file's, with ``ratio`` times fewer pairs than the full list."""
+    from refine.data import Pattern
+    from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model
+    from refine.pdf.pairs import NeighbourList
+    from tests.conftest import data_file
+
+    r = np.round(np.arange(150, 1501) * 0.01, 10)
+    fm = build_model(Pattern.from_arrays(r, np.zeros_like(r), unit="r_A"),
+                     [PhaseInput.load(data_file(name), prefix="p", refine_structure=True)],
+                     PDFFitSettings(qmax=24.0, radiation="xray", rmin=1.5, rmax=15.0))
+    params = fm.params
+    rng = np.random.default_rng(4)
+    for key, par in params.items():
+        if par.vary and not par.expr and key.endswith(("_x", "_y", "_z")):
+            par.set(value=par.value + rng.normal(0.0, 0.004))
+        elif key.endswith(("_uiso", "_u11", "_u33")) and not par.expr:
+            par.set(value=par.value * (1.0 + 0.3 * rng.random()) + 0.002, vary=True)
+    params["p_delta2"].set(value=1.2, vary=True)
+    params.update_constraints()
+    phase = fm.phases[0]
+    out = {}
+    for key, nl in (("reduced", phase.neighbours), ("full", NeighbourList(compiled=True))):
+        object.__setattr__(phase, "neighbours", nl)
+        out[key] = (fm.model(params), fm.jacobian(params), len(nl._state[4]), nl.reduced)
+    (g, jac, n_red, reduced), (g_full, jac_full, n_full, _) = out["reduced"], out["full"]
+    assert reduced and n_full >= ratio * n_red
+    assert np.max(np.abs(g - g_full)) <= 1e-12 * np.max(np.abs(g_full))
+    varying = [k for k, p in params.items() if p.vary]
+    assert {"p_a", "p_c"} <= set(varying) and any(k.endswith(("_x", "_y", "_z")) for k in varying)
+    for k, key in enumerate(varying):
+        col = jac_full[:, k]
+        assert np.max(np.abs(jac[:, k] - col)) <= 1e-9 * np.max(np.abs(col)), key
+
+
+def test_orbits_that_are_not_symmetric_keep_the_full_list():
+    """Orbit labels claimed for atoms that are not images of each other (a distorted cell): the moment check finds
+    the reduced sums unequal and the list stays whole, so G(r) is the full sum's."""
+    from refine.pdf.calculate import PDFSettings, direct_gr
+    from refine.pdf.pairs import NeighbourList
+
+    rng = np.random.default_rng(5)
+    xyz = np.array([(0, 0, 0), (0, .5, .5), (.5, 0, .5), (.5, .5, 0)]) + rng.normal(0, 0.02, (4, 3))
+    s = PDFStructure(lattice=(3.52, 3.55, 3.5, 90, 91, 90), xyz=xyz, elements=("Ni",) * 4, occupancy=np.ones(4),
+                     u=np.full(4, 0.003))
+    nl = NeighbourList(orbits=np.zeros(4, dtype=int))
+    r = np.round(np.arange(150, 1001) * 0.01, 10)
+    settings = PDFSettings(qmax=25.0)
+    g = direct_gr(s, r, settings, neighbours=nl)
+    assert not nl.reduced
+    np.testing.assert_allclose(g, direct_gr(s, r, settings), rtol=0, atol=1e-12 * np.max(np.abs(g)))
