@@ -47,7 +47,8 @@ from refine.errors import InputError
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 WORKER_ENV = {**BLAS_ENV, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 #: Modules the local workers' fork server imports once (what a sequential run's tasks use).
-FORKSERVER_PRELOAD = ("distributed", "numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop")
+FORKSERVER_PRELOAD = ("distributed", "numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop",
+                      "refine.powder.jit_warmup")
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,7 @@ class LocalDask:
         self.error: BaseException | None = None
         self._ready = threading.Event()
         self._local = InProcess()
-        _start_forkserver()  # its imports run on another core while this thread imports distributed
+        start_forkserver()  # its imports run on another core while this thread imports distributed
         self._thread = threading.Thread(target=self._start, name="refine-dask-start", daemon=True)
         self._thread.start()
 
@@ -236,7 +237,7 @@ class LocalDask:
                     thing.close()
 
 
-def _start_forkserver() -> None:
+def start_forkserver() -> None:
     """Start the fork server of the local workers now (a process that imports :data:`FORKSERVER_PRELOAD` once,
     with the BLAS limits of :data:`BLAS_ENV`); the workers fork from it when the cluster starts them. Nothing when
     it runs already or cannot start (the workers then start as Dask starts them)."""

@@ -95,3 +95,19 @@ def test_slurm_cluster_object_is_built_with_the_table_arguments():
         assert len(cluster.workers) == 0  # nothing submitted before scale()
     finally:
         cluster.close()
+
+
+def test_the_fork_server_preload_imports_in_a_fresh_interpreter():
+    """Every module the local workers' fork server imports exists and imports on its own (a wrong name would make
+    the server fail and each worker start the slow way), the compiled-kernel warm-up among them."""
+    import subprocess
+    import sys
+
+    from refine.executor import FORKSERVER_PRELOAD
+
+    code = ("import importlib, sys\n"
+            f"for name in {list(FORKSERVER_PRELOAD)!r}:\n"
+            "    importlib.import_module(name)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "refine.powder.jit_warmup" in FORKSERVER_PRELOAD

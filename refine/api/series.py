@@ -45,9 +45,13 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
         :func:`refine.operando.sequential.run_sequential`'s result (each scan's FitResult in order, ``table()``),
         with the run's ``notes`` and ``written`` files as attributes.
     """
+    opts = SequentialOptions.from_options(options)
+    if opts.workers > 1 and opts.scheduler is None:  # the local workers' fork server imports while this does
+        from refine.executor import start_forkserver
+
+        start_forkserver()
     from refine.operando.sequential import FIT_KINDS
 
-    opts = SequentialOptions.from_options(options)
     if kind not in FIT_KINDS:
         raise InputError("kind", f"unknown fit kind {kind!r}; known: {', '.join(FIT_KINDS.names())}")
     check_files({"json": opts.json, "csv": opts.csv, "plot": opts.plot}, {"output": output})
