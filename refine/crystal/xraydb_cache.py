@@ -10,6 +10,7 @@ written only means asking xraydb.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -41,14 +42,20 @@ def _read(path: Path) -> Any:
 
 def _write(path: Path, doc: Any) -> None:
     """Atomically (a reader sees the old copy or the new one); silently nothing when the folder is not writable."""
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh)
         os.replace(tmp, path)
+        tmp = None
     except OSError:
         pass
+    finally:
+        if tmp is not None:  # a write that failed half-way (disk full) leaves no temporary file behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def waasmaier_from_xraydb() -> WaasmaierTable:

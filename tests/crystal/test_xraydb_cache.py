@@ -45,3 +45,16 @@ def test_no_folder_or_unwritable_folder_still_gives_xraydb_values(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     assert load_waasmaier(blocked / "sub") == waasmaier_from_xraydb()
+
+
+def test_a_write_that_fails_half_way_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """Disk full while the copy is written: nothing raised (the values are still returned by xraydb), and neither
+    the copy nor its temporary file is left in the cache folder."""
+    from refine.crystal import xraydb_cache
+
+    def full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(xraydb_cache.json, "dump", full)
+    xraydb_cache._write(tmp_path / "table.json", {"a": 1})
+    assert list(tmp_path.iterdir()) == []
