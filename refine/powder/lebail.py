@@ -26,7 +26,7 @@ from refine.fit.minimize import SCIPY_TOLERANCES
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.reflection_table import intensity_tables
-from refine.powder.wholepattern import check_enough_points, finish, is_positional, set_vary, with_vary
+from refine.powder.wholepattern import check_enough_points, finish, is_positional, set_vary
 
 
 @dataclass(frozen=True)
@@ -189,8 +189,7 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     """
     lebail = lebail or LeBailOptions()
     model = PowderModel(pattern, phases, instrument, options=options)
-    start = params.copy() if params is not None else model.parameters()
-    start = set_vary(start, model, refine)
+    start = set_vary(params if params is not None else model.parameters(), model, refine)  # a copy
     check_enough_points([model], start)
     state = _LeBailState(model)
 
@@ -210,7 +209,10 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     history: list[float] = []
     warnings: list[str] = []
     for stage in stages:
-        current = with_vary(current, stage)
+        # in place: ``current`` is this fit's own copy (set_vary's, then the previous stage's result, not returned)
+        for name, par in current.items():
+            if not par.expr:
+                par.set(vary=name in stage)
         previous = np.inf
         for _cycle in range(lebail.cycles):
             # While positions are still being found (and at the first cycle of each stage) the partition starts
