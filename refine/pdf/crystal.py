@@ -162,8 +162,9 @@ class CrystalPhase:
         """G(r) of this phase at the current parameters (exact pair sum; peaks added by the compiled kernel: a fit
         evaluates this hundreds of times, numpy took 80 ms of LaMnO3's 85 ms per call). Nothing is cached: the
         neighbour list already keeps the pairs between calls."""
-        return direct_gr(self.pdf_structure(params), r, self.settings(params, experiment), backend="numba",
-                         neighbours=self.neighbours)
+        structure = self.pdf_structure(params)
+        return direct_gr(structure, r, self.settings(params, experiment), backend="numba",
+                         neighbours=self._neighbours(structure))
 
     def derivatives(self, params: lmfit.Parameters, r: np.ndarray, experiment: Experiment, cache: PhaseCache,
                     free: Collection[str]) -> dict[str, np.ndarray]:
@@ -179,7 +180,8 @@ class CrystalPhase:
             names["spdiameter"] = f"{p}_spdiameter"
         wrt = ["scale"] + [k for k, n in names.items() if n in free]
         tangents = self._tangents(values, structural, cache)
-        _, der = direct_derivatives(self._structure_at(values), r, s, tangents, wrt, neighbours=self.neighbours)
+        structure = self._structure_at(values)
+        _, der = direct_derivatives(structure, r, s, tangents, wrt, neighbours=self._neighbours(structure))
         out: dict[str, np.ndarray] = {}
         unit = der.pop("scale")  # ∂G/∂(total scale)
         for name, factor in ((f"{p}_scale", values.get("dscale", 1.0)), ("dscale", values[f"{p}_scale"])):
@@ -223,8 +225,29 @@ class CrystalPhase:
         s = self.settings(params, experiment)
         h = 1e-6 * max(abs(values[name]), 0.1)
         plus, minus = ({**values, name: values[name] + sign * h} for sign in (1.0, -1.0))
-        return (direct_gr(self._structure_at(plus), r, s, backend="numba", neighbours=self.neighbours)
-                - direct_gr(self._structure_at(minus), r, s, backend="numba", neighbours=self.neighbours)) / (2 * h)
+        curves = []
+        for values_at in (plus, minus):
+            structure = self._structure_at(values_at)
+            curves.append(direct_gr(structure, r, s, backend="numba", neighbours=self._neighbours(structure)))
+        return (curves[0] - curves[1]) / (2 * h)
+
+    def _neighbours(self, structure: PDFStructure) -> NeighbourList:
+        """The symmetry-reduced pair list while the cell keeps the metric of the space group (RᵀGR = G for every
+        rotation R), else a full one: a user's constraint could free b of a hexagonal cell, and then atoms of one
+        orbit are no longer equivalent."""
+        g = structure.base @ structure.base.T  # metric tensor (rows of base are the cell vectors)
+        tol = 1e-10 * float(np.max(np.abs(g)))
+        if all(np.max(np.abs(rot.T @ g @ rot - g)) <= tol for rot in self._rotations):
+            return self.neighbours
+        return self._full_neighbours
+
+    @functools.cached_property
+    def _rotations(self) -> np.ndarray:
+        return np.unique(self.structure.space_group.rotations.astype(float), axis=0)
+
+    @functools.cached_property
+    def _full_neighbours(self) -> NeighbourList:
+        return NeighbourList(compiled=True)
 
     def start_scan_parameter(self) -> None:
         """None: the cell of a crystalline phase starts where its file puts it."""

@@ -180,3 +180,25 @@ def test_crystalline_and_fixed_phases_in_one_fit(tmp_path):
     assert ph.space_group == "P63mc" and ph.volume.esd > 0
     assert ph.scale.value == pytest.approx(0.6, abs=3 * ph.scale.esd)
     assert "wurtzite" in res.extra["structures"]
+
+
+def test_a_cell_that_leaves_the_space_groups_metric_uses_the_full_pair_list():
+    """Corundum with b freed from a by the user (b = 1.01 a, γ still 120°): the O atoms related by the 3-fold axis
+    are no longer equivalent, so G(r) must be the full double sum's (the symmetry-reduced list, still valid for
+    its distances, gives another one); with b = a the reduced list is used and gives the full sum's curve."""
+    from refine.pdf.calculate import direct_gr
+
+    phase = CrystalPhase.load(data_file("Al2O3_corundum.cif"), "t")
+    params = phase.parameters()
+    r = np.round(np.arange(150, 1201) * 0.01, 10)
+    exp = Experiment(radiation="xray", qmax=20.0)
+    s = phase.settings(params, exp)
+    symmetric = phase.gr(params, r, exp)
+    assert phase.neighbours.reduced and phase.neighbours.builds == 1
+    full = direct_gr(phase.pdf_structure(params), r, s)
+    assert np.max(np.abs(symmetric - full)) <= 1e-12 * np.max(np.abs(full))
+    params["t_b"].set(expr=None, value=1.01 * params["t_a"].value)
+    broken = phase.gr(params, r, exp)
+    full = direct_gr(phase.pdf_structure(params), r, s)
+    assert np.max(np.abs(broken - full)) <= 1e-12 * np.max(np.abs(full))
+    assert phase.neighbours.builds == 1  # the reduced list was not used for the broken cell
