@@ -34,6 +34,10 @@ from refine.pdf.model import Experiment, PhaseCache
 from refine.pdf.pairs import NeighbourList
 from refine.pdf.structure import PDFStructure
 
+#: Fractional distance (and relative ADP change) within which an operation still fixes a site: the reduced pair
+#: list (one atom per symmetry orbit) is used only while every site keeps the symmetry it had in the file.
+SITE_TOLERANCE = 1e-6
+
 
 def polar_axes(sp: StructureParameters, params: lmfit.Parameters) -> list[str]:
     """Axes along which every site's coordinate is free (a floating origin: polar groups such as P6₃mc, Pna2₁);
@@ -232,18 +236,47 @@ class CrystalPhase:
         return (curves[0] - curves[1]) / (2 * h)
 
     def _neighbours(self, structure: PDFStructure) -> NeighbourList:
-        """The symmetry-reduced pair list while the cell keeps the metric of the space group (RᵀGR = G for every
-        rotation R), else a full one: a user's constraint could free b of a hexagonal cell, and then atoms of one
-        orbit are no longer equivalent."""
+        """The symmetry-reduced pair list while the structure keeps its space group, else a full one: a user's
+        constraint could free b of a hexagonal cell or a coordinate or U_ij that site symmetry ties, and then the
+        atoms of one orbit are no longer equivalent."""
+        return self.neighbours if self._keeps_symmetry(structure) else self._full_neighbours
+
+    def _keeps_symmetry(self, structure: PDFStructure) -> bool:
+        """Whether every rotation keeps the metric (RᵀGR = G) and each orbit's first atom is still fixed, with its
+        ADP tensor, by the operations that fixed it in the file (its site symmetry)."""
         g = structure.base @ structure.base.T  # metric tensor (rows of base are the cell vectors)
         tol = 1e-10 * float(np.max(np.abs(g)))
-        if all(np.max(np.abs(rot.T @ g @ rot - g)) <= tol for rot in self._rotations):
-            return self.neighbours
-        return self._full_neighbours
+        if any(np.max(np.abs(rot.T @ g @ rot - g)) > tol for rot in self._rotations):
+            return False
+        nstar = np.diag(structure.cell.reciprocal_lengths)
+        for atom, rot, trans in self._stabilisers:  # to SITE_TOLERANCE, as the site symmetry was found (files
+            x = structure.xyz[atom]                 # give special positions to 8 digits: 0.33333333)
+            shift = rot @ x + trans - x
+            if np.max(np.abs(shift - np.rint(shift))) > SITE_TOLERANCE:
+                return False
+            u = nstar @ structure.u[atom] @ nstar  # U in the fractional basis, as the expansion rotates it
+            size = max(float(np.max(np.abs(u))), 1e-12)
+            if np.max(np.abs(rot @ u @ rot.transpose(0, 2, 1) - u)) > SITE_TOLERANCE * size:
+                return False
+        return True
 
     @functools.cached_property
     def _rotations(self) -> np.ndarray:
         return np.unique(self.structure.space_group.rotations.astype(float), axis=0)
+
+    @functools.cached_property
+    def _stabilisers(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(first atom of each orbit, the rotations and translations of the operations fixing it) in the file."""
+        sg = self.structure.space_group
+        rot, trans = sg.rotations.astype(float), sg.translations
+        start = self.pdf_structure(self.parameters())
+        out = []
+        for atom in np.unique(self.neighbours.orbits, return_index=True)[1]:
+            x = start.xyz[atom]
+            shift = np.einsum("oij,j->oi", rot, x) + trans - x
+            fixed = np.max(np.abs(shift - np.rint(shift)), axis=1) <= SITE_TOLERANCE
+            out.append((int(atom), rot[fixed], trans[fixed]))
+        return out
 
     @functools.cached_property
     def _full_neighbours(self) -> NeighbourList:

@@ -202,3 +202,24 @@ def test_a_cell_that_leaves_the_space_groups_metric_uses_the_full_pair_list():
     full = direct_gr(phase.pdf_structure(params), r, s)
     assert np.max(np.abs(broken - full)) <= 1e-12 * np.max(np.abs(full))
     assert phase.neighbours.builds == 1  # the reduced list was not used for the broken cell
+
+
+def test_a_site_moved_off_its_special_position_is_not_taken_as_symmetric():
+    """Rutile with the O site's y freed from x by the user (y = x + 0.01): the mirror that fixed the site no longer
+    does, so the phase stops using the symmetry-reduced pair list (here the 4₂ screw still relates the four O
+    atoms, so both lists happen to give the same curve, which the test also checks)."""
+    from refine.pdf.calculate import direct_gr
+
+    phase = CrystalPhase.load(data_file("TiO2_rutile.cif"), "t")
+    params = phase.parameters()
+    assert phase._keeps_symmetry(phase.pdf_structure(params))
+    params["t_O1_y"].set(expr=None, value=params["t_O1_x"].value + 0.01)
+    moved = phase.pdf_structure(params)
+    assert not phase._keeps_symmetry(moved)
+    params["t_O1_y"].set(value=params["t_O1_x"].value + 1e-8)  # within the files' precision: still the site
+    assert phase._keeps_symmetry(phase.pdf_structure(params))
+    params["t_O1_y"].set(value=params["t_O1_x"].value + 0.01)
+    r = np.round(np.arange(150, 1201) * 0.01, 10)
+    exp = Experiment(radiation="xray", qmax=20.0)
+    full = direct_gr(moved, r, phase.settings(params, exp))
+    assert np.max(np.abs(phase.gr(params, r, exp) - full)) <= 1e-12 * np.max(np.abs(full))
