@@ -26,7 +26,7 @@ from refine.fit.minimize import SCIPY_TOLERANCES
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.reflection_table import intensity_tables
-from refine.powder.wholepattern import check_enough_points, finish, is_positional, set_vary
+from refine.powder.wholepattern import check_enough_points, finish, is_positional, set_vary, vary_only
 
 
 @dataclass(frozen=True)
@@ -209,10 +209,7 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     history: list[float] = []
     warnings: list[str] = []
     for stage in stages:
-        # in place: ``current`` is this fit's own copy (set_vary's, then the previous stage's result, not returned)
-        for name, par in current.items():
-            if not par.expr:
-                par.set(vary=name in stage)
+        vary_only(current, stage)  # in place: this fit's own copy (set_vary's, then a stage's result, not returned)
         previous = np.inf
         for _cycle in range(lebail.cycles):
             # While positions are still being found (and at the first cycle of each stage) the partition starts

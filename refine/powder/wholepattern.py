@@ -172,7 +172,12 @@ def is_positional(name: str, model: PowderModel) -> bool:
 def with_vary(params: lmfit.Parameters, names: set[str]) -> lmfit.Parameters:
     """A copy in which exactly ``names`` vary (expression parameters untouched): one refinement stage."""
     out = params.copy()
-    for name, par in out.items():
+    vary_only(out, names)
+    return out
+
+
+def vary_only(params: lmfit.Parameters, names: set[str]) -> None:
+    """Make exactly ``names`` vary, in place (expression parameters untouched)."""
+    for name, par in params.items():
         if not par.expr:
             par.set(vary=name in names)
-    return out
