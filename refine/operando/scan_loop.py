@@ -75,14 +75,19 @@ class _Run:
     seed: Seed | None
 
 
+def carried_seed(index: int, seed: Seed | None, doc: Mapping[str, Any] | None) -> Seed | None:
+    """What the scan after scan ``index`` starts from once scan ``index`` (started from ``seed``) is final with
+    ``doc`` (None: the fit failed; a fit the guard refused is final as not converged): its own result when
+    converged, else what it started from."""
+    return Seed.from_doc(index, doc) if doc is not None and doc.get("converged") else seed
+
+
 def next_seed(index: int, seed: Seed | None, doc: Mapping[str, Any] | None, guard: Any) -> Seed | None:
-    """What the scan after scan ``index`` starts from once scan ``index`` (started from ``seed``) gave ``doc``
-    (None: the fit failed): its own result when converged and within the guard, else what it started from."""
-    if doc is None or not doc.get("converged"):
+    """:func:`carried_seed` of a fit not yet guarded (in a worker's run): a converged fit the guard refuses
+    carries ``seed``, as it will once this process has guarded and written it."""
+    if doc is not None and doc.get("converged") and seed is not None and guard.reason(doc, seed) is not None:
         return seed
-    if seed is not None and guard.reason(doc, seed) is not None:
-        return seed
-    return Seed.from_doc(index, doc)
+    return carried_seed(index, seed, doc)
 
 
 def fit_run(jobs: Sequence[_Job], seed: Seed | None, restart_each: bool = False
@@ -314,7 +319,7 @@ class Loop:
     def _failure(self, scan: Scan, seed: Seed | None, error: str) -> None:
         self.results[scan.index] = ScanFailure(index=scan.index, file=str(scan.path), error=error,
                                                echem=dict(scan.echem))
-        self.carry[scan.index] = seed
+        self.carry[scan.index] = carried_seed(scan.index, seed, None)
         self._released(scan.index)
 
     def _final(self, scan: Scan, seed: Seed | None, doc: dict, fit: FitResult | None, path: Path | None) -> None:
@@ -323,7 +328,7 @@ class Loop:
         status = "suspect" if flagged else "converged" if ok else "not converged"
         record = _record(doc, scan, path, status)
         self.results[scan.index] = scan_result(record, fit if fit is not None else FitResult.from_dict(doc))
-        self.carry[scan.index] = Seed.from_doc(scan.index, doc) if ok else seed
+        self.carry[scan.index] = carried_seed(scan.index, seed, doc)
         self._released(scan.index)
 
     def _released(self, index: int) -> None:
