@@ -264,3 +264,51 @@ def accumulate_peaks(x, cstart, ncomp, centre, cweight, fwhm, eta, amp, i0, i1, 
                 if cut >= dx2:
                     v += gau * np.exp(-(dx2 * half_inv_s2))
                 y[j] += v
+
+
+@numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
+def partition_passes(t_ptr, t_idx, t_val, c_ptr, c_idx, c_val, captured, basis, solve, sw, swy, fit_rows, y,
+                     mstep, intensities, passes, settled):  # pragma: no cover - compiled
+    """Le Bail partition passes (the loop of :meth:`refine.powder.lebail._LeBailState.partition`, same operations
+    in the same order as its numpy form, :func:`refine.powder.lebail.partition_passes_numpy`): profiles ``t``
+    (CSR, points × reflections), cores ``c`` (CSR, reflections × points), the background solved on ``fit_rows``
+    by the operator ``solve``; returns the new intensities."""
+    n, nr, nb, nf = y.shape[0], intensities.shape[0], basis.shape[1], fit_rows.shape[0]
+    cur = intensities.copy()
+    peaks, ratio, new, coef = np.empty(n), np.empty(n), np.empty(nr), np.empty(nb)
+    for _ in range(passes):
+        pmax = -np.inf
+        for i in range(n):
+            s = 0.0
+            for k in range(t_ptr[i], t_ptr[i + 1]):
+                s += t_val[k] * cur[t_idx[k]]
+            peaks[i] = s
+            pmax = max(pmax, s)
+        for b in range(nb):
+            s = 0.0
+            for f in range(nf):
+                s += solve[b, f] * (swy[f] - sw[f] * peaks[fit_rows[f]])
+            coef[b] = s
+        threshold = 1e-12 * max(pmax, 1e-300)
+        for i in range(n):
+            bkg = 0.0
+            for b in range(nb):
+                bkg += basis[i, b] * coef[b]
+            ratio[i] = (y[i] - bkg) * mstep[i] / peaks[i] if peaks[i] > threshold else 0.0
+        total = 0.0
+        for j in range(nr):
+            s = 0.0
+            for k in range(c_ptr[j], c_ptr[j + 1]):
+                s += c_val[k] * ratio[c_idx[k]]
+            new[j] = cur[j] * (s / captured[j]) if captured[j] > 1e-6 else 0.0
+            total += abs(new[j])
+        floor = 1e-6 * max(total / nr, 1e-300)
+        change, size = 0.0, 0.0
+        for j in range(nr):
+            v = new[j] if not new[j] < floor else floor  # np.maximum: NaN stays NaN
+            change = max(change, abs(v - cur[j]))
+            size = max(size, abs(v))
+            cur[j] = v
+        if change <= settled * size:
+            break
+    return cur
