@@ -111,6 +111,8 @@ class _LeBailState:
         self.w = model.weights
         # Step widths: profiles have unit area in degrees, so the partition sums y·Δ2θ.
         self.step = np.gradient(model.x_fit) if model.x_fit.size > 1 else np.ones(1)
+        self._mstep = m * self.step  # excluded points carry no information: they count as no step
+        self._fit_rows = np.flatnonzero(m)
         # The background is a small dense linear problem: factor its weighted design once (QR).
         sw = np.sqrt(self.w[m])
         self._sw = sw
@@ -142,14 +144,13 @@ class _LeBailState:
         # the passes of partition_passes_numpy compiled: ~0.14 ms of Python each, ~120 per scan of a series
         self.intensities = _peak_jit.partition_passes(
             mat_t.indptr, mat_t.indices, mat_t.data, core.indptr, core.indices, core.data, captured,
-            self.model.background_basis, self._solve, self._sw, self._swy, np.flatnonzero(self.fit_mask), self.y,
-            mstep, self.intensities, passes, PARTITION_SETTLED)
+            self.model.background_basis, self._solve, self._sw, self._swy, self._fit_rows, self.y, mstep,
+            self.intensities, passes, PARTITION_SETTLED)
 
     def _partition_inputs(self, params: lmfit.Parameters) -> tuple:
         """(profiles as points x reflections, their cores, the cores' captured areas, mask x step); sets the
         starting intensities when they are the equal ones of a reset."""
         mat = self.model.peak_matrix(params, self.layout)
-        m = self.fit_mask.astype(float)
         scale = self._initial_scale(mat)
         if scale is not None:
             self.intensities[:] = scale
@@ -159,9 +160,9 @@ class _LeBailState:
         core = _core(mat, CORE_FRACTION)
         # Captured area of each core over the fitted points: dividing by it keeps I fixed when the model already
         # matches the data (excluded points carry no information).
-        mstep = m * self.step
-        captured = core @ mstep
-        return mat.T.tocsr(), core, captured, mstep  # the transpose formed once: each pass sums the profiles with it
+        captured = core @ self._mstep
+        # the transpose formed once: each pass sums the profiles with it
+        return mat.T.tocsr(), core, captured, self._mstep
 
     def _initial_scale(self, mat) -> float | None:
         if np.any(self.intensities != 1.0):
