@@ -26,6 +26,25 @@ def test_in_process_runs_at_submit_and_hands_errors_through_the_future():
             bad.result()
 
 
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_in_process_tasks_run_with_one_blas_thread_and_restore_it():
+    np = pytest.importorskip("numpy")
+    from threadpoolctl import threadpool_limits
+
+    np.linalg.qr(np.ones((4, 2)))  # BLAS loaded
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        assert before and max(before) == 2  # the test's own setting, so the task's limit shows
+        inside = InProcess().submit(_blas_threads).result()
+        assert inside and max(inside) == 1
+        assert _blas_threads() == before
+
+
 def test_workers_below_one_are_bad_input():
     with pytest.raises(InputError, match="at least 1"):
         ExecutorSpec(workers=0)

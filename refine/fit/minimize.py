@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -11,9 +10,9 @@ from typing import Any
 
 import lmfit
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
 from refine.errors import InputError
+from refine.executor import blas_limit
 from refine.fit.diagnostics import (
     Diagnostics,
     at_bounds,
@@ -177,18 +176,6 @@ def _joint(stats: Mapping[str, Statistics], objective: Objective, nvary: int) ->
     return Statistics(npoints=n, nvary=nvary, chi2=chi2, chi2_red=chi2 / dof, Rwp=rw, Rexp=rexp, GOF=rw / rexp)
 
 
-@functools.cache
-def _blas_controller() -> ThreadpoolController:
-    """The process's thread pools, inspected once: listing the loaded libraries cost ~20 ms per fit, and a sequential
-    run makes several fits per scan."""
-    return ThreadpoolController()
-
-
-def _blas_limit(threads: int | None):
-    """Context that limits BLAS to ``threads`` threads (None: leave the library's setting)."""
-    return contextlib.nullcontext() if threads is None else _blas_controller().limit(limits=threads, user_api="blas")
-
-
 @contextlib.contextmanager
 def _young_objects_only() -> Any:
     """While minimising, the garbage collector looks only at objects made since it began: the ~10⁶ objects of the
@@ -225,7 +212,7 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
         kws["jac"] = lambda p, **_: objective.residual_jacobian(p)
     # The least-squares solver factorises a (points × parameters) Jacobian every iteration: a small dense problem for
     # which threaded BLAS only adds overhead (6–25× slower with two threads on a busy two-core machine).
-    with _blas_limit(options.blas_threads), collected_warnings() as caught, _young_objects_only():
+    with blas_limit(options.blas_threads), collected_warnings() as caught, _young_objects_only():
         out = minimizer.minimize(method=options.method, **kws)
         covariance, var_names, messages, replaced = (
             _errorbars(objective, out, diag) if options.analyse
