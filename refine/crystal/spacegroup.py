@@ -9,6 +9,7 @@ Rhombohedral groups default to hexagonal axes, as in the International Tables; a
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -58,12 +59,12 @@ class SpaceGroup:
     def __len__(self) -> int:
         return len(self.rotations)
 
-    @property
+    @functools.cached_property  # a frozen group: asked for at every cell constraint of every fit
     def crystal_system(self) -> str:
         """Crystal system from the point group's rotation orders (independent of the setting)."""
         return _crystal_system(self.rotations)
 
-    @property
+    @functools.cached_property
     def setting(self) -> str:
         """'rhombohedral' for a trigonal group on rhombohedral axes, 'hexagonal' for one on hexagonal axes, else ''."""
         system = self.crystal_system
@@ -74,7 +75,7 @@ class SpaceGroup:
         has_cyclic = any(np.array_equal(r, cyclic) or np.array_equal(r, cyclic.T) for r in self.rotations)
         return "rhombohedral" if has_cyclic else "hexagonal"
 
-    @property
+    @functools.cached_property
     def unique_axis(self) -> str:
         """For a monoclinic group, the axis ('a', 'b' or 'c') of its 2-fold or mirror; '' otherwise."""
         if self.crystal_system != "monoclinic":
