@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,36 @@ def _joint(stats: Mapping[str, Statistics], objective: Objective, nvary: int) ->
     return Statistics(npoints=n, nvary=nvary, chi2=chi2, chi2_red=chi2 / dof, Rwp=rw, Rexp=rexp, GOF=rw / rexp)
 
 
+def _analytic_jacobian(objective: Objective, params: lmfit.Parameters
+                       ) -> tuple[lmfit.Parameters, tuple[str, ...], Callable[..., np.ndarray]]:
+    """(parameters to minimise, the varying ones held, the Jacobian function for lmfit).
+
+    The Jacobian at the start is computed here and handed to the minimiser for its first call (at the same values:
+    no extra evaluation). A varying parameter whose column is exactly zero there (the model does not depend on it at
+    that value: SH/L at ~0, where the FCJ kernel has no width) is held for this minimisation: with such a column
+    scipy's trust-region steps, scaled by the column norms, shrink to nothing (a Le Bail cycle from SH/L 1e-10 took
+    its 200 evaluations to lower Rwp from 4.725 % to 4.724 %; with SH/L held it reached 4.612 % in 4).
+    """
+    start = objective.residual_jacobian(params)
+    names = [n for n, p in params.items() if p.vary and not p.expr]
+    idle = tuple(n for n, column in zip(names, start.T, strict=True) if not np.any(column))
+    if idle:
+        params = params.copy()
+        for name in idle:
+            params[name].vary = False
+        start = start[:, [i for i, n in enumerate(names) if n not in idle]]
+    values = [params[n].value for n in names if n not in idle]
+    cached = [start]
+
+    def jac(p: lmfit.Parameters, **_: Any) -> np.ndarray:
+        if cached and [p[n].value for n in names if n not in idle] == values:
+            return cached.pop()
+        cached.clear()
+        return objective.residual_jacobian(p)
+
+    return params, idle, jac
+
+
 @contextlib.contextmanager
 def _young_objects_only() -> Any:
     """While minimising, the garbage collector looks only at objects made since it began: the ~10⁶ objects of the
@@ -204,12 +234,13 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     nvary = sum(1 for p in params.values() if p.vary and not p.expr)
     check_determined(sum(d.npoints for d in objective.datasets) + len(objective.restraints), nvary,
                      source=objective.datasets[0].pattern.source or objective.datasets[0].name)
+    kws = _method_kws(options)
+    idle: tuple[str, ...] = ()
+    if objective.has_jacobian and options.method == "least_squares":  # analytic derivatives instead of 2-point
+        params, idle, kws["jac"] = _analytic_jacobian(objective, params)
     # lmfit minimises a deep copy of ``params`` (MinimizerResult.params) and leaves them as they are.
     minimizer = lmfit.Minimizer(objective.residual, params, scale_covar=True, nan_policy="raise",
                                 max_nfev=options.max_nfev)
-    kws = _method_kws(options)
-    if objective.has_jacobian and options.method == "least_squares":  # analytic derivatives instead of 2-point
-        kws["jac"] = lambda p, **_: objective.residual_jacobian(p)
     # The least-squares solver factorises a (points × parameters) Jacobian every iteration: a small dense problem for
     # which threaded BLAS only adds overhead (6–25× slower with two threads on a busy two-core machine).
     with blas_limit(options.blas_threads), collected_warnings() as caught, _young_objects_only():
@@ -219,6 +250,12 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
             else (None if out.covar is None else np.array(out.covar), tuple(out.var_names), [], False))
         refined = out.params
         ycalc = objective.evaluate(refined)
+    for name in idle:  # still refined for the caller (a next cycle may move it); held in this minimisation
+        refined[name].vary = True
+        refined[name].stderr = None
+    if idle:
+        held = ", ".join(f"{n} = {refined[n].value:.4g}" for n in idle)
+        messages = [f"{held}: no effect on the model there (zero derivative); kept at that value, no esd", *messages]
     nvary = int(out.nvarys)
     stats = _statistics(objective, ycalc, nvary)
     curves = {

@@ -245,3 +245,37 @@ def test_run_fit_leaves_the_given_parameters_as_they_were():
     assert res.converged and abs(res.value("pos") - 10.0) < 0.01  # the fit moved pos by ~0.02 ...
     assert {n: (p.value, p.stderr, p.vary, p.min, p.max) for n, p in start.items()} == before  # ... not the start
     assert res.params is not start
+
+
+def test_parameter_without_effect_at_its_start_is_held_named_and_left_refined():
+    """Analytic derivatives: a varying parameter whose column is exactly zero at the start (here ``curl``, entering as
+    curl², like SH/L at 0) is held for the minimisation, keeps vary=True and no esd, and is named in a warning;
+    the others are fitted as without it."""
+    rng = np.random.default_rng(11)
+    x = np.linspace(9, 11, 201)
+    truth = make_params(pos=10.0, width=0.1, area=1000.0, bkg=50.0)
+    pattern = poisson_pattern(rng, x, truth)
+    gauss = gaussian_model(x)
+
+    def model(params):
+        return gauss(params) + params["curl"].value ** 2 * (x - 10.0)
+
+    def jacobian(params):
+        v = params.valuesdict()
+        g = np.exp(-0.5 * ((x - v["pos"]) / v["width"]) ** 2) / (v["width"] * np.sqrt(2 * np.pi))
+        cols = {"pos": v["area"] * g * (x - v["pos"]) / v["width"] ** 2,
+                "width": v["area"] * g * ((x - v["pos"]) ** 2 / v["width"] ** 3 - 1 / v["width"]),
+                "area": g, "bkg": np.ones_like(x), "curl": 2 * v["curl"] * (x - 10.0)}
+        return np.column_stack([cols[n] for n, p in params.items() if p.vary])
+
+    start = make_params()
+    start.add("curl", value=0.0)
+    held = run_fit(Objective.single(Dataset("d", pattern, model, jacobian=jacobian)), start, kind="test")
+    plain = run_fit(Objective.single(Dataset("d", pattern, gauss)), make_params(), kind="test")
+    assert held.converged
+    assert held.params["curl"].vary and held.value("curl") == 0.0 and held.esd("curl") is None
+    assert any(w.startswith("curl = 0: no effect on the model") for w in held.warnings)
+    assert start["curl"].vary and start["curl"].stderr is None  # the caller's set untouched
+    for name in ("pos", "width", "area", "bkg"):
+        assert held.value(name) == pytest.approx(plain.value(name), abs=0.05 * plain.esd(name))
+        assert held.esd(name) == pytest.approx(plain.esd(name), rel=0.01)
