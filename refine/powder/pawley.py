@@ -26,7 +26,6 @@ from refine.powder.reflection_table import intensity_tables
 from refine.powder.wholepattern import (
     check_enough_points,
     finish,
-    is_positional,
     linear_esds,
     set_vary,
     weighted_lstsq,
@@ -95,9 +94,10 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
                fit: FitOptions | None = None, params: lmfit.Parameters | None = None) -> FitResult:
     """Pawley fit of one or more phases; arguments as :func:`refine.powder.lebail.fit_lebail`.
 
-    Free intensities can fit peaks with the wrong reflections while the cell is still off, so the positions
-    (cell, zero, displacement) are first refined by Le Bail partitioning with the starting profile; the Pawley
-    least squares then refines everything asked for from there.
+    Free intensities can fit peaks with the wrong reflections while the cell is still off, and a profile refined
+    together with ~100 free intensities from a rough start can run away (NASICON with U, V, SH/L freed: Rwp 47 %,
+    SH/L at its bound, reported converged), so everything asked for is first refined by Le Bail partitioning
+    (positions with the starting profile, then the rest); the Pawley least squares then refines it all from there.
     """
     model = PowderModel(pattern, phases, instrument, options=options)
     start = params.copy() if params is not None else model.parameters()
@@ -108,10 +108,9 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
                       notes=model.notes)
     objective = Objective.single(dataset)
     varied = {n for n in start if start[n].vary}
-    positional = {n for n in varied if is_positional(n, model)}
     current = start
-    if positional:
-        pre = fit_lebail(pattern, phases, instrument, refine=sorted(positional), options=options,
+    if varied:
+        pre = fit_lebail(pattern, phases, instrument, refine=sorted(varied), options=options,
                          params=with_vary(start, set()))
         current = pre.params
     # Two passes: the second re-centres the frozen peak windows on the refined positions and widths.

@@ -196,3 +196,26 @@ def test_sh_l_at_zero_does_not_stall_the_analytic_fit():
     assert any("SH_L" in w and "zero derivative" in w for w in analytic.warnings)
     name = next(n for n in analytic.params if n.endswith("_a"))
     assert abs(analytic.value(name) - numeric.value(name)) < 3 * numeric.esd(name)
+
+
+def test_pawley_with_the_whole_profile_freed_from_the_starting_one():
+    """U, V, W, X, Y, SH/L freed at once from a Gaussian starting width: Pawley starts from a Le Bail fit of all of
+    them and lands on the truth (it ran away to Rwp 47 % with SH/L at its bound, reported converged, when only the
+    positions were refined first)."""
+    cif = data_file("Na3V2PO43_NASICON.cif")
+    pmg = pytest.importorskip("pymatgen.core")
+    lam = 0.72
+    x = np.arange(6.0, 24.0, 0.006)
+    pos, inten = pymatgen_peaks(pmg.Structure.from_file(str(cif)), lam, (5.5, 24.5))
+    pat = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=5)
+    phase = read_structure(cif)
+    truth = phase.lattice
+    from refine.powder.setup import starting_profile
+
+    inst = Instrument.synchrotron(lam, profile=starting_profile(pat))  # as the command line starts: a Gaussian width
+    res = fit_pawley(pat, [phase.replace(lattice=_off(truth, (1.002, 1.002, 0.998)), name="nvp")], inst,
+                     refine=("cell", "zero", "U", "V", "W", "X", "Y", "SH_L"), options=OPTIONS)
+    p = res.phases["nvp"]
+    assert res.converged and res.statistics.GOF < 1.1
+    assert abs(p.volume.value - truth.volume) < 3 * p.volume.esd
+    assert res.value("SH_L") < 0.02  # truth 0.002; the run-away sat at the bound 0.2
