@@ -26,7 +26,14 @@ from refine.fit.minimize import SCIPY_TOLERANCES
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.reflection_table import intensity_tables
-from refine.powder.wholepattern import check_enough_points, finish, is_positional, set_vary, vary_only
+from refine.powder.wholepattern import (
+    check_enough_points,
+    finish,
+    is_positional,
+    restart_asymmetry,
+    set_vary,
+    vary_only,
+)
 
 
 @dataclass(frozen=True)
@@ -246,6 +253,7 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
             carried = stage is stages[-1] and _cycle > 0
             if not carried:
                 state.reset()
+            restart_asymmetry(current, model)
             state.freeze(current)
             state.partition(current, lebail.carried_partitions if carried else lebail.partitions)
             fit_options, bounded = _cycle_options(lebail, current, analytic=jacobian is not None)

@@ -28,6 +28,8 @@ REFINE_GROUPS = ("cell", "zero", "U", "V", "W", "X", "Y", "Z", "SH_L", "ka2_rati
 
 #: Where a refined SH/L that starts at 0 (its lower bound) starts instead.
 SH_L_START = 1e-4
+#: A refined SH/L at or below this has no measurable asymmetry (and no analytic derivative): see restart_asymmetry.
+SH_L_NONE = 1e-6
 
 
 def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]) -> lmfit.Parameters:
@@ -60,13 +62,21 @@ def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]
             if params[name].expr:
                 continue
             params[name].set(vary=True)
-    shl = params.get(f"{p}SH_L")
-    if shl is not None and shl.vary and not shl.expr and shl.value <= 0.0:
-        # At SH/L = 0 the FCJ kernel vanishes and with it the analytic ∂y/∂SH/L, though the one-sided derivative
-        # is not zero: a minimiser with analytic derivatives would never move it (LaB6, Cu Kα: Rwp 0.156 stuck at
-        # SH/L 0, against 0.062 at SH/L 0.068 from here or with finite differences).
-        shl.set(value=SH_L_START)
+    restart_asymmetry(params, model, below=0.0)
     return apply_constraints(params, model.options.constraints)
+
+
+def restart_asymmetry(params: lmfit.Parameters, model: PowderModel, *, below: float = SH_L_NONE) -> None:
+    """A refined SH/L at or below ``below`` starts at :data:`SH_L_START` instead (in place).
+
+    At SH/L ~0 the FCJ kernel's width (~SH/L² rad) is below rounding, and with it the analytic ∂y/∂SH/L: a
+    minimiser with analytic derivatives would never move it (LaB6, Cu Kα: Rwp 0.156 stuck at SH/L 0 or 1e-10,
+    against 0.062 at SH/L 0.068 from here or with finite differences). Le Bail restarts it at each cycle, so
+    that a cycle that drove it to its bound does not hold it there for good.
+    """
+    shl = params.get(f"{model.prefix}SH_L")
+    if shl is not None and shl.vary and not shl.expr and shl.value <= below:
+        shl.set(value=SH_L_START)
 
 
 
