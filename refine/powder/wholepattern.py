@@ -62,7 +62,7 @@ def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]
             if params[name].expr:
                 continue
             params[name].set(vary=True)
-    restart_asymmetry(params, model, below=0.0)
+    restart_asymmetry(params, model)
     return apply_constraints(params, model.options.constraints)
 
 
@@ -71,8 +71,9 @@ def restart_asymmetry(params: lmfit.Parameters, model: PowderModel, *, below: fl
 
     At SH/L ~0 the FCJ kernel's width (~SH/L² rad) is below rounding, and with it the analytic ∂y/∂SH/L: a
     minimiser with analytic derivatives would never move it (LaB6, Cu Kα: Rwp 0.156 stuck at SH/L 0 or 1e-10,
-    against 0.062 at SH/L 0.068 from here or with finite differences). Le Bail restarts it at each cycle, so
-    that a cycle that drove it to its bound does not hold it there for good.
+    against 0.062 at SH/L 0.068 from here or with finite differences; PbSO4 Rietveld from 1e-10: 0.0965 against
+    0.0808). Every fit's start applies it (:func:`set_vary`: a previous scan's SH/L at its bound), and Le Bail at
+    each cycle, so that a cycle that drove it to its bound does not hold it there for good.
     """
     shl = params.get(f"{model.prefix}SH_L")
     if shl is not None and shl.vary and not shl.expr and shl.value <= below:
