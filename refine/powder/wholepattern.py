@@ -66,8 +66,8 @@ def set_vary(params: lmfit.Parameters, model: PowderModel, refine: Iterable[str]
     return apply_constraints(params, model.options.constraints)
 
 
-def restart_asymmetry(params: lmfit.Parameters, model: PowderModel, *, below: float = SH_L_NONE) -> None:
-    """A refined SH/L at or below ``below`` starts at :data:`SH_L_START` instead (in place).
+def restart_asymmetry(params: lmfit.Parameters, model: PowderModel) -> None:
+    """A refined SH/L at or below :data:`SH_L_NONE` starts at :data:`SH_L_START` instead (in place).
 
     At SH/L ~0 the FCJ kernel's width (~SH/L² rad) is below rounding, and with it the analytic ∂y/∂SH/L: a
     minimiser with analytic derivatives would never move it (LaB6, Cu Kα: Rwp 0.156 stuck at SH/L 0 or 1e-10,
@@ -76,9 +76,8 @@ def restart_asymmetry(params: lmfit.Parameters, model: PowderModel, *, below: fl
     each cycle, so that a cycle that drove it to its bound does not hold it there for good.
     """
     shl = params.get(f"{model.prefix}SH_L")
-    if shl is not None and shl.vary and not shl.expr and shl.value <= below:
+    if shl is not None and shl.vary and not shl.expr and shl.value <= SH_L_NONE:
         shl.set(value=SH_L_START)
-
 
 
 def check_enough_points(models: Sequence[PowderModel], params: lmfit.Parameters) -> None:

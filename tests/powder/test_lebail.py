@@ -85,15 +85,19 @@ def test_cell_within_3_esd_and_esd_matches_scatter(name):
         assert 0.5 < np.mean(esds[k]) / scatter < 2.0, (name, k, np.mean(esds[k]), scatter)
 
 
-@pytest.mark.parametrize("fitter", [fit_lebail, fit_pawley])
-def test_nasicon_r3c_hexagonal_cell(fitter):
+def _nasicon_pattern(x, seed):
+    """A synthetic NASICON pattern at 0.72 Å on ``x`` (pymatgen intensities, PROFILE, Poisson noise) and the phase."""
     cif = data_file("Na3V2PO43_NASICON.cif")
     pmg = pytest.importorskip("pymatgen.core")
+    pos, inten = pymatgen_peaks(pmg.Structure.from_file(str(cif)), 0.72, (x[0] - 0.5, x[-1] + 0.5))
+    pattern = simulate(pos, inten, x, wavelength=0.72, profile=PROFILE, counts=20000, background=300, seed=seed)
+    return pattern, read_structure(cif)
+
+
+@pytest.mark.parametrize("fitter", [fit_lebail, fit_pawley])
+def test_nasicon_r3c_hexagonal_cell(fitter):
     lam = 0.72
-    x = np.arange(3.0, 33.0, 0.003)
-    pos, inten = pymatgen_peaks(pmg.Structure.from_file(str(cif)), lam, (2.5, 33.5))
-    pat = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=11)
-    phase = read_structure(cif)
+    pat, phase = _nasicon_pattern(np.arange(3.0, 33.0, 0.003), seed=11)
     truth = phase.lattice
     start = phase.replace(lattice=_off(truth, (1.003, 1.003, 0.997)), name="nvp")
     res = fitter(pat, [start], _instrument(lam), refine=REFINE, options=OPTIONS)
@@ -172,14 +176,8 @@ def test_sh_l_at_zero_does_not_stall_the_analytic_fit():
     fit converges to the finite-difference fit's minimum; SH/L is kept there, named, without an esd. Before the
     zero column was held, each cycle crawled to its evaluation bound (NASICON operando scan: not converged after
     20 000 evaluations, Rwp 4.61 % against 4.58 %)."""
-    cif = data_file("Na3V2PO43_NASICON.cif")
-    pmg = pytest.importorskip("pymatgen.core")
-    lam = 0.72
-    x = np.arange(6.0, 24.0, 0.006)
-    pos, inten = pymatgen_peaks(pmg.Structure.from_file(str(cif)), lam, (5.5, 24.5))
-    pat = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=3)
-    phase = read_structure(cif)
-    inst = _instrument(lam)
+    pat, phase = _nasicon_pattern(np.arange(6.0, 24.0, 0.006), seed=3)
+    inst = _instrument(0.72)
     from refine.powder.lebail import LeBailOptions
     from refine.powder.model import PowderModel
 
@@ -202,17 +200,11 @@ def test_pawley_with_the_whole_profile_freed_from_the_starting_one():
     """U, V, W, X, Y, SH/L freed at once from a Gaussian starting width: Pawley starts from a Le Bail fit of all of
     them and lands on the truth (it ran away to Rwp 47 % with SH/L at its bound, reported converged, when only the
     positions were refined first)."""
-    cif = data_file("Na3V2PO43_NASICON.cif")
-    pmg = pytest.importorskip("pymatgen.core")
-    lam = 0.72
-    x = np.arange(6.0, 24.0, 0.006)
-    pos, inten = pymatgen_peaks(pmg.Structure.from_file(str(cif)), lam, (5.5, 24.5))
-    pat = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=5)
-    phase = read_structure(cif)
+    pat, phase = _nasicon_pattern(np.arange(6.0, 24.0, 0.006), seed=5)
     truth = phase.lattice
     from refine.powder.setup import starting_profile
 
-    inst = Instrument.synchrotron(lam, profile=starting_profile(pat))  # as the command line starts: a Gaussian width
+    inst = Instrument.synchrotron(0.72, profile=starting_profile(pat))  # as the command line starts: a Gaussian width
     res = fit_pawley(pat, [phase.replace(lattice=_off(truth, (1.002, 1.002, 0.998)), name="nvp")], inst,
                      refine=("cell", "zero", "U", "V", "W", "X", "Y", "SH_L"), options=OPTIONS)
     p = res.phases["nvp"]
