@@ -236,14 +236,14 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
                      source=objective.datasets[0].pattern.source or objective.datasets[0].name)
     kws = _method_kws(options)
     idle: tuple[str, ...] = ()
-    if objective.has_jacobian and options.method == "least_squares":  # analytic derivatives instead of 2-point
-        params, idle, kws["jac"] = _analytic_jacobian(objective, params)
-    # lmfit minimises a deep copy of ``params`` (MinimizerResult.params) and leaves them as they are.
-    minimizer = lmfit.Minimizer(objective.residual, params, scale_covar=True, nan_policy="raise",
-                                max_nfev=options.max_nfev)
     # The least-squares solver factorises a (points × parameters) Jacobian every iteration: a small dense problem for
     # which threaded BLAS only adds overhead (6–25× slower with two threads on a busy two-core machine).
     with blas_limit(options.blas_threads), collected_warnings() as caught, _young_objects_only():
+        if objective.has_jacobian and options.method == "least_squares":  # analytic derivatives instead of 2-point
+            params, idle, kws["jac"] = _analytic_jacobian(objective, params)
+        # lmfit minimises a deep copy of ``params`` (MinimizerResult.params) and leaves them as they are.
+        minimizer = lmfit.Minimizer(objective.residual, params, scale_covar=True, nan_policy="raise",
+                                    max_nfev=options.max_nfev)
         out = minimizer.minimize(method=options.method, **kws)
         covariance, var_names, messages, replaced = (
             _errorbars(objective, out, diag) if options.analyse

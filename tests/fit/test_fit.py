@@ -279,3 +279,32 @@ def test_parameter_without_effect_at_its_start_is_held_named_and_left_refined():
     for name in ("pos", "width", "area", "bkg"):
         assert held.value(name) == pytest.approx(plain.value(name), abs=0.05 * plain.esd(name))
         assert held.esd(name) == pytest.approx(plain.esd(name), rel=0.01)
+
+
+def test_warnings_of_the_analytic_jacobian_are_collected_in_the_result_every_time():
+    """Numerical warnings raised by the Jacobian, including the first call that looks for zero columns, are counted in
+    the result's warnings and do not reach the caller."""
+    import warnings
+
+    rng = np.random.default_rng(5)
+    x = np.linspace(9, 11, 201)
+    pattern = poisson_pattern(rng, x, make_params(pos=10.0, width=0.1, area=1000.0, bkg=50.0))
+    gauss = gaussian_model(x)
+    calls = []
+
+    def jacobian(params):
+        calls.append(1)
+        warnings.warn("from the jacobian", RuntimeWarning, stacklevel=1)
+        v = params.valuesdict()
+        g = np.exp(-0.5 * ((x - v["pos"]) / v["width"]) ** 2) / (v["width"] * np.sqrt(2 * np.pi))
+        cols = {"pos": v["area"] * g * (x - v["pos"]) / v["width"] ** 2,
+                "width": v["area"] * g * ((x - v["pos"]) ** 2 / v["width"] ** 3 - 1 / v["width"]),
+                "area": g, "bkg": np.ones_like(x)}
+        return np.column_stack([cols[n] for n, p in params.items() if p.vary])
+
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        res = run_fit(Objective.single(Dataset("d", pattern, gauss, jacobian=jacobian)), make_params(), kind="test")
+    assert res.converged
+    assert not [w for w in escaped if "from the jacobian" in str(w.message)]
+    assert f"numerical warning during the fit ({len(calls)}x): RuntimeWarning: from the jacobian" in res.warnings
