@@ -82,7 +82,7 @@ def _core(mat: sp.csr_matrix, fraction: float) -> sp.csr_matrix:
 
 
 def partition_passes_numpy(state: _LeBailState, mat_t: sp.csr_matrix, core: sp.csr_matrix, captured: np.ndarray,
-                           mstep: np.ndarray, passes: int) -> np.ndarray:
+                           passes: int) -> np.ndarray:
     """The partition passes in numpy (the reference of the compiled ``_peak_jit.partition_passes``): each pass
     apportions the net observed counts (observed - background, times the step) over the reflections in proportion
     to their profiles (Le Bail et al. 1988), over each profile's core only; returns the new intensities."""
@@ -90,7 +90,7 @@ def partition_passes_numpy(state: _LeBailState, mat_t: sp.csr_matrix, core: sp.c
     for _ in range(passes):
         peaks = mat_t @ intensities
         bkg = state.model.background_basis @ state.background(peaks)
-        net = (state.y - bkg) * mstep  # no clipping: it would bias weak peaks upward
+        net = (state.y - bkg) * state._mstep  # no clipping: it would bias weak peaks upward
         ratio = np.divide(net, peaks, out=np.zeros_like(net), where=peaks > 1e-12 * max(peaks.max(), 1e-300))
         share = np.divide(core @ ratio, captured, out=np.zeros_like(captured), where=captured > 1e-6)
         new = intensities * share
@@ -142,20 +142,20 @@ class _LeBailState:
     def partition(self, params: lmfit.Parameters, passes: int, *, compiled: bool = True) -> None:
         """``passes`` Le Bail partition passes at ``params`` (fewer once settled); ``compiled`` False: in numpy
         (:func:`partition_passes_numpy`, the reference of the compiled loop)."""
-        mat_t, core, captured, mstep = self._partition_inputs(params)
+        mat_t, core, captured = self._partition_inputs(params)
         if not compiled:
-            self.intensities = partition_passes_numpy(self, mat_t, core, captured, mstep, passes)
+            self.intensities = partition_passes_numpy(self, mat_t, core, captured, passes)
             return
         from refine.powder import _peak_jit
 
         # the passes of partition_passes_numpy compiled: ~0.14 ms of Python each, ~120 per scan of a series
         self.intensities = _peak_jit.partition_passes(
             mat_t.indptr, mat_t.indices, mat_t.data, core.indptr, core.indices, core.data, captured,
-            self.model.background_basis, self._solve, self._sw, self._swy, self._fit_rows, self.y, mstep,
+            self.model.background_basis, self._solve, self._sw, self._swy, self._fit_rows, self.y, self._mstep,
             self.intensities, passes, PARTITION_SETTLED)
 
     def _partition_inputs(self, params: lmfit.Parameters) -> tuple:
-        """(profiles as points x reflections, their cores, the cores' captured areas, mask x step); sets the
+        """(profiles as points x reflections, their cores, the cores' captured areas); sets the
         starting intensities when they are the equal ones of a reset."""
         mat = self.model.peak_matrix(params, self.layout)
         scale = self._initial_scale(mat)
@@ -169,7 +169,7 @@ class _LeBailState:
         # matches the data (excluded points carry no information).
         captured = core @ self._mstep
         # the transpose formed once: each pass sums the profiles with it
-        return mat.T.tocsr(), core, captured, self._mstep
+        return mat.T.tocsr(), core, captured
 
     def _initial_scale(self, mat) -> float | None:
         if np.any(self.intensities != 1.0):
