@@ -10,9 +10,10 @@ Interface
 ``slots``
     How many tasks run at once (the caller keeps at most that many submitted, so memory stays flat and the
     caller decides the order: a Dask scheduler given a thousand tasks at once would run them in its own order).
-``submit(fn, *args) -> future``
+``submit(fn, *args, priority=0) -> future``
     Run ``fn(*args)`` (``fn`` a module-level function, arguments picklable). The future has ``result()``, which
-    raises the task's exception (or, on Dask, ``KilledWorker`` when the task killed its workers too often).
+    raises the task's exception (or, on Dask, ``KilledWorker`` when the task killed its workers too often). On Dask
+    a task of higher ``priority`` starts before waiting tasks of lower priority (others in submission order).
 ``wait_any(futures, timeout) -> set``
     The futures of ``futures`` that are done, waiting up to ``timeout`` seconds (None: until one is).
 ``notes``
@@ -34,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -47,9 +49,12 @@ from refine.errors import InputError
 #: a Python-heavy fit several times slower.
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 WORKER_ENV = {**BLAS_ENV, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
-#: Modules the local workers' fork server imports once (what a sequential run's tasks use).
-FORKSERVER_PRELOAD = ("distributed", "numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop",
-                      "refine.powder.jit_warmup")
+#: Dask configuration of local workers (set in the Nanny's configuration, which its workers take, or in forked ones).
+WORKER_CONFIG = {"distributed.worker.profile.enabled": False}
+#: Modules a local worker has imported before its first task (what a sequential run's tasks use): imported once by
+#: the process the workers fork from (:mod:`refine.local_workers`' zygote, or the fork server).
+WORKER_PRELOAD = ("distributed", "numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop",
+                  "refine.powder.jit_warmup")
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,16 @@ class ExecutorSpec:
         A Dask cluster object (e.g. from :func:`make_cluster`); its scheduler is used and it is not closed here.
     preload
         Modules each local worker imports when it starts (so the first task does not pay for them).
+    started
+        Local workers started beforehand by :func:`prepare_local_workers` (their imports overlap the caller's);
+        the local cluster takes them over when their number matches, and closes them.
     """
 
     workers: int = 1
     scheduler: str | None = None
     cluster: Any = field(default=None, compare=False)
     preload: tuple[str, ...] = ()
+    started: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -89,7 +98,7 @@ class Executor(Protocol):
     slots: int
     notes: tuple[str, ...]
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Any: ...
 
     def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set: ...
 
@@ -124,7 +133,7 @@ class InProcess:
     slots = 1
     notes: tuple[str, ...] = ()
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Future:
         future: Future = Future()
         try:
             with blas_limit(1):
@@ -146,8 +155,8 @@ class DaskExecutor:
         self.slots = max(int(slots), 1)
         self.notes = notes
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return self.client.submit(fn, *args, pure=False)
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Any:
+        return self.client.submit(fn, *args, pure=False, priority=priority)
 
     def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
         from distributed import wait
@@ -180,7 +189,7 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
     n = min(spec.workers, cores)
     notes = (f"local Dask cluster: {n} worker process(es)"
              + (f" (--workers {spec.workers} capped at the {cores} cores available)" if n < spec.workers else ""),)
-    local = LocalDask(n, spec.preload, notes)
+    local = LocalDask(n, spec.preload, notes, spec.started)
     try:
         yield local
     finally:
@@ -188,10 +197,14 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
 
 
 class LocalDask:
-    """A local Dask cluster started in the background: until its workers are up (process start and imports take
-    seconds), tasks run in this process one at a time, so the start costs little wall time."""
+    """A local Dask cluster started in the background.
 
-    def __init__(self, n: int, preload: tuple[str, ...], notes: tuple[str, ...]) -> None:
+    On Linux its workers are forks of this process (:mod:`refine.local_workers`; ``started`` when
+    :func:`prepare_local_workers` forked them earlier): they are up a fraction of a second after what they need is
+    imported, so tasks wait for them. Elsewhere (or when this process runs other threads) Dask starts them from a
+    fork server, which takes seconds: until they are up, tasks run in this process one at a time."""
+
+    def __init__(self, n: int, preload: tuple[str, ...], notes: tuple[str, ...], started: Any = None) -> None:
         import threading
 
         self.n, self.preload, self.notes = n, preload, notes
@@ -200,7 +213,9 @@ class LocalDask:
         self.error: BaseException | None = None
         self._ready = threading.Event()
         self._local = InProcess()
-        start_forkserver()  # its imports run on another core while this thread imports distributed
+        self.forked: Any = started if started is not None and started.n == n and started.alive() else None
+        if self.forked is None:  # before the start thread: a fork copies only the calling thread
+            self.forked = prepare_local_workers(n, preload)
         self._thread = threading.Thread(target=self._start, name="refine-dask-start", daemon=True)
         self._thread.start()
 
@@ -208,13 +223,34 @@ class LocalDask:
         from distributed import Client
 
         try:
-            self.cluster = _local_cluster(self.n, self.preload)
-            self.client = Client(self.cluster)
-            self.client.wait_for_workers(self.n)
+            if self.forked is None:
+                self.cluster = _local_cluster(self.n, self.preload)
+                self.client = Client(self.cluster)
+                self.client.wait_for_workers(self.n)
+            else:
+                self.cluster = _local_cluster(0)  # the scheduler; the forked workers connect to it
+                self.forked.start(self.cluster.scheduler_address)
+                self.client = Client(self.cluster)
+                self._wait_for_forked()
         except BaseException as exc:  # noqa: BLE001 - reported by the first submit after the start failed
             self.error = exc
         finally:
             self._ready.set()
+
+    def _wait_for_forked(self, timeout: float = 120.0) -> None:
+        """Wait for the forked workers to connect; fail when their zygote ended first or after ``timeout`` s."""
+        from distributed.utils import TimeoutError as DaskTimeout
+
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                self.client.wait_for_workers(self.n, timeout=0.5)
+                return
+            except (DaskTimeout, TimeoutError):
+                if not self.forked.alive():
+                    raise RuntimeError("the forked worker processes ended before they connected") from None
+                if time.monotonic() > end:
+                    raise
 
     @property
     def ready(self) -> bool:
@@ -232,12 +268,19 @@ class LocalDask:
         return self.ready
 
     @property
-    def slots(self) -> int:  # type: ignore[override]
-        return self.n if self.ready else 1
+    def _waits(self) -> bool:
+        """True when tasks wait for forked workers (not failed to start) instead of running here."""
+        return self.forked is not None and not (self._ready.is_set() and self.error is not None)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+    @property
+    def slots(self) -> int:  # type: ignore[override]
+        return self.n if self.ready or self._waits else 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Any:
+        if self._waits:
+            self._ready.wait()
         if self.ready:
-            return self.client.submit(fn, *args, pure=False)
+            return self.client.submit(fn, *args, pure=False, priority=priority)
         return self._local.submit(fn, *args)
 
     def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
@@ -254,10 +297,26 @@ class LocalDask:
             if thing is not None:
                 with contextlib.suppress(Exception):
                     thing.close()
+        if self.forked is not None:  # the scheduler closed its workers; the zygote ends with them
+            self.forked.close()
+
+
+def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
+    """Start local workers now, so that their imports overlap the caller's: on Linux a
+    :class:`refine.local_workers.ForkedWorkers` of ``workers`` processes (capped at the cores; returned, for
+    :class:`ExecutorSpec` ``started``; the caller closes it if no cluster took it over), elsewhere the fork
+    server (:func:`start_forkserver`; None returned)."""
+    from refine.local_workers import ForkedWorkers, fork_available
+
+    if fork_available():
+        n = min(workers, available_cores())
+        return ForkedWorkers(n, (*WORKER_PRELOAD, *preload), WORKER_ENV, WORKER_CONFIG)
+    start_forkserver()
+    return None
 
 
 def start_forkserver() -> None:
-    """Start the fork server of the local workers now (a process that imports :data:`FORKSERVER_PRELOAD` once,
+    """Start the fork server of the local workers now (a process that imports :data:`WORKER_PRELOAD` once,
     with the BLAS limits of :data:`BLAS_ENV`); the workers fork from it when the cluster starts them. Nothing when
     it runs already or cannot start (the workers then start as Dask starts them)."""
     import multiprocessing
@@ -266,7 +325,7 @@ def start_forkserver() -> None:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
     try:
-        multiprocessing.get_context("forkserver").set_forkserver_preload(list(FORKSERVER_PRELOAD))
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(WORKER_PRELOAD))
         saved = {k: os.environ.get(k) for k in BLAS_ENV}
         os.environ.update(BLAS_ENV)  # inherited by the server (read when it imports numpy); restored at once
         try:
@@ -297,9 +356,9 @@ def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
     spawn_env = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **BLAS_ENV}
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
     with dask.config.set({"distributed.worker.multiprocessing-method": method,
-                          "distributed.nanny.pre-spawn-environ": spawn_env}):
+                          "distributed.nanny.pre-spawn-environ": spawn_env, **WORKER_CONFIG}):
         if method == "forkserver":
-            get_mp_context().set_forkserver_preload(list(FORKSERVER_PRELOAD))
+            get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                             silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
 

@@ -66,9 +66,13 @@ def test_local_cluster_is_capped_at_the_cores(monkeypatch):
         assert [f.result() for f in futures] == [0, 1, 4, 9]
 
 
-def test_tasks_run_here_until_the_local_cluster_is_up():
+def test_with_a_fork_server_tasks_run_here_until_the_local_cluster_is_up(monkeypatch):
     pytest.importorskip("distributed")
+    import refine.local_workers
+
+    monkeypatch.setattr(refine.local_workers, "fork_available", lambda: False)  # as on macOS, or with threads
     with open_executor(ExecutorSpec(workers=2)) as pool:
+        assert pool.forked is None
         if not pool.ready:  # the start takes seconds; a task submitted now runs in this process
             early = pool.submit(operator.add, 1, 1)
             assert early.done() and early.result() == 2 and pool.slots == 1
@@ -76,6 +80,14 @@ def test_tasks_run_here_until_the_local_cluster_is_up():
         late = pool.submit(operator.add, 2, 2)
         assert not isinstance(late, Future)  # a Dask future: it ran on a worker
         assert pool.wait_any([late], timeout=60) == {late} and late.result() == 4
+        # the Nanny's workers take the worker configuration too (Dask's profiler off)
+        assert set(pool.client.run(_profiler_on).values()) == {False}
+
+
+def _profiler_on() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
 
 
 def test_unreachable_scheduler_is_bad_input():
@@ -116,17 +128,17 @@ def test_slurm_cluster_object_is_built_with_the_table_arguments():
         cluster.close()
 
 
-def test_the_fork_server_preload_imports_in_a_fresh_interpreter():
-    """Every module the local workers' fork server imports exists and imports on its own (a wrong name would make
-    the server fail and each worker start the slow way), the compiled-kernel warm-up among them."""
+def test_the_worker_preload_imports_in_a_fresh_interpreter():
+    """Every module the local workers' zygote or fork server imports exists and imports on its own (a wrong name
+    would make the start fail and the workers start the slow way), the compiled-kernel warm-up among them."""
     import subprocess
     import sys
 
-    from refine.executor import FORKSERVER_PRELOAD
+    from refine.executor import WORKER_PRELOAD
 
     code = ("import importlib, sys\n"
-            f"for name in {list(FORKSERVER_PRELOAD)!r}:\n"
+            f"for name in {list(WORKER_PRELOAD)!r}:\n"
             "    importlib.import_module(name)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "refine.powder.jit_warmup" in FORKSERVER_PRELOAD
+    assert "refine.powder.jit_warmup" in WORKER_PRELOAD

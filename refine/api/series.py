@@ -46,10 +46,20 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
         with the run's ``notes`` and ``written`` files as attributes.
     """
     opts = SequentialOptions.from_options(options)
-    if opts.workers > 1 and opts.scheduler is None:  # the local workers' fork server imports while this does
-        from refine.executor import start_forkserver
+    started = None
+    if opts.workers > 1 and opts.scheduler is None:  # the local workers import while this process does
+        from refine.executor import prepare_local_workers
 
-        start_forkserver()
+        started = prepare_local_workers(opts.workers, ("refine.operando.sequential",))
+    try:
+        return _sequential(patterns, phases, kind, output, opts, started)
+    finally:
+        if started is not None:  # no-op when the run's cluster took them over (and closed them)
+            started.close()
+
+
+def _sequential(patterns: Any, phases: Any, kind: str, output: str | os.PathLike | None, opts: SequentialOptions,
+                started: Any):
     from refine.operando.sequential import FIT_KINDS
 
     if kind not in FIT_KINDS:
@@ -59,12 +69,13 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
     prepare = _pdf_inputs if kind == "pdf" else _powder_inputs
     fit_phases, instrument, settings, notes = prepare(series, phases, kind, opts)
     if output is None:  # run_sequential writes nothing without an output folder
-        return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind, patterns), notes, [])
+        return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind, patterns, started),
+                         notes, [])
     from refine.io.lock import folder_lock
 
     out = Path(output)
     with folder_lock(out, command="sequential"):  # held over the summary, table and figure too
-        result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind, patterns)
+        result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind, patterns, started)
         written = _write(result, out, opts, kind, settings, phases, notes)
     return _annotate(result, notes, written)
 
@@ -201,7 +212,7 @@ def _plan(opts: SequentialOptions) -> dict:
 
 
 def _run(series, fit_phases, instrument, settings, out: Path | None, opts: SequentialOptions, phases: Any,
-         kind: str, patterns: Any):
+         kind: str, patterns: Any, started: Any = None):
     from refine.operando.sequential import run_sequential
 
     given = [source_of(p) for p in as_list(phases)] if kind != "pdf" else []
@@ -209,7 +220,7 @@ def _run(series, fit_phases, instrument, settings, out: Path | None, opts: Seque
     from refine.executor import ExecutorSpec
     from refine.operando.schedule import FolderSource, Follow
 
-    spec = ExecutorSpec(workers=opts.workers, scheduler=opts.scheduler)
+    spec = ExecutorSpec(workers=opts.workers, scheduler=opts.scheduler, started=started)
     follow = None
     if opts.follow:
         if opts.idle <= 0:

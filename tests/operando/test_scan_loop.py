@@ -207,7 +207,8 @@ def test_client_killed_with_kill_9_leaves_no_process_and_a_rerun_finishes_the_sa
 
 
 def _workers(psutil, pid: int, timeout: float = 120.0) -> list:
-    """The run's Dask worker processes (forked by a fork server, or spawned), once there are any."""
+    """The run's Dask worker processes once there are two: the client's grandchildren (forked by the zygote of
+    refine.local_workers, or by a fork server), or spawned children."""
     def command(proc) -> str:
         try:
             return " ".join(proc.cmdline())
@@ -216,11 +217,10 @@ def _workers(psutil, pid: int, timeout: float = 120.0) -> list:
 
     end = time.monotonic() + timeout
     while True:
-        tree = psutil.Process(pid).children(recursive=True)
-        servers = [c for c in tree if "forkserver" in command(c)]
-        workers = ([w for s in servers for w in s.children()]
-                   or [c for c in tree if "spawn_main" in command(c)])
-        if workers or time.monotonic() > end:
+        children = psutil.Process(pid).children()
+        workers = ([w for c in children for w in c.children()]
+                   or [c for c in children if "spawn_main" in command(c)])
+        if len(workers) >= 2 or time.monotonic() > end:
             return workers
         time.sleep(0.2)
 

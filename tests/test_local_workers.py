@@ -1,0 +1,116 @@
+"""refine.local_workers: Dask workers forked from this process (Linux). Each cluster test runs in a fresh
+interpreter, as a command would: forking needs a process with one thread, and a test process that ran other Dask
+clusters may keep Dask's threads."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+
+_HELPERS = """
+import json, os, signal, time, operator
+import psutil
+from refine.executor import ExecutorSpec, open_executor
+
+def info():
+    import dask
+    from threadpoolctl import threadpool_info
+    return (os.getpid(), os.getppid(), dask.config.get("distributed.worker.profile.enabled"),
+            max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+
+def worker_pids(pool):
+    return sorted(pool.client.run(os.getpid, on_error="ignore").values())
+"""
+
+
+def _run(body: str, timeout: float = 300) -> dict:
+    code = _HELPERS + "\nif __name__ == '__main__':\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_forked_workers_run_tasks_with_one_blas_thread_no_profiler_and_leave_nothing_behind():
+    pytest.importorskip("distributed")
+    got = _run("""
+        with open_executor(ExecutorSpec(workers=2)) as pool:
+            assert pool.forked is not None and pool.slots == 2  # before they are up: tasks wait for them
+            task = pool.submit(operator.add, 2, 3)
+            assert pool.ready and type(task).__name__ == "Future" and task.__module__.startswith("distributed")
+            result = task.result()
+            infos = list(pool.client.run(info).values())
+            zygote = pool.forked.pid
+            zygote_parent = psutil.Process(zygote).ppid()
+        time.sleep(0.5)
+        left = [p.pid for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
+        print(json.dumps({"result": result, "infos": infos, "zygote": zygote, "zygote_parent": zygote_parent,
+                          "me": os.getpid(), "left": left}))
+    """)
+    assert got["result"] == 5
+    assert got["zygote_parent"] == got["me"]
+    assert len(got["infos"]) == 2
+    for _pid, parent, profiler, blas in got["infos"]:
+        assert parent == got["zygote"]  # forked by the zygote, not started as new interpreters
+        assert profiler is False  # Dask's statistical profiler (GIL-holding stack samples every 10 ms) is off
+        assert blas == 1
+    assert got["left"] == []  # the workers and the zygote ended with the cluster
+
+
+def test_a_killed_forked_worker_is_forked_again():
+    pytest.importorskip("distributed")
+    got = _run("""
+        with open_executor(ExecutorSpec(workers=2)) as pool:
+            pool.wait_ready(120)
+            before = worker_pids(pool)
+            os.kill(before[0], signal.SIGKILL)
+            end = time.monotonic() + 120
+            after = worker_pids(pool)
+            while (len(after) < 2 or before[0] in after) and time.monotonic() < end:
+                time.sleep(0.2)
+                after = worker_pids(pool)
+            result = pool.submit(operator.mul, 6, 7).result()
+            parents = {psutil.Process(p).ppid() for p in after}
+            zygote = pool.forked.pid
+        print(json.dumps({"before": before, "after": after, "result": result, "parents": sorted(parents),
+                          "zygote": zygote}))
+    """)
+    assert len(got["after"]) == 2 and got["before"][0] not in got["after"]
+    assert got["before"][1] in got["after"]  # the other one went on
+    assert got["parents"] == [got["zygote"]]
+    assert got["result"] == 42
+
+
+def test_workers_closed_before_the_scheduler_started_end_at_once():
+    got = _run("""
+        from refine.local_workers import ForkedWorkers
+        workers = ForkedWorkers(2, ("json",))
+        alive = workers.alive()
+        tic = time.monotonic()
+        workers.close(timeout=30)
+        print(json.dumps({"alive": alive, "closed_in": time.monotonic() - tic, "after": workers.alive(),
+                          "left": [p.pid for p in psutil.Process().children(recursive=True)]}))
+    """)
+    assert got["alive"] and not got["after"] and got["left"] == []
+    assert got["closed_in"] < 25  # ended by itself (the pipe closed), not killed at the 30 s timeout
+
+
+def test_no_fork_while_another_thread_runs():
+    from refine.local_workers import ForkedWorkers, fork_available
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert not fork_available()
+        with pytest.raises(RuntimeError, match="one thread"):
+            ForkedWorkers(1)
+    finally:
+        stop.set()
+        thread.join()
