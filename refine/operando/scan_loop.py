@@ -39,7 +39,7 @@ from refine.operando.series_result import ScanFailure, scan_result
 
 #: Most scans one task fits in a row (results come back, and are written, when the task ends; shorter runs
 #: share the last chunks out more evenly between the workers).
-RUN_MAX = 8
+RUN_MAX = 4
 
 
 @dataclass(frozen=True)
@@ -172,8 +172,13 @@ class Loop:
         return (True, self.carry[s]) if s in self.carry else (False, None)
 
     def _submit_ready(self) -> None:
+        """Submit ready scans, anchors first, keeping at most ``pool.slots`` fits in flight in this process and
+        twice that on Dask (a worker finds its next task waiting instead of idling through a round trip to this
+        process); on Dask an anchor goes at once, ahead of waiting runs (the chunks after it wait for it)."""
         self._settle_waiting()
-        while self.ready and len(self.inflight) < self.pool.slots:
+        local = isinstance(self.pool, InProcess)
+        depth = self.pool.slots * (1 if local else 2)
+        while self.ready and (len(self.inflight) < depth or (not local and self.ready[0][0][0] == 0)):
             _, index = heapq.heappop(self.ready)
             if index not in self.todo:
                 continue
@@ -224,8 +229,8 @@ class Loop:
         job = self._job(attempt.scan, attempt.seed)
         if isinstance(self.pool, InProcess):
             self.inflight[self.pool.submit(_fit_scan, job, ctx.kind)] = attempt
-        else:
-            self.inflight[self.pool.submit(_fit_scan, job)] = attempt
+        else:  # before waiting runs: an anchor or a refit is what other scans wait for
+            self.inflight[self.pool.submit(_fit_scan, job, priority=1)] = attempt
 
     def _path(self, scan: Scan) -> Path | None:
         return None if self.ctx.out_dir is None else scan_result_path(self.ctx.out_dir, scan)

@@ -105,9 +105,13 @@ def is_anchor(index: int, chunk: int) -> bool:
     return index == 0 or (chunk > 0 and index % chunk == 0)
 
 
-def priority(index: int, chunk: int) -> tuple[int, int]:
-    """Sort key of ready scans: anchors first (they unlock whole chunks), then in index order."""
-    return (0 if is_anchor(index, chunk) else 1, index)
+def priority(index: int, chunk: int) -> tuple[int, int, int]:
+    """Sort key of ready scans: anchors first (they unlock whole chunks), then the scans with the most of their
+    chunk still after them (so that every chunk's chain goes on and the last tasks of a run are short ones, not
+    one whole chunk left to a single worker), then in index order."""
+    if is_anchor(index, chunk):
+        return (0, 0, index)
+    return (1, -(chunk - index % chunk) if chunk > 0 else 0, index)
 
 
 # -- sources --------------------------------------------------------------------------------------------------

@@ -13,7 +13,9 @@ def test_chunked_plan_anchors_start_from_anchors_the_rest_from_their_predecessor
     assert [seed_index(i, 4) for i in range(10)] == [None, 0, 1, 2, 0, 4, 5, 6, 4, 8]
     assert [seed_index(i, 0) for i in range(5)] == [None, 0, 1, 2, 3]  # one chain
     assert [i for i in range(10) if is_anchor(i, 4)] == [0, 4, 8]
-    assert sorted(range(10), key=lambda i: priority(i, 4)) == [0, 4, 8, 1, 2, 3, 5, 6, 7, 9]
+    # anchors first, then the scans with most of their chunk after them (every chunk's chain goes on)
+    assert sorted(range(10), key=lambda i: priority(i, 4)) == [0, 4, 8, 1, 5, 9, 2, 6, 3, 7]
+    assert sorted(range(5), key=lambda i: priority(i, 0)) == [0, 1, 2, 3, 4]  # one chain: in order
 
 
 def _doc(rwp: float, volume: float) -> dict:
