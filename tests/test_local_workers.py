@@ -40,6 +40,7 @@ def _run(body: str, timeout: float = 300) -> dict:
 def test_forked_workers_run_tasks_with_one_blas_thread_no_profiler_and_leave_nothing_behind():
     pytest.importorskip("distributed")
     got = _run("""
+        import distributed  # Dask's configuration read here, before the fork (the workers' environment is too late)
         with open_executor(ExecutorSpec(workers=2)) as pool:
             assert pool.forked is not None and pool.slots == 2  # before they are up: tasks wait for them
             task = pool.submit(operator.add, 2, 3)
