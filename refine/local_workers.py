@@ -125,9 +125,12 @@ class ForkedWorkers:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this process when its parent ends; end now if the parent ended already."""
+    """Ask Linux to kill this process when its parent ends; end now if the parent ended already. Ctrl-C (SIGINT
+    to the terminal's whole process group) is the parent's to handle: it closes the cluster, or dies and takes
+    this process with it."""
     import ctypes
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     if os.getppid() != parent:
