@@ -20,10 +20,12 @@ Interface
     Lines for the user (the cluster's size, a worker count capped at the cores).
 
 Kinds: ``workers == 1`` and no scheduler runs each task in this process when it is submitted (no Dask import).
-``workers > 1`` starts a ``distributed.LocalCluster`` of that many single-threaded worker processes (capped at
-the cores this process may use, BLAS limited to one thread each) in the background, running tasks in this process
-until its workers are up; the workers are children of this process and exit with it, also on ``kill -9`` (each
-worker process watches a pipe from its parent and exits when it closes).
+``workers > 1`` starts a ``distributed.LocalCluster`` with that many single-threaded worker processes (capped at
+the cores this process may use, BLAS limited to one thread each) in the background. On Linux the workers are forks
+of this process (:mod:`refine.local_workers`, connected to the cluster's scheduler; tasks wait the fraction of a
+second until they are up); elsewhere Dask's Nannies start them from a fork server and tasks run in this process
+until they are up. Either way the workers exit with this process, also on ``kill -9`` (forked ones by Linux's
+parent-death signal, the Nannies' by a pipe from their parent).
 ``scheduler`` connects to a running Dask scheduler (``tcp://HOST:PORT``, or a scheduler file) and uses all its
 workers; ``cluster`` uses a cluster object as-is (``dask_jobqueue.SLURMCluster`` from :func:`make_cluster`).
 With a remote scheduler the tasks must find their input files at the same paths (a shared file system); the

@@ -88,13 +88,17 @@ class ForkedWorkers:
         os.close(read)
         self.n, self.pid = n, pid
         self._write: int | None = write
+        self._ended = False
 
     def alive(self) -> bool:
-        """True while the zygote runs (it ends when its workers have ended)."""
-        try:
-            return os.waitpid(self.pid, os.WNOHANG) == (0, 0)
-        except ChildProcessError:  # reaped already
+        """True while the zygote runs (it ends when its workers have ended); reaps it once it ended."""
+        if self._ended:  # never wait for the pid again: it may belong to another process by now
             return False
+        try:
+            self._ended = os.waitpid(self.pid, os.WNOHANG) != (0, 0)
+        except ChildProcessError:  # reaped elsewhere
+            self._ended = True
+        return not self._ended
 
     def start(self, address: str) -> None:
         """Give the zygote the scheduler's address: it forks the workers, which connect to it."""
@@ -115,6 +119,7 @@ class ForkedWorkers:
                     os.kill(self.pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(self.pid, 0)
+                self._ended = True
                 return
             time.sleep(0.02)
 
