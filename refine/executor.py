@@ -22,10 +22,10 @@ Interface
 Kinds: ``workers == 1`` and no scheduler runs each task in this process when it is submitted (no Dask import).
 ``workers > 1`` starts a ``distributed.LocalCluster`` with that many single-threaded worker processes (capped at
 the cores this process may use, BLAS limited to one thread each) in the background. On Linux the workers are forks
-of this process (:mod:`refine.local_workers`, connected to the cluster's scheduler; tasks wait the fraction of a
-second until they are up); elsewhere Dask's Nannies start them from a fork server and tasks run in this process
-until they are up. Either way the workers exit with this process, also on ``kill -9`` (forked ones by Linux's
-parent-death signal, the Nannies' by a pipe from their parent).
+of this process (:mod:`refine.local_workers`, connected to the cluster's scheduler), elsewhere Dask's Nannies start
+them from a fork server; until they are up, tasks run in this process. Either way the workers exit with this
+process, also on ``kill -9`` (forked ones by Linux's parent-death signal, the Nannies' by a pipe from their
+parent).
 ``scheduler`` connects to a running Dask scheduler (``tcp://HOST:PORT``, or a scheduler file) and uses all its
 workers; ``cluster`` uses a cluster object as-is (``dask_jobqueue.SLURMCluster`` from :func:`make_cluster`).
 With a remote scheduler the tasks must find their input files at the same paths (a shared file system); the
@@ -207,12 +207,12 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
 
 
 class LocalDask:
-    """A local Dask cluster started in the background.
+    """A local Dask cluster started in the background: until its workers are up, tasks run in this process one at
+    a time, so the start costs little wall time.
 
     On Linux its workers are forks of this process (:mod:`refine.local_workers`; ``started`` when
-    :func:`prepare_local_workers` forked them earlier): they are up a fraction of a second after what they need is
-    imported, so tasks wait for them. Elsewhere (or when this process runs other threads) Dask starts them from a
-    fork server, which takes seconds: until they are up, tasks run in this process one at a time."""
+    :func:`prepare_local_workers` forked them earlier): up ~0.2 s after what they need is imported. Elsewhere (or
+    when this process runs other threads) Dask's Nannies start them from a fork server."""
 
     def __init__(self, n: int, preload: tuple[str, ...], notes: tuple[str, ...], started: Any = None) -> None:
         import threading
@@ -278,17 +278,10 @@ class LocalDask:
         return self.ready
 
     @property
-    def _waits(self) -> bool:
-        """True when tasks wait for forked workers (not failed to start) instead of running here."""
-        return self.forked is not None and not (self._ready.is_set() and self.error is not None)
-
-    @property
     def slots(self) -> int:  # type: ignore[override]
-        return self.n if self.ready or self._waits else 1
+        return self.n if self.ready else 1
 
     def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Any:
-        if self._waits:
-            self._ready.wait()
         if self.ready:
             return self.client.submit(fn, *args, pure=False, priority=priority)
         return self._local.submit(fn, *args)
