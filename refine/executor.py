@@ -313,7 +313,10 @@ def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
 
     if fork_available():
         n = min(workers, available_cores())
-        return ForkedWorkers(n, (*WORKER_PRELOAD, *preload), WORKER_ENV, WORKER_CONFIG)
+        try:
+            return ForkedWorkers(n, (*WORKER_PRELOAD, *preload), WORKER_ENV, WORKER_CONFIG)
+        except OSError:  # the fork failed: Dask's own start below
+            pass
     start_forkserver()
     return None
 

@@ -71,9 +71,14 @@ class ForkedWorkers:
             raise RuntimeError("workers can be forked only on Linux from a process with one thread")
         read, write = os.pipe()
         parent = os.getpid()
-        with warnings.catch_warnings():  # Python >= 3.12 warns of BLAS's own threads; they survive a fork
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            with warnings.catch_warnings():  # Python >= 3.12 warns of BLAS's own threads; they survive a fork
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:  # no process left to fork (ulimit): the caller starts workers another way
+            os.close(read)
+            os.close(write)
+            raise
         if pid == 0:  # the zygote: never returns into the caller's code
             code = 1
             try:

@@ -115,3 +115,22 @@ def test_no_fork_while_another_thread_runs():
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_failed_fork_leaves_no_descriptor_open_and_falls_back_to_the_fork_server(monkeypatch):
+    import os
+
+    import refine.executor as ex
+    import refine.local_workers as lw
+
+    def no_fork() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    started = []
+    monkeypatch.setattr(lw, "fork_available", lambda: True)
+    monkeypatch.setattr(lw.os, "fork", no_fork)
+    monkeypatch.setattr(ex, "start_forkserver", lambda: started.append(True))
+    before = len(os.listdir("/proc/self/fd"))
+    assert ex.prepare_local_workers(2) is None
+    assert started == [True]
+    assert len(os.listdir("/proc/self/fd")) == before
