@@ -94,15 +94,20 @@ class ForkedWorkers:
         self.n, self.pid = n, pid
         self._write: int | None = write
         self._ended = False
+        #: The zygote's exit status once it ended, as ``subprocess`` gives it (minus the signal that killed it).
+        self.returncode: int | None = None
 
     def alive(self) -> bool:
         """True while the zygote runs (it ends when its workers have ended); reaps it once it ended."""
         if self._ended:  # never wait for the pid again: it may belong to another process by now
             return False
         try:
-            self._ended = os.waitpid(self.pid, os.WNOHANG) != (0, 0)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere
             self._ended = True
+            return False
+        if pid:
+            self._ended, self.returncode = True, os.waitstatus_to_exitcode(status)
         return not self._ended
 
     def start(self, address: str) -> None:
@@ -114,16 +119,19 @@ class ForkedWorkers:
         self._close_pipe()
 
     def close(self, timeout: float = 10.0) -> None:
-        """Wait up to ``timeout`` seconds for the zygote to end (its workers end when the scheduler closes them;
-        without an address it ends at once), then kill it (its workers die with it)."""
-        self._close_pipe()
+        """Wait up to ``timeout`` seconds for the zygote to end (its workers end when the scheduler closes them),
+        then kill it (its workers die with it). Never started: killed at once (it has no workers; it may still be
+        importing, and a run that stopped on bad input should not wait for that)."""
+        if self._write is not None:
+            self._close_pipe()
+            timeout = 0.0
         end = time.monotonic() + timeout
         while self.alive():
             if time.monotonic() > end:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.pid, signal.SIGKILL)
                 with contextlib.suppress(ChildProcessError):
-                    os.waitpid(self.pid, 0)
+                    self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
                 self._ended = True
                 return
             time.sleep(0.02)
