@@ -94,7 +94,7 @@ class ForkedWorkers:
         self.n, self.pid = n, pid
         self._write: int | None = write
         self._ended = False
-        #: The zygote's exit status once it ended, as ``subprocess`` gives it (minus the signal that killed it).
+        #: The zygote's exit status once it ended, as ``subprocess`` gives it (-N: killed by signal N).
         self.returncode: int | None = None
 
     def alive(self) -> bool:
