@@ -16,9 +16,10 @@ from typing import Any
 
 CELL_KEYS = ("length_a", "length_b", "length_c", "angle_alpha", "angle_beta", "angle_gamma")
 SYMOP_TAGS = ("_space_group_symop_operation_xyz", "_symmetry_equiv_pos_as_xyz")
-# a coordinate, or a number or a fraction of at most 8 digits each (no zero divisor, no overflow)
-_TERM = r"(?:[xyz]|(?:\d{1,8}(?:\.\d{0,8})?|\.\d{1,8})(?:/0*[1-9]\d{0,7})?)"
-_PART = re.compile(rf"[+-]?{_TERM}(?:[+-]{_TERM})*", re.IGNORECASE)
+# a coordinate, or a number or a fraction of at most 8 digits each (no zero divisor, no overflow); an integer has
+# no leading zero ('01/2', '1/02' are SyntaxErrors to the eval() below, found by fuzzing), a decimal may
+_TERM = r"(?:[xyz]|(?:\d{1,8}\.\d{0,8}|\.\d{1,8}|0{1,8}|[1-9]\d{0,7})(?:/[1-9]\d{0,7})?)"
+_PART = re.compile(rf"[+-]?{_TERM}(?:[+-]{_TERM})*", re.IGNORECASE | re.ASCII)  # ASCII: '٠' is a \d too
 
 
 def is_triplet(text: object) -> bool:

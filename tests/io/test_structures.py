@@ -5,12 +5,15 @@ from __future__ import annotations
 import gemmi
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymatgen.io.cif import CifParser
 
 from refine.crystal.lattice import Lattice
 from refine.crystal.spacegroup import space_group
 from refine.crystal.structure import CrystalStructure, Site
 from refine.errors import InputError
+from refine.io.cif_parser import _PART, is_triplet
 from refine.io.structures import _format_esd, read_structure, structure_from_cell, write_cif
 from tests.conftest import data_file
 
@@ -186,7 +189,8 @@ def test_cif_symmetry_operation_is_not_evaluated_as_code(tmp_path):
         read_structure(path)
     assert not marker.exists()
     assert str(info.value).startswith(str(path))
-    for op in ("1/0+x,y,z", "x,y", "1..2+x,y,z", "x,y,z+99999999999999999999/2", "2x,y,z"):
+    for op in ("1/0+x,y,z", "x,y", "1..2+x,y,z", "x,y,z+99999999999999999999/2", "2x,y,z", "01/2-y,x,z",
+               "x,y,z+1/02"):
         with pytest.raises(InputError, match="is not a symmetry operation"):
             read_structure(_p1(tmp_path, op=f"'{op}'"))
     assert len(read_structure(_p1(tmp_path, op="x,y,z\n'-x+1/2, Y, 0.5-z'")).space_group) == 2
@@ -278,3 +282,16 @@ def test_listed_operations_win_over_the_name(tmp_path):
     si = read_structure(path)
     assert si.space_group.symbol == "Fd-3m:2" and len(si.expand().xyz) == 8
     assert len(gemmi.read_small_structure(str(path)).get_all_unit_cell_sites()) == 8
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(_PART, fullmatch=True))
+def test_every_translation_the_triplet_grammar_accepts_is_one_diffpy_can_evaluate(part):
+    """What passes :func:`refine.io.cif_parser.is_triplet` goes to diffpy's eval(): it must evaluate (a part with a
+    leading-zero integer such as '01/2' was accepted and raised SyntaxError, found by fuzzing a CIF)."""
+    from diffpy.structure.parsers.p_cif import getSymOp
+
+    part = part.replace(" ", "")
+    assert is_triplet(f"{part},y,z")
+    op = getSymOp(f"{part},y,z")
+    assert np.all(np.isfinite(op.t))
