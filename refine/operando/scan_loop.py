@@ -176,9 +176,9 @@ class Loop:
         twice that on Dask (a worker finds its next task waiting instead of idling through a round trip to this
         process); on Dask an anchor goes at once, ahead of waiting runs (the chunks after it wait for it)."""
         self._settle_waiting()
-        local = isinstance(self.pool, InProcess)
+        local, chunk = isinstance(self.pool, InProcess), self.ctx.settings.chunk
         depth = self.pool.slots * (1 if local else 2)
-        while self.ready and (len(self.inflight) < depth or (not local and self.ready[0][0][0] == 0)):
+        while self.ready and (len(self.inflight) < depth or (not local and is_anchor(self.ready[0][1], chunk))):
             _, index = heapq.heappop(self.ready)
             if index not in self.todo:
                 continue
