@@ -214,6 +214,10 @@ def _young_objects_only() -> Any:
     if gc.get_freeze_count():
         yield
         return
+    # Garbage made since the last collection would be frozen with the rest and, when unfrozen, land in the oldest
+    # generation, which only a full collection (rare beside ~10⁶ long-lived objects) frees: a 300-scan sequential
+    # run grew to 725 MB (1.5 MB a scan) instead of 351 MB. Collecting the young generations first costs ~1 ms.
+    gc.collect(1)
     gc.freeze()
     try:
         yield
