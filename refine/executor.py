@@ -47,13 +47,12 @@ from refine.errors import InputError
 
 #: Environment of local worker processes: one BLAS thread each (one task per core; a multi-threaded SVD of a tall
 #: Jacobian on a busy machine is several times slower than a single-threaded one).
-#: Dask's statistical profiler is off: it samples every thread's stack every 10 ms, holding the GIL, which makes
-#: a Python-heavy fit several times slower.
 BLAS_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-WORKER_ENV = {**BLAS_ENV, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"}
 #: Dask configuration of local workers and their scheduler (set where the Nanny's workers take it from, or in forked
 #: workers).
 WORKER_CONFIG = {
+    # Dask's statistical profiler samples every thread's stack every 10 ms, holding the GIL (a Python-heavy fit
+    # runs several times slower). Workers read Dask's configuration from where they start, not their environment.
     "distributed.worker.profile.enabled": False,
     # Fewer wake-ups of idle event loops (the scheduler's too): loop health checks every 20 ms, memory every
     # 100 ms and system counters every 0.5 s took ~3 % of a core per worker (0.03 CPU-s/s, now 0.007).
@@ -314,7 +313,7 @@ def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
     if fork_available():
         n = min(workers, available_cores())
         try:
-            return ForkedWorkers(n, (*WORKER_PRELOAD, *preload), WORKER_ENV, WORKER_CONFIG)
+            return ForkedWorkers(n, (*WORKER_PRELOAD, *preload), BLAS_ENV, WORKER_CONFIG)
         except OSError:  # the fork failed: Dask's own start below
             pass
     start_forkserver()
@@ -366,7 +365,7 @@ def _local_cluster(n: int, preload: tuple[str, ...] = ()) -> Any:
         if method == "forkserver":
             get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))
         return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                            silence_logs=logging.ERROR, env=dict(WORKER_ENV), preload=list(preload))
+                            silence_logs=logging.ERROR, env=dict(BLAS_ENV), preload=list(preload))
 
 
 def _connect(spec: ExecutorSpec) -> Any:
