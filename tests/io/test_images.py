@@ -62,6 +62,38 @@ def test_eiger_master_with_bitshuffle_lz4_data_files(tmp_path, frames):
             np.testing.assert_array_equal(image.frame(i), frames[i])
 
 
+def _eiger_master(folder, stacks) -> object:
+    """An Eiger-layout master file linking entry/data/data_00000N to one data file per stack (a frame per chunk)."""
+    for n, stack in enumerate(stacks, start=1):
+        with h5py.File(folder / f"scan_data_{n:06d}.h5", "w") as fh:
+            fh.create_dataset("entry/data/data", data=stack, chunks=(1, *stack.shape[1:]))
+    path = folder / "scan_master.h5"
+    with h5py.File(path, "w") as fh:
+        group = fh.create_group("entry/data")
+        for n in range(1, len(stacks) + 1):
+            group[f"data_{n:06d}"] = h5py.ExternalLink(f"scan_data_{n:06d}.h5", "entry/data/data")
+    return path
+
+
+def test_eiger_master_memory_does_not_grow_with_data_files(tmp_path):
+    # HDF5 >= 2.0 caches up to 8 MiB of chunks per open dataset, and fabio keeps every data file of a master
+    # open: reading 8 data files of one 6 MB frame each kept 8 x 6 MB. Leaving a data file empties its cache.
+    psutil = pytest.importorskip("psutil")
+    if h5py.version.hdf5_version_tuple < (2, 0, 0):
+        pytest.skip("HDF5 < 2.0 caches at most 1 MiB per dataset: nothing to release")
+    frame = np.arange(1500 * 1000, dtype=np.int32).reshape(1, 1500, 1000)
+    path = _eiger_master(tmp_path, [frame + n for n in range(8)])
+    process = psutil.Process()
+    with ImageFile(path) as image:
+        image.frame(0)
+        before = process.memory_info().rss
+        for i in range(1, 8):
+            assert image.frame(i)[0, 0] == i
+        grown = (process.memory_info().rss - before) / 2**20
+        assert image.frame(2)[0, 1] == 3  # a data file left behind still reads
+    assert grown < 20, f"RSS grew {grown:.0f} MB over 7 data files (52 MB when every cache was kept, 6 MB now)"
+
+
 def test_nexus_default_signal_is_found(tmp_path, frames):
     path = tmp_path / "scan.nxs"
     with h5py.File(path, "w") as fh:
