@@ -21,10 +21,11 @@ import psutil
 from refine.executor import ExecutorSpec, open_executor
 
 def info():
+    import gc
     import dask
     from threadpoolctl import threadpool_info
     return (os.getpid(), os.getppid(), dask.config.get("distributed.worker.profile.enabled"),
-            max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+            max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), gc.get_freeze_count())
 
 def worker_pids(pool):
     return sorted(pool.client.run(os.getpid, on_error="ignore").values())
@@ -59,10 +60,11 @@ def test_forked_workers_run_tasks_with_one_blas_thread_no_profiler_and_leave_not
     assert got["result"] == 5
     assert got["zygote_parent"] == got["me"]
     assert len(got["infos"]) == 2
-    for _pid, parent, profiler, blas in got["infos"]:
+    for _pid, parent, profiler, blas, frozen in got["infos"]:
         assert parent == got["zygote"]  # forked by the zygote, not started as new interpreters
         assert profiler is False  # Dask's statistical profiler (GIL-holding stack samples every 10 ms) is off
         assert blas == 1
+        assert frozen > 100_000  # the libraries, frozen before the fork: the workers' full collections skip them
     assert got["left"] == []  # the workers and the zygote ended with the cluster
     assert got["code"] == 0  # by themselves once the scheduler closed them, not killed
 

@@ -3,7 +3,7 @@
 Every module's imports are read with :mod:`ast` — module-level and function-level alike — and each import of a
 ``refine`` module is checked against :data:`ALLOWED`, the edges the layers permit::
 
-    core (data, units, errors, notation, frozen, registry, instrument, examples, executor, local_workers, the
+    core (data, units, errors, notation, frozen, registry, instrument, examples, executor, local_workers, gc_scope, the
           package root)
       -> io, integrate, crystal          (io may read into crystal objects; integrate may use io)
       -> fit                             (fit core and lmfit parameter building)
@@ -34,7 +34,7 @@ from pathlib import Path
 
 #: Top-level modules of ``refine`` that belong to the core layer (everything else is its own unit).
 CORE_MODULES = frozenset({"", "__version__", "data", "units", "errors", "notation", "frozen", "registry",
-                          "instrument", "examples", "executor", "local_workers"})
+                          "instrument", "examples", "executor", "local_workers", "gc_scope"})
 
 _CORE = {"core"}
 _READ = _CORE | {"io", "crystal", "integrate"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,7 @@ from refine.fit.diagnostics import (
 from refine.fit.objective import Objective, check_determined
 from refine.fit.result import Curves, FitResult
 from refine.fit.statistics import Statistics, pdf_statistics, powder_statistics
+from refine.gc_scope import frozen
 
 
 @dataclass(frozen=True)
@@ -206,25 +205,6 @@ def _analytic_jacobian(objective: Objective, params: lmfit.Parameters
     return params, idle, jac
 
 
-@contextlib.contextmanager
-def _young_objects_only() -> Any:
-    """While minimising, the garbage collector looks only at objects made since it began: the ~10⁶ objects of the
-    imported libraries (scipy, numba, lmfit) stay out of its full collections, which otherwise take ~5 % of a
-    Rietveld fit; reference cycles made during the fit are still collected. Nested use leaves the outer one's."""
-    if gc.get_freeze_count():
-        yield
-        return
-    # Garbage made since the last collection would be frozen with the rest and, when unfrozen, land in the oldest
-    # generation, which only a full collection (rare beside ~10⁶ long-lived objects) frees: a 300-scan sequential
-    # run grew to 725 MB (1.5 MB a scan) instead of 351 MB. Collecting the young generations first costs ~1 ms.
-    gc.collect(1)
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, options: FitOptions | None = None,
             components: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> FitResult:
     """Minimise ``objective.residual`` over ``params`` (not modified) and return a :class:`FitResult`.
@@ -242,7 +222,7 @@ def run_fit(objective: Objective, params: lmfit.Parameters, *, kind: str, option
     idle: tuple[str, ...] = ()
     # The least-squares solver factorises a (points × parameters) Jacobian every iteration: a small dense problem for
     # which threaded BLAS only adds overhead (6–25× slower with two threads on a busy two-core machine).
-    with blas_limit(options.blas_threads), collected_warnings() as caught, _young_objects_only():
+    with blas_limit(options.blas_threads), collected_warnings() as caught, frozen():
         if objective.has_jacobian and options.method == "least_squares":  # analytic derivatives instead of 2-point
             params, idle, kws["jac"] = _analytic_jacobian(objective, params)
         # lmfit minimises a deep copy of ``params`` (MinimizerResult.params) and leaves them as they are.

@@ -36,6 +36,7 @@ from refine.errors import InputError
 from refine.executor import ExecutorSpec, open_executor
 from refine.fit import FitResult
 from refine.fit.result import write_curve_files
+from refine.gc_scope import frozen
 from refine.instrument import Instrument
 from refine.io.atomic import sha256_of
 from refine.io.patterns import read_powder_pattern
@@ -417,7 +418,7 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
     elif spec.workers > 1 and not spec.preload:
         spec = dataclasses.replace(spec, preload=("refine.operando.sequential",))
 
-    with open_executor(spec) as pool:
+    with open_executor(spec) as pool, frozen():  # collections in this process see the run's objects only
         loop = Loop(context, pool, follow, total=None if follow else len(series))
         loop.run(FixedSource(series.scans))
     ordered = tuple(loop.results[i] for i in range(len(loop.scans)))

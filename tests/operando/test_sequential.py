@@ -197,3 +197,20 @@ def test_settings_no_scan_can_use_stop_the_run_before_any_fit(series_paths, tmp_
         run_sequential(series, phases(), instrument(),
                        settings(powder=PowderOptions(constraints=(("nope_a", "1.0"),))), out)
     assert not (out / "scans").exists()  # no scan fitted or written
+
+
+def test_a_series_freezes_the_existing_objects_once_not_per_fit(series_paths, tmp_path, monkeypatch):
+    # Per fit, the objects alive when it began (objective, phases, pattern) were promoted to the oldest generation,
+    # whose full collections are rare beside the libraries' ~10^6 objects: a 1 000-scan run grew by 330 kB a scan.
+    # One freeze for the whole series keeps the collector to the run's own objects (300 scans: +18 MB, was +98 MB).
+    import gc
+
+    freezes: list = []
+    real = gc.freeze
+    monkeypatch.setattr(gc, "freeze", lambda: (freezes.append(1), real())[1])
+    series = Series.from_paths(series_paths[:3])
+    log: list = []
+    res = run_sequential(series, phases(), instrument(), settings(), tmp_path, kind=counting_kind(log))
+    assert len(log) == 3 and res.converged
+    assert len(freezes) == 1
+    assert gc.get_freeze_count() == 0

@@ -1,0 +1,45 @@
+"""The collector's scope during fits and series: objects that exist on entry are frozen, nested scopes leave the
+outer one's, garbage made before the freeze is collected rather than frozen."""
+
+import gc
+import weakref
+
+from refine import gc_scope
+
+
+class Node:
+    pass
+
+
+def test_frozen_collects_young_garbage_then_freezes_and_nested_use_leaves_the_outer_scope():
+    assert gc.get_freeze_count() == 0
+    enabled = gc.isenabled()
+    gc.disable()  # only the scope's own collections
+    try:
+        node = Node()
+        node.cycle = node  # garbage only the cycle collector frees
+        ref = weakref.ref(node)
+        del node
+        keep = Node()
+        with gc_scope.frozen():
+            assert ref() is None  # collected, not frozen (a frozen cycle would wait for a rare full collection)
+            outer = gc.get_freeze_count()
+            assert outer > 0 and gc.is_tracked(keep)
+            with gc_scope.frozen():
+                assert gc.get_freeze_count() == outer  # nothing frozen twice
+            assert gc.get_freeze_count() == outer  # the inner exit did not unfreeze the outer scope's objects
+        assert gc.get_freeze_count() == 0
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def test_a_freeze_made_elsewhere_is_left_alone():
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        with gc_scope.frozen():
+            pass
+        assert gc.get_freeze_count() == before  # not unfrozen by a scope that did not freeze it
+    finally:
+        gc.unfreeze()
