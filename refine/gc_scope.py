@@ -31,8 +31,7 @@ def frozen() -> Iterator[None]:
         yield
         return
     gc.collect(1)
-    gc.freeze()
-    _state["frozen"] = True
+    _freeze()
     try:
         yield
     finally:
@@ -44,5 +43,13 @@ def freeze_for_fork() -> None:
     """Freeze every object for good before forking workers (as the ``gc`` documentation advises: the children
     share those pages instead of copying them when a collection touches them, and their collections skip them)."""
     gc.collect()
+    _freeze()
+
+
+def _freeze() -> None:
     gc.freeze()
+    # CPython runs a full collection when the objects promoted since the last one exceed a quarter of those that
+    # survived it; that count still held the frozen ones (10^6 in a worker: no full collection for 250 000 new
+    # objects). A full collection now, over nothing, resets it.
+    gc.collect()
     _state["frozen"] = True
