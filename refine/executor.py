@@ -64,6 +64,8 @@ WORKER_CONFIG = {
 #: the process the workers fork from (:mod:`refine.local_workers`' zygote, or the fork server).
 WORKER_PRELOAD = ("distributed", "numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop",
                   "refine.powder.jit_warmup")
+#: The Dask preload of workers that fit a series' scans (imports the fit kinds; freezes the libraries).
+SERIES_PRELOAD = ("refine.operando.worker_setup",)
 
 
 @dataclass(frozen=True)

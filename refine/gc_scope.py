@@ -39,9 +39,10 @@ def frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def freeze_for_fork() -> None:
-    """Freeze every object for good before forking workers (as the ``gc`` documentation advises: the children
-    share those pages instead of copying them when a collection touches them, and their collections skip them)."""
+def freeze_for_good() -> None:
+    """Freeze every object for good: in a worker process once its libraries are imported, and before forking
+    workers (as the ``gc`` documentation advises: the children share those pages instead of copying them when a
+    collection touches them, and their collections skip them). Later :func:`frozen` scopes are no-ops."""
     gc.collect()
     _freeze()
 

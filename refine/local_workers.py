@@ -174,10 +174,10 @@ def _zygote(parent: int, read: int, n: int, modules: tuple[str, ...], env: dict[
         importlib.import_module(name)
     from threadpoolctl import threadpool_limits
 
-    from refine.gc_scope import freeze_for_fork
+    from refine.gc_scope import freeze_for_good
 
     threadpool_limits(limits=1)  # BLAS loaded before the fork read its thread count then; kept for good
-    freeze_for_fork()  # the workers' collections skip the libraries: their full collections stay cheap and frequent
+    freeze_for_good()  # the workers' collections skip the libraries: their full collections stay cheap and frequent
     address = _read_line(read)
     os.close(read)
     if not address:  # closed before the scheduler started

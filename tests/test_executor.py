@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+import gc
 import operator
 from concurrent.futures import Future
 
 import pytest
 
 from refine.errors import InputError
-from refine.executor import ExecutorSpec, InProcess, cluster_config, make_cluster, open_executor
+from refine.executor import SERIES_PRELOAD, ExecutorSpec, InProcess, cluster_config, make_cluster, open_executor
 
 
 def _boom() -> None:
@@ -71,7 +72,7 @@ def test_with_a_fork_server_tasks_run_here_until_the_local_cluster_is_up(monkeyp
     import refine.local_workers
 
     monkeypatch.setattr(refine.local_workers, "fork_available", lambda: False)  # as on macOS, or with threads
-    with open_executor(ExecutorSpec(workers=2)) as pool:
+    with open_executor(ExecutorSpec(workers=2, preload=SERIES_PRELOAD)) as pool:
         assert pool.forked is None
         if not pool.ready:  # the start takes seconds; a task submitted now runs in this process
             early = pool.submit(operator.add, 1, 1)
@@ -82,6 +83,9 @@ def test_with_a_fork_server_tasks_run_here_until_the_local_cluster_is_up(monkeyp
         assert pool.wait_any([late], timeout=60) == {late} and late.result() == 4
         # the Nanny's workers take the worker configuration too (Dask's profiler off)
         assert set(pool.client.run(_profiler_on).values()) == {False}
+        # the series preload froze the workers' libraries once (a fit's own scope is then a no-op): without it a
+        # worker froze and unfroze them per fit and grew ~330 kB a scan
+        assert min(pool.client.run(gc.get_freeze_count).values()) > 100_000
 
 
 def _profiler_on() -> bool:
@@ -134,10 +138,10 @@ def test_the_worker_preload_imports_in_a_fresh_interpreter():
     import subprocess
     import sys
 
-    from refine.executor import WORKER_PRELOAD
+    from refine.executor import SERIES_PRELOAD, WORKER_PRELOAD
 
     code = ("import importlib, sys\n"
-            f"for name in {list(WORKER_PRELOAD)!r}:\n"
+            f"for name in {list(WORKER_PRELOAD + SERIES_PRELOAD)!r}:\n"
             "    importlib.import_module(name)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -39,7 +39,10 @@ def test_a_freeze_made_elsewhere_is_left_alone():
     try:
         before = gc.get_freeze_count()
         with gc_scope.frozen():
-            pass
-        assert gc.get_freeze_count() == before  # not unfrozen by a scope that did not freeze it
+            assert not gc_scope._state["frozen"]  # the scope froze nothing of its own
+        # Not unfrozen by a scope that did not freeze it (an unfreeze empties the permanent generation). The count
+        # is not exact: frozen objects freed meanwhile (a cache entry replaced, another thread's frame) leave it,
+        # as CI saw (671 477 -> 671 475).
+        assert gc.get_freeze_count() > 0.9 * before
     finally:
         gc.unfreeze()

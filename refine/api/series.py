@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -46,20 +48,31 @@ def sequential(patterns: Any, phases: Any, *, kind: str = "lebail", output: str 
         with the run's ``notes`` and ``written`` files as attributes.
     """
     opts = SequentialOptions.from_options(options)
-    started = None
-    if opts.workers > 1 and opts.scheduler is None:  # the local workers import while this process does
-        from refine.executor import prepare_local_workers
+    with early_workers(opts) as started:
+        return sequential_with(patterns, phases, kind, output, opts, started)
 
-        started = prepare_local_workers(opts.workers, ("refine.operando.sequential",))
+
+@contextlib.contextmanager
+def early_workers(opts: SequentialOptions) -> Iterator[Any]:
+    """The local workers of ``opts.workers`` > 1, started now (:func:`refine.executor.prepare_local_workers`):
+    their imports overlap this process's, and on Linux they are forked while this process has no other thread
+    (integration's reader and writer threads come later); for :func:`sequential_with`. Closed when the block
+    ends (a no-op when the run's cluster took them over and closed them)."""
+    started = None
+    if opts.workers > 1 and opts.scheduler is None:
+        from refine.executor import SERIES_PRELOAD, prepare_local_workers
+
+        started = prepare_local_workers(opts.workers, SERIES_PRELOAD)
     try:
-        return _sequential(patterns, phases, kind, output, opts, started)
+        yield started
     finally:
-        if started is not None:  # no-op when the run's cluster took them over (and closed them)
+        if started is not None:
             started.close()
 
 
-def _sequential(patterns: Any, phases: Any, kind: str, output: str | os.PathLike | None, opts: SequentialOptions,
-                started: Any):
+def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.PathLike | None,
+                    opts: SequentialOptions, started: Any):
+    """:func:`sequential` with its options parsed and the workers :func:`early_workers` started (or None)."""
     from refine.operando.sequential import FIT_KINDS
 
     if kind not in FIT_KINDS:

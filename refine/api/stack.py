@@ -90,20 +90,25 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         As :func:`refine.sequential`, with ``frames`` (the integration's records, one per frame) and ``written``.
     """
     from refine.api.images import integrate
-    from refine.api.series import sequential
+    from refine.api.series import early_workers, sequential_with
 
     opts = OperandoOptions.from_options(options)
     if kind == "pdf":
         raise InputError("kind", "refine operando fits powder patterns (lebail, pawley, rietveld); integrate, reduce "
                                  "and fit G(r) with refine pdf")
     out = Path(output)
-    frames = integrate(images, poni=poni, output=out / PATTERNS_DIR, **_integrate_options(opts))
-    good = [f for f in frames if not f.failed]
-    if not good:
-        raise InputError(frames[0].source, f"no frame could be integrated ({frames[0].error})")
-    patterns = ([str(good[0].output).rsplit("::", 1)[0]] if opts.series_file is not None
-                else [str(f.output) for f in good])
-    result = sequential(patterns, phases, kind=kind, output=out, **_sequential_options(opts))
+    fit_opts = SequentialOptions.from_options(_sequential_options(opts))
+    # The fits' local workers start before the integration does: forked while this process has one thread
+    # (integration leaves threads behind), they import during the integration, and they start with their
+    # libraries frozen (workers that Dask starts from its fork server grew ~330 kB a scan before they froze).
+    with early_workers(fit_opts) as started:
+        frames = integrate(images, poni=poni, output=out / PATTERNS_DIR, **_integrate_options(opts))
+        good = [f for f in frames if not f.failed]
+        if not good:
+            raise InputError(frames[0].source, f"no frame could be integrated ({frames[0].error})")
+        patterns = ([str(good[0].output).rsplit("::", 1)[0]] if opts.series_file is not None
+                    else [str(f.output) for f in good])
+        result = sequential_with(patterns, phases, kind, out, fit_opts, started)
     written = list(getattr(result, "written", ()))
     if opts.plot:
         from refine.plot.operando import plot_operando

@@ -25,6 +25,7 @@ from refine.errors import InputError
 from refine.integrate.integrator import Integrator
 from refine.io.images import ImageFile
 from refine.io.patterns import write_pattern
+from refine.progress import progress_bar
 
 OUTPUT_SUFFIX = ".xye"
 
@@ -383,12 +384,10 @@ class _RunOptions:
 
 def _integrate_all(sources: Sequence[str], integrator: Integrator, sink: Any,
                    opts: _RunOptions) -> list[FrameOutput]:
-    from tqdm import tqdm
-
     results: list[FrameOutput] = []
     seen_multi: set[str] = set()
     ok = False
-    with tqdm(total=len(sources), unit="frame", desc="integrate", disable=not opts.show) as bar:
+    with progress_bar(len(sources), unit="frame", desc="integrate", show=opts.show) as bar:
         try:
             for item in _frames(sources, sink, opts.resume, opts.queue_size, opts.scan_times):
                 if item.nframes > 1 and item.source not in seen_multi:

@@ -30,12 +30,12 @@ from refine.operando.sequential import (
     _fit_scan,
     _Job,
     _load_finished,
-    _progress,
     _record,
     scan_result_path,
 )
 from refine.operando.series import Scan
 from refine.operando.series_result import ScanFailure, scan_result
+from refine.progress import progress_bar
 
 #: Most scans one task fits in a row (results come back, and are written, when the task ends; shorter runs
 #: share the last chunks out more evenly between the workers).
@@ -118,7 +118,7 @@ class Loop:
         self.results: dict[int, FitResult | ScanFailure] = {}
         self.single: set[int] = set()  # scans fitted one task each (taken back from a run)
         self.fitted = self.skipped = 0
-        self.bar = _progress(total)
+        self.bar = progress_bar(total, unit="scan", desc="sequential")
 
     # -- the loop ------------------------------------------------------------------------------------------
     def run(self, source: ScanSource) -> None:

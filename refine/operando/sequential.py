@@ -21,7 +21,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ import numpy as np
 from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
-from refine.executor import ExecutorSpec, open_executor
+from refine.executor import SERIES_PRELOAD, ExecutorSpec, open_executor
 from refine.fit import FitResult
 from refine.fit.result import write_curve_files
 from refine.gc_scope import frozen
@@ -416,7 +415,7 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
     if custom:
         spec = ExecutorSpec()  # an instrumented kind is not in the workers' registry
     elif spec.workers > 1 and not spec.preload:
-        spec = dataclasses.replace(spec, preload=("refine.operando.sequential",))
+        spec = dataclasses.replace(spec, preload=SERIES_PRELOAD)
 
     with open_executor(spec) as pool, frozen():  # collections in this process see the run's objects only
         loop = Loop(context, pool, follow, total=None if follow else len(series))
@@ -425,21 +424,3 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
     result = SeriesResult(scans=ordered, output=context.out_dir, fitted=loop.fitted, skipped=loop.skipped)
     object.__setattr__(result, "notes", tuple(pool.notes))
     return result
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        """Nothing to show."""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
-def _progress(total: int | None):
-    if not sys.stderr.isatty():
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency, but a bar is not essential
-        return _NoBar()
-    return tqdm(total=total, unit="scan", desc="sequential", file=sys.stderr)

@@ -149,3 +149,29 @@ def test_facade_resumes_the_one_command_and_refuses_bad_input(runs, stack):
         refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "x", bogus=1)
     with pytest.raises(InputError, match="kind"):
         refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=root / "x", kind="pdf")
+
+
+def test_with_workers_the_fits_run_on_workers_forked_before_the_integration(runs, stack, tmp_path):
+    """``refine.operando(workers=2)`` in a fresh interpreter (one thread, as the command starts): its fit workers
+    are forked, with the libraries frozen, not started from Dask's fork server (whose workers grew per scan), and
+    the volumes equal the one-process command's."""
+    import json
+    import subprocess
+
+    root, _ = runs
+    code = f"""
+import json, sys
+import refine, refine.executor as ex
+def no_fork_server():
+    raise SystemExit("the fork server was started: the workers were not forked")
+ex.start_forkserver = no_fork_server
+r = refine.operando({str(stack.master)!r}, [{str(stack.cif)!r}], poni={str(stack.poni)!r},
+                    output={str(tmp_path / "op2")!r}, range="5:15", polarization={gen.POLARIZATION!r}, npt=1000,
+                    workers=2, no_progress=True)
+print(json.dumps({{"notes": list(r.notes), "volumes": r.table()["na3v2po43_nasicon_volume"].tolist()}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert any("local Dask cluster: 2 worker" in n for n in out["notes"]), out["notes"]
+    np.testing.assert_allclose(out["volumes"], _volumes(_table(root / "op" / "sequential.csv")), rtol=1e-6)
