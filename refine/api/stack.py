@@ -98,9 +98,9 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
                                  "and fit G(r) with refine pdf")
     out = Path(output)
     fit_opts = SequentialOptions.from_options(_sequential_options(opts))
-    # The fits' local workers start before the integration does: forked while this process has one thread
-    # (integration leaves threads behind), they import during the integration, and they start with their
-    # libraries frozen (workers that Dask starts from its fork server grew ~330 kB a scan before they froze).
+    # The fits' local workers start before the integration does: forked while this process has one thread (the
+    # integration runs a reader and a writer thread, and a library may leave a thread behind: tqdm's monitor did),
+    # they import during the integration and start with their libraries frozen (Dask's own start is the fallback).
     with early_workers(fit_opts) as started:
         frames = integrate(images, poni=poni, output=out / PATTERNS_DIR, **_integrate_options(opts))
         good = [f for f in frames if not f.failed]
