@@ -25,9 +25,13 @@ def test_frozen_collects_young_garbage_then_freezes_and_nested_use_leaves_the_ou
             assert ref() is None  # collected, not frozen (a frozen cycle would wait for a rare full collection)
             outer = gc.get_freeze_count()
             assert outer > 0 and gc.is_tracked(keep)
+            made_since = [Node() for _ in range(1000)]  # a second freeze would add these
             with gc_scope.frozen():
-                assert gc.get_freeze_count() == outer  # nothing frozen twice
-            assert gc.get_freeze_count() == outer  # the inner exit did not unfreeze the outer scope's objects
+                # nothing frozen twice. The counts are not exact: frozen objects freed meanwhile (another thread's
+                # frame, a replaced cache entry) leave the permanent generation, as CI saw (669 027 -> 669 023)
+                assert gc.get_freeze_count() <= outer
+            assert gc.get_freeze_count() > 0.9 * outer  # the inner exit did not unfreeze the outer scope's objects
+            assert all(gc.is_tracked(n) for n in made_since)
         assert gc.get_freeze_count() == 0
     finally:
         if enabled:
