@@ -42,17 +42,12 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         Without ``output``: the pattern of a single frame, else one per frame in order. With ``output``: one
         record per frame (``.output`` path, ``.skipped``, ``.error`` of a frame that failed).
     """
-    from refine.integrate import IntegrationSettings, Integrator, integrate_series
+    from refine.integrate import integrate_series
 
     opts = IntegrateOptions.from_options(options)
     if output is not None:
         check_files({}, {"output": output})
-    settings = IntegrationSettings(
-        npt=opts.npt, unit=opts.unit, method=opts.method, polarization_factor=opts.polarization,
-        solid_angle=not opts.no_solid_angle, dark=opts.dark, flat=opts.flat, mask=opts.mask, flip=opts.flip,
-        error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range,
-        detector=opts.detector, mask_invalid=opts.mask_invalid, sigma_clip=opts.sigma_clip)
-    integrator = Integrator(poni, settings)
+    integrator = integrator_for(poni, opts)
     items = image_paths(images)
     if output is None and (opts.cake or opts.sectors or opts.spottiness is not None):
         raise InputError("output", "cake, sectors and spottiness are written to an output folder: give output "
@@ -72,6 +67,18 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         else:
             patterns.append(integrator.integrate(item))
     return patterns[0] if len(patterns) == 1 else patterns
+
+
+def integrator_for(poni: Any, opts: IntegrateOptions) -> Any:
+    """The :class:`refine.integrate.Integrator` of ``poni`` with the integration settings of ``opts``."""
+    from refine.integrate import IntegrationSettings, Integrator
+
+    settings = IntegrationSettings(
+        npt=opts.npt, unit=opts.unit, method=opts.method, polarization_factor=opts.polarization,
+        solid_angle=not opts.no_solid_angle, dark=opts.dark, flat=opts.flat, mask=opts.mask, flip=opts.flip,
+        error_model=None if opts.error_model == "none" else opts.error_model, radial_range=opts.range,
+        detector=opts.detector, mask_invalid=opts.mask_invalid, sigma_clip=opts.sigma_clip)
+    return Integrator(poni, settings)
 
 
 def image_paths(images: Any) -> list:

@@ -3,7 +3,9 @@
 It is :func:`refine.integrate` into ``OUTPUT/patterns`` (one ``.xye`` per frame, or one HDF5 series file with
 ``series_file``) followed by :func:`refine.sequential` on what was written, into ``OUTPUT``: the same files and
 numbers as the two commands run one after the other, and it resumes the same way (frames already integrated and
-scans already fitted with the same settings are not redone).
+scans already fitted with the same settings are not redone). With ``follow`` (live mode) frames are integrated as
+they land (:mod:`refine.api.live`) while the fits follow the patterns folder, until ``idle`` seconds pass without
+a new pattern.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         :class:`OperandoOptions`: integration (``mask``, ``dark``, ``flat``, ``npt``, ``polarization``,
         ``method``, ``flip``, ``error_model``, ``no_solid_angle``, ``radial_range``, ``series_file``,
         ``scan_times``, ``overwrite``), fits (``wavelength`` or ``instrument`` (default: the PONI's wavelength),
-        ``range``, ``exclude``, ``background``, ``refine``, ``present``, ``workers``, ``echem`` ...), files
+        ``range``, ``exclude``, ``background``, ``refine``, ``present``, ``workers``, ``echem`` ...), live mode
+        (``follow``, ``idle``: frames integrated and fitted as they land; one ``.xye`` per frame), files
         (``json``, ``csv``, ``plot`` with ``windows``).
 
     Returns
@@ -96,6 +99,11 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
     if kind == "pdf":
         raise InputError("kind", "refine operando fits powder patterns (lebail, pawley, rietveld); integrate, reduce "
                                  "and fit G(r) with refine pdf")
+    if opts.follow and opts.series_file is not None:
+        raise InputError("series_file", "live mode (follow) writes one .xye per frame, which the fits follow; it "
+                                        "cannot integrate into a series file")
+    if opts.follow and opts.idle <= 0:
+        raise InputError("idle", f"must be a positive number of seconds, got {opts.idle}")
     out = Path(output)
     fit_opts = SequentialOptions.from_options(_sequential_options(opts))
     # The fits' local workers start before the integration does: forked while this process has one thread (the
@@ -108,7 +116,10 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
             raise InputError(frames[0].source, f"no frame could be integrated ({frames[0].error})")
         patterns = ([str(good[0].output).rsplit("::", 1)[0]] if opts.series_file is not None
                     else [str(f.output) for f in good])
-        result = sequential_with(patterns, phases, kind, out, fit_opts, started)
+        if opts.follow:
+            result, frames = _follow(images, poni, out, opts, frames, phases, kind, fit_opts, started)
+        else:
+            result = sequential_with(patterns, phases, kind, out, fit_opts, started)
     written = list(getattr(result, "written", ()))
     if opts.plot:
         from refine.plot.operando import plot_operando
@@ -118,3 +129,25 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
     for name, value in (("frames", tuple(frames)), ("written", tuple(written))):
         object.__setattr__(result, name, value)
     return result
+
+
+def _follow(images: Any, poni: Any, out: Path, opts: OperandoOptions, first: list, phases: Any, kind: str,
+            fit_opts: SequentialOptions, started: Any) -> tuple[Any, list]:
+    """Live mode: frames integrated as they land (:class:`refine.api.live.FrameFeeder`, in a thread) while the
+    fits follow the patterns folder, until ``idle`` seconds passed without a new pattern; (result, frame records)."""
+    from refine.api.images import integrator_for
+    from refine.api.live import FrameFeeder
+    from refine.api.series import sequential_with
+    from refine.integrate.series import OUTPUT_SUFFIX
+
+    integ = IntegrateOptions.from_options({k: v for k, v in _integrate_options(opts).items()
+                                           if k not in ("overwrite", "series_file")})
+    feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=opts.scan_times,
+                         poll=min(1.0, max(opts.idle / 4, 0.05)))
+    feeder.start(first)
+    try:
+        result = sequential_with([str(out / PATTERNS_DIR / f"*{OUTPUT_SUFFIX}")], phases, kind, out, fit_opts,
+                                 started)
+    finally:
+        frames = feeder.stop()
+    return result, frames

@@ -66,6 +66,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       metavar="NAME:FIRST[:LAST]", help="fit phase NAME only in scans FIRST..LAST")
     fits.add_argument("--restart-each", action="store_true", help="start every scan from the given values")
     fits.add_argument("--workers", type=int, default=1, help="fit scans in this many processes (default 1)")
+    fits.add_argument("--follow", action="store_true",
+                      help="live mode: integrate and fit frames as they land (new files matching a quoted glob, "
+                           "frames appended to an HDF5 stack); one .xye per frame")
+    fits.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
+                      help="with --follow: stop after this many seconds without a new frame (default 60)")
     fits.add_argument("--echem", metavar="FILE", help="table of per-scan electrochemistry (time, voltage, ...)")
     fits.add_argument("--echem-match", choices=("index", "time"), default="index",
                       help="attach table rows by scan index (default) or nearest time (needs --scan-times)")

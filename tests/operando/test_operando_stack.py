@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +176,115 @@ print(json.dumps({{"notes": list(r.notes), "volumes": r.table()["na3v2po43_nasic
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert any("local Dask cluster: 2 worker" in n for n in out["notes"]), out["notes"]
     np.testing.assert_allclose(out["volumes"], _volumes(_table(root / "op" / "sequential.csv")), rtol=1e-6)
+
+
+def _frames_of(stack):
+    from refine.io.images import ImageFile
+
+    with ImageFile(stack.master) as image:
+        return [image.frame(i) for i in range(image.nframes)]
+
+
+def _land_later(write, delays):
+    """Call ``write(i)`` for each delay in a thread, ``delays[i]`` seconds after the start."""
+    import threading
+    import time
+
+    def run():
+        start = time.monotonic()
+        for i, delay in enumerate(delays):
+            time.sleep(max(0.0, start + delay - time.monotonic()))
+            write(i)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_follow_integrates_and_fits_frame_files_as_they_land(stack, tmp_path):
+    """Live mode: two frame files exist at the start, two more land while the command runs (each written in two
+    steps, so a half-written file is there for a moment); every frame is integrated and fitted once, in order, with
+    the volumes of the same command run afterwards on all four files."""
+    import time
+
+    import fabio
+
+    import refine
+
+    frames = _frames_of(stack)
+    live = tmp_path / "live"
+    live.mkdir()
+
+    def write(i):
+        path = live / f"frame_{i:02d}.edf"
+        fabio.edfimage.EdfImage(data=frames[i]).write(str(path) + ".tmp")
+        raw = (Path(str(path) + ".tmp")).read_bytes()
+        with open(path, "wb") as fh:  # written in two steps, a pause between: the feeder must not take it half-way
+            fh.write(raw[: len(raw) // 2])
+            fh.flush()
+            time.sleep(0.3)
+            fh.write(raw[len(raw) // 2:])
+
+    write(0)
+    write(1)
+    common = dict(poni=str(stack.poni), range="5:15", polarization=gen.POLARIZATION, npt=1000, no_progress=True)
+    writer = _land_later(lambda i: write(i + 2), [1.0, 2.5])
+    tic = time.monotonic()
+    result = refine.operando(str(live / "*.edf"), [str(stack.cif)], output=tmp_path / "follow", follow=True, idle=6,
+                             **common)
+    writer.join()
+    assert time.monotonic() - tic >= 2.5 + 6 - 1  # it waited for the late frames, then for `idle`
+    assert [Path(f.source).name for f in result.frames] == [f"frame_{i:02d}.edf" for i in range(4)]
+    assert not any(f.failed for f in result.frames)
+    assert len(result.scans) == 4 and result.fitted == 4
+    batch = refine.operando(str(live / "*.edf"), [str(stack.cif)], output=tmp_path / "batch", **common)
+    np.testing.assert_allclose(result.table()["na3v2po43_nasicon_volume"].to_numpy(),
+                               batch.table()["na3v2po43_nasicon_volume"].to_numpy(), rtol=1e-9)
+
+
+def test_follow_takes_frames_appended_to_an_hdf5_file(stack, tmp_path):
+    """Live mode on one HDF5 file whose frame dataset grows while the command runs."""
+    import time
+
+    import h5py
+
+    import refine
+
+    frames = _frames_of(stack)
+    path = tmp_path / "growing.h5"
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("entry/data/data", data=np.stack(frames[:2]), maxshape=(None, *frames[0].shape),
+                          chunks=(1, *frames[0].shape))
+
+    def append(i):
+        for _ in range(100):  # the feeder may have the file open for reading at that moment
+            try:
+                with h5py.File(path, "a") as fh:
+                    ds = fh["entry/data/data"]
+                    ds.resize(ds.shape[0] + 1, axis=0)
+                    ds[-1] = frames[i + 2]
+                return
+            except (OSError, BlockingIOError):
+                time.sleep(0.05)
+        raise AssertionError("could not append a frame")
+
+    writer = _land_later(append, [1.0, 2.5])
+    result = refine.operando(str(path), [str(stack.cif)], poni=str(stack.poni), output=tmp_path / "out",
+                             follow=True, idle=6, range="5:15", polarization=gen.POLARIZATION, npt=1000,
+                             no_progress=True)
+    writer.join()
+    assert [f.frame for f in result.frames] == [0, 1, 2, 3] and not any(f.failed for f in result.frames)
+    assert len(result.scans) == 4 and all(s.converged for s in result.scans)
+
+
+def test_follow_refuses_a_series_file(stack, tmp_path):
+    import refine
+    from refine.errors import InputError
+
+    with pytest.raises(InputError, match="series_file"):
+        refine.operando(str(stack.master), [str(stack.cif)], poni=str(stack.poni), output=tmp_path / "x",
+                        follow=True, series_file="s.h5")
+    args = ["operando", str(stack.master), "--poni", str(stack.poni), "--phase", str(stack.cif), "-o",
+            str(tmp_path / "y"), "--follow"]
+    assert main([*args, "--series-file", "s.h5"]) == 2 and not (tmp_path / "y").exists()
+    assert main([*args, "--idle", "0"]) == 2 and not (tmp_path / "y").exists()  # before any frame is integrated
