@@ -34,7 +34,8 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         :mod:`refine.integrate.cake`; χ is pyFAI's on the flipped image) and ``sectors=[(CHI0, CHI1), ...]``
         (one ``.xye`` per frame and sector in ``output/chiCHI0_CHI1/``) and ``spottiness=THRESHOLD`` (per-ring
         azimuthal RMS/mean and the series' texture flag in ``output/spottiness.json``,
-        :mod:`refine.integrate.spottiness`; 0.15 is the usual threshold).
+        :mod:`refine.integrate.spottiness`; 0.15 is the usual threshold); ``follow`` (live mode: keep integrating
+        frames as they land, :mod:`refine.api.live`, until ``idle`` seconds, default 60, pass without one).
 
     Returns
     -------
@@ -52,11 +53,18 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     if output is None and (opts.cake or opts.sectors or opts.spottiness is not None):
         raise InputError("output", "cake, sectors and spottiness are written to an output folder: give output "
                                    "(in memory: refine.integrate.cake.integrate_cake, refine.integrate.spottiness)")
+    if opts.follow:
+        _check_follow(output, opts)
     if output is not None:
         paths = [os.fspath(i) for i in items]
         results = integrate_series(paths, integrator, output, resume=not opts.overwrite,
                                    progress=not opts.no_progress, series_file=opts.series_file,
                                    scan_times=opts.scan_times)
+        if opts.follow:
+            from refine.api.live import follow_frames
+
+            return follow_frames(images, integrator, Path(output), results, scan_times=opts.scan_times,
+                                 idle=opts.idle)
         return results + _extras(paths, integrator, output, opts)
     if opts.series_file is not None:
         raise InputError("series_file", "needs an output folder (output=)")
@@ -67,6 +75,17 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         else:
             patterns.append(integrator.integrate(item))
     return patterns[0] if len(patterns) == 1 else patterns
+
+
+def _check_follow(output: Any, opts: IntegrateOptions) -> None:
+    """Live mode writes one ``.xye`` per frame into an output folder, and nothing else."""
+    if output is None:
+        raise InputError("follow", "live mode writes patterns as frames land: give output")
+    for name in ("series_file", "cake", "sectors", "spottiness"):
+        if getattr(opts, name) not in (None, ()):
+            raise InputError(name, "live mode (follow) writes one .xye per frame only")
+    if opts.idle <= 0:
+        raise InputError("idle", f"must be a positive number of seconds, got {opts.idle}")
 
 
 def integrator_for(poni: Any, opts: IntegrateOptions) -> Any:

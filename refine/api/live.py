@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class FrameFeeder:
         self._taken: set[str] = set()
         self._records: dict[tuple[str, int | None], Any] = {}
         self._error: BaseException | None = None
+        #: ``time.monotonic()`` when the last frame was integrated (or the passes started).
+        self.last_new = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="refine-live-integration", daemon=True)
 
     def start(self, first: Sequence[Any]) -> None:
@@ -108,3 +111,25 @@ class FrameFeeder:
             old = self._records.get(key)
             if old is None or old.failed or (old.skipped and not record.skipped and not record.failed):
                 self._records[key] = record
+                if not record.skipped and not record.failed:
+                    self.last_new = time.monotonic()
+
+    @property
+    def failed(self) -> BaseException | None:
+        """The error that ended the passes, if one did."""
+        return self._error
+
+
+def follow_frames(images: Any, integrator: Any, output: Path, first: Sequence[Any], *,
+                  scan_times: tuple[float, float] | None, idle: float) -> list:
+    """``refine integrate --follow``: after the first pass (its records ``first``), integrate frames as they land
+    until ``idle`` seconds pass without a new one; one record per frame, in series order."""
+    poll = min(1.0, max(idle / 4, 0.05))
+    feeder = FrameFeeder(images, integrator, output, scan_times=scan_times, poll=poll)
+    feeder.start(first)
+    try:
+        while feeder.failed is None and time.monotonic() - feeder.last_new < idle:
+            time.sleep(poll)
+    finally:
+        records = feeder.stop()
+    return records

@@ -134,6 +134,8 @@ class IntegrateOptions(CommandOptions):
     mask_invalid: bool = False
     sigma_clip: float | None = None
     spottiness: float | None = None
+    follow: bool = False
+    idle: float = 60.0
 
 
 def _parse_lazy(name: str, value: Any) -> Any:

@@ -69,6 +69,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="integrate every frame again (default: skip frames whose output is complete)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--follow", action="store_true",
+                        help="live mode: keep integrating frames as they land (new files matching a quoted glob, "
+                             "frames appended to an HDF5 file); one .xye per frame")
+    parser.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
+                        help="with --follow: stop after this many seconds without a new frame (default 60)")
     add_series_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(**IntegrateOptions.cli_defaults())
