@@ -54,7 +54,7 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         raise InputError("output", "cake, sectors and spottiness are written to an output folder: give output "
                                    "(in memory: refine.integrate.cake.integrate_cake, refine.integrate.spottiness)")
     if opts.follow:
-        _check_follow(output, opts)
+        check_follow(output, opts)
     if output is not None:
         paths = [os.fspath(i) for i in items]
         results = integrate_series(paths, integrator, output, resume=not opts.overwrite,
@@ -77,7 +77,7 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     return patterns[0] if len(patterns) == 1 else patterns
 
 
-def _check_follow(output: Any, opts: IntegrateOptions) -> None:
+def check_follow(output: Any, opts: IntegrateOptions) -> None:
     """Live mode writes one ``.xye`` per frame into an output folder, and nothing else."""
     if output is None:
         raise InputError("follow", "live mode writes patterns as frames land: give output")

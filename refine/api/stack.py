@@ -99,12 +99,12 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
     if kind == "pdf":
         raise InputError("kind", "refine operando fits powder patterns (lebail, pawley, rietveld); integrate, reduce "
                                  "and fit G(r) with refine pdf")
-    if opts.follow and opts.series_file is not None:
-        raise InputError("series_file", "live mode (follow) writes one .xye per frame, which the fits follow; it "
-                                        "cannot integrate into a series file")
-    if opts.follow and opts.idle <= 0:
-        raise InputError("idle", f"must be a positive number of seconds, got {opts.idle}")
     out = Path(output)
+    if opts.follow:
+        from refine.api.images import check_follow
+
+        check_follow(out, IntegrateOptions.from_options({**_integrate_options(opts), "follow": True,
+                                                         "idle": opts.idle}))
     fit_opts = SequentialOptions.from_options(_sequential_options(opts))
     # The fits' local workers start before the integration does: forked while this process has one thread (the
     # integration runs a reader and a writer thread, and a library may leave a thread behind: tqdm's monitor did),
@@ -140,8 +140,7 @@ def _follow(images: Any, poni: Any, out: Path, opts: OperandoOptions, first: lis
     from refine.api.series import sequential_with
     from refine.integrate.series import OUTPUT_SUFFIX
 
-    integ = IntegrateOptions.from_options({k: v for k, v in _integrate_options(opts).items()
-                                           if k not in ("overwrite", "series_file")})
+    integ = IntegrateOptions.from_options(_integrate_options(opts))
     feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=opts.scan_times,
                          poll=min(1.0, max(opts.idle / 4, 0.05)))
     feeder.start(first)
