@@ -16,6 +16,9 @@ from refine.cli.main import main
 
 NFRAMES = 4
 COMMON = dict(range="5:15", polarization=gen.POLARIZATION, npt=1000, no_progress=True)
+#: Seconds without a new frame before live mode stops: a file is taken after two passes (~1 s apart) and its
+#: pattern after two polls of the fits, so ~4 s from landing to fit; margin for a loaded machine.
+IDLE = 8
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +79,9 @@ def test_operando_follow_integrates_and_fits_frame_files_as_they_land(stack, tmp
     writer = _land_later(lambda i: write(i + 2), [1.0, 2.5])
     tic = time.monotonic()
     result = refine.operando(str(live / "*.edf"), [str(stack.cif)], poni=str(stack.poni), output=tmp_path / "follow",
-                             follow=True, idle=6, **COMMON)
+                             follow=True, idle=IDLE, **COMMON)
     writer.join()
-    assert time.monotonic() - tic >= 2.5 + 6 - 1  # it waited for the late frames, then for `idle`
+    assert time.monotonic() - tic >= 2.5 + IDLE - 1  # it waited for the late frames, then for `idle`
     assert [Path(f.source).name for f in result.frames] == [f"frame_{i:02d}.edf" for i in range(NFRAMES)]
     assert not any(f.failed for f in result.frames)
     assert len(result.scans) == NFRAMES and result.fitted == NFRAMES
@@ -114,7 +117,7 @@ def test_operando_follow_takes_frames_appended_to_an_hdf5_file(stack, tmp_path):
 
     writer = _land_later(append, [1.0, 2.5])
     result = refine.operando(str(path), [str(stack.cif)], poni=str(stack.poni), output=tmp_path / "out",
-                             follow=True, idle=6, **COMMON)
+                             follow=True, idle=IDLE, **COMMON)
     writer.join()
     assert [f.frame for f in result.frames] == list(range(NFRAMES)) and not any(f.failed for f in result.frames)
     assert len(result.scans) == NFRAMES and all(s.converged for s in result.scans)
@@ -131,7 +134,7 @@ def test_integrate_follow_writes_every_frame_as_it_lands_and_equals_the_batch(st
     writer = _land_later(lambda i: write(i + 1), [0.5, 1.5, 2.5])
     args = ["integrate", str(live / "*.edf"), "--poni", str(stack.poni), "--npt", "1000", "--polarization",
             str(gen.POLARIZATION), "--no-progress"]
-    assert main([*args, "--follow", "--idle", "4", "-o", str(tmp_path / "follow")]) == 0
+    assert main([*args, "--follow", "--idle", str(IDLE), "-o", str(tmp_path / "follow")]) == 0
     writer.join()
     assert main([*args, "-o", str(tmp_path / "batch")]) == 0
     names = sorted(p.name for p in (tmp_path / "follow").glob("*.xye"))
