@@ -124,7 +124,9 @@ def follow_frames(images: Any, integrator: Any, output: Path, first: Sequence[An
                   scan_times: tuple[float, float] | None, idle: float) -> list:
     """``refine integrate --follow``: after the first pass (its records ``first``), integrate frames as they land
     until ``idle`` seconds pass without a new one; one record per frame, in series order."""
-    poll = min(1.0, max(idle / 4, 0.05))
+    from refine.operando.schedule import poll_interval
+
+    poll = poll_interval(idle)
     feeder = FrameFeeder(images, integrator, output, scan_times=scan_times, poll=poll)
     feeder.start(first)
     try:

@@ -156,7 +156,7 @@ def _first_arrival(patterns: Any, idle: float) -> list[str]:
     """Follow mode: the files present now, or the first to arrive within ``idle`` seconds."""
     import time
 
-    from refine.operando.schedule import FolderSource
+    from refine.operando.schedule import FolderSource, poll_interval
 
     source = FolderSource([os.fspath(p) for p in as_list(patterns)])
     deadline = time.monotonic() + idle
@@ -167,7 +167,7 @@ def _first_arrival(patterns: Any, idle: float) -> list[str]:
         if time.monotonic() > deadline:
             raise InputError(", ".join(os.fspath(p) for p in as_list(patterns)),
                              f"no file arrived within {idle:g} s (--idle)")
-        time.sleep(min(1.0, max(idle / 4, 0.05)))
+        time.sleep(poll_interval(idle))
 
 
 def _powder_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tuple:
@@ -231,7 +231,7 @@ def _run(series, fit_phases, instrument, settings, out: Path | None, opts: Seque
     given = [source_of(p) for p in as_list(phases)] if kind != "pdf" else []
     files = [p for p in (*given, opts.instrument if isinstance(opts.instrument, str) else None) if p]
     from refine.executor import ExecutorSpec
-    from refine.operando.schedule import FolderSource, Follow
+    from refine.operando.schedule import FolderSource, Follow, poll_interval
 
     spec = ExecutorSpec(workers=opts.workers, scheduler=opts.scheduler, started=started)
     follow = None
@@ -239,7 +239,7 @@ def _run(series, fit_phases, instrument, settings, out: Path | None, opts: Seque
         if opts.idle <= 0:
             raise InputError("idle", f"must be a positive number of seconds, got {opts.idle}")
         source = FolderSource([os.fspath(p) for p in as_list(patterns)], known=[s.path for s in series])
-        follow = Follow(source, idle=opts.idle, poll=min(1.0, max(opts.idle / 4, 0.05)))
+        follow = Follow(source, idle=opts.idle, poll=poll_interval(opts.idle))
     return run_sequential(series, fit_phases, instrument, settings, out, executor=spec, inputs=files, follow=follow)
 
 

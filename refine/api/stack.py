@@ -100,11 +100,11 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         raise InputError("kind", "refine operando fits powder patterns (lebail, pawley, rietveld); integrate, reduce "
                                  "and fit G(r) with refine pdf")
     out = Path(output)
+    integ = IntegrateOptions.from_options({**_integrate_options(opts), "follow": opts.follow, "idle": opts.idle})
     if opts.follow:
         from refine.api.images import check_follow
 
-        check_follow(out, IntegrateOptions.from_options({**_integrate_options(opts), "follow": True,
-                                                         "idle": opts.idle}))
+        check_follow(out, integ)
     fit_opts = SequentialOptions.from_options(_sequential_options(opts))
     # The fits' local workers start before the integration does: forked while this process has one thread (the
     # integration runs a reader and a writer thread, and a library may leave a thread behind: tqdm's monitor did),
@@ -117,7 +117,7 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         patterns = ([str(good[0].output).rsplit("::", 1)[0]] if opts.series_file is not None
                     else [str(f.output) for f in good])
         if opts.follow:
-            result, frames = _follow(images, poni, out, opts, frames, phases, kind, fit_opts, started)
+            result, frames = _follow(images, poni, out, integ, frames, phases, kind, fit_opts, started)
         else:
             result = sequential_with(patterns, phases, kind, out, fit_opts, started)
     written = list(getattr(result, "written", ()))
@@ -131,7 +131,7 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
     return result
 
 
-def _follow(images: Any, poni: Any, out: Path, opts: OperandoOptions, first: list, phases: Any, kind: str,
+def _follow(images: Any, poni: Any, out: Path, integ: IntegrateOptions, first: list, phases: Any, kind: str,
             fit_opts: SequentialOptions, started: Any) -> tuple[Any, list]:
     """Live mode: frames integrated as they land (:class:`refine.api.live.FrameFeeder`, in a thread) while the
     fits follow the patterns folder, until ``idle`` seconds passed without a new pattern; (result, frame records)."""
@@ -139,10 +139,10 @@ def _follow(images: Any, poni: Any, out: Path, opts: OperandoOptions, first: lis
     from refine.api.live import FrameFeeder
     from refine.api.series import sequential_with
     from refine.integrate.series import OUTPUT_SUFFIX
+    from refine.operando.schedule import poll_interval
 
-    integ = IntegrateOptions.from_options(_integrate_options(opts))
-    feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=opts.scan_times,
-                         poll=min(1.0, max(opts.idle / 4, 0.05)))
+    feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=integ.scan_times,
+                         poll=poll_interval(integ.idle))
     feeder.start(first)
     try:
         result = sequential_with([str(out / PATTERNS_DIR / f"*{OUTPUT_SUFFIX}")], phases, kind, out, fit_opts,

@@ -174,6 +174,11 @@ class FolderSource:
         return out
 
 
+def poll_interval(idle: float) -> float:
+    """Seconds between polls of live mode that waits ``idle`` seconds for new data: a quarter of it, 0.05 to 1 s."""
+    return min(1.0, max(idle / 4, 0.05))
+
+
 @dataclass(frozen=True)
 class Follow:
     """Live mode: keep polling ``source`` until no new scan arrived for ``idle`` seconds (polls every ``poll``)."""
