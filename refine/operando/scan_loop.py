@@ -97,7 +97,7 @@ def fit_run(jobs: Sequence[_Job], seed: Seed | None, restart_each: bool = False
     out = []
     for job in jobs:
         used = None if restart_each else seed
-        result = _fit_scan(dataclasses.replace(job, carry=None if used is None else dict(used.values)))
+        result = _fit_scan(dataclasses.replace(job, seed=used))
         out.append((used, result))
         seed = next_seed(job.scan.index, used, result[0], job.settings.guard)
     return out
@@ -215,9 +215,8 @@ class Loop:
 
     def _job(self, scan: Scan, seed: Seed | None) -> _Job:
         ctx = self.ctx
-        carry = None if seed is None else dict(seed.values)
         first = ctx.first if ctx.first is not None and scan is self.scans[0] else None
-        return _Job(scan, ctx.settings.kind, ctx.phases, ctx.instrument, ctx.settings, carry, ctx.run_settings,
+        return _Job(scan, ctx.settings.kind, ctx.phases, ctx.instrument, ctx.settings, seed, ctx.run_settings,
                     self._path(scan), first)
 
     def _submit_run(self, run: _Run) -> None:

@@ -54,6 +54,10 @@ class LeBailOptions:
     in a wrong partition (demo two-phase pattern: Rwp 1.9 % with 100, 0.93 % with 10); once the cell is found,
     100 carried passes settle in a few cycles what 10 took three times as many for (NASICON operando scan: 7
     cycles against 17, Rwp 0.3099 % against 0.3111 %).
+    ``neighbour``: the start is the converged fit of a neighbouring pattern (the scan before, in a series), so the
+    positions are already found: one stage, the intensities carried over from the first cycle (at that start the
+    first 100 passes settle as the staged fit's do; NASICON operando series, 60 scans: volumes within 2.4e-6
+    relative of the staged fits', Rwp within 0.13 % relative, 0.080 s/scan against 0.153).
     """
 
     cycles: int = 20
@@ -63,6 +67,7 @@ class LeBailOptions:
     fit: FitOptions = field(default_factory=lambda: SCIPY_TOLERANCES)
     cycle_evaluations: int | None = 10
     analytic: bool = True
+    neighbour: bool = False
 
 
 #: Partition passes stop once no intensity changes by more than this part of the largest.
@@ -237,7 +242,8 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     # Stage 1 refines only positions (cell, zero, displacement) with the starting profile: a profile refined
     # while peaks still sit in the wrong place runs away. Stage 2 refines everything asked for.
     positional = {n for n in start if start[n].vary and is_positional(n, model)}
-    stages = [positional, {n for n in start if start[n].vary}] if positional else [{n for n in start if start[n].vary}]
+    varied = {n for n in start if start[n].vary}
+    stages = [positional, varied] if positional and not lebail.neighbour else [varied]
     current = start
     result = None
     history: list[float] = []
@@ -250,7 +256,7 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
             # afresh from equal intensities, so that intensity assigned to the wrong reflections while the cell was
             # off does not lock in; in the last stage the intensities carry over between cycles, as in Le Bail's
             # method, so that the partition of overlapping reflections converges.
-            carried = stage is stages[-1] and _cycle > 0
+            carried = stage is stages[-1] and (_cycle > 0 or lebail.neighbour)
             if not carried:
                 state.reset()
             restart_asymmetry(current, model)

@@ -20,7 +20,7 @@ from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
 from refine.instrument import Instrument
-from refine.powder.lebail import fit_lebail
+from refine.powder.lebail import LeBailOptions, fit_lebail
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.reflection_table import intensity_tables
 from refine.powder.wholepattern import (
@@ -91,8 +91,10 @@ class _PawleySolver:
 
 def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Instrument, *,
                refine: Iterable[str] = ("cell", "zero", "W", "X", "Y"), options: PowderOptions | None = None,
-               fit: FitOptions | None = None, params: lmfit.Parameters | None = None) -> FitResult:
-    """Pawley fit of one or more phases; arguments as :func:`refine.powder.lebail.fit_lebail`.
+               fit: FitOptions | None = None, params: lmfit.Parameters | None = None,
+               lebail: LeBailOptions | None = None) -> FitResult:
+    """Pawley fit of one or more phases; arguments as :func:`refine.powder.lebail.fit_lebail` (``lebail``: the
+    options of the Le Bail fit it starts with).
 
     Free intensities can fit peaks with the wrong reflections while the cell is still off, and a profile refined
     together with ~100 free intensities from a rough start can run away (NASICON with U, V, SH/L freed: Rwp 47 %,
@@ -111,7 +113,7 @@ def fit_pawley(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
     current = start
     if varied:
         pre = fit_lebail(pattern, phases, instrument, refine=sorted(varied), options=options,
-                         params=with_vary(start, set()))
+                         lebail=lebail, params=with_vary(start, set()))
         current = pre.params
     # Two passes: the second re-centres the frozen peak windows on the refined positions and widths.
     for _ in range(2):

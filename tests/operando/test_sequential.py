@@ -8,6 +8,7 @@ import json
 import pytest
 
 from refine.operando.sequential import (
+    FIT_KINDS,
     _load_finished,
     fingerprint,
     run_sequential,
@@ -214,3 +215,22 @@ def test_a_series_freezes_the_existing_objects_once_not_per_fit(series_paths, tm
     assert len(log) == 3 and res.converged
     assert len(freezes) == 1
     assert gc.get_freeze_count() == 0
+
+
+def test_only_a_scan_started_from_the_scan_before_skips_the_positions_stage(series_paths, tmp_path):
+    """``neighbour`` (one Le Bail stage) only for a scan whose start is the converged result of the scan just
+    before with every parameter: not the first scan, a chunk's first (from the chunk before), the scan where a
+    phase appears, nor the scan after a failure (it starts from an earlier scan)."""
+    real, seen = FIT_KINDS.get("lebail"), {}
+
+    def fit(pattern, phases, instrument, **kw):
+        index = int(pattern.source.rsplit("_", 1)[1].split(".")[0])
+        seen[index] = kw["neighbour"]
+        if index == 6:
+            raise RuntimeError("simulated failure")
+        return real.fit(pattern, phases, instrument, **kw)
+
+    run_sequential(Series.from_paths(series_paths), phases(), instrument(), settings(chunk=5), tmp_path,
+                   kind=dataclasses.replace(real, fit=fit))
+    assert sd.SECOND_FROM == 4 and sd.NSCANS == 8
+    assert seen == {0: False, 1: True, 2: True, 3: True, 4: False, 5: False, 6: True, 7: False}

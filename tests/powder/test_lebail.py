@@ -9,7 +9,7 @@ from refine.errors import InputError
 from refine.instrument import Instrument, Profile
 from refine.io.structures import read_structure, structure_from_cell
 from refine.powder.background import Background
-from refine.powder.lebail import fit_lebail
+from refine.powder.lebail import LeBailOptions, fit_lebail
 from refine.powder.model import PowderOptions
 from refine.powder.pawley import fit_pawley
 from tests.conftest import data_file
@@ -211,3 +211,32 @@ def test_pawley_with_the_whole_profile_freed_from_the_starting_one():
     assert res.converged and res.statistics.GOF < 1.1
     assert abs(p.volume.value - truth.volume) < 3 * p.volume.esd
     assert res.value("SH_L") < 0.02  # truth 0.002; the run-away sat at the bound 0.2
+
+
+def test_neighbour_start_refines_in_one_stage_to_the_staged_result():
+    """A scan of a series started from its predecessor's converged fit (``neighbour``): one stage, intensities
+    carried from the first cycle; in fewer cycles, the same fit: cell within half an esd of the staged fit's (the
+    cycles stop once Rwp settles to ``tol`` = 1e-3, which leaves fits reached by different paths a few tenths of an
+    esd apart: 0.1 and 0.17 esd here) and Rwp within ``tol``."""
+    lam = 0.72
+    x = np.arange(3.0, 33.0, 0.003)
+    pmg = pytest.importorskip("pymatgen.core")
+    structure = pmg.Structure.from_file(str(data_file("Na3V2PO43_NASICON.cif")))
+    phase = read_structure(data_file("Na3V2PO43_NASICON.cif"))
+    before = fit_lebail(_nasicon_pattern(x, seed=11)[0], [phase.replace(name="nvp")], _instrument(lam),
+                        refine=REFINE, options=OPTIONS)
+    # the next scan: a 0.02 % larger, c 0.02 % smaller (a drift of a long operando series), another noise draw
+    structure.lattice = pmg.Lattice.hexagonal(structure.lattice.a * 1.0002, structure.lattice.c * 0.9998)
+    pos, inten = pymatgen_peaks(structure, lam, (x[0] - 0.5, x[-1] + 0.5))
+    pattern = simulate(pos, inten, x, wavelength=lam, profile=PROFILE, counts=20000, background=300, seed=12)
+    staged = fit_lebail(pattern, [phase.replace(name="nvp")], _instrument(lam), refine=REFINE, options=OPTIONS,
+                        params=before.params)
+    near = fit_lebail(pattern, [phase.replace(name="nvp")], _instrument(lam), refine=REFINE, options=OPTIONS,
+                      params=before.params, lebail=LeBailOptions(neighbour=True))
+    assert near.converged and staged.converged
+    assert len(near.extra["rwp_history"]) < len(staged.extra["rwp_history"])
+    for key, true in (("a", structure.lattice.a), ("c", structure.lattice.c)):
+        p, q = getattr(near.phases["nvp"], key), getattr(staged.phases["nvp"], key)
+        assert abs(p.value - true) < 3 * p.esd, key
+        assert abs(p.value - q.value) < 0.5 * q.esd, key
+    assert abs(near.statistics.Rwp / staged.statistics.Rwp - 1) < LeBailOptions().tol
