@@ -34,7 +34,7 @@ from refine.operando.sequential import (
     scan_result_path,
 )
 from refine.operando.series import Scan
-from refine.operando.series_result import ScanFailure, scan_result
+from refine.operando.series_result import ScanFailure, scan_result, store
 from refine.progress import progress_bar
 
 #: Most scans one task fits in a row (results come back, and are written, when the task ends; shorter runs
@@ -115,7 +115,7 @@ class Loop:
         self.waiting: dict[int, _Attempt] = {}  # refused first fits waiting for their predecessor
         self.inflight: dict[Any, _Attempt | _Run] = {}
         self.carry: dict[int, Seed | None] = {}  # final scans: the seed their dependants start from
-        self.results: dict[int, FitResult | ScanFailure] = {}
+        self.results: dict[int, bytes] = {}  # final scans as StoredScans keeps them (store())
         self.single: set[int] = set()  # scans fitted one task each (taken back from a run)
         self.fitted = self.skipped = 0
         self.bar = progress_bar(total, unit="scan", desc="sequential")
@@ -321,8 +321,8 @@ class Loop:
         self._final(attempt.scan, attempt.seed, doc, fit, path)
 
     def _failure(self, scan: Scan, seed: Seed | None, error: str) -> None:
-        self.results[scan.index] = ScanFailure(index=scan.index, file=str(scan.path), error=error,
-                                               echem=dict(scan.echem))
+        self.results[scan.index] = store(ScanFailure(index=scan.index, file=str(scan.path), error=error,
+                                                     echem=dict(scan.echem)))
         self.carry[scan.index] = carried_seed(scan.index, seed, None)
         self._released(scan.index)
 
@@ -331,7 +331,7 @@ class Loop:
         flagged = ((doc.get("provenance") or {}).get("guard") or {}).get("flagged")
         status = "suspect" if flagged else "converged" if ok else "not converged"
         record = _record(doc, scan, path, status)
-        self.results[scan.index] = scan_result(record, fit if fit is not None else FitResult.from_dict(doc))
+        self.results[scan.index] = store(scan_result(record, fit if fit is not None else FitResult.from_dict(doc)))
         self.carry[scan.index] = carried_seed(scan.index, seed, doc)
         self._released(scan.index)
 

@@ -47,6 +47,7 @@ from refine.operando.series_result import (  # noqa: F401 - the summary files' h
     STAT_COLUMNS,
     ScanFailure,
     SeriesResult,
+    StoredScans,
     scan_result,
     summary,
     table,
@@ -428,7 +429,7 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
     with open_executor(spec) as pool, frozen():  # collections in this process see the run's objects only
         loop = Loop(context, pool, follow, total=None if follow else len(series))
         loop.run(FixedSource(series.scans))
-    ordered = tuple(loop.results[i] for i in range(len(loop.scans)))
+    ordered = StoredScans.from_stored(loop.results.pop(i) for i in range(len(loop.scans)))
     result = SeriesResult(scans=ordered, output=context.out_dir, fitted=loop.fitted, skipped=loop.skipped)
     object.__setattr__(result, "notes", tuple(pool.notes))
     return result

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+import pickle
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -66,6 +67,38 @@ def scan_record(scan: FitResult | ScanFailure) -> dict[str, Any]:
     return rec
 
 
+class StoredScans(Sequence):
+    """A series' scans kept pickled, each unpickled afresh when read: a live FitResult holds lmfit Parameters with
+    their own asteval interpreter (~35 kB of the ~60 kB a Le Bail scan's result takes in memory; pickled: ~7 kB),
+    so a long series held whole would grow its process by that much per scan."""
+
+    def __init__(self, scans: Iterable[FitResult | ScanFailure] = ()) -> None:
+        self._blobs = [store(s) for s in scans]
+
+    @classmethod
+    def from_stored(cls, blobs: Iterable[bytes]) -> StoredScans:
+        """From :func:`store`'s pickles."""
+        out = cls()
+        out._blobs = list(blobs)
+        return out
+
+    def __len__(self) -> int:
+        return len(self._blobs)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return tuple(pickle.loads(b) for b in self._blobs[index])
+        return pickle.loads(self._blobs[index])
+
+    def __repr__(self) -> str:
+        return f"StoredScans({len(self)} scans)"
+
+
+def store(scan: FitResult | ScanFailure) -> bytes:
+    """A scan's result as :class:`StoredScans` keeps it."""
+    return pickle.dumps(scan, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 @dataclass(frozen=True)
 class SeriesResult:
     """The fits of a series, in scan order.
@@ -74,20 +107,22 @@ class SeriesResult:
     ----------
     scans
         One :class:`~refine.fit.result.FitResult` per scan (its ``extra['document']`` holds index, file,
-        electrochemistry, status, result file), or a :class:`ScanFailure` where the fit raised.
+        electrochemistry, status, result file), or a :class:`ScanFailure` where the fit raised; a
+        :class:`StoredScans` sequence (each item read is a fresh copy).
     output
         The folder the run wrote into (None when nothing was written).
     fitted, skipped
         Scans fitted in this run, and scans resumed from their result files.
     """
 
-    scans: tuple[FitResult | ScanFailure, ...]
+    scans: Sequence[FitResult | ScanFailure]
     output: Path | None = None
     fitted: int = 0
     skipped: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scans", tuple(self.scans))
+        if not isinstance(self.scans, StoredScans):
+            object.__setattr__(self, "scans", StoredScans(self.scans))
 
     def __len__(self) -> int:
         return len(self.scans)
@@ -100,7 +135,7 @@ class SeriesResult:
     @property
     def converged(self) -> bool:
         """True when every scan converged."""
-        return all(bool(s.converged) for s in self.scans)
+        return all(bool(r.get("converged")) for r in self.records)
 
     @cached_property
     def records(self) -> tuple[dict[str, Any], ...]:

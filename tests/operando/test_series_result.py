@@ -12,7 +12,7 @@ import pytest
 from refine.fit import FitResult
 from refine.operando.sequential import run_sequential
 from refine.operando.series import Series
-from refine.operando.series_result import ScanFailure, SeriesResult, write_csv
+from refine.operando.series_result import ScanFailure, SeriesResult, StoredScans, write_csv
 from tests.operando import series_data as sd
 from tests.operando.conftest import instrument, phases, settings
 
@@ -85,3 +85,17 @@ def test_plots_return_figures_without_touching_the_backend(in_memory):
 
     if "matplotlib.pyplot" in sys.modules:  # another test may have imported pyplot: no figure of ours is open
         assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_scans_are_kept_pickled_and_read_as_fresh_copies(in_memory):
+    """A long series keeps each scan pickled (a live FitResult carries lmfit Parameters with their own asteval
+    interpreter, ~35 kB each): items, slices and iteration give FitResults, each read a new copy."""
+    result, _ = in_memory
+    assert isinstance(result.scans, StoredScans) and len(result.scans) == 2
+    first = result.scans[0]
+    first.params["nvp_a"].value = 1.0  # a caller changing its copy changes nothing stored
+    again = result.scans[0]
+    assert again is not first and again.params["nvp_a"].value == result.records[0]["parameters"]["nvp_a"]["value"]
+    assert [s.phases["nvp"].a.value for s in result.scans[0:2]] == [s.phases["nvp"].a.value for s in result.scans]
+    again = SeriesResult(scans=list(result.scans))
+    assert isinstance(again.scans, StoredScans) and again.records == result.records
