@@ -49,12 +49,16 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     if output is not None:
         check_files({}, {"output": output})
     integrator = integrator_for(poni, opts)
-    items = image_paths(images)
     if output is None and (opts.cake or opts.sectors or opts.spottiness is not None):
         raise InputError("output", "cake, sectors and spottiness are written to an output folder: give output "
                                    "(in memory: refine.integrate.cake.integrate_cake, refine.integrate.spottiness)")
     if opts.follow:
         check_follow(output, opts)
+        from refine.api.live import wait_for_first
+        from refine.operando.schedule import poll_interval
+
+        wait_for_first(images, idle=opts.idle, poll=poll_interval(opts.idle))
+    items = image_paths(images)
     if output is not None:
         paths = [os.fspath(i) for i in items]
         results = integrate_series(paths, integrator, output, resume=not opts.overwrite,

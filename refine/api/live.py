@@ -5,7 +5,8 @@ Every ``poll`` seconds :class:`FrameFeeder` makes a pass over the images: a glob
 multi-frame file is opened again (frames appended since), and the frames without a pattern yet are integrated
 (:func:`refine.integrate.integrate_series` with resume: a finished frame costs a file check). A file is taken once
 its size and modification time held between two passes, so a frame file still being written is not read
-half-way; a frame that could not be read is tried again at the next pass.
+half-way; a frame that could not be read is tried again at the next pass. Started before the experiment, live mode
+first waits (:func:`wait_for_first`) up to ``idle`` seconds for a first image file written in full.
 """
 
 from __future__ import annotations
@@ -135,3 +136,27 @@ def follow_frames(images: Any, integrator: Any, output: Path, first: Sequence[An
     finally:
         records = feeder.stop()
     return records
+
+
+def wait_for_first(images: Any, *, idle: float, poll: float) -> None:
+    """Live mode started before the experiment: return once ``images`` (a glob or files) names a file whose size
+    (non-zero) and modification time held between two looks ``poll`` seconds apart; :class:`InputError` after
+    ``idle`` seconds without one."""
+    from refine.api.images import image_paths
+
+    seen: tuple[int, int] | None = None
+    start = time.monotonic()
+    while True:
+        try:
+            paths = [p for p in image_paths(images) if isinstance(p, (str, os.PathLike))]
+            st = os.stat(os.fspath(paths[0]).split("::", 1)[0]) if paths else None
+        except (InputError, OSError):  # a glob that matches nothing yet, a file not there yet
+            st = None
+        stamp = None if st is None or not st.st_size else (st.st_size, st.st_mtime_ns)
+        if stamp is not None and stamp == seen:
+            return
+        seen = stamp
+        if time.monotonic() - start >= idle:
+            name = os.fspath(images) if isinstance(images, (str, os.PathLike)) else "images"
+            raise InputError(name, f"no image landed within {idle:g} s (live mode waits idle seconds for the first)")
+        time.sleep(poll)

@@ -103,8 +103,11 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
     integ = IntegrateOptions.from_options({**_integrate_options(opts), "follow": opts.follow, "idle": opts.idle})
     if opts.follow:
         from refine.api.images import check_follow
+        from refine.api.live import wait_for_first
+        from refine.operando.schedule import poll_interval
 
         check_follow(out, integ)
+        wait_for_first(images, idle=integ.idle, poll=poll_interval(integ.idle))  # before workers that would idle
     fit_opts = SequentialOptions.from_options(_sequential_options(opts))
     # The fits' local workers start before the integration does: forked while this process has one thread (the
     # integration runs a reader and a writer thread, and a library may leave a thread behind: tqdm's monitor did),

@@ -73,7 +73,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="live mode: keep integrating frames as they land (new files matching a quoted glob, "
                              "frames appended to an HDF5 file); one .xye per frame")
     parser.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
-                        help="with --follow: stop after this many seconds without a new frame (default 60)")
+                        help="with --follow: stop after this many seconds without a new frame, and wait as long for "
+                             "the first one (default 60)")
     add_series_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(**IntegrateOptions.cli_defaults())

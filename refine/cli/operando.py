@@ -70,7 +70,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="live mode: integrate and fit frames as they land (new files matching a quoted glob, "
                            "frames appended to an HDF5 stack); one .xye per frame")
     fits.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
-                      help="with --follow: stop after this many seconds without a new frame (default 60)")
+                      help="with --follow: stop after this many seconds without a new frame, and wait as long for "
+                           "the first one (default 60)")
     fits.add_argument("--echem", metavar="FILE", help="table of per-scan electrochemistry (time, voltage, ...)")
     fits.add_argument("--echem-match", choices=("index", "time"), default="index",
                       help="attach table rows by scan index (default) or nearest time (needs --scan-times)")

@@ -160,3 +160,31 @@ def test_follow_refuses_what_it_cannot_do(stack, tmp_path):
             refine.integrate(str(stack.master), poni=str(stack.poni), output=tmp_path / "z", follow=True, **bad)
     with pytest.raises(InputError, match="output"):
         refine.integrate(str(stack.master), poni=str(stack.poni), follow=True)
+
+
+def test_operando_follow_started_before_the_first_frame_waits_for_it(stack, tmp_path):
+    """Started on an empty folder (before the experiment): the first frame lands 1.5 s later, written in two steps,
+    the others after it; all are integrated and fitted."""
+    import refine
+
+    live = tmp_path / "live"
+    live.mkdir()
+    writer = _land_later(_edf_writer(_frames_of(stack), live), [1.5, 2.5, 3.5, 4.5])
+    result = refine.operando(str(live / "*.edf"), [str(stack.cif)], poni=str(stack.poni), output=tmp_path / "out",
+                             follow=True, idle=IDLE, **COMMON)
+    writer.join()
+    assert [Path(f.source).name for f in result.frames] == [f"frame_{i:02d}.edf" for i in range(NFRAMES)]
+    assert not any(f.failed for f in result.frames)
+    assert len(result.scans) == NFRAMES and all(s.converged for s in result.scans)
+
+
+def test_follow_without_any_frame_stops_after_idle_with_a_clear_error(stack, tmp_path, capsys):
+    live = tmp_path / "empty"
+    live.mkdir()
+    (live / "frame_00.edf").touch()  # an empty file (being created) is not a frame yet
+    args = ["integrate", str(live / "*.edf"), "--poni", str(stack.poni), "--no-progress", "--follow", "--idle", "1.5"]
+    tic = time.monotonic()
+    assert main([*args, "-o", str(tmp_path / "out")]) == 2
+    assert time.monotonic() - tic >= 1.5
+    assert "no image landed within 1.5 s" in capsys.readouterr().err
+    assert not list((tmp_path / "out").glob("*.xye"))
