@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,9 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         (one ``.xye`` per frame and sector in ``output/chiCHI0_CHI1/``) and ``spottiness=THRESHOLD`` (per-ring
         azimuthal RMS/mean and the series' texture flag in ``output/spottiness.json``,
         :mod:`refine.integrate.spottiness`; 0.15 is the usual threshold); ``follow`` (live mode: keep integrating
-        frames as they land, :mod:`refine.api.live`, until ``idle`` seconds, default 60, pass without one).
+        frames as they land, :mod:`refine.api.live`, until ``idle`` seconds, default 60, pass without one);
+        ``workers`` (N local Dask worker processes) or ``scheduler`` (``tcp://HOST:PORT`` of a Dask scheduler):
+        frames integrated there in chunks (:mod:`refine.integrate.distributed`; the files at the same paths).
 
     Returns
     -------
@@ -61,17 +65,19 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
     items = image_paths(images)
     if output is not None:
         paths = [os.fspath(i) for i in items]
-        results = integrate_series(paths, integrator, output, resume=not opts.overwrite,
-                                   progress=not opts.no_progress, series_file=opts.series_file,
-                                   scan_times=opts.scan_times)
+        with _executor(opts) as pool:
+            results = integrate_series(paths, integrator, output, resume=not opts.overwrite,
+                                       progress=not opts.no_progress, series_file=opts.series_file,
+                                       scan_times=opts.scan_times, executor=pool)
         if opts.follow:
             from refine.api.live import follow_frames
 
             return follow_frames(images, integrator, Path(output), results, scan_times=opts.scan_times,
                                  idle=opts.idle)
         return results + _extras(paths, integrator, output, opts)
-    if opts.series_file is not None:
-        raise InputError("series_file", "needs an output folder (output=)")
+    if opts.series_file is not None or opts.workers > 1 or opts.scheduler:
+        name = "series_file" if opts.series_file is not None else "workers" if opts.workers > 1 else "scheduler"
+        raise InputError(name, "needs an output folder (output=)")
     patterns = []
     for item in items:
         if isinstance(item, (str, os.PathLike)):
@@ -79,6 +85,19 @@ def integrate(images: Any, *, poni: Any, output: str | os.PathLike | None = None
         else:
             patterns.append(integrator.integrate(item))
     return patterns[0] if len(patterns) == 1 else patterns
+
+
+@contextlib.contextmanager
+def _executor(opts: IntegrateOptions) -> Iterator[Any]:
+    """The Dask workers of ``workers`` / ``scheduler`` for the block, or None (in this process)."""
+    from refine.executor import ExecutorSpec, open_executor
+
+    spec = ExecutorSpec(workers=opts.workers, scheduler=opts.scheduler, preload=("refine.integrate.distributed",))
+    if not spec.distributed:
+        yield None
+        return
+    with open_executor(spec) as pool:
+        yield pool
 
 
 def check_follow(output: Any, opts: IntegrateOptions) -> None:
@@ -90,6 +109,8 @@ def check_follow(output: Any, opts: IntegrateOptions) -> None:
             raise InputError(name, "live mode (follow) writes one .xye per frame only")
     if opts.idle <= 0:
         raise InputError("idle", f"must be a positive number of seconds, got {opts.idle}")
+    if opts.workers > 1 or opts.scheduler:
+        raise InputError("workers" if opts.workers > 1 else "scheduler", "live mode integrates in this process")
 
 
 def integrator_for(poni: Any, opts: IntegrateOptions) -> Any:

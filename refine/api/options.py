@@ -136,6 +136,8 @@ class IntegrateOptions(CommandOptions):
     spottiness: float | None = None
     follow: bool = False
     idle: float = 60.0
+    workers: int = 1
+    scheduler: str | None = None
 
 
 def _parse_lazy(name: str, value: Any) -> Any:

@@ -51,6 +51,9 @@ class OperandoOptions(SequentialOptions):
 def _integrate_options(opts: OperandoOptions) -> dict[str, Any]:
     out = {name: getattr(opts, name) for name in _INTEGRATE}
     out["range"] = opts.radial_range
+    # On a running cluster the frames are integrated there too; local --workers serve the fits (this process's
+    # integration already runs pyFAI on every core); live mode integrates here.
+    out["scheduler"] = None if opts.follow else opts.scheduler
     return out
 
 

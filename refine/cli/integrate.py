@@ -75,6 +75,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
                         help="with --follow: stop after this many seconds without a new frame, and wait as long for "
                              "the first one (default 60)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="integrate the frames in chunks on a local Dask cluster of this many processes (default "
+                             "1: in this process, which pyFAI already runs on every core)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                        help="integrate the frames in chunks on a running Dask cluster (its scheduler address or "
+                             "scheduler file); the workers must see the image, PONI, mask, dark and flat files at "
+                             "the same paths")
     add_series_arguments(parser)
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
     parser.set_defaults(**IntegrateOptions.cli_defaults())

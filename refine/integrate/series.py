@@ -4,7 +4,8 @@ pyFAI's CSR engine already uses every core for one frame, so frames are integrat
 runs in parallel is reading and decoding the next frames (a reader thread feeding a small bounded queue) while
 the current one is integrated. Outputs are written atomically and carry the integrator's fingerprint
 (geometry + settings + mask/dark/flat checksums) and their number of points, so a re-run skips every frame
-whose output is complete and was made with the same geometry and settings, and redoes the others.
+whose output is complete and was made with the same geometry and settings, and redoes the others. With an
+``executor`` the frames are integrated on Dask workers instead (:mod:`refine.integrate.distributed`).
 """
 
 from __future__ import annotations
@@ -191,8 +192,9 @@ def _times(source: str, n: int, position: int, scan_times: tuple[float, float] |
 
 
 def _file_items(source: str, sink: Any, resume: bool, position: int,
-                scan_times: tuple[float, float] | None) -> Iterator[_Item]:
-    """The items of one file (:class:`_Item`), the first at series ``position``."""
+                scan_times: tuple[float, float] | None, read: bool = True) -> Iterator[_Item]:
+    """The items of one file (:class:`_Item`), the first at series ``position``; ``read`` False: frames to
+    integrate are items of kind ``frame`` without their data (read where they are integrated)."""
     single = sink.output(position, source, None)
     if resume and isinstance(sink, _XyeSink) and sink.done(position, source, None, single):
         # a finished single-frame file: no need to decode
@@ -215,7 +217,7 @@ def _file_items(source: str, sink: Any, resume: bool, position: int,
                 yield _Item("skip", source, frame, n, None, out, **where)
                 continue
             try:
-                data = image.frame(index)
+                data = image.frame(index) if read else None
             except InputError as exc:
                 yield _Item("failed", source, frame, n, exc, out, **where)
                 continue
@@ -310,7 +312,7 @@ def _check_names(paths: Sequence[str]) -> None:
 def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator, out_dir: str | os.PathLike, *,
                      resume: bool = True, progress: bool = True, queue_size: int = 2,
                      stop_on_error: bool = False, series_file: str | os.PathLike | None = None,
-                     scan_times: tuple[float, float] | None = None) -> list[FrameOutput]:
+                     scan_times: tuple[float, float] | None = None, executor: Any = None) -> list[FrameOutput]:
     """Integrate every frame of every file and write one ``.xye`` per frame into ``out_dir`` (or every frame into
     one HDF5 ``series_file``).
 
@@ -341,6 +343,9 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
     scan_times
         (START, STEP): frame i of the series was taken at START + i*STEP; by default each frame's time comes from
         its file's headers, else the file's modification time (:mod:`refine.io.frame_times`).
+    executor
+        An open executor of :func:`refine.executor.open_executor` whose workers integrate the frames in chunks
+        (:mod:`refine.integrate.distributed`); None: in this process.
 
     Returns
     -------
@@ -360,6 +365,10 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
         raise InputError("images", "no image files given")
     if series_file is None:
         _check_names(sources)
+    if executor is not None:
+        from refine.integrate.distributed import check_distributable
+
+        check_distributable(integrator)
     with folder_lock(out_dir, command="integrate"):
         fingerprint = integrator.fingerprint()
         if series_file is None:
@@ -370,6 +379,10 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
             sink = _Hdf5Sink(target, fingerprint, resume)
         options = _RunOptions(resume=resume, show=progress and sys.stderr.isatty(), queue_size=queue_size,
                               stop_on_error=stop_on_error, scan_times=scan_times)
+        if executor is not None:
+            from refine.integrate.distributed import integrate_on
+
+            return integrate_on(executor, sources, integrator, sink, options)
         return _integrate_all(sources, integrator, sink, options)
 
 
