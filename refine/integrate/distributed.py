@@ -12,6 +12,8 @@ resumes as the in-process one does.
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,32 +33,27 @@ def _integrator(poni: str, settings: IntegrationSettings) -> Integrator:
 
 
 def integrate_chunk(poni: str, settings: IntegrationSettings, frames: Sequence[tuple[str, int, int | None]]
-                    ) -> tuple[list[tuple[Any, str | None]], Any]:
+                    ) -> tuple[list[tuple[Any, tuple[str | None, str] | None]], Any]:
     """Integrate ``frames`` ((file, index in the file, frame number or None), in order) in a worker; per frame
-    (pattern, None) or (None, the one-line error of a frame that could not be read or integrated), and the
-    integrator's radial grid."""
+    (pattern, None) or (None, (source, problem) of the InputError of a frame that could not be read or
+    integrated: an InputError does not pickle), and the integrator's radial grid."""
     from refine.io.images import ImageFile
 
     integrator = _integrator(poni, settings)
-    out: list[tuple[Any, str | None]] = []
-    image, opened = None, None
-    try:
-        for source, index, frame in frames:
-            try:
-                if opened != source:
-                    if image is not None:
-                        image.close()
-                    image, opened = None, source
-                    image = ImageFile(source)
-                if image is None:
-                    raise InputError(source, "cannot be read")
-                data = image.frame(index)
-                out.append((integrator.integrate(data, source=source, frame=frame), None))
-            except InputError as exc:
-                out.append((None, str(exc)))
-    finally:
-        if image is not None:
-            image.close()
+    out: list[tuple[Any, tuple[str | None, str] | None]] = []
+    for source, group in itertools.groupby(frames, key=operator.itemgetter(0)):
+        wanted = list(group)
+        try:
+            image = ImageFile(source)
+        except InputError as exc:
+            out.extend((None, (exc.source, exc.problem)) for _ in wanted)
+            continue
+        with image:
+            for _, index, frame in wanted:
+                try:
+                    out.append((integrator.integrate(image.frame(index), source=source, frame=frame), None))
+                except InputError as exc:
+                    out.append((None, (exc.source, exc.problem)))
     return out, integrator.radial
 
 
@@ -96,7 +93,7 @@ def integrate_on(pool: Any, sources: Sequence[str], integrator: Integrator, sink
         position = items[-1].position + 1
     chunks = _chunks(items)
     inflight: dict[Any, list[Any]] = {}
-    got: dict[int, tuple[Any, str | None, Any]] = {}
+    got: dict[int, tuple[Any, Any, Any]] = {}  # position -> (pattern, (source, problem) of a failure, radial)
     results: list[FrameOutput] = []
     depth, submitted, ok = 2 * max(1, int(pool.slots)), 0, False
     with progress_bar(len(items), unit="frame", desc="integrate", show=opts.show) as bar:
@@ -122,25 +119,29 @@ def integrate_on(pool: Any, sources: Sequence[str], integrator: Integrator, sink
     return results
 
 
-def _collect(chunk: list[Any], future: Any, got: dict[int, tuple[Any, str | None, Any]]) -> None:
+def _collect(chunk: list[Any], future: Any, got: dict[int, tuple[Any, Any, Any]]) -> None:
     try:
         outcomes, radial = future.result()
     except Exception as exc:  # noqa: BLE001 - a task lost with its worker: its frames failed, a re-run retries
-        outcomes, radial = [(None, f"integration task lost ({type(exc).__name__}: {exc})")] * len(chunk), None
+        outcomes = [(None, (item.source, f"integration task lost ({type(exc).__name__}: {exc})")) for item in chunk]
+        radial = None
     for item, (pattern, error) in zip(chunk, outcomes, strict=True):
         got[item.position] = (pattern, error, radial)
 
 
-def _finish(item: Any, outcome: tuple[Any, str | None, Any] | None, sink: Any, stop_on_error: bool) -> Any:
+def _finish(item: Any, outcome: tuple[Any, Any, Any] | None, sink: Any, stop_on_error: bool) -> Any:
     """The FrameOutput of ``item`` (its pattern handed to ``sink``); raises a failure with ``stop_on_error``."""
     from refine.integrate.series import FrameOutput
 
-    error = str(item.data) if item.kind == "failed" else None
+    error = item.data if item.kind == "failed" else None
     if outcome is not None:
-        pattern, error, radial = outcome
+        pattern, where, radial = outcome
         if pattern is not None:
             sink.submit(item, pattern, radial)
+        else:
+            error = InputError(*where)
     if error is not None and stop_on_error:
-        raise InputError(item.source, error.split(": ", 1)[1] if error.startswith(f"{item.source}: ") else error)
+        raise error
     return FrameOutput(source=item.source, frame=item.frame, output=item.out, skipped=item.kind == "skip",
-                       error=error, time=item.time, time_source=item.time_source, position=item.position)
+                       error=None if error is None else str(error), time=item.time, time_source=item.time_source,
+                       position=item.position)
