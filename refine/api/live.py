@@ -93,13 +93,10 @@ class FrameFeeder:
         ready = []
         for path in paths:
             if path not in self._taken:
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    break
-                stamp = (st.st_size, st.st_mtime_ns)
-                if not (st.st_size and self._stamps.get(path) == stamp):
-                    self._stamps[path] = stamp
+                stamp = _stamp(path)
+                if stamp is None or self._stamps.get(path) != stamp:
+                    if stamp is not None:
+                        self._stamps[path] = stamp
                     break
                 self._taken.add(path)
             ready.append(path)
@@ -148,11 +145,10 @@ def wait_for_first(images: Any, *, idle: float, poll: float) -> None:
     start = time.monotonic()
     while True:
         try:
-            paths = [p for p in image_paths(images) if isinstance(p, (str, os.PathLike))]
-            st = os.stat(os.fspath(paths[0]).split("::", 1)[0]) if paths else None
-        except (InputError, OSError):  # a glob that matches nothing yet, a file not there yet
-            st = None
-        stamp = None if st is None or not st.st_size else (st.st_size, st.st_mtime_ns)
+            paths = [os.fspath(p) for p in image_paths(images) if isinstance(p, (str, os.PathLike))]
+        except InputError:  # a glob that matches nothing yet
+            paths = []
+        stamp = _stamp(paths[0].split("::", 1)[0]) if paths else None
         if stamp is not None and stamp == seen:
             return
         seen = stamp
@@ -160,3 +156,13 @@ def wait_for_first(images: Any, *, idle: float, poll: float) -> None:
             name = os.fspath(images) if isinstance(images, (str, os.PathLike)) else "images"
             raise InputError(name, f"no image landed within {idle:g} s (live mode waits idle seconds for the first)")
         time.sleep(poll)
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """(size, modification time) of a file with something in it; None while it is missing or empty. A file whose
+    stamp held between two looks is written in full."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if st.st_size else None

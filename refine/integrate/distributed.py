@@ -82,15 +82,11 @@ def integrate_on(pool: Any, sources: Sequence[str], integrator: Integrator, sink
     """:func:`refine.integrate.series.integrate_series` on ``pool``'s workers: one FrameOutput per frame, in order;
     each pattern written here as soon as every frame before it is (a frame lost with its worker is failed: a
     re-run integrates it)."""
-    from refine.integrate.series import FrameOutput, _file_items
+    from refine.integrate.series import FrameOutput, series_items
     from refine.progress import progress_bar
 
     poni, settings = check_distributable(integrator), integrator.settings
-    items, position = [], 0
-    for source in sources:  # the plan: reads headers, not frames
-        for item in _file_items(source, sink, opts.resume, position, opts.scan_times, read=False):
-            items.append(item)
-        position = items[-1].position + 1
+    items = list(series_items(sources, sink, opts.resume, opts.scan_times, read=False))  # headers, not frames
     chunks = _chunks(items)
     inflight: dict[Any, list[Any]] = {}
     got: dict[int, tuple[Any, Any, Any]] = {}  # position -> (pattern, (source, problem) of a failure, radial)

@@ -224,16 +224,23 @@ def _file_items(source: str, sink: Any, resume: bool, position: int,
             yield _Item("frame", source, frame, n, data, out, **where)
 
 
+def series_items(paths: Sequence[str], sink: Any, resume: bool, scan_times: tuple[float, float] | None,
+                 read: bool = True) -> Iterator[_Item]:
+    """The items of every file in order (:func:`_file_items`), numbered over the whole series."""
+    position = 0
+    for source in paths:
+        for item in _file_items(source, sink, resume, position, scan_times, read):
+            yield item
+        position = item.position + 1
+
+
 def _read_all(paths: Sequence[str], sink: Any, resume: bool, scan_times: tuple[float, float] | None,
               q: queue.Queue, stop: threading.Event) -> None:
-    """Producer: the items of every file in order (:func:`_file_items`); other errors go through the queue."""
+    """Producer: :func:`series_items`; other errors go through the queue."""
     try:
-        position = 0
-        for source in paths:
-            for item in _file_items(source, sink, resume, position, scan_times):
-                if not _put(q, item, stop):
-                    return
-            position = item.position + 1
+        for item in series_items(paths, sink, resume, scan_times):
+            if not _put(q, item, stop):
+                return
         _put(q, _DONE, stop)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         _put(q, exc, stop)
