@@ -241,7 +241,8 @@ def fit_lebail(pattern: Pattern, phases: list[CrystalStructure], instrument: Ins
                       jacobian=jacobian)
     objective = Objective.single(dataset)
     # Stage 1 refines only positions (cell, zero, displacement) with the starting profile: a profile refined
-    # while peaks still sit in the wrong place runs away. Stage 2 refines everything asked for.
+    # while peaks still sit in the wrong place runs away. Stage 2 refines everything asked for. A start from a
+    # neighbouring pattern's converged fit has its positions already: one stage (LeBailOptions.neighbour).
     positional = {n for n in start if start[n].vary and is_positional(n, model)}
     varied = {n for n in start if start[n].vary}
     stages = [positional, varied] if positional and not lebail.neighbour else [varied]
