@@ -64,6 +64,8 @@ WORKER_CONFIG = {
 #: the process the workers fork from (:mod:`refine.local_workers`' zygote, or the fork server).
 WORKER_PRELOAD = ("distributed", "numpy", "scipy.optimize", "lmfit", "refine.operando.scan_loop",
                   "refine.powder.jit_warmup")
+#: The heavy part of :data:`WORKER_PRELOAD`: a process that imported it has little left for the workers to import.
+_FITTING_STACK = ("numpy", "scipy.optimize", "lmfit")
 #: The Dask preload of workers that fit a series' scans (imports the fit kinds; freezes the libraries).
 SERIES_PRELOAD = ("refine.operando.worker_setup",)
 
@@ -249,19 +251,19 @@ class LocalDask:
             self._ready.set()
 
     def _wait_for_forked(self, timeout: float = 120.0) -> None:
-        """Wait for the forked workers to connect; fail when their zygote ended first or after ``timeout`` s."""
-        from distributed.utils import TimeoutError as DaskTimeout
+        """Wait for the forked workers to connect; fail when their zygote ended first or after ``timeout`` s. The
+        scheduler runs in this process: its worker table is read every 5 ms (Dask's ``wait_for_workers`` asks the
+        scheduler every 0.1 s, ~0.05 s late on average when the whole start takes ~0.25 s)."""
+        from distributed.core import Status
 
+        scheduler = self.cluster.scheduler
         end = time.monotonic() + timeout
-        while True:
-            try:
-                self.client.wait_for_workers(self.n, timeout=0.5)
-                return
-            except (DaskTimeout, TimeoutError):
-                if not self.forked.alive():
-                    raise RuntimeError("the forked worker processes ended before they connected") from None
-                if time.monotonic() > end:
-                    raise
+        while sum(ws.status == Status.running for ws in list(scheduler.workers.values())) < self.n:
+            if not self.forked.alive():
+                raise RuntimeError("the forked worker processes ended before they connected")
+            if time.monotonic() > end:
+                raise TimeoutError(f"the forked workers did not connect within {timeout:g} s")
+            time.sleep(0.005)
 
     @property
     def ready(self) -> bool:
@@ -310,12 +312,26 @@ def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
     :class:`refine.local_workers.ForkedWorkers` of ``workers`` processes (capped at the cores; returned, for
     :class:`ExecutorSpec` ``started``; the caller closes it if no cluster took it over), elsewhere the fork
     server (:func:`start_forkserver`; None returned)."""
+    import importlib
+    import sys
+
     from refine.local_workers import ForkedWorkers, fork_available
 
     if fork_available():
         n = min(workers, available_cores())
+        modules = (*WORKER_PRELOAD, *preload)
+        if all(m in sys.modules for m in _FITTING_STACK):
+            # A session that has fitted before: what the zygote would import is mostly Dask, which this process
+            # imports anyway (for its scheduler, in a thread that shares the GIL with the fits run meanwhile).
+            # Imported here, once, before the fork: the zygote does not spend that CPU again, and the workers come
+            # up sooner (~0.55 s after the call instead of ~0.75 s).
+            for name in modules:
+                importlib.import_module(name)
+        from refine.gc_scope import frozen
+
         try:
-            return ForkedWorkers(n, (*WORKER_PRELOAD, *preload), BLAS_ENV, WORKER_CONFIG)
+            with frozen():  # the zygote inherits a frozen heap: its own freeze then collects only what it imported
+                return ForkedWorkers(n, modules, BLAS_ENV, WORKER_CONFIG)
         except OSError:  # the fork failed: Dask's own start below
             pass
     start_forkserver()

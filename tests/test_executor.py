@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import operator
+import sys
 from concurrent.futures import Future
 
 import pytest
@@ -136,7 +137,6 @@ def test_the_worker_preload_imports_in_a_fresh_interpreter():
     """Every module the local workers' zygote or fork server imports exists and imports on its own (a wrong name
     would make the start fail and the workers start the slow way), the compiled-kernel warm-up among them."""
     import subprocess
-    import sys
 
     from refine.executor import SERIES_PRELOAD, WORKER_PRELOAD
 
@@ -146,3 +146,22 @@ def test_the_worker_preload_imports_in_a_fresh_interpreter():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "refine.powder.jit_warmup" in WORKER_PRELOAD
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked local workers are Linux only")
+@pytest.mark.parametrize("fitted", [True, False])
+def test_a_session_that_has_fitted_imports_the_workers_modules_before_forking_them(fitted):
+    """After a fit (numpy, scipy.optimize and lmfit imported) the command imports Dask and the rest of the workers'
+    preload itself before it forks their zygote, which then imports nothing again; a fresh command forks the
+    zygote first (it imports the fitting stack meanwhile, in parallel with the command)."""
+    import subprocess
+
+    code = ("import sys\n"
+            + ("import numpy, scipy.optimize, lmfit\n" if fitted else "")
+            + "from refine.executor import SERIES_PRELOAD, prepare_local_workers\n"
+            "started = prepare_local_workers(2, SERIES_PRELOAD)\n"
+            "print('distributed' in sys.modules, 'refine.operando.worker_setup' in sys.modules)\n"
+            "started.close()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == (["True", "True"] if fitted else ["False", "False"])

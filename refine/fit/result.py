@@ -375,10 +375,17 @@ def _plain(x: Any) -> Any:
     return str(x) if value is x else value
 
 
+def document_json(doc: Mapping[str, Any], *, indent: int = 2, safe: bool = False) -> str:
+    """A result document's JSON text as :func:`write_document` writes it (no NaN: :func:`json_safe` first, unless
+    ``safe`` says ``doc`` is its output already, with plain values added: ~0.4 ms a Le Bail scan; a NaN then
+    raises)."""
+    return json.dumps(doc if safe else json_safe(doc), indent=indent, default=_plain, allow_nan=False) + "\n"
+
+
 def write_document(doc: Mapping[str, Any], path: str | os.PathLike, *, indent: int = 2) -> Path:
     """Write a result document as JSON, atomically (no NaN: :func:`json_safe` first)."""
     # One write of the whole text: json.dump with an indent writes every token separately (~2 000 calls a result).
-    text = json.dumps(json_safe(doc), indent=indent, default=_plain, allow_nan=False)
+    text = document_json(doc, indent=indent)
     with atomic_open(path, "w", encoding="utf-8") as fh:
-        fh.write(text + "\n")
+        fh.write(text)
     return Path(path)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import json
+import pickle
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from typing import Any
 
 from refine.executor import InProcess
 from refine.fit import FitResult
-from refine.fit.result import write_document
+from refine.fit.result import document_json
+from refine.io.atomic import atomic_open
 from refine.operando.schedule import Follow, IdleClock, ScanSource, Seed, is_anchor, priority, seed_index
 from refine.operando.sequential import (
     FitKind,
@@ -34,7 +36,7 @@ from refine.operando.sequential import (
     scan_result_path,
 )
 from refine.operando.series import Scan
-from refine.operando.series_result import ScanFailure, scan_result, store
+from refine.operando.series_result import FittedScan, ScanFailure, store
 from refine.progress import progress_bar
 
 #: Most scans one task fits in a row (results come back, and are written, when the task ends; shorter runs
@@ -64,7 +66,7 @@ class _Attempt:
     seed: Seed | None
     first_reason: str | None = None
     first_seed: int | None = None
-    first: tuple[dict, FitResult] | None = None  # the refused first fit (kept until the refit is decided)
+    first: tuple[dict, bytes] | None = None  # the refused first fit (kept until the refit is decided)
 
 
 @dataclass
@@ -91,7 +93,7 @@ def next_seed(index: int, seed: Seed | None, doc: Mapping[str, Any] | None, guar
 
 
 def fit_run(jobs: Sequence[_Job], seed: Seed | None, restart_each: bool = False
-            ) -> list[tuple[Seed | None, tuple[dict | None, FitResult | None, str | None]]]:
+            ) -> list[tuple[Seed | None, tuple[dict | None, bytes | None, str | None]]]:
     """Fit ``jobs`` (consecutive scans) in order in this worker, the first from ``seed``, each next one from
     :func:`next_seed`; returns (the seed used, :func:`_fit_scan`'s result) per scan."""
     out = []
@@ -115,7 +117,7 @@ class Loop:
         self.waiting: dict[int, _Attempt] = {}  # refused first fits waiting for their predecessor
         self.inflight: dict[Any, _Attempt | _Run] = {}
         self.carry: dict[int, Seed | None] = {}  # final scans: the seed their dependants start from
-        self.results: dict[int, bytes] = {}  # final scans as StoredScans keeps them (store())
+        self.results: dict[int, bytes | FittedScan] = {}  # final scans as StoredScans keeps them
         self.single: set[int] = set()  # scans fitted one task each (taken back from a run)
         self.fitted = self.skipped = 0
         self.bar = progress_bar(total, unit="scan", desc="sequential")
@@ -277,7 +279,7 @@ class Loop:
                 del self.waiting[index]
                 self._refit_or_flag(attempt)
 
-    def _outcome(self, attempt: _Attempt, doc: dict | None, fit: FitResult | None, error: str | None) -> None:
+    def _outcome(self, attempt: _Attempt, doc: dict | None, fit: bytes | None, error: str | None) -> None:
         scan = attempt.scan
         if doc is None:
             self._failure(scan, attempt.seed, str(error))
@@ -297,7 +299,8 @@ class Loop:
             return
         self._submit(dataclasses.replace(attempt, seed=pred, first=None))
 
-    def _write(self, attempt: _Attempt, doc: dict, fit: FitResult, reason: str | None) -> None:
+    def _write(self, attempt: _Attempt, doc: dict, fit: bytes, reason: str | None) -> None:
+        """Write a guarded result (``fit``: the pickled FitResult, unpickled only when the guard edits it)."""
         guard: dict[str, Any] = {"flagged": reason is not None, "reason": reason,
                                  "started_from": None if attempt.seed is None else attempt.seed.index}
         warnings = list(doc.get("warnings") or [])
@@ -309,14 +312,19 @@ class Loop:
             warnings.append(f"guard: suspect fit, not converged: {reason}")
             doc["converged"] = False
             doc["message"] = f"suspect: {reason}"
-            fit = dataclasses.replace(fit, converged=False, message=doc["message"])
+        if warnings != list(doc.get("warnings") or []):
+            edits: dict[str, Any] = {"warnings": tuple(warnings)}
+            if reason is not None:
+                edits.update(converged=False, message=doc["message"])
+            fit = store(dataclasses.replace(pickle.loads(fit), **edits))
         doc["warnings"] = warnings
-        fit = dataclasses.replace(fit, warnings=tuple(warnings))
         doc.setdefault("provenance", {})["guard"] = guard
         path = self._path(attempt.scan)
         if path is not None:  # the worker wrote the curves and dropped them from the fit
-            write_document(doc, path)
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            text = document_json(doc, safe=True)  # the worker's to_dict() made it JSON-safe
+            with atomic_open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            doc = json.loads(text)  # the record as a resumed run reads it from the file
         self.fitted += 1
         self._final(attempt.scan, attempt.seed, doc, fit, path)
 
@@ -326,12 +334,12 @@ class Loop:
         self.carry[scan.index] = carried_seed(scan.index, seed, None)
         self._released(scan.index)
 
-    def _final(self, scan: Scan, seed: Seed | None, doc: dict, fit: FitResult | None, path: Path | None) -> None:
+    def _final(self, scan: Scan, seed: Seed | None, doc: dict, fit: bytes | None, path: Path | None) -> None:
         ok = bool(doc.get("converged"))
         flagged = ((doc.get("provenance") or {}).get("guard") or {}).get("flagged")
         status = "suspect" if flagged else "converged" if ok else "not converged"
         record = _record(doc, scan, path, status)
-        self.results[scan.index] = store(scan_result(record, fit if fit is not None else FitResult.from_dict(doc)))
+        self.results[scan.index] = FittedScan.make(fit if fit is not None else store(FitResult.from_dict(doc)), record)
         self.carry[scan.index] = carried_seed(scan.index, seed, doc)
         self._released(scan.index)
 

@@ -49,6 +49,7 @@ from refine.operando.series_result import (  # noqa: F401 - the summary files' h
     SeriesResult,
     StoredScans,
     scan_result,
+    store,
     summary,
     table,
     write_csv,
@@ -325,11 +326,13 @@ class _Job:
     pattern: Pattern | None = None  # the scan already read (the first one, by the settings check)
 
 
-def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitResult | None, str | None]:
+def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, bytes | None, str | None]:
     """Fit one scan (in a worker): (result document, the fit with only the picklable part of its ``extra``, None)
-    or (None, None, error text). With an output folder the worker writes the curve sidecar files (atomically;
-    rewritten by a refit) and drops the curves from the fit it returns; the result document itself is written by
-    the run once the fit passed the guard (a scan is finished when its document exists)."""
+    or (None, None, error text). The fit comes pickled (:func:`~refine.operando.series_result.store`): the run
+    keeps the pickle as it is unless the guard edits the fit (rebuilding lmfit Parameters costs ~2 ms a scan).
+    With an output folder the worker writes the curve sidecar files (atomically; rewritten by a refit) and drops
+    the curves from the fit it returns; the result document itself is written by the run once the fit passed the
+    guard (a scan is finished when its document exists)."""
     kind = kind or FIT_KINDS.get(job.kind)
     settings, scan = job.settings, job.scan
     active = phases_for(scan.index, job.phases, settings.presence) if settings.presence else list(job.phases)
@@ -347,7 +350,7 @@ def _fit_scan(job: _Job, kind: FitKind | None = None) -> tuple[dict | None, FitR
                                                         "echem": dict(scan.echem)}, curve_files=curve_files)
     light = dataclasses.replace(result, extra={k: v for k, v in result.extra.items() if k in _KEPT_EXTRA},
                                 curves=result.curves if job.path is None else {})
-    return doc, light, None
+    return doc, store(light), None
 
 
 def _carry_of(doc: Mapping[str, Any]) -> dict[str, float]:

@@ -70,28 +70,58 @@ def scan_record(scan: FitResult | ScanFailure) -> dict[str, Any]:
 class StoredScans(Sequence):
     """A series' scans kept pickled, each unpickled afresh when read: a live FitResult holds lmfit Parameters with
     their own asteval interpreter (~35 kB of the ~60 kB a Le Bail scan's result takes in memory; pickled: ~7 kB),
-    so a long series held whole would grow its process by that much per scan."""
+    so a long series held whole would grow its process by that much per scan.
+
+    An item is :func:`store`'s pickle of a scan, or a :class:`FittedScan` (a fit pickled where it ran, and the
+    scan's record): those give their records without unpickling the fits (lmfit's Parameters cost ~2 ms a scan to
+    rebuild)."""
 
     def __init__(self, scans: Iterable[FitResult | ScanFailure] = ()) -> None:
-        self._blobs = [store(s) for s in scans]
+        self._items: list[bytes | FittedScan] = [store(s) for s in scans]
 
     @classmethod
-    def from_stored(cls, blobs: Iterable[bytes]) -> StoredScans:
-        """From :func:`store`'s pickles."""
+    def from_stored(cls, items: Iterable[bytes | FittedScan]) -> StoredScans:
+        """From :func:`store`'s pickles and :class:`FittedScan` s."""
         out = cls()
-        out._blobs = list(blobs)
+        out._items = list(items)
         return out
 
     def __len__(self) -> int:
-        return len(self._blobs)
+        return len(self._items)
 
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
-            return tuple(pickle.loads(b) for b in self._blobs[index])
-        return pickle.loads(self._blobs[index])
+            return tuple(_unstore(item) for item in self._items[index])
+        return _unstore(self._items[index])
+
+    def records(self) -> tuple[dict[str, Any], ...]:
+        """Each scan's record (:func:`scan_record`), in order."""
+        return tuple(pickle.loads(item.record) if isinstance(item, FittedScan) else scan_record(pickle.loads(item))
+                     for item in self._items)
 
     def __repr__(self) -> str:
         return f"StoredScans({len(self)} scans)"
+
+
+@dataclass(frozen=True)
+class FittedScan:
+    """A fitted scan as a sequential run keeps it: ``fit`` its FitResult pickled (by :func:`store`, in the worker
+    that fitted it), ``record`` its record (:func:`scan_record` of the scan's FitResult) pickled."""
+
+    fit: bytes
+    record: bytes
+
+    @classmethod
+    def make(cls, fit: bytes, record: Mapping[str, Any]) -> FittedScan:
+        return cls(fit=fit, record=pickle.dumps(dict(record), protocol=pickle.HIGHEST_PROTOCOL))
+
+    def scan(self) -> FitResult:
+        """The scan's FitResult (:func:`scan_result`)."""
+        return scan_result(pickle.loads(self.record), pickle.loads(self.fit))
+
+
+def _unstore(item: bytes | FittedScan) -> FitResult | ScanFailure:
+    return item.scan() if isinstance(item, FittedScan) else pickle.loads(item)
 
 
 def store(scan: FitResult | ScanFailure) -> bytes:
@@ -140,7 +170,7 @@ class SeriesResult:
     @cached_property
     def records(self) -> tuple[dict[str, Any], ...]:
         """One plain record per scan (the ``scans`` of the summary document), in order."""
-        return tuple(scan_record(s) for s in self.scans)
+        return self.scans.records()
 
     def table(self):
         """The per-scan table as a pandas DataFrame, one row per scan, with the columns of ``--csv``: index, file,

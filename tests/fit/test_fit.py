@@ -232,6 +232,13 @@ def test_result_files_never_hold_nan_or_infinity(tmp_path):
     out = write_result(res, tmp_path / "r.json", data="in.xye")
     json.loads(out.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in the result file"))
     assert json_safe({"x": (np.float32(1.5), float("nan"))}) == {"x": [1.5, None]}
+    # A document to_dict() made is JSON-safe already: written without that pass, the text is the same; a NaN
+    # added afterwards is refused rather than written.
+    from refine.fit.result import document_json
+
+    assert document_json(doc, safe=True) == document_json(doc)
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        document_json({**doc, "nfev": float("nan")}, safe=True)
 
 
 def test_run_fit_leaves_the_given_parameters_as_they_were():

@@ -21,6 +21,7 @@ from refine.instrument import Instrument, Profile
 from refine.io.structures import read_structure
 from refine.operando.sequential import FIT_KINDS, SequentialSettings, run_sequential
 from refine.operando.series import Series
+from refine.operando.series_result import SeriesResult
 from refine.powder.background import Background
 from refine.powder.model import PowderOptions
 from tests.conftest import data_file
@@ -105,6 +106,7 @@ def test_a_refused_anchor_is_refitted_from_its_predecessor_and_says_so(drift, se
     assert rec["status"] == "converged" and rec["converged"]
     assert any("refitted from scan 9" in w and "times scan 5's" in w for w in rec["warnings"])
     assert json.loads(Path(rec["result_file"]).read_text())["provenance"]["guard"]["first_fit"]["started_from"] == 5
+    assert result.scans[2 * CHUNK].warnings == tuple(rec["warnings"])  # the kept fit got the guard's warning too
     assert _volumes(result)[2 * CHUNK] == pytest.approx(_volumes(serial)[2 * CHUNK], rel=1e-6)
 
 
@@ -114,6 +116,9 @@ def test_an_anchor_that_trips_the_guard_again_is_suspect_and_no_starting_point(d
     rec = result.records[CHUNK]
     assert rec["status"] == "suspect" and not rec["converged"] and not result.converged
     assert any(w.startswith("guard: suspect fit, not converged: Rwp") for w in rec["warnings"])
+    scan = result.scans[CHUNK]  # the kept FitResult says the same (the guard unpickled, edited and kept it again)
+    assert not scan.converged and scan.message == rec["message"] and scan.warnings == tuple(rec["warnings"])
+    assert result.records == SeriesResult(scans=list(result.scans)).records  # kept records: those of the scans
     assert len(log) == NSCANS + 1  # one refit
     a = {r["index"]: r["phases"][0]["a"] for r in result.records}
     after = [start for i, start in log if i == CHUNK + 1]
