@@ -7,7 +7,8 @@ Each run is a fresh interpreter; the runs alternate. ``--mode process`` (default
 call only, after the interpreter imported refine and fitted two scans in-process (a notebook that already ran a
 fit; the local cluster's start is still inside the timed call). Printed: wall time and CPU seconds (the process
 and its workers) of each (best of ``--repeat``), the speed-up, the largest relative difference of the volumes
-between the two runs, and the largest relative error of the volumes against the generator's truth. The machine
+between the two runs, and the largest relative error of the volumes against the generator's truth; also the
+speed-up of each pair of runs and their median (the host's speed drifts between runs). The machine
 is shared: on a loaded machine the wall-time speed-up means little; the CPU ratio says how much the cluster costs
 on top of the fits.
 
@@ -21,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,13 +106,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         series = make_drift_series(Path(tmp) / "data", args.scans, args.drift, seed=0, points=args.points)
         best: dict[int, tuple[float, list[float], list[bool], float]] = {}
+        pairs = []
         for rep in range(args.repeat):
+            walls = {}
             for workers in (1, 2):
                 run = _fresh(series.paths, Path(tmp) / f"out_{workers}_{rep}", workers, args.mode)
                 print(f"workers {workers}: {run[0]:.1f} s wall, {run[3]:.1f} CPU s ({args.scans / run[0]:.2f} scans/s)",
                       flush=True)
+                walls[workers] = run[0]
                 if workers not in best or run[0] < best[workers][0]:
                     best[workers] = run
+            pairs.append(walls[1] / walls[2])
     (t1, v1, c1, cpu1), (t2, v2, c2, cpu2) = best[1], best[2]
     diff = max(abs(b / a - 1.0) for a, b in zip(v1, v2, strict=True))
     err = max(abs(a / t - 1.0) for a, t in zip(v2, series.volume, strict=True))
@@ -120,6 +126,8 @@ def main() -> None:
     timed = ("whole processes: imports and cluster start included" if args.mode == "process" else
              "the call after imports and a 2-scan fit in the same interpreter; cluster start included")
     print(f"one process {t1:.1f} s; local cluster of 2 {t2:.1f} s ({timed}); speed-up {t1 / t2:.2f}x")
+    print(f"speed-up of each pair (one process, then the cluster, run one after the other): "
+          f"{', '.join(f'{r:.2f}x' for r in pairs)}; median {statistics.median(pairs):.2f}x")
     print(f"CPU seconds: one process {cpu1:.1f}, local cluster {cpu2:.1f} (ratio {cpu2 / cpu1:.2f}: the cluster's "
           f"overhead; on two idle cores the speed-up is at most {2 * cpu1 / cpu2:.2f}x)")
     print(f"volumes, 2 workers vs one process: max relative difference {diff:.2e}")

@@ -312,7 +312,6 @@ def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
     :class:`refine.local_workers.ForkedWorkers` of ``workers`` processes (capped at the cores; returned, for
     :class:`ExecutorSpec` ``started``; the caller closes it if no cluster took it over), elsewhere the fork
     server (:func:`start_forkserver`; None returned)."""
-    import importlib
     import sys
 
     from refine.local_workers import ForkedWorkers, fork_available
@@ -320,20 +319,28 @@ def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
     if fork_available():
         n = min(workers, available_cores())
         modules = (*WORKER_PRELOAD, *preload)
+        # This process imports Dask for its scheduler either way. Imported in the scheduler's start thread, it
+        # shared the GIL with the fits run here meanwhile, and the workers came up late; so it is imported here,
+        # in the main thread:
+        # * after a fit (the fitting stack imported: a session's second run), before the fork, once: the zygote
+        #   does not import it again, and the cluster is up ~0.45 s into the call (was ~0.75 s);
+        # * in a fresh command, after the fork, while the zygote imports the fitting stack (the cluster is up when
+        #   the zygote is, ~2.4 s after the start, as before; the fits run here until then run at full speed).
+        # The rest of the preload (the compiled kernels' warm-up: ~0.3 s unless this process has fitted) stays the
+        # zygote's, in parallel with this process.
         if all(m in sys.modules for m in _FITTING_STACK):
-            # A session that has fitted before: what the zygote would import is mostly Dask, which this process
-            # imports anyway (for its scheduler, in a thread that shares the GIL with the fits run meanwhile).
-            # Imported here, once, before the fork: the zygote does not spend that CPU again, and the workers come
-            # up sooner (~0.55 s after the call instead of ~0.75 s).
-            for name in modules:
-                importlib.import_module(name)
+            import distributed  # noqa: F401
         from refine.gc_scope import frozen
 
         try:
             with frozen():  # the zygote inherits a frozen heap: its own freeze then collects only what it imported
-                return ForkedWorkers(n, modules, BLAS_ENV, WORKER_CONFIG)
+                forked = ForkedWorkers(n, modules, BLAS_ENV, WORKER_CONFIG)
         except OSError:  # the fork failed: Dask's own start below
-            pass
+            forked = None
+        if forked is not None:
+            import distributed  # noqa: F401, F811 - after the fork in a fresh command (else imported already)
+
+            return forked
     start_forkserver()
     return None
 
