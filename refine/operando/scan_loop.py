@@ -312,7 +312,7 @@ class Loop:
             warnings.append(f"guard: suspect fit, not converged: {reason}")
             doc["converged"] = False
             doc["message"] = f"suspect: {reason}"
-        if warnings != list(doc.get("warnings") or []):
+        if attempt.first_reason is not None or reason is not None:  # the kept fit says the same as the file
             edits: dict[str, Any] = {"warnings": tuple(warnings)}
             if reason is not None:
                 edits.update(converged=False, message=doc["message"])

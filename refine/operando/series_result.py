@@ -113,6 +113,7 @@ class FittedScan:
 
     @classmethod
     def make(cls, fit: bytes, record: Mapping[str, Any]) -> FittedScan:
+        """From the pickled fit and the record (pickled here)."""
         return cls(fit=fit, record=pickle.dumps(dict(record), protocol=pickle.HIGHEST_PROTOCOL))
 
     def scan(self) -> FitResult:
