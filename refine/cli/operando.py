@@ -61,7 +61,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     fits = parser.add_argument_group("fits", "as in 'refine sequential'")
     fits.add_argument("--kind", default="lebail", choices=LazyChoices(_powder_kinds), metavar="KIND",
                       help="fit of each scan: %(choices)s (default lebail)")
-    fits.add_argument("--refine", default=None, help="comma list of groups or parameters (default cell,zero,W,X,Y)")
+    fits.add_argument("--refine", default=None, help="comma list of groups or parameters (default cell,zero,W,X,Y; "
+                      "the rietveld kind always refines the phase scales too)")
     fits.add_argument("--present", type=argument_type(parsing.parse_presence), action="append", default=[],
                       metavar="NAME:FIRST[:LAST]", help="fit phase NAME only in scans FIRST..LAST")
     fits.add_argument("--restart-each", action="store_true", help="start every scan from the given values")

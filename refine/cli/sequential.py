@@ -55,7 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kind", default="lebail", choices=LazyChoices(_kind_names), metavar="KIND",
                         help="fit of each scan: %(choices)s (default lebail)")
     parser.add_argument("--refine", default=None,
-                        help=f"powder kinds: comma list of groups or parameter names (default {_DEFAULT_REFINE})")
+                        help=f"powder kinds: comma list of groups or parameter names (default {_DEFAULT_REFINE}; "
+                             "the rietveld kind always refines the phase scales too)")
     parser.add_argument("--present", type=_presence, action="append", default=[], metavar="NAME:FIRST[:LAST]",
                         help="fit phase NAME only in scans FIRST..LAST (0-based; a phase that appears or vanishes)")
     parser.add_argument("--restart-each", action="store_true",

@@ -36,7 +36,7 @@ from refine.instrument import Instrument
 from refine.operando.sequential import Presence, phases_for
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.pawley import _PawleySolver
-from refine.powder.quantitative import cell_mass, weight_fractions
+from refine.powder.quantitative import cell_mass, fraction_esd, weight_fractions
 from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined
 from refine.powder.wholepattern import set_vary, with_vary
 
@@ -362,10 +362,11 @@ def _quantities(builder: _Builder, result: FitResult, scan: int, cells: np.ndarr
     scales = [params[n].value for n in names]
     zmv = [cell_mass(ph) * cells[7 * j + 6] for j, (ph, _) in enumerate(members)]
     out = [{"scale": Value(s, result.esd(n))} for s, n in zip(scales, names, strict=True)]
+    covariance = result.covariance_of(names)
     try:
-        wf = weight_fractions(scales, zmv, result.covariance_of(names))
+        wf = weight_fractions(scales, zmv, covariance)
     except InputError:
         return out
     for j, entry in enumerate(out):
-        entry["weight_fraction"] = Value(float(wf.fractions[j]), float(wf.esd[j]))
+        entry["weight_fraction"] = Value(float(wf.fractions[j]), fraction_esd(wf, j, covariance))
     return out

@@ -79,3 +79,12 @@ def weight_fractions(scales: ArrayLike, zmv: ArrayLike, covariance: ArrayLike | 
     jac = (np.eye(s.size) * total - x[:, None]) * w[None, :] / total**2
     cov_w = jac @ cov_s @ jac.T
     return WeightFractions(fractions=fractions, esd=np.sqrt(np.clip(np.diag(cov_w), 0.0, None)), covariance=cov_w)
+
+
+def fraction_esd(fractions: WeightFractions, index: int, covariance: ArrayLike | None) -> float | None:
+    """esd of phase ``index``'s weight fraction as a fit reports it: None when the scales' ``covariance`` is unknown
+    (a scale held fixed, or no covariance) and there are several phases (zero esds would claim exact fractions);
+    a single phase's fraction is exactly 1."""
+    if covariance is None and fractions.fractions.size > 1:
+        return None
+    return float(fractions.esd[index])

@@ -41,7 +41,7 @@ from refine.powder.corrections import (
     surface_roughness,
 )
 from refine.powder.model import PowderModel, PowderOptions
-from refine.powder.quantitative import weight_fractions, zmv
+from refine.powder.quantitative import fraction_esd, weight_fractions, zmv
 from refine.powder.reflection_table import ReflectionTable, phase_table
 from refine.powder.wholepattern import (
     REFINE_GROUPS,
@@ -509,18 +509,23 @@ def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
         esd = tuple(result.esd(f"{block.prefix}_{n}") or 0.0 for n in PARAMETER_NAMES)
         structures[block.prefix] = atoms.structure_at(params, lattice).replace(lattice_esd=esd)
     scale_names = [f"{b.prefix}_scale" for b in model.phases]
-    warnings = []
-    wf = None
+    held = [n for n in scale_names if not params[n].vary and not params[n].expr]
+    warnings = [] if not held else [
+        f"phase scale {', '.join(held)} not refined (held at its starting value: add 'scale' to refine); the fit "
+        "and the weight fractions depend on that value"]
+    wf, covariance = None, result.covariance_of(scale_names)
     try:
         wf = weight_fractions([params[n].value for n in scale_names], [zmv(s) for s in structures.values()],
-                              result.covariance_of(scale_names))
+                              covariance)
     except InputError as exc:
         warnings.append(f"weight fractions not available: {exc}")
     extra = {"model": model, "engine": engine, "structures": structures, "bragg": bragg,
              "reflections": engine.reflection_tables(params)}
     result = finish(result, model, components=components, extra=extra, warnings=warnings)
+    fractions = [None] * len(scale_names) if wf is None else [
+        Value(wf.fractions[i], fraction_esd(wf, i, covariance)) for i in range(len(scale_names))]
     phases = [ph.replace(scale=Value(params[scale_names[i]].value, result.esd(scale_names[i])),
                          R_Bragg=Value.of(bragg[i]["R_Bragg"]), R_F=Value.of(bragg[i]["R_F"]),
-                         weight_fraction=None if wf is None else Value(wf.fractions[i], wf.esd[i]))
+                         weight_fraction=fractions[i])
               for i, ph in enumerate(result.phases.values())]
     return dataclasses.replace(result, phases=phases)

@@ -104,6 +104,34 @@ def test_two_phase_weight_fractions(tmp_path):
     assert sum(ph.weight_fraction.value for ph in res.phases.values()) == pytest.approx(1.0, abs=1e-12)
 
 
+
+def test_held_scales_are_said_and_leave_the_weight_fractions_without_esd():
+    """A refine list without 'scale' keeps the linear start of the scales: the result says so and claims no esd
+    for the weight fractions (zeros would claim exact ones)."""
+    cif = data_file("Na3V2PO43_NASICON.cif")
+    nvp = _nasicon_pymatgen(cif)
+    small = nvp.copy()
+    small.scale_lattice(nvp.volume * 0.96)
+    positions, intensities = zip(*(pymatgen_peaks(s, LAM, (4.0, 26.0)) for s in (nvp, small)), strict=True)
+    x = np.arange(5.0, 25.0, 0.004)
+    pattern = simulate(np.concatenate(positions), np.concatenate(intensities), x, wavelength=LAM, profile=PROFILE,
+                       counts=20000, background=300, seed=12)
+    start = _nasicon_start(cif, na2_occ=0.69)
+    a, _, c, *_ = start.lattice.as_tuple()
+    f = 0.96 ** (1 / 3)
+    phases = [start, start.replace(name="small", lattice=Lattice(a * f, a * f, c * f, 90, 90, 120))]
+    held = fit_rietveld(pattern, phases, _instrument(), refine=("cell", "W"), options=OPTIONS, rietveld=NO_DISPERSION)
+    assert any("nvp_scale, small_scale not refined" in w for w in held.warnings), held.warnings
+    assert all(ph.weight_fraction.esd is None for ph in held.phases.values())
+    free = fit_rietveld(pattern, phases, _instrument(), refine=("scale", "cell", "W"), options=OPTIONS,
+                        rietveld=NO_DISPERSION)
+    assert not any("not refined" in w for w in free.warnings), free.warnings
+    assert all(0 < ph.weight_fraction.esd < 0.01 for ph in free.phases.values())
+    # equal intensity shares of two cells of one structure: W_small / W_nvp = V_small / V_nvp (Hill & Howard)
+    w = {name: ph.weight_fraction.value for name, ph in free.phases.items()}
+    assert w["small"] / w["nvp"] == pytest.approx(0.96, abs=0.02), w
+
+
 PBSO4 = ("powder_rietveld", "gsas2_PbSO4_CPD_xray_neutron")
 # GSAS-II 5.7.9, X-ray only, same steps and 16-153° (the data folder's README).
 GSAS2_CELL = {"a": 8.480551, "b": 5.398652, "c": 6.960175}
