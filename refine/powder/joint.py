@@ -31,7 +31,7 @@ from refine.fit.parameters import StructureParameters, lattice_from_parameters, 
 from refine.fit.phase_result import PhaseResult, Value, refined_cell
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
-from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined, run_stages
+from refine.powder.rietveld import RietveldEngine, RietveldOptions, held_scales, mark_refined, run_stages
 from refine.powder.wholepattern import check_enough_points, is_positional, powder_phase
 
 #: Structure groups shared by all datasets (refined once, on the master parameters).
@@ -282,4 +282,6 @@ def _assemble(result: FitResult, joint: JointModel) -> FitResult:
                                   extra={"histograms": histograms}))
     tables = tuple(t for v in hist_extra.values() for t in v["reflections"])
     extra = {"joint": joint, "structures": structures, "histograms": hist_extra, "reflections": tables}
-    return dataclasses.replace(result, curves=curves, phases=phases, extra=extra)
+    scales = [f"{block.prefix}_scale" for engine in joint.engines for block in engine.model.phases]
+    return dataclasses.replace(result, curves=curves, phases=phases, extra=extra,
+                               warnings=(*result.warnings, *held_scales(params, scales)))

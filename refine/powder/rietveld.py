@@ -492,6 +492,14 @@ def run_stages(objective: Objective, start: lmfit.Parameters, stages: Sequence[s
     return result
 
 
+def held_scales(params: lmfit.Parameters, names: Sequence[str]) -> list[str]:
+    """A warning when scales of ``names`` were neither refined nor constrained (a refine list without 'scale'):
+    the fit and the weight fractions then depend on their starting values."""
+    held = [n for n in names if not params[n].vary and not params[n].expr]
+    return [f"phase scale {', '.join(held)} not refined (held at its starting value: add 'scale' to refine); the "
+            "fit and the weight fractions depend on that value"] if held else []
+
+
 def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
     model = engine.model
     params = result.params
@@ -509,10 +517,7 @@ def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:
         esd = tuple(result.esd(f"{block.prefix}_{n}") or 0.0 for n in PARAMETER_NAMES)
         structures[block.prefix] = atoms.structure_at(params, lattice).replace(lattice_esd=esd)
     scale_names = [f"{b.prefix}_scale" for b in model.phases]
-    held = [n for n in scale_names if not params[n].vary and not params[n].expr]
-    warnings = [] if not held else [
-        f"phase scale {', '.join(held)} not refined (held at its starting value: add 'scale' to refine); the fit "
-        "and the weight fractions depend on that value"]
+    warnings = held_scales(params, scale_names)
     wf, covariance = None, result.covariance_of(scale_names)
     try:
         wf = weight_fractions([params[n].value for n in scale_names], [zmv(s) for s in structures.values()],

@@ -102,6 +102,7 @@ def test_joint_input_errors():
 
 def test_joint_reflection_lists_per_pattern(joint_fit):
     res = joint_fit
+    assert not any("not refined" in w for w in res.warnings), res.warnings  # both datasets refine their scale
     x, n = res.phases["pbso4"].reflections
     assert (x.dataset, x.radiation, n.dataset, n.radiation) == ("x", "xray", "n", "neutron")
     assert res.extra["reflections"] == (x, n) and x.phase == n.phase == "PbSO4"

@@ -132,6 +132,21 @@ def test_held_scales_are_said_and_leave_the_weight_fractions_without_esd():
     assert w["small"] / w["nvp"] == pytest.approx(0.96, abs=0.02), w
 
 
+def test_held_scales_names_only_the_free_unrefined_ones():
+    import lmfit
+
+    from refine.powder.rietveld import held_scales
+
+    params = lmfit.Parameters()
+    params.add("a_scale", 1.0, vary=True)
+    params.add("b_scale", 2.0, vary=False)
+    params.add("c_scale", expr="2*a_scale")  # constrained: decided by the user's expression
+    params.add("d_scale", 3.0, vary=False)
+    (warning,) = held_scales(params, ["a_scale", "b_scale", "c_scale", "d_scale"])
+    assert "b_scale, d_scale not refined" in warning
+    assert held_scales(params, ["a_scale", "c_scale"]) == []
+
+
 PBSO4 = ("powder_rietveld", "gsas2_PbSO4_CPD_xray_neutron")
 # GSAS-II 5.7.9, X-ray only, same steps and 16-153° (the data folder's README).
 GSAS2_CELL = {"a": 8.480551, "b": 5.398652, "c": 6.960175}
