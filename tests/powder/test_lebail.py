@@ -240,3 +240,23 @@ def test_neighbour_start_refines_in_one_stage_to_the_staged_result():
         assert abs(p.value - true) < 3 * p.esd, key
         assert abs(p.value - q.value) < 0.5 * q.esd, key
     assert abs(near.statistics.Rwp / staged.statistics.Rwp - 1) < LeBailOptions().tol
+
+
+def test_crystallite_size_from_scherrer_broadening():
+    """Peaks broadened by 12 nm crystallites on top of the instrument's profile: the refined size term gives 12 nm.
+    The truth is Scherrer's β = Kλ/(p cos θ) (rad, K = 0.9) written out here, added to the instrument's Lorentzian
+    X; the instrument is given as it was."""
+    mg = pytest.importorskip("pymatgen.core")
+    lam, size_nm, k = 0.72, 12.0, 0.9
+    x_size = np.degrees(k * lam / (size_nm * 10.0)) * 100.0  # centidegrees, times 1/cos θ
+    instrument = {"U": 1.0, "V": -0.3, "W": 0.5, "X": 0.5, "Y": 1.0, "SH_L": 0.002}
+    pos, inten = pymatgen_peaks(mg.Structure.from_file(str(data_file("NaCl.cif"))), lam, (4.0, 46.0))
+    pattern = simulate(pos, inten, np.arange(5.0, 45.0, 0.004), wavelength=lam,
+                       profile={**instrument, "X": instrument["X"] + x_size}, counts=20000, background=300, seed=3)
+    inst = Instrument.synchrotron(lam, profile=Profile(U=1.0, V=-0.3, W=0.5, X=0.5, Y=1.0, sh_l=0.002))
+    res = fit_lebail(pattern, [read_structure(data_file("NaCl.cif"))], inst, refine=("cell", "size"),
+                     options=PowderOptions(background=Background("chebyshev", nterms=4)))
+    (phase,) = res.phases.values()
+    # esd ~0.01 nm; 1 % allows for the background and the truncated model tails
+    assert phase.size_nm.value == pytest.approx(size_nm, rel=0.01), phase.size_nm
+    assert phase.size_nm.esd is not None and 0 < phase.size_nm.esd < 0.1
