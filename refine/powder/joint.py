@@ -31,7 +31,8 @@ from refine.fit.parameters import StructureParameters, lattice_from_parameters, 
 from refine.fit.phase_result import PhaseResult, Value, refined_cell
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
-from refine.powder.rietveld import RietveldEngine, RietveldOptions, held_scales, mark_refined, run_stages
+from refine.powder.quantitative import held_scales
+from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined, run_stages
 from refine.powder.wholepattern import check_enough_points, is_positional, powder_phase
 
 #: Structure groups shared by all datasets (refined once, on the master parameters).

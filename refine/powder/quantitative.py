@@ -8,7 +8,9 @@ Z_i M_i is simply the mass of the cell contents, :func:`cell_mass`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -88,3 +90,11 @@ def fraction_esd(fractions: WeightFractions, index: int, covariance: ArrayLike |
     if covariance is None and fractions.fractions.size > 1:
         return None
     return float(fractions.esd[index])
+
+
+def held_scales(params: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """A warning when the scales ``names`` of ``params`` (lmfit Parameters) were neither refined nor constrained (a
+    refine list without 'scale'): the fit and the weight fractions then depend on their starting values."""
+    held = [n for n in names if not params[n].vary and not params[n].expr]
+    return [f"phase scale {', '.join(held)} not refined (held at its starting value: add 'scale' to refine); the "
+            "fit and the weight fractions depend on that value"] if held else []

@@ -41,7 +41,7 @@ from refine.powder.corrections import (
     surface_roughness,
 )
 from refine.powder.model import PowderModel, PowderOptions
-from refine.powder.quantitative import fraction_esd, weight_fractions, zmv
+from refine.powder.quantitative import fraction_esd, held_scales, weight_fractions, zmv
 from refine.powder.reflection_table import ReflectionTable, phase_table
 from refine.powder.wholepattern import (
     REFINE_GROUPS,
@@ -490,14 +490,6 @@ def run_stages(objective: Objective, start: lmfit.Parameters, stages: Sequence[s
             current = result.params
     assert result is not None
     return result
-
-
-def held_scales(params: lmfit.Parameters, names: Sequence[str]) -> list[str]:
-    """A warning when scales of ``names`` were neither refined nor constrained (a refine list without 'scale'):
-    the fit and the weight fractions then depend on their starting values."""
-    held = [n for n in names if not params[n].vary and not params[n].expr]
-    return [f"phase scale {', '.join(held)} not refined (held at its starting value: add 'scale' to refine); the "
-            "fit and the weight fractions depend on that value"] if held else []
 
 
 def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:

@@ -135,7 +135,7 @@ def test_held_scales_are_said_and_leave_the_weight_fractions_without_esd():
 def test_held_scales_names_only_the_free_unrefined_ones():
     import lmfit
 
-    from refine.powder.rietveld import held_scales
+    from refine.powder.quantitative import held_scales
 
     params = lmfit.Parameters()
     params.add("a_scale", 1.0, vary=True)
