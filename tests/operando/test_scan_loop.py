@@ -74,6 +74,21 @@ def test_local_cluster_gives_the_volumes_of_one_process(drift, serial, tmp_path)
     assert len(list((tmp_path / "out" / "scans").glob("*.json"))) == NSCANS
 
 
+def test_rietveld_kind_on_the_cluster_refines_the_scales_as_one_process_does(drift, tmp_path):
+    """The settings the workers get carry the kind's own groups (the Rietveld scales): 8 scans, chunks of 4."""
+    pytest.importorskip("distributed")
+    phases = [read_structure(data_file("Na3V2PO43_NASICON.cif"))]
+    settings = _settings(kind="rietveld", chunk=4)
+    runs = [run_sequential(Series.from_paths(drift.paths[:8]), phases, _instrument(), settings, tmp_path / name,
+                           executor=ExecutorSpec(workers=workers)) for name, workers in (("one", 1), ("two", 2))]
+    assert "local Dask cluster" in runs[1].notes[0]
+    for one, two in zip(runs[0].records, runs[1].records, strict=True):
+        assert two["phases"][0]["volume"] == pytest.approx(one["phases"][0]["volume"], rel=1e-6)
+        assert two["provenance"]["settings"]["refine"][0] == "scale"
+        stats = two["statistics"]
+        assert stats["Rwp"] < 1.2 * stats["Rexp"], (two["index"], stats)  # a held scale gave ~5x Rexp
+
+
 def test_every_scan_within_1e4_of_the_true_volume(drift, serial):
     for index, (fitted, true) in enumerate(zip(_volumes(serial), drift.volume, strict=True)):
         assert fitted == pytest.approx(true, rel=1e-4), index
