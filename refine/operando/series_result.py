@@ -4,6 +4,7 @@ order), its per-scan table (``table()``, the ``--csv`` columns) and the ``kind: 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
@@ -233,9 +234,35 @@ PHASE_COLUMNS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")
 _RESERVED = ("index", "file", "status", "result_file", "converged", "error", *DOCUMENT_KEYS, "data", "provenance")
 
 
+def volume_change(records: Sequence[Mapping[str, Any]], prefix: str) -> dict[int, tuple[float, float | None]]:
+    """ΔV/V₀ (%) of one phase per scan index, with its esd: V₀ is the phase's volume in the first converged scan
+    that holds it (the first such scan when none converged). The scans are independent fits, so
+    σ = 100·(V/V₀)·sqrt((σV/V)² + (σV₀/V₀)²); the reference scan's own ΔV/V₀ is 0 exactly (esd 0). The esd is None
+    where a volume has none."""
+    rows = []
+    for r in records:
+        for ph in r.get("phases") or []:
+            if ph.get("prefix") == prefix and ph.get("volume") is not None:
+                rows.append((int(r["index"]), float(ph["volume"]), (ph.get("esd") or {}).get("volume"),
+                             bool(r.get("converged"))))
+    if not rows:
+        return {}
+    ref = next((row for row in rows if row[3]), rows[0])
+    _, v0, s0, _ = ref
+    out: dict[int, tuple[float, float | None]] = {}
+    for index, v, s, _ in rows:
+        if index == ref[0]:
+            out[index] = (0.0, 0.0)
+            continue
+        esd = None if s is None or s0 is None else 100.0 * (v / v0) * math.hypot(s / v, s0 / v0)
+        out[index] = (100.0 * (v / v0 - 1.0), esd)
+    return out
+
+
 def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[Any]]]:
     """Columns and rows of the per-scan table: index, file, electrochemistry, converged, status, R-factors, each
-    phase's lattice and volume with esd and weight fraction, then every other refined parameter with its esd."""
+    phase's lattice and volume with esd, its ΔV/V₀ (%) with esd (:func:`volume_change`) and weight fraction, then
+    every other refined parameter with its esd."""
     echem: list[str] = []
     prefixes: list[str] = []
     refined: list[str] = []
@@ -253,7 +280,9 @@ def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[An
     for pre in prefixes:
         for n in PHASE_COLUMNS:
             cols += [f"{pre}_{n}", f"{pre}_{n}_esd"]
-        cols += [f"{pre}_weight_fraction", f"{pre}_weight_fraction_esd"]
+        cols += [f"{pre}_dV_V0_percent", f"{pre}_dV_V0_percent_esd", f"{pre}_weight_fraction",
+                 f"{pre}_weight_fraction_esd"]
+    changes = {pre: volume_change(records, pre) for pre in prefixes}
     cols += [c for name in refined if f"{name}" not in cols for c in (name, f"{name}_esd")]
     rows = []
     for r in records:
@@ -266,6 +295,8 @@ def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[An
             for n in PHASE_COLUMNS:
                 row[f"{ph['prefix']}_{n}"] = ph.get(n)
                 row[f"{ph['prefix']}_{n}_esd"] = esd.get(n)
+            row[f"{ph['prefix']}_dV_V0_percent"], row[f"{ph['prefix']}_dV_V0_percent_esd"] = (
+                changes[ph["prefix"]].get(int(r["index"]), (None, None)))
             row[f"{ph['prefix']}_weight_fraction"] = ph.get("weight_fraction")
             row[f"{ph['prefix']}_weight_fraction_esd"] = esd.get("weight_fraction")
         for name, p in (r.get("parameters") or {}).items():

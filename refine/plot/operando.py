@@ -125,9 +125,13 @@ def _draw_voltage(ax, records: Sequence[Mapping[str, Any]], ymap: Mapping[int, f
 def _draw_quantity(ax, records, ymap, prefix: str, name: str, key: str) -> None:
     idx, val, err, ok = _series(records, prefix, key)
     label = _LABELS.get(key, "weight fraction")
-    if key == "volume":  # ΔV/V0 in %: V0 the first converged scan's volume of the phase
-        base = val[ok][0] if np.any(ok) else (val[0] if val.size else 1.0)
-        val, err, label = 100 * (val / base - 1), 100 * err / base, "ΔV/V$_0$ (%)"
+    if key == "volume":  # ΔV/V0 in %, esd with V0's own (refine.operando.series_result.volume_change)
+        from refine.operando.series_result import volume_change
+
+        change = volume_change(records, prefix)
+        val = np.array([change[int(i)][0] for i in idx], dtype=float)
+        err = np.array([change[int(i)][1] or 0.0 for i in idx], dtype=float)
+        label = "ΔV/V$_0$ (%)"
     elif key == "weight_fraction":
         val, err, label = 100 * val, 100 * err, "weight fraction (%)"
     y = np.array([ymap[int(i)] for i in idx], dtype=float)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from refine.fit import FitResult
@@ -99,3 +100,32 @@ def test_scans_are_kept_pickled_and_read_as_fresh_copies(in_memory):
     assert [s.phases["nvp"].a.value for s in result.scans[0:2]] == [s.phases["nvp"].a.value for s in result.scans]
     again = SeriesResult(scans=list(result.scans))
     assert isinstance(again.scans, StoredScans) and again.records == result.records
+
+
+def _volume_record(index: int, volume: float, esd: float, converged: bool = True) -> dict:
+    return {"index": index, "file": f"s{index}.xye", "converged": converged, "status": "converged",
+            "phases": [{"prefix": "nvp", "name": "nvp", "volume": volume, "esd": {"volume": esd}}]}
+
+
+def test_volume_change_propagates_both_volumes_esds():
+    """ΔV/V0 against the first converged scan: its own change is 0 (esd 0); elsewhere the esd is that of
+    100·(V/V0 - 1) for two independent normal volumes, checked by sampling them (2e5 draws: the sampled std is
+    good to ~0.2 %)."""
+    from refine.operando.series_result import table, volume_change
+
+    records = [_volume_record(0, 1400.0, 0.5, converged=False), _volume_record(1, 1410.0, 0.3),
+               _volume_record(2, 1395.5, 0.8)]
+    change = volume_change(records, "nvp")
+    assert change[1] == (0.0, 0.0)
+    rng = np.random.default_rng(0)
+    v0 = rng.normal(1410.0, 0.3, 200_000)
+    for index, (v, s) in ((0, (1400.0, 0.5)), (2, (1395.5, 0.8))):
+        pct, esd = change[index]
+        assert pct == pytest.approx(100 * (v / 1410.0 - 1), rel=1e-12)
+        sampled = np.std(100 * (rng.normal(v, s, v0.size) / v0 - 1))
+        assert esd == pytest.approx(sampled, rel=0.01)
+    cols, rows = table(records)
+    at = {c: i for i, c in enumerate(cols)}
+    assert [row[at["nvp_dV_V0_percent"]] for row in rows] == [change[i][0] for i in range(3)]
+    assert [row[at["nvp_dV_V0_percent_esd"]] for row in rows] == [change[i][1] for i in range(3)]
+    assert volume_change([_volume_record(0, 1400.0, None)] * 1 + [_volume_record(1, 1401.0, 0.2)], "nvp")[1][1] is None
