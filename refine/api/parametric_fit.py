@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -13,7 +12,6 @@ from typing import Any
 from refine.api._inputs import as_list, as_structures, source_of
 from refine.api.options import WHOLE_PATTERN_REFINE, ParametricOptions
 from refine.errors import InputError
-from refine.io.atomic import atomic_open
 
 
 def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: Any):
@@ -91,12 +89,14 @@ def read_start(path: str | os.PathLike, nscans: int) -> list[dict[str, float]]:
 
 def records(result, series) -> list[dict]:
     """One row per scan (the shape of ``refine sequential``'s records): index, file, electrochemistry, phases (as
-    result-file entries), statistics, converged."""
+    result-file entries), each phase's scale as a parameter where it has one (Rietveld), statistics, converged."""
     out = []
     for scan, fitted in zip(series, result.scans, strict=True):
-        out.append({"index": scan.index, "file": str(scan.path), **dict(scan.echem),
-                    "phases": [ph.to_dict() for ph in fitted["phases"].values()],
-                    "statistics": dict(fitted["statistics"]), "converged": result.converged,
+        phases = [ph.to_dict() for ph in fitted["phases"].values()]
+        scales = {f"{ph['prefix']}_scale": {"value": ph["scale"], "esd": (ph.get("esd") or {}).get("scale"),
+                                            "vary": True} for ph in phases if ph.get("scale") is not None}
+        out.append({"index": scan.index, "file": str(scan.path), **dict(scan.echem), "phases": phases,
+                    "parameters": scales, "statistics": dict(fitted["statistics"]), "converged": result.converged,
                     "status": "converged" if result.converged else "not converged"})
     return out
 
@@ -125,27 +125,11 @@ def _write(result, series, opts: ParametricOptions, kind: str, phases: Sequence[
 
 
 def write_table(rows: Sequence[dict], path: str | os.PathLike) -> Path:
-    """Per-scan CSV: index, file, electrochemistry, each phase's cell/volume (with esds), scale and weight fraction
-    where refined, Rwp."""
-    keys = ("a", "b", "c", "alpha", "beta", "gamma", "volume", "scale", "weight_fraction")
-    echem = [k for k in rows[0] if k not in ("index", "file", "phases", "statistics", "converged", "status")]
-    header = ["index", "file", *echem]
-    for ph in rows[0]["phases"]:
-        for key in keys:
-            header += [f"{ph['name']}_{key}", f"{ph['name']}_{key}_esd"]
-    header += ["Rwp", "converged"]
+    """Per-scan CSV, the table of ``refine sequential`` (:func:`refine.operando.series_result.table`): index, file,
+    electrochemistry, R-factors, every phase that any scan holds with its cell, volume, ΔV/V₀ (%) and weight
+    fraction (with esds), and the phase scales where refined."""
+    from refine.operando.series_result import write_csv
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=header, extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            row = {"index": r["index"], "file": r["file"], **{k: r.get(k) for k in echem},
-                   "Rwp": r["statistics"].get("Rwp"), "converged": r["converged"]}
-            for ph in r["phases"]:
-                esd = ph.get("esd") or {}
-                for key in keys:
-                    row[f"{ph['name']}_{key}"] = ph.get(key)
-                    row[f"{ph['name']}_{key}_esd"] = esd.get(key)
-            writer.writerow(row)
-    return path
+    return write_csv(rows, path)
