@@ -246,11 +246,15 @@ def _apply_constant_volume(builder: _Builder) -> None:
             v = {n: params[f"{pre}_{n}"].value for n in PARAMETER_NAMES}
             volumes.append(v["a"] * v["b"] * v["c"] * volume_factor(v["alpha"], v["beta"], v["gamma"]))
         params.add(f"{base}_V0", value=float(np.mean(volumes)), vary=True, min=0.0)
+        # The lengths the symmetry ties to the dependent one (b = a in a hexagonal cell) share its value:
+        # V = d^k·Π(others)·F, so d = (V0/(Π(others)·F))^(1/k).
+        rules = dict(zip(("a", "b", "c"), cell_constraints(sg).rules[:3], strict=True))
+        tied = [n for n in ("a", "b", "c") if cv.dependent in (n, rules[n])]
         for _, pre, _ in scans:
             f = volume_factor(*(params[f"{pre}_{n}"].value for n in ("alpha", "beta", "gamma")))
-            others = [f"{pre}_{n}" for n in ("a", "b", "c") if n != cv.dependent]
-            set_expression(params, f"{pre}_{cv.dependent}", f"{base}_V0/({others[0]}*{others[1]}*{float(f)!r})",
-                           source="constant_volume")
+            divisor = "*".join([*(f"{pre}_{n}" for n in ("a", "b", "c") if n not in tied), repr(float(f))])
+            expr = f"{base}_V0/({divisor})" if len(tied) == 1 else f"({base}_V0/({divisor}))**(1/{len(tied)})"
+            set_expression(params, f"{pre}_{cv.dependent}", expr, source="constant_volume")
 
 
 def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructure], instrument: Instrument,

@@ -90,6 +90,34 @@ def test_orthorhombic_constant_volume_expression():
     assert params["s1_nvpf_c"].expr and not params["s1_nvpf_c"].vary
 
 
+
+@pytest.mark.parametrize(("sg", "cell", "dependent", "moved"), [
+    ("R-3c", [8.7, 8.7, 21.8, 90, 90, 120], "a", "c"),  # b = a by symmetry: a = sqrt(V0/(c·F))
+    ("P4/mmm", [4.0, 4.0, 6.0, 90, 90, 90], "a", "c"),
+    ("Fm-3m", [10.0, 10.0, 10.0, 90, 90, 90], "a", None),  # a = cbrt(V0)
+])
+def test_constant_volume_with_a_length_the_symmetry_ties(sg, cell, dependent, moved):
+    """The dependent length may be one that other lengths equal by symmetry (hexagonal a = b): it is then the k-th
+    root, not a cycle of expressions (lmfit recursed forever before)."""
+    from refine.operando.parametric import _apply_constant_volume, _Builder
+
+    phase = structure_from_cell(sg, cell, name="h")
+    x = np.arange(10.0, 12.0, 0.01)
+    pat = Pattern.from_arrays(x, np.ones_like(x) + 1.0, np.ones_like(x), wavelength=0.72)
+    builder = _Builder([pat, pat], [phase], instrument(), ParametricSettings(
+        constant_volume=(ConstantVolume("h", dependent),)))
+    _apply_constant_volume(builder)
+    params = builder.params
+    if moved:
+        params[f"s1_h_{moved}"].set(value=params[f"s1_h_{moved}"].value * 1.02)
+    params.update_constraints()
+    for i in (0, 1):
+        cell_i = Lattice(*(params[f"s{i}_h_{n}"].value for n in ("a", "b", "c", "alpha", "beta", "gamma")))
+        assert abs(cell_i.volume / params["h_V0"].value - 1.0) < 1e-12
+    assert params["s1_h_a"].value == params["s1_h_b"].value
+    if moved:
+        assert abs(params["s1_h_a"].value / params["s0_h_a"].value - 1.02 ** -0.5) < 1e-12
+
 def test_bad_trend_and_constraint_are_input_errors():
 
     x = np.arange(10.0, 12.0, 0.01)
