@@ -195,14 +195,14 @@ class SeriesResult:
         prov = doc.get("provenance") or {}
         return cls(scans=scans, fitted=int(prov.get("fitted") or 0), skipped=int(prov.get("skipped") or 0))
 
-    def plot(self, **options: Any):
+    def plot(self, *, windows: Sequence[Any] | None = None, unit: str = "2th_deg", title: str | None = None):
         """The operando figure (:func:`refine.plot.operando.operando_figure`): the patterns as a heat map against
         time beside the voltage, each phase's lattice parameters and ΔV/V₀ (%) with esd bars, weight fractions and
-        Rwp on the same time axis; a :class:`matplotlib.figure.Figure`, made without pyplot. ``options``:
-        ``windows`` ([(lo, hi), ...] heat-map ranges), ``unit`` (``2th_deg`` or ``q_A^-1``), ``title``."""
+        Rwp on the same time axis; a :class:`matplotlib.figure.Figure`, made without pyplot. ``windows``: heat-map
+        ranges, [(lo, hi), ...] or ["LO:HI", ...]; ``unit``: ``2th_deg`` or ``q_A^-1``; ``title``."""
         from refine.plot.operando import operando_figure
 
-        return operando_figure(self.records, **options)
+        return operando_figure(self.records, windows=windows, unit=unit, title=title)
 
 
 # -- summary files ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ import numpy as np
 from refine.plot.figures import new_figure, save_figure
 from refine.plot.sequential import _LABELS, _quantities, _r_factor, _series
 
+#: Units of the heat map's axis.
+HEAT_MAP_UNITS = ("2th_deg", "q_A^-1")
 #: Rows of the heat map at most (a longer series is thinned evenly: the figure, not the data, is the limit).
 MAX_ROWS = 600
 
@@ -142,6 +144,19 @@ def _draw_quantity(ax, records, ymap, prefix: str, name: str, key: str) -> None:
     ax.set_xlabel(f"{name}\n{label}", fontsize=8)
 
 
+def _window(window: str | Sequence[float]) -> tuple[float, float]:
+    """A heat-map window: ``"LO:HI"`` (as ``--window`` takes it) or a (lo, hi) pair, lo < hi."""
+    from refine.errors import InputError
+
+    try:
+        lo, hi = (float(v) for v in (window.split(":") if isinstance(window, str) else window))
+    except (TypeError, ValueError):
+        raise InputError("windows", f"expected LO:HI or (lo, hi), got {window!r}") from None
+    if not hi > lo:
+        raise InputError("windows", f"empty window {window!r} (LO must be below HI)")
+    return lo, hi
+
+
 def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[tuple[float, float]] | None = None,
                     unit: str = "2th_deg", title: str | None = None, max_rows: int = MAX_ROWS):
     """The operando figure of a series (a :class:`matplotlib.figure.Figure`, made without pyplot).
@@ -151,7 +166,8 @@ def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[t
     records
         The scans' records (:attr:`SeriesResult.records`).
     windows
-        (lo, hi) ranges of the heat map in ``unit``, one panel each (default: the whole pattern).
+        (lo, hi) ranges (or ``"LO:HI"`` text) of the heat map in ``unit``, one panel each (default: the whole
+        pattern).
     unit
         ``2th_deg`` or ``q_A^-1`` for the heat map's axis (Q needs the patterns' wavelength).
     title
@@ -167,9 +183,14 @@ def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[t
         angles and ΔV/V₀ (%), weight fractions (%), and Rwp (%) (Rw for G(r) fits); esd bars, scans that did not
         converge as open red markers.
     """
+    if unit not in HEAT_MAP_UNITS:
+        from refine.errors import InputError
+
+        raise InputError("unit", f"the heat map's axis is one of {', '.join(HEAT_MAP_UNITS)}, got {unit!r}")
+    windows = [_window(w) for w in ([windows] if isinstance(windows, str) else windows or ())]
     ymap, ylabel = _time_axis(records)
     hm = heat_map(records, unit=unit, max_rows=max_rows) if records else None
-    heat_windows = ([None] if not windows else list(windows)) if hm is not None else []
+    heat_windows = ([None] if not windows else windows) if hm is not None else []
     voltage = any(r.get("voltage") is not None for r in records)
     panels = _quantities(records)
     widths = [3.0] * len(heat_windows) + [1.6] * voltage + [1.6] * (len(panels) + 1)

@@ -132,6 +132,24 @@ def test_missing_pattern_files_leave_out_the_heat_map_only():
     assert fig.axes[0].get_ylabel() == "scan"
 
 
+
+def test_figure_options_are_checked():
+    """Windows as the command line writes them ("8:12") or as pairs; an empty window, an unknown unit (d_A was
+    drawn as if the 2θ values were Q) and an unknown option are refused by name."""
+    from refine.errors import InputError
+    from refine.operando.series_result import SeriesResult
+    from refine.plot.operando import _window, operando_figure
+
+    assert _window("8:12") == _window((8, 12)) == (8.0, 12.0)
+    records = [{"index": 0, "file": "/nonexistent/s_0.xye", "converged": True, "statistics": {"Rwp": 0.1},
+                "phases": []}]
+    for options, field in (({"windows": [(12, 8)]}, "windows"), ({"windows": "8"}, "windows"),
+                           ({"unit": "d_A"}, "unit")):
+        with pytest.raises(InputError, match=field):
+            operando_figure(records, **options)
+    with pytest.raises(TypeError, match="foo"):
+        SeriesResult(scans=()).plot(foo=1)
+
 def test_facade_resumes_the_one_command_and_refuses_bad_input(runs, stack):
     import refine
     from refine.errors import InputError
