@@ -3,6 +3,8 @@
 import inspect
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import refine
 from refine.api import options as opt
@@ -88,3 +90,25 @@ def test_the_command_line_shows_its_flag_for_an_option_the_library_names():
     assert flag_of("output") == "-o" and flag_of("phases") == "--phase" and flag_of("outputs") == "--output"
     assert flag_of("/data/range.xye") == "/data/range.xye" and flag_of("--json") == "--json"
     assert cli_message(InputError("refine", "unknown group 'x'")) == "--refine: unknown group 'x'"
+
+
+def test_numbers_and_flags_given_as_text_are_read_as_the_command_line_reads_them():
+    got = opt.SequentialOptions(workers="2", chunk="4", idle="5", restart_each="no", follow="yes",
+                                active_mass="5.2", x0="3", bank=2.0)
+    assert (got.workers, got.chunk, got.idle, got.restart_each, got.follow) == (2, 4, 5.0, False, True)
+    assert (got.active_mass, got.x0, got.bank) == (5.2, 3.0, 2)
+    assert isinstance(got.workers, int) and isinstance(got.idle, float)
+    for field, bad, message in (("workers", "two", "whole number"), ("workers", 2.5, "whole number"),
+                                ("workers", 0, ">= 1"), ("chunk", -1, ">= 0"), ("idle", -1, "positive"),
+                                ("idle", "soon", "a number"), ("restart_each", "maybe", "true or false"),
+                                ("active_mass", True, "number"), ("x0", [3], "number")):
+        with pytest.raises(InputError, match=message) as info:
+            opt.SequentialOptions(**{field: bad})
+        assert info.value.source == field
+
+
+@given(st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False))
+def test_coerce_reads_the_text_of_any_number(whole, real):
+    assert opt._coerce("int", str(whole)) == whole and opt._coerce("int | None", whole) == whole
+    assert opt._coerce("float", repr(real)) == real and opt._coerce("float", whole) == float(whole)
+    assert opt._coerce("str | None", whole) == whole  # other fields as given
