@@ -230,7 +230,10 @@ class Instrument(PicklableProxies):
     @classmethod
     def synchrotron(cls, wavelength: float, *, polarization: float = 0.99, geometry: str = "debye_scherrer",
                     azimuth: float = 0.0, zero: float = 0.0, profile: Profile | None = None) -> Instrument:
-        """A monochromatic synchrotron X-ray beam (horizontal polarization, vertical scattering plane)."""
+        """A monochromatic synchrotron X-ray beam (horizontal polarization, vertical scattering plane); a bad
+        ``wavelength`` is an InputError naming it (it came as a bare number, not from an instrument file)."""
+        if not _finite(wavelength, "wavelength", "wavelength") > 0:
+            raise InputError("wavelength", f"must be > 0 Å, got {wavelength}")
         return cls(radiation="xray", wavelength=wavelength, polarization=polarization, geometry=geometry,
                    azimuth=azimuth, zero=zero, profile=profile or Profile(), source="synchrotron")
 

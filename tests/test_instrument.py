@@ -215,3 +215,11 @@ def test_from_dict_rejects_other_schemas():
     data.pop("wavelength")
     with pytest.raises(InputError, match="incomplete"):
         Instrument.from_dict(data)
+
+
+@pytest.mark.parametrize("bad", [-0.72, 0.0, float("nan"), "x"])
+def test_synchrotron_names_a_bad_wavelength(bad):
+    """A bare wavelength (--wavelength, wavelength=) is the field at fault, not the instrument."""
+    with pytest.raises(InputError) as info:
+        Instrument.synchrotron(bad)
+    assert info.value.source == "wavelength"

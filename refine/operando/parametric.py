@@ -152,10 +152,12 @@ class _Builder:
             self.members.append([(ph, _scan_prefix(i, ph)) for ph in active])
             self.datasets.append(Dataset(f"scan{i}", pattern, calc, mask=model.mask))
 
-    def scans_with(self, phase: str) -> list[tuple[int, str, CrystalStructure]]:
+    def scans_with(self, phase: str, option: str) -> list[tuple[int, str, CrystalStructure]]:
+        """(scan, parameter prefix, structure) of every scan holding ``phase``; none is bad input of ``option``."""
         out = [(i, pre, ph) for i, members in enumerate(self.members) for ph, pre in members if ph.name == phase]
         if not out:
-            raise InputError("parametric", f"no scan holds phase {phase!r}")
+            names = sorted({ph.name for members in self.members for ph, _ in members})
+            raise InputError(option, f"no scan holds phase {phase!r} (phases: {', '.join(names)})")
         return out
 
 
@@ -207,7 +209,7 @@ def _start_values(builder: _Builder, start: Sequence[Mapping[str, float]] | None
 def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -> None:
     params = builder.params
     for trend in builder.settings.trends:
-        scans = builder.scans_with(trend.phase)
+        scans = builder.scans_with(trend.phase, "trend")
         base = phase_prefix(trend.phase)
         free = cell_constraints(scans[0][2].space_group).free
         if trend.parameter not in free:
@@ -233,7 +235,7 @@ def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -
 def _apply_constant_volume(builder: _Builder) -> None:
     params = builder.params
     for cv in builder.settings.constant_volume:
-        scans = builder.scans_with(cv.phase)
+        scans = builder.scans_with(cv.phase, "constant_volume")
         sg = scans[0][2].space_group
         free = cell_constraints(sg).free
         if any(n in free for n in ("alpha", "beta", "gamma")):

@@ -129,5 +129,10 @@ def test_bad_trend_and_constraint_are_input_errors():
     with pytest.raises(InputError, match="unknown variable 'capacity'"):
         fit_parametric([pat, pat], [hexa], instrument(),
                        ParametricSettings(trends=(Trend("h", "a", variable="capacity"),)))
+    for settings, option in ((ParametricSettings(trends=(Trend("foo", "a"),)), "trend"),
+                             (ParametricSettings(constant_volume=(ConstantVolume("foo"),)), "constant_volume")):
+        with pytest.raises(InputError, match="no scan holds phase 'foo' [(]phases: h[)]") as info:
+            fit_parametric([pat, pat], [hexa], instrument(), settings)
+        assert info.value.source == option
     with pytest.raises(InputError, match="fixed angles"):
         fit_parametric([pat, pat], [mono], instrument(), ParametricSettings(constant_volume=(ConstantVolume("m"),)))
