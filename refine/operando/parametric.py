@@ -17,6 +17,8 @@ volume ``nvp_V0``.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +31,7 @@ from refine.crystal.structure import CrystalStructure
 from refine.data import Pattern
 from refine.errors import InputError
 from refine.fit import Dataset, FitOptions, FitResult, Objective, run_fit
-from refine.fit.constraints import set_expression
+from refine.fit.constraints import apply_constraints, set_expression
 from refine.fit.phase_result import PhaseResult, Phases, Value
 from refine.fit.result import json_safe
 from refine.instrument import Instrument
@@ -136,7 +138,9 @@ class _Builder:
         for i, pattern in enumerate(patterns):
             active = phases_for(i, phases, settings.presence)
             renamed = [ph.replace(name=_scan_prefix(i, ph)) for ph in active]
-            model = PowderModel(pattern, renamed, instrument, options=settings.powder)
+            # The user's constraints are set on the joint parameters (_apply_user_constraints), not per scan.
+            model = PowderModel(pattern, renamed, instrument, options=dataclasses.replace(settings.powder,
+                                                                                           constraints=()))
             if settings.kind == "rietveld":
                 solver = RietveldEngine(model, settings.rietveld)
                 own = mark_refined(solver.parameters(), solver, ("scale", *settings.refine))
@@ -259,6 +263,33 @@ def _apply_constant_volume(builder: _Builder) -> None:
             set_expression(params, f"{pre}_{cv.dependent}", expr, source="constant_volume")
 
 
+def _in_scan(text: str, scoped: Mapping[str, str]) -> str:
+    """``text`` with each phase's single-fit parameter prefix (``nvp_``) replaced by the scan's (``s3_nvp_``)."""
+    names = "|".join(map(re.escape, sorted(scoped, key=len, reverse=True)))
+    return re.sub(rf"\b({names})_(?=\w)", lambda m: f"{scoped[m.group(1)]}_", text)
+
+
+def _apply_user_constraints(builder: _Builder) -> None:
+    """The user's constraints (``constrain``, last, so they win): a name of the joint fit (``s2_nvp_c``, ``W``)
+    as written; a phase parameter named as in a single fit (``nvpf_c=851.12/(nvpf_a*nvpf_b)``) in every scan that
+    holds the phase, the phase names in it read as that scan's (``s0_nvpf_a`` ...)."""
+    constraints = []
+    for name, expr in builder.settings.powder.constraints:
+        if name in builder.params:
+            constraints.append((name, expr))
+            continue
+        per_scan = []
+        for members in builder.members:
+            scoped = {phase_prefix(ph.name): pre for ph, pre in members}
+            if scoped and _in_scan(name, scoped) != name:
+                per_scan.append((_in_scan(name, scoped), _in_scan(expr, scoped)))
+        if not per_scan:
+            raise InputError("constrain", f"no parameter {name!r} to constrain: neither a parameter of the joint fit "
+                                          "(see a fit report) nor a phase parameter PHASE_NAME of any scan")
+        constraints += per_scan
+    builder.params = apply_constraints(builder.params, constraints)
+
+
 def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructure], instrument: Instrument,
                    settings: ParametricSettings, *, variables: Mapping[str, Sequence[float]] | None = None,
                    start: Sequence[Mapping[str, float]] | None = None) -> ParametricResult:
@@ -289,6 +320,7 @@ def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructur
     _start_scales(builder, start)
     _apply_trends(builder, variables)
     _apply_constant_volume(builder)
+    _apply_user_constraints(builder)
     params = builder.params
     params.update_constraints()
     varied = {n for n, p in params.items() if p.vary and not p.expr}

@@ -118,6 +118,34 @@ def test_constant_volume_with_a_length_the_symmetry_ties(sg, cell, dependent, mo
     if moved:
         assert abs(params["s1_h_a"].value / params["s0_h_a"].value - 1.02 ** -0.5) < 1e-12
 
+
+def test_user_constraints_in_single_fit_names_apply_to_every_scan():
+    """``constrain`` names a phase parameter as in a single fit (nvpf_c = V/(nvpf_a*nvpf_b)): it holds in every
+    scan with that scan's parameters; a joint-fit name (s1_nvpf_b = s0_nvpf_b) ties across scans; a name of no
+    scan is refused naming ``constrain``."""
+    from refine.operando.parametric import _apply_user_constraints, _Builder
+
+    phase = structure_from_cell("Pna21", [12.7547, 6.2716, 10.64, 90, 90, 90], name="nvpf")
+    x = np.arange(10.0, 12.0, 0.01)
+    pat = Pattern.from_arrays(x, np.ones_like(x) + 1.0, np.ones_like(x), wavelength=0.72)
+    volume = 12.7547 * 6.2716 * 10.64
+    constraints = (("nvpf_c", f"{volume!r}/(nvpf_a*nvpf_b)"), ("s1_nvpf_b", "s0_nvpf_b"))
+    builder = _Builder([pat, pat], [phase], instrument(), ParametricSettings(
+        powder=PowderOptions(constraints=constraints)))
+    _apply_user_constraints(builder)
+    params = builder.params
+    params["s0_nvpf_b"].set(value=6.3)
+    params["s1_nvpf_a"].set(value=12.6)
+    params.update_constraints()
+    assert params["s1_nvpf_b"].value == 6.3 and not params["s1_nvpf_b"].vary
+    for i in (0, 1):
+        v = params[f"s{i}_nvpf_a"].value * params[f"s{i}_nvpf_b"].value * params[f"s{i}_nvpf_c"].value
+        assert abs(v / volume - 1.0) < 1e-12
+    with pytest.raises(InputError, match="no parameter 'foo_c'") as info:
+        _apply_user_constraints(_Builder([pat], [phase], instrument(), ParametricSettings(
+            powder=PowderOptions(constraints=(("foo_c", "10"),)))))
+    assert info.value.source == "constrain"
+
 def test_bad_trend_and_constraint_are_input_errors():
 
     x = np.arange(10.0, 12.0, 0.01)
