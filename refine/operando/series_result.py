@@ -95,9 +95,10 @@ class StoredScans(Sequence):
             return tuple(_unstore(item) for item in self._items[index])
         return _unstore(self._items[index])
 
-    def records(self) -> tuple[dict[str, Any], ...]:
-        """Each scan's record (:func:`scan_record`), in order."""
-        return tuple(pickle.loads(item.record) if isinstance(item, FittedScan) else scan_record(pickle.loads(item))
+    def record_pickles(self) -> tuple[bytes, ...]:
+        """Each scan's record (:func:`scan_record`) pickled, in order."""
+        return tuple(item.record if isinstance(item, FittedScan)
+                     else pickle.dumps(scan_record(pickle.loads(item)), protocol=pickle.HIGHEST_PROTOCOL)
                      for item in self._items)
 
     def __repr__(self) -> str:
@@ -169,10 +170,15 @@ class SeriesResult:
         """True when every scan converged."""
         return all(bool(r.get("converged")) for r in self.records)
 
-    @cached_property
+    @property
     def records(self) -> tuple[dict[str, Any], ...]:
-        """One plain record per scan (the ``scans`` of the summary document), in order."""
-        return self.scans.records()
+        """One plain record per scan (the ``scans`` of the summary document), in order; a fresh copy on each access
+        (editing it changes nothing of the result, its table or its summary)."""
+        return tuple(pickle.loads(item) for item in self._record_pickles)
+
+    @cached_property
+    def _record_pickles(self) -> tuple[bytes, ...]:
+        return self.scans.record_pickles()
 
     def table(self):
         """The per-scan table as a pandas DataFrame, one row per scan, with the columns of ``--csv``: index, file,
@@ -208,16 +214,17 @@ class SeriesResult:
 # -- summary files ---------------------------------------------------------------------------------------------
 def summary(result: SeriesResult, settings: Mapping[str, Any] | None = None) -> dict:
     """The ``kind: sequential`` result document: ``scans`` holds one result object per scan, in order."""
-    flagged = [r["index"] for r in result.records if not r.get("converged")]
+    records = result.records
+    flagged = [r["index"] for r in records if not r.get("converged")]
     return {
-        "schema": RESULT_SCHEMA, "kind": "sequential", "data": [r["file"] for r in result.records],
-        "converged": result.converged,
+        "schema": RESULT_SCHEMA, "kind": "sequential", "data": [r["file"] for r in records],
+        "converged": not flagged,
         "message": "all scans converged" if not flagged else f"{len(flagged)} scan(s) flagged: {flagged}",
         "statistics": None, "phases": [], "parameters": {}, "correlations": {},
         "warnings": [f"scan {r['index']} ({Path(r['file']).name}): {r['status']}"
                      + (f" - {r['error']}" if r.get("error") else "")
-                     for r in result.records if not r.get("converged")],
-        "scans": list(result.records),
+                     for r in records if not r.get("converged")],
+        "scans": list(records),
         "provenance": {"package": "refine", "version": __version__, "settings": dict(settings or {}),
                        "fitted": result.fitted, "skipped": result.skipped},
     }

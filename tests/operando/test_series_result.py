@@ -129,3 +129,14 @@ def test_volume_change_propagates_both_volumes_esds():
     assert [row[at["nvp_dV_V0_percent"]] for row in rows] == [change[i][0] for i in range(3)]
     assert [row[at["nvp_dV_V0_percent_esd"]] for row in rows] == [change[i][1] for i in range(3)]
     assert volume_change([_volume_record(0, 1400.0, None)] * 1 + [_volume_record(1, 1401.0, 0.2)], "nvp")[1][1] is None
+
+
+def test_records_are_fresh_copies(in_memory):
+    """A notebook that edits a record changes nothing of the result: not its table, not its summary."""
+    result, _ = in_memory
+    before = result.table()["Rwp"].tolist()
+    record = result.records[0]
+    record["statistics"]["Rwp"], record["converged"] = 99.0, False
+    assert result.records[0]["statistics"]["Rwp"] == before[0] != 99.0
+    assert result.table()["Rwp"].tolist() == before and result.converged
+    assert result.to_dict()["message"] == "all scans converged"
