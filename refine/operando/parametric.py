@@ -21,6 +21,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import lmfit
@@ -95,8 +96,14 @@ class ParametricResult:
     """
 
     fit: FitResult
-    scans: tuple[dict, ...]
+    scans: tuple[Mapping[str, Any], ...]
     coefficients: Mapping[str, tuple[float, float | None]]
+
+    def __post_init__(self) -> None:  # read-only views: a notebook's edit cannot change the result
+        scans = tuple(MappingProxyType({**s, "statistics": MappingProxyType(dict(s["statistics"]))})
+                      for s in self.scans)
+        object.__setattr__(self, "scans", scans)
+        object.__setattr__(self, "coefficients", MappingProxyType(dict(self.coefficients)))
 
     @property
     def converged(self) -> bool:
