@@ -171,7 +171,7 @@ class IntegrateOptions(CommandOptions):
     overwrite: bool = False
     no_progress: bool = False
     series_file: str | None = None
-    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
+    scan_times: tuple[float, float] | None = _opt(None, parsing.parse_scan_times)
     cake: tuple[int, int] | None = _opt(None, lambda v: _parse_lazy("parse_cake", v))
     sectors: tuple[tuple[float, float], ...] | None = _opt(None, lambda v: _parse_lazy("parse_sectors", v))
     detector: str | None = None
@@ -440,7 +440,7 @@ class EchemOptions(CommandOptions):
     active_mass: float | None = None
     formula: str | None = None
     x0: float | None = None
-    scan_times: tuple[float, float] | None = _opt(None, lambda v: parsing.float_pair(v, ":", "START:STEP"))
+    scan_times: tuple[float, float] | None = _opt(None, parsing.parse_scan_times)
 
 
 @dataclass(frozen=True)

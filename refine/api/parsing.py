@@ -185,6 +185,14 @@ def float_pair(text: str | Sequence[float], separator: str, form: str) -> tuple[
     return first, second
 
 
+def parse_scan_times(text: str | Sequence[float]) -> tuple[float, float]:
+    """``START:STEP``: scan i at START + i·STEP seconds on the cycler's clock (STEP > 0, both finite)."""
+    start, step = float_pair(text, ":", "START:STEP (seconds)")
+    if not (math.isfinite(start) and math.isfinite(step)) or step <= 0:
+        raise ValueError(f"expected START:STEP with a STEP > 0 seconds, got {text!r}")
+    return start, step
+
+
 def parse_bgscale(text: str | float) -> float | str:
     """A number or ``auto``."""
     if isinstance(text, str) and text.lower() == "auto":

@@ -133,11 +133,12 @@ def _series(patterns: Any, opts: SequentialOptions):
     return series
 
 
-def attach_echem(series, opts: Any):
-    """``series`` with each scan's cycler row (``opts``: ``echem``, ``echem_format``, ``echem_match``,
-    ``scan_times``, and ``active_mass``, ``formula``, ``x0`` for the ion content x)."""
+def echem_table(opts: Any, *, stamped: bool = False):
+    """The cycler table of ``opts.echem`` with the ion content x when ``active_mass``, ``formula`` and ``x0`` are
+    given (all three or none); checks what matching needs (``echem_match``; matching by time needs ``scan_times``
+    unless the scans are ``stamped`` with their own). Read before any work, so bad cycler input stops a run first."""
     from refine.io.echem import read_cycler
-    from refine.operando.echem import IonContent, scan_times, with_ion_content
+    from refine.operando.echem import IonContent, with_ion_content
 
     table = read_cycler(opts.echem, format=opts.echem_format)
     content = {"active_mass": opts.active_mass, "formula": opts.formula, "x0": opts.x0}
@@ -147,10 +148,25 @@ def attach_echem(series, opts: Any):
         raise InputError(missing, f"the ion content x needs active_mass (mg), formula and x0; {missing} is missing")
     if given:
         table = with_ion_content(table, IonContent(**content))
-    times = None
     if opts.echem_match == "time":
         table.require("time", "matching scans by time")
-        times = scan_times(len(series), opts.scan_times)
+        if opts.scan_times is None and not stamped:
+            raise InputError("scan_times", "matching by time needs the scans' times on the cycler's clock: "
+                                           "--scan-times START:STEP (seconds)")
+    return table
+
+
+def attach_echem(series, opts: Any):
+    """``series`` with each scan's cycler row (``opts``: ``echem``, ``echem_format``, ``echem_match``,
+    ``scan_times``, and ``active_mass``, ``formula``, ``x0`` for the ion content x). Matching by time takes the
+    scans' own time stamps when their frames were integrated with ``scan_times`` and none is given here."""
+    from refine.operando.echem import scan_times
+
+    own = series.own_times() if opts.scan_times is None else None
+    table = echem_table(opts, stamped=own is not None)
+    times = None
+    if opts.echem_match == "time":
+        times = own if own is not None else scan_times(len(series), opts.scan_times)
     return series.with_echem(table, match=opts.echem_match, times=times)
 
 

@@ -61,6 +61,7 @@ def _sequential_options(opts: OperandoOptions) -> dict[str, Any]:
     names = {f.name for f in fields(SequentialOptions)}
     out = {name: getattr(opts, name) for name in names}
     out["plot"] = None  # the operando figure is drawn here, with the windows
+    out["scan_times"] = None  # the frames carry them (by frame number): attach_echem reads them there
     return out
 
 
@@ -112,6 +113,10 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         check_follow(out, integ)
         wait_for_first(images, idle=integ.idle, poll=poll_interval(integ.idle))  # before workers that would idle
     fit_opts = SequentialOptions.from_options(_sequential_options(opts))
+    if opts.echem:  # bad cycler input stops the run before the frames are integrated
+        from refine.api.series import echem_table
+
+        echem_table(opts)
     # The fits' local workers start before the integration does: forked while this process has one thread (the
     # integration runs a reader and a writer thread, and a library may leave a thread behind: tqdm's monitor did),
     # they import during the integration and start with their libraries frozen (Dask's own start is the fallback).

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Iterator
 
+from refine.api import parsing
 from refine.api.options import IntegrateOptions
 from refine.cli.main import (
     COMMANDS,
@@ -18,7 +19,7 @@ from refine.cli.main import (
     EXIT_NOT_CONVERGED,
     EXIT_OK,
     Command,
-    float_pair,
+    argument_type,
     options_of,
     parse_range,
 )
@@ -93,9 +94,9 @@ def add_series_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write every frame into this one HDF5 file (patterns, sigma, per-frame source and time; "
                              "a bare name goes into the output folder) instead of one .xye per frame; "
                              "refine sequential reads it like a folder of patterns")
-    parser.add_argument("--scan-times", type=float_pair(":", "START:STEP"), metavar="START:STEP",
-                        help="time of frame i = START + i*STEP (default: from the image headers, else the file "
-                             "modification times)")
+    parser.add_argument("--scan-times", type=argument_type(parsing.parse_scan_times), metavar="START:STEP",
+                        help="time of frame i = START + i*STEP in seconds on the cycler's clock (default: from the "
+                             "image headers, else the file modification times)")
 
 
 @contextlib.contextmanager

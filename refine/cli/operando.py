@@ -23,6 +23,7 @@ from refine.cli.main import (
     parse_range,
 )
 from refine.cli.powder import add_phase_arguments, add_powder_arguments, cli_phases
+from refine.cli.sequential import add_echem_arguments
 
 
 def _powder_kinds() -> list[str]:
@@ -66,7 +67,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     fits.add_argument("--present", type=argument_type(parsing.parse_presence), action="append", default=[],
                       metavar="NAME:FIRST[:LAST]", help="fit phase NAME only in scans FIRST..LAST")
     fits.add_argument("--restart-each", action="store_true", help="start every scan from the given values")
-    fits.add_argument("--workers", type=int, default=1, help="fit scans in this many processes (default 1)")
+    fits.add_argument("--workers", type=int, default=1,
+                      help="fit scans on a local Dask cluster of this many processes (default 1: in this process)")
+    fits.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                      help="integrate frames and fit scans on a running Dask cluster (its scheduler address or "
+                           "scheduler file); the workers must see the files at the same paths")
+    fits.add_argument("--chunk", type=int, default=16, metavar="N",
+                      help="scans per chunk, as in 'refine sequential' (default 16; 0: one chain)")
+    fits.add_argument("--guard", default="2:0.02", metavar="RWP_FACTOR:VOLUME_FRACTION",
+                      help="refit or flag a fit that lost its way, as in 'refine sequential' (default 2:0.02; 'off')")
     fits.add_argument("--follow", action="store_true",
                       help="live mode: integrate and fit frames as they land (new files matching a quoted glob, "
                            "frames appended to an HDF5 stack); one .xye per frame")
@@ -76,6 +85,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     fits.add_argument("--echem", metavar="FILE", help="table of per-scan electrochemistry (time, voltage, ...)")
     fits.add_argument("--echem-match", choices=("index", "time"), default="index",
                       help="attach table rows by scan index (default) or nearest time (needs --scan-times)")
+    add_echem_arguments(fits)
     fits.add_argument("--csv", metavar="OUT.csv", help="per-scan table (default OUT_DIR/sequential.csv)")
     fits.add_argument("--window", dest="windows", type=parse_range, action="append", default=[], metavar="LO:HI",
                       help="a 2theta window of the figure's heat map (repeatable; default the whole pattern)")

@@ -24,7 +24,6 @@ from refine.cli.main import (
     Command,
     LazyChoices,
     argument_type,
-    float_pair,
     options_of,
     print_warnings,
 )
@@ -37,7 +36,7 @@ from refine.notation import format_percent
 _POWDER_PHASE_ONLY = (("spacegroup", "--spacegroup"), ("cell", "--cell"), ("name", "--name"))
 _DEFAULT_REFINE = "cell,zero,W,X,Y"
 _presence = argument_type(parsing.parse_presence)
-_times = float_pair(":", "START:STEP")
+_times = argument_type(parsing.parse_scan_times)
 
 
 def _kind_names() -> list[str]:
@@ -84,7 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--echem-match", choices=("index", "time"), default="index",
                         help="attach table rows by scan index (default) or by nearest time stamp")
     parser.add_argument("--scan-times", type=_times, metavar="START:STEP",
-                        help="time stamp of scan i = START + i*STEP (same unit as the table's time column)")
+                        help="time stamp of scan i = START + i*STEP, in seconds on the cycler's clock (the table's "
+                             "time is read in seconds whatever its unit); for frames integrated with --scan-times, "
+                             "their own times are used when this is not given")
     add_echem_arguments(parser)
     parser.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUT_DIR",
                         help="folder for per-scan results")

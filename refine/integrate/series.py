@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import hashlib
 import json
 import os
 import queue
@@ -378,6 +379,8 @@ def integrate_series(paths: Sequence[str | os.PathLike], integrator: Integrator,
         check_distributable(integrator)
     with folder_lock(out_dir, command="integrate"):
         fingerprint = integrator.fingerprint()
+        if scan_times is not None:  # the frames' time stamps are written too: another START:STEP redoes the frames
+            fingerprint = hashlib.sha256(f"{fingerprint}|{scan_times[0]!r}:{scan_times[1]!r}".encode()).hexdigest()[:16]
         if series_file is None:
             sink: Any = _XyeSink(Path(out_dir), fingerprint, queue_size)
         else:

@@ -95,6 +95,32 @@ def _wavelength_from(header: str) -> float | None:
     return value if np.isfinite(value) else None  # 1e300 m overflows: no usable wavelength
 
 
+_TIME = re.compile(r"^#\s*time:\s*(\S+)\s*\(([^)]*)\)\s*$")
+
+
+def header_time(path: str | Path) -> tuple[float, str] | None:
+    """The time stamp that ``refine integrate`` writes into a pattern's header (``# time: VALUE (SOURCE)``, SOURCE
+    ``header``, ``file``, ``scan_times`` ...) with its source; None when the file has none (other writers, binary
+    files) or cannot be read. Only the leading ``#`` lines are looked at."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16384)
+    except OSError:
+        return None
+    for raw in head.splitlines():
+        line = raw.decode("utf-8", "replace")
+        if not line.startswith("#"):
+            break
+        match = _TIME.match(line.strip())
+        if match:
+            try:
+                value = float(match.group(1))
+            except ValueError:
+                return None
+            return (value, match.group(2).strip()) if np.isfinite(value) else None
+    return None
+
+
 _START_DATA = re.compile(r"^\s*#+\s*start\s+data", re.IGNORECASE)
 _START_DATA_ANYWHERE = re.compile(r"#\s*start\s+data", re.IGNORECASE)  # cheap test before the line loop
 

@@ -39,11 +39,14 @@ def natural_sort(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 @dataclass(frozen=True)
 class Scan:
-    """One pattern of a series: its position (0-based), file and electrochemistry values."""
+    """One pattern of a series: its position (0-based), file and electrochemistry values (with ``time``: the
+    pattern's own time stamp, until a cycler row replaces it). ``time_source`` says where the stamp came from
+    (``scan_times``: on the cycler's clock, given when the frames were integrated)."""
 
     index: int
     path: Path
     echem: Mapping[str, float] = field(default_factory=dict)
+    time_source: str | None = None
 
     @property
     def stem(self) -> str:
@@ -76,10 +79,16 @@ class Series:
                 raise InputError(str(p), "no such file")
         if len({p.resolve() for p in ordered}) != len(ordered):
             raise InputError("PATTERN", "the same file is given twice")
-        entries: list[tuple[Path, dict[str, float]]] = []
+        entries: list[tuple[Path, dict[str, float], str | None]] = []
+        plain = []
         for p in ordered:
-            entries.extend(_series_file_scans(p) or [(p, {})])
-        return cls(tuple(Scan(index=i, path=p, echem=e) for i, (p, e) in enumerate(entries)))
+            frames = _series_file_scans(p)
+            if frames is None:
+                plain.append(len(entries))
+                frames = [(p, {}, None)]
+            entries.extend(frames)
+        _stamp_plain_files(entries, plain)
+        return cls(tuple(Scan(index=i, path=p, echem=e, time_source=src) for i, (p, e, src) in enumerate(entries)))
 
     def __len__(self) -> int:
         return len(self.scans)
@@ -121,14 +130,37 @@ class Series:
             rows = nearest_rows(np.asarray(table["time"], dtype=float), times, source=source)
         else:
             raise InputError("echem_match", f"match must be 'index' or 'time', got {match!r}")
-        scans = tuple(Scan(index=s.index, path=s.path,
-                           echem={k: float(v[r]) for k, v in table.items() if k != "index"})
-                      for s, r in zip(self.scans, rows, strict=True))
+        own = [{"scan_time": float(t)} for t in times] if match == "time" else [{}] * n  # kept to audit the match
+        scans = tuple(Scan(index=s.index, path=s.path, time_source=s.time_source,
+                           echem={**{k: float(v[r]) for k, v in table.items() if k != "index"}, **o})
+                      for s, r, o in zip(self.scans, rows, own, strict=True))
         return Series(scans)
 
+    def own_times(self) -> list[float] | None:
+        """The scans' own time stamps on the cycler's clock (given as ``scan_times`` when their frames were
+        integrated, by frame number, so a frame that failed leaves no gap), or None when some scan has none."""
+        if self.scans and all(s.time_source == "scan_times" and "time" in s.echem for s in self.scans):
+            return [float(s.echem["time"]) for s in self.scans]
+        return None
 
-def _series_file_scans(path: Path) -> list[tuple[Path, dict[str, float]]] | None:
-    """The frames of an HDF5 series file as (``FILE::N``, {"time": ...}); None for any other file."""
+
+def _stamp_plain_files(entries: list[tuple[Path, dict[str, float], str | None]], plain: Sequence[int]) -> None:
+    """Give the pattern files at ``plain`` (positions in ``entries``) the time stamps of their headers
+    (:func:`refine.io.columns.header_time`), when all of them have one: seconds from the first, or as given when
+    they came from ``scan_times`` (in place)."""
+    from refine.io.columns import header_time
+
+    stamps = [header_time(entries[i][0]) for i in plain]
+    if not plain or any(st is None for st in stamps):
+        return
+    absolute = all(st[1] == "scan_times" for st in stamps)
+    t0 = 0.0 if absolute else stamps[0][0]
+    for i, (value, source) in zip(plain, stamps, strict=True):
+        entries[i] = (entries[i][0], {"time": value - t0}, source)
+
+
+def _series_file_scans(path: Path) -> list[tuple[Path, dict[str, float], str | None]] | None:
+    """The frames of an HDF5 series file as (``FILE::N``, {"time": ...}, time source); None for any other file."""
     from refine.io.series_file import SERIES_SUFFIXES, is_series_file, series_frames
 
     if path.suffix.lower() not in SERIES_SUFFIXES or not is_series_file(path):
@@ -139,8 +171,8 @@ def _series_file_scans(path: Path) -> list[tuple[Path, dict[str, float]]] | None
     times = np.array([f["time"] for f in frames], dtype=float)
     if frames[0]["time_source"] != "scan_times" and np.all(np.isfinite(times)):
         times = times - times[0]
-    return [(Path(f["address"]), {} if not np.isfinite(t) else {"time": float(t)}) for f, t in zip(frames, times,
-                                                                                                  strict=True)]
+    return [(Path(f["address"]), {} if not np.isfinite(t) else {"time": float(t)},
+             f["time_source"] or None if np.isfinite(t) else None) for f, t in zip(frames, times, strict=True)]
 
 
 def nearest_rows(log_times: np.ndarray, times: Sequence[float], *, source: str = "echem") -> list[int]:

@@ -112,3 +112,23 @@ def test_coerce_reads_the_text_of_any_number(whole, real):
     assert opt._coerce("int", str(whole)) == whole and opt._coerce("int | None", whole) == whole
     assert opt._coerce("float", repr(real)) == real and opt._coerce("float", whole) == float(whole)
     assert opt._coerce("str | None", whole) == whole  # other fields as given
+
+
+@pytest.mark.parametrize(("command", "cls", "without_flag"), [
+    ("sequential", opt.SequentialOptions, set()),
+    ("parametric", opt.ParametricOptions, set()),
+    ("operando", None, set(opt.SEQUENTIAL_PDF_ONLY)),  # operando fits powder patterns only
+])
+def test_every_option_of_the_series_commands_has_its_flag(command, cls, without_flag):
+    """The Python options of a series command are all on its command line (operando lacked --scheduler and the
+    ion-content flags)."""
+    import argparse
+
+    if cls is None:
+        from refine.api.stack import OperandoOptions
+
+        cls = OperandoOptions
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flagged = {a.dest for a in sub._actions if a.option_strings}
+    missing = set(cls.names()) - flagged - without_flag
+    assert not missing, sorted(missing)

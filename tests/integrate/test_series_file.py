@@ -96,6 +96,19 @@ def test_rerun_skips_complete_rows_and_redoes_a_changed_setting(stack, tmp_path)
     assert len(read_series_frame(f"{tmp_path / 's.h5'}::0").x) <= 150
 
 
+
+def test_changed_scan_times_redo_the_frames(stack, tmp_path):
+    """The frames' time stamps are written with them: a rerun with another --scan-times integrates again (it kept
+    the old times before), the same one skips."""
+    poni, master, _ = stack
+    integrator = _integrator(poni)
+    integrate_series([master], integrator, tmp_path, progress=False, scan_times=(0.0, 30.0))
+    same = integrate_series([master], integrator, tmp_path, progress=False, scan_times=(0.0, 30.0))
+    assert all(r.skipped for r in same)
+    moved = integrate_series([master], integrator, tmp_path, progress=False, scan_times=(95.0, 600.0))
+    assert not any(r.skipped for r in moved)
+    assert "# time: 1295.0 (scan_times)" in moved[2].output.read_text()
+
 def test_incomplete_rows_are_not_listed_and_bad_addresses_are_input_errors(stack, tmp_path):
     poni, master, _ = stack
     integrate_series([master], _integrator(poni), tmp_path, progress=False, series_file="s.h5")

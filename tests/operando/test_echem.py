@@ -106,3 +106,42 @@ def test_absolute_frame_times_on_the_cycler_clock(tmp_path):
     assert nearest_rows(table.columns["time"], times) == [5, 21]  # 310 s -> 300 s; 1250 s -> 1260 s
     posix = [f.timestamp() for f in frames]  # POSIX seconds read back in local time
     assert cycler_clock(posix, table) == pytest.approx([310.0, 1250.0], abs=1e-6)
+
+
+
+def _stamped(folder, stamps):
+    """Minimal .xye files whose headers carry refine integrate's time line."""
+    paths = []
+    for name, (value, source) in stamps.items():
+        path = folder / f"{name}.xye"
+        path.write_text(f"# refine pattern; unit: 2th_deg\n# time: {value!r} ({source})\n1 2 1\n2 3 1\n")
+        paths.append(path)
+    return paths
+
+
+def test_scans_carry_their_header_times(tmp_path):
+    """Frames integrated with --scan-times keep those times (cycler clock); header times become seconds from the
+    first scan; a series where some file has none gets no times."""
+    series = Series.from_paths(_stamped(tmp_path, {"f_0": (95.0, "scan_times"), "f_1": (695.0, "scan_times")}))
+    assert [s.echem["time"] for s in series] == [95.0, 695.0] and series.own_times() == [95.0, 695.0]
+    (tmp_path / "h").mkdir()
+    series = Series.from_paths(_stamped(tmp_path / "h", {"h_0": (1.7e9, "header"), "h_1": (1.7e9 + 30, "header")}))
+    assert [s.echem["time"] for s in series] == [0.0, 30.0] and series.own_times() is None
+    (tmp_path / "h" / "h_2.xye").write_text("1 2 1\n2 3 1\n")
+    assert all("time" not in s.echem for s in Series.from_paths(sorted((tmp_path / "h").glob("*.xye"))))
+
+
+def test_a_failed_frame_does_not_shift_the_later_scans_rows(tmp_path):
+    """Frame 2 failed: the scan of frame 3 is matched at 95 + 3·600 s (its own stamp), not at its position's time
+    (95 + 2·600 s), which gave every later scan the previous frame's cycler row."""
+    t = np.arange(0.0, 3000.0, 10.0)
+    mpt = write_mpt(tmp_path / "c.mpt", ["time/s", "Ewe/V", "I/mA", "(Q-Qo)/mA.h"],
+                    [[ti, 3.3 + 1e-4 * ti, 0.5, 0.5 * ti / 3600] for ti in t])
+    paths = _stamped(tmp_path, {f"f_{i}": (95.0 + 600.0 * i, "scan_times") for i in (0, 1, 3)})
+    series = attach_echem(Series.from_paths(paths), SequentialOptions(echem=str(mpt), echem_match="time"))
+    assert [s.echem["scan_time"] for s in series] == [95.0, 695.0, 1895.0]
+    assert [s.echem["time"] for s in series] == [90.0, 690.0, 1890.0]  # rows every 10 s: nearest, ties to earlier
+    np.testing.assert_allclose([s.echem["capacity"] for s in series], 0.5 * np.array([90.0, 690.0, 1890.0]) / 3600)
+    with pytest.raises(InputError, match="scan_times"):  # no stamps and no --scan-times: refused before any fit
+        attach_echem(Series.from_paths([tmp_path / "f_0.xye"]).with_echem({"index": np.array([0.0])}),
+                     SequentialOptions(echem=str(mpt), echem_match="time"))
