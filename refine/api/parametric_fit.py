@@ -42,6 +42,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
     from refine.api.series import _paths, attach_echem
     from refine.io import read_powder_pattern
     from refine.operando.parametric import ParametricSettings, fit_parametric
+    from refine.operando.sequential import presence_warnings
     from refine.operando.series import Series
     from refine.powder.setup import instrument_for, powder_options
 
@@ -61,6 +62,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
     variables = {k: [scan.echem.get(k, math.nan) for scan in series] for k in names}
     start = read_start(opts.start, len(series)) if opts.start else None
     result = fit_parametric(patterns_read, structures, instrument, settings, variables=variables, start=start)
+    notes += presence_warnings(settings.presence, len(series))
     written = _write(result, series, opts, kind, [source_of(p) or str(p) for p in as_list(phases)], notes)
     for name, value in (("notes", tuple(notes)), ("written", tuple(written))):
         object.__setattr__(result, name, value)

@@ -36,7 +36,7 @@ from refine.fit.constraints import apply_constraints, set_expression
 from refine.fit.phase_result import PhaseResult, Phases, Value
 from refine.fit.result import json_safe
 from refine.instrument import Instrument
-from refine.operando.sequential import Presence, phases_for
+from refine.operando.sequential import Presence, check_presence, phases_for
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.pawley import _PawleySolver
 from refine.powder.quantitative import cell_mass, fraction_esd, weight_fractions
@@ -322,6 +322,7 @@ def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructur
     for name, values in variables.items():
         if len(values) != len(patterns):
             raise InputError("parametric", f"variable {name!r} has {len(values)} values for {len(patterns)} scans")
+    check_presence(settings.presence, phases)
     builder = _Builder(patterns, phases, instrument, settings)
     _start_values(builder, start)
     _start_scales(builder, start)

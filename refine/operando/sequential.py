@@ -198,8 +198,31 @@ class Presence:
     first: int = 0
     last: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.first < 0 or (self.last is not None and self.last < self.first):
+            last = "" if self.last is None else f":{self.last}"
+            raise InputError("present", f"{self.name}:{self.first}{last}: scans FIRST..LAST need 0 <= FIRST <= LAST")
+
     def includes(self, index: int) -> bool:
         return index >= self.first and (self.last is None or index <= self.last)
+
+
+def check_presence(presence: Sequence[Presence], phases: Sequence[Any]) -> None:
+    """Every rule names a phase of the run (else every scan would fail on it)."""
+    if not presence:
+        return
+    names = [ph.name for ph in phases]
+    for rule in presence:
+        if rule.name not in names:
+            raise InputError("present", f"no phase named {rule.name!r}; phases: {', '.join(names)}")
+
+
+def presence_warnings(presence: Sequence[Presence], nscans: int) -> list[str]:
+    """Rules whose first scan is beyond the ``nscans`` scans of this run: their phase is fitted in no scan (right
+    for the first scans of a longer series, a typo otherwise), said, not silent."""
+    return [f"warning: --present {rule.name}:{rule.first}{'' if rule.last is None else f':{rule.last}'} starts "
+            f"after the last scan ({nscans - 1}): phase {rule.name} is fitted in no scan"
+            for rule in presence if rule.first >= nscans]
 
 
 @dataclass(frozen=True)
@@ -418,6 +441,7 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
         settings = dataclasses.replace(settings, refine=(*missing, *settings.refine))
     if settings.presence and not kind.presence:
         raise InputError("present", f"kind {settings.kind} fits every phase in every scan")
+    check_presence(settings.presence, phases)
     if settings.chunk < 0:
         raise InputError("chunk", f"must be 0 (one chain) or a positive number of scans, got {settings.chunk}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan
@@ -445,5 +469,6 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
         loop.run(FixedSource(series.scans))
     ordered = StoredScans.from_stored(loop.results.pop(i) for i in range(len(loop.scans)))
     result = SeriesResult(scans=ordered, output=context.out_dir, fitted=loop.fitted, skipped=loop.skipped)
-    object.__setattr__(result, "notes", tuple(pool.notes))
+    warned = [] if follow else presence_warnings(settings.presence, len(series))
+    object.__setattr__(result, "notes", (*pool.notes, *warned))
     return result

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from refine.errors import InputError
 from refine.operando.sequential import (
     FIT_KINDS,
     _load_finished,
@@ -256,3 +257,22 @@ def test_only_a_scan_started_from_the_scan_before_skips_the_positions_stage(seri
                    kind=dataclasses.replace(real, fit=fit))
     assert sd.SECOND_FROM == 4 and sd.NSCANS == 8
     assert seen == {0: False, 1: True, 2: True, 3: True, 4: False, 5: False, 6: True, 7: False}
+
+
+def test_presence_rules_are_checked_before_any_fit(series_paths, tmp_path):
+    """A --present rule for no phase of the run is bad input before any scan is fitted (it failed every scan);
+    one starting after the last scan is said (a typo, or the first scans of a longer series); FIRST > LAST is
+    refused when parsed."""
+    from refine.operando.sequential import Presence
+
+    series = Series.from_paths(series_paths[:3])
+    log: list = []
+    with pytest.raises(InputError, match="no phase named 'nvpX'; phases: nvp, nvp2") as info:
+        run_sequential(series, phases(), instrument(), settings(presence=(Presence("nvpX", 1),)), tmp_path / "x",
+                       kind=counting_kind(log))
+    assert info.value.source == "present" and log == []
+    res = run_sequential(Series.from_paths(series_paths[:2]), phases(), instrument(),
+                         settings(presence=(Presence("nvp2", 3),)), tmp_path / "late", kind=counting_kind(log))
+    assert "warning: --present nvp2:3 starts after the last scan (1): phase nvp2 is fitted in no scan" in res.notes
+    with pytest.raises(InputError, match="0 <= FIRST <= LAST"):
+        Presence("nvp2", 4, 2)
