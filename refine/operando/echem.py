@@ -24,10 +24,11 @@ FARADAY = 96485.0
 def molar_mass(formula: str) -> float:
     """Molar mass (g/mol) of a chemical formula such as ``Na3V2(PO4)3`` or ``NaVPO4F`` (periodictable)."""
     import periodictable
+    from pyparsing import ParseBaseException  # periodictable's formula parser raises it on malformed text
 
     try:
         mass = float(periodictable.formula(formula).mass)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, ParseBaseException) as exc:
         raise InputError("formula", f"cannot read chemical formula {formula!r} ({exc})") from None
     if not mass > 0:
         raise InputError("formula", f"formula {formula!r} has no mass")

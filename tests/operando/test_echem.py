@@ -145,3 +145,10 @@ def test_a_failed_frame_does_not_shift_the_later_scans_rows(tmp_path):
     with pytest.raises(InputError, match="scan_times"):  # no stamps and no --scan-times: refused before any fit
         attach_echem(Series.from_paths([tmp_path / "f_0.xye"]).with_echem({"index": np.array([0.0])}),
                      SequentialOptions(echem=str(mpt), echem_match="time"))
+
+
+@pytest.mark.parametrize("bad", ["Na3V2(PO4", "Xx3V2", ""])
+def test_a_malformed_formula_names_the_field(bad):
+    with pytest.raises(InputError) as info:
+        molar_mass(bad)
+    assert info.value.source == "formula"
