@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def _check_parent(path: Path, option: str) -> None:
     parent = _first_existing(path.absolute())
     if parent is not None and not parent.is_dir():
         raise InputError(option, f"cannot write {path}: {parent} is a file, not a folder")
+    if parent is not None:  # a probe, not os.access: root passes access() where a read-only or virtual file system
+        try:                # (/proc, a read-only mount) still refuses the write
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError as exc:
+            raise InputError(option, f"cannot write {path}: {parent} is not writable ({exc.strerror or exc})") from None
 
 
 def check_output_file(path: str | os.PathLike, option: str) -> Path:

@@ -42,3 +42,17 @@ def test_outputs_are_checked_for_their_kind(tmp_path):
         check_output_file(file / "sub" / "fig.png", "--plot")
     with pytest.raises(InputError, match="^--csv: "):
         check_outputs(files={"--json": None, "--csv": folder}, folders={"-o": folder})
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc, a file system nobody may write")
+def test_an_unwritable_place_is_refused_before_the_work():
+    """/proc refuses new files even to root (whom os.access lets through): said at once, naming the option."""
+    for check in (check_output_file, check_output_folder):
+        with pytest.raises(InputError, match="is not writable") as info:
+            check("/proc/refine_test_output.csv", "csv")
+        assert info.value.source == "csv"
+
+
+def test_the_writability_probe_leaves_nothing_behind(tmp_path):
+    check_output_file(tmp_path / "new" / "out.json", "json")
+    assert list(tmp_path.iterdir()) == []
