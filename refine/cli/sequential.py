@@ -171,6 +171,12 @@ def _print(args: argparse.Namespace, result) -> int:
     if "figure" in written:
         print(f"figure: {written['figure']}")
     nwarn = _print_scan_warnings(result.records)
+    failed = [r for r in result.records if r.get("status") == "failed"]
+    for r in failed[:20]:  # why, in one line each (the result file of a failed scan is not written)
+        print(f"refine sequential: error: scan {r['index']} ({r['file']}): {r.get('error')}", file=sys.stderr)
+    if len(failed) > 20:
+        print(f"refine sequential: ... and {len(failed) - 20} more failed scan(s); the summary holds each error",
+              file=sys.stderr)
     if not result.converged:
         flagged = [r["index"] for r in result.records if not r.get("converged")]
         print(f"refine sequential: {len(flagged)} scan(s) did not converge or failed: {flagged}; all written and "

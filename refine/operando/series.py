@@ -74,11 +74,16 @@ class Series:
         if not paths:
             raise InputError("PATTERN", "no pattern files given")
         ordered = natural_sort(paths) if sort else [Path(p) for p in paths]
+        seen: dict[Path, Path] = {}
         for p in ordered:
+            if p.is_dir():
+                raise InputError(str(p), f"is a folder; give its pattern files (e.g. '{p / '*.xye'}')")
             if not p.is_file():
                 raise InputError(str(p), "no such file")
-        if len({p.resolve() for p in ordered}) != len(ordered):
-            raise InputError("PATTERN", "the same file is given twice")
+            if p.resolve() in seen:
+                other = seen[p.resolve()]
+                raise InputError(str(p), "is given twice" + ("" if other == p else f" (also as {other})"))
+            seen[p.resolve()] = p
         entries: list[tuple[Path, dict[str, float], str | None]] = []
         plain = []
         for p in ordered:

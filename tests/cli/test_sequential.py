@@ -72,6 +72,7 @@ def test_unreadable_scan_is_flagged_with_exit_3(files, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 scan(s)" in err and "[1]" in err
     doc = json.loads((out / "sequential.json").read_text())
+    assert f"error: scan 1 ({bad}): {doc['scans'][1]['error']}" in err  # why, not only that it failed
     assert [s["status"] for s in doc["scans"]] == ["converged", "failed"] and not doc["converged"]
 
 

@@ -27,8 +27,13 @@ def test_missing_or_duplicate_file(tmp_path):
     (path,) = _touch(tmp_path, ["a.xy"])
     with pytest.raises(InputError, match="nope.xy: no such file"):
         Series.from_paths([path, tmp_path / "nope.xy"])
-    with pytest.raises(InputError, match="twice"):
+    with pytest.raises(InputError, match="a.xy: is given twice$"):
         Series.from_paths([path, path])
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(InputError, match=r"a.xy: is given twice \(also as .*a.xy\)"):
+        Series.from_paths([path, tmp_path / "sub" / ".." / "a.xy"])
+    with pytest.raises(InputError, match=r"is a folder; give its pattern files \(e.g. '.*\*.xye'\)"):
+        Series.from_paths([tmp_path])
 
 
 def test_csv_with_units_and_time_matching(tmp_path):
