@@ -39,7 +39,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
         The joint fit, each scan's phases (cells with esds through the constraints, scales and weight fractions
         for Rietveld) and the trend / V0 coefficients; ``written`` lists the files written.
     """
-    from refine.api.series import _paths, attach_echem
+    from refine.api.series import _paths, attach_echem, check_echem_options
     from refine.io import read_powder_pattern
     from refine.operando.parametric import ParametricSettings, fit_parametric
     from refine.operando.sequential import presence_warnings
@@ -47,6 +47,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
     from refine.powder.setup import instrument_for, powder_options
 
     opts = ParametricOptions.from_options(options)
+    check_echem_options(opts)
     settings = ParametricSettings(kind=kind)  # checks the kind first
     series = Series.from_paths(_paths(patterns))
     if opts.echem:

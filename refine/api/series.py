@@ -119,9 +119,26 @@ def _paths(patterns: Any) -> list[str]:
     return out
 
 
+#: Options that mean something only with a cycler file (``echem``).
+ECHEM_ONLY = ("echem_format", "active_mass", "formula", "x0", "scan_times")
+
+
+def check_echem_options(opts: Any, *, keep: tuple[str, ...] = ()) -> None:
+    """Without ``echem``, an option of :data:`ECHEM_ONLY` (or matching by time) would be ignored: bad input naming
+    it (``keep``: those the command uses without a cycler file, e.g. operando's frame times)."""
+    if opts.echem:
+        return
+    given = ["echem_match"] if opts.echem_match != "index" else []
+    given += [name for name in ECHEM_ONLY if name not in keep and getattr(opts, name) is not None]
+    if given:
+        raise InputError(given[0], "applies to a cycler file, and none is given (echem); without one it would be "
+                                   "ignored")
+
+
 def _series(patterns: Any, opts: SequentialOptions):
     from refine.operando.series import Series
 
+    check_echem_options(opts)
     if opts.follow:
         if opts.echem:
             raise InputError("echem", "cannot be attached in follow mode (the scans are not known in advance); "

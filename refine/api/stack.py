@@ -113,9 +113,10 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         check_follow(out, integ)
         wait_for_first(images, idle=integ.idle, poll=poll_interval(integ.idle))  # before workers that would idle
     fit_opts = SequentialOptions.from_options(_sequential_options(opts))
-    if opts.echem:  # bad cycler input stops the run before the frames are integrated
-        from refine.api.series import echem_table
+    from refine.api.series import check_echem_options, echem_table
 
+    check_echem_options(opts, keep=("scan_times",))  # the frames' times, with or without a cycler file
+    if opts.echem:  # bad cycler input stops the run before the frames are integrated
         echem_table(opts)
     # The fits' local workers start before the integration does: forked while this process has one thread (the
     # integration runs a reader and a writer thread, and a library may leave a thread behind: tqdm's monitor did),

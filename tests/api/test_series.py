@@ -73,3 +73,17 @@ def test_follow_fits_scans_as_they_land_and_stops_when_idle(tmp_path):
 def test_follow_with_nothing_arriving_is_bad_input(tmp_path):
     with pytest.raises(InputError, match="no file arrived within 0.3 s"):
         refine.sequential(str(tmp_path / "scan_*.xye"), ["x.cif"], wavelength=0.72, follow=True, idle=0.3)
+
+
+@pytest.mark.parametrize("option", [{"active_mass": 5.2}, {"formula": "NaCl"}, {"x0": 3}, {"scan_times": "0:60"},
+                                    {"echem_match": "time"}, {"echem_format": "mpt"}])
+def test_cycler_options_without_a_cycler_file_are_refused(option):
+    """They would be ignored: x, times and matching need a cycler file."""
+    from refine.api.options import SequentialOptions
+    from refine.api.series import check_echem_options
+
+    with pytest.raises(InputError, match="applies to a cycler file, and none is given") as info:
+        check_echem_options(SequentialOptions(**option))
+    assert info.value.source == next(iter(option))
+    if "scan_times" in option:
+        check_echem_options(SequentialOptions(**option), keep=("scan_times",))  # operando's frame times
