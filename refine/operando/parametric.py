@@ -165,7 +165,9 @@ class _Builder:
 
     def scans_with(self, phase: str, option: str) -> list[tuple[int, str, CrystalStructure]]:
         """(scan, parameter prefix, structure) of every scan holding ``phase``; none is bad input of ``option``."""
-        out = [(i, pre, ph) for i, members in enumerate(self.members) for ph, pre in members if ph.name == phase]
+        key = phase_prefix(phase)  # the phase's name or its parameter prefix (as in the CSV columns)
+        out = [(i, pre, ph) for i, members in enumerate(self.members) for ph, pre in members
+               if phase_prefix(ph.name) == key]
         if not out:
             names = sorted({ph.name for members in self.members for ph, _ in members})
             raise InputError(option, f"no scan holds phase {phase!r} (phases: {', '.join(names)})")

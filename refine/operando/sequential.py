@@ -56,7 +56,7 @@ from refine.operando.series_result import (  # noqa: F401 - the summary files' h
     write_summary,
 )
 from refine.powder.lebail import LeBailOptions, fit_lebail
-from refine.powder.model import PowderModel, PowderOptions
+from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.pawley import fit_pawley
 from refine.registry import Registry
 
@@ -212,8 +212,9 @@ def check_presence(presence: Sequence[Presence], phases: Sequence[Any]) -> None:
     if not presence:
         return
     names = [ph.name for ph in phases]
+    known = {phase_prefix(n) for n in names}
     for rule in presence:
-        if rule.name not in names:
+        if phase_prefix(rule.name) not in known:
             raise InputError("present", f"no phase named {rule.name!r}; phases: {', '.join(names)}")
 
 
@@ -276,12 +277,10 @@ def scan_result_path(out_dir: str | os.PathLike, scan: Scan) -> Path:
 
 def phases_for(index: int, phases: Sequence[CrystalStructure], presence: Sequence[Presence]) -> list:
     """The phases fitted in scan ``index``."""
-    rules = {p.name: p for p in presence}
-    unknown = set(rules) - {ph.name for ph in phases}
-    if unknown:
-        raise InputError("present", f"no phase named {sorted(unknown)[0]!r}; phases: {[p.name for p in phases]}")
-    out = [ph for ph in phases if ph.name not in rules or rules[ph.name].includes(index)]
-    return out
+    check_presence(presence, phases)
+    rules = {phase_prefix(p.name): p for p in presence}  # a phase by its name or its parameter prefix (CSV columns)
+    return [ph for ph in phases
+            if phase_prefix(ph.name) not in rules or rules[phase_prefix(ph.name)].includes(index)]
 
 
 def fingerprint(settings: SequentialSettings, phases: Sequence[Any], instrument: Instrument | None,

@@ -164,3 +164,17 @@ def test_bad_trend_and_constraint_are_input_errors():
         assert info.value.source == option
     with pytest.raises(InputError, match="fixed angles"):
         fit_parametric([pat, pat], [mono], instrument(), ParametricSettings(constant_volume=(ConstantVolume("m"),)))
+
+
+def test_a_phase_is_found_by_its_name_or_its_parameter_prefix():
+    """The CSV columns use the parameter prefix (lower case): --trend, --constant-volume and --present accept it as
+    well as the phase's name."""
+    from refine.operando.parametric import _Builder
+    from refine.operando.sequential import phases_for
+
+    phase = structure_from_cell("Pna21", [12.7547, 6.2716, 10.64, 90, 90, 90], name="NVPF_Pna21")
+    x = np.arange(10.0, 12.0, 0.01)
+    pat = Pattern.from_arrays(x, np.ones_like(x) + 1.0, np.ones_like(x), wavelength=0.72)
+    builder = _Builder([pat, pat], [phase], instrument(), ParametricSettings())
+    assert builder.scans_with("nvpf_pna21", "trend") == builder.scans_with("NVPF_Pna21", "trend")
+    assert [len(phases_for(i, [phase], (Presence("nvpf_pna21", 1),))) for i in (0, 1)] == [0, 1]
