@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from refine.data import Pattern
@@ -52,11 +53,12 @@ def instrument_for(pattern: Pattern, *, wavelength: float | None = None,
     if instrument is not None and wavelength is not None:
         raise InputError("wavelength", "give either a wavelength or an instrument, not both")
     if isinstance(instrument, Instrument):
-        return instrument, notes
+        return instrument, _differs(pattern, instrument.wavelength, "the instrument's")
     if instrument is not None:
         from refine.io.instprm import read_instrument
 
-        return read_instrument(instrument), notes
+        inst = read_instrument(instrument)
+        return inst, _differs(pattern, inst.wavelength, f"{Path(instrument).name}'s")
     waves = pattern.metadata.get("wavelengths") if pattern.metadata else None
     if wavelength is None and waves and waves.get("kalpha2"):
         inst = Instrument(radiation="xray", wavelength=waves["kalpha1"], wavelength2=waves["kalpha2"],
@@ -69,7 +71,18 @@ def instrument_for(pattern: Pattern, *, wavelength: float | None = None,
     if lam is None:
         raise InputError(pattern.source, "no wavelength: give a wavelength or an instrument")
     notes.append(f"instrument: monochromatic {lam} Å, starting Gaussian width from the strongest peak")
+    notes += _differs(pattern, lam, "the given")
     return Instrument.synchrotron(lam, profile=starting_profile(pattern)), notes
+
+
+def _differs(pattern: Pattern, wavelength: float, whose: str) -> list[str]:
+    """A warning when the pattern file records another wavelength than the fit uses (a cell scales with it: 0.70
+    for 0.72 Å gives a cell 3 % too large that still fits); none when it records none or the same."""
+    recorded = pattern.wavelength
+    if recorded is None or abs(wavelength / recorded - 1.0) <= 1e-4:
+        return []
+    return [f"warning: {whose} wavelength {wavelength:g} Å is used, but {pattern.source or 'the pattern'} records "
+            f"{recorded:g} Å; cells scale with the wavelength"]
 
 
 def exclude_phase_item(text: str) -> tuple[str, float]:
