@@ -280,14 +280,17 @@ def _run(series, fit_phases, instrument, settings, out: Path | None, opts: Seque
 
 def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phases: Any,
            notes: list[str]) -> list[tuple[str, str]]:
+    from refine.io.atomic import sha256_of
     from refine.operando.sequential import write_csv, write_summary
 
     summary_settings = {"command": "sequential", "kind": kind, "refine": list(settings.refine),
                         "phases": [source_of(p) or getattr(p, "name", str(p)) for p in as_list(phases)],
                         "wavelength": opts.wavelength, "instrument": opts.instrument, "range": opts.range,
                         "exclude": [list(e) for e in opts.exclude], "echem": opts.echem,
-                        "echem_format": opts.echem_format, "active_mass": opts.active_mass, "formula": opts.formula,
-                        "x0": opts.x0,
+                        "echem_sha256": None if not opts.echem else sha256_of(opts.echem),
+                        "echem_format": opts.echem_format, "echem_match": opts.echem_match,
+                        "scan_times": None if opts.scan_times is None else list(opts.scan_times),
+                        "active_mass": opts.active_mass, "formula": opts.formula, "x0": opts.x0,
                         "restart_each": opts.restart_each,
                         "pdf": None if settings.pdf is None else asdict(settings.pdf), "notes": notes}
     json_path = write_summary(result, opts.json or out / "sequential.json", summary_settings)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from refine.cli.main import main
+from refine.io.atomic import sha256_of
 from tests.conftest import data_file
 from tests.operando import series_data as sd
 
@@ -37,6 +38,9 @@ def test_run_writes_everything_and_resumes(files, tmp_path, capsys):
                                                                       "0002_scan_2.json"]
     doc = json.loads((tmp_path / "s.json").read_text())
     assert doc["kind"] == "sequential" and doc["converged"]
+    recorded = doc["provenance"]["settings"]  # what the cycler columns came from, to reproduce them
+    assert (recorded["echem"], recorded["echem_match"], recorded["scan_times"]) == (str(echem), "index", None)
+    assert recorded["echem_sha256"] == sha256_of(echem)
     assert [(s["index"], s["voltage"], s["capacity"]) for s in doc["scans"]] == [(0, 3.3, 0.0), (1, 3.35, 0.5),
                                                                                  (2, 3.4, 1.0)]
     # The command line starts from the CIF cell and a Gaussian width read off the strongest peak (the synthetic
