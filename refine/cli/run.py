@@ -402,13 +402,15 @@ def _first_step(pipeline: Pipeline, name: str | None) -> int:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How ``refine run`` runs a pipeline: the first step, dry run, tracebacks, and the output rules lifted."""
+    """How ``refine run`` runs a pipeline: the first step, dry run, tracebacks, --strict for every step, and the
+    output rules lifted."""
 
     start_from: str | None = None
     dry_run: bool = False
     debug: bool = False
     allow_outside: bool = False
     replace_foreign: bool = False
+    strict: bool = False
 
 
 def run_pipeline(pipeline: Pipeline, *, log: Path | None, start_from: str | None = None, dry_run: bool = False,
@@ -453,7 +455,7 @@ def _run_steps(pipeline: Pipeline, *, log: Path | None, run: RunOptions) -> int:
                 inputs = expand_inputs(step, pipeline.path, strict=not dry_run, root=policy.root)
                 if not dry_run:
                     check_input_count(step, parsers[step.index], inputs, pipeline.path)
-                argv = step_argv(step, options[step.index], inputs)
+                argv = ["--strict"] * run.strict + step_argv(step, options[step.index], inputs)  # run's --strict
             except InputError as exc:
                 records.append({**record, "argv": None, "exit_code": EXIT_BAD_INPUT, "error": str(exc)})
                 if log is not None and not dry_run:
@@ -540,7 +542,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.dry_run:  # the record is the user's own choice of place, but never replaces a foreign file
         check_output(log, source="--log", policy=OutputPolicy(replace_foreign=args.replace_foreign))
     options = RunOptions(start_from=args.start_from, dry_run=args.dry_run, debug=getattr(args, "debug", False),
-                         allow_outside=args.allow_outside, replace_foreign=args.replace_foreign)
+                         allow_outside=args.allow_outside, replace_foreign=args.replace_foreign,
+                         strict=getattr(args, "strict", False))
     return run_pipeline(pipeline, log=None if args.dry_run else log, options=options)
 
 

@@ -112,6 +112,16 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ni.toml"]
 
 
+def test_strict_reaches_every_step(tmp_path, capsys):
+    """``refine run CONFIG --strict`` runs each step under --strict (it was accepted and dropped)."""
+    config = _ni_config(tmp_path)
+    assert main(["run", str(config), "--dry-run", "--strict"]) == 0
+    out = capsys.readouterr().out
+    assert "$ refine --strict pdf reduce" in out and "$ refine --strict pdf fit" in out
+    assert main(["run", str(config), "--dry-run"]) == 0
+    assert "--strict" not in capsys.readouterr().out
+
+
 def test_not_converged_continues_and_exits_3(tmp_path, capsys):
     config = _ni_config(tmp_path, fit_extra=", max_nfev = 3")
     cif = data_file("Ni.cif")
