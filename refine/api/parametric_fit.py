@@ -61,7 +61,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
                                   presence=tuple(opts.present))
     names = sorted({k for scan in series for k in scan.echem})
     variables = {k: [scan.echem.get(k, math.nan) for scan in series] for k in names}
-    start = read_start(opts.start, len(series)) if opts.start else None
+    start = read_start(opts.start, len(series), [str(scan.path) for scan in series]) if opts.start else None
     result = fit_parametric(patterns_read, structures, instrument, settings, variables=variables, start=start)
     notes += presence_warnings(settings.presence, len(series))
     written = _write(result, series, opts, kind, [source_of(p) or str(p) for p in as_list(phases)], notes)
@@ -70,8 +70,9 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
     return result
 
 
-def read_start(path: str | os.PathLike, nscans: int) -> list[dict[str, float]]:
-    """Per-scan starting values from a ``refine sequential`` summary (``scans[i].parameters``)."""
+def read_start(path: str | os.PathLike, nscans: int, files: Sequence[str] = ()) -> list[dict[str, float]]:
+    """Per-scan starting values from a ``refine sequential`` summary (``scans[i].parameters``) of the same scans:
+    ``nscans`` of them and, when ``files`` are given, the same file names in the same order (folders may differ)."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -82,6 +83,10 @@ def read_start(path: str | os.PathLike, nscans: int) -> list[dict[str, float]]:
     if not isinstance(scans, list) or len(scans) != nscans:
         found = len(scans) if isinstance(scans, list) else 0
         raise InputError(str(path), f"a sequential summary with {nscans} scans is needed as start, found {found}")
+    for i, (scan, file) in enumerate(zip(scans, files, strict=False)):  # no files given: nothing to compare
+        theirs = Path(str((scan or {}).get("file") or "")).name
+        if theirs and theirs != Path(file).name:
+            raise InputError(str(path), f"holds other scans: scan {i} is {theirs} there, {Path(file).name} here")
     out = []
     for scan in scans:
         params = (scan or {}).get("parameters") or {}

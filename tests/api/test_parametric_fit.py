@@ -29,3 +29,18 @@ def test_csv_has_a_phase_absent_from_the_first_scan(tmp_path):
         assert abs(fitted.value - truth[i][1]["volume"]) < 0.01 * truth[i][1]["volume"]
     assert float(rows[2]["nvp1_dV_V0_percent"]) == pytest.approx(
         100 * (float(rows[2]["nvp1_volume"]) / float(rows[1]["nvp1_volume"]) - 1), rel=1e-9)
+
+
+def test_start_must_hold_the_same_scans(tmp_path):
+    """--start from a summary of other scans (same count, other files) is refused naming both files."""
+    import json
+
+    from refine.api.parametric_fit import read_start
+    from refine.errors import InputError
+
+    path = tmp_path / "seq.json"
+    path.write_text(json.dumps({"scans": [{"file": f"/elsewhere/scan_{i}.xye", "parameters": {
+        "nvp_a": {"value": 8.7 + i}}} for i in range(2)]}))
+    assert read_start(path, 2, ["here/scan_0.xye", "here/scan_1.xye"]) == [{"nvp_a": 8.7}, {"nvp_a": 9.7}]
+    with pytest.raises(InputError, match="holds other scans: scan 1 is scan_1.xye there, other_1.xye here"):
+        read_start(path, 2, ["here/scan_0.xye", "here/other_1.xye"])
