@@ -7,7 +7,9 @@ converted to the units of the results: ``time`` s, ``voltage`` V, ``current`` mA
 the net charge passed since the start of the log, positive on charge (oxidation, positive current): EC-Lab's
 ``(Q-Qo)`` as it is; a charge/discharge pair (Arbin, Neware) or an unsigned per-half-cycle capacity accumulated with
 the sign of the current; else the current integrated over time. Every other numeric column is kept under its
-cleaned name (``charge_capacity``, ``cycle_number``); text columns (a step's status) are listed in ``notes``.
+cleaned name (``charge_capacity``, ``cycle_number``), in those units when its unit is one of a time, voltage,
+current or capacity (Arbin's ``Charge_Capacity(Ah)`` in mAh); text columns (a step's status) are listed in
+``notes``.
 
 The binary formats need the optional readers (``pip install 'refine[echem]'``: galvani, GPL; NewareNDA, BSD);
 refine contains no binary parser of its own.
@@ -123,6 +125,12 @@ def split_unit(header: str) -> tuple[str, str | None]:
     return name, unit
 
 
+def _quantity_of(unit: str | None) -> str | None:
+    """The quantity of :data:`UNITS` whose units include ``unit`` (None: no unit, or another kind)."""
+    key = None if unit is None else unit.lower().replace(" ", "")
+    return next((quantity for quantity, factors in UNITS.items() if key in factors), None)
+
+
 def _factor(source: str, header: str, quantity: str, unit: str | None) -> float:
     if unit is None:
         return 1.0
@@ -163,9 +171,12 @@ def normalise(source: str, fmt: str, raw: Sequence[tuple[str, np.ndarray]], *, s
         columns[quantity] = values * factor
         origin[quantity] = header
         used.add(hit)
-    for name, (_, _, values) in named.items():
+    for name, (header, unit, values) in named.items():
         if name not in used and name not in columns:
-            columns[name] = values
+            # In the results' units when its unit is one of theirs: Arbin's Charge_Capacity(Ah) beside capacity
+            # in mAh would otherwise read as mAh.
+            quantity = _quantity_of(unit)
+            columns[name] = values if quantity is None else values * _factor(source, header, quantity, unit)
     table_notes = list(notes)
     _net_capacity(source, named, columns, origin, table_notes)
     for name, values in columns.items():

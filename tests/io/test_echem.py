@@ -128,6 +128,10 @@ def test_arbin_csv_net_capacity_from_charge_and_discharge(tmp_path):
     np.testing.assert_allclose(table.columns["capacity"], net, atol=1e-9)
     assert table.start == dt.datetime(2026, 3, 12, 7, 0, 0)
     assert any("Charge_Capacity(Ah)" in n for n in table.notes)
+    # The parts are kept in the results' unit too (they were left in Ah beside capacity in mAh).
+    parts = np.array([line.split(",")[6:8] for line in lines[1:]], dtype=float)
+    np.testing.assert_allclose(table.columns["charge_capacity"], 1e3 * parts[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(table.columns["discharge_capacity"], 1e3 * parts[:, 1], rtol=1e-12)
 
 
 def test_missing_column_names_the_columns_found(tmp_path):
