@@ -66,6 +66,28 @@ def _find_hdf5_dataset(path: Path) -> str | None:
         return found[0] if found else None
 
 
+def _broken_links(path: Path) -> list[tuple[str, str]]:
+    """(link, target file) of the external links of an HDF5 file that do not resolve (Eiger masters link their
+    frames from data files beside them)."""
+    import h5py
+
+    broken: list[tuple[str, str]] = []
+    with h5py.File(path, "r") as fh:
+        groups = [fh]
+        while groups:
+            group = groups.pop()
+            for name in group:
+                link = group.get(name, getlink=True)
+                if isinstance(link, h5py.ExternalLink):
+                    try:
+                        group[name]
+                    except (KeyError, OSError):
+                        broken.append((f"{group.name.rstrip('/')}/{name}", str(path.parent / link.filename)))
+                elif isinstance(link, h5py.HardLink) and isinstance(group[name], h5py.Group):
+                    groups.append(group[name])
+    return broken
+
+
 def _open_fabio(path: str | os.PathLike):
     """Open ``path`` with fabio (HDF5 fallbacks as in the module docstring); InputError when impossible."""
     import fabio
@@ -86,6 +108,11 @@ def _open_fabio(path: str | os.PathLike):
                 raise
             found = _find_hdf5_dataset(file)
             if found is None:
+                broken = _broken_links(file)
+                if broken:  # an Eiger master whose data file is missing, truncated or unreadable
+                    name, target = broken[0]
+                    raise InputError(file, f"its frames are linked ({name}) to {target}, which is missing or "
+                                           "cannot be read") from None
                 raise InputError(file, "HDF5 file holds no 2D or 3D numeric dataset") from None
             return fabio.open(f"{file}::{found}")
     except InputError:

@@ -75,6 +75,21 @@ def _eiger_master(folder, stacks) -> object:
     return path
 
 
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_eiger_master_without_its_data_file_names_it(tmp_path, frames, damage):
+    """A master copied without its data file, or with a truncated one, names the linked file (it said 'no 2D or 3D
+    dataset')."""
+    path = _eiger_master(tmp_path, [frames])
+    data = tmp_path / "scan_data_000001.h5"
+    if damage == "missing":
+        data.unlink()
+    else:
+        data.write_bytes(data.read_bytes()[:2000])
+    with pytest.raises(InputError, match=r"scan_master.h5: its frames are linked \(/entry/data/data_000001\) to "
+                                         r".*scan_data_000001.h5, which is missing or cannot be read"):
+        ImageFile(path)
+
+
 def test_eiger_master_memory_does_not_grow_with_data_files(tmp_path):
     # HDF5 >= 2.0 caches up to 8 MiB of chunks per open dataset, and fabio keeps every data file of a master
     # open: reading 8 data files of one 6 MB frame each kept 8 x 6 MB. Leaving a data file empties its cache.
