@@ -87,7 +87,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                       help="attach table rows by scan index (default) or nearest time (needs --scan-times)")
     add_echem_arguments(fits)
     fits.add_argument("--csv", metavar="OUT.csv", help="per-scan table (default OUT_DIR/sequential.csv)")
-    fits.add_argument("--window", dest="windows", type=parse_range, action="append", default=[], metavar="LO:HI",
+    fits.add_argument("--window", "--windows", dest="windows", type=parse_range, action="append", default=[],
+                      metavar="LO:HI",
                       help="a 2theta window of the figure's heat map (repeatable; default the whole pattern)")
     parser.add_argument("-o", "--output", "--out", dest="out", required=True, metavar="OUT_DIR",
                         help="folder for patterns/, scans/, sequential.json and sequential.csv")
