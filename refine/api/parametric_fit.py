@@ -39,7 +39,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
         The joint fit, each scan's phases (cells with esds through the constraints, scales and weight fractions
         for Rietveld) and the trend / V0 coefficients; ``written`` lists the files written.
     """
-    from refine.api.series import _paths, attach_echem, check_echem_options
+    from refine.api.series import _paths, attach_echem, check_echem_options, echem_warnings
     from refine.io import read_powder_pattern
     from refine.operando.parametric import ParametricSettings, fit_parametric
     from refine.operando.sequential import presence_warnings
@@ -63,7 +63,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
     variables = {k: [scan.echem.get(k, math.nan) for scan in series] for k in names}
     start = read_start(opts.start, len(series), [str(scan.path) for scan in series]) if opts.start else None
     result = fit_parametric(patterns_read, structures, instrument, settings, variables=variables, start=start)
-    notes += presence_warnings(settings.presence, len(series))
+    notes += presence_warnings(settings.presence, len(series)) + echem_warnings(series)
     written = _write(result, series, opts, kind, [source_of(p) or str(p) for p in as_list(phases)], notes)
     for name, value in (("notes", tuple(notes)), ("written", tuple(written))):
         object.__setattr__(result, name, value)

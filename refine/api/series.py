@@ -81,6 +81,7 @@ def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.Path
     series = _series(patterns, opts)
     prepare = _pdf_inputs if kind == "pdf" else _powder_inputs
     fit_phases, instrument, settings, notes = prepare(series, phases, kind, opts)
+    notes = [*notes, *echem_warnings(series)]
     if output is None:  # run_sequential writes nothing without an output folder
         return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind, patterns, started),
                          notes, [])
@@ -171,6 +172,16 @@ def echem_table(opts: Any, *, stamped: bool = False):
             raise InputError("scan_times", "matching by time needs the scans' times on the cycler's clock: "
                                            "--scan-times START:STEP (seconds)")
     return table
+
+
+def echem_warnings(series) -> list[str]:
+    """A negative ion content x at some scan (impossible: a wrong active mass, formula or x0), said."""
+    xs = [s.echem["x"] for s in series if "x" in s.echem]
+    if xs and min(xs) < 0:
+        worst = min(range(len(xs)), key=xs.__getitem__)
+        return [f"warning: the ion content x reaches {xs[worst]:.3g} (< 0, impossible) at scan {worst}: check "
+                "active_mass, formula and x0"]
+    return []
 
 
 def attach_echem(series, opts: Any):

@@ -4,11 +4,13 @@ on a log whose clock is offset from the scans'."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from refine.api.options import SequentialOptions
-from refine.api.series import attach_echem
+from refine.api.series import attach_echem, echem_warnings
 from refine.errors import InputError
 from refine.operando.echem import FARADAY, IonContent, molar_mass
 from refine.operando.series import Series, nearest_rows
@@ -71,6 +73,10 @@ def test_attach_mpt_with_offset_and_x(tmp_path):
         assert scan.echem["x"] == pytest.approx(3.0 - per_mah * q[row], rel=1e-6)
     xs = [s.echem["x"] for s in series]
     assert xs[0] > xs[1] > xs[2] and xs[3] < xs[4] < xs[5]  # Na leaves on charge, returns on discharge
+    assert echem_warnings(series) == []
+    tiny = attach_echem(Series.from_paths(files), dataclasses.replace(opts, active_mass=0.2))  # 25x too little
+    (warning,) = echem_warnings(tiny)
+    assert warning.startswith("warning: the ion content x reaches -") and "at scan 3" in warning
     with pytest.raises(InputError, match="x0 is missing"):
         attach_echem(Series.from_paths(files), SequentialOptions(echem=str(mpt), active_mass=5.0,
                                                                  formula="NaVPO4F"))
