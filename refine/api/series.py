@@ -175,13 +175,20 @@ def echem_table(opts: Any, *, stamped: bool = False):
 
 
 def echem_warnings(series) -> list[str]:
-    """A negative ion content x at some scan (impossible: a wrong active mass, formula or x0), said."""
+    """What looks wrong in the attached cycler rows, said: a negative ion content x (impossible: a wrong active
+    mass, formula or x0); every scan matched to one row by time (scan times not in seconds on the cycler's
+    clock, e.g. given in hours)."""
+    out = []
     xs = [s.echem["x"] for s in series if "x" in s.echem]
     if xs and min(xs) < 0:
         worst = min(range(len(xs)), key=xs.__getitem__)
-        return [f"warning: the ion content x reaches {xs[worst]:.3g} (< 0, impossible) at scan {worst}: check "
-                "active_mass, formula and x0"]
-    return []
+        out.append(f"warning: the ion content x reaches {xs[worst]:.3g} (< 0, impossible) at scan {worst}: check "
+                   "active_mass, formula and x0")
+    rows = {s.echem.get("time") for s in series if "scan_time" in s.echem}
+    if len(series) > 1 and len(rows) == 1:
+        out.append(f"warning: every scan matched the cycler row at {rows.pop():g} s: are the scan times "
+                   "(--scan-times START:STEP) in seconds on the cycler's clock?")
+    return out
 
 
 def attach_echem(series, opts: Any):

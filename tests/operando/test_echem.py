@@ -77,6 +77,9 @@ def test_attach_mpt_with_offset_and_x(tmp_path):
     tiny = attach_echem(Series.from_paths(files), dataclasses.replace(opts, active_mass=0.2))  # 25x too little
     (warning,) = echem_warnings(tiny)
     assert warning.startswith("warning: the ion content x reaches -") and "at scan 3" in warning
+    hours = attach_echem(Series.from_paths(files), dataclasses.replace(opts, scan_times=(95 / 3600, 1 / 3)))
+    (warning,) = echem_warnings(hours)  # times given in hours: every scan on row 0
+    assert warning.startswith("warning: every scan matched the cycler row at 0 s")
     with pytest.raises(InputError, match="x0 is missing"):
         attach_echem(Series.from_paths(files), SequentialOptions(echem=str(mpt), active_mass=5.0,
                                                                  formula="NaVPO4F"))
