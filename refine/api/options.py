@@ -11,8 +11,6 @@ a bad value is an :class:`~refine.errors.InputError` naming the option.
 from __future__ import annotations
 
 import argparse
-import math
-import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -55,7 +53,7 @@ class CommandOptions:
                 elif parse is not None and value is not None:
                     value = parse(value)
                 else:
-                    value = _coerce(str(f.type), value)
+                    value = parsing.coerce(str(f.type), value)
             except InputError:
                 raise
             except ValueError as exc:
@@ -90,65 +88,12 @@ class CommandOptions:
         return {name: _plain(getattr(self, name)) for name in self.names()}
 
 
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
-
-
-def _coerce(kind: str, value: Any) -> Any:
-    """A value of a field typed ``int``, ``float`` or ``bool`` (or those ``| None``) given as text or as another
-    number type, as the command line would read it (``workers="2"``, ``idle="5"``, ``restart_each="no"``); other
-    fields' values as they are."""
-    base = kind.removesuffix("| None").strip()
-    if value is None or base not in ("int", "float", "bool"):
-        return value
-    if base == "bool":
-        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-            return value.strip().lower() in _TRUE
-        if isinstance(value, numbers.Integral) and int(value) in (0, 1):  # True, False, numpy.bool_ too
-            return bool(value)
-        raise ValueError(f"expected true or false, got {value!r}")
-    if isinstance(value, bool):
-        raise ValueError(f"expected a number, got {value!r}")
-    try:
-        number = float(value) if isinstance(value, (str, numbers.Real)) else math.nan
-    except ValueError:
-        number = math.nan
-    if base == "float":
-        if isinstance(value, (str, numbers.Real)) and not math.isnan(number):
-            return number
-        raise ValueError(f"expected a number, got {value!r}")
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if math.isfinite(number) and number.is_integer():
-        return int(number)
-    raise ValueError(f"expected a whole number, got {value!r}")
-
-
-def _positive_float(what: str) -> Callable[[Any], float]:
-    def parse(value: Any) -> float:
-        number = _coerce("float", value)
-        if not number > 0 or not math.isfinite(number):
-            raise ValueError(f"{what} must be a positive number, got {value!r}")
-        return number
-
-    return parse
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
-
-
-def _positive_int(minimum: int, what: str) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        number = _coerce("int", value)
-        if number < minimum:
-            raise ValueError(f"{what} must be >= {minimum}, got {number}")
-        return number
-
-    return parse
 
 
 # -- integrate / calibrate ------------------------------------------------------------------------------------
@@ -160,7 +105,7 @@ class IntegrateOptions(CommandOptions):
     mask: str | None = None
     dark: str | None = None
     flat: str | None = None
-    npt: int = _opt(2000, _positive_int(2, "number of bins"))
+    npt: int = _opt(2000, parsing.whole_number_at_least(2, "number of bins"))
     unit: str = "2th_deg"
     polarization: float | None = None
     method: str = "bbox,csr,cython"
@@ -179,8 +124,8 @@ class IntegrateOptions(CommandOptions):
     sigma_clip: float | None = None
     spottiness: float | None = None
     follow: bool = False
-    idle: float = _opt(60.0, _positive_float("idle"))
-    workers: int = _opt(1, _positive_int(1, "workers"))
+    idle: float = _opt(60.0, parsing.positive_number("idle"))
+    workers: int = _opt(1, parsing.whole_number_at_least(1, "workers"))
     scheduler: str | None = None
 
 
@@ -384,7 +329,7 @@ class PdfReduceOptions(CommandOptions):
     npt: int = 3000
     plot: str | None = None
     output: str | None = None
-    workers: int = _opt(2, _positive_int(1, "workers"))
+    workers: int = _opt(2, parsing.whole_number_at_least(1, "workers"))
 
 
 @dataclass(frozen=True)
@@ -460,12 +405,12 @@ class SequentialOptions(PdfSettingsOptions, EchemOptions):
     refine: tuple[str, ...] | None = _opt(None, parsing.split_list)
     present: tuple = _opt(parse=parsing.parse_presence, many=True)
     restart_each: bool = False
-    workers: int = _opt(1, _positive_int(1, "workers"))
+    workers: int = _opt(1, parsing.whole_number_at_least(1, "workers"))
     scheduler: str | None = None
-    chunk: int = _opt(16, _positive_int(0, "chunk"))
+    chunk: int = _opt(16, parsing.whole_number_at_least(0, "chunk"))
     guard: tuple[float, float] = _opt((2.0, 0.02), lambda v: _guard(v))
     follow: bool = False
-    idle: float = _opt(60.0, _positive_float("idle"))
+    idle: float = _opt(60.0, parsing.positive_number("idle"))
     json: str | None = None
     csv: str | None = None
     plot: str | None = None

@@ -8,7 +8,8 @@ command line turns it into an argparse error on the flag.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -230,3 +231,61 @@ def parse_constant_volume(text: Any):
     if not 1 <= len(parts) <= 2 or not all(parts):
         raise ValueError(f"expected PHASE[:a|b|c], got {text!r}")
     return ConstantVolume(parts[0], parts[1] if len(parts) > 1 else "c")
+
+
+# -- typed values given as text (fields without a text form of their own) ------------------------------------
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def coerce(kind: str, value: Any) -> Any:
+    """A value of a field typed ``int``, ``float`` or ``bool`` (or those ``| None``) given as text or as another
+    number type, as the command line would read it (``workers="2"``, ``idle="5"``, ``restart_each="no"``); other
+    fields' values as they are."""
+    base = kind.removesuffix("| None").strip()
+    if value is None or base not in ("int", "float", "bool"):
+        return value
+    if base == "bool":
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        if isinstance(value, numbers.Integral) and int(value) in (0, 1):  # True, False, numpy.bool_ too
+            return bool(value)
+        raise ValueError(f"expected true or false, got {value!r}")
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        number = float(value) if isinstance(value, (str, numbers.Real)) else math.nan
+    except ValueError:
+        number = math.nan
+    if base == "float":
+        if isinstance(value, (str, numbers.Real)) and not math.isnan(number):
+            return number
+        raise ValueError(f"expected a number, got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if math.isfinite(number) and number.is_integer():
+        return int(number)
+    raise ValueError(f"expected a whole number, got {value!r}")
+
+
+def positive_number(what: str) -> Callable[[Any], float]:
+    """A parser of a finite number > 0 (``what`` names it in the message)."""
+
+    def parse(value: Any) -> float:
+        number = coerce("float", value)
+        if not number > 0 or not math.isfinite(number):
+            raise ValueError(f"{what} must be a positive number, got {value!r}")
+        return number
+
+    return parse
+
+
+def whole_number_at_least(minimum: int, what: str) -> Callable[[Any], int]:
+    """A parser of a whole number >= ``minimum`` (``what`` names it in the message; 2.5 is refused, not cut)."""
+
+    def parse(value: Any) -> int:
+        number = coerce("int", value)
+        if number < minimum:
+            raise ValueError(f"{what} must be >= {minimum}, got {number}")
+        return number
+
+    return parse

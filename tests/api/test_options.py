@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 import refine
 from refine.api import options as opt
+from refine.api import parsing
 from refine.cli.main import build_parser
 from refine.errors import InputError
 
@@ -109,9 +110,9 @@ def test_numbers_and_flags_given_as_text_are_read_as_the_command_line_reads_them
 
 @given(st.integers(-10**12, 10**12), st.floats(allow_nan=False, allow_infinity=False))
 def test_coerce_reads_the_text_of_any_number(whole, real):
-    assert opt._coerce("int", str(whole)) == whole and opt._coerce("int | None", whole) == whole
-    assert opt._coerce("float", repr(real)) == real and opt._coerce("float", whole) == float(whole)
-    assert opt._coerce("str | None", whole) == whole  # other fields as given
+    assert parsing.coerce("int", str(whole)) == whole and parsing.coerce("int | None", whole) == whole
+    assert parsing.coerce("float", repr(real)) == real and parsing.coerce("float", whole) == float(whole)
+    assert parsing.coerce("str | None", whole) == whole  # other fields as given
 
 
 @pytest.mark.parametrize(("command", "cls", "without_flag"), [
