@@ -55,7 +55,7 @@ def whole_pattern_fit(kind: str, pattern: Any, phases: Any, wavelength: float | 
     inst, notes = instrument_for(observed, wavelength=wavelength, instrument=instrument)
     powder = powder_options(opts, inst, observed)
     fitter = fit_lebail if kind == "lebail" else fit_pawley
-    result = fitter(observed, structures, inst, refine=list(opts.refine), options=powder)
+    result = with_noted_warnings(fitter(observed, structures, inst, refine=list(opts.refine), options=powder), notes)
     settings = {"command": kind, "phases": [source_of(p) or getattr(p, "name", None) for p in _list(phases)],
                 "wavelength": wavelength, "instrument": source_of(instrument), **opts.settings(),
                 "refine": list(opts.refine), "background": str(powder.background), "notes": notes}
@@ -106,6 +106,13 @@ def write_powder_files(result, opts: Any, *, data: Any, settings: dict, instrume
                  **({"wavelength": wavelength} if wavelength is not None else {}))
         written.append(("figure", str(opts.plot)))
     return written
+
+
+def with_noted_warnings(result, notes: list[str]):
+    """The result with the ``warning: ...`` notes of its set-up (a wavelength the file contradicts) among its own
+    warnings, so that its result file holds them and ``--strict`` counts them."""
+    extra = tuple(n.removeprefix("warning: ") for n in notes if n.startswith("warning: "))
+    return replace(result, warnings=(*result.warnings, *extra)) if extra else result
 
 
 def with_extra(result, **items: Any):

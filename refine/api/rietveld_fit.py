@@ -8,7 +8,7 @@ from typing import Any
 
 from refine.api._inputs import as_list, as_powder_pattern, as_structures, check_files, source_of
 from refine.api.options import RietveldCommandOptions
-from refine.api.powder import with_extra, write_powder_files
+from refine.api.powder import with_extra, with_noted_warnings, write_powder_files
 from refine.errors import InputError
 
 
@@ -88,6 +88,7 @@ def _single(opts, pattern, phases, instrument, powder, run: _Run):
                 "instrument": run.instrument, **opts.settings(), "refine": list(opts.refine),
                 "background": str(powder.background), "dispersion": not opts.no_dispersion,
                 "po_axis": list(opts.po_axis), "texture_order": opts.texture, "notes": run.notes}
+    result = with_noted_warnings(result, run.notes)
     written = write_powder_files(result, opts, data=run.data, settings=settings, instrument=instrument,
                                  structures=list(result.extra["structures"].values()))
     return with_extra(result, notes=run.notes, written=written)
@@ -125,6 +126,7 @@ def _bragg_pdf(opts, pattern, phases, instrument, powder, run: _Run):
                     "pdf_weight": opts.pdf_weight, "phases": run.phases, "refine": list(opts.refine),
                     "notes": run.notes}
     name = next(iter(result.phases.values())).structure
+    result = with_noted_warnings(result, run.notes)
     written = write_powder_files(result, opts, data=run.data, settings=run_settings, instrument=instrument,
                                  title=f"Rietveld + PDF: {name}", structures=[result.extra["structure"]])
     return with_extra(result, notes=run.notes, written=written)
@@ -165,6 +167,7 @@ def _joint(opts, pattern, phases, instrument, powder, run: _Run):
                 "instruments": [run.instrument or run.wavelength, *opts.joint_instrument],
                 "prefixes": prefixes, "shared": shared, "refine": [list(h.refine) for h in histograms],
                 "notes": run.notes}
+    result = with_noted_warnings(result, run.notes)
     written = write_powder_files(result, opts, data=run.data, settings=settings, instrument=instrument,
                                  title="joint Rietveld: " + ", ".join(prefixes),
                                  structures=list(result.extra["structures"].values()))

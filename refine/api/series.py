@@ -92,7 +92,7 @@ def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.Path
     # The collector skips the libraries' objects over the summary too (a full collection of them: ~0.1 s).
     with folder_lock(out, command="sequential"), frozen():  # the lock held over the summary, table and figure
         result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind, patterns, started)
-        written = _write(result, out, opts, kind, settings, phases, notes)
+        written = _write(result, out, opts, kind, settings, phases, [*notes, *getattr(result, "notes", ())])
     return _annotate(result, notes, written)
 
 

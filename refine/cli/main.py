@@ -125,6 +125,17 @@ def print_warnings(warnings: Sequence[str], command: str) -> None:
         print(f"refine {command}: warning: {text}", file=sys.stderr)
 
 
+def print_notes(notes: Sequence[str], command: str) -> int:
+    """A run's notes: plain ones on stdout, ``warning: ...`` ones on stderr as warnings; returns how many warnings
+    (they count under ``--strict``)."""
+    warned = [n.removeprefix("warning: ") for n in notes if n.startswith("warning: ")]
+    for note in notes:
+        if not note.startswith("warning: "):
+            print(note)
+    print_warnings(warned, command)
+    return len(warned)
+
+
 def fit_exit_code(result, command: str, *, strict: bool = False) -> int:
     """Print the result's warnings on stderr (one line each) and return the exit code: 0 for a converged fit; 3
     when it did not converge, or under ``strict`` when it carries any warning (its results are written, flagged;

@@ -24,6 +24,7 @@ from refine.cli.main import (
     argument_type,
     float_pair,
     options_of,
+    print_notes,
     print_warnings,
 )
 from refine.cli.powder import add_phase_arguments, add_powder_arguments, cli_phases
@@ -75,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from refine.api.parametric_fit import parametric
 
     result = parametric(args.patterns, cli_phases(args), kind=args.kind, **options_of(ParametricOptions, args))
-    for note in getattr(result, "notes", ()):
-        print(note)
+    nwarn = print_notes(getattr(result, "notes", ()), "parametric")
     stats = result.fit.statistics
     print(f"parametric {args.kind}: {len(result.scans)} scans, {result.fit.nvary} refined parameters, "
           f"Rwp {format_percent(stats.Rwp)}, {'converged' if result.converged else 'NOT converged'}")
@@ -92,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     if not result.converged:
         print("refine parametric: the joint fit did not converge; results written and flagged", file=sys.stderr)
         return EXIT_NOT_CONVERGED
-    if getattr(args, "strict", False) and result.fit.warnings:
+    if getattr(args, "strict", False) and (result.fit.warnings or nwarn):
+        print(f"refine parametric: {len(result.fit.warnings) + nwarn} warning(s) under --strict; results written "
+              "and flagged", file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return EXIT_OK
 

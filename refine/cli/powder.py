@@ -105,7 +105,8 @@ def print_fit(result, *, lines: Sequence[str] = (), phase_suffix=None) -> None:
     """Notes, the report (warnings go to stderr), any extra lines, one line per phase (``phase_suffix(phase)``
     appended when given)."""
     for note in result.extra.get("notes", ()):
-        print(note)
+        if not note.startswith("warning: "):  # those are among the fit's warnings, printed on stderr
+            print(note)
     print(result.report(warnings=False, phases=False))
     for line in lines:
         print(line)

@@ -25,6 +25,7 @@ from refine.cli.main import (
     LazyChoices,
     argument_type,
     options_of,
+    print_notes,
     print_warnings,
 )
 from refine.cli.pdf_fit import add_pdf_fit_arguments
@@ -162,15 +163,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _print(args: argparse.Namespace, result) -> int:
     written = dict(getattr(result, "written", ()))
-    for note in getattr(result, "notes", ()):
-        print(note)
+    nwarn_run = print_notes(getattr(result, "notes", ()), "sequential")
     for r in result.records:
         print(_line(r))
     print(f"scans: {len(result.records)} (fitted {result.fitted}, resumed {result.skipped}); "
           f"summary: {written.get('summary')}; table: {written.get('table')}")
     if "figure" in written:
         print(f"figure: {written['figure']}")
-    nwarn = _print_scan_warnings(result.records)
+    nwarn = _print_scan_warnings(result.records) + nwarn_run
     failed = [r for r in result.records if r.get("status") == "failed"]
     for r in failed[:20]:  # why, in one line each (the result file of a failed scan is not written)
         print(f"refine sequential: error: scan {r['index']} ({r['file']}): {r.get('error')}", file=sys.stderr)

@@ -216,14 +216,16 @@ def summary(result: SeriesResult, settings: Mapping[str, Any] | None = None) -> 
     """The ``kind: sequential`` result document: ``scans`` holds one result object per scan, in order."""
     records = result.records
     flagged = [r["index"] for r in records if not r.get("converged")]
+    run_warnings = [n.removeprefix("warning: ") for n in (settings or {}).get("notes") or ()
+                    if isinstance(n, str) and n.startswith("warning: ")]  # the run's own (wavelength, cycler rows)
     return {
         "schema": RESULT_SCHEMA, "kind": "sequential", "data": [r["file"] for r in records],
         "converged": not flagged,
         "message": "all scans converged" if not flagged else f"{len(flagged)} scan(s) flagged: {flagged}",
         "statistics": None, "phases": [], "parameters": {}, "correlations": {},
-        "warnings": [f"scan {r['index']} ({Path(r['file']).name}): {r['status']}"
-                     + (f" - {r['error']}" if r.get("error") else "")
-                     for r in records if not r.get("converged")],
+        "warnings": run_warnings + [f"scan {r['index']} ({Path(r['file']).name}): {r['status']}"
+                                    + (f" - {r['error']}" if r.get("error") else "")
+                                    for r in records if not r.get("converged")],
         "scans": list(records),
         "provenance": {"package": "refine", "version": __version__, "settings": dict(settings or {}),
                        "fitted": result.fitted, "skipped": result.skipped},

@@ -130,3 +130,14 @@ def test_exclude_phase_removes_the_cu_lines(example_pattern, tmp_path):
     kept, cleaned = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("with", "without"))
     assert cleaned["phases"][0]["a"] == pytest.approx(4.642, abs=2e-4)
     assert cleaned["statistics"]["Rwp"] < kept["statistics"]["Rwp"]
+
+
+def test_a_wavelength_the_file_contradicts_is_a_warning_of_the_fit(drs_file, tmp_path, capsys):
+    """In the result file's warnings and counted by --strict (exit 3), not a note on stdout only."""
+    out = tmp_path / "r.json"
+    code = main(["--strict", "lebail", str(drs_file), "--spacegroup", "Fm-3m", "--cell", "4.65 4.65 4.65 90 90 90",
+                 "--wavelength", "0.1175", "--json", str(out)])
+    captured = capsys.readouterr()
+    assert code == 3 and "refine lebail: warning: the given wavelength 0.1175 Å is used" in captured.err
+    assert "warning: " not in captured.out
+    assert any(w.startswith("the given wavelength 0.1175 Å") for w in json.loads(out.read_text())["warnings"])

@@ -171,3 +171,16 @@ def test_second_run_into_a_held_folder_exits_2(files, tmp_path, capsys):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_run_warning_goes_to_stderr_the_summary_and_strict(files, tmp_path, capsys):
+    """A wavelength the files contradict (0.1 % off: the cells scale with it) is a warning of the run: on stderr,
+    in the summary's warnings, and exit 3 under --strict (it was a stdout line only)."""
+    paths, _ = files
+    out = tmp_path / "out"
+    wrong = f"{sd.WAVELENGTH * 1.001:.6f}"
+    assert main(["--strict", *_args(paths[:2], out, "--wavelength", wrong)]) == 3
+    captured = capsys.readouterr()
+    assert "refine sequential: warning: the given wavelength" in captured.err and "warning: " not in captured.out
+    doc = json.loads((out / "sequential.json").read_text())
+    assert any(w.startswith(f"the given wavelength {float(wrong):g}") for w in doc["warnings"])
