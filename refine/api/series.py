@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -71,8 +71,10 @@ def early_workers(opts: SequentialOptions) -> Iterator[Any]:
 
 
 def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.PathLike | None,
-                    opts: SequentialOptions, started: Any):
-    """:func:`sequential` with its options parsed and the workers :func:`early_workers` started (or None)."""
+                    opts: SequentialOptions, started: Any, notes: Sequence[str] = ()):
+    """:func:`sequential` with its options parsed and the workers :func:`early_workers` started (or None);
+    ``patterns`` may be a :class:`refine.operando.series.Series`; ``notes`` are the caller's (operando's failed
+    frames), reported with the run's."""
     from refine.operando.sequential import FIT_KINDS
 
     if kind not in FIT_KINDS:
@@ -80,8 +82,8 @@ def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.Path
     check_files({"json": opts.json, "csv": opts.csv, "plot": opts.plot}, {"output": output})
     series = _series(patterns, opts)
     prepare = _pdf_inputs if kind == "pdf" else _powder_inputs
-    fit_phases, instrument, settings, notes = prepare(series, phases, kind, opts)
-    notes = [*notes, *echem_warnings(series)]
+    fit_phases, instrument, settings, prepared = prepare(series, phases, kind, opts)
+    notes = [*notes, *prepared, *echem_warnings(series)]
     if output is None:  # run_sequential writes nothing without an output folder
         return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind, patterns, started),
                          notes, [])
@@ -140,6 +142,8 @@ def _series(patterns: Any, opts: SequentialOptions):
     from refine.operando.series import Series
 
     check_echem_options(opts)
+    if isinstance(patterns, Series):  # built by the caller (operando: its frames' numbers)
+        return attach_echem(patterns, opts) if opts.echem else patterns
     if opts.follow:
         if opts.echem:
             raise InputError("echem", "cannot be attached in follow mode (the scans are not known in advance); "

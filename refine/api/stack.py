@@ -131,7 +131,8 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         if opts.follow:
             result, frames = _follow(images, poni, out, integ, frames, phases, kind, fit_opts, started)
         else:
-            result = sequential_with(patterns, phases, kind, out, fit_opts, started)
+            result = sequential_with(_numbered_series(patterns, good, opts), phases, kind, out, fit_opts, started,
+                                     notes=_failed_frames(frames))
     written = list(getattr(result, "written", ()))
     if opts.plot:
         from refine.plot.operando import plot_operando
@@ -141,6 +142,25 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
     for name, value in (("frames", tuple(frames)), ("written", tuple(written))):
         object.__setattr__(result, name, value)
     return result
+
+
+def _numbered_series(patterns: list[str], good: list, opts: OperandoOptions):
+    """The integrated frames as a series, in frame order, each scan numbered by its frame's position in the stack
+    (a failed frame leaves a gap, so a table matched by index stays aligned with the frames)."""
+    from refine.operando.series import Series
+
+    series = Series.from_paths(patterns, sort=False)
+    if opts.series_file is not None:  # the series file's row of a frame is its position
+        numbers = [int(str(s.path).rsplit("::", 1)[1]) for s in series]
+    else:
+        numbers = [i if f.position is None else f.position for i, f in enumerate(good)]
+    return series.numbered(numbers)
+
+
+def _failed_frames(frames: list) -> list[str]:
+    """A warning per frame that could not be integrated: its scan is missing from the series."""
+    return [f"warning: frame {f.source}{'' if f.frame is None else f' #{f.frame}'} could not be integrated "
+            f"({f.error}); the series has no scan for it" for f in frames if f.failed]
 
 
 def _follow(images: Any, poni: Any, out: Path, integ: IntegrateOptions, first: list, phases: Any, kind: str,

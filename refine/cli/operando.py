@@ -104,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
         result = operando(args.images, cli_phases(args), poni=args.poni, output=args.out, kind=args.kind,
                           **options_of(OperandoOptions, args))
     failed = [f for f in result.frames if f.failed]
-    for f in failed:
-        print(f"refine operando: error: {f.error}", file=sys.stderr)
+    if getattr(args, "follow", False):  # the live run's frames (the others are among the run's warnings)
+        for f in failed:
+            print(f"refine operando: error: {f.error}", file=sys.stderr)
     skipped = sum(f.skipped for f in result.frames)
     print(f"frames: {len(result.frames)} ({len(result.frames) - skipped - len(failed)} integrated, {skipped} already "
           f"done, {len(failed)} failed)")

@@ -47,6 +47,9 @@ class Scan:
     path: Path
     echem: Mapping[str, float] = field(default_factory=dict)
     time_source: str | None = None
+    #: Its frame's number in the acquisition when that differs from ``index`` (a frame that failed to integrate
+    #: leaves a gap): what matching a table by index uses.
+    number: int | None = None
 
     @property
     def stem(self) -> str:
@@ -115,18 +118,20 @@ class Series:
         n = len(self.scans)
         nrows = len(next(iter(table.values())))
         if match == "index":
+            keys = [s.index if s.number is None else s.number for s in self.scans]
             if "index" in table:
                 lookup = {int(round(v)): i for i, v in enumerate(table["index"])}
-                missing = [s.index for s in self.scans if s.index not in lookup]
+                missing = [k for k in keys if k not in lookup]
                 if missing:
                     raise InputError(source, f"no row for scan index {missing[0]} in the index column")
-                rows = [lookup[s.index] for s in self.scans]
+                rows = [lookup[k] for k in keys]
             else:
-                if nrows != n:
-                    raise InputError(source, f"{nrows} rows for {n} scans and no index/scan column: matching by "
-                                             "index needs one row per scan; for a cycler log use --echem-match "
+                wanted = max(keys) + 1 if keys else 0  # frames that failed leave gaps: one row per frame
+                if nrows != wanted:
+                    raise InputError(source, f"{nrows} rows for {wanted} scans and no index/scan column: matching "
+                                             "by index needs one row per scan; for a cycler log use --echem-match "
                                              "time with --scan-times START:STEP")
-                rows = list(range(n))
+                rows = keys
         elif match == "time":
             if "time" not in table:
                 raise InputError(source, "matching by time needs a time column")
@@ -136,10 +141,18 @@ class Series:
         else:
             raise InputError("echem_match", f"match must be 'index' or 'time', got {match!r}")
         own = [{"scan_time": float(t)} for t in times] if match == "time" else [{}] * n  # kept to audit the match
-        scans = tuple(Scan(index=s.index, path=s.path, time_source=s.time_source,
+        scans = tuple(Scan(index=s.index, path=s.path, time_source=s.time_source, number=s.number,
                            echem={**{k: float(v[r]) for k, v in table.items() if k != "index"}, **o})
                       for s, r, o in zip(self.scans, rows, own, strict=True))
         return Series(scans)
+
+    def numbered(self, numbers: Sequence[int]) -> Series:
+        """The series with each scan's frame number (:attr:`Scan.number`), e.g. its position in an integrated
+        stack where some frame failed."""
+        if len(numbers) != len(self.scans):
+            raise ValueError(f"{len(numbers)} numbers for {len(self.scans)} scans")
+        return Series(tuple(Scan(index=s.index, path=s.path, echem=s.echem, time_source=s.time_source,
+                                 number=int(k)) for s, k in zip(self.scans, numbers, strict=True)))
 
     def own_times(self) -> list[float] | None:
         """The scans' own time stamps on the cycler's clock (given as ``scan_times`` when their frames were

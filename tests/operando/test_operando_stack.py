@@ -194,3 +194,36 @@ print(json.dumps({{"notes": list(r.notes), "volumes": r.table()["na3v2po43_nasic
     assert any("local Dask cluster: 2 worker" in n for n in out["notes"]), out["notes"]
     np.testing.assert_allclose(out["volumes"], _volumes(_table(root / "op" / "sequential.csv")), rtol=1e-6)
 
+
+
+@pytest.mark.parametrize("table", ["scan", "plain"])
+def test_a_failed_frame_leaves_the_later_scans_on_their_own_rows(stack, tmp_path, capsys, table):
+    """Frame 2 of 4 TIFFs is cut short: frame 3 still gets row 3 of a per-frame table (with a scan column, or one
+    row per frame), not frame 2's; the failed frame is among the summary's warnings (it was said on stderr only,
+    and frame 3 took row 2 silently, or a plain table was refused after integrating)."""
+    import json
+
+    import h5py
+    from fabio.tifimage import TifImage
+
+    with h5py.File(stack.master, "r") as fh:
+        frames = np.concatenate([fh["entry/data"][k][()] for k in sorted(fh["entry/data"])])
+    paths = []
+    for i, frame in enumerate(frames):
+        path = tmp_path / f"f_{i}.tif"
+        TifImage(data=frame).write(str(path))
+        paths.append(path)
+    paths[2].write_bytes(paths[2].read_bytes()[:3000])
+    per_frame = tmp_path / "cell.csv"
+    rows = [f"{i},{3.0 + 0.1 * i}" for i in range(NFRAMES)]
+    per_frame.write_text(("scan,voltage_V\n" if table == "scan" else "voltage_V\n")
+                         + "\n".join(r if table == "scan" else r.split(",")[1] for r in rows) + "\n")
+    out = tmp_path / "op"
+    code = main(["operando", *map(str, paths), "--poni", str(stack.poni), *INTEGRATE, "--phase", str(stack.cif),
+                 *FIT, "--echem", str(per_frame), "-o", str(out)])
+    assert code == 3
+    got = {r["file"].rsplit("/", 1)[1]: float(r["voltage"]) for r in _table(out / "sequential.csv")}
+    assert got == pytest.approx({"f_0.xye": 3.0, "f_1.xye": 3.1, "f_3.xye": 3.3}, abs=1e-12)
+    doc = json.loads((out / "sequential.json").read_text())
+    assert any(w.startswith(f"frame {paths[2]} could not be integrated") for w in doc["warnings"])
+    assert f"refine sequential: warning: frame {paths[2]} could not be integrated" in capsys.readouterr().err
