@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from refine.api._inputs import as_list, as_structures, source_of
+from refine.api._inputs import as_list, as_structures, check_files, source_of
 from refine.api.options import WHOLE_PATTERN_REFINE, ParametricOptions
 from refine.errors import InputError
 
@@ -48,6 +48,7 @@ def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: A
 
     opts = ParametricOptions.from_options(options)
     check_echem_options(opts)
+    check_files({"json": opts.json, "csv": opts.csv, "plot": opts.plot})  # before the fit, not after it
     settings = ParametricSettings(kind=kind)  # checks the kind first
     series = Series.from_paths(_paths(patterns))
     if opts.echem:

@@ -172,9 +172,10 @@ def parse_presence(text: Any):
     name, _, rest = str(text).partition(":")
     first, _, last = rest.partition(":")
     try:
-        return Presence(name=name, first=int(first) if first else 0, last=int(last) if last else None)
+        bounds = (int(first) if first else 0, int(last) if last else None)
     except ValueError:
         raise ValueError(f"expected NAME:FIRST[:LAST] scan indices, got {text!r}") from None
+    return Presence(name=name, first=bounds[0], last=bounds[1])  # its own message for FIRST > LAST
 
 
 def float_pair(text: str | Sequence[float], separator: str, form: str) -> tuple[float, float]:

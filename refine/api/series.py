@@ -201,11 +201,17 @@ def attach_echem(series, opts: Any):
     scans' own time stamps when their frames were integrated with ``scan_times`` and none is given here."""
     from refine.operando.echem import scan_times
 
-    own = series.own_times() if opts.scan_times is None else None
+    stamped = series.own_times()
+    own = stamped if opts.scan_times is None else None
     table = echem_table(opts, stamped=own is not None)
     times = None
     if opts.echem_match == "time":
         times = own if own is not None else scan_times(len(series), opts.scan_times)
+        if stamped is not None and max(abs(a - b) for a, b in zip(stamped, times, strict=True)) > 1e-6:
+            worst = max(range(len(times)), key=lambda i: abs(stamped[i] - times[i]))
+            raise InputError("scan_times", f"the patterns record their own times on the cycler's clock (from "
+                                           f"--scan-times when they were integrated; scan {worst}: {stamped[worst]:g} "
+                                           f"s, here {times[worst]:g} s): leave --scan-times out to use them")
     return series.with_echem(table, match=opts.echem_match, times=times)
 
 

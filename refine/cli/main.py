@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -246,6 +247,10 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("refine: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped (| head): the results are written; quiet
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python's own recipe: no flush error at exit
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -312,7 +312,9 @@ def _check_names(paths: Sequence[str]) -> None:
     seen: dict[str, str] = {}
     for source in paths:
         stem = _stem(source)
-        if stem in seen and seen[stem] != source:
+        if stem in seen:
+            if Path(seen[stem]).resolve() == Path(source).resolve():
+                raise InputError(source, "is given twice")
             raise InputError(source, f"has the same name as {seen[stem]}: their outputs would overwrite each other")
         seen[stem] = source
 

@@ -93,6 +93,8 @@ def _open_fabio(path: str | os.PathLike):
     import fabio
 
     file, dataset = _split_dataset(path)
+    if file.is_dir():
+        raise InputError(file, f"is a folder; give its image files (e.g. '{file / '*.tif'}', quoted)")
     if not file.is_file():
         raise InputError(file, "no such image file")
     is_hdf5 = file.suffix.lower() in HDF5_SUFFIXES

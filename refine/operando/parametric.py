@@ -324,7 +324,7 @@ def fit_parametric(patterns: Sequence[Pattern], phases: Sequence[CrystalStructur
     for name, values in variables.items():
         if len(values) != len(patterns):
             raise InputError("parametric", f"variable {name!r} has {len(values)} values for {len(patterns)} scans")
-    check_presence(settings.presence, phases)
+    check_presence(settings.presence, phases, len(patterns))
     builder = _Builder(patterns, phases, instrument, settings)
     _start_values(builder, start)
     _start_scales(builder, start)

@@ -207,8 +207,9 @@ class Presence:
         return index >= self.first and (self.last is None or index <= self.last)
 
 
-def check_presence(presence: Sequence[Presence], phases: Sequence[Any]) -> None:
-    """Every rule names a phase of the run (else every scan would fail on it)."""
+def check_presence(presence: Sequence[Presence], phases: Sequence[Any], nscans: int | None = None) -> None:
+    """Every rule names a phase of the run (else every scan would fail on it), and each of the ``nscans`` scans
+    keeps a phase to fit (else it would fail)."""
     if not presence:
         return
     names = [ph.name for ph in phases]
@@ -216,6 +217,9 @@ def check_presence(presence: Sequence[Presence], phases: Sequence[Any]) -> None:
     for rule in presence:
         if phase_prefix(rule.name) not in known:
             raise InputError("present", f"no phase named {rule.name!r}; phases: {', '.join(names)}")
+    empty = next((i for i in range(nscans or 0) if not phases_for(i, phases, presence)), None)
+    if empty is not None:
+        raise InputError("present", f"scan {empty} would have no phase to fit")
 
 
 def presence_warnings(presence: Sequence[Presence], nscans: int) -> list[str]:
@@ -277,7 +281,6 @@ def scan_result_path(out_dir: str | os.PathLike, scan: Scan) -> Path:
 
 def phases_for(index: int, phases: Sequence[CrystalStructure], presence: Sequence[Presence]) -> list:
     """The phases fitted in scan ``index``."""
-    check_presence(presence, phases)
     rules = {phase_prefix(p.name): p for p in presence}  # a phase by its name or its parameter prefix (CSV columns)
     return [ph for ph in phases
             if phase_prefix(ph.name) not in rules or rules[phase_prefix(ph.name)].includes(index)]
@@ -440,7 +443,7 @@ def _run_series(series: Series, phases: Sequence[Any], instrument: Instrument | 
         settings = dataclasses.replace(settings, refine=(*missing, *settings.refine))
     if settings.presence and not kind.presence:
         raise InputError("present", f"kind {settings.kind} fits every phase in every scan")
-    check_presence(settings.presence, phases)
+    check_presence(settings.presence, phases, None if follow else len(series))
     if settings.chunk < 0:
         raise InputError("chunk", f"must be 0 (one chain) or a positive number of scans, got {settings.chunk}")
     kind.options(settings)  # settings the kind cannot use are bad input for the whole run, not a failed scan

@@ -242,3 +242,16 @@ def test_pdf_fit_of_ni_from_a_cell_10_percent_small(tmp_path, capsys):
     assert any(w.startswith("phase ni: the start ni_a = 3.168") for w in doc["warnings"])
     # PDFgui on 1.49-20 A: 3.52392 +- 0.00016; over the whole file (to 60 A) the same within a few esd
     assert doc["phases"][0]["a"] == pytest.approx(3.5239, abs=0.001)
+
+
+def test_a_closed_pipe_ends_quietly():
+    """``refine ... | head -1``: the reader stops; the results are written, so exit 0 without a traceback."""
+    import argparse
+
+    from refine.cli.main import _run
+
+    def write_into_closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    args = argparse.Namespace(_run=write_into_closed_pipe, debug=False, command="sequential")
+    assert _run(args) == 0

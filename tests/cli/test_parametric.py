@@ -130,3 +130,11 @@ def test_sequential_with_cycler_then_parametric_from_it(files, tmp_path, capsys)
         assert abs(ph["volume"] / t[0]["volume"] - 1) < 1e-4
     code = main(_args(paths[:2], "--start", str(seq / "sequential.json")))
     assert code == 2 and "with 2 scans is needed as start, found 3" in capsys.readouterr().err
+
+
+def test_outputs_are_checked_before_the_fit(files, tmp_path, capsys):
+    """A --json that cannot be written is refused before fitting (it was a traceback after the fit)."""
+    paths, _, _ = files
+    (tmp_path / "folder.json").mkdir()
+    assert main(_args(paths[:2], "--json", str(tmp_path / "folder.json"))) == 2
+    assert "--json" in capsys.readouterr().err

@@ -105,6 +105,8 @@ def test_same_stem_in_two_folders_is_refused(series, tmp_path):
     with pytest.raises(InputError, match="same name"):
         integrate_series([paths[0], tmp_path / "other" / "one.tif"], _integrator(poni), tmp_path / "o",
                          progress=False)
+    with pytest.raises(InputError, match="one.tif: is given twice"):  # it was integrated twice, silently
+        integrate_series([paths[0], paths[0]], _integrator(poni), tmp_path / "o", progress=False)
 
 
 def test_unwritable_output_is_an_input_error(series, tmp_path):

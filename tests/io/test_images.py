@@ -141,6 +141,8 @@ def test_missing_and_unreadable_files_name_the_file(tmp_path):
     bad.write_bytes(b"this is not an image" * 10)
     with pytest.raises(InputError, match="bad.tif: cannot read as an image"):
         list(iter_frames(bad))
+    with pytest.raises(InputError, match=r"is a folder; give its image files \(e.g. '.*\*.tif', quoted\)"):
+        list(iter_frames(tmp_path))
 
 
 def test_nan_only_and_empty_frames_name_file_and_frame(tmp_path, frames):

@@ -161,3 +161,18 @@ def test_a_malformed_formula_names_the_field(bad):
     with pytest.raises(InputError) as info:
         molar_mass(bad)
     assert info.value.source == "formula"
+
+
+def test_given_scan_times_that_contradict_the_patterns_own_are_refused(tmp_path):
+    """Frames integrated with --scan-times 95:600, frame 2 failed: --scan-times again at the fits would put frame
+    3 at 1295 s instead of its recorded 1895 s; refused, saying to leave it out."""
+    t = np.arange(0.0, 3000.0, 10.0)
+    mpt = write_mpt(tmp_path / "c.mpt", ["time/s", "Ewe/V", "I/mA", "(Q-Qo)/mA.h"],
+                    [[ti, 3.3, 0.5, 0.5 * ti / 3600] for ti in t])
+    paths = _stamped(tmp_path, {f"f_{i}": (95.0 + 600.0 * i, "scan_times") for i in (0, 1, 3)})
+    opts = SequentialOptions(echem=str(mpt), echem_match="time", scan_times=(95.0, 600.0))
+    with pytest.raises(InputError, match=r"scan 2: 1895 s, here 1295 s\): leave --scan-times out") as info:
+        attach_echem(Series.from_paths(paths), opts)
+    assert info.value.source == "scan_times"
+    same = attach_echem(Series.from_paths(paths[:2]), opts)  # agreeing times are fine
+    assert [s.echem["scan_time"] for s in same] == [95.0, 695.0]

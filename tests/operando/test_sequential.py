@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from refine.api.options import SequentialOptions
 from refine.errors import InputError
 from refine.operando.sequential import (
     FIT_KINDS,
@@ -276,3 +277,10 @@ def test_presence_rules_are_checked_before_any_fit(series_paths, tmp_path):
     assert "warning: --present nvp2:3 starts after the last scan (1): phase nvp2 is fitted in no scan" in res.notes
     with pytest.raises(InputError, match="0 <= FIRST <= LAST"):
         Presence("nvp2", 4, 2)
+    with pytest.raises(InputError, match="nvp2:4:2: scans FIRST..LAST need 0 <= FIRST <= LAST"):  # its own words
+        SequentialOptions(present=["nvp2:4:2"])
+    none: list = []
+    with pytest.raises(InputError, match="scan 0 would have no phase to fit"):  # it failed scan by scan
+        run_sequential(series, phases()[:1], instrument(), settings(presence=(Presence("nvp", 1),)),
+                       tmp_path / "none", kind=counting_kind(none))
+    assert none == []
