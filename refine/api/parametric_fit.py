@@ -12,6 +12,7 @@ from typing import Any
 from refine.api._inputs import as_list, as_structures, check_files, source_of
 from refine.api.options import WHOLE_PATTERN_REFINE, ParametricOptions
 from refine.errors import InputError
+from refine.io.atomic import sha256_of
 
 
 def parametric(patterns: Any, phases: Any, *, kind: str = "pawley", **options: Any):
@@ -112,7 +113,8 @@ def records(result, series) -> list[dict]:
 
 def _write(result, series, opts: ParametricOptions, kind: str, phases: Sequence[str], notes: list[str]) -> list:
     written = []
-    settings = {"command": "parametric", "kind": kind, **opts.settings(), "phases": list(phases), "notes": notes}
+    settings = {"command": "parametric", "kind": kind, **opts.settings(), "phases": list(phases), "notes": notes,
+                "echem_sha256": sha256_of(opts.echem) if opts.echem else None}
     if opts.json:
         from refine.fit.result import write_document
 

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import make_operando_series as mos
 from refine.cli.main import main
+from refine.io.atomic import sha256_of
 from refine.operando.echem import FARADAY, molar_mass
 from tests.io.test_echem import write_mpt
 
@@ -49,6 +50,8 @@ def test_trend_in_x_from_the_cycler(files, tmp_path, capsys):
     assert "nvp_a_p1" in out
     doc = json.loads((tmp_path / "p.json").read_text())
     assert doc["kind"] == "parametric" and doc["converged"]
+    recorded = doc["provenance"]["settings"]
+    assert recorded["echem_sha256"] == sha256_of(mpt) and recorded["scan_times"] == [0.0, STEP_S]
     per_mah = 3.6 * molar_mass("Na3V2(PO4)3") / (FARADAY * 4.0e-3)
     xs = [s["x"] for s in doc["scans"]]
     np.testing.assert_allclose(xs, [3.0 - per_mah * 0.4 * i * STEP_S / 3600 for i in range(NSCANS)], rtol=1e-9)
