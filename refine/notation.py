@@ -35,3 +35,12 @@ def format_percent(fraction: float | None, *, decimals: int = 2) -> str:
     if fraction is None or not math.isfinite(fraction):
         return "n/a"
     return f"{100.0 * fraction:.{decimals}f} %"
+
+
+#: How a run's note that is a warning begins (``warning: the given wavelength ...``).
+WARNING_NOTE = "warning: "
+
+
+def note_warnings(notes: object) -> list[str]:
+    """The notes of a run that are warnings (:data:`WARNING_NOTE`), without the prefix."""
+    return [n.removeprefix(WARNING_NOTE) for n in notes or () if isinstance(n, str) and n.startswith(WARNING_NOTE)]

@@ -44,3 +44,11 @@ def test_printed_esd_has_one_or_two_digits_and_both_round_honestly(value, esd):
 def test_percent():
     assert format_percent(0.0978) == "9.78 %"
     assert format_percent(None) == "n/a" and format_percent(math.nan) == "n/a"
+
+
+def test_note_warnings_are_the_notes_that_begin_with_warning():
+    from refine.notation import note_warnings
+
+    notes = ["instrument: monochromatic 0.72 Å", "warning: the given wavelength 0.7 Å is used", 3, None]
+    assert note_warnings(notes) == ["the given wavelength 0.7 Å is used"]
+    assert note_warnings(None) == []

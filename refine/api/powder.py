@@ -111,7 +111,9 @@ def write_powder_files(result, opts: Any, *, data: Any, settings: dict, instrume
 def with_noted_warnings(result, notes: list[str]):
     """The result with the ``warning: ...`` notes of its set-up (a wavelength the file contradicts) among its own
     warnings, so that its result file holds them and ``--strict`` counts them."""
-    extra = tuple(n.removeprefix("warning: ") for n in notes if n.startswith("warning: "))
+    from refine.notation import note_warnings
+
+    extra = tuple(note_warnings(notes))
     return replace(result, warnings=(*result.warnings, *extra)) if extra else result
 
 

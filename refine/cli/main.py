@@ -20,6 +20,7 @@ from typing import Any
 from refine import __version__
 from refine.api import parsing
 from refine.errors import InputError, RefineError, UnknownNameError
+from refine.notation import WARNING_NOTE, note_warnings
 from refine.registry import Registry
 
 EXIT_OK = 0
@@ -129,9 +130,9 @@ def print_warnings(warnings: Sequence[str], command: str) -> None:
 def print_notes(notes: Sequence[str], command: str) -> int:
     """A run's notes: plain ones on stdout, ``warning: ...`` ones on stderr as warnings; returns how many warnings
     (they count under ``--strict``)."""
-    warned = [n.removeprefix("warning: ") for n in notes if n.startswith("warning: ")]
+    warned = note_warnings(notes)
     for note in notes:
-        if not note.startswith("warning: "):
+        if not note.startswith(WARNING_NOTE):
             print(note)
     print_warnings(warned, command)
     return len(warned)

@@ -22,6 +22,7 @@ from refine.cli.main import (
     parse_range,
 )
 from refine.errors import InputError
+from refine.notation import WARNING_NOTE
 
 _background = argument_type(parsing.parse_background)
 _count = argument_type(parsing.parse_count)
@@ -105,7 +106,7 @@ def print_fit(result, *, lines: Sequence[str] = (), phase_suffix=None) -> None:
     """Notes, the report (warnings go to stderr), any extra lines, one line per phase (``phase_suffix(phase)``
     appended when given)."""
     for note in result.extra.get("notes", ()):
-        if not note.startswith("warning: "):  # those are among the fit's warnings, printed on stderr
+        if not note.startswith(WARNING_NOTE):  # those are among the fit's warnings, printed on stderr
             print(note)
     print(result.report(warnings=False, phases=False))
     for line in lines:

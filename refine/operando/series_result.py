@@ -17,6 +17,7 @@ from refine import __version__
 from refine.fit import FitResult
 from refine.fit.result import DOCUMENT_KEYS, RESULT_SCHEMA, write_document
 from refine.io.atomic import atomic_open
+from refine.notation import note_warnings
 
 #: Keys of a scan record that say where the scan is and how it went (before its result document).
 _WHERE = ("index", "file", "status", "result_file")
@@ -216,8 +217,7 @@ def summary(result: SeriesResult, settings: Mapping[str, Any] | None = None) -> 
     """The ``kind: sequential`` result document: ``scans`` holds one result object per scan, in order."""
     records = result.records
     flagged = [r["index"] for r in records if not r.get("converged")]
-    run_warnings = [n.removeprefix("warning: ") for n in (settings or {}).get("notes") or ()
-                    if isinstance(n, str) and n.startswith("warning: ")]  # the run's own (wavelength, cycler rows)
+    run_warnings = note_warnings((settings or {}).get("notes"))  # the run's own (wavelength, cycler rows)
     return {
         "schema": RESULT_SCHEMA, "kind": "sequential", "data": [r["file"] for r in records],
         "converged": not flagged,
