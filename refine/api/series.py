@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -71,10 +71,12 @@ def early_workers(opts: SequentialOptions) -> Iterator[Any]:
 
 
 def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.PathLike | None,
-                    opts: SequentialOptions, started: Any, notes: Sequence[str] = ()):
+                    opts: SequentialOptions, started: Any, notes: Sequence[str] = (),
+                    provenance: Mapping[str, Any] | None = None):
     """:func:`sequential` with its options parsed and the workers :func:`early_workers` started (or None);
     ``patterns`` may be a :class:`refine.operando.series.Series`; ``notes`` are the caller's (operando's failed
-    frames), reported with the run's."""
+    frames), reported with the run's; ``provenance``: the caller's settings, recorded in the summary over the run's
+    own (operando's command and frame times)."""
     from refine.operando.sequential import FIT_KINDS
 
     if kind not in FIT_KINDS:
@@ -94,7 +96,8 @@ def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.Path
     # The collector skips the libraries' objects over the summary too (a full collection of them: ~0.1 s).
     with folder_lock(out, command="sequential"), frozen():  # the lock held over the summary, table and figure
         result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind, patterns, started)
-        written = _write(result, out, opts, kind, settings, phases, [*notes, *getattr(result, "notes", ())])
+        written = _write(result, out, opts, kind, settings, phases, [*notes, *getattr(result, "notes", ())],
+                         provenance)
     return _annotate(result, notes, written)
 
 
@@ -307,7 +310,7 @@ def _run(series, fit_phases, instrument, settings, out: Path | None, opts: Seque
 
 
 def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phases: Any,
-           notes: list[str]) -> list[tuple[str, str]]:
+           notes: list[str], provenance: Mapping[str, Any] | None = None) -> list[tuple[str, str]]:
     from refine.io.atomic import sha256_of
     from refine.operando.sequential import write_csv, write_summary
 
@@ -320,7 +323,8 @@ def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phas
                         "scan_times": None if opts.scan_times is None else list(opts.scan_times),
                         "active_mass": opts.active_mass, "formula": opts.formula, "x0": opts.x0,
                         "restart_each": opts.restart_each,
-                        "pdf": None if settings.pdf is None else asdict(settings.pdf), "notes": notes}
+                        "pdf": None if settings.pdf is None else asdict(settings.pdf), "notes": notes,
+                        **(provenance or {})}
     json_path = write_summary(result, opts.json or out / "sequential.json", summary_settings)
     csv_path = write_csv(result.records, opts.csv or out / "sequential.csv")
     written = [("summary", str(json_path)), ("table", str(csv_path))]

@@ -131,8 +131,10 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         if opts.follow:
             result, frames = _follow(images, poni, out, integ, frames, phases, kind, fit_opts, started)
         else:
+            own = {"command": "operando", "poni": str(poni), "series_file": opts.series_file,
+                   "scan_times": None if opts.scan_times is None else list(opts.scan_times)}  # the frames' times
             result = sequential_with(_numbered_series(patterns, good, opts), phases, kind, out, fit_opts, started,
-                                     notes=_failed_frames(frames))
+                                     notes=_failed_frames(frames), provenance=own)
     written = list(getattr(result, "written", ()))
     if opts.plot:
         from refine.plot.operando import plot_operando

@@ -219,11 +219,15 @@ def test_a_failed_frame_leaves_the_later_scans_on_their_own_rows(stack, tmp_path
     per_frame.write_text(("scan,voltage_V\n" if table == "scan" else "voltage_V\n")
                          + "\n".join(r if table == "scan" else r.split(",")[1] for r in rows) + "\n")
     out = tmp_path / "op"
+    times = ["--scan-times", "0:30"] if table == "plain" else []  # recorded in the summary
     code = main(["operando", *map(str, paths), "--poni", str(stack.poni), *INTEGRATE, "--phase", str(stack.cif),
-                 *FIT, "--echem", str(per_frame), "-o", str(out)])
+                 *FIT, "--echem", str(per_frame), "-o", str(out), *times])
     assert code == 3
     got = {r["file"].rsplit("/", 1)[1]: float(r["voltage"]) for r in _table(out / "sequential.csv")}
     assert got == pytest.approx({"f_0.xye": 3.0, "f_1.xye": 3.1, "f_3.xye": 3.3}, abs=1e-12)
     doc = json.loads((out / "sequential.json").read_text())
     assert any(w.startswith(f"frame {paths[2]} could not be integrated") for w in doc["warnings"])
+    recorded = doc["provenance"]["settings"]  # the command that ran, not the sequential step inside it
+    assert (recorded["command"], recorded["poni"]) == ("operando", str(stack.poni))
+    assert recorded["scan_times"] == ([0.0, 30.0] if times else None)
     assert f"refine sequential: warning: frame {paths[2]} could not be integrated" in capsys.readouterr().err
