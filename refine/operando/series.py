@@ -8,6 +8,7 @@ by the user, on the cycler's clock) or the row of the same index.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -141,8 +142,7 @@ class Series:
         else:
             raise InputError("echem_match", f"match must be 'index' or 'time', got {match!r}")
         own = [{"scan_time": float(t)} for t in times] if match == "time" else [{}] * n  # kept to audit the match
-        scans = tuple(Scan(index=s.index, path=s.path, time_source=s.time_source, number=s.number,
-                           echem={**{k: float(v[r]) for k, v in table.items() if k != "index"}, **o})
+        scans = tuple(dataclasses.replace(s, echem={**{k: float(v[r]) for k, v in table.items() if k != "index"}, **o})
                       for s, r, o in zip(self.scans, rows, own, strict=True))
         return Series(scans)
 
@@ -151,8 +151,7 @@ class Series:
         stack where some frame failed."""
         if len(numbers) != len(self.scans):
             raise ValueError(f"{len(numbers)} numbers for {len(self.scans)} scans")
-        return Series(tuple(Scan(index=s.index, path=s.path, echem=s.echem, time_source=s.time_source,
-                                 number=int(k)) for s, k in zip(self.scans, numbers, strict=True)))
+        return Series(tuple(dataclasses.replace(s, number=int(k)) for s, k in zip(self.scans, numbers, strict=True)))
 
     def own_times(self) -> list[float] | None:
         """The scans' own time stamps on the cycler's clock (given as ``scan_times`` when their frames were
