@@ -171,8 +171,8 @@ def parse_presence(text: Any):
         return text
     name, _, rest = str(text).partition(":")
     first, _, last = rest.partition(":")
-    try:
-        bounds = (int(first) if first else 0, int(last) if last else None)
+    try:  # FIRST is required: 'NVP1' or 'NVP1:' would be a rule that restricts nothing (a range left out)
+        bounds = (int(first), int(last) if last else None)
     except ValueError:
         raise ValueError(f"expected NAME:FIRST[:LAST] scan indices, got {text!r}") from None
     return Presence(name=name, first=bounds[0], last=bounds[1])  # its own message for FIRST > LAST

@@ -279,6 +279,9 @@ def test_presence_rules_are_checked_before_any_fit(series_paths, tmp_path):
         Presence("nvp2", 4, 2)
     with pytest.raises(InputError, match="nvp2:4:2: scans FIRST..LAST need 0 <= FIRST <= LAST"):  # its own words
         SequentialOptions(present=["nvp2:4:2"])
+    for no_first in ("nvp2", "nvp2:", "nvp2::3"):  # read as FIRST 0 before: a rule that restricted nothing
+        with pytest.raises(InputError, match="expected NAME:FIRST"):
+            SequentialOptions(present=[no_first])
     none: list = []
     with pytest.raises(InputError, match="scan 0 would have no phase to fit"):  # it failed scan by scan
         run_sequential(series, phases()[:1], instrument(), settings(presence=(Presence("nvp", 1),)),
