@@ -37,7 +37,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import pickle
 import time
+import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -160,6 +162,29 @@ class InProcess:
         return {f for f in futures if f.done()}
 
 
+def call_packed(fn: Callable[..., Any], *args: Any) -> bytes:
+    """``fn(*args)`` pickled: what a Dask task returns (:class:`PackedFuture` unpickles it). Dask serializes a list,
+    tuple or dict element by element and walks it to size it; a sequential run's results (four scans' nested result
+    documents a task) cost the cluster 11–14 CPU-ms a task that way, 6 as one pickled frame (as a task returning
+    nothing)."""
+    return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class PackedFuture:
+    """A Dask future of :func:`call_packed`: ``result()`` is the task's own result (or raises its exception)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def done(self) -> bool:
+        return bool(self.inner.done())
+
+    def result(self, timeout: float | None = None) -> Any:
+        return pickle.loads(self.inner.result(timeout))
+
+
 class DaskExecutor:
     """Tasks on the workers of a ``distributed.Client``."""
 
@@ -168,18 +193,20 @@ class DaskExecutor:
         self.slots = max(int(slots), 1)
         self.notes = notes
 
-    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Any:
-        return self.client.submit(fn, *args, pure=False, priority=priority)
+    def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> PackedFuture:
+        key = f"{getattr(fn, '__name__', 'task')}-{uuid.uuid4().hex}"  # the task's name as Dask would show it
+        return PackedFuture(self.client.submit(call_packed, fn, *args, key=key, pure=False, priority=priority))
 
     def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
         from distributed import wait
         from distributed.utils import TimeoutError as DaskTimeout
 
+        by_inner = {f.inner: f for f in futures}
         try:
-            done, _ = wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
+            done, _ = wait(list(by_inner), timeout=timeout, return_when="FIRST_COMPLETED")
         except (DaskTimeout, TimeoutError):
             return set()
-        return set(done)
+        return {by_inner[f] for f in done}
 
 
 @contextlib.contextmanager
@@ -210,12 +237,18 @@ def open_executor(spec: ExecutorSpec) -> Iterator[Executor]:
 
 
 class LocalDask:
-    """A local Dask cluster started in the background: until its workers are up, tasks run in this process one at
-    a time, so the start costs little wall time.
+    """A local Dask cluster whose workers start in the background: until they are up, tasks run in this process one
+    at a time, so the start costs little wall time.
 
     On Linux its workers are forks of this process (:mod:`refine.local_workers`; ``started`` when
-    :func:`prepare_local_workers` forked them earlier): up ~0.2 s after what they need is imported. Elsewhere (or
-    when this process runs other threads) Dask's Nannies start them from a fork server."""
+    :func:`prepare_local_workers` forked them earlier): the scheduler and the client start here at once (~0.03 s)
+    and the workers connect ~0.1 s after what they need is imported; whether they are up is looked up when asked
+    (no thread of this process competes for the interpreter with the fits run here meanwhile: a start thread
+    polling for the workers slowed the first fit from 0.10 to ~0.2 s). Elsewhere (or when this process runs other
+    threads) Dask's Nannies start them from a fork server, and a thread waits for them."""
+
+    #: Seconds the forked workers have to connect before the tasks stay in this process for good.
+    START_TIMEOUT = 120.0
 
     def __init__(self, n: int, preload: tuple[str, ...], notes: tuple[str, ...], started: Any = None) -> None:
         import threading
@@ -226,48 +259,67 @@ class LocalDask:
         self.error: BaseException | None = None
         self._ready = threading.Event()
         self._local = InProcess()
+        self._thread: Any = None
         self.forked: Any = started if started is not None and started.n == n and started.alive() else None
         if self.forked is None:  # before the start thread: a fork copies only the calling thread
             self.forked = prepare_local_workers(n, preload)
+        if self.forked is not None:
+            self._deadline = time.monotonic() + self.START_TIMEOUT
+            try:
+                self._start_forked()
+            except BaseException:  # interrupted: nothing else will close the workers
+                self.close()
+                raise
+            return
         self._thread = threading.Thread(target=self._start, name="refine-dask-start", daemon=True)
         self._thread.start()
 
-    def _start(self) -> None:
+    def _start_forked(self) -> None:
+        """The scheduler and the client, here; the forked workers are handed the scheduler's address."""
         from distributed import Client
 
         try:
-            if self.forked is None:
-                self.cluster = _local_cluster(self.n, self.preload)
-                self.client = Client(self.cluster)
-                self.client.wait_for_workers(self.n)
-            else:
-                self.cluster = _local_cluster(0)  # the scheduler; the forked workers connect to it
-                self.forked.start(self.cluster.scheduler_address)
-                self.client = Client(self.cluster)
-                self._wait_for_forked()
+            self.cluster = _local_cluster(0)  # the scheduler; the forked workers connect to it
+            self.forked.start(self.cluster.scheduler_address)
+            self.client = Client(self.cluster)
+        except Exception as exc:  # noqa: BLE001 - reported by the first submit: the tasks then stay here
+            self.error = exc
+            self._ready.set()
+
+    def _start(self) -> None:
+        """In the start thread: a cluster whose Nannies start the workers, and the client; wait for the workers."""
+        from distributed import Client
+
+        try:
+            self.cluster = _local_cluster(self.n, self.preload)
+            self.client = Client(self.cluster)
+            self.client.wait_for_workers(self.n)
         except BaseException as exc:  # noqa: BLE001 - reported by the first submit after the start failed
             self.error = exc
         finally:
             self._ready.set()
 
-    def _wait_for_forked(self, timeout: float = 120.0) -> None:
-        """Wait for the forked workers to connect; fail when their zygote ended first or after ``timeout`` s. The
-        scheduler runs in this process: its worker table is read every 5 ms (Dask's ``wait_for_workers`` asks the
-        scheduler every 0.1 s, ~0.05 s late on average when the whole start takes ~0.25 s)."""
+    def _check_forked(self) -> None:
+        """Mark the cluster ready once the forked workers are connected (the scheduler runs in this process: its
+        worker table is read), or failed when their zygote ended first or the start took too long."""
         from distributed.core import Status
 
-        scheduler = self.cluster.scheduler
-        end = time.monotonic() + timeout
-        while sum(ws.status == Status.running for ws in list(scheduler.workers.values())) < self.n:
-            if not self.forked.alive():
-                raise RuntimeError("the forked worker processes ended before they connected")
-            if time.monotonic() > end:
-                raise TimeoutError(f"the forked workers did not connect within {timeout:g} s")
-            time.sleep(0.005)
+        if self._ready.is_set() or self.cluster is None:
+            return
+        if sum(ws.status == Status.running for ws in list(self.cluster.scheduler.workers.values())) >= self.n:
+            self._ready.set()
+        elif not self.forked.alive():
+            self.error = RuntimeError("the forked worker processes ended before they connected")
+            self._ready.set()
+        elif time.monotonic() > self._deadline:
+            self.error = TimeoutError(f"the forked workers did not connect within {self.START_TIMEOUT:g} s")
+            self._ready.set()
 
     @property
     def ready(self) -> bool:
         """True once the workers are up (never, when the cluster failed to start: then tasks stay here)."""
+        if self._thread is None:
+            self._check_forked()
         if self._ready.is_set() and self.error is not None:
             if not any("did not start" in n for n in self.notes):
                 self.notes = (*self.notes, f"the local Dask cluster did not start ({type(self.error).__name__}: "
@@ -277,7 +329,12 @@ class LocalDask:
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait for the start to end; True when the workers are up."""
-        self._ready.wait(timeout)
+        if self._thread is not None:
+            self._ready.wait(timeout)
+            return self.ready
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.ready and not self._ready.is_set() and (end is None or time.monotonic() < end):
+            time.sleep(0.005)
         return self.ready
 
     @property
@@ -286,7 +343,7 @@ class LocalDask:
 
     def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Any:
         if self.ready:
-            return self.client.submit(fn, *args, pure=False, priority=priority)
+            return DaskExecutor(self.client, self.n, self.notes).submit(fn, *args, priority=priority)
         return self._local.submit(fn, *args)
 
     def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
@@ -298,7 +355,8 @@ class LocalDask:
 
     def close(self) -> None:
         """Stop the workers (waiting for a start under way)."""
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         for thing in (self.client, self.cluster):
             if thing is not None:
                 with contextlib.suppress(Exception):
@@ -328,12 +386,14 @@ def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
         #   the zygote is, ~2.4 s after the start, as before; the fits run here until then run at full speed).
         # The rest of the preload (the compiled kernels' warm-up: ~0.3 s unless this process has fitted) stays the
         # zygote's, in parallel with this process.
-        if all(m in sys.modules for m in _FITTING_STACK):
-            import distributed  # noqa: F401
+        # Both under a frozen heap: the zygote inherits it (its own freeze then collects only what it imported),
+        # and the import triggers no full collection over the fitting stack's objects (0.19 s instead of 0.25).
         from refine.gc_scope import frozen
 
         try:
-            with frozen():  # the zygote inherits a frozen heap: its own freeze then collects only what it imported
+            with frozen():
+                if all(m in sys.modules for m in _FITTING_STACK):
+                    import distributed  # noqa: F401
                 forked = ForkedWorkers(n, modules, BLAS_ENV, WORKER_CONFIG)
         except OSError:  # the fork failed: Dask's own start below
             forked = None

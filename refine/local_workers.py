@@ -172,6 +172,10 @@ def _zygote(parent: int, read: int, n: int, modules: tuple[str, ...], env: dict[
     os.environ.update(env)
     for name in modules:
         importlib.import_module(name)
+    if "distributed" in sys.modules:  # package versions, which every worker reports when it connects: looked up once
+        from distributed.versions import get_versions
+
+        get_versions()
     from threadpoolctl import threadpool_limits
 
     from refine.gc_scope import freeze_for_good

@@ -46,18 +46,28 @@ def test_forked_workers_run_tasks_with_one_blas_thread_no_profiler_and_leave_not
         with open_executor(ExecutorSpec(workers=2)) as pool:
             assert pool.forked is not None and pool.wait_ready(120) and pool.slots == 2
             task = pool.submit(operator.add, 2, 3)
-            assert type(task).__module__.startswith("distributed")  # a Dask future: it ran on a worker
+            assert type(task.inner).__module__.startswith("distributed")  # a Dask future: it ran on a worker
             result = task.result()
+            doc = {"scans": [{"rwp": 0.1, "values": (1.5, None)}], "raw": bytes(3)}  # nested, as a run's results
+            nested, failed = pool.submit(dict, list(doc.items())), pool.submit(operator.truediv, 1, 0)
+            assert pool.wait_any([nested, failed]) and nested.result() == doc
+            try:
+                failed.result()
+                error = None
+            except ZeroDivisionError as exc:  # the task's own exception, as from a plain Dask future
+                error = str(exc)
             infos = list(pool.client.run(info).values())
             zygote = pool.forked.pid
             zygote_parent = psutil.Process(zygote).ppid()
             forked = pool.forked
         code = forked.returncode
         left = [p.pid for p in psutil.Process().children(recursive=True) if p.status() != psutil.STATUS_ZOMBIE]
-        print(json.dumps({"result": result, "infos": infos, "zygote": zygote, "zygote_parent": zygote_parent,
+        print(json.dumps({"result": result, "error": error, "infos": infos, "zygote": zygote,
+                          "zygote_parent": zygote_parent,
                           "me": os.getpid(), "left": left, "code": code}))
     """)
     assert got["result"] == 5
+    assert got["error"] == "division by zero"
     assert got["zygote_parent"] == got["me"]
     assert len(got["infos"]) == 2
     for _pid, parent, profiler, blas, frozen in got["infos"]:
