@@ -1,4 +1,5 @@
-"""Numbers as the field prints them: a value with its esd in parentheses, ``4.64195(6)``, and R-factors in percent.
+"""Numbers as the field prints them: a value with its esd in parentheses, ``4.64195(6)``, and R-factors in percent;
+and the ``LO:HI`` text of a range as the command line and the facade take it (:func:`parse_range`).
 
 The esd keeps one significant digit, or two when they read 10–19 (the IUCr "rule of 19", as GSAS-II and
 FullProf print), and the value is rounded to the esd's last digit: 4.641953 ± 0.000062 → ``4.64195(6)``,
@@ -9,6 +10,7 @@ printed in those units: 1234.5 ± 23 → ``1230(20)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 
 def format_esd(value: float, esd: float | None, *, digits: int = 6) -> str:
@@ -44,3 +46,14 @@ WARNING_NOTE = "warning: "
 def note_warnings(notes: object) -> list[str]:
     """The notes of a run that are warnings (:data:`WARNING_NOTE`), without the prefix."""
     return [n.removeprefix(WARNING_NOTE) for n in notes or () if isinstance(n, str) and n.startswith(WARNING_NOTE)]
+
+
+def parse_range(text: str | Sequence[float]) -> tuple[float, float]:
+    """``LO:HI`` (or a pair) with LO < HI; a ``ValueError`` saying what is wrong otherwise."""
+    try:
+        lo, hi = (float(v) for v in (text.split(":") if isinstance(text, str) else text))
+    except (ValueError, TypeError):
+        raise ValueError(f"expected LO:HI, got {text!r}") from None
+    if not hi > lo:
+        raise ValueError(f"empty range {text!r} (LO must be below HI)")
+    return lo, hi

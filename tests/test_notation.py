@@ -1,4 +1,4 @@
-"""Value(esd) notation (rule of 19) and R-factors in percent."""
+"""Value(esd) notation (rule of 19), R-factors in percent, and the LO:HI text of a range."""
 
 import math
 import re
@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from refine.notation import format_esd, format_percent
+from refine.notation import format_esd, format_percent, parse_range
 
 
 @pytest.mark.parametrize(("value", "esd", "text"), [
@@ -52,3 +52,17 @@ def test_note_warnings_are_the_notes_that_begin_with_warning():
     notes = ["instrument: monochromatic 0.72 Å", "warning: the given wavelength 0.7 Å is used", 3, None]
     assert note_warnings(notes) == ["the given wavelength 0.7 Å is used"]
     assert note_warnings(None) == []
+
+
+@given(st.floats(-1e6, 1e6, allow_nan=False), st.floats(1e-3, 1e6, allow_nan=False))
+def test_parse_range_reads_its_text_and_pairs(lo, width):
+    hi = lo + width
+    assert parse_range(f"{lo!r}:{hi!r}") == parse_range((lo, hi)) == (lo, hi)  # repr round-trips exactly
+    with pytest.raises(ValueError, match="LO must be below HI"):
+        parse_range(f"{hi!r}:{lo!r}")
+
+
+@pytest.mark.parametrize("text", ["8", "8:12:14", "a:b", "", (8,)])
+def test_parse_range_refuses_what_is_not_two_numbers(text):
+    with pytest.raises(ValueError, match="expected LO:HI"):
+        parse_range(text)

@@ -12,22 +12,13 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from refine.notation import parse_range  # noqa: F401 - one of the text forms, kept by the core for the plots
+
 
 def split_list(text: str | Sequence[str]) -> tuple[str, ...]:
     """The non-empty items of a comma list ('cell, zero,W' -> ('cell', 'zero', 'W')); a sequence is kept."""
     items = text.split(",") if isinstance(text, str) else text
     return tuple(str(item).strip() for item in items if str(item).strip())
-
-
-def parse_range(text: str | Sequence[float]) -> tuple[float, float]:
-    """``LO:HI`` (or a pair) with LO < HI."""
-    try:
-        lo, hi = (float(v) for v in (text.split(":") if isinstance(text, str) else text))
-    except (ValueError, TypeError):
-        raise ValueError(f"expected LO:HI, got {text!r}") from None
-    if not hi > lo:
-        raise ValueError(f"empty range {text!r} (LO must be below HI)")
-    return lo, hi
 
 
 def parse_constraint(text: str | Sequence[str]) -> tuple[str, str]:

@@ -147,14 +147,12 @@ def _draw_quantity(ax, records, ymap, prefix: str, name: str, key: str) -> None:
 def _window(window: str | Sequence[float]) -> tuple[float, float]:
     """A heat-map window: ``"LO:HI"`` (as ``--window`` takes it) or a (lo, hi) pair, lo < hi."""
     from refine.errors import InputError
+    from refine.notation import parse_range
 
     try:
-        lo, hi = (float(v) for v in (window.split(":") if isinstance(window, str) else window))
-    except (TypeError, ValueError):
-        raise InputError("windows", f"expected LO:HI or (lo, hi), got {window!r}") from None
-    if not hi > lo:
-        raise InputError("windows", f"empty window {window!r} (LO must be below HI)")
-    return lo, hi
+        return parse_range(window)
+    except ValueError as exc:
+        raise InputError("windows", str(exc)) from None
 
 
 def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[tuple[float, float]] | None = None,
