@@ -88,7 +88,8 @@ class ExecutorSpec:
         Modules each local worker imports when it starts (so the first task does not pay for them).
     started
         Local workers started beforehand by :func:`prepare_local_workers` (their imports overlap the caller's);
-        the local cluster takes them over when their number matches, and closes them.
+        the local cluster takes them over when their number matches and closes them with its scheduler; the
+        caller closes ``started`` afterwards (which waits for their processes to end).
     """
 
     workers: int = 1
@@ -261,6 +262,9 @@ class LocalDask:
         self._local = InProcess()
         self._thread: Any = None
         self.forked: Any = started if started is not None and started.n == n and started.alive() else None
+        # The caller who started the workers reaps them (their zygote ends ~0.04 s after the scheduler closed them:
+        # time the caller spends writing its summary instead of waiting here).
+        self._reaps = self.forked is None
         if self.forked is None:  # before the start thread: a fork copies only the calling thread
             self.forked = prepare_local_workers(n, preload)
         if self.forked is not None:
@@ -361,7 +365,7 @@ class LocalDask:
             if thing is not None:
                 with contextlib.suppress(Exception):
                     thing.close()
-        if self.forked is not None:  # the scheduler closed its workers; the zygote ends with them
+        if self.forked is not None and self._reaps:  # the scheduler closed its workers; the zygote ends with them
             self.forked.close()
 
 

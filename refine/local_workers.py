@@ -134,7 +134,7 @@ class ForkedWorkers:
                     self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
                 self._ended = True
                 return
-            time.sleep(0.02)
+            time.sleep(0.005)
 
     def _close_pipe(self) -> None:
         if self._write is not None:
