@@ -13,7 +13,8 @@ Interface
 ``submit(fn, *args, priority=0) -> future``
     Run ``fn(*args)`` (``fn`` a module-level function, arguments picklable). The future has ``result()``, which
     raises the task's exception (or, on Dask, ``KilledWorker`` when the task killed its workers too often). On Dask
-    a task of higher ``priority`` starts before waiting tasks of lower priority (others in submission order).
+    a task of higher ``priority`` starts before waiting tasks of lower priority (others in submission order). On
+    Dask the task's result comes back pickled in one piece (:func:`call_packed`), unpickled by ``result()``.
 ``wait_any(futures, timeout) -> set``
     The futures of ``futures`` that are done, waiting up to ``timeout`` seconds (None: until one is).
 ``notes``
@@ -385,7 +386,7 @@ def prepare_local_workers(workers: int, preload: tuple[str, ...] = ()) -> Any:
         # shared the GIL with the fits run here meanwhile, and the workers came up late; so it is imported here,
         # in the main thread:
         # * after a fit (the fitting stack imported: a session's second run), before the fork, once: the zygote
-        #   does not import it again, and the cluster is up ~0.45 s into the call (was ~0.75 s);
+        #   does not import it again, and the workers are up ~0.3 s into the call (0.75 s before);
         # * in a fresh command, after the fork, while the zygote imports the fitting stack (the cluster is up when
         #   the zygote is, ~2.4 s after the start, as before; the fits run here until then run at full speed).
         # The rest of the preload (the compiled kernels' warm-up: ~0.3 s unless this process has fitted) stays the
