@@ -117,6 +117,24 @@ def test_workers_closed_before_the_scheduler_started_end_at_once():
     assert got["code"] == -signal.SIGKILL
 
 
+def test_workers_that_die_before_connecting_leave_the_tasks_here_with_a_note():
+    """The zygote killed while it imports (before any worker connected): the cluster is never ready, every task runs
+    in this process, and the run's notes say so (the start is looked up when asked, no thread waits for it)."""
+    pytest.importorskip("distributed")
+    got = _run("""
+        with open_executor(ExecutorSpec(workers=2)) as pool:
+            os.kill(pool.forked.pid, signal.SIGKILL)  # still importing the fitting stack: seconds
+            ready = pool.wait_ready(60)
+            task = pool.submit(operator.add, 2, 3)
+            print(json.dumps({"ready": ready, "slots": pool.slots, "result": task.result(),
+                              "module": type(task).__module__, "notes": list(pool.notes)}))
+    """)
+    assert got["ready"] is False and got["slots"] == 1 and got["result"] == 5
+    assert got["module"] == "concurrent.futures._base"  # ran here, not on a Dask worker
+    assert any("did not start (RuntimeError: the forked worker processes ended before they connected); the tasks "
+               "ran in this process" in note for note in got["notes"])
+
+
 def test_no_fork_while_another_thread_runs():
     from refine.local_workers import ForkedWorkers, fork_available
 
