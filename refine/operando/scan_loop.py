@@ -330,7 +330,7 @@ class Loop:
 
     def _failure(self, scan: Scan, seed: Seed | None, error: str) -> None:
         self.results[scan.index] = store(ScanFailure(index=scan.index, file=str(scan.path), error=error,
-                                                     echem=dict(scan.echem)))
+                                                     echem=dict(scan.echem), frame=scan.number))
         self.carry[scan.index] = carried_seed(scan.index, seed, None)
         self._released(scan.index)
 

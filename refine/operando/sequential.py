@@ -48,6 +48,7 @@ from refine.operando.series_result import (  # noqa: F401 - the summary files' h
     ScanFailure,
     SeriesResult,
     StoredScans,
+    frame_key,
     scan_result,
     store,
     summary,
@@ -330,8 +331,8 @@ def _start(kind: FitKind, pattern: Pattern, phases: list, instrument: Instrument
 def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) -> dict:
     """A scan's record: where it is (index, file, electrochemistry), its status and result file, then its result
     document (without reflection lists: copied into the summary they would make a long series hundreds of MB)."""
-    rec = {"index": scan.index, "file": str(scan.path), **dict(scan.echem), "status": status,
-           "result_file": None if path is None else str(path)}
+    rec = {"index": scan.index, **frame_key(scan.number), "file": str(scan.path), **dict(scan.echem),
+           "status": status, "result_file": None if path is None else str(path)}
     rec.update({k: v for k, v in doc.items() if k not in rec})
     if rec.get("phases"):
         rec["phases"] = [{k: v for k, v in ph.items() if k not in ("reflections", "reflection_lists")}

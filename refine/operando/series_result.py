@@ -20,32 +20,40 @@ from refine.io.atomic import atomic_open
 from refine.notation import note_warnings
 
 #: Keys of a scan record that say where the scan is and how it went (before its result document).
-_WHERE = ("index", "file", "status", "result_file")
+_WHERE = ("index", "frame", "file", "status", "result_file")
 
 
 @dataclass(frozen=True)
 class ScanFailure:
-    """A scan whose fit raised: its position, file, electrochemistry and the error."""
+    """A scan whose fit raised: its position, file, electrochemistry, the error and (operando) its frame's number."""
 
     index: int
     file: str
     error: str
     echem: Mapping[str, float] = field(default_factory=dict)
+    frame: int | None = None
 
     converged = False
     status = "failed"
 
     def to_dict(self) -> dict[str, Any]:
         """The scan's record in the summary (as a failed scan always had)."""
-        return {"index": self.index, "file": self.file, **dict(self.echem), "status": "failed", "result_file": None,
-                "converged": False, "error": self.error}
+        return {"index": self.index, **frame_key(self.frame), "file": self.file, **dict(self.echem),
+                "status": "failed", "result_file": None, "converged": False, "error": self.error}
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> ScanFailure:
         """Read :meth:`to_dict` back."""
         echem = {k: v for k, v in record.items() if k not in (*_WHERE, "converged", "error")}
+        frame = record.get("frame")
         return cls(index=int(record["index"]), file=str(record["file"]), error=str(record.get("error")),
-                   echem=echem)
+                   echem=echem, frame=None if frame is None else int(frame))
+
+
+def frame_key(frame: int | None) -> dict[str, int]:
+    """A record's ``frame`` entry: the scan's frame number in the acquisition when the series has one (operando:
+    a frame that failed to integrate leaves a gap, so it can differ from ``index``), else nothing."""
+    return {} if frame is None else {"frame": int(frame)}
 
 
 def scan_result(record: Mapping[str, Any], fit: FitResult | None = None) -> FitResult:
@@ -240,7 +248,7 @@ def write_summary(result: SeriesResult, path: str | os.PathLike, settings: Mappi
 STAT_COLUMNS = ("Rwp", "Rp", "Rexp", "GOF", "chi2_red", "Rw")
 PHASE_COLUMNS = ("a", "b", "c", "alpha", "beta", "gamma", "volume")
 #: Record keys that are not electrochemistry columns.
-_RESERVED = ("index", "file", "status", "result_file", "converged", "error", *DOCUMENT_KEYS, "data", "provenance")
+_RESERVED = (*_WHERE, "converged", "error", *DOCUMENT_KEYS, "data", "provenance")
 
 
 def volume_change(records: Sequence[Mapping[str, Any]], prefix: str) -> dict[int, tuple[float, float | None]]:
@@ -285,7 +293,8 @@ def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[An
         for name, p in (r.get("parameters") or {}).items():
             if p.get("vary") and name not in refined:
                 refined.append(name)
-    cols = ["index", "file", *echem, "converged", "status", *STAT_COLUMNS]
+    framed = any(r.get("frame") is not None for r in records)
+    cols = ["index", *(["frame"] if framed else []), "file", *echem, "converged", "status", *STAT_COLUMNS]
     for pre in prefixes:
         for n in PHASE_COLUMNS:
             cols += [f"{pre}_{n}", f"{pre}_{n}_esd"]
@@ -295,8 +304,8 @@ def table(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[list[An
     cols += [c for name in refined if f"{name}" not in cols for c in (name, f"{name}_esd")]
     rows = []
     for r in records:
-        row: dict[str, Any] = {"index": r["index"], "file": r["file"], "converged": bool(r.get("converged")),
-                               "status": r.get("status")}
+        row: dict[str, Any] = {"index": r["index"], "frame": r.get("frame"), "file": r["file"],
+                               "converged": bool(r.get("converged")), "status": r.get("status")}
         row.update({k: r.get(k) for k in echem})
         row.update({k: (r.get("statistics") or {}).get(k) for k in STAT_COLUMNS})
         for ph in r.get("phases") or []:

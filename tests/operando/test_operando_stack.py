@@ -225,7 +225,10 @@ def test_a_failed_frame_leaves_the_later_scans_on_their_own_rows(stack, tmp_path
     assert code == 3
     got = {r["file"].rsplit("/", 1)[1]: float(r["voltage"]) for r in _table(out / "sequential.csv")}
     assert got == pytest.approx({"f_0.xye": 3.0, "f_1.xye": 3.1, "f_3.xye": 3.3}, abs=1e-12)
+    # each scan's frame number beside its index (the index column alone hid the gap)
+    assert [(int(r["index"]), int(r["frame"])) for r in _table(out / "sequential.csv")] == [(0, 0), (1, 1), (2, 3)]
     doc = json.loads((out / "sequential.json").read_text())
+    assert [s["frame"] for s in doc["scans"]] == [0, 1, 3]
     assert any(w.startswith(f"frame {paths[2]} could not be integrated") for w in doc["warnings"])
     recorded = doc["provenance"]["settings"]  # the command that ran, not the sequential step inside it
     assert (recorded["command"], recorded["poni"]) == ("operando", str(stack.poni))

@@ -70,6 +70,10 @@ def test_failed_scans_are_failure_records():
     series = SeriesResult(scans=(failure,))
     assert not series.converged and series.table()["status"].tolist() == ["failed"]
     assert pd.isna(series.table()["Rwp"].iloc[0])
+    framed = ScanFailure(index=2, file="f_3.xye", error="boom", echem={"capacity": 1.5}, frame=3)  # frame 2 failed
+    assert list(framed.to_dict())[:3] == ["index", "frame", "file"] and framed.to_dict()["frame"] == 3
+    assert ScanFailure.from_dict(framed.to_dict()) == framed  # the frame is not read back as an echem column
+    assert SeriesResult(scans=(framed,)).table().columns[:3].tolist() == ["index", "frame", "file"]
 
 
 def test_plots_return_figures_without_touching_the_backend(in_memory):
