@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -71,12 +71,14 @@ def early_workers(opts: SequentialOptions) -> Iterator[Any]:
 
 
 def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.PathLike | None,
-                    opts: SequentialOptions, started: Any, notes: Sequence[str] = (),
+                    opts: SequentialOptions, started: Any,
+                    notes: Sequence[str] | Callable[[], Sequence[str]] = (),
                     provenance: Mapping[str, Any] | None = None):
     """:func:`sequential` with its options parsed and the workers :func:`early_workers` started (or None);
     ``patterns`` may be a :class:`refine.operando.series.Series`; ``notes`` are the caller's (operando's failed
-    frames), reported with the run's; ``provenance``: the caller's settings, recorded in the summary over the run's
-    own (operando's command and frame times)."""
+    frames), reported with the run's, or a callable asked for them once the fits have ended, before the summary is
+    written (live operando: which frames failed is known only then); ``provenance``: the caller's settings, recorded
+    in the summary over the run's own (operando's command and frame times)."""
     from refine.operando.sequential import FIT_KINDS
 
     if kind not in FIT_KINDS:
@@ -85,10 +87,11 @@ def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.Path
     series = _series(patterns, opts)
     prepare = _pdf_inputs if kind == "pdf" else _powder_inputs
     fit_phases, instrument, settings, prepared = prepare(series, phases, kind, opts)
-    notes = [*notes, *prepared, *echem_warnings(series)]
+    late = notes if callable(notes) else None
+    notes = [*(() if late else notes), *prepared, *echem_warnings(series)]
     if output is None:  # run_sequential writes nothing without an output folder
-        return _annotate(_run(series, fit_phases, instrument, settings, None, opts, phases, kind, patterns, started),
-                         notes, [])
+        result = _run(series, fit_phases, instrument, settings, None, opts, phases, kind, patterns, started)
+        return _annotate(result, [*notes, *(late() if late else ())], [])
     from refine.gc_scope import frozen
     from refine.io.lock import folder_lock
 
@@ -96,6 +99,7 @@ def sequential_with(patterns: Any, phases: Any, kind: str, output: str | os.Path
     # The collector skips the libraries' objects over the summary too (a full collection of them: ~0.1 s).
     with folder_lock(out, command="sequential"), frozen():  # the lock held over the summary, table and figure
         result = _run(series, fit_phases, instrument, settings, out, opts, phases, kind, patterns, started)
+        notes += late() if late else ()
         written = _write(result, out, opts, kind, settings, phases, [*notes, *getattr(result, "notes", ())],
                          provenance)
     return _annotate(result, notes, written)

@@ -178,9 +178,10 @@ def _follow(images: Any, poni: Any, out: Path, integ: IntegrateOptions, first: l
     feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=integ.scan_times,
                          poll=poll_interval(integ.idle))
     feeder.start(first)
-    try:
+    try:  # the frames that could not be integrated are known when the fits end: warnings of the run, as without
+        # --follow (a frame caught half-written is integrated again by a later pass: only the last word counts)
         result = sequential_with([str(out / PATTERNS_DIR / f"*{OUTPUT_SUFFIX}")], phases, kind, out, fit_opts,
-                                 started)
+                                 started, notes=lambda: _failed_frames(feeder.stop()))
     finally:
         frames = feeder.stop()
     return result, frames

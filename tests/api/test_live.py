@@ -91,6 +91,31 @@ def test_operando_follow_integrates_and_fits_frame_files_as_they_land(stack, tmp
                                batch.table()["na3v2po43_nasicon_volume"].to_numpy(), rtol=1e-9)
 
 
+def test_operando_follow_reports_the_frames_it_could_not_integrate(stack, tmp_path):
+    """A frame file that is not an image (there from the start) and a good one landing later: the bad one is a
+    warning of the run and of its summary, as without follow (it was said on stderr only), and the others are fitted."""
+    import json
+
+    import refine
+
+    live = tmp_path / "live"
+    live.mkdir()
+    write = _edf_writer(_frames_of(stack), live)
+    write(0)
+    write(1)
+    (live / "frame_02.edf").write_bytes(b"not an EDF image" * 64)
+    writer = _land_later(lambda i: write(3), [1.0])
+    result = refine.operando(str(live / "*.edf"), [str(stack.cif)], poni=str(stack.poni), output=tmp_path / "follow",
+                             follow=True, idle=IDLE, **COMMON)
+    writer.join()
+    assert [f.failed for f in result.frames] == [False, False, True, False]
+    assert result.fitted == 3 and [Path(r["file"]).stem for r in result.records] == ["frame_00", "frame_01", "frame_03"]
+    said = f"frame {live / 'frame_02.edf'} could not be integrated"
+    assert any(n.startswith(f"warning: {said}") for n in result.notes)
+    summary = json.loads((tmp_path / "follow" / "sequential.json").read_text())
+    assert any(w.startswith(said) for w in summary["warnings"])
+
+
 def test_operando_follow_takes_frames_appended_to_an_hdf5_file(stack, tmp_path):
     """One HDF5 file whose frame dataset grows while the command runs."""
     import h5py
