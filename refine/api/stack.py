@@ -177,11 +177,18 @@ def _follow(images: Any, poni: Any, out: Path, integ: IntegrateOptions, first: l
 
     feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=integ.scan_times,
                          poll=poll_interval(integ.idle))
+    def failed_frames() -> list[str]:
+        """The frames that could not be integrated, known when the fits end: warnings of the run, as without
+        --follow (a frame caught half-written is integrated again by a later pass: only the last word counts)."""
+        try:
+            return _failed_frames(feeder.stop())
+        except Exception:  # noqa: BLE001 - what ended the passes is raised by the stop() below, after the summary
+            return []
+
     feeder.start(first)
-    try:  # the frames that could not be integrated are known when the fits end: warnings of the run, as without
-        # --follow (a frame caught half-written is integrated again by a later pass: only the last word counts)
+    try:
         result = sequential_with([str(out / PATTERNS_DIR / f"*{OUTPUT_SUFFIX}")], phases, kind, out, fit_opts,
-                                 started, notes=lambda: _failed_frames(feeder.stop()))
+                                 started, notes=failed_frames)
     finally:
         frames = feeder.stop()
     return result, frames

@@ -329,8 +329,9 @@ def _start(kind: FitKind, pattern: Pattern, phases: list, instrument: Instrument
 
 
 def _record(doc: Mapping[str, Any], scan: Scan, path: Path | None, status: str) -> dict:
-    """A scan's record: where it is (index, file, electrochemistry), its status and result file, then its result
-    document (without reflection lists: copied into the summary they would make a long series hundreds of MB)."""
+    """A scan's record: where it is (index, frame number if any, file, electrochemistry), its status and result file,
+    then its result document (without reflection lists: copied into the summary they would make a long series
+    hundreds of MB)."""
     rec = {"index": scan.index, **frame_key(scan.number), "file": str(scan.path), **dict(scan.echem),
            "status": status, "result_file": None if path is None else str(path)}
     rec.update({k: v for k, v in doc.items() if k not in rec})
