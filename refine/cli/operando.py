@@ -9,7 +9,6 @@ Exit 0 when every scan converged, 3 when some frame failed or some scan did not 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from refine.api.stack import OperandoOptions
 from refine.cli.integrate import _quiet_libraries, add_series_arguments
@@ -103,10 +102,7 @@ def run(args: argparse.Namespace) -> int:
     with _quiet_libraries(not getattr(args, "debug", False)):
         result = operando(args.images, cli_phases(args), poni=args.poni, output=args.out, kind=args.kind,
                           **options_of(OperandoOptions, args))
-    failed = [f for f in result.frames if f.failed]
-    if getattr(args, "follow", False):  # the live run's frames (the others are among the run's warnings)
-        for f in failed:
-            print(f"refine operando: error: {f.error}", file=sys.stderr)
+    failed = [f for f in result.frames if f.failed]  # each is among the run's warnings, printed by _print
     skipped = sum(f.skipped for f in result.frames)
     print(f"frames: {len(result.frames)} ({len(result.frames) - skipped - len(failed)} integrated, {skipped} already "
           f"done, {len(failed)} failed)")

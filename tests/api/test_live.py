@@ -91,12 +91,11 @@ def test_operando_follow_integrates_and_fits_frame_files_as_they_land(stack, tmp
                                batch.table()["na3v2po43_nasicon_volume"].to_numpy(), rtol=1e-9)
 
 
-def test_operando_follow_reports_the_frames_it_could_not_integrate(stack, tmp_path):
-    """A frame file that is not an image (there from the start) and a good one landing later: the bad one is a
-    warning of the run and of its summary, as without follow (it was said on stderr only), and the others are fitted."""
+def test_operando_follow_reports_the_frames_it_could_not_integrate(stack, tmp_path, capsys):
+    """A frame file that is not an image (there from the start) and a good one landing later (the command line): the
+    bad one is a warning of the run and of its summary, said once on stderr, as without follow (it was said on
+    stderr only, as an error), and the others are fitted."""
     import json
-
-    import refine
 
     live = tmp_path / "live"
     live.mkdir()
@@ -105,15 +104,18 @@ def test_operando_follow_reports_the_frames_it_could_not_integrate(stack, tmp_pa
     write(1)
     (live / "frame_02.edf").write_bytes(b"not an EDF image" * 64)
     writer = _land_later(lambda i: write(3), [1.0])
-    result = refine.operando(str(live / "*.edf"), [str(stack.cif)], poni=str(stack.poni), output=tmp_path / "follow",
-                             follow=True, idle=IDLE, **COMMON)
+    out = tmp_path / "follow"
+    code = main(["operando", str(live / "*.edf"), "--poni", str(stack.poni), "--phase", str(stack.cif),
+                 "--range", "5:15", "--polarization", str(gen.POLARIZATION), "--npt", "1000", "--follow",
+                 "--idle", str(IDLE), "-o", str(out)])
     writer.join()
-    assert [f.failed for f in result.frames] == [False, False, True, False]
-    assert result.fitted == 3 and [Path(r["file"]).stem for r in result.records] == ["frame_00", "frame_01", "frame_03"]
+    assert code == 3  # a frame is missing from the series
+    summary = json.loads((out / "sequential.json").read_text())
+    assert [Path(r["file"]).stem for r in summary["scans"]] == ["frame_00", "frame_01", "frame_03"]
     said = f"frame {live / 'frame_02.edf'} could not be integrated"
-    assert any(n.startswith(f"warning: {said}") for n in result.notes)
-    summary = json.loads((tmp_path / "follow" / "sequential.json").read_text())
     assert any(w.startswith(said) for w in summary["warnings"])
+    err = [line for line in capsys.readouterr().err.splitlines() if "frame_02.edf" in line]
+    assert len(err) == 1 and err[0].startswith(f"refine sequential: warning: {said}")
 
 
 def test_operando_follow_takes_frames_appended_to_an_hdf5_file(stack, tmp_path):
