@@ -177,6 +177,7 @@ def _follow(images: Any, poni: Any, out: Path, integ: IntegrateOptions, first: l
 
     feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=integ.scan_times,
                          poll=poll_interval(integ.idle))
+
     def failed_frames() -> list[str]:
         """The frames that could not be integrated, known when the fits end: warnings of the run, as without
         --follow (a frame caught half-written is integrated again by a later pass: only the last word counts)."""

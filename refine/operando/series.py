@@ -48,8 +48,8 @@ class Scan:
     path: Path
     echem: Mapping[str, float] = field(default_factory=dict)
     time_source: str | None = None
-    #: Its frame's number in the acquisition when that differs from ``index`` (a frame that failed to integrate
-    #: leaves a gap): what matching a table by index uses.
+    #: Its frame's number in the acquisition (operando numbers every scan; after a frame that failed to integrate
+    #: it differs from ``index``): what matching a table by index uses, and the records' ``frame``.
     number: int | None = None
 
     @property
