@@ -342,13 +342,18 @@ class LocalDask:
             time.sleep(0.005)
         return self.ready
 
+    @functools.cached_property
+    def _dask(self) -> DaskExecutor:
+        """Submitting to and waiting on the cluster once it is up (the tasks' pickled transport included)."""
+        return DaskExecutor(self.client, self.n, self.notes)
+
     @property
     def slots(self) -> int:  # type: ignore[override]
         return self.n if self.ready else 1
 
     def submit(self, fn: Callable[..., Any], *args: Any, priority: int = 0) -> Any:
         if self.ready:
-            return DaskExecutor(self.client, self.n, self.notes).submit(fn, *args, priority=priority)
+            return self._dask.submit(fn, *args, priority=priority)
         return self._local.submit(fn, *args)
 
     def wait_any(self, futures: Collection[Any], timeout: float | None = None) -> set:
@@ -356,7 +361,7 @@ class LocalDask:
         remote = [f for f in futures if not isinstance(f, Future)]
         if done or not remote:
             return done
-        return DaskExecutor(self.client, self.n, self.notes).wait_any(remote, timeout)
+        return self._dask.wait_any(remote, timeout)
 
     def close(self) -> None:
         """Stop the workers (waiting for a start under way)."""
