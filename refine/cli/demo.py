@@ -6,7 +6,10 @@ Steps (each one the library call a user would make; the command-line equivalent 
 3. Rietveld fit of the same pattern from the two CIFs (cells, Uiso, size, weight fractions);
 4. two-phase PDF fit of a simulated G(r): crystalline rock salt + a fixed distorted supercell;
 5. G(r) and element-pair partials of the supercell without fitting (``refine pdf calc``);
-6. simulated powder pattern of the two phases.
+6. simulated powder pattern of the two phases;
+7. an operando series (12 simulated scans whose rock-salt cell follows the charge, written by
+   ``make_example_series.py`` with its cycler log): sequential Rietveld fits with the cycler's columns matched by
+   time, the per-scan table and the operando figure.
 Every step writes its result (JSON, curves, figure) into the output folder.
 """
 
@@ -151,6 +154,36 @@ def _simulate(data: Path, out: Path, lines: list[str]) -> None:
     _say(lines, f"  pattern: {out / 'simulated.xye'} (the phases' Rietveld intensities, Gaussian peaks, no noise)")
 
 
+def _operando(data: Path, out: Path, lines: list[str]) -> bool:
+    from refine.api import sequential
+    from refine.example_data import make_example_series as gen
+
+    made = gen.make(out / "series_input")
+    drs, cu = data / "drs_rocksalt.cif", data / "cu.cif"
+    scans, fits = made["series"] / "*.xye", out / "operando"
+    _say(lines, f"$ python -m refine.example_data.make_example_series {out / 'series_input'}")
+    _say(lines, f"$ refine sequential '{scans}' --kind rietveld --phase {drs} --phase {cu} --wavelength 0.1173 "
+                f"--background chebyshev:8 --echem {made['echem']} --echem-match time --scan-times 0:600 "
+                f"-o {fits} --plot operando.png")
+    result = sequential(str(scans), [drs, cu], kind="rietveld", output=fits, wavelength=0.1173,
+                        background="chebyshev:8", echem=made["echem"], echem_match="time", scan_times=(0.0, 600.0),
+                        plot=out / "operando.png")
+    records, truth = result.records, gen.truth()
+    cells = [next(p for p in r["phases"] if p["name"] == "drs_rocksalt") for r in records]
+    off = [abs(c["a"] - t["a"]) / c["esd"]["a"] for c, t in zip(cells, truth, strict=True)]
+    v0 = cells[0]["volume"]
+    low = min(range(len(cells)), key=lambda i: cells[i]["volume"])
+    converged = sum(bool(r["converged"]) for r in records)
+    first, top = (format_esd(c["a"], c["esd"]["a"]) for c in (cells[0], cells[low]))
+    _say(lines, f"  {len(records)} scans, {converged} converged; drs_rocksalt a from {first} Å to {top} Å "
+                f"at the top of charge (scan {low}, {records[low]['voltage']:.2f} V, ΔV/V0 "
+                f"{100 * (cells[low]['volume'] / v0 - 1):+.2f} %)")
+    _say(lines, f"  (simulated: a = 4.642 Å - 0.030 Å x charge passed / 0.667 mAh; every scan within "
+                f"{max(off):.1f} esd of it)")
+    _say(lines, f"  table: {fits / 'sequential.csv'}, figure: {out / 'operando.png'}")
+    return converged == len(records)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run every demo step; exit 3 if a fit did not converge."""
     data = Path(args.data)
@@ -161,18 +194,20 @@ def run(args: argparse.Namespace) -> int:
     lines: list[str] = []
     start = time.perf_counter()
     _say(lines, f"refine demo: example data in {data}, results in {out.resolve()}")
-    _say(lines, "\n[1/6] integrate the 2D image (pyFAI)")
+    _say(lines, "\n[1/7] integrate the 2D image (pyFAI)")
     pattern = _integrate(data, out, lines)
-    _say(lines, "\n[2/6] Le Bail fit, two phases")
+    _say(lines, "\n[2/7] Le Bail fit, two phases")
     ok = _lebail(pattern, out, lines)
-    _say(lines, "\n[3/6] Rietveld fit, two phases from CIFs")
+    _say(lines, "\n[3/7] Rietveld fit, two phases from CIFs")
     ok = _rietveld(pattern, data, out, lines) and ok
-    _say(lines, "\n[4/6] PDF fit, crystalline rock salt + fixed distorted supercell")
+    _say(lines, "\n[4/7] PDF fit, crystalline rock salt + fixed distorted supercell")
     ok = _pdf(data, out, lines) and ok
-    _say(lines, "\n[5/6] G(r) of the supercell without fitting, with element-pair partials")
+    _say(lines, "\n[5/7] G(r) of the supercell without fitting, with element-pair partials")
     _pdf_calc(data, out, lines)
-    _say(lines, "\n[6/6] simulate the two phases' pattern at the same wavelength")
+    _say(lines, "\n[6/7] simulate the two phases' pattern at the same wavelength")
     _simulate(data, out, lines)
+    _say(lines, "\n[7/7] operando series: sequential Rietveld fits with the cycler log, table and figure")
+    ok = _operando(data, out, lines) and ok
     _say(lines, f"\ndone in {time.perf_counter() - start:.1f} s; summary: {out.resolve() / 'summary.txt'}")
     (out / "summary.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return EXIT_OK if ok else EXIT_NOT_CONVERGED

@@ -1,6 +1,7 @@
 """``refine demo`` (what ``make demo`` runs) on the bundled example data: every step converges and returns the
-simulation's truth (example_data/make_example_data.py, make_example_pdf.py)."""
+simulation's truth (example_data/make_example_data.py, make_example_pdf.py, make_example_series.py)."""
 
+import csv
 import json
 import math
 
@@ -8,13 +9,14 @@ import numpy as np
 import pytest
 
 from refine.cli.main import main
+from refine.example_data import make_example_series
 
 
 def test_demo_runs_every_step_and_recovers_the_simulation(tmp_path):
     assert main(["demo", "-o", str(tmp_path)]) == 0
     for name in ("lebail", "rietveld", "pdf"):
         assert (tmp_path / f"{name}.json").is_file() and (tmp_path / f"{name}.png").stat().st_size > 10_000
-    assert "[6/6]" in (tmp_path / "summary.txt").read_text()
+    assert "[7/7]" in (tmp_path / "summary.txt").read_text()
     # the pdf calc step: r and G of the supercell, its six element-pair partials summing to G
     gr = np.loadtxt(tmp_path / "supercell.gr")
     partials = np.loadtxt(tmp_path / "supercell.partials.csv", delimiter=",", skiprows=1)
@@ -39,3 +41,12 @@ def test_demo_runs_every_step_and_recovers_the_simulation(tmp_path):
     sim = np.loadtxt(tmp_path / "simulated.xye", comments="#")
     cu111 = 2 * math.degrees(math.asin(0.1173 / (2 * 3.620 / math.sqrt(3))))
     assert sim[np.argmax(sim[:, 1]), 0] == pytest.approx(cu111, abs=0.004)
+    # the operando step: one table row per scan with the cycler's voltage, the rock-salt cell on the simulated path
+    # within 3 esd (measured: 1.5), the figure written
+    with open(tmp_path / "operando" / "sequential.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    truth = make_example_series.truth()
+    assert len(rows) == len(truth) == 12 and (tmp_path / "operando.png").stat().st_size > 10_000
+    for row, true in zip(rows, truth, strict=True):
+        assert float(row["voltage"]) == pytest.approx(true["voltage"], abs=1e-5)
+        assert abs(float(row["drs_rocksalt_a"]) - true["a"]) < 3 * float(row["drs_rocksalt_a_esd"]), row["index"]
