@@ -28,7 +28,8 @@ them from a fork server; until they are up, tasks run in this process. Either wa
 process, also on ``kill -9`` (forked ones by Linux's parent-death signal, the Nannies' by a pipe from their
 parent).
 ``scheduler`` connects to a running Dask scheduler (``tcp://HOST:PORT``, or a scheduler file) and uses all its
-workers; ``cluster`` uses a cluster object as-is (``dask_jobqueue.SLURMCluster`` from :func:`make_cluster`).
+workers; ``cluster`` uses a cluster object as-is (``dask_jobqueue.SLURMCluster`` from
+:func:`refine.batch_cluster.make_cluster`).
 With a remote scheduler the tasks must find their input files at the same paths (a shared file system); the
 caller writes the results, so only this process writes into its output folder.
 """
@@ -41,7 +42,7 @@ import os
 import pickle
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -84,7 +85,8 @@ class ExecutorSpec:
     scheduler
         ``tcp://HOST:PORT`` of a running Dask scheduler, or the path of its scheduler file.
     cluster
-        A Dask cluster object (e.g. from :func:`make_cluster`); its scheduler is used and it is not closed here.
+        A Dask cluster object (e.g. from :func:`refine.batch_cluster.make_cluster`); its scheduler is used and it
+        is not closed here.
     preload
         Modules each local worker imports when it starts (so the first task does not pay for them).
     started
@@ -475,51 +477,3 @@ def _connect(spec: ExecutorSpec) -> Any:
         return Client(address, timeout="20s")
     except (OSError, TimeoutError) as exc:
         raise InputError("scheduler", f"cannot connect to the Dask scheduler {address}: {exc}") from None
-
-
-# -- clusters described in a configuration ----------------------------------------------------------------------
-#: Keys of a ``[cluster]`` table (``kind = "slurm"``): ``jobs`` is how many batch jobs to start; the others are
-#: dask_jobqueue.SLURMCluster's own arguments.
-CLUSTER_KEYS = ("kind", "jobs", "cores", "processes", "memory", "queue", "account", "walltime", "job_cpu",
-                "job_mem", "interface", "local_directory", "log_directory", "job_extra_directives",
-                "job_script_prologue", "worker_extra_args", "python", "shebang", "name")
-CLUSTER_KINDS = ("slurm",)
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """A batch cluster as a configuration describes it: its kind, how many jobs, and the job's arguments."""
-
-    kind: str
-    jobs: int
-    arguments: Mapping[str, Any]
-
-
-def cluster_config(table: Mapping[str, Any], source: str = "cluster") -> ClusterConfig:
-    """Check a ``[cluster]`` table; bad input names ``source`` and the key."""
-    unknown = sorted(set(table) - set(CLUSTER_KEYS))
-    if unknown:
-        raise InputError(source, f"[cluster]: unknown key {unknown[0]!r}; known: {', '.join(CLUSTER_KEYS)}")
-    kind = table.get("kind", "slurm")
-    if kind not in CLUSTER_KINDS:
-        raise InputError(source, f"[cluster]: kind {kind!r} is not supported; known: {', '.join(CLUSTER_KINDS)}")
-    jobs = table.get("jobs", 1)
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise InputError(source, f"[cluster]: jobs must be a positive integer, got {jobs!r}")
-    if "cores" not in table or "memory" not in table:
-        raise InputError(source, "[cluster]: cores and memory are required (per batch job)")
-    arguments = {k: v for k, v in table.items() if k not in ("kind", "jobs")}
-    return ClusterConfig(kind=kind, jobs=jobs, arguments=arguments)
-
-
-def make_cluster(config: ClusterConfig) -> Any:
-    """The dask_jobqueue cluster object of ``config`` (its scheduler runs here; no job is submitted until
-    ``cluster.scale(jobs=config.jobs)``)."""
-    try:
-        from dask_jobqueue import SLURMCluster
-    except ImportError:
-        raise InputError("cluster", "a SLURM cluster needs dask-jobqueue (pip install 'refine[cluster]')") from None
-    kwargs = dict(config.arguments)
-    if "python" in kwargs:
-        kwargs["python"] = str(kwargs["python"])
-    return SLURMCluster(**kwargs)

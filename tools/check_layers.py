@@ -3,8 +3,8 @@
 Every module's imports are read with :mod:`ast` — module-level and function-level alike — and each import of a
 ``refine`` module is checked against :data:`ALLOWED`, the edges the layers permit::
 
-    core (data, units, errors, notation, frozen, registry, instrument, examples, executor, local_workers, gc_scope,
-          progress, the package root)
+    core (data, units, errors, notation, frozen, registry, instrument, examples, executor, batch_cluster,
+          local_workers, gc_scope, progress, the package root)
       -> io, integrate, crystal          (io may read into crystal objects; integrate may use io)
       -> fit                             (fit core and lmfit parameter building)
       -> powder, pdf                     (the engines; bragg_pdf joins them)
@@ -34,7 +34,8 @@ from pathlib import Path
 
 #: Top-level modules of ``refine`` that belong to the core layer (everything else is its own unit).
 CORE_MODULES = frozenset({"", "__version__", "data", "units", "errors", "notation", "frozen", "registry",
-                          "instrument", "examples", "executor", "local_workers", "gc_scope", "progress"})
+                          "instrument", "examples", "executor", "batch_cluster", "local_workers", "gc_scope",
+                          "progress"})
 
 _CORE = {"core"}
 _READ = _CORE | {"io", "crystal", "integrate"}

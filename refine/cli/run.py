@@ -65,9 +65,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from refine import __version__
+from refine.batch_cluster import ClusterConfig
 from refine.cli.main import COMMANDS, EXIT_BAD_INPUT, EXIT_NOT_CONVERGED, EXIT_OK, Command
 from refine.errors import InputError
-from refine.executor import ClusterConfig
 
 CONFIG_SCHEMA = "refine.config/1"
 LOG_SCHEMA = "refine.run/1"
@@ -184,7 +184,7 @@ def read_pipeline(path: str | os.PathLike) -> Pipeline:
     defaults = _check_options(path, "[defaults]", doc.get("defaults", {}))
     cluster = None
     if "cluster" in doc:
-        from refine.executor import cluster_config
+        from refine.batch_cluster import cluster_config
 
         if not isinstance(doc["cluster"], dict):
             raise InputError(path, "'cluster' must be a table ([cluster])")
@@ -502,7 +502,7 @@ class _LazyCluster:
         if self.dry_run:
             return f"<{self.config.kind} cluster, {self.config.jobs} job(s)>"
         if self.cluster is None:
-            from refine.executor import make_cluster
+            from refine.batch_cluster import make_cluster
 
             self.cluster = make_cluster(self.config)
             self.cluster.scale(jobs=self.config.jobs)
