@@ -25,7 +25,8 @@ from refine.instrument import Instrument
 from refine.pdf.fitting import PDFFitSettings, PhaseInput, build_model
 from refine.pdf.structure import PDFStructure
 from refine.powder.model import PowderModel, PowderOptions
-from refine.powder.rietveld import DEFAULT_REFINE, RietveldEngine, RietveldOptions, mark_refined, run_stages
+from refine.powder.rietveld import DEFAULT_REFINE, RietveldEngine, RietveldOptions
+from refine.powder.rietveld_stages import mark_refined, run_stages
 from refine.powder.wholepattern import powder_phase
 
 #: Per-phase PDF parameters that stay the PDF's own (everything else structural is tied to the Rietveld side).

@@ -31,7 +31,8 @@ def check_powder(pattern: Pattern, phases: list, instrument: Instrument, setting
 def check_rietveld(pattern: Pattern, phases: list, instrument: Instrument, settings: SequentialSettings) -> None:
     """Rietveld: as :func:`check_powder`, with the structures' atoms and the Rietveld groups."""
     from refine.powder.model import PowderModel
-    from refine.powder.rietveld import RietveldEngine, mark_refined
+    from refine.powder.rietveld import RietveldEngine
+    from refine.powder.rietveld_stages import mark_refined
     from refine.powder.wholepattern import check_enough_points
 
     engine = RietveldEngine(PowderModel(pattern, phases, instrument, options=settings.powder))

@@ -40,7 +40,8 @@ from refine.operando.sequential import Presence, check_presence, phases_for
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.pawley import _PawleySolver
 from refine.powder.quantitative import cell_mass, fraction_esd, weight_fractions
-from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined
+from refine.powder.rietveld import RietveldEngine, RietveldOptions
+from refine.powder.rietveld_stages import mark_refined
 from refine.powder.wholepattern import set_vary, with_vary
 
 #: The kinds of parametric fit: free intensities per scan, or structure intensities with a scale per phase and scan.

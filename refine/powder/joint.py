@@ -32,7 +32,8 @@ from refine.fit.phase_result import PhaseResult, Value, refined_cell
 from refine.instrument import Instrument
 from refine.powder.model import PowderModel, PowderOptions, phase_prefix
 from refine.powder.quantitative import held_scales
-from refine.powder.rietveld import RietveldEngine, RietveldOptions, mark_refined, run_stages
+from refine.powder.rietveld import RietveldEngine, RietveldOptions
+from refine.powder.rietveld_stages import mark_refined, run_stages
 from refine.powder.wholepattern import check_enough_points, is_positional, powder_phase
 
 #: Structure groups shared by all datasets (refined once, on the master parameters).
@@ -55,7 +56,7 @@ class HistogramOptions:
         Fit range, exclusions, background of this pattern.
     refine
         Per-pattern groups or names (``scale``, ``zero``, ``U`` …, ``shift``, ``displace_x``, ``size``, ``strain``,
-        ``po``, ``absorption``; :func:`refine.powder.rietveld.mark_refined`) and ``hstrain`` for the hydrostatic
+        ``po``, ``absorption``; :func:`refine.powder.rietveld_stages.mark_refined`) and ``hstrain`` for the hydrostatic
         strain D_ii of every phase in this pattern.
     weight
         Relative weight of this pattern's residual rows.

@@ -28,7 +28,7 @@ from refine.crystal.structure import CrystalStructure
 from refine.crystal.structure_factors import StructureFactorModel, scattering_table
 from refine.data import Pattern
 from refine.errors import InputError
-from refine.fit import Dataset, FitOptions, FitResult, Objective, Restraint, run_fit
+from refine.fit import Dataset, FitOptions, FitResult, Objective, Restraint
 from refine.fit.minimize import SCIPY_TOLERANCES
 from refine.fit.parameters import StructureParameters
 from refine.fit.phase_result import Value
@@ -43,18 +43,9 @@ from refine.powder.corrections import (
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.quantitative import fraction_esd, held_scales, weight_fractions, zmv
 from refine.powder.reflection_table import ReflectionTable, phase_table
-from refine.powder.wholepattern import (
-    REFINE_GROUPS,
-    check_enough_points,
-    finish,
-    is_positional,
-    set_vary,
-    with_vary,
-)
+from refine.powder.rietveld_stages import mark_refined, run_stages, staged
+from refine.powder.wholepattern import check_enough_points, finish
 
-#: Groups of atomic / Rietveld parameters a user may ask to refine, besides :data:`REFINE_GROUPS`.
-RIETVELD_GROUPS = ("scale", "background", "positions", "adp", "uiso", "occupancy", "po", "texture", "absorption",
-                   "roughness")
 DEFAULT_REFINE = ("scale", "cell", "zero", "W", "X", "Y", "positions", "adp")
 #: A line counts as observed (R_Bragg, Fo²) when more than this part of its profile lies over fitted points.
 OBSERVED_FRACTION = 0.5
@@ -373,64 +364,6 @@ class RietveldEngine:
         return tuple(out)
 
 
-def _stage_of(name: str, engine: RietveldEngine, kinds: dict[str, set[str]] | None = None) -> int:
-    """0 scale, 1 cell/zero/displacement, 2 profile and corrections, 3 atomic positions, 4 ADPs/occupancies
-    (``kinds``: :func:`_atom_kinds` of the engine, when already made)."""
-    if name.endswith("_scale"):
-        return 0
-    if is_positional(name, engine.model):
-        return 1
-    kinds = _atom_kinds(engine) if kinds is None else kinds
-    if name in kinds["positions"]:
-        return 3
-    if name in kinds["adp"] or name in kinds["occupancy"]:
-        return 4
-    return 2
-
-
-def _atom_kinds(engine: RietveldEngine) -> dict[str, set[str]]:
-    """The free atomic parameter names of every phase by kind (positions, adp, occupancy)."""
-    return {kind: {n for atoms in engine.atoms for n in atoms.free_names(kind)}
-            for kind in ("positions", "adp", "occupancy")}
-
-
-def mark_refined(params: lmfit.Parameters, engine: RietveldEngine, refine: Iterable[str]) -> lmfit.Parameters:
-    """Set ``vary`` for the groups of :data:`RIETVELD_GROUPS` / :data:`REFINE_GROUPS` or parameter names."""
-    params = params.copy()
-    rest = []
-    for item in refine:
-        names: list[str] = []
-        if item == "scale":
-            names = [f"{b.prefix}_scale" for b in engine.model.phases]
-        elif item == "background":
-            continue  # linear, always solved
-        elif item in ("positions", "adp", "uiso", "occupancy"):
-            kind = "adp" if item == "uiso" else item
-            names = [n for a in engine.atoms for n in a.free_names(kind)]
-        elif item == "po":
-            names = [f"{b.prefix}_po_ratio" for b in engine.model.phases]
-        elif item == "texture":
-            names = [n for t in engine.textures if t is not None for n in t[0]]
-            if not names:
-                raise InputError("refine", "'texture' needs a spherical-harmonics order (--texture ORDER)")
-        elif item == "absorption":
-            names = [f"{engine.model.prefix}absorption"]
-        elif item == "roughness":
-            if engine.model.instrument.geometry != "bragg_brentano":
-                raise InputError("refine", "surface roughness (Suortti) is a Bragg-Brentano correction; the "
-                                             f"instrument's geometry is {engine.model.instrument.geometry}")
-            names = [f"{engine.model.prefix}surf_p", f"{engine.model.prefix}surf_q"]
-        else:
-            rest.append(item)
-        for name in names:
-            params[name].set(vary=True)
-    bad = [r for r in rest if r not in REFINE_GROUPS and r not in params]
-    if bad:
-        raise InputError("refine", f"unknown parameter or group {bad[0]!r}; groups: "
-                                     f"{', '.join(RIETVELD_GROUPS + REFINE_GROUPS)}")
-    return set_vary(params, engine.model, rest)
-
-
 def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrument: Instrument, *,
                  refine: Iterable[str] = DEFAULT_REFINE, options: PowderOptions | None = None,
                  rietveld: RietveldOptions | None = None, params: lmfit.Parameters | None = None) -> FitResult:
@@ -445,7 +378,8 @@ def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrumen
     instrument
         Wavelength(s), polarization, geometry, zero and starting profile.
     refine
-        Groups (:data:`RIETVELD_GROUPS`, :data:`refine.powder.wholepattern.REFINE_GROUPS`) or parameter names.
+        Groups (:data:`refine.powder.rietveld_stages.RIETVELD_GROUPS`,
+        :data:`refine.powder.wholepattern.REFINE_GROUPS`) or parameter names.
     options, rietveld
         Fit range, exclusions, background; Rietveld settings.
     params
@@ -465,31 +399,10 @@ def fit_rietveld(pattern: Pattern, phases: Sequence[CrystalStructure], instrumen
     dataset = Dataset("pattern", pattern, lambda p: model.full(engine.calculate(p)[0]), mask=model.mask,
                       kind="powder", notes=model.notes, jacobian=engine.jacobian(start) if rietveld.analytic else None)
     objective = Objective.single(dataset, rietveld.restraints)
-    if rietveld.staged:
-        kinds = _atom_kinds(engine)
-        stage = {n: _stage_of(n, engine, kinds) for n in varied}
-        levels = sorted(set(stage.values()))
-        stages = [{n for n in varied if stage[n] <= lev} for lev in levels]
-    else:
-        stages = [varied]
+    stages = staged(varied, engine) if rietveld.staged else [varied]
     result = run_stages(objective, start, stages, [engine], passes=rietveld.passes, kind="rietveld",
                         options=rietveld.fit)
     return _assemble(result, engine)
-
-
-def run_stages(objective: Objective, start: lmfit.Parameters, stages: Sequence[set[str]],
-               engines: Sequence[RietveldEngine], *, passes: int, kind: str, options: FitOptions | None) -> FitResult:
-    """Minimise stage by stage (each stage the set of parameters varied), re-freezing every engine's peak windows
-    on the current parameters before each of the ``passes`` minimisations of a stage."""
-    current, result = start, None
-    for stage in stages or [set()]:
-        for _ in range(max(passes, 1)):
-            for engine in engines:
-                engine.freeze(current)
-            result = run_fit(objective, with_vary(current, stage), kind=kind, options=options)
-            current = result.params
-    assert result is not None
-    return result
 
 
 def _assemble(result: FitResult, engine: RietveldEngine) -> FitResult:

@@ -19,7 +19,8 @@ from refine.io.structures import read_structure
 from refine.powder.background import Background
 from refine.powder.model import PowderModel, PowderOptions
 from refine.powder.peakshape import fcj_kernels, fcj_kernels_derivatives
-from refine.powder.rietveld import RietveldEngine, RietveldOptions, fit_rietveld, mark_refined
+from refine.powder.rietveld import RietveldEngine, RietveldOptions, fit_rietveld
+from refine.powder.rietveld_stages import mark_refined
 from tests.conftest import data_file, shared_path
 
 TOL = 1e-5
