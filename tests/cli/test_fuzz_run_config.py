@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 
 from refine.cli.main import build_parser
-from refine.cli.run import Pipeline, command_parser, read_pipeline, step_options
+from refine.cli.pipeline import Pipeline, read_pipeline
+from refine.cli.run import command_parser, step_options
 from tests.fuzzing import fuzz_inputs, fuzz_settings, read_or_refuse
 
 SEEDS = (

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from refine.cli.main import COMMANDS, main
-from refine.cli.run import option_args, read_pipeline
+from refine.cli.pipeline import read_pipeline
+from refine.cli.run import option_args
 from refine.errors import InputError
 from refine.examples import EXAMPLE_DATA as EXAMPLE
 from tests.conftest import data_file
