@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from refine.integrate.calibrate import CalibrationOptions, CalibrationResult, calibration_view
+from refine.integrate.calibrate import CalibrationOptions, calibration_view
+from refine.integrate.calibration_result import CalibrationResult
 from refine.plot.figures import new_figure, save_figure
 
 

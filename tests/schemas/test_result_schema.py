@@ -18,7 +18,7 @@ from refine.data import Pattern
 from refine.fit import FitResult
 from refine.fit.phase_result import CELL_FIELDS, VALUE_FIELDS
 from refine.fit.result import RESULT_SCHEMA
-from refine.integrate.calibrate import CalibrationResult
+from refine.integrate.calibration_result import CalibrationResult
 from refine.io.patterns import write_pattern
 from refine.io.structures import read_structure
 from refine.operando import ParametricResult, ParametricSettings, SequentialSettings, Series, fit_parametric
