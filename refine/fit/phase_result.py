@@ -193,8 +193,9 @@ def _old_structure(doc: Mapping[str, Any]) -> str | None:
 
 
 def phase_line(entry: Mapping[str, Any]) -> str:
-    """One phase of a result as printed: cell and volume with esds, then R_Bragg/R_F and the weight fraction where
-    present; angles fixed by symmetry at 90/120 and lengths equal to a are left out. ``entry`` is a result-file
+    """One phase of a result as printed: cell and volume with esds, then R_Bragg/R_F and the weight fraction (``wt``,
+    in percent) where present; angles fixed by symmetry at 90/120 and lengths equal to a (with a's esd, or none) are
+    left out. ``entry`` is a result-file
     phase entry (:meth:`PhaseResult.to_dict`); a powder phase is called by its structure, a PDF phase by its
     name."""
     from refine.notation import format_percent
@@ -205,8 +206,8 @@ def phase_line(entry: Mapping[str, Any]) -> str:
         value = entry.get(key)
         if value is None:
             continue
-        if key in ("b", "c") and value == entry.get("a") and not esd.get(key):
-            continue
+        if key in ("b", "c") and value == entry.get("a") and esd.get(key) in (None, 0.0, esd.get("a")):
+            continue  # equal to a by symmetry (cubic; a and b of a tetragonal or hexagonal cell)
         if key in ("alpha", "beta", "gamma") and value in (90.0, 120.0) and not esd.get(key):
             continue
         parts.append(f"{key}={format_esd(value, esd.get(key))}")
@@ -216,7 +217,8 @@ def phase_line(entry: Mapping[str, Any]) -> str:
         if entry.get(key) is not None:
             parts.append(f"{key}={format_percent(entry[key])}")
     if entry.get("weight_fraction") is not None:
-        parts.append(f"W={format_esd(entry['weight_fraction'], entry.get('weight_fraction_esd'))}")
+        wf, wf_esd = entry["weight_fraction"], entry.get("weight_fraction_esd")
+        parts.append(f"wt={format_esd(100 * wf, None if wf_esd is None else 100 * wf_esd)} %")
     label = entry["name"] if "source" in entry else entry.get("structure") or entry["name"]
     return f"phase {label} ({entry.get('space_group') or 'P1'}): " + "  ".join(parts)
 

@@ -75,6 +75,12 @@ def test_phases_is_a_read_only_mapping_in_phase_order():
 
 
 def test_phase_line_names_powder_phases_by_structure_and_pdf_phases_by_name():
-    assert _phase().line() == "phase DRS (Fm-3m): a=4.64195(6)  V=100.026(4)  W=0.700(10)"
+    assert _phase().line() == "phase DRS (Fm-3m): a=4.64195(6)  V=100.026(4)  wt=70.0(10) %"
+    # b and c equal to a with a's esd (a cubic cell as a sequential fit writes it): a alone; a length equal to a
+    # with an esd of its own is a refined length of its own and is shown
+    a = Value(4.641953, 0.000062)
+    assert _phase(b=a, c=a).line() == _phase().line()
+    own = _phase(space_group="Pmmm", b=Value(a.value, 0.00009), c=Value(7.1, 0.0001), weight_fraction=None)
+    assert own.line() == "phase DRS (Pmmm): a=4.64195(6)  b=4.64195(9)  c=7.10000(10)  V=100.026(4)"
     pdf = _phase(extra={"source": "drs.cif"})
     assert phase_line(pdf.to_dict()).startswith("phase drs (Fm-3m): ")
