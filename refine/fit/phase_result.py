@@ -192,6 +192,11 @@ def _old_structure(doc: Mapping[str, Any]) -> str | None:
     return doc["name"] if doc.get("prefix") not in (None, doc.get("name")) else None
 
 
+def _same_esd(esd: float | None, of_a: float | None) -> bool:
+    """True when a length equal to a has no esd of its own: none, or a's (propagated apart: equal to ~1e-10)."""
+    return not esd or (bool(of_a) and abs(esd - of_a) <= 1e-6 * abs(of_a))
+
+
 def phase_line(entry: Mapping[str, Any]) -> str:
     """One phase of a result as printed: cell and volume with esds, then R_Bragg/R_F and the weight fraction (``wt``,
     in percent) where present; angles fixed by symmetry at 90/120 and lengths equal to a (with a's esd, or none) are
@@ -206,7 +211,7 @@ def phase_line(entry: Mapping[str, Any]) -> str:
         value = entry.get(key)
         if value is None:
             continue
-        if key in ("b", "c") and value == entry.get("a") and esd.get(key) in (None, 0.0, esd.get("a")):
+        if key in ("b", "c") and value == entry.get("a") and _same_esd(esd.get(key), esd.get("a")):
             continue  # equal to a by symmetry (cubic; a and b of a tetragonal or hexagonal cell)
         if key in ("alpha", "beta", "gamma") and value in (90.0, 120.0) and not esd.get(key):
             continue
