@@ -188,17 +188,28 @@ def echem_table(opts: Any, *, stamped: bool = False):
 def echem_warnings(series) -> list[str]:
     """What looks wrong in the attached cycler rows, said: a negative ion content x (impossible: a wrong active
     mass, formula or x0); every scan matched to one row by time (scan times not in seconds on the cycler's
-    clock, e.g. given in hours)."""
+    clock, e.g. given in hours); scans outside the cycler log, which have no row."""
     out = []
-    xs = [s.echem["x"] for s in series if "x" in s.echem]
-    if xs and min(xs) < 0:
-        worst = min(range(len(xs)), key=xs.__getitem__)
-        out.append(f"warning: the ion content x reaches {xs[worst]:.3g} (< 0, impossible) at scan {worst}: check "
+    xs = [(s.echem["x"], s.index) for s in series if "x" in s.echem]
+    if xs and min(xs)[0] < 0:
+        x, worst = min(xs)
+        out.append(f"warning: the ion content x reaches {x:.3g} (< 0, impossible) at scan {worst}: check "
                    "active_mass, formula and x0")
-    rows = {s.echem.get("time") for s in series if "scan_time" in s.echem}
-    if len(series) > 1 and len(rows) == 1:
+    matched = [s.echem["time"] for s in series if "scan_time" in s.echem and "time" in s.echem]
+    rows = set(matched)
+    if len(matched) > 1 and len(rows) == 1:
         out.append(f"warning: every scan matched the cycler row at {rows.pop():g} s: are the scan times "
                    "(--scan-times START:STEP) in seconds on the cycler's clock?")
+    from refine.operando.series import outside_log
+
+    outside = [series.scans[i] for i in outside_log(series)]
+    if outside:
+        names = ", ".join(str(s.index) for s in outside[:5]) + (f" ... ({len(outside)} scans)" if len(outside) > 5
+                                                                else "")
+        first, last = outside[0].echem["scan_time"], outside[-1].echem["scan_time"]
+        when = f"{first:g} s" if len(outside) == 1 else f"{first:g} to {last:g} s"
+        out.append(f"warning: scan(s) {names} at {when} lie outside the cycler log (before it started or after it "
+                   "stopped): no cycler row is joined to them (their voltage, current and capacity are empty)")
     return out
 
 

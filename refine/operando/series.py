@@ -112,7 +112,9 @@ class Series:
         ``match='index'``: the row whose ``index`` column equals the scan index, or row i for scan i when the
         table has no index column (then it needs exactly one row per scan: a cycler log with more rows than scans
         is refused, since taking its first rows would silently join the wrong times). ``match='time'``: the row whose
-        ``time`` is nearest to the scan's time stamp in ``times`` (same unit as the table; :func:`nearest_rows`).
+        ``time`` is nearest to the scan's time stamp in ``times`` (same unit as the table; :func:`nearest_rows`); a
+        scan outside the log (before the cycler started or after it stopped) gets no cycler row: its ``scan_time``
+        alone (:func:`outside_log` finds them).
         """
         if isinstance(table, EchemTable):
             source, table = table.source, table.columns
@@ -142,8 +144,8 @@ class Series:
         else:
             raise InputError("echem_match", f"match must be 'index' or 'time', got {match!r}")
         own = [{"scan_time": float(t)} for t in times] if match == "time" else [{}] * n  # kept to audit the match
-        scans = tuple(dataclasses.replace(s, echem={**{k: float(v[r]) for k, v in table.items() if k != "index"}, **o})
-                      for s, r, o in zip(self.scans, rows, own, strict=True))
+        scans = tuple(dataclasses.replace(s, echem=_row(table, r, o)) for s, r, o in zip(self.scans, rows, own,
+                                                                                            strict=True))
         return Series(scans)
 
     def numbered(self, numbers: Sequence[int]) -> Series:
@@ -192,24 +194,38 @@ def _series_file_scans(path: Path) -> list[tuple[Path, dict[str, float], str | N
              f["time_source"] or None if np.isfinite(t) else None) for f, t in zip(frames, times, strict=True)]
 
 
-def nearest_rows(log_times: np.ndarray, times: Sequence[float], *, source: str = "echem") -> list[int]:
-    """For each time stamp of ``times``, the row of ``log_times`` (non-decreasing) nearest to it.
+def _row(table: Mapping[str, np.ndarray], row: int | None, own: dict[str, float]) -> dict[str, float]:
+    """The cycler columns of ``row`` with the scan's own values ``own``; outside the log (None) these alone."""
+    if row is None:
+        return dict(own)
+    return {**{k: float(v[row]) for k, v in table.items() if k != "index"}, **own}
 
-    A time stamp outside the log by more than its largest gap between rows (a scan before the cycler started or
-    after it stopped, usually a clock offset) is an :class:`InputError` rather than a join to the end row."""
+
+def outside_log(series: Series) -> list[int]:
+    """Positions of the scans matched by time that lie outside the cycler log (their time only, no cycler row)."""
+    return [i for i, s in enumerate(series.scans) if "scan_time" in s.echem and "time" not in s.echem]
+
+
+def nearest_rows(log_times: np.ndarray, times: Sequence[float], *, source: str = "echem") -> list[int | None]:
+    """For each time stamp of ``times``, the row of ``log_times`` (non-decreasing) nearest to it, or None for a
+    time stamp outside the log by more than its largest gap between rows (a scan before the cycler started or after
+    it stopped: no row is joined to it, rather than the end row).
+
+    When no time stamp lies within the log (a clock offset, or times in another unit) the match is an
+    :class:`InputError`."""
     t = np.asarray(log_times, dtype=float)
     ts = np.asarray(times, dtype=float)
     if not np.all(np.isfinite(ts)):
         raise InputError("scan_times", "scan time stamps must be finite numbers")
     gap = float(np.max(np.diff(t))) if t.size > 1 else 0.0
-    outside = np.flatnonzero((ts < t[0] - gap) | (ts > t[-1] + gap))
-    if outside.size:
-        i = int(outside[0])
-        raise InputError(source, f"scan {i} at time {ts[i]:g} lies outside the cycler log ({t[0]:g} to {t[-1]:g}): "
-                                 "check the scan times' offset (--scan-times START:STEP on the cycler's clock)")
-    right = np.clip(np.searchsorted(t, ts), 1, max(t.size - 1, 1))
-    left = right - 1
+    outside = (ts < t[0] - gap) | (ts > t[-1] + gap)
+    if ts.size and outside.all():
+        raise InputError(source, f"no scan lies within the cycler log ({t[0]:g} to {t[-1]:g} s; scan times "
+                                 f"{ts.min():g} to {ts.max():g}): check the scan times' offset (--scan-times "
+                                 "START:STEP on the cycler's clock)")
     if t.size == 1:
-        return [0] * ts.size
+        return [None if out else 0 for out in outside]
+    right = np.clip(np.searchsorted(t, ts), 1, t.size - 1)
+    left = right - 1
     pick = np.where(np.abs(ts - t[left]) <= np.abs(t[right] - ts), left, right)
-    return [int(r) for r in pick]
+    return [None if out else int(r) for r, out in zip(pick, outside, strict=True)]

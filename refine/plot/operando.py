@@ -89,10 +89,10 @@ def heat_map(records: Sequence[Mapping[str, Any]], *, unit: str = "2th_deg",
 def _time_axis(records: Sequence[Mapping[str, Any]]) -> tuple[dict[int, float], str]:
     """Scan index -> the vertical coordinate: time (s, or h for series longer than two hours) when every scan
     has one, else the scan index."""
-    times = [r.get("time") for r in records]
+    times = [r.get("time", r.get("scan_time")) for r in records]  # a scan outside the cycler log: its own time
     if records and all(isinstance(t, (int, float)) and np.isfinite(t) for t in times):
         scale, label = (3600.0, "time (h)") if max(times) - min(times) > 7200 else (1.0, "time (s)")
-        return {int(r["index"]): float(r["time"]) / scale for r in records}, label
+        return {int(r["index"]): float(t) / scale for r, t in zip(records, times, strict=True)}, label
     return {int(r["index"]): float(r["index"]) for r in records}, "scan"
 
 

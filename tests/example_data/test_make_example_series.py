@@ -82,3 +82,22 @@ def test_main_takes_an_output_folder(tmp_path, capsys):
     assert len(list((tmp_path / "series").glob("scan_*.xye"))) == 12 and (tmp_path / "cycler.txt").is_file()
     with pytest.raises(SystemExit, match="usage"):
         gen.main([])
+
+
+def test_scans_after_the_cycler_log_are_fitted_with_empty_cycler_columns(files, tmp_path, capsys):
+    """Scan times 700 s apart put scan 11 at 7700 s, after the cycler log ends (7200 s): the run fits every scan,
+    says which scan has no cycler row, leaves its voltage empty and still draws the figure on the time axis."""
+    scans = sorted(files["series"].glob("*.xye"))
+    code = main(["sequential", *map(str, scans), "--spacegroup", "Fm-3m", "--cell", "4.642 4.642 4.642 90 90 90",
+                 "--name", "drs", "--spacegroup", "Fm-3m", "--cell", "3.615 3.615 3.615 90 90 90", "--name", "cu",
+                 "--wavelength", "0.1173", "--background", "chebyshev:8", "--echem", str(files["echem"]),
+                 "--echem-match", "time", "--scan-times", "0:700", "-o", str(tmp_path / "fit"),
+                 "--plot", str(tmp_path / "operando.png")])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "warning: scan(s) 11 at 7700 s lie outside the cycler log" in err
+    with open(tmp_path / "fit" / "sequential.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["voltage"] == "" for r in rows] == [False] * 11 + [True]
+    assert rows[11]["scan_time"] == "7700.0" and rows[11]["converged"] == "True"
+    assert (tmp_path / "operando.png").stat().st_size > 10_000

@@ -42,8 +42,28 @@ def test_nearest_rows_known_offset():
     log = np.arange(0.0, 3601.0, 10.0)
     times = 137.0 + 300.0 * np.arange(11)
     assert nearest_rows(log, times) == [int(np.floor((t + 5.0 - 1e-9) / 10.0)) for t in times]
-    with pytest.raises(InputError, match="scan 1 at time 4000 lies outside the cycler log"):
-        nearest_rows(log, [100.0, 4000.0])
+    # beyond the log by more than its step (10 s): no row; within one step of its end: the end row
+    assert nearest_rows(log, [-10.0, -10.5, 100.0, 3609.0, 3611.0, 4000.0]) == [0, None, 10, 360, None, None]
+    with pytest.raises(InputError, match=r"no scan lies within the cycler log \(0 to 3600 s; scan times 4000 to 5000"):
+        nearest_rows(log, [4000.0, 5000.0])  # every scan outside: a clock offset, not a run that went on
+
+
+def test_scans_after_the_cycler_stopped_get_no_row_and_a_warning(tmp_path):
+    """The cycler logs 0-3600 s; scans every 900 s from 0 s: scans 5 and 6 (4500, 5400 s) came after it stopped.
+    They keep their time (``scan_time``) and get no cycler values; the run says which scans and when."""
+    rows = [[10.0 * k, 3.3 + 1e-4 * k, 0.5, 0.5 * 10 * k / 3600] for k in range(361)]
+    mpt = write_mpt(tmp_path / "c.mpt", ["time/s", "Ewe/V", "I/mA", "(Q-Qo)/mA.h"], rows)
+    files = []
+    for i in range(7):
+        files.append(tmp_path / f"scan_{i}.xye")
+        files[-1].write_text("1 1 1\n")
+    series = attach_echem(Series.from_paths(files), SequentialOptions(echem=str(mpt), echem_match="time",
+                                                                      scan_times=(0.0, 900.0)))
+    for scan in series.scans[:5]:
+        assert scan.echem["voltage"] == pytest.approx(3.3 + 1e-4 * 90 * scan.index, abs=1e-9)
+    assert [s.echem for s in series.scans[5:]] == [{"scan_time": 4500.0}, {"scan_time": 5400.0}]
+    (warning,) = echem_warnings(series)
+    assert warning.startswith("warning: scan(s) 5, 6 at 4500 to 5400 s lie outside the cycler log")
 
 
 def test_attach_mpt_with_offset_and_x(tmp_path):
