@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -186,6 +187,24 @@ def pdf_phase_inputs(phases: Any, *, refine_structure: bool = False) -> list:
     return out
 
 
+def restricted_phases_note(inputs: Sequence[Any]) -> list[str]:
+    """A note naming the phases the fast default model fits with one isotropic scale of a non-cubic cell and the
+    file's atomic positions (not ``fixed``, no ``refine_structure``): what ``refine_structure`` would free."""
+    import numpy as np
+
+    from refine.pdf.fitting import phase_prefixes
+
+    names = [prefix for prefix, ph in zip(phase_prefixes(inputs), inputs, strict=True)
+             if not (ph.fixed or ph.refine_structure or ph.frames)
+             and not (np.allclose(ph.structure.lattice[1:3], ph.structure.lattice[0], rtol=1e-9)
+                      and np.allclose(ph.structure.lattice[3:], 90.0))]
+    if not names:
+        return []
+    return [f"{', '.join(names)}: non-cubic cell scaled as a whole (one lattice_scale) with the atoms at the file's "
+            "positions, the fast default; refine_structure (--refine-structure) refines a, b, c by crystal system, "
+            "the free coordinates and the ADPs"]
+
+
 def read_gr(gr: Any):
     """An observed G(r) from a file (a .gr: r, G[, dG]) or a Pattern."""
     from refine.data import Pattern
@@ -259,7 +278,7 @@ def pdf_fit(gr: Any, phases: Any, *, qmax: float, **options: Any):
         for k, structure in enumerate(result.extra.get("structures", {}).values()):
             write_cif(structure, numbered(opts.cif_out, k))
             written.append(("structure", str(numbered(opts.cif_out, k))))
-    return with_extra(result, written=written)
+    return with_extra(result, written=written, notes=restricted_phases_note(inputs))
 
 
 def _phase_text(item: Any) -> Any:

@@ -276,7 +276,7 @@ def _powder_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> t
 
 def _pdf_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tuple:
     """PhaseInputs, no instrument, settings and notes of ``kind="pdf"`` (refusing powder options)."""
-    from refine.api.pdf import pdf_fit_settings, pdf_phase_inputs
+    from refine.api.pdf import pdf_fit_settings, pdf_phase_inputs, restricted_phases_note
     from refine.operando.pdf_kind import read_gr
     from refine.operando.sequential import SequentialSettings
 
@@ -293,7 +293,7 @@ def _pdf_inputs(series, phases: Any, kind: str, opts: SequentialOptions) -> tupl
     settings = SequentialSettings(kind="pdf", refine=(), pdf=pdf, restart_each=opts.restart_each, **_plan(opts))
     lo, hi = ("first point" if pdf.rmin is None else pdf.rmin), ("last point" if pdf.rmax is None else pdf.rmax)
     notes = [f"G(r) fits: {pdf.radiation}, Qmax {pdf.qmax} 1/A, r {lo} to {hi} A"
-             + (", structures refined" if opts.refine_structure else "")]
+             + (", structures refined" if opts.refine_structure else ""), *restricted_phases_note(inputs)]
     return inputs, None, settings, notes
 
 
