@@ -190,14 +190,11 @@ def pdf_phase_inputs(phases: Any, *, refine_structure: bool = False) -> list:
 def restricted_phases_note(inputs: Sequence[Any]) -> list[str]:
     """A note naming the phases the fast default model fits with one isotropic scale of a non-cubic cell and the
     file's atomic positions (not ``fixed``, no ``refine_structure``): what ``refine_structure`` would free."""
-    import numpy as np
-
     from refine.pdf.fitting import phase_prefixes
+    from refine.pdf.model import cubic_cell
 
     names = [prefix for prefix, ph in zip(phase_prefixes(inputs), inputs, strict=True)
-             if not (ph.fixed or ph.refine_structure or ph.frames)
-             and not (np.allclose(ph.structure.lattice[1:3], ph.structure.lattice[0], rtol=1e-9)
-                      and np.allclose(ph.structure.lattice[3:], 90.0))]
+             if not (ph.fixed or ph.refine_structure or ph.frames or cubic_cell(ph.structure.lattice))]
     if not names:
         return []
     return [f"{', '.join(names)}: non-cubic cell scaled as a whole (one lattice_scale) with the atoms at the file's "

@@ -110,6 +110,13 @@ class PDFPhase(Protocol):
         fractions left None)."""
 
 
+def cubic_cell(lattice: Sequence[float]) -> bool:
+    """True for a cell (a, b, c, alpha, beta, gamma) with a = b = c and right angles: a pair-table phase then
+    refines ``a`` itself, any other cell one ``lattice_scale``."""
+    a, b, c, al, be, ga = lattice
+    return bool(np.allclose([b, c], a, rtol=1e-9) and np.allclose([al, be, ga], 90.0))
+
+
 @dataclass(frozen=True, eq=False)
 class Phase:
     """One structural phase of the model: a prefix for its parameter names and its pair table (implements
@@ -151,10 +158,7 @@ class Phase:
 
     @property
     def cubic(self) -> bool:
-        if self.fixed:
-            return False
-        a, b, c, al, be, ga = self.table.structure.lattice
-        return np.allclose([b, c], a, rtol=1e-9) and np.allclose([al, be, ga], 90.0)
+        return not self.fixed and cubic_cell(self.table.structure.lattice)
 
     def lattice_name(self) -> str:
         return f"{self.prefix}_a" if self.cubic else f"{self.prefix}_lattice_scale"
