@@ -200,9 +200,8 @@ def _same_esd(esd: float | None, of_a: float | None) -> bool:
 def phase_line(entry: Mapping[str, Any]) -> str:
     """One phase of a result as printed: cell and volume with esds, then R_Bragg/R_F and the weight fraction (``wt``,
     in percent) where present; angles fixed by symmetry at 90/120 and lengths equal to a (with a's esd, or none) are
-    left out. ``entry`` is a result-file
-    phase entry (:meth:`PhaseResult.to_dict`); a powder phase is called by its structure, a PDF phase by its
-    name."""
+    left out. ``entry`` is a result-file phase entry (:meth:`PhaseResult.to_dict`); a powder phase is called by its
+    structure, a PDF phase by its name."""
     from refine.notation import format_percent
 
     esd = entry.get("esd") or {}
