@@ -234,8 +234,10 @@ def _apply_trends(builder: _Builder, variables: Mapping[str, Sequence[float]]) -
             raise InputError("trend", f"order {trend.order} needs more than {trend.order} scans with {trend.phase}")
         t = np.array([float(variables[trend.variable][i]) for i, _, _ in scans])
         if not np.all(np.isfinite(t)):
+            missing = ", ".join(str(i) for (i, _, _), ti in zip(scans, t, strict=True) if not np.isfinite(ti))
             raise InputError("trend", f"variable {trend.variable!r} is not a finite number in every scan with "
-                                        f"{trend.phase}")
+                                        f"{trend.phase}: none in scan(s) {missing} (a scan outside the cycler log "
+                                        "has no cycler values)")
         y = np.array([params[f"{pre}_{trend.parameter}"].value for _, pre, _ in scans])
         coef = np.polynomial.polynomial.polyfit(t, y, trend.order) if np.ptp(y) else [y[0]] + [0.0] * trend.order
         names = [f"{base}_{trend.parameter}_p{k}" for k in range(trend.order + 1)]

@@ -157,6 +157,9 @@ def test_bad_trend_and_constraint_are_input_errors():
     with pytest.raises(InputError, match="unknown variable 'capacity'"):
         fit_parametric([pat, pat], [hexa], instrument(),
                        ParametricSettings(trends=(Trend("h", "a", variable="capacity"),)))
+    with pytest.raises(InputError, match=r"'capacity' is not a finite number .*: none in scan\(s\) 2 \(a scan out"):
+        fit_parametric([pat, pat, pat], [hexa], instrument(), ParametricSettings(
+            trends=(Trend("h", "a", variable="capacity"),)), variables={"capacity": [0.0, 0.1, float("nan")]})
     for settings, option in ((ParametricSettings(trends=(Trend("foo", "a"),)), "trend"),
                              (ParametricSettings(constant_volume=(ConstantVolume("foo"),)), "constant_volume")):
         with pytest.raises(InputError, match="no scan holds phase 'foo' [(]phases: h[)]") as info:
