@@ -185,6 +185,15 @@ def echem_table(opts: Any, *, stamped: bool = False):
     return table
 
 
+def cycler_curve(opts: Any) -> tuple | None:
+    """(time in s, voltage in V) of ``opts.echem`` for the operando figure's voltage panel, when the scans are
+    matched to it by time (so the figure's time axis is the cycler's clock); else None."""
+    if not opts.echem or opts.echem_match != "time":
+        return None
+    columns = echem_table(opts, stamped=True).columns
+    return (columns["time"], columns["voltage"]) if "time" in columns and "voltage" in columns else None
+
+
 def echem_warnings(series) -> list[str]:
     """What looks wrong in the attached cycler rows, said: a negative ion content x (impossible: a wrong active
     mass, formula or x0); every scan matched to one row by time (scan times not in seconds on the cycler's
@@ -346,6 +355,6 @@ def _write(result, out: Path, opts: SequentialOptions, kind: str, settings, phas
     if opts.plot:
         from refine.plot.operando import plot_operando
 
-        plot_operando(result.records, opts.plot)
+        plot_operando(result.records, opts.plot, cycler=cycler_curve(opts))
         written.append(("figure", str(opts.plot)))
     return written

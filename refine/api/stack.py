@@ -97,7 +97,7 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
         As :func:`refine.sequential`, with ``frames`` (the integration's records, one per frame) and ``written``.
     """
     from refine.api.images import integrate
-    from refine.api.series import early_workers, sequential_with
+    from refine.api.series import cycler_curve, early_workers, sequential_with
 
     opts = OperandoOptions.from_options(options)
     if kind == "pdf":
@@ -139,7 +139,7 @@ def operando(images: Any, phases: Any, *, poni: Any, output: str | os.PathLike, 
     if opts.plot:
         from refine.plot.operando import plot_operando
 
-        plot_operando(result.records, opts.plot, windows=opts.windows or None)
+        plot_operando(result.records, opts.plot, windows=opts.windows or None, cycler=cycler_curve(opts))
         written.append(("figure", str(opts.plot)))
     for name, value in (("frames", tuple(frames)), ("written", tuple(written))):
         object.__setattr__(result, name, value)

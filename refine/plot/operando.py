@@ -86,14 +86,14 @@ def heat_map(records: Sequence[Mapping[str, Any]], *, unit: str = "2th_deg",
     return HeatMap(x=np.asarray(x, dtype=float), rows=np.array([int(r["index"]) for r in pick]), z=z, unit=unit)
 
 
-def _time_axis(records: Sequence[Mapping[str, Any]]) -> tuple[dict[int, float], str]:
+def _time_axis(records: Sequence[Mapping[str, Any]]) -> tuple[dict[int, float], str, float | None]:
     """Scan index -> the vertical coordinate: time (s, or h for series longer than two hours) when every scan
-    has one, else the scan index."""
+    has one, else the scan index; the axis label; seconds per unit of the axis (None: scans)."""
     times = [r.get("time", r.get("scan_time")) for r in records]  # a scan outside the cycler log: its own time
     if records and all(isinstance(t, (int, float)) and np.isfinite(t) for t in times):
         scale, label = (3600.0, "time (h)") if max(times) - min(times) > 7200 else (1.0, "time (s)")
-        return {int(r["index"]): float(t) / scale for r, t in zip(records, times, strict=True)}, label
-    return {int(r["index"]): float(r["index"]) for r in records}, "scan"
+        return {int(r["index"]): float(t) / scale for r, t in zip(records, times, strict=True)}, label, scale
+    return {int(r["index"]): float(r["index"]) for r in records}, "scan", None
 
 
 def _edges(centres: np.ndarray) -> np.ndarray:
@@ -117,10 +117,22 @@ def _draw_heat(ax, hm: HeatMap, ymap: Mapping[int, float], window: tuple[float, 
     ax.set_xlabel(axis_label(hm.unit).split(",")[0], fontsize=8)
 
 
-def _draw_voltage(ax, records: Sequence[Mapping[str, Any]], ymap: Mapping[int, float]) -> None:
+def _draw_voltage(ax, records: Sequence[Mapping[str, Any]], ymap: Mapping[int, float],
+                  cycler: tuple[np.ndarray, np.ndarray] | None, scale: float | None) -> None:
+    """The voltage profile: the cycler's whole curve over the heat map's time span (the scans' plus half a scan
+    interval each side) with the scans' matched rows as dots when the log is given and the axis is time, else the
+    scans' values."""
     pts = [(r["voltage"], ymap[int(r["index"])]) for r in records if r.get("voltage") is not None]
-    v, y = np.array(pts, dtype=float).T
-    ax.plot(v, y, "-", color="k", lw=1)
+    v, y = np.array(pts, dtype=float).reshape(-1, 2).T
+    if cycler is not None and scale is not None:
+        t, volts = (np.asarray(c, dtype=float) for c in cycler)
+        span = np.array(sorted(ymap.values()))
+        pad = 0.5 * float(np.median(np.diff(span))) if span.size > 1 else 0.0
+        keep = (t / scale >= span[0] - pad) & (t / scale <= span[-1] + pad) & np.isfinite(volts)
+        ax.plot(volts[keep], t[keep] / scale, "-", color="k", lw=1)
+        ax.plot(v, y, "o", color="k", ms=2)
+    else:
+        ax.plot(v, y, "-", color="k", lw=1)
     ax.set_xlabel("voltage (V)", fontsize=8)
 
 
@@ -156,7 +168,8 @@ def _window(window: str | Sequence[float]) -> tuple[float, float]:
 
 
 def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[tuple[float, float]] | None = None,
-                    unit: str = "2th_deg", title: str | None = None, max_rows: int = MAX_ROWS):
+                    unit: str = "2th_deg", title: str | None = None, max_rows: int = MAX_ROWS,
+                    cycler: tuple[Sequence[float], Sequence[float]] | None = None):
     """The operando figure of a series (a :class:`matplotlib.figure.Figure`, made without pyplot).
 
     Parameters
@@ -172,6 +185,9 @@ def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[t
         Figure title.
     max_rows
         Heat-map rows at most (longer series are thinned evenly for the picture).
+    cycler
+        (time in s, voltage in V) of the cycler log on the scans' clock (scans matched by time): the voltage panel
+        draws its whole curve, the scans' rows as dots.
 
     Returns
     -------
@@ -186,7 +202,7 @@ def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[t
 
         raise InputError("unit", f"the heat map's axis is one of {', '.join(HEAT_MAP_UNITS)}, got {unit!r}")
     windows = [_window(w) for w in ([windows] if isinstance(windows, str) else windows or ())]
-    ymap, ylabel = _time_axis(records)
+    ymap, ylabel, scale = _time_axis(records)
     hm = heat_map(records, unit=unit, max_rows=max_rows) if records else None
     heat_windows = ([None] if not windows else windows) if hm is not None else []
     voltage = any(r.get("voltage") is not None for r in records)
@@ -199,7 +215,7 @@ def operando_figure(records: Sequence[Mapping[str, Any]], *, windows: Sequence[t
         _draw_heat(axes[k], hm, ymap, window)
         k += 1
     if voltage:
-        _draw_voltage(axes[k], records, ymap)
+        _draw_voltage(axes[k], records, ymap, cycler, scale)
         k += 1
     for prefix, name, key in panels:
         _draw_quantity(axes[k], records, ymap, prefix, name, key)

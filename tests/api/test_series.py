@@ -87,3 +87,18 @@ def test_cycler_options_without_a_cycler_file_are_refused(option):
     assert info.value.source == next(iter(option))
     if "scan_times" in option:
         check_echem_options(SequentialOptions(**option), keep=("scan_times",))  # operando's frame times
+
+
+def test_cycler_curve_is_the_whole_log_when_scans_are_matched_by_time(tmp_path):
+    """The operando figure's voltage panel gets the cycler log's time and voltage columns (s, V) when the scans are
+    matched to it by time; by index (one row per scan) or without a log, none."""
+    from refine.api.options import SequentialOptions
+    from refine.api.series import cycler_curve
+    from refine.example_data import make_example_series as gen
+
+    log = gen.make(tmp_path)["echem"]
+    t, v = cycler_curve(SequentialOptions(echem=str(log), echem_match="time", scan_times=(0.0, 600.0)))
+    assert len(t) == len(v) == 121 and t[-1] == pytest.approx(7200.0)
+    np.testing.assert_allclose(v, gen.voltage(t), atol=1e-4)  # the generator's voltage, as written (4 decimals)
+    assert cycler_curve(SequentialOptions(echem=str(log))) is None
+    assert cycler_curve(SequentialOptions()) is None

@@ -133,6 +133,26 @@ def test_missing_pattern_files_leave_out_the_heat_map_only():
 
 
 
+def test_the_voltage_panel_draws_the_cycler_curve_over_the_scans_time_span():
+    """Scans every 600 s from 0 to 1800 s on a log every 60 s from -600 to 3000 s: the panel draws the log's rows
+    within half a scan interval of the scans (-300 to 2100 s: 41 rows) and the scans' own values as dots."""
+    from refine.plot.operando import operando_figure
+
+    records = [{"index": i, "file": f"/nonexistent/s_{i}.xye", "converged": True, "statistics": {"Rwp": 0.1},
+                "time": 600.0 * i, "scan_time": 600.0 * i, "voltage": 3.0 + 0.1 * i,
+                "phases": [{"prefix": "p", "name": "p", "a": 5.0, "volume": 125.0, "esd": {"a": 0.001}}]}
+               for i in range(4)]
+    t = np.arange(-600.0, 3001.0, 60.0)
+    fig = operando_figure(records, cycler=(t, 3.0 + t / 6000.0))
+    panel = next(ax for ax in fig.axes if ax.get_xlabel() == "voltage (V)")
+    curve, dots = panel.lines
+    np.testing.assert_allclose(curve.get_ydata(), t[(t >= -300) & (t <= 2100)])
+    np.testing.assert_allclose(curve.get_xdata(), 3.0 + curve.get_ydata() / 6000.0)
+    np.testing.assert_allclose(dots.get_xdata(), [3.0, 3.1, 3.2, 3.3])
+    scans_only = next(ax for ax in operando_figure(records).axes if ax.get_xlabel() == "voltage (V)")
+    assert len(scans_only.lines) == 1 and len(scans_only.lines[0].get_xdata()) == 4  # without the log
+
+
 def test_figure_options_are_checked():
     """Windows as the command line writes them ("8:12") or as pairs; an empty window, an unknown unit (d_A was
     drawn as if the 2θ values were Q) and an unknown option are refused by name."""
