@@ -47,6 +47,7 @@ class FrameFeeder:
         self._stamps: dict[str, tuple[int, int]] = {}
         self._taken: set[str] = set()
         self._records: dict[tuple[str, int | None], Any] = {}
+        self._numbers: dict[str, int] = {}  # resolved pattern path -> its frame's position in the stack
         self._error: BaseException | None = None
         #: ``time.monotonic()`` when the last frame was integrated (or the passes started).
         self.last_new = time.monotonic()
@@ -109,8 +110,15 @@ class FrameFeeder:
             old = self._records.get(key)
             if old is None or old.failed or (old.skipped and not record.skipped and not record.failed):
                 self._records[key] = record
+                if not record.failed and record.position is not None:
+                    self._numbers[str(Path(record.output).resolve())] = record.position
                 if not record.skipped and not record.failed:
                     self.last_new = time.monotonic()
+
+    def number(self, pattern: Path) -> int | None:
+        """The frame number (position in the stack) of the frame whose pattern is ``pattern``; None until the pass
+        that wrote it has ended (or for a file this feeder did not write)."""
+        return self._numbers.get(str(Path(pattern).resolve()))
 
     @property
     def failed(self) -> BaseException | None:

@@ -155,7 +155,7 @@ def _series(patterns: Any, opts: SequentialOptions):
         if opts.echem:
             raise InputError("echem", "cannot be attached in follow mode (the scans are not known in advance); "
                                       "attach it with a run over the finished series")
-        return Series.from_paths(_first_arrival(patterns, opts.idle))
+        return _first_arrival(patterns, opts.idle)
     series = Series.from_paths(_paths(patterns))
     if opts.echem:
         series = attach_echem(series, opts)
@@ -242,21 +242,33 @@ def attach_echem(series, opts: Any):
     return series.with_echem(table, match=opts.echem_match, times=times)
 
 
-def _first_arrival(patterns: Any, idle: float) -> list[str]:
-    """Follow mode: the files present now, or the first to arrive within ``idle`` seconds."""
+def _folder_source(patterns: Any, known: Sequence[Any] = ()):
+    """Follow mode: the source of new files, from globs or a :class:`refine.operando.schedule.NumberedFolder`."""
+    from refine.operando.schedule import FolderSource, NumberedFolder
+
+    if isinstance(patterns, NumberedFolder):
+        return patterns.source(known)
+    return FolderSource([os.fspath(p) for p in as_list(patterns)], known=known)
+
+
+def _first_arrival(patterns: Any, idle: float):
+    """Follow mode: the series of the files present now, or of the first to arrive within ``idle`` seconds (with
+    their frame numbers when the source has them)."""
     import time
 
-    from refine.operando.schedule import FolderSource, poll_interval
+    from refine.operando.schedule import poll_interval
+    from refine.operando.series import Series
 
-    source = FolderSource([os.fspath(p) for p in as_list(patterns)])
+    source = _folder_source(patterns)
     deadline = time.monotonic() + idle
     while True:
         scans = source.poll()
         if scans:
-            return [str(s.path) for s in scans]
+            series = Series.from_paths([str(s.path) for s in scans], sort=False)
+            numbers = [s.number for s in scans]
+            return series if None in numbers else series.numbered(numbers)
         if time.monotonic() > deadline:
-            raise InputError(", ".join(os.fspath(p) for p in as_list(patterns)),
-                             f"no file arrived within {idle:g} s (--idle)")
+            raise InputError(", ".join(source.patterns), f"no file arrived within {idle:g} s (--idle)")
         time.sleep(poll_interval(idle))
 
 
@@ -321,14 +333,14 @@ def _run(series, fit_phases, instrument, settings, out: Path | None, opts: Seque
     given = [source_of(p) for p in as_list(phases)] if kind != "pdf" else []
     files = [p for p in (*given, opts.instrument if isinstance(opts.instrument, str) else None) if p]
     from refine.executor import ExecutorSpec
-    from refine.operando.schedule import FolderSource, Follow, poll_interval
+    from refine.operando.schedule import Follow, poll_interval
 
     spec = ExecutorSpec(workers=opts.workers, scheduler=opts.scheduler, started=started)
     follow = None
     if opts.follow:
         if opts.idle <= 0:
             raise InputError("idle", f"must be a positive number of seconds, got {opts.idle}")
-        source = FolderSource([os.fspath(p) for p in as_list(patterns)], known=[s.path for s in series])
+        source = _folder_source(patterns, known=[s.path for s in series])
         follow = Follow(source, idle=opts.idle, poll=poll_interval(opts.idle))
     return run_sequential(series, fit_phases, instrument, settings, out, executor=spec, inputs=files, follow=follow)
 

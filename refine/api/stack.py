@@ -173,7 +173,7 @@ def _follow(images: Any, poni: Any, out: Path, integ: IntegrateOptions, first: l
     from refine.api.live import FrameFeeder
     from refine.api.series import sequential_with
     from refine.integrate.series import OUTPUT_SUFFIX
-    from refine.operando.schedule import poll_interval
+    from refine.operando.schedule import NumberedFolder, poll_interval
 
     feeder = FrameFeeder(images, integrator_for(poni, integ), out / PATTERNS_DIR, scan_times=integ.scan_times,
                          poll=poll_interval(integ.idle))
@@ -188,8 +188,9 @@ def _follow(images: Any, poni: Any, out: Path, integ: IntegrateOptions, first: l
 
     feeder.start(first)
     try:
-        result = sequential_with([str(out / PATTERNS_DIR / f"*{OUTPUT_SUFFIX}")], phases, kind, out, fit_opts,
-                                 started, notes=failed_frames)
+        # the fits take the patterns the feeder wrote, each with its frame's number (a failed frame leaves a gap)
+        patterns = NumberedFolder((str(out / PATTERNS_DIR / f"*{OUTPUT_SUFFIX}"),), feeder.number)
+        result = sequential_with(patterns, phases, kind, out, fit_opts, started, notes=failed_frames)
     finally:
         frames = feeder.stop()
     return result, frames

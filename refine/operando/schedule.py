@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -138,12 +138,18 @@ class FixedSource:
 
 class FolderSource:
     """Files matching glob patterns, taken once their size and modification time did not change between two polls
-    (a file still being written is not read half-way); new files in natural order after the known ones."""
+    (a file still being written is not read half-way); new files in natural order after the known ones.
 
-    def __init__(self, patterns: Sequence[str], known: Sequence[str | os.PathLike] = ()) -> None:
+    ``number`` (optional) gives a file's frame number in the acquisition (:attr:`Scan.number`; live operando: from
+    its integration's records); then only files it numbers are taken (a pattern whose integration pass has not
+    ended yet waits for the next poll; a file the integration did not write is not part of the series)."""
+
+    def __init__(self, patterns: Sequence[str], known: Sequence[str | os.PathLike] = (),
+                 number: Callable[[Path], int | None] | None = None) -> None:
         self.patterns = [str(p) for p in patterns]
         self._taken = {str(Path(p).resolve()) for p in known}
         self._seen: dict[str, tuple[int, int]] = {}
+        self._number = number
 
     def _matches(self) -> list[Path]:
         import glob
@@ -167,11 +173,28 @@ class FolderSource:
                 continue
             stamp = (st.st_size, st.st_mtime_ns)
             if st.st_size and self._seen.get(key) == stamp:
+                number = None if self._number is None else self._number(path)
+                if self._number is not None and number is None:
+                    continue
                 self._taken.add(key)
-                out.append(Scan(index=-1, path=path))
+                out.append(Scan(index=-1, path=path, number=number))
             else:
                 self._seen[key] = stamp
         return out
+
+
+@dataclass(frozen=True)
+class NumberedFolder:
+    """Glob patterns of pattern files whose frame numbers the caller knows (live operando: ``number`` maps a pattern
+    file to its frame's position in the stack, None until its integration pass ended): what
+    :func:`refine.sequential` follows in place of plain globs, so that each scan keeps its frame's number."""
+
+    patterns: tuple[str, ...]
+    number: Callable[[Path], int | None]
+
+    def source(self, known: Sequence[str | os.PathLike] = ()) -> FolderSource:
+        """A :class:`FolderSource` over these files (``known``: taken already)."""
+        return FolderSource(self.patterns, known, number=self.number)
 
 
 def poll_interval(idle: float) -> float:

@@ -95,6 +95,7 @@ def test_operando_follow_reports_the_frames_it_could_not_integrate(stack, tmp_pa
     """A frame file that is not an image (there from the start) and a good one landing later (the command line): the
     bad one is a warning of the run and of its summary, said once on stderr, as without follow (it was said on
     stderr only, as an error), and the others are fitted."""
+    import csv
     import json
 
     live = tmp_path / "live"
@@ -112,6 +113,10 @@ def test_operando_follow_reports_the_frames_it_could_not_integrate(stack, tmp_pa
     assert code == 3  # a frame is missing from the series
     summary = json.loads((out / "sequential.json").read_text())
     assert [Path(r["file"]).stem for r in summary["scans"]] == ["frame_00", "frame_01", "frame_03"]
+    # each scan keeps its frame's number in the stack: the failed frame leaves a gap, as without --follow
+    assert [r["frame"] for r in summary["scans"]] == [0, 1, 3]
+    with (out / "sequential.csv").open() as fh:
+        assert [row["frame"] for row in csv.DictReader(fh)] == ["0", "1", "3"]
     said = f"frame {live / 'frame_02.edf'} could not be integrated"
     assert any(w.startswith(said) for w in summary["warnings"])
     err = [line for line in capsys.readouterr().err.splitlines() if "frame_02.edf" in line]
@@ -148,6 +153,7 @@ def test_operando_follow_takes_frames_appended_to_an_hdf5_file(stack, tmp_path):
     writer.join()
     assert [f.frame for f in result.frames] == list(range(NFRAMES)) and not any(f.failed for f in result.frames)
     assert len(result.scans) == NFRAMES and all(s.converged for s in result.scans)
+    assert result.table()["frame"].tolist() == list(range(NFRAMES))
 
 
 def test_integrate_follow_writes_every_frame_as_it_lands_and_equals_the_batch(stack, tmp_path):
@@ -203,6 +209,7 @@ def test_operando_follow_started_before_the_first_frame_waits_for_it(stack, tmp_
     assert [Path(f.source).name for f in result.frames] == [f"frame_{i:02d}.edf" for i in range(NFRAMES)]
     assert not any(f.failed for f in result.frames)
     assert len(result.scans) == NFRAMES and all(s.converged for s in result.scans)
+    assert result.table()["frame"].tolist() == list(range(NFRAMES))
 
 
 def test_follow_without_any_frame_stops_after_idle_with_a_clear_error(stack, tmp_path, capsys):

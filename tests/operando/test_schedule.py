@@ -6,7 +6,16 @@ import os
 
 import pytest
 
-from refine.operando.schedule import FixedSource, FolderSource, Guard, Seed, is_anchor, priority, seed_index
+from refine.operando.schedule import (
+    FixedSource,
+    FolderSource,
+    Guard,
+    NumberedFolder,
+    Seed,
+    is_anchor,
+    priority,
+    seed_index,
+)
 
 
 def test_chunked_plan_anchors_start_from_anchors_the_rest_from_their_predecessor():
@@ -62,4 +71,18 @@ def test_folder_source_takes_a_file_once_it_stopped_changing_in_natural_order(tm
     os.utime(growing, ns=(1, 1))  # size and time changed since the last look
     assert source.poll() == []
     assert [s.path.name for s in source.poll()] == ["scan_11.xy"]
+    assert source.poll() == []
+
+
+def test_numbered_folder_takes_only_numbered_files_with_their_numbers(tmp_path):
+    """Live operando: a pattern is taken once its frame number is known (its integration pass ended), with that
+    number; a file nobody numbered (not written by the integration) is never taken."""
+    for name in ("f_00.xye", "f_01.xye", "f_03.xye", "stray.xye"):
+        (tmp_path / name).write_text("1 2\n")
+    numbers = {"f_00.xye": 0, "f_01.xye": 1}
+    source = NumberedFolder((str(tmp_path / "*.xye"),), lambda path: numbers.get(path.name)).source()
+    assert source.poll() == []  # first sight
+    assert [(s.path.name, s.number) for s in source.poll()] == [("f_00.xye", 0), ("f_01.xye", 1)]
+    numbers["f_03.xye"] = 3  # frame 2 failed: no pattern, a gap in the numbers
+    assert [(s.path.name, s.number) for s in source.poll()] == [("f_03.xye", 3)]
     assert source.poll() == []
