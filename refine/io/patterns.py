@@ -47,7 +47,8 @@ def format_of(path: str | os.PathLike, format: str | None = None) -> str:
     path = Path(path)
     ext = path.suffix.lower()
     if ext not in _EXTENSIONS:
-        raise InputError(path, f"unknown pattern extension {ext!r}; pass format= one of {PATTERN_READERS.names()}")
+        raise InputError(path, f"unknown pattern extension {ext!r}: a pattern is one of {', '.join(_EXTENSIONS)} "
+                               f"(from Python, format= names the reader: {', '.join(PATTERN_READERS.names())})")
     return _sniff(path, _EXTENSIONS[ext])
 
 
