@@ -173,9 +173,11 @@ class FolderSource:
                 continue
             stamp = (st.st_size, st.st_mtime_ns)
             if st.st_size and self._seen.get(key) == stamp:
-                number = None if self._number is None else self._number(path)
-                if self._number is not None and number is None:
-                    continue
+                number = None
+                if self._number is not None:
+                    number = self._number(path)
+                    if number is None:  # its integration pass has not ended (or it is not the run's)
+                        continue
                 self._taken.add(key)
                 out.append(Scan(index=-1, path=path, number=number))
             else:
